@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# README command (1): the whole suite on one machine with no servers (the embedded default):
+# SQLite for the relational store, an embedded SQLite time-series store, an in-process cache and
+# a local token issuer bound to loopback. Ctrl-C stops every process cleanly.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+
+bash deploy/bootstrap.sh
+
+DATA_DIR="${CLPM_DATA_DIR:-$ROOT/.clpm}"
+mkdir -p "$DATA_DIR/logs"
+export CLPM_DATA_DIR="$DATA_DIR"
+export DATABASE_URL="${DATABASE_URL:-sqlite+aiosqlite:///$DATA_DIR/clpm.db}"
+export TIMESERIES_BACKEND="${TIMESERIES_BACKEND:-embedded}"
+export EMBEDDED_TSDB_PATH="${EMBEDDED_TSDB_PATH:-$DATA_DIR/timeseries.db}"
+export CACHE_BACKEND="${CACHE_BACKEND:-memory}"
+export AUTH_MODE="${AUTH_MODE:-local}"
+export LOCAL_ISSUER_KEY_PATH="${LOCAL_ISSUER_KEY_PATH:-$DATA_DIR/local-issuer-key.pem}"
+export API_HOST="${API_HOST:-127.0.0.1}"
+export API_PORT="${API_PORT:-8080}"
+export DIAG_HOST="${DIAG_HOST:-127.0.0.1}"
+export DIAG_PORT="${DIAG_PORT:-8050}"
+export DIAG_SERVICE_URL="${DIAG_SERVICE_URL:-http://127.0.0.1:$DIAG_PORT}"
+export OIDC_ISSUER="${OIDC_ISSUER:-http://127.0.0.1:$API_PORT/realms/clpm}"
+export STREAM_LOG_FILE="${STREAM_LOG_FILE:-$DATA_DIR/logs/data_streaming_service.log}"
+export NODE_ENV="${NODE_ENV:-development}"
+export FRONTEND_DIST="${FRONTEND_DIST:-$ROOT/frontend/dist}"
+
+echo "==> migrating $DATABASE_URL"
+.venv/bin/alembic -c migrations/alembic.ini upgrade head 2>&1 | grep -v "^INFO  \[alembic.runtime.migration\] \(Context\|Will\)" || true
+
+pids=()
+stop_all() {
+  trap - INT TERM
+  echo
+  echo "==> stopping ${#pids[@]} processes"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  echo "==> stopped"
+  exit 0
+}
+trap stop_all INT TERM
+
+start() { # name, command...
+  local name="$1"; shift
+  "$@" >>"$DATA_DIR/logs/$name.log" 2>&1 &
+  pids+=($!)
+  echo "    started $name (pid $!, log $DATA_DIR/logs/$name.log)"
+}
+
+echo "==> starting services"
+# Each line starts one service of the suite on the embedded default.
+start api-gateway .venv/bin/python -m clpm_api_gateway
+
+deadline=$((SECONDS + 60))
+until curl -fsS "http://$API_HOST:$API_PORT/health" >/dev/null 2>&1; do
+  if ((SECONDS > deadline)); then echo "api-gateway did not answer /health; see $DATA_DIR/logs"; stop_all; fi
+  for pid in "${pids[@]}"; do
+    kill -0 "$pid" 2>/dev/null || { echo "a service exited; see $DATA_DIR/logs"; tail -5 "$DATA_DIR"/logs/*.log; stop_all; }
+  done
+  sleep 0.3
+done
+
+echo
+echo "CLPM is running at http://$API_HOST:$API_PORT/  (API docs: http://$API_HOST:$API_PORT/docs)"
+echo "Health: $(curl -fsS "http://$API_HOST:$API_PORT/health")"
+echo "Press Ctrl-C to stop."
+wait -n "${pids[@]}" || true
+echo "a service exited; see $DATA_DIR/logs"
+stop_all

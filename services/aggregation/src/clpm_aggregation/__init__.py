@@ -1,0 +1,1 @@
+"""CLPM aggregation service."""

@@ -1,0 +1,1 @@
+"""CLPM api-gateway service."""

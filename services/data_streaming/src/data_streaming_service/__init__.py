@@ -1,0 +1,1 @@
+"""CLPM data-streaming service."""

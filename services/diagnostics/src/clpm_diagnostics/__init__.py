@@ -1,0 +1,1 @@
+"""CLPM diagnostics service."""

@@ -1,0 +1,1 @@
+"""CLPM kpi-worker service."""

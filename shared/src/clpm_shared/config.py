@@ -1,0 +1,410 @@
+"""Settings of every CLPM service, read from the environment (and an optional ``.env``).
+
+This is the only module that reads environment variables. Each concern has its own
+``BaseSettings`` class with flat variable names as the seed documents spell them
+(``POSTGRES_HOST``, ``INFLUXDB_URL``, ...); :class:`Settings` groups them. Services call
+:func:`load_settings` once at start-up and pass the object (or a part of it) down.
+
+An invalid value stops the service with one line per variable naming it and what is
+allowed (:class:`SettingsError`); secrets are ``SecretStr`` and never appear in reprs or logs.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ENV = SettingsConfigDict(
+    env_file=".env",
+    env_file_encoding="utf-8",
+    extra="ignore",
+    case_sensitive=False,
+    validate_default=True,
+)
+
+_CRON_FIELD = r"(\*|\d{1,2}(-\d{1,2})?)(/\d{1,2})?(,(\*|\d{1,2}(-\d{1,2})?)(/\d{1,2})?)*"
+_CRON_RE = re.compile(rf"^{_CRON_FIELD}( +({_CRON_FIELD}|[A-Za-z,*/-]+)){{4}}$")
+
+
+class TimeSeriesBackend(StrEnum):
+    """Where raw PV/SP/OP samples live."""
+
+    INFLUXQL = "influxql"  # InfluxDB 1.x, or 2.x/3.x through the v1-compatible API
+    FLUX = "flux"  # InfluxDB 2.x native API via influxdb-client
+    EMBEDDED = "embedded"  # SQLite file, for the one-command local run
+
+
+class CacheBackend(StrEnum):
+    """Where the API gateway caches responses."""
+
+    REDIS = "redis"
+    MEMORY = "memory"
+
+
+class AuthMode(StrEnum):
+    """How the API gateway obtains the keys that sign bearer tokens."""
+
+    OIDC = "oidc"  # Keycloak (or any OIDC provider): JWKS from OIDC_JWKS_URI or discovery
+    LOCAL = "local"  # built-in issuer of the embedded run, loopback only
+
+
+class Environment(StrEnum):
+    """Deployment environment (NODE_ENV in the seed documents)."""
+
+    PRODUCTION = "production"
+    DEVELOPMENT = "development"
+    TEST = "test"
+
+
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class DatabaseSettings(BaseSettings):
+    """Relational store: PostgreSQL in production, SQLite in the embedded run."""
+
+    model_config = _ENV
+
+    postgres_host: str = "localhost"
+    postgres_port: Port = 5432
+    postgres_db: str = "clpm"
+    postgres_user: str = "clpm"
+    postgres_password: SecretStr = SecretStr("clpm_pwd")
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="Full SQLAlchemy/libpq URL; when unset it is built from POSTGRES_*. "
+        "postgresql:// is used with asyncpg; sqlite:///path with aiosqlite.",
+    )
+    db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        scheme = value.get_secret_value().split(":", 1)[0]
+        allowed = ("postgresql", "postgres", "postgresql+asyncpg", "sqlite", "sqlite+aiosqlite")
+        if scheme not in allowed:
+            raise ValueError(f"scheme must be one of {', '.join(allowed)}; got {scheme!r}")
+        return value
+
+    @property
+    def async_url(self) -> str:
+        """URL for SQLAlchemy's async engine (asyncpg or aiosqlite driver)."""
+        if self.database_url is None:
+            password = quote(self.postgres_password.get_secret_value(), safe="")
+            user = quote(self.postgres_user, safe="")
+            return (
+                f"postgresql+asyncpg://{user}:{password}@{self.postgres_host}:"
+                f"{self.postgres_port}/{self.postgres_db}"
+            )
+        url = self.database_url.get_secret_value()
+        scheme, rest = url.split(":", 1)
+        driver = {
+            "postgresql": "postgresql+asyncpg",
+            "postgres": "postgresql+asyncpg",
+            "sqlite": "sqlite+aiosqlite",
+        }.get(scheme, scheme)
+        return f"{driver}:{rest}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.async_url.startswith("sqlite")
+
+
+class InfluxSettings(BaseSettings):
+    """Time-series store of raw samples (seed: measurement control_loops, tags loop_id, Mode)."""
+
+    model_config = _ENV
+
+    timeseries_backend: TimeSeriesBackend = TimeSeriesBackend.INFLUXQL
+    influxdb_url: str = "http://localhost:8086"
+    influxdb_token: SecretStr = SecretStr("clpm-admin-token")
+    influxdb_org: str = "clpm"
+    influxdb_bucket: str = "clpm"
+    influxdb_measurement: str = "control_loops"
+    influxdb_username: str | None = None
+    influxdb_password: SecretStr | None = SecretStr("adminpassword")
+    influxdb_database: str | None = Field(
+        default=None, description="InfluxQL database; defaults to INFLUXDB_BUCKET (DBRP mapping)."
+    )
+    influxdb_retention_policy: str | None = None
+    influxdb_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    influxdb_max_retries: Annotated[int, Field(ge=0, le=20)] = 4
+    embedded_tsdb_path: Path = Path(".clpm/timeseries.db")
+
+    @field_validator("influxdb_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("influxdb_measurement")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]{0,127}", value):
+            raise ValueError(
+                "must be letters, digits, '_', '.', '-' (max 128), starting with a letter"
+            )
+        return value
+
+    @property
+    def database(self) -> str:
+        return self.influxdb_database or self.influxdb_bucket
+
+
+class CacheSettings(BaseSettings):
+    model_config = _ENV
+
+    cache_backend: CacheBackend = CacheBackend.REDIS
+    redis_url: SecretStr = SecretStr("redis://localhost:6379/0")
+    cache_ttl_realtime_s: Annotated[float, Field(gt=0, le=3600)] = 2.0
+    cache_ttl_recent_s: Annotated[float, Field(gt=0, le=86400)] = 30.0
+    cache_ttl_historical_s: Annotated[float, Field(gt=0, le=604800)] = 3600.0
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
+class AuthSettings(BaseSettings):
+    """Bearer-token validation (Keycloak realm clpm, client clpm-api)."""
+
+    model_config = _ENV
+
+    auth_mode: AuthMode = AuthMode.OIDC
+    oidc_issuer: str = "http://localhost:8081/realms/clpm"
+    oidc_audience: str = "clpm-api"
+    oidc_jwks_uri: str | None = "http://localhost:8081/realms/clpm/protocol/openid-connect/certs"
+    oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    oidc_leeway_s: Annotated[int, Field(ge=0, le=300)] = 30
+    oidc_jwks_cache_s: Annotated[int, Field(ge=1, le=86400)] = 600
+    oidc_frontend_client_id: str = "clpm-frontend"
+    local_issuer_key_path: Path = Path(".clpm/local-issuer-key.pem")
+    allow_non_loopback_local_auth: bool = False
+
+    @field_validator("oidc_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: list[str]) -> list[str]:
+        allowed = {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256"}
+        bad = [alg for alg in value if alg not in allowed]
+        if bad or not value:
+            raise ValueError(f"only asymmetric algorithms {sorted(allowed)} are allowed; got {bad}")
+        return value
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer_url(cls, value: str) -> str:
+        if not re.match(r"^https?://", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class ApiSettings(BaseSettings):
+    model_config = _ENV
+
+    api_host: str = "127.0.0.1"
+    api_port: Port = 8080
+    api_prefix: str = "/api/v1"
+    api_cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:5173"])
+    api_max_raw_range_h: Annotated[float, Field(gt=0, le=24 * 366)] = 24.0
+    api_max_limit: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
+    api_default_limit: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
+    frontend_dist: Path | None = None
+    diag_service_url: str = "http://localhost:8050"
+    diag_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+
+
+class DiagnosticsSettings(BaseSettings):
+    model_config = _ENV
+
+    diag_host: str = "127.0.0.1"
+    diag_port: Port = 8050
+    diag_health_threshold: Annotated[float, Field(ge=0, le=100)] = 60.0
+
+
+class AggregationSettings(BaseSettings):
+    model_config = _ENV
+
+    polling_interval: Annotated[int, Field(ge=100, le=3_600_000, description="ms")] = 30_000
+    agg_lateness_s: Annotated[float, Field(ge=0, le=86400)] = 120.0
+    agg_backfill_hours: Annotated[float | None, Field(ge=0)] = None
+    agg_chunk_minutes: Annotated[int, Field(ge=1, le=1440)] = 60
+    agg_loops_per_query: Annotated[int, Field(ge=1, le=10_000)] = 100
+    agg_lease_s: Annotated[float, Field(gt=0, le=3600)] = 90.0
+
+
+class KpiSettings(BaseSettings):
+    model_config = _ENV
+
+    kpi_window_min: Annotated[int, Field(ge=1, le=1440)] = 15
+    kpi_cron_schedule: str = "*/15 * * * *"
+    kpi_max_concurrency: Annotated[int, Field(ge=1, le=256)] = 5
+    kpi_catchup_max_windows: Annotated[int, Field(ge=0, le=10_000)] = 96
+    kpi_lease_s: Annotated[float, Field(gt=0, le=3600)] = 300.0
+
+    @field_validator("kpi_cron_schedule")
+    @classmethod
+    def _crontab(cls, value: str) -> str:
+        if not _CRON_RE.match(value.strip()):
+            raise ValueError("must be a 5-field crontab expression such as '*/15 * * * *'")
+        return value.strip()
+
+
+class StreamingSettings(BaseSettings):
+    model_config = _ENV
+
+    stream_interval: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    stream_loops: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    stream_seed: int = 42
+    stream_buffer_max_points: Annotated[int, Field(ge=1000)] = 2_000_000
+    stream_log_file: Path | None = Path("data_streaming_service.log")
+
+
+class RuntimeSettings(BaseSettings):
+    model_config = _ENV
+
+    log_level: LogLevel = LogLevel.INFO
+    node_env: Environment = Field(
+        default=Environment.PRODUCTION,
+        validation_alias=AliasChoices("NODE_ENV", "CLPM_ENV"),
+    )
+    clpm_data_dir: Path = Path(".clpm")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
+class Settings:
+    """All settings, grouped by concern. Build it with :func:`load_settings`."""
+
+    __slots__ = (
+        "aggregation",
+        "api",
+        "auth",
+        "cache",
+        "database",
+        "diagnostics",
+        "influx",
+        "kpi",
+        "runtime",
+        "streaming",
+    )
+
+    def __init__(
+        self,
+        *,
+        database: DatabaseSettings,
+        influx: InfluxSettings,
+        cache: CacheSettings,
+        auth: AuthSettings,
+        api: ApiSettings,
+        diagnostics: DiagnosticsSettings,
+        aggregation: AggregationSettings,
+        kpi: KpiSettings,
+        streaming: StreamingSettings,
+        runtime: RuntimeSettings,
+    ) -> None:
+        self.database = database
+        self.influx = influx
+        self.cache = cache
+        self.auth = auth
+        self.api = api
+        self.diagnostics = diagnostics
+        self.aggregation = aggregation
+        self.kpi = kpi
+        self.streaming = streaming
+        self.runtime = runtime
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"Settings({parts})"
+
+
+CONCERNS: dict[str, type[BaseSettings]] = {
+    "database": DatabaseSettings,
+    "influx": InfluxSettings,
+    "cache": CacheSettings,
+    "auth": AuthSettings,
+    "api": ApiSettings,
+    "diagnostics": DiagnosticsSettings,
+    "aggregation": AggregationSettings,
+    "kpi": KpiSettings,
+    "streaming": StreamingSettings,
+    "runtime": RuntimeSettings,
+}
+
+
+def environment_variable_names() -> set[str]:
+    """Every environment variable name that some Settings field reads (upper case)."""
+    names: set[str] = set()
+    for concern in CONCERNS.values():
+        for field_name, info in concern.model_fields.items():
+            alias = info.validation_alias
+            if isinstance(alias, AliasChoices):
+                names.add(str(alias.choices[0]).upper())
+            else:
+                names.add(field_name.upper())
+    return names
+
+
+class SettingsError(SystemExit):
+    """Raised for invalid configuration; its message is one line per bad variable."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        super().__init__("\n".join(lines))
+
+
+def _describe(error: Any) -> str:
+    loc = error.get("loc") or ("?",)
+    variable = str(loc[0]).upper()
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if error.get("type") == "enum":
+        expected = error.get("ctx", {}).get("expected", "")
+        message = f"must be one of {expected}"
+    given = error.get("input")
+    shown = "" if _is_secret(variable) or isinstance(given, dict) else f" (got {given!r})"
+    return f"invalid configuration: {variable}{shown}: {message}"
+
+
+def _is_secret(variable: str) -> bool:
+    return any(
+        word in variable for word in ("PASSWORD", "TOKEN", "SECRET", "DATABASE_URL", "REDIS_URL")
+    )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read every concern from the environment; raise :class:`SettingsError` when invalid.
+
+    ``overrides`` maps concern name to a dict of field values (used by tests and CLIs).
+    """
+    built: dict[str, BaseSettings] = {}
+    lines: list[str] = []
+    for name, concern in CONCERNS.items():
+        try:
+            built[name] = concern(**overrides.get(name, {}))
+        except ValidationError as exc:
+            lines.extend(_describe(error) for error in exc.errors())
+    if lines:
+        raise SettingsError(lines)
+    return Settings(**built)  # type: ignore[arg-type]

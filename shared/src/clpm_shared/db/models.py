@@ -1,0 +1,260 @@
+"""SQLAlchemy 2 models of the CLPM relational schema (one MetaData for alembic).
+
+Tables of the seed design: ``loops``, ``loop_config``, ``agg_1m``, ``agg_1h``, ``kpi_results``,
+``diagnostic_results``, ``apc_attainment``; plus worker coordination: ``loop_watermarks``
+(aggregation progress), ``work_leases`` (replicas sharing loops) and ``worker_heartbeats``.
+Raw samples never go to the relational store.
+
+Aggregates keep, per bucket and field (pv, sp, op): count, mean, min, max, std (sample std,
+ddof = 1, as InfluxDB's ``stddev()``), first, last; plus the dominant mode and the mode shares.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from clpm_shared.db.types import JsonDocument, UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+LOOP_ID_LENGTH = 128
+FIELDS = ("pv", "sp", "op")
+STATISTICS = ("count", "mean", "min", "max", "std", "first", "last")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JsonDocument,
+    }
+
+
+class Loop(Base):
+    """A control loop (tag) and where it sits in the plant; soft-deleted via ``deleted_at``."""
+
+    __tablename__ = "loops"
+
+    loop_id: Mapped[str] = mapped_column(String(LOOP_ID_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    unit: Mapped[str | None] = mapped_column(String(128), index=True)
+    area: Mapped[str | None] = mapped_column(String(128), index=True)
+    engineering_units: Mapped[str | None] = mapped_column(String(32))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+    deleted_at: Mapped[datetime | None] = mapped_column()
+
+
+class LoopConfig(Base):
+    """Per-loop analysis settings (KPI_SPEC ``LoopConfig``); NULL means "use the default"."""
+
+    __tablename__ = "loop_config"
+
+    loop_id: Mapped[str] = mapped_column(
+        ForeignKey("loops.loop_id", ondelete="CASCADE"), primary_key=True
+    )
+    loop_type: Mapped[str] = mapped_column(String(32), default="other")
+    criticality: Mapped[int] = mapped_column(Integer, default=3)
+    normal_modes: Mapped[list[str] | None] = mapped_column(JsonDocument)
+    op_lo: Mapped[float] = mapped_column(Float, default=0.0)
+    op_hi: Mapped[float] = mapped_column(Float, default=100.0)
+    sat_margin: Mapped[float | None] = mapped_column(Float)
+    pv_lo: Mapped[float | None] = mapped_column(Float)
+    pv_hi: Mapped[float | None] = mapped_column(Float)
+    deadband: Mapped[float | None] = mapped_column(Float)
+    dead_time_s: Mapped[float | None] = mapped_column(Float)
+    apc_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    apc_modes: Mapped[list[str] | None] = mapped_column(JsonDocument)
+    kpi_window_min: Mapped[int] = mapped_column(Integer, default=15)
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+    updated_by: Mapped[str | None] = mapped_column(String(256))
+
+
+class _AggregateColumns:
+    """Columns shared by the 1-minute and 1-hour aggregates."""
+
+    loop_id: Mapped[str] = mapped_column(String(LOOP_ID_LENGTH), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+
+    pv_count: Mapped[int] = mapped_column(Integer, default=0)
+    pv_mean: Mapped[float | None] = mapped_column(Float)
+    pv_min: Mapped[float | None] = mapped_column(Float)
+    pv_max: Mapped[float | None] = mapped_column(Float)
+    pv_std: Mapped[float | None] = mapped_column(Float)
+    pv_first: Mapped[float | None] = mapped_column(Float)
+    pv_last: Mapped[float | None] = mapped_column(Float)
+
+    sp_count: Mapped[int] = mapped_column(Integer, default=0)
+    sp_mean: Mapped[float | None] = mapped_column(Float)
+    sp_min: Mapped[float | None] = mapped_column(Float)
+    sp_max: Mapped[float | None] = mapped_column(Float)
+    sp_std: Mapped[float | None] = mapped_column(Float)
+    sp_first: Mapped[float | None] = mapped_column(Float)
+    sp_last: Mapped[float | None] = mapped_column(Float)
+
+    op_count: Mapped[int] = mapped_column(Integer, default=0)
+    op_mean: Mapped[float | None] = mapped_column(Float)
+    op_min: Mapped[float | None] = mapped_column(Float)
+    op_max: Mapped[float | None] = mapped_column(Float)
+    op_std: Mapped[float | None] = mapped_column(Float)
+    op_first: Mapped[float | None] = mapped_column(Float)
+    op_last: Mapped[float | None] = mapped_column(Float)
+
+    mode_dominant: Mapped[str | None] = mapped_column(String(32))
+    mode_shares: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class Agg1m(_AggregateColumns, Base):
+    """1-minute buckets (bucket start, UTC) per loop."""
+
+    __tablename__ = "agg_1m"
+    __table_args__ = (Index("ix_agg_1m_bucket_start", "bucket_start"),)
+
+
+class Agg1h(_AggregateColumns, Base):
+    """1-hour buckets rolled up from agg_1m (pooled variance, count-weighted means)."""
+
+    __tablename__ = "agg_1h"
+    __table_args__ = (Index("ix_agg_1h_bucket_start", "bucket_start"),)
+
+
+class KpiResult(Base):
+    """KPIs of one loop over one window (KPI_SPEC); NULL with a reason in ``reasons``."""
+
+    __tablename__ = "kpi_results"
+    __table_args__ = (Index("ix_kpi_results_window_start", "window_start"),)
+
+    loop_id: Mapped[str] = mapped_column(String(LOOP_ID_LENGTH), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    window_end: Mapped[datetime] = mapped_column()
+    computed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    source: Mapped[str] = mapped_column(String(16), default="raw")
+    samples: Mapped[int] = mapped_column(Integer, default=0)
+
+    service_factor: Mapped[float | None] = mapped_column(Float)
+    mode_shares: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
+    saturation: Mapped[float | None] = mapped_column(Float)
+    sat_low: Mapped[float | None] = mapped_column(Float)
+    sat_high: Mapped[float | None] = mapped_column(Float)
+    error_mean: Mapped[float | None] = mapped_column(Float)
+    error_std: Mapped[float | None] = mapped_column(Float)
+    error_mean_pct: Mapped[float | None] = mapped_column(Float)
+    error_std_pct: Mapped[float | None] = mapped_column(Float)
+    iae_per_hour: Mapped[float | None] = mapped_column(Float)
+    variability_index: Mapped[float | None] = mapped_column(Float)
+    harris_index: Mapped[float | None] = mapped_column(Float)
+    harris_assumed_delay: Mapped[bool | None] = mapped_column(Boolean)
+    op_travel_per_hour: Mapped[float | None] = mapped_column(Float)
+    op_reversals_per_hour: Mapped[float | None] = mapped_column(Float)
+    oscillating: Mapped[bool | None] = mapped_column(Boolean)
+    osc_period_s: Mapped[float | None] = mapped_column(Float)
+    osc_regularity: Mapped[float | None] = mapped_column(Float)
+    osc_amplitude: Mapped[float | None] = mapped_column(Float)
+    sp_changes: Mapped[int | None] = mapped_column(Integer)
+    overshoot_pct: Mapped[float | None] = mapped_column(Float)
+    settling_time_s: Mapped[float | None] = mapped_column(Float)
+    rise_time_s: Mapped[float | None] = mapped_column(Float)
+    dq_completeness: Mapped[float | None] = mapped_column(Float)
+    dq_flatline: Mapped[bool | None] = mapped_column(Boolean)
+    dq_out_of_range: Mapped[float | None] = mapped_column(Float)
+    dq_repeated: Mapped[float | None] = mapped_column(Float)
+    dq_stale_s: Mapped[float | None] = mapped_column(Float)
+    health_score: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="offline")
+    main_problem: Mapped[str | None] = mapped_column(String(64))
+    sub_scores: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
+    reasons: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
+
+
+class DiagnosticResult(Base):
+    """One finding of the diagnostics service for a loop and analysis window."""
+
+    __tablename__ = "diagnostic_results"
+    __table_args__ = (Index("ix_diagnostic_results_created_at", "created_at"),)
+
+    loop_id: Mapped[str] = mapped_column(String(LOOP_ID_LENGTH), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    window_end: Mapped[datetime] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    severity: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    recommendation: Mapped[str] = mapped_column(Text)
+    trigger: Mapped[str] = mapped_column(String(16), default="on_demand")
+
+
+class ApcAttainment(Base):
+    """Share of a window in which an APC loop was available to APC, and why not otherwise."""
+
+    __tablename__ = "apc_attainment"
+    __table_args__ = (Index("ix_apc_attainment_window_start", "window_start"),)
+
+    loop_id: Mapped[str] = mapped_column(String(LOOP_ID_LENGTH), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    window_end: Mapped[datetime] = mapped_column()
+    computed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    samples: Mapped[int] = mapped_column(Integer, default=0)
+    attainment: Mapped[float | None] = mapped_column(Float)
+    wrong_mode_share: Mapped[float | None] = mapped_column(Float)
+    saturated_share: Mapped[float | None] = mapped_column(Float)
+    bad_data_share: Mapped[float | None] = mapped_column(Float)
+
+
+class LoopWatermark(Base):
+    """How far the aggregation service has consumed raw data of a loop."""
+
+    __tablename__ = "loop_watermarks"
+
+    loop_id: Mapped[str] = mapped_column(String(LOOP_ID_LENGTH), primary_key=True)
+    watermark: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class WorkLease(Base):
+    """A replica's claim on a loop for a kind of work; expired leases may be taken over."""
+
+    __tablename__ = "work_leases"
+    __table_args__ = (Index("ix_work_leases_expires_at", "expires_at"),)
+
+    work: Mapped[str] = mapped_column(String(32), primary_key=True)
+    loop_id: Mapped[str] = mapped_column(String(LOOP_ID_LENGTH), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class WorkerHeartbeat(Base):
+    """Last sign of life and cycle statistics of a worker instance."""
+
+    __tablename__ = "worker_heartbeats"
+
+    service: Mapped[str] = mapped_column(String(32), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_seen: Mapped[datetime] = mapped_column()
+    stats: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
+
+
+metadata = Base.metadata
