@@ -1,0 +1,41 @@
+"""Raw time-series layer: the ``TimeSeriesStore`` protocol and its backends."""
+
+from clpm_shared.timeseries.base import (
+    FIELDS,
+    LOOP_ID_PATTERN,
+    IntervalAggregate,
+    InvalidQueryError,
+    LatestPoint,
+    LatestValue,
+    Point,
+    RawPage,
+    RawSeries,
+    StoreUnavailableError,
+    TimeRange,
+    TimeSeriesError,
+    TimeSeriesStore,
+    from_ns,
+    to_ns,
+    validate_fields,
+    validate_loop_id,
+)
+
+__all__ = [
+    "FIELDS",
+    "LOOP_ID_PATTERN",
+    "IntervalAggregate",
+    "InvalidQueryError",
+    "LatestPoint",
+    "LatestValue",
+    "Point",
+    "RawPage",
+    "RawSeries",
+    "StoreUnavailableError",
+    "TimeRange",
+    "TimeSeriesError",
+    "TimeSeriesStore",
+    "from_ns",
+    "to_ns",
+    "validate_fields",
+    "validate_loop_id",
+]
