@@ -137,7 +137,10 @@ class RawSeries:
 
     def field(self, name: str) -> FloatArray | ObjectArray:
         """Column by stored name: 'PV', 'SP', 'OP' or 'Mode'."""
-        return {"PV": self.pv, "SP": self.sp, "OP": self.op, "Mode": self.mode}[name]
+        if name == MODE_TAG:
+            return self.mode
+        columns: dict[str, FloatArray] = {"PV": self.pv, "SP": self.sp, "OP": self.op}
+        return columns[name]
 
 
 @dataclass(frozen=True)
