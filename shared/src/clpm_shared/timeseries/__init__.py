@@ -19,10 +19,13 @@ from clpm_shared.timeseries.base import (
     validate_fields,
     validate_loop_id,
 )
+from clpm_shared.timeseries.embedded import EmbeddedStore
+from clpm_shared.timeseries.factory import create_store
 
 __all__ = [
     "FIELDS",
     "LOOP_ID_PATTERN",
+    "EmbeddedStore",
     "IntervalAggregate",
     "InvalidQueryError",
     "LatestPoint",
@@ -34,6 +37,7 @@ __all__ = [
     "TimeRange",
     "TimeSeriesError",
     "TimeSeriesStore",
+    "create_store",
     "from_ns",
     "to_ns",
     "validate_fields",

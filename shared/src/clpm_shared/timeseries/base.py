@@ -84,6 +84,59 @@ def validate_fields(fields: Sequence[str] | None, parameter: str = "fields") -> 
     return tuple(out)
 
 
+def normalise_mode(mode: object) -> str | None:
+    """The ``Mode`` tag to store, or None when the mode is unknown (missing, empty, malformed).
+
+    A sample whose mode is unknown is stored without the tag rather than rejected.
+    """
+    if not isinstance(mode, str):
+        return None
+    mode = mode.strip()
+    return mode if MODE_PATTERN.fullmatch(mode) else None
+
+
+def validate_window(start: datetime, end: datetime) -> tuple[int, int]:
+    """Epoch-ns bounds of ``start <= time < end``; raise InvalidQueryError when malformed."""
+    if not isinstance(start, datetime):
+        raise InvalidQueryError("start", "must be a timezone-aware datetime")
+    if not isinstance(end, datetime):
+        raise InvalidQueryError("end", "must be a timezone-aware datetime")
+    if start.tzinfo is None:
+        raise InvalidQueryError("start", "must include a timezone (e.g. 2025-01-10T10:00:00Z)")
+    if end.tzinfo is None:
+        raise InvalidQueryError("end", "must include a timezone (e.g. 2025-01-10T10:00:00Z)")
+    start_ns, end_ns = to_ns(start), to_ns(end)
+    if end_ns < start_ns:
+        raise InvalidQueryError("end", "must not be before start")
+    return start_ns, end_ns
+
+
+def validate_limit(limit: int | None, parameter: str = "limit") -> int | None:
+    """``limit`` if it is None or a positive int, else raise InvalidQueryError."""
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidQueryError(parameter, "must be a positive integer")
+    return limit
+
+
+MAX_AGGREGATE_BUCKETS = 100_000
+"""Upper bound of buckets one ``aggregate`` call may produce."""
+
+
+def validate_interval(
+    interval_s: int, start_ns: int, end_ns: int, parameter: str = "interval_s"
+) -> int:
+    """Interval in whole seconds (>= 1) that yields at most MAX_AGGREGATE_BUCKETS buckets."""
+    if isinstance(interval_s, bool) or not isinstance(interval_s, int) or interval_s < 1:
+        raise InvalidQueryError(parameter, "must be a whole number of seconds >= 1")
+    if (end_ns - start_ns) // (interval_s * 1_000_000_000) > MAX_AGGREGATE_BUCKETS:
+        raise InvalidQueryError(
+            parameter, f"too small for the time range (more than {MAX_AGGREGATE_BUCKETS} buckets)"
+        )
+    return interval_s
+
+
 def to_ns(moment: datetime) -> int:
     """Epoch nanoseconds of a timezone-aware datetime."""
     if moment.tzinfo is None:
@@ -186,6 +239,10 @@ class IntervalAggregate:
     stats: Mapping[str, FloatArray] = field(default_factory=dict)
     """Keys like ``pv_mean``, ``pv_min``, ``pv_max``, ``pv_count``, ``pv_first``, ``pv_last``,
     ``pv_std`` (sample std) for each field."""
+
+
+AGGREGATE_STATISTICS: tuple[str, ...] = ("mean", "min", "max", "count", "first", "last", "std")
+"""Statistics of :class:`IntervalAggregate`, keyed ``<field lower>_<statistic>`` (``pv_mean``)."""
 
 
 @runtime_checkable

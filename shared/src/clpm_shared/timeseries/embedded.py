@@ -1,0 +1,323 @@
+"""Embedded time-series store: one SQLite file in WAL mode, for the one-command local run.
+
+Several processes share the file: the simulator writes while the gateway, the aggregation and the
+KPI worker read (WAL lets readers proceed during a write; writers wait on ``busy_timeout``).
+Calls run on small thread pools so the event loop never blocks: one writer thread with its own
+connection and two reader threads with read-only connections.
+
+Table ``samples`` holds one row per ``(loop_id, t_ns)``; writing the same time again merges the
+non-missing values (as InfluxDB overwrites fields of a point). Table ``loop_spans`` keeps each
+loop's first and last sample time so discovery does not scan the samples.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from clpm_shared.timeseries.base import (
+    LOOP_ID_PATTERN,
+    MODE_TAG,
+    IntervalAggregate,
+    LatestPoint,
+    LatestValue,
+    Point,
+    RawPage,
+    RawSeries,
+    StoreUnavailableError,
+    TimeRange,
+    from_ns,
+    validate_interval,
+    validate_limit,
+    validate_loop_id,
+    validate_window,
+)
+from clpm_shared.timeseries.cursor import (
+    decode_cursor,
+    encode_cursor,
+    next_position,
+)
+from clpm_shared.timeseries.interval_statistics import interval_statistics
+from clpm_shared.timeseries.points import SampleRow, sample_rows
+from clpm_shared.timeseries.raw_columns import (
+    float_fields,
+    keep_fields,
+    requested_columns,
+    series_from_rows,
+)
+
+T = TypeVar("T")
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS samples (
+        loop_id TEXT NOT NULL,
+        t_ns INTEGER NOT NULL,
+        pv REAL,
+        sp REAL,
+        op REAL,
+        mode TEXT,
+        PRIMARY KEY (loop_id, t_ns)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS loop_spans (
+        loop_id TEXT PRIMARY KEY,
+        first_ns INTEGER NOT NULL,
+        last_ns INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+)
+
+_UPSERT_SAMPLE = """
+INSERT INTO samples (loop_id, t_ns, pv, sp, op, mode) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (loop_id, t_ns) DO UPDATE SET
+    pv = coalesce(excluded.pv, samples.pv),
+    sp = coalesce(excluded.sp, samples.sp),
+    op = coalesce(excluded.op, samples.op),
+    mode = coalesce(excluded.mode, samples.mode)
+"""
+
+_UPSERT_SPAN = """
+INSERT INTO loop_spans (loop_id, first_ns, last_ns) VALUES (?, ?, ?)
+ON CONFLICT (loop_id) DO UPDATE SET
+    first_ns = min(loop_spans.first_ns, excluded.first_ns),
+    last_ns = max(loop_spans.last_ns, excluded.last_ns)
+"""
+
+_COLUMN = {"PV": "pv", "SP": "sp", "OP": "op", MODE_TAG: "mode"}
+"""Stored field name to SQL column; the only names that ever reach SQL text."""
+
+_IN_BATCH = 500
+"""Loop ids per ``IN (...)`` query of ``query_raw_many``."""
+
+
+def _present_condition(fields: Sequence[str]) -> str:
+    return "(" + " OR ".join(f"{_COLUMN[name]} IS NOT NULL" for name in fields) + ")"
+
+
+class EmbeddedStore:
+    """:class:`~clpm_shared.timeseries.base.TimeSeriesStore` on a SQLite file (WAL)."""
+
+    def __init__(self, path: Path, *, busy_timeout_s: float = 30.0, batch_size: int = 5000) -> None:
+        self.path = Path(path)
+        self.batch_size = batch_size
+        self._busy_timeout_ms = int(busy_timeout_s * 1000)
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="tsdb-write")
+        self._readers = ThreadPoolExecutor(2, thread_name_prefix="tsdb-read")
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # ------------------------------------------------------------------ connections
+
+    def _connect(self, *, read_only: bool) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(
+            self.path,
+            timeout=self._busy_timeout_ms / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            connection.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            for statement in _SCHEMA:
+                connection.execute(statement)
+            if read_only:
+                connection.execute("PRAGMA query_only = 1")
+        except sqlite3.Error:
+            connection.close()
+            raise
+        with self._lock:
+            self._connections.append(connection)
+        return connection
+
+    def _connection(self, *, read_only: bool) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect(read_only=read_only)
+            self._local.connection = connection
+        return connection
+
+    async def _run(self, function: Callable[[sqlite3.Connection], T], *, write: bool = False) -> T:
+        if self._closed:
+            raise StoreUnavailableError("embedded time-series store is closed", retry_after_s=5.0)
+
+        def call() -> T:
+            return function(self._connection(read_only=not write))
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._writer if write else self._readers, call
+            )
+        except sqlite3.DatabaseError as exc:  # locked past busy_timeout, I/O error, corrupt file
+            raise StoreUnavailableError(
+                f"embedded time-series store {self.path}: {exc}", retry_after_s=1.0
+            ) from exc
+
+    # ------------------------------------------------------------------ writing
+
+    async def write(self, points: Sequence[Point]) -> int:
+        rows = sample_rows(points)
+        if not rows:
+            return 0
+        for offset in range(0, len(rows), self.batch_size):
+            await self._run(
+                functools.partial(_write_rows, rows[offset : offset + self.batch_size]), write=True
+            )
+        return len(rows)
+
+    # ------------------------------------------------------------------ reading
+
+    async def query_raw(
+        self,
+        loop_id: str,
+        start: datetime,
+        end: datetime,
+        fields: Sequence[str] | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> RawPage:
+        validate_loop_id(loop_id)
+        start_ns, end_ns = validate_window(start, end)
+        chosen = requested_columns(fields)
+        limit = validate_limit(limit)
+        position = decode_cursor(cursor, loop_id, start_ns, end_ns) if cursor else None
+        low = position.t_ns if position else start_ns
+        skip = position.skip if position else 0
+        sql = (
+            "SELECT t_ns, pv, sp, op, mode FROM samples "  # noqa: S608 - columns from _COLUMN
+            "WHERE loop_id = ? AND t_ns >= ? AND t_ns < ? AND "
+            f"{_present_condition(float_fields(chosen))} "
+            "ORDER BY t_ns LIMIT ? OFFSET ?"
+        )
+        fetch = -1 if limit is None else limit + 1
+        rows: list[tuple[Any, ...]] = await self._run(
+            lambda db: db.execute(sql, (loop_id, low, end_ns, fetch, skip)).fetchall()
+        )
+        more = limit is not None and len(rows) > limit
+        series = keep_fields(series_from_rows(loop_id, rows[:limit] if more else rows), chosen)
+        next_cursor = encode_cursor(loop_id, next_position(series.t_ns, position)) if more else None
+        return RawPage(series, next_cursor)
+
+    async def query_raw_many(
+        self, loop_ids: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, RawSeries]:
+        wanted = list(dict.fromkeys(validate_loop_id(i, "loop_ids") for i in loop_ids))
+        start_ns, end_ns = validate_window(start, end)
+        result: dict[str, RawSeries] = {}
+        for offset in range(0, len(wanted), _IN_BATCH):
+            batch = wanted[offset : offset + _IN_BATCH]
+            grouped = await self._run(functools.partial(_read_many, batch, start_ns, end_ns))
+            for loop_id in batch:
+                result[loop_id] = series_from_rows(loop_id, grouped.get(loop_id, []))
+        return result
+
+    async def latest(self, loop_id: str, fields: Sequence[str] | None = None) -> LatestPoint | None:
+        validate_loop_id(loop_id)
+        chosen = requested_columns(fields)
+
+        def read(db: sqlite3.Connection) -> dict[str, tuple[Any, int] | None]:
+            found: dict[str, tuple[Any, int] | None] = {}
+            for name in chosen:
+                column = _COLUMN[name]
+                row = db.execute(
+                    f"SELECT {column}, t_ns FROM samples "  # noqa: S608 - column from _COLUMN
+                    f"WHERE loop_id = ? AND {column} IS NOT NULL ORDER BY t_ns DESC LIMIT 1",
+                    (loop_id,),
+                ).fetchone()
+                found[name] = (row[0], row[1]) if row else None
+            return found
+
+        found = await self._run(read)
+        if all(value is None for value in found.values()):
+            return None
+        values = {
+            name: LatestValue(hit[0], from_ns(hit[1])) if hit else LatestValue(None, None)
+            for name, hit in found.items()
+        }
+        return LatestPoint(loop_id, values)
+
+    async def time_range(self, loop_id: str) -> TimeRange | None:
+        validate_loop_id(loop_id)
+        row = await self._run(
+            lambda db: db.execute(
+                "SELECT (SELECT min(t_ns) FROM samples WHERE loop_id = ?), "
+                "(SELECT max(t_ns) FROM samples WHERE loop_id = ?)",
+                (loop_id, loop_id),
+            ).fetchone()
+        )
+        if row is None or row[0] is None:
+            return None
+        return TimeRange(from_ns(row[0]), from_ns(row[1]))
+
+    async def discover_loops(self) -> list[str]:
+        rows = await self._run(
+            lambda db: db.execute("SELECT loop_id FROM loop_spans ORDER BY loop_id").fetchall()
+        )
+        return [row[0] for row in rows if LOOP_ID_PATTERN.fullmatch(row[0])]
+
+    async def aggregate(
+        self, loop_id: str, start: datetime, end: datetime, interval_s: int
+    ) -> IntervalAggregate:
+        validate_loop_id(loop_id)
+        start_ns, end_ns = validate_window(start, end)
+        validate_interval(interval_s, start_ns, end_ns)
+        grouped = await self._run(functools.partial(_read_many, [loop_id], start_ns, end_ns))
+        return interval_statistics(series_from_rows(loop_id, grouped.get(loop_id, [])), interval_s)
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._run(lambda db: db.execute("SELECT 1").fetchone()[0] == 1))
+        except StoreUnavailableError:
+            return False
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.get_running_loop().run_in_executor(None, self._shutdown)
+
+    def _shutdown(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+
+
+def _write_rows(rows: Sequence[SampleRow], db: sqlite3.Connection) -> None:
+    spans: dict[str, tuple[int, int]] = {}
+    for row in rows:
+        first, last = spans.get(row.loop_id, (row.t_ns, row.t_ns))
+        spans[row.loop_id] = (min(first, row.t_ns), max(last, row.t_ns))
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.executemany(_UPSERT_SAMPLE, rows)
+        db.executemany(_UPSERT_SPAN, [(key, *span) for key, span in spans.items()])
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _read_many(
+    loop_ids: Sequence[str], start_ns: int, end_ns: int, db: sqlite3.Connection
+) -> dict[str, list[tuple[Any, ...]]]:
+    marks = ", ".join("?" * len(loop_ids))
+    cursor = db.execute(
+        "SELECT loop_id, t_ns, pv, sp, op, mode FROM samples "  # noqa: S608 - placeholders only
+        f"WHERE loop_id IN ({marks}) AND t_ns >= ? AND t_ns < ? ORDER BY loop_id, t_ns",
+        (*loop_ids, start_ns, end_ns),
+    )
+    grouped: dict[str, list[tuple[Any, ...]]] = {}
+    for row in cursor:
+        grouped.setdefault(row[0], []).append(row[1:])
+    return grouped
