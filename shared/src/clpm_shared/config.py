@@ -196,8 +196,18 @@ class AuthSettings(BaseSettings):
     oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
     oidc_leeway_s: Annotated[int, Field(ge=0, le=300)] = 30
     oidc_jwks_cache_s: Annotated[int, Field(ge=1, le=86400)] = 600
+    oidc_jwks_min_refresh_s: Annotated[float, Field(ge=0, le=3600)] = Field(
+        default=10.0,
+        description="Least time between two JWKS fetches triggered by an unknown key id "
+        "or after a failed fetch (rate limit against forged kid values).",
+    )
     oidc_frontend_client_id: str = "clpm-frontend"
     local_issuer_key_path: Path = Path(".clpm/local-issuer-key.pem")
+    local_realm_file: Path = Field(
+        default=Path("deploy/keycloak/clpm-realm.json"),
+        description="Realm export (users, passwords, roles, clients) that the local issuer "
+        "serves in AUTH_MODE=local; the same file Keycloak imports.",
+    )
     allow_non_loopback_local_auth: bool = False
 
     @field_validator("oidc_algorithms")
