@@ -1,0 +1,596 @@
+"""Response cache: Redis or in-process TTL store, with single-flight and tag/prefix invalidation.
+
+Typical use in a FastAPI service (the gateway)::
+
+    from clpm_shared.cache import cache_key, loop_tag, open_cache, ttl_for_range
+
+    # lifespan
+    async with open_cache(settings.cache) as cache:      # CACHE_BACKEND=redis|memory
+        app.state.cache = cache
+        yield
+
+    # endpoint
+    key = cache_key("data:aggregated", loop_id=loop_id, start=start, end=end, interval="1h")
+    ttl = ttl_for_range(settings.cache, end)           # closed past range: long; else short
+    body = await cache.get_or_compute(key, ttl, lambda: load_aggregates(...),
+                                      tags=[loop_tag(loop_id)])
+
+    # after a loop or its configuration changed
+    await cache.invalidate_tags(loop_tag(loop_id))
+
+What it guarantees:
+
+* **Keys from all normalised parameters** (:func:`cache_key`): sorted names; ``None`` dropped;
+  aware datetimes in UTC (naive ones refused); ``60.0`` == ``60``; enums by value; sets sorted,
+  lists in order (sort them first if order does not matter); long keys hashed.
+* **TTL per use**: every write names its TTL (``CACHE_TTL_*`` settings, :func:`ttl_for_range`).
+* **Single-flight**: concurrent ``get_or_compute`` calls for one key in one process run
+  ``compute`` once and share its result (or its exception; errors are never cached). With Redis
+  a short lock key (``SET NX PX``) extends this across processes: the other processes wait for
+  the value (up to ``lock_ttl_s``) instead of computing it too.
+* **Invalidation** by tag (:meth:`Cache.invalidate_tags`, atomic in Redis through a Lua script)
+  and by key prefix (:meth:`Cache.invalidate_prefix`, e.g. a whole namespace). A computation
+  that was running when its tag was invalidated does not store its (possibly stale) result in
+  this process; across processes that window remains, bounded by the entry's TTL.
+* **Redis down never fails a request**: every Redis error is logged (once when it goes down,
+  once when it comes back), the value is computed and returned uncached, and Redis is retried
+  after ``retry_interval_s``; single-flight still holds within the process.
+
+``get_or_compute`` stores JSON (anything pydantic can serialise: dicts, lists, datetimes,
+models...) and returns the decoded JSON, the same on a hit and on a miss.
+``get_or_compute_bytes`` stores bytes as they are: the fast path for pre-rendered responses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import Enum
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import pydantic_core
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from clpm_shared.config import CacheBackend, CacheSettings
+
+logger = logging.getLogger(__name__)
+
+MAX_KEY_LENGTH = 200
+_KEY_PREFIX = "clpm:cache:"
+_TAG_PREFIX = "clpm:cache-tag:"
+_LOCK_PREFIX = "clpm:cache-lock:"
+
+# Deletes every key listed in a tag set, then the set; atomic, so a key tagged concurrently is
+# either deleted now or tagged after (and caught by the next invalidation).
+_INVALIDATE_TAG_LUA = """
+local members = redis.call('SMEMBERS', KEYS[1])
+for i = 1, #members, 500 do
+  redis.call('UNLINK', unpack(members, i, math.min(i + 499, #members)))
+end
+redis.call('UNLINK', KEYS[1])
+return #members
+"""
+_RELEASE_LOCK_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+# --------------------------------------------------------------------------- keys and TTLs
+
+
+def _normalise(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, Enum):
+        return _normalise(value.value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isfinite(value) and value.is_integer():
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("cache key datetimes must be timezone-aware")
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return _normalise(value.total_seconds())
+    if isinstance(value, str):
+        return quote(value, safe="")
+    if isinstance(value, set | frozenset):
+        return ",".join(sorted(str(_normalise(item)) for item in value))
+    if isinstance(value, list | tuple):
+        return ",".join(str(_normalise(item)) for item in value)
+    if isinstance(value, Mapping):
+        return quote(json.dumps(value, sort_keys=True, separators=(",", ":"), default=str), safe="")
+    raise TypeError(f"cannot build a cache key from {type(value).__name__}")
+
+
+def cache_key(namespace: str, /, **params: Any) -> str:
+    """``namespace:name=value&...`` from every parameter, normalised (see module docstring).
+
+    Keys longer than :data:`MAX_KEY_LENGTH` keep the namespace and hash the parameters.
+    """
+    if not namespace:
+        raise ValueError("cache key namespace must not be empty")
+    parts = []
+    for name in sorted(params):
+        normalised = _normalise(params[name])
+        if normalised is not None:
+            parts.append(f"{name}={normalised}")
+    key = f"{namespace}:{'&'.join(parts)}"
+    if len(key) > MAX_KEY_LENGTH:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        key = f"{namespace}:#{digest}"
+    return key
+
+
+def loop_tag(loop_id: str) -> str:
+    """The tag of every cache entry derived from one loop's data or configuration."""
+    return f"loop:{loop_id}"
+
+
+def ttl_for_range(
+    settings: CacheSettings,
+    end: datetime,
+    *,
+    now: datetime | None = None,
+    settle_s: float = 300.0,
+) -> float:
+    """TTL for a time-range query: long once the range is closed and settled, else short.
+
+    A range that ended more than ``settle_s`` ago (late points and aggregation have landed)
+    gets ``CACHE_TTL_HISTORICAL_S``; a range reaching into the recent past or the future gets
+    ``CACHE_TTL_RECENT_S``. Latest-value queries use ``CACHE_TTL_REALTIME_S`` directly.
+    """
+    current = now or datetime.now(UTC)
+    if end <= current - timedelta(seconds=settle_s):
+        return settings.cache_ttl_historical_s
+    return settings.cache_ttl_recent_s
+
+
+# --------------------------------------------------------------------------- protocol
+
+
+@dataclass
+class CacheStats:
+    """Counters for tests and metrics."""
+
+    hits: int = 0
+    misses: int = 0
+    computations: int = 0
+    coalesced: int = 0  # callers that shared another caller's computation
+    backend_errors: int = 0
+
+
+class Cache(Protocol):
+    """What the services use; both backends implement it."""
+
+    stats: CacheStats
+
+    async def get(self, key: str) -> bytes | None:
+        """The cached bytes, or ``None`` on a miss or when the backend is unavailable."""
+        ...
+
+    async def set(
+        self, key: str, value: bytes, ttl_s: float, *, tags: Iterable[str] = ()
+    ) -> None: ...
+
+    async def get_or_compute(
+        self,
+        key: str,
+        ttl_s: float,
+        compute: Callable[[], Awaitable[Any]],
+        *,
+        tags: Iterable[str] = (),
+    ) -> Any:
+        """The cached JSON value, or ``await compute()`` stored for ``ttl_s`` (single-flight)."""
+        ...
+
+    async def get_or_compute_bytes(
+        self,
+        key: str,
+        ttl_s: float,
+        compute: Callable[[], Awaitable[bytes]],
+        *,
+        tags: Iterable[str] = (),
+    ) -> bytes: ...
+
+    async def invalidate_tags(self, *tags: str) -> int:
+        """Drop every entry stored with any of ``tags``; returns how many were dropped."""
+        ...
+
+    async def invalidate_prefix(self, prefix: str) -> int:
+        """Drop every entry whose key starts with ``prefix``."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+# --------------------------------------------------------------------------- shared logic
+
+
+class _SingleFlightCache:
+    """get_or_compute on top of a backend's get/set, with per-key in-process single-flight."""
+
+    def __init__(self) -> None:
+        self.stats = CacheStats()
+        self._inflight: dict[str, asyncio.Task[bytes]] = {}
+        self._epoch = 0  # bumped by every invalidation: in-flight results are then not stored
+
+    async def get(self, key: str) -> bytes | None:
+        raise NotImplementedError
+
+    async def set(self, key: str, value: bytes, ttl_s: float, *, tags: Iterable[str] = ()) -> None:
+        raise NotImplementedError
+
+    @asynccontextmanager
+    async def _leadership(self, key: str, ttl_s: float) -> AsyncIterator[bytes | None]:
+        """Across processes: yields a value another process stored meanwhile, else None."""
+        yield None
+
+    async def get_or_compute(
+        self,
+        key: str,
+        ttl_s: float,
+        compute: Callable[[], Awaitable[Any]],
+        *,
+        tags: Iterable[str] = (),
+    ) -> Any:
+        async def compute_json() -> bytes:
+            return pydantic_core.to_json(await compute())
+
+        return json.loads(await self.get_or_compute_bytes(key, ttl_s, compute_json, tags=tags))
+
+    async def get_or_compute_bytes(
+        self,
+        key: str,
+        ttl_s: float,
+        compute: Callable[[], Awaitable[bytes]],
+        *,
+        tags: Iterable[str] = (),
+    ) -> bytes:
+        if ttl_s <= 0:
+            raise ValueError("ttl_s must be positive")
+        cached = await self.get(key)
+        if cached is not None:
+            self.stats.hits += 1
+            return cached
+        task = self._inflight.get(key)
+        if task is None:
+            self.stats.misses += 1
+            task = asyncio.create_task(self._fill(key, ttl_s, compute, tuple(tags)))
+            self._inflight[key] = task
+            task.add_done_callback(lambda done: self._forget(key, done))
+        else:
+            self.stats.coalesced += 1
+        # shield: a caller that goes away (client disconnect) does not cancel the others' result
+        return await asyncio.shield(task)
+
+    def _forget(self, key: str, task: asyncio.Task[bytes]) -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+        if not task.cancelled():
+            task.exception()  # retrieved: no "exception never retrieved" when nobody waits
+
+    async def _fill(
+        self,
+        key: str,
+        ttl_s: float,
+        compute: Callable[[], Awaitable[bytes]],
+        tags: tuple[str, ...],
+    ) -> bytes:
+        epoch = self._epoch
+        async with self._leadership(key, ttl_s) as stored_elsewhere:
+            if stored_elsewhere is not None:
+                self.stats.coalesced += 1
+                return stored_elsewhere
+            self.stats.computations += 1
+            value = await compute()
+            if not isinstance(value, bytes | bytearray):
+                raise TypeError("compute() for get_or_compute_bytes must return bytes")
+            value = bytes(value)
+            if self._epoch == epoch:
+                await self.set(key, value, ttl_s, tags=tags)
+            return value
+
+    def _invalidated(self) -> None:
+        self._epoch += 1
+
+
+# --------------------------------------------------------------------------- memory
+
+
+@dataclass
+class _Entry:
+    value: bytes
+    expires_at: float
+    tags: tuple[str, ...]
+
+
+class MemoryCache(_SingleFlightCache):
+    """In-process TTL cache (LRU-bounded); for the embedded run and single-process services."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        super().__init__()
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._tags: dict[str, set[str]] = {}
+        self._max_entries = max_entries
+
+    async def get(self, key: str) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.expires_at <= time.monotonic():
+            self._drop(key)
+            return None
+        self._entries.move_to_end(key)
+        return entry.value
+
+    async def set(self, key: str, value: bytes, ttl_s: float, *, tags: Iterable[str] = ()) -> None:
+        if key in self._entries:
+            self._drop(key)
+        entry = _Entry(bytes(value), time.monotonic() + ttl_s, tuple(tags))
+        self._entries[key] = entry
+        for tag in entry.tags:
+            self._tags.setdefault(tag, set()).add(key)
+        if len(self._entries) > self._max_entries:
+            self._evict()
+
+    def _evict(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, e in self._entries.items() if e.expires_at <= now]:
+            self._drop(key)
+        while len(self._entries) > self._max_entries:
+            self._drop(next(iter(self._entries)))  # least recently used
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return
+        for tag in entry.tags:
+            keys = self._tags.get(tag)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._tags[tag]
+
+    async def invalidate_tags(self, *tags: str) -> int:
+        self._invalidated()
+        doomed = {key for tag in tags for key in self._tags.get(tag, ())}
+        for key in doomed:
+            self._drop(key)
+        return len(doomed)
+
+    async def invalidate_prefix(self, prefix: str) -> int:
+        self._invalidated()
+        doomed = [key for key in self._entries if key.startswith(prefix)]
+        for key in doomed:
+            self._drop(key)
+        return len(doomed)
+
+    async def aclose(self) -> None:
+        self._entries.clear()
+        self._tags.clear()
+
+
+# --------------------------------------------------------------------------- Redis
+
+
+def _as_bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"\\{char}" if char in "*?[]\\" else char for char in text)
+
+
+class RedisCache(_SingleFlightCache):
+    """Redis-backed cache shared by every gateway process; degrades to uncached when down."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        retry_interval_s: float = 1.0,
+        lock_ttl_s: float = 10.0,
+        lock_poll_s: float = 0.02,
+    ) -> None:
+        super().__init__()
+        self._client = client
+        self._retry_interval_s = retry_interval_s
+        self._lock_ttl_s = lock_ttl_s
+        self._lock_poll_s = lock_poll_s
+        self._down_until = 0.0
+        self._down = False
+        self._release_lock = client.register_script(_RELEASE_LOCK_LUA)
+        self._invalidate_tag = client.register_script(_INVALIDATE_TAG_LUA)
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> RedisCache:
+        """A cache on ``url`` with short timeouts and no client-side retries (fail fast)."""
+        client = aioredis.Redis.from_url(
+            url,
+            socket_connect_timeout=0.5,
+            socket_timeout=0.5,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=30,
+        )
+        return cls(client, **options)
+
+    @property
+    def available(self) -> bool:
+        """False while Redis is considered down (between a failure and the next retry)."""
+        return not self._down or time.monotonic() >= self._down_until
+
+    def _failed(self, operation: str, exc: BaseException) -> None:
+        self.stats.backend_errors += 1
+        self._down_until = time.monotonic() + self._retry_interval_s
+        if not self._down:
+            self._down = True
+            logger.warning(
+                "redis unavailable: serving uncached",
+                extra={"operation": operation, "error": f"{type(exc).__name__}: {exc}"},
+            )
+        else:
+            logger.debug("redis still unavailable", extra={"operation": operation})
+
+    def _succeeded(self) -> None:
+        if self._down:
+            self._down = False
+            logger.info("redis available again: caching resumed")
+
+    async def get(self, key: str) -> bytes | None:
+        if not self.available:
+            return None
+        try:
+            value = await self._client.get(_KEY_PREFIX + key)
+        except (RedisError, OSError) as exc:
+            self._failed("get", exc)
+            return None
+        self._succeeded()
+        return _as_bytes(value) if value is not None else None
+
+    async def set(self, key: str, value: bytes, ttl_s: float, *, tags: Iterable[str] = ()) -> None:
+        if not self.available:
+            return
+        full_key = _KEY_PREFIX + key
+        tag_ttl = math.ceil(ttl_s) + 1
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.set(full_key, value, px=max(1, round(ttl_s * 1000)))
+                for tag in tags:
+                    pipe.sadd(_TAG_PREFIX + tag, full_key)
+                    pipe.expire(_TAG_PREFIX + tag, tag_ttl, nx=True)
+                    pipe.expire(_TAG_PREFIX + tag, tag_ttl, gt=True)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._failed("set", exc)
+            return
+        self._succeeded()
+
+    @asynccontextmanager
+    async def _leadership(self, key: str, ttl_s: float) -> AsyncIterator[bytes | None]:
+        """Take the per-key lock, or wait for the process that holds it to store the value."""
+        if not self.available:
+            yield None
+            return
+        lock_key = _LOCK_PREFIX + key
+        token = f"{time.time_ns()}-{id(self)}"
+        lock_ms = max(1, round(self._lock_ttl_s * 1000))
+        try:
+            acquired = bool(await self._client.set(lock_key, token, nx=True, px=lock_ms))
+        except (RedisError, OSError) as exc:
+            self._failed("lock", exc)
+            acquired = None  # no Redis: compute without a cross-process lock
+        if acquired is None:
+            yield None
+        elif acquired:
+            try:
+                yield None
+            finally:
+                try:
+                    await self._release_lock(keys=[lock_key], args=[token])
+                except (RedisError, OSError) as exc:
+                    self._failed("unlock", exc)
+        else:
+            yield await self._wait_for_other_process(key, lock_key)
+
+    async def _wait_for_other_process(self, key: str, lock_key: str) -> bytes | None:
+        deadline = time.monotonic() + self._lock_ttl_s
+        try:
+            while time.monotonic() < deadline:
+                await asyncio.sleep(self._lock_poll_s)
+                value = await self._client.get(_KEY_PREFIX + key)
+                if value is not None:
+                    return _as_bytes(value)
+                if not await self._client.exists(lock_key):
+                    return None  # the holder failed or its result was not stored: compute
+        except (RedisError, OSError) as exc:
+            self._failed("wait", exc)
+        return None
+
+    async def invalidate_tags(self, *tags: str) -> int:
+        self._invalidated()
+        dropped = 0
+        try:
+            for tag in tags:
+                dropped += int(await self._invalidate_tag(keys=[_TAG_PREFIX + tag]))
+        except (RedisError, OSError) as exc:
+            self._failed("invalidate_tags", exc)
+            logger.error("cache invalidation failed; entries expire by TTL", extra={"tags": tags})
+        return dropped
+
+    async def invalidate_prefix(self, prefix: str) -> int:
+        self._invalidated()
+        dropped = 0
+        pattern = _glob_escape(_KEY_PREFIX + prefix) + "*"
+        try:
+            batch: list[bytes] = []
+            async for found in self._client.scan_iter(match=pattern, count=500):
+                batch.append(found)
+                if len(batch) >= 500:
+                    dropped += int(await self._client.unlink(*batch))
+                    batch = []
+            if batch:
+                dropped += int(await self._client.unlink(*batch))
+        except (RedisError, OSError) as exc:
+            self._failed("invalidate_prefix", exc)
+            logger.error(
+                "cache invalidation failed; entries expire by TTL", extra={"prefix": prefix}
+            )
+        return dropped
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+# --------------------------------------------------------------------------- factory
+
+
+def create_cache(settings: CacheSettings) -> RedisCache | MemoryCache:
+    """The backend that ``CACHE_BACKEND`` names (``redis`` uses ``REDIS_URL``)."""
+    if settings.cache_backend is CacheBackend.MEMORY:
+        return MemoryCache()
+    return RedisCache.from_url(settings.redis_url.get_secret_value())
+
+
+@asynccontextmanager
+async def open_cache(settings: CacheSettings) -> AsyncIterator[Cache]:
+    """A cache for the lifetime of a service (closed on exit)."""
+    cache = create_cache(settings)
+    try:
+        yield cache
+    finally:
+        await cache.aclose()
+
+
+__all__ = [
+    "Cache",
+    "CacheStats",
+    "MemoryCache",
+    "RedisCache",
+    "cache_key",
+    "create_cache",
+    "loop_tag",
+    "open_cache",
+    "ttl_for_range",
+]
