@@ -17,7 +17,9 @@ Checks, in order:
    ``kid`` triggers one refetch (the provider rotated its key), at most once per
    ``OIDC_JWKS_MIN_REFRESH_S`` so that tokens with made-up ``kid`` values cannot hammer the
    provider. The key's type and ``alg`` (when the JWK states one) must match the header.
-3. Signature (python-jose, pinned to the header's already allowed algorithm), then claims:
+3. Signature (python-jose, pinned to the header's already allowed algorithm). If the cached
+   key for the ``kid`` does not verify it, the JWKS is refetched once (same rate limit) in case
+   the provider replaced the key behind an unchanged ``kid``. Then the claims:
    ``iss`` equals ``OIDC_ISSUER``; ``exp`` is required; ``exp``/``nbf``/``iat`` are checked with
    ``OIDC_LEEWAY_S`` seconds of clock skew.
 4. Audience: ``OIDC_AUDIENCE`` must appear in ``aud`` (string or list) **or** equal ``azp``.
@@ -47,8 +49,8 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 import httpx
-from jose import jwk, jwt
-from jose.exceptions import ExpiredSignatureError, JOSEError, JWTClaimsError
+from jose import jwk, jws, jwt
+from jose.exceptions import ExpiredSignatureError, JOSEError
 
 from clpm_shared.config import AuthSettings
 
@@ -105,6 +107,10 @@ class InvalidTokenError(AuthError):
     """The bearer token is missing, malformed, forged, expired or not for this API (HTTP 401)."""
 
 
+class _BadSignatureError(InvalidTokenError):
+    """No candidate key verifies the signature (maybe only because the key was rotated)."""
+
+
 class IdentityProviderUnavailableError(AuthError):
     """The signing keys cannot be fetched now (HTTP 503); retry after ``retry_after_s``."""
 
@@ -116,8 +122,13 @@ class IdentityProviderUnavailableError(AuthError):
 class KeySource(Protocol):
     """Where verification keys come from (the provider's JWKS, or the local issuer's key)."""
 
-    async def key_for(self, kid: str | None) -> list[dict[str, Any]]:
-        """JWKs that may have signed a token with this ``kid`` (all keys when ``kid`` is None)."""
+    async def key_for(self, kid: str | None, *, refresh: bool = False) -> list[dict[str, Any]]:
+        """JWKs that may have signed a token with this ``kid`` (all keys when ``kid`` is None).
+
+        ``refresh=True`` asks for a refetch first (the cached key failed to verify a
+        signature: the provider may have replaced the key behind the same ``kid``); sources
+        may ignore or rate-limit it.
+        """
         ...
 
     async def aclose(self) -> None: ...
@@ -129,7 +140,7 @@ class StaticKeySource:
     def __init__(self, jwks: Mapping[str, Any]) -> None:
         self._keys = [dict(key) for key in jwks.get("keys", [])]
 
-    async def key_for(self, kid: str | None) -> list[dict[str, Any]]:
+    async def key_for(self, kid: str | None, *, refresh: bool = False) -> list[dict[str, Any]]:
         if kid is None:
             return list(self._keys)
         return [key for key in self._keys if key.get("kid") == kid]
@@ -192,18 +203,20 @@ class JwksKeySource:
             return 1
         return int(max(1.0, self._min_refresh_s - (now - self._attempted_at)) + 0.999)
 
-    async def key_for(self, kid: str | None) -> list[dict[str, Any]]:
+    async def key_for(self, kid: str | None, *, refresh: bool = False) -> list[dict[str, Any]]:
         now = time.monotonic()
         found = self._matching(kid)
-        if found and self._fresh(now):
+        if found and self._fresh(now) and not refresh:
             return found
         async with self._lock:
             now = time.monotonic()
             found = self._matching(kid)  # another request may have refreshed meanwhile
-            if found and self._fresh(now):
+            if found and self._fresh(now) and not refresh:
                 return found
             if self._refresh_allowed(now):
-                if found or self._fetched_at is None:
+                if refresh:
+                    logger.info("signature check failed, refetching the JWKS", extra={"kid": kid})
+                elif found or self._fetched_at is None:
                     logger.debug("fetching the JWKS")
                 else:
                     logger.info("unknown key id, refetching the JWKS", extra={"kid": kid})
@@ -294,10 +307,24 @@ class TokenValidator:
         candidates = [key for key in await self._keys.key_for(kid) if _key_fits(key, alg)]
         if not candidates:
             raise InvalidTokenError("token signed with an unknown key")
-        claims = self._decode(token, alg, candidates)
+        try:
+            claims = self._decode(token, alg, candidates)
+        except _BadSignatureError as exc:
+            # The provider may have replaced the key behind the same kid: refetch (rate-limited)
+            # and try again only if the keys actually changed.
+            fresh = [
+                key for key in await self._keys.key_for(kid, refresh=True) if _key_fits(key, alg)
+            ]
+            if not fresh or fresh == candidates:
+                raise InvalidTokenError("token signature is invalid") from exc
+            try:
+                claims = self._decode(token, alg, fresh)
+            except _BadSignatureError as again:
+                raise InvalidTokenError("token signature is invalid") from again
         return self._principal(claims)
 
     def _decode(self, token: str, alg: str, candidates: Iterable[dict[str, Any]]) -> dict[str, Any]:
+        """Claims after signature and claim checks; :class:`_BadSignatureError` if no key fits."""
         options = {
             "leeway": self._settings.oidc_leeway_s,
             "verify_aud": False,  # checked below: aud or azp
@@ -308,6 +335,12 @@ class TokenValidator:
         for candidate in candidates:
             try:
                 key = jwk.construct(candidate, alg)
+                jws.verify(token, key, algorithms=[alg])
+            except JOSEError as exc:  # JWSError, JWKError ...: not signed with this key
+                last = exc
+                continue
+            # The signature is good: from here on every error is about the claims.
+            try:
                 claims: dict[str, Any] = jwt.decode(
                     token,
                     key,
@@ -317,13 +350,10 @@ class TokenValidator:
                 )
             except ExpiredSignatureError as exc:
                 raise InvalidTokenError("token expired") from exc
-            except JWTClaimsError as exc:
+            except JOSEError as exc:
                 raise InvalidTokenError(f"token rejected: {exc}") from exc
-            except JOSEError as exc:  # JWTError, JWSError, JWKError ...: bad signature or key
-                last = exc
-                continue
             return claims
-        raise InvalidTokenError("token signature is invalid") from last
+        raise _BadSignatureError("token signature is invalid") from last
 
     def _principal(self, claims: Mapping[str, Any]) -> Principal:
         audience = self._settings.oidc_audience
