@@ -11,6 +11,8 @@ from clpm_shared.db import create_engine
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from clpm_api_gateway.security import mount_security, security_lifespan
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the gateway; engines and clients are created in the lifespan."""
@@ -20,7 +22,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = resolved
         app.state.engine = create_engine(resolved.database)
-        yield
+        async with security_lifespan(app, resolved):
+            yield
         await app.state.engine.dispose()
 
     app = FastAPI(
@@ -29,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Loop data, KPIs and diagnoses of the CLPM suite.",
         lifespan=lifespan,
     )
+    mount_security(app, resolved)
 
     @app.get("/health", tags=["operations"], summary="Liveness")
     async def health() -> dict[str, str]:
