@@ -14,8 +14,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from clpm_shared.config import InfluxSettings
 from clpm_shared.timeseries.base import Point, TimeSeriesStore
 from clpm_shared.timeseries.embedded import EmbeddedStore
+from clpm_shared.timeseries.influxql import InfluxQLStore
 
 BASE_TIME = datetime(2025, 1, 10, 10, 0, 0, tzinfo=UTC)
 _counter = itertools.count(1)
@@ -64,7 +66,25 @@ def _embedded(tmp_path: Path) -> EmbeddedStore:
     return EmbeddedStore(tmp_path / "timeseries.db", batch_size=400)
 
 
-BACKENDS = ["embedded"]
+def influx_settings(url: str, database: str, **overrides: object) -> InfluxSettings:
+    """Settings of the InfluxQL store against the harness influxd (1.x, no auth)."""
+    values: dict[str, object] = {
+        "timeseries_backend": "influxql",
+        "influxdb_url": url,
+        "influxdb_database": database,
+        "influxdb_timeout_s": 10.0,
+        "influxdb_max_retries": 2,
+    }
+    values.update(overrides)
+    return InfluxSettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def make_influx_settings() -> Callable[..., InfluxSettings]:
+    return influx_settings
+
+
+BACKENDS = ["embedded", "influxql"]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -75,6 +95,10 @@ async def store(
     if backend == "embedded":
         created: TimeSeriesStore = _embedded(tmp_path_factory.mktemp("embedded"))
     else:
-        raise AssertionError(backend)
+        server = request.getfixturevalue("influx_server")
+        database = request.getfixturevalue("influx_database")
+        created = InfluxQLStore(
+            influx_settings(server.url, database), batch_size=400, backoff_s=0.05
+        )
     yield created
     await created.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from clpm_shared.config import InfluxSettings, TimeSeriesBackend
 from clpm_shared.timeseries.base import TimeSeriesStore
 from clpm_shared.timeseries.embedded import EmbeddedStore
+from clpm_shared.timeseries.influxql import InfluxQLStore
 
 
 def create_store(settings: InfluxSettings) -> TimeSeriesStore:
@@ -12,4 +13,6 @@ def create_store(settings: InfluxSettings) -> TimeSeriesStore:
     backend = settings.timeseries_backend
     if backend is TimeSeriesBackend.EMBEDDED:
         return EmbeddedStore(settings.embedded_tsdb_path)
+    if backend is TimeSeriesBackend.INFLUXQL:
+        return InfluxQLStore(settings)
     raise NotImplementedError(f"time-series backend {backend.value!r} is not available yet")

@@ -1,0 +1,499 @@
+"""InfluxQL store over InfluxDB's v1 HTTP API (``/write``, ``/query``) with httpx.
+
+Works with InfluxDB 1.x (no auth, or user/password) and with InfluxDB 2.x/3.x through their v1
+compatibility API (``Authorization: Token <INFLUXDB_TOKEN>``; the database is the bucket's DBRP
+mapping, the retention policy is optional). One pooled ``httpx.AsyncClient`` with timeouts;
+transport errors and 429/5xx answers are retried with exponential backoff, then reported as
+:class:`StoreUnavailableError` with ``retry_after_s``.
+
+Reads ask for ``epoch=ns`` and chunked JSON (so a server-side ``max-row-limit`` never truncates
+an answer). ``query_raw_many`` reads batches of loops per statement with a few requests in
+flight and parses with the garbage collector paused: the aggregation reads 300,000 lines per
+cycle this way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import gzip
+import json
+import logging
+import random
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import numpy as np
+
+from clpm_shared.config import InfluxSettings
+from clpm_shared.timeseries import influxql_text as text
+from clpm_shared.timeseries.base import (
+    AGGREGATE_STATISTICS,
+    FIELDS,
+    LOOP_ID_PATTERN,
+    LOOP_TAG,
+    MODE_TAG,
+    FloatArray,
+    IntervalAggregate,
+    LatestPoint,
+    LatestValue,
+    Point,
+    RawPage,
+    RawSeries,
+    StoreUnavailableError,
+    TimeRange,
+    TimeSeriesError,
+    from_ns,
+    validate_interval,
+    validate_limit,
+    validate_loop_id,
+    validate_window,
+)
+from clpm_shared.timeseries.cursor import decode_cursor, encode_cursor, next_position
+from clpm_shared.timeseries.line_protocol import encode_rows
+from clpm_shared.timeseries.points import sample_rows
+from clpm_shared.timeseries.raw_columns import (
+    float_fields,
+    keep_fields,
+    requested_columns,
+    series_from_columns,
+)
+
+logger = logging.getLogger(__name__)
+
+_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+_DROPPED = re.compile(r"dropped=(\d+)")
+
+
+@dataclass
+class SeriesBlock:
+    """Rows of one series of one statement (chunks of a chunked answer joined)."""
+
+    columns: list[str]
+    tags: dict[str, str]
+    values: list[list[Any]] = field(default_factory=list)
+
+    def column(self, name: str) -> list[Any]:
+        if name not in self.columns:
+            return [None] * len(self.values)
+        index = self.columns.index(name)
+        return [row[index] for row in self.values]
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Parsing builds millions of small objects; collections in between only cost time."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def parse_chunked_answer(body: bytes, statements: int) -> list[list[SeriesBlock]]:
+    """Series of each statement from a (chunked) ``/query`` answer; errors raise.
+
+    A statement error ``database not found`` means the store is misconfigured or not created
+    yet: :class:`StoreUnavailableError`. Any other statement error is a :class:`TimeSeriesError`.
+    """
+    results: list[dict[tuple[str, tuple[tuple[str, str], ...]], SeriesBlock]] = [
+        {} for _ in range(statements)
+    ]
+    with _gc_paused():
+        for line in body.split(b"\n"):
+            if not line.strip():
+                continue
+            answer = json.loads(line)
+            if "error" in answer:
+                raise TimeSeriesError(f"influxdb: {answer['error']}")
+            for result in answer.get("results", []):
+                error = result.get("error")
+                if error:
+                    if "database not found" in error:
+                        raise StoreUnavailableError(f"influxdb: {error}", retry_after_s=30.0)
+                    raise TimeSeriesError(f"influxdb: {error}")
+                index = int(result.get("statement_id", 0))
+                for series in result.get("series", []):
+                    tags = series.get("tags") or {}
+                    key = (series.get("name", ""), tuple(sorted(tags.items())))
+                    block = results[index].get(key)
+                    if block is None:
+                        block = SeriesBlock(list(series["columns"]), dict(tags))
+                        results[index][key] = block
+                    block.values.extend(series.get("values", []))
+    return [list(blocks.values()) for blocks in results]
+
+
+def _series_of(loop_id: str, blocks: Sequence[SeriesBlock]) -> RawSeries:
+    """One loop's rows (one block, or several to merge by time) as a RawSeries."""
+    if not blocks:
+        return RawSeries.empty(loop_id)
+    values = [row for block in blocks for row in _normalised(block)] if len(blocks) > 1 else None
+    if values is not None:
+        values.sort(key=lambda row: row[0])
+        t_ns, pv, sp, op, mode = (list(column) for column in zip(*values, strict=True))
+        return series_from_columns(loop_id, t_ns, pv, sp, op, mode)
+    block = blocks[0]
+    with _gc_paused():
+        return series_from_columns(
+            loop_id,
+            block.column("time"),
+            block.column("PV"),
+            block.column("SP"),
+            block.column("OP"),
+            block.column(MODE_TAG) if MODE_TAG in block.columns else _tag_column(block),
+        )
+
+
+def _tag_column(block: SeriesBlock) -> list[Any]:
+    return [block.tags.get(MODE_TAG)] * len(block.values)
+
+
+def _normalised(block: SeriesBlock) -> Iterator[tuple[Any, ...]]:
+    mode = block.column(MODE_TAG) if MODE_TAG in block.columns else _tag_column(block)
+    yield from zip(
+        block.column("time"),
+        block.column("PV"),
+        block.column("SP"),
+        block.column("OP"),
+        mode,
+        strict=True,
+    )
+
+
+class InfluxQLStore:
+    """:class:`~clpm_shared.timeseries.base.TimeSeriesStore` over the InfluxDB v1 HTTP API."""
+
+    def __init__(
+        self,
+        settings: InfluxSettings,
+        *,
+        batch_size: int = 5000,
+        loops_per_query: int = 100,
+        max_in_flight: int = 3,
+        backoff_s: float = 0.2,
+        max_backoff_s: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.measurement = settings.influxdb_measurement
+        self.database = settings.database
+        self.retention_policy = settings.influxdb_retention_policy or None
+        self.batch_size = batch_size
+        self.loops_per_query = loops_per_query
+        self.max_retries = settings.influxdb_max_retries
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._target = text.source(self.measurement, self.retention_policy)
+        headers = {"User-Agent": "clpm-timeseries"}
+        auth: httpx.BasicAuth | None = None
+        if settings.influxdb_username:
+            password = (
+                settings.influxdb_password.get_secret_value() if settings.influxdb_password else ""
+            )
+            auth = httpx.BasicAuth(settings.influxdb_username, password)
+        elif settings.influxdb_token.get_secret_value():
+            headers["Authorization"] = f"Token {settings.influxdb_token.get_secret_value()}"
+        # Compressing answers costs the server more than it saves on a loopback link.
+        host = urlsplit(settings.influxdb_url).hostname or ""
+        headers["Accept-Encoding"] = "identity" if host in _LOOPBACK else "gzip"
+        timeout = settings.influxdb_timeout_s
+        self._client = httpx.AsyncClient(
+            base_url=settings.influxdb_url,
+            headers=headers,
+            auth=auth,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            limits=httpx.Limits(max_connections=max_in_flight + 4, max_keepalive_connections=8),
+            transport=transport,
+        )
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _delay(self, attempt: int, response: httpx.Response | None) -> float:
+        if response is not None:
+            retry_after = response.headers.get("Retry-After", "")
+            if retry_after.isdigit():
+                return min(float(retry_after), self.max_backoff_s)
+        base = min(self.backoff_s * 2.0**attempt, self.max_backoff_s)
+        return base * (0.75 + random.random() / 2)  # noqa: S311 - jitter, not cryptography
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str],
+        content: bytes | None = None,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send with retries; return the response of any non-retryable status."""
+        problem = ""
+        for attempt in range(self.max_retries + 1):
+            response: httpx.Response | None = None
+            try:
+                response = await self._client.request(
+                    method, path, params=params, content=content, data=data, headers=headers
+                )
+            except httpx.TransportError as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code not in _RETRY_STATUS:
+                    return response
+                problem = f"HTTP {response.status_code}: {response.text[:200]}"
+            if attempt < self.max_retries:
+                delay = self._delay(attempt, response)
+                logger.warning(
+                    "influxdb request failed; retrying",
+                    extra={
+                        "path": path,
+                        "attempt": attempt + 1,
+                        "delay_s": delay,
+                        "error": problem,
+                    },
+                )
+                await asyncio.sleep(delay)
+        raise StoreUnavailableError(
+            f"influxdb at {self._client.base_url} unavailable after "
+            f"{self.max_retries + 1} attempts: {problem}",
+            retry_after_s=max(1.0, round(self._delay(self.max_retries, None), 1)),
+        )
+
+    def _check_auth(self, response: httpx.Response) -> None:
+        if response.status_code in (401, 403):
+            raise StoreUnavailableError(
+                f"influxdb refused the credentials (HTTP {response.status_code}); "
+                "check INFLUXDB_TOKEN or INFLUXDB_USERNAME/INFLUXDB_PASSWORD",
+                retry_after_s=60.0,
+            )
+
+    async def _query(self, statements: Sequence[str]) -> list[list[SeriesBlock]]:
+        params = {"db": self.database, "epoch": "ns", "chunked": "true", "chunk_size": "20000"}
+        if self.retention_policy:
+            params["rp"] = self.retention_policy
+        async with self._in_flight:
+            response = await self._request(
+                "POST", "/query", params=params, data={"q": "; ".join(statements)}
+            )
+            body = response.content
+        self._check_auth(response)
+        if response.status_code == 404:
+            raise StoreUnavailableError(
+                f"influxdb has no /query endpoint at {self._client.base_url}", retry_after_s=60.0
+            )
+        if response.status_code != 200:
+            raise TimeSeriesError(
+                f"influxdb query failed (HTTP {response.status_code}): {body[:300]!r}"
+            )
+        return parse_chunked_answer(body, len(statements))
+
+    async def create_database(self) -> None:
+        """``CREATE DATABASE`` (InfluxDB 1.x; idempotent). 2.x uses a bucket and DBRP mapping."""
+        await self._query([text.create_database(self.database)])
+
+    # ------------------------------------------------------------------ writing
+
+    async def write(self, points: Sequence[Point]) -> int:
+        rows = sample_rows(points)
+        accepted = 0
+        for offset in range(0, len(rows), self.batch_size):
+            lines = encode_rows(self.measurement, rows[offset : offset + self.batch_size])
+            accepted += await self._write_lines(lines)
+        return accepted
+
+    async def _write_lines(self, lines: Sequence[str]) -> int:
+        params = {"db": self.database, "precision": "ns"}
+        if self.retention_policy:
+            params["rp"] = self.retention_policy
+        body = "\n".join(lines).encode()
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if len(body) > 4096:
+            body = gzip.compress(body, compresslevel=1)
+            headers["Content-Encoding"] = "gzip"
+        response = await self._request(
+            "POST", "/write", params=params, content=body, headers=headers
+        )
+        self._check_auth(response)
+        if response.status_code == 204:
+            return len(lines)
+        message = response.text[:500]
+        if response.status_code == 404:
+            raise StoreUnavailableError(f"influxdb write: {message}", retry_after_s=30.0)
+        dropped = _DROPPED.search(message)
+        if response.status_code == 400 and dropped:
+            logger.warning(
+                "influxdb dropped points",
+                extra={"dropped": int(dropped.group(1)), "error": message},
+            )
+            return max(0, len(lines) - int(dropped.group(1)))
+        logger.error(
+            "influxdb refused a write batch", extra={"lines": len(lines), "error": message}
+        )
+        return 0
+
+    # ------------------------------------------------------------------ reading
+
+    async def query_raw(
+        self,
+        loop_id: str,
+        start: datetime,
+        end: datetime,
+        fields: Sequence[str] | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> RawPage:
+        validate_loop_id(loop_id)
+        start_ns, end_ns = validate_window(start, end)
+        chosen = requested_columns(fields)
+        limit = validate_limit(limit)
+        position = decode_cursor(cursor, loop_id, start_ns, end_ns) if cursor else None
+        if end_ns <= start_ns:
+            return RawPage(RawSeries.empty(loop_id), None)
+        columns = [*float_fields(chosen)]
+        if MODE_TAG in chosen:
+            columns.append(MODE_TAG)
+        statement = text.select_raw(
+            self._target,
+            loop_id,
+            position.t_ns if position else start_ns,
+            end_ns,
+            columns,
+            limit=None if limit is None else limit + 1,
+            offset=position.skip if position else 0,
+        )
+        [blocks] = await self._query([statement])
+        series = _series_of(loop_id, blocks)
+        more = limit is not None and len(series) > limit
+        if more:
+            series = RawSeries(
+                loop_id,
+                series.t_ns[:limit],
+                series.pv[:limit],
+                series.sp[:limit],
+                series.op[:limit],
+                series.mode[:limit],
+            )
+        series = keep_fields(series, chosen)
+        next_cursor = encode_cursor(loop_id, next_position(series.t_ns, position)) if more else None
+        return RawPage(series, next_cursor)
+
+    async def query_raw_many(
+        self, loop_ids: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, RawSeries]:
+        wanted = list(dict.fromkeys(validate_loop_id(i, "loop_ids") for i in loop_ids))
+        start_ns, end_ns = validate_window(start, end)
+        result = {loop_id: RawSeries.empty(loop_id) for loop_id in wanted}
+        if end_ns <= start_ns or not wanted:
+            return result
+
+        async def read(batch: Sequence[str]) -> None:
+            statement = text.select_raw_many(self._target, batch, start_ns, end_ns)
+            [blocks] = await self._query([statement])
+            grouped: dict[str, list[SeriesBlock]] = {}
+            for block in blocks:
+                grouped.setdefault(block.tags.get(LOOP_TAG, ""), []).append(block)
+            for loop_id in batch:
+                if loop_id in grouped:
+                    result[loop_id] = _series_of(loop_id, grouped[loop_id])
+
+        size = self.loops_per_query
+        await asyncio.gather(*(read(wanted[i : i + size]) for i in range(0, len(wanted), size)))
+        return result
+
+    async def latest(self, loop_id: str, fields: Sequence[str] | None = None) -> LatestPoint | None:
+        validate_loop_id(loop_id)
+        chosen = requested_columns(fields)
+        statements = [
+            text.select_latest_mode(self._target, loop_id)
+            if name == MODE_TAG
+            else text.select_latest_field(self._target, loop_id, name)
+            for name in chosen
+        ]
+        answers = await self._query(statements)
+        values: dict[str, LatestValue] = {}
+        for name, blocks in zip(chosen, answers, strict=True):
+            row = next((block for block in blocks if block.values), None)
+            if row is None:
+                values[name] = LatestValue(None, None)
+                continue
+            column = MODE_TAG if name == MODE_TAG else "last"
+            value = row.column(column)[0]
+            time_ns = int(row.values[0][0])
+            values[name] = LatestValue(
+                value if name == MODE_TAG or value is None else float(value), from_ns(time_ns)
+            )
+        if all(value.time is None for value in values.values()):
+            return None
+        return LatestPoint(loop_id, values)
+
+    async def time_range(self, loop_id: str) -> TimeRange | None:
+        validate_loop_id(loop_id)
+        first, last = await self._query(
+            [
+                text.select_edge(self._target, loop_id, newest=False),
+                text.select_edge(self._target, loop_id, newest=True),
+            ]
+        )
+        first_times = [int(block.values[0][0]) for block in first if block.values]
+        last_times = [int(block.values[0][0]) for block in last if block.values]
+        if not first_times or not last_times:
+            return None
+        return TimeRange(from_ns(min(first_times)), from_ns(max(last_times)))
+
+    async def discover_loops(self) -> list[str]:
+        [blocks] = await self._query([text.show_loops(self.measurement)])
+        found = {str(value) for block in blocks for value in block.column("value")}
+        return sorted(loop_id for loop_id in found if LOOP_ID_PATTERN.fullmatch(loop_id))
+
+    async def aggregate(
+        self, loop_id: str, start: datetime, end: datetime, interval_s: int
+    ) -> IntervalAggregate:
+        validate_loop_id(loop_id)
+        start_ns, end_ns = validate_window(start, end)
+        validate_interval(interval_s, start_ns, end_ns)
+        empty = IntervalAggregate(
+            loop_id,
+            interval_s,
+            np.empty(0, dtype=np.int64),
+            {
+                f"{name.lower()}_{stat}": np.empty(0)
+                for name in FIELDS
+                for stat in AGGREGATE_STATISTICS
+            },
+        )
+        if end_ns <= start_ns:
+            return empty
+        [blocks] = await self._query(
+            [text.select_aggregate(self._target, loop_id, start_ns, end_ns, interval_s)]
+        )
+        block = next((b for b in blocks if b.values), None)
+        if block is None:
+            return empty
+        stats: dict[str, FloatArray] = {}
+        for key in empty.stats:
+            column = np.array(block.column(key), dtype=np.float64)
+            if key.endswith("_count"):
+                column = np.nan_to_num(column, nan=0.0)
+            stats[key] = column
+        return IntervalAggregate(
+            loop_id, interval_s, np.asarray(block.column("time"), dtype=np.int64), stats
+        )
+
+    async def ping(self) -> bool:
+        try:
+            response = await self._client.get("/ping", timeout=5.0)
+        except httpx.HTTPError:
+            return False
+        return response.status_code in (200, 204)
+
+    async def close(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,337 @@
+"""InfluxQL store against the real influxd 1.x of the test harness: schema, escaping, chunked
+answers, partial writes, outages; plus retry and auth behaviour that needs a scripted server."""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from clpm_shared.config import InfluxSettings
+from clpm_shared.timeseries import influxql_text as text
+from clpm_shared.timeseries.base import Point, StoreUnavailableError, TimeSeriesError, to_ns
+from clpm_shared.timeseries.influxql import InfluxQLStore, parse_chunked_answer
+from clpm_shared.timeseries.line_protocol import encode_line
+
+from tests.harness.servers import InfluxServer
+
+BASE = datetime(2025, 1, 10, 10, 0, 0, tzinfo=UTC)
+SettingsFactory = Callable[..., InfluxSettings]
+
+
+def _seconds(n: float) -> datetime:
+    return BASE + timedelta(seconds=n)
+
+
+@pytest.fixture
+async def influxql(
+    influx_server: InfluxServer, influx_database: str, make_influx_settings: SettingsFactory
+) -> AsyncIterator[InfluxQLStore]:
+    store = InfluxQLStore(make_influx_settings(influx_server.url, influx_database), backoff_s=0.05)
+    yield store
+    await store.close()
+
+
+def _post_lines(server: InfluxServer, database: str, lines: list[str]) -> None:
+    request = urllib.request.Request(
+        f"{server.url}/write?db={database}&precision=ns", data="\n".join(lines).encode()
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 204
+
+
+async def test_points_follow_the_seed_schema(
+    influxql: InfluxQLStore, influx_server: InfluxServer, influx_database: str
+) -> None:
+    await influxql.write([Point("FIC100", BASE, pv=1.0, sp=2.0, op=3.0, mode="CAS")])
+    fields = influx_server.query('SHOW FIELD KEYS FROM "control_loops"', influx_database)
+    assert sorted(map(tuple, fields["results"][0]["series"][0]["values"])) == [
+        ("OP", "float"),
+        ("PV", "float"),
+        ("SP", "float"),
+    ]
+    tags = influx_server.query('SHOW TAG KEYS FROM "control_loops"', influx_database)
+    assert sorted(v[0] for v in tags["results"][0]["series"][0]["values"]) == ["Mode", "loop_id"]
+    rows = influx_server.query(
+        "SELECT * FROM control_loops WHERE loop_id = 'FIC100'", influx_database
+    )["results"][0]["series"][0]
+    assert dict(zip(rows["columns"], rows["values"][0], strict=True)) == {
+        "time": to_ns(BASE),
+        "Mode": "CAS",
+        "OP": 3.0,
+        "PV": 1.0,
+        "SP": 2.0,
+        "loop_id": "FIC100",
+    }
+
+
+HOSTILE_VALUES = [
+    "x' OR 1=1",
+    "' OR ''='",
+    "a' OR loop_id =~ /.*/ OR loop_id='",
+    'q"uote',
+    "with space, comma=equals",
+    "TÏC-Ω-温度",
+    "x" * 3000,
+]
+BACKSLASH_VALUES = ["a\\' OR 1=1", "back\\slash", "x\\\\' OR ''='"]
+"""Line protocol of InfluxDB 1.x keeps these backslashes literally; the encoder refuses them,
+so they are written as raw lines to test the InfluxQL literal escaping."""
+
+
+async def test_escaping_keeps_hostile_values_inside_tags_and_literals(
+    influx_server: InfluxServer,
+) -> None:
+    """The escaping layers themselves (below validation) against the real parser."""
+    database = influx_server.create_database("clpm_escaping")
+    lines = [
+        encode_line("control_loops", [("loop_id", value)], [("PV", float(i))], 1_000 + i)
+        for i, value in enumerate(HOSTILE_VALUES)
+    ]
+    lines += [
+        "control_loops,loop_id="
+        + value.replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+        + f" PV={100.0 + i} {2_000 + i}"
+        for i, value in enumerate(BACKSLASH_VALUES)
+    ]
+    lines.append(encode_line("control_loops", [("loop_id", "innocent")], [("PV", -1.0)], 5))
+    _post_lines(influx_server, database, lines)
+
+    shown = influx_server.query(text.show_loops("control_loops"), database)
+    stored = {row[1] for row in shown["results"][0]["series"][0]["values"]}
+    assert stored == {*HOSTILE_VALUES, *BACKSLASH_VALUES, "innocent"}
+
+    expected = [(v, [1_000 + i, float(i)]) for i, v in enumerate(HOSTILE_VALUES)]
+    expected += [(v, [2_000 + i, 100.0 + i]) for i, v in enumerate(BACKSLASH_VALUES)]
+    for value, row in expected:
+        statement = text.select_raw(text.source("control_loops"), value, 0, 10_000, ["PV"])
+        answer = influx_server.query(statement, database)
+        assert "error" not in answer["results"][0], (value, answer)
+        assert answer["results"][0]["series"][0]["values"] == [row], value
+
+
+@pytest.mark.parametrize("value", ["a\nb", "a\rb", "end\\", "a\\b"])
+async def test_line_protocol_refuses_what_it_cannot_escape(value: str) -> None:
+    with pytest.raises(ValueError, match="must not contain"):
+        encode_line("control_loops", [("loop_id", value)], [("PV", 1.0)], 1)
+    with pytest.raises(ValueError, match="must not contain"):
+        encode_line("control_loops", [(value, "ok")], [("PV", 1.0)], 1)
+
+
+async def test_answers_larger_than_one_chunk_are_joined(influxql: InfluxQLStore) -> None:
+    points = [Point("BIG1", _seconds(i * 0.01), pv=float(i)) for i in range(25_000)]
+    assert await influxql.write(points) == 25_000
+    page = await influxql.query_raw("BIG1", BASE, _seconds(1000))
+    assert len(page.series) == 25_000
+    assert page.series.pv[-1] == 24_999.0
+    assert (page.series.t_ns[1:] > page.series.t_ns[:-1]).all()
+
+
+async def test_query_raw_many_in_parallel_batches(
+    influx_server: InfluxServer, influx_database: str, make_influx_settings: SettingsFactory
+) -> None:
+    store = InfluxQLStore(
+        make_influx_settings(influx_server.url, influx_database), loops_per_query=3
+    )
+    try:
+        loops = [f"BATCH{i:02d}" for i in range(10)]
+        await store.write(
+            [
+                Point(loop, _seconds(s), pv=float(i))
+                for i, loop in enumerate(loops)
+                for s in range(i + 1)
+            ]
+        )
+        result = await store.query_raw_many(loops, BASE, _seconds(60))
+        assert {loop: len(series) for loop, series in result.items()} == {
+            loop: i + 1 for i, loop in enumerate(loops)
+        }
+        assert all((result[loop].pv == float(i)).all() for i, loop in enumerate(loops))
+    finally:
+        await store.close()
+
+
+async def test_samples_of_one_time_with_different_modes_page_without_loss(
+    influxql: InfluxQLStore,
+) -> None:
+    """InfluxDB keeps one series per Mode, so one loop can hold two samples at the same time."""
+    await influxql.write(
+        [Point("DUP1", _seconds(s), pv=float(s), mode="AUT") for s in range(4)]
+        + [Point("DUP1", _seconds(s), pv=float(10 + s), mode="MAN") for s in range(4)]
+    )
+    seen: list[tuple[int, float]] = []
+    cursor = None
+    while True:
+        page = await influxql.query_raw("DUP1", BASE, _seconds(10), limit=3, cursor=cursor)
+        seen.extend(zip(page.series.t_ns.tolist(), page.series.pv.tolist(), strict=True))
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(
+        [(to_ns(_seconds(s)), float(s)) for s in range(4)]
+        + [(to_ns(_seconds(s)), float(10 + s)) for s in range(4)]
+    )
+
+
+async def test_a_partial_write_counts_only_accepted_points(
+    influx_server: InfluxServer, make_influx_settings: SettingsFactory
+) -> None:
+    database = influx_server.create_database("clpm_conflict")
+    # An integer PV in the same shard (field types are fixed per shard).
+    _post_lines(influx_server, database, [f"control_loops,loop_id=C1 PV=1i {to_ns(BASE)}"])
+    store = InfluxQLStore(make_influx_settings(influx_server.url, database))
+    try:
+        accepted = await store.write(
+            [Point("C1", _seconds(1), pv=2.0), Point("C1", _seconds(2), sp=3.0)]
+        )
+        assert accepted == 1  # the float PV conflicts with the stored integer field
+    finally:
+        await store.close()
+
+
+async def test_a_missing_database_is_reported_as_unavailable(
+    influx_server: InfluxServer, make_influx_settings: SettingsFactory
+) -> None:
+    store = InfluxQLStore(make_influx_settings(influx_server.url, "clpm_does_not_exist"))
+    try:
+        with pytest.raises(StoreUnavailableError, match="database not found"):
+            await store.latest("TIC1")
+        with pytest.raises(StoreUnavailableError, match="database not found"):
+            await store.write([Point("TIC1", BASE, pv=1.0)])
+        await store.create_database()
+        assert await store.write([Point("TIC1", BASE, pv=1.0)]) == 1
+    finally:
+        await store.close()
+
+
+async def test_outage_raises_unavailable_then_recovers(
+    influx_server: InfluxServer, influx_database: str, make_influx_settings: SettingsFactory
+) -> None:
+    store = InfluxQLStore(
+        make_influx_settings(influx_server.url, influx_database, influxdb_max_retries=2),
+        backoff_s=0.05,
+    )
+    try:
+        await store.write([Point("OUT1", BASE, pv=1.0)])
+        influx_server.stop()
+        try:
+            assert await store.ping() is False
+            with pytest.raises(StoreUnavailableError) as raised:
+                await store.query_raw("OUT1", BASE, _seconds(1))
+            assert raised.value.retry_after_s >= 1.0
+            assert "3 attempts" in str(raised.value)
+            with pytest.raises(StoreUnavailableError):
+                await store.write([Point("OUT1", _seconds(1), pv=2.0)])
+        finally:
+            influx_server.start()
+        assert await store.ping() is True
+        assert await store.write([Point("OUT1", _seconds(1), pv=2.0)]) == 1
+        series = (await store.query_raw("OUT1", BASE, _seconds(2))).series
+        assert series.pv.tolist() == [1.0, 2.0]
+    finally:
+        await store.close()
+
+
+# -- Behaviour a real influxd 1.x cannot show: a 2.x/3.x server's token check and
+# -- transient 503 answers. These use httpx.MockTransport to script the server's answers.
+
+
+class ScriptedServer:
+    def __init__(self, statuses: list[int], headers: dict[str, str] | None = None) -> None:
+        self.statuses = statuses
+        self.headers = headers or {}
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        status = self.statuses.pop(0) if self.statuses else 204
+        return httpx.Response(status, headers=self.headers, text="" if status == 204 else "busy")
+
+
+def _scripted_store(server: ScriptedServer, **overrides: Any) -> InfluxQLStore:
+    settings = InfluxSettings(
+        influxdb_url="http://influx.example:8086",
+        influxdb_bucket="plant",
+        influxdb_token="tok-123",
+        influxdb_max_retries=3,
+        **overrides,
+    )
+    return InfluxQLStore(settings, backoff_s=0.01, transport=httpx.MockTransport(server))
+
+
+async def test_v1_compatibility_requests_carry_the_token_and_bucket() -> None:
+    server = ScriptedServer([204])
+    store = _scripted_store(server, influxdb_retention_policy="autogen")
+    try:
+        assert await store.write([Point("TIC1", BASE, pv=1.0, mode="AUT")]) == 1
+    finally:
+        await store.close()
+    [request] = server.requests
+    assert request.headers["Authorization"] == "Token tok-123"
+    assert request.headers["Accept-Encoding"] == "gzip"
+    assert request.url.path == "/write"
+    assert dict(request.url.params) == {"db": "plant", "rp": "autogen", "precision": "ns"}
+    assert (
+        request.content
+        == b"control_loops,Mode=AUT,loop_id=TIC1 PV=1.0 " + str(to_ns(BASE)).encode()
+    )
+
+
+async def test_username_means_basic_auth_of_influxdb_1x() -> None:
+    server = ScriptedServer([204])
+    store = _scripted_store(server, influxdb_username="clpm", influxdb_password="pw")
+    try:
+        await store.write([Point("TIC1", BASE, pv=1.0)])
+    finally:
+        await store.close()
+    assert server.requests[0].headers["Authorization"].startswith("Basic ")
+
+
+async def test_transient_errors_are_retried_with_backoff() -> None:
+    server = ScriptedServer([503, 502])
+    store = _scripted_store(server)
+    try:
+        assert await store.write([Point("TIC1", BASE, pv=1.0)]) == 1
+    finally:
+        await store.close()
+    assert len(server.requests) == 3
+
+
+async def test_exhausted_retries_raise_unavailable_with_retry_after() -> None:
+    server = ScriptedServer([503] * 10, headers={"Retry-After": "0"})
+    store = _scripted_store(server)
+    try:
+        with pytest.raises(StoreUnavailableError) as raised:
+            await store.write([Point("TIC1", BASE, pv=1.0)])
+    finally:
+        await store.close()
+    assert len(server.requests) == 4
+    assert raised.value.retry_after_s >= 1.0
+    assert "HTTP 503" in str(raised.value)
+
+
+async def test_refused_credentials_are_unavailable_not_retried() -> None:
+    server = ScriptedServer([401])
+    store = _scripted_store(server)
+    try:
+        with pytest.raises(StoreUnavailableError, match="credentials"):
+            await store.write([Point("TIC1", BASE, pv=1.0)])
+    finally:
+        await store.close()
+    assert len(server.requests) == 1
+
+
+async def test_a_rejected_statement_is_an_error_not_an_empty_answer(
+    influx_server: InfluxServer, influx_database: str
+) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            f"{influx_server.url}/query",
+            params={"db": influx_database, "chunked": "true"},
+            data={"q": "SELECT FROM WHERE"},
+        )
+    with pytest.raises(TimeSeriesError, match="error parsing query"):
+        parse_chunked_answer(response.content, 1)
