@@ -1,0 +1,103 @@
+"""Per-loop watermarks of the aggregation service: how far each loop's raw data is aggregated.
+
+A watermark is the end (exclusive) of the last minute written for the loop. Advancing it is
+a compare-and-set: the new value is written only where the stored one is still the value the
+writer started from, so two writers can never both commit the same minutes; the caller rolls
+its transaction back when fewer rows than expected were advanced.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clpm_shared.db.models import LoopWatermark
+
+_BATCH = 1000
+
+
+class WatermarkRepository:
+    """All SQL on ``loop_watermarks``."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, loop_ids: Sequence[str]) -> dict[str, datetime]:
+        """Watermarks of the loops that have one."""
+        wanted = sorted(set(loop_ids))
+        found: dict[str, datetime] = {}
+        for offset in range(0, len(wanted), _BATCH):
+            batch = wanted[offset : offset + _BATCH]
+            rows = await self.session.execute(
+                select(LoopWatermark.loop_id, LoopWatermark.watermark).where(
+                    LoopWatermark.loop_id.in_(batch)
+                )
+            )
+            found.update({loop_id: mark for loop_id, mark in rows})
+        return found
+
+    async def initialize(self, marks: Mapping[str, datetime]) -> int:
+        """Create watermarks for loops that have none; existing ones are kept."""
+        rows = [{"loop_id": loop_id, "watermark": mark} for loop_id, mark in marks.items()]
+        if not rows:
+            return 0
+        connection = await self.session.connection()
+        insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+        for offset in range(0, len(rows), _BATCH):
+            statement = insert(LoopWatermark).values(rows[offset : offset + _BATCH])
+            await self.session.execute(statement.on_conflict_do_nothing(index_elements=["loop_id"]))
+        return len(rows)
+
+    async def advance(self, expected: Mapping[str, datetime], new: datetime) -> int:
+        """Set the watermark of each loop to ``new`` where it still equals ``expected[loop]``.
+
+        Returns how many rows moved; fewer than ``len(expected)`` means another writer got there
+        first and the caller must roll back.
+        """
+        by_value: dict[datetime, list[str]] = defaultdict(list)
+        for loop_id, mark in expected.items():
+            by_value[mark].append(loop_id)
+        moved = 0
+        now = datetime.now(UTC)
+        for mark, loop_ids in by_value.items():
+            for offset in range(0, len(loop_ids), _BATCH):
+                batch = loop_ids[offset : offset + _BATCH]
+                result = await self.session.execute(
+                    update(LoopWatermark)
+                    .where(LoopWatermark.loop_id.in_(batch), LoopWatermark.watermark == mark)
+                    .values(watermark=new, updated_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                moved += int(result.rowcount)  # type: ignore[attr-defined]
+        return moved
+
+    async def advance_within(
+        self, loop_ids: Sequence[str], not_before: datetime, new: datetime
+    ) -> int:
+        """Move watermarks forward to ``new`` only where they lie in ``[not_before, new)``.
+
+        For a recomputation of ``[not_before, new)``: a loop whose watermark is older than
+        ``not_before`` keeps it (moving it would skip the minutes in between).
+        """
+        moved = 0
+        now = datetime.now(UTC)
+        wanted = sorted(set(loop_ids))
+        for offset in range(0, len(wanted), _BATCH):
+            batch = wanted[offset : offset + _BATCH]
+            result = await self.session.execute(
+                update(LoopWatermark)
+                .where(
+                    LoopWatermark.loop_id.in_(batch),
+                    LoopWatermark.watermark >= not_before,
+                    LoopWatermark.watermark < new,
+                )
+                .values(watermark=new, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            moved += int(result.rowcount)  # type: ignore[attr-defined]
+        return moved
