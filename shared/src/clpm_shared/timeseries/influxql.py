@@ -133,40 +133,39 @@ def parse_chunked_answer(body: bytes, statements: int) -> list[list[SeriesBlock]
     return [list(blocks.values()) for blocks in results]
 
 
+_RAW_COLUMNS = ("time", "PV", "SP", "OP", MODE_TAG)
+
+
+def _block_series(loop_id: str, block: SeriesBlock) -> RawSeries:
+    """A block's columns in one transposition; a column missing from the answer comes from the
+    series' tags (``Mode`` when grouped by it) or is all missing."""
+    n = len(block.values)
+    transposed = list(zip(*block.values, strict=True)) if n else []
+    index = {name: i for i, name in enumerate(block.columns)}
+    columns: list[Sequence[Any]] = [
+        transposed[index[name]] if name in index and n else [block.tags.get(name)] * n
+        for name in _RAW_COLUMNS
+    ]
+    return series_from_columns(loop_id, *columns)
+
+
 def _series_of(loop_id: str, blocks: Sequence[SeriesBlock]) -> RawSeries:
-    """One loop's rows (one block, or several to merge by time) as a RawSeries."""
+    """One loop's rows (one block, or several merged by time) as a RawSeries."""
     if not blocks:
         return RawSeries.empty(loop_id)
-    values = [row for block in blocks for row in _normalised(block)] if len(blocks) > 1 else None
-    if values is not None:
-        values.sort(key=lambda row: row[0])
-        t_ns, pv, sp, op, mode = (list(column) for column in zip(*values, strict=True))
-        return series_from_columns(loop_id, t_ns, pv, sp, op, mode)
-    block = blocks[0]
     with _gc_paused():
-        return series_from_columns(
-            loop_id,
-            block.column("time"),
-            block.column("PV"),
-            block.column("SP"),
-            block.column("OP"),
-            block.column(MODE_TAG) if MODE_TAG in block.columns else _tag_column(block),
-        )
-
-
-def _tag_column(block: SeriesBlock) -> list[Any]:
-    return [block.tags.get(MODE_TAG)] * len(block.values)
-
-
-def _normalised(block: SeriesBlock) -> Iterator[tuple[Any, ...]]:
-    mode = block.column(MODE_TAG) if MODE_TAG in block.columns else _tag_column(block)
-    yield from zip(
-        block.column("time"),
-        block.column("PV"),
-        block.column("SP"),
-        block.column("OP"),
-        mode,
-        strict=True,
+        parts = [_block_series(loop_id, block) for block in blocks]
+    if len(parts) == 1:
+        return parts[0]
+    t_ns = np.concatenate([part.t_ns for part in parts])
+    order = np.argsort(t_ns, kind="stable")
+    return RawSeries(
+        loop_id,
+        t_ns[order],
+        np.concatenate([part.pv for part in parts])[order],
+        np.concatenate([part.sp for part in parts])[order],
+        np.concatenate([part.op for part in parts])[order],
+        np.concatenate([part.mode for part in parts])[order],
     )
 
 
