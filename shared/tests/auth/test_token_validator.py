@@ -350,19 +350,18 @@ async def test_key_rotation_is_picked_up_and_refetches_are_rate_limited(
     )
     checker = TokenValidator(auth_settings(rotating_provider), source)
     try:
+        forged_key = rsa_pem().decode()
+        admin_claims = claims_like(rotating_provider, "admin")
+        forged_tokens = [
+            jwt.encode(admin_claims, forged_key, algorithm="RS256", headers={"kid": f"bad-{n}"})
+            for n in range(20)
+        ]
         old_token = rotating_provider.password_token("viewer")
         await checker.validate(old_token)
         assert source.fetch_count == 1
 
         # Made-up key ids right after a fetch: rejected without asking the provider again.
-        forged_key = rsa_pem().decode()
-        for n in range(20):
-            forged = jwt.encode(
-                claims_like(rotating_provider, "admin"),
-                forged_key,
-                algorithm="RS256",
-                headers={"kid": f"attacker-{n}"},
-            )
+        for forged in forged_tokens:
             assert "unknown key" in await rejected(checker, forged)
         assert source.fetch_count == 1
 
