@@ -1,4 +1,11 @@
-"""FastAPI application of the API gateway (:8080)."""
+"""FastAPI application of the API gateway (:8080): routers, lifespan, errors, CORS.
+
+Every API route is served under ``API_PREFIX`` (``/api/v1``) and, for clients of the original
+system that call the paths as its documents write them, also without the prefix (those copies
+are left out of the OpenAPI document). Settings are read once; the database engine, the
+time-series store, the cache, the diagnostics client and the token validator are created in the
+lifespan and closed at shutdown.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +13,44 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from clpm_shared import __version__
+from clpm_shared.cache import create_cache
 from clpm_shared.config import Settings, load_settings
-from clpm_shared.db import create_engine
-from fastapi import FastAPI
-from sqlalchemy import text
+from clpm_shared.db import create_engine, create_session_factory
+from clpm_shared.timeseries.factory import create_store
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
+from clpm_api_gateway import (
+    routes_data,
+    routes_diagnostics,
+    routes_kpis,
+    routes_loops,
+    routes_operations,
+)
+from clpm_api_gateway.dependencies import GatewayResources
+from clpm_api_gateway.diagnostics_client import create_client
+from clpm_api_gateway.problems import Problem, install_problem_handlers
 from clpm_api_gateway.security import mount_security, security_lifespan
+
+API_ROUTERS: tuple[APIRouter, ...] = (
+    routes_data.router,
+    routes_loops.router,
+    routes_kpis.router,
+    routes_diagnostics.router,
+)
+
+DESCRIPTION = """\
+Loop data, KPIs and diagnoses of the CLPM suite.
+
+* **Auth**: bearer JWT (Keycloak realm `clpm`, audience `clpm-api`). Roles: `viewer` reads,
+  `engineer` also changes loop configuration and runs diagnoses, `admin` also creates, changes
+  and deletes loops.
+* **Compatibility**: routes, lowercase field names and columnar shapes of the original API.
+  Every route below is also served without the `/api/v1` prefix.
+* **Errors**: RFC 9457 problem details (`application/problem+json`); validation problems name
+  the parameter in `errors[].parameter`; an unavailable backend answers 503 with `Retry-After`.
+* **CSV**: data and KPI queries answer CSV with `format=csv` or `Accept: text/csv`.
+"""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -20,28 +59,65 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.settings = resolved
-        app.state.engine = create_engine(resolved.database)
-        async with security_lifespan(app, resolved):
-            yield
-        await app.state.engine.dispose()
+        engine = create_engine(resolved.database)
+        store = create_store(resolved.influx)
+        cache = create_cache(resolved.cache)
+        diagnostics = create_client(resolved.api.diag_service_url, resolved.api.diag_timeout_s)
+        app.state.resources = GatewayResources(
+            settings=resolved,
+            engine=engine,
+            sessions=create_session_factory(engine),
+            store=store,
+            cache=cache,
+            diagnostics=diagnostics,
+        )
+        try:
+            async with security_lifespan(app, resolved):
+                yield
+        finally:
+            await diagnostics.aclose()
+            await cache.aclose()
+            await store.close()
+            await engine.dispose()
 
     app = FastAPI(
         title="CLPM API gateway",
         version=__version__,
-        description="Loop data, KPIs and diagnoses of the CLPM suite.",
+        description=DESCRIPTION,
         lifespan=lifespan,
     )
+    install_problem_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=resolved.api.api_cors_origins,
+        allow_credentials=True,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["Retry-After", "Location", "X-Next-Cursor", "Content-Disposition"],
+    )
     mount_security(app, resolved)
-
-    @app.get("/health", tags=["operations"], summary="Liveness")
-    async def health() -> dict[str, str]:
-        return {"status": "ok", "service": "api-gateway", "version": __version__}
-
-    @app.get("/ready", tags=["operations"], summary="Readiness: dependencies reachable")
-    async def ready() -> dict[str, str]:
-        async with app.state.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-        return {"status": "ready"}
-
+    app.include_router(routes_operations.router)
+    prefix = resolved.api.api_prefix.rstrip("/")
+    for router in API_ROUTERS:
+        app.include_router(router, prefix=prefix)
+        app.include_router(router, include_in_schema=False)
+    _document_problem_schema(app)
     return app
+
+
+def _document_problem_schema(app: FastAPI) -> None:
+    """Add the ``Problem`` schema that the error responses reference to the OpenAPI document."""
+    original = app.openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema is None:
+            schema = original()
+            components = schema.setdefault("components", {})
+            schemas = components.setdefault("schemas", {})
+            schemas.update(Problem.model_json_schema(ref_template="#/components/schemas/{model}"))
+            definitions = schemas.pop("$defs", {})
+            schemas.update(definitions)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clpm_shared.db.models import Loop, LoopConfig
@@ -100,3 +100,8 @@ class LoopConfigRepository:
         assert config is not None
         await self.session.refresh(config)
         return config
+
+    async def delete(self, loop_id: str) -> bool:
+        """Drop a loop's settings (back to all defaults); False when it had none."""
+        result = await self.session.execute(delete(LoopConfig).where(LoopConfig.loop_id == loop_id))
+        return bool(result.rowcount)  # type: ignore[attr-defined]

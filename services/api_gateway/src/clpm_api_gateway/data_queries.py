@@ -1,0 +1,194 @@
+"""The data queries behind ``/data/*`` and ``/loops/{id}/data``: raw, aggregated, latest, span.
+
+Answers are plain JSON-ready dicts in the original columnar shape (``ts`` plus one list per
+lowercase field), extended with ``loop_id`` and metadata (``count``, ``next_cursor``,
+``source``) so that old clients keep working and new ones can page and see where data came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from clpm_shared.db.repositories.aggregates_read import AggregateReadRepository, AggregateTable
+from clpm_shared.db.repositories.loops import LoopRepository
+from clpm_shared.timeseries import TimeSeriesStore
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clpm_api_gateway.columnar import (
+    count_values,
+    float_values,
+    iso_time,
+    iso_times,
+    text_values,
+)
+from clpm_api_gateway.problems import invalid_parameter, loop_not_found
+from clpm_api_gateway.query_parameters import TimeWindow
+from clpm_api_gateway.rebucketing import BucketColumns, columns_of, rebucket
+
+MAX_AGGREGATE_BUCKETS = 100_000
+"""Most buckets one aggregated answer may hold (also the time-series store's own bound)."""
+
+_BASE_WIDTH_S: dict[AggregateTable, int] = {"agg_1m": 60, "agg_1h": 3600}
+
+
+def output_name(field: str) -> str:
+    """Response key of a stored field name: 'PV' -> 'pv', 'Mode' -> 'mode'."""
+    return field.lower()
+
+
+async def require_loop(session: AsyncSession, store: TimeSeriesStore, loop_id: str) -> None:
+    """404 unless the loop is registered (and not deleted) or has raw data in the store.
+
+    Loops appear in ``loops`` when the aggregation service discovers them; a loop whose data
+    arrived before that is still served.
+    """
+    loop = await LoopRepository(session).get(loop_id, include_deleted=True)
+    if loop is not None:
+        if loop.deleted_at is not None:
+            raise loop_not_found(loop_id)
+        return
+    if await store.time_range(loop_id) is None:
+        raise loop_not_found(loop_id)
+
+
+async def raw_data(
+    store: TimeSeriesStore,
+    loop_id: str,
+    window: TimeWindow,
+    fields: Sequence[str],
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    """One page of raw samples, columnar."""
+    page = await store.query_raw(loop_id, window.start, window.end, fields, limit, cursor)
+    series = page.series
+    body: dict[str, Any] = {"loop_id": loop_id, "ts": iso_times(series.t_ns)}
+    for field in fields:
+        column = series.field(field)
+        body[output_name(field)] = text_values(column) if field == "Mode" else float_values(column)
+    body["count"] = len(series)
+    body["next_cursor"] = page.next_cursor
+    return body
+
+
+def interval_text(interval_s: int) -> str:
+    for unit, seconds in (("d", 86400), ("h", 3600), ("m", 60)):
+        if interval_s % seconds == 0:
+            return f"{interval_s // seconds}{unit}"
+    return f"{interval_s}s"
+
+
+def check_bucket_count(window: TimeWindow, interval_s: int) -> None:
+    if window.seconds / interval_s > MAX_AGGREGATE_BUCKETS:
+        raise invalid_parameter(
+            "interval",
+            f"too fine for this range: more than {MAX_AGGREGATE_BUCKETS} buckets; "
+            "use a coarser interval or a shorter range",
+        )
+
+
+def _tables_for(interval_s: int) -> list[AggregateTable]:
+    if interval_s % 3600 == 0:
+        return ["agg_1h", "agg_1m"]
+    if interval_s % 60 == 0:
+        return ["agg_1m"]
+    return []
+
+
+async def aggregated_data(
+    session: AsyncSession,
+    store: TimeSeriesStore,
+    loop_id: str,
+    window: TimeWindow,
+    interval_s: int,
+) -> dict[str, Any]:
+    """Buckets from agg_1h/agg_1m when the database has rows, else computed by the store."""
+    repository = AggregateReadRepository(session)
+    columns: BucketColumns | None = None
+    source = "raw"
+    for table in _tables_for(interval_s):
+        base = _BASE_WIDTH_S[table]
+        if window.seconds / base > 4 * MAX_AGGREGATE_BUCKETS:
+            continue  # too many stored rows to combine in one answer; try the next source
+        buckets = await repository.buckets(table, loop_id, window.start, window.end)
+        if buckets:
+            stored = columns_of(buckets)
+            columns = stored if interval_s == base else rebucket(stored, interval_s)
+            source = table
+            break
+    if columns is None:
+        aggregate = await store.aggregate(loop_id, window.start, window.end, interval_s)
+        columns = BucketColumns(
+            aggregate.bucket_ns,
+            {
+                f"{field}_{statistic}": aggregate.stats[f"{field}_{statistic}"]
+                for field in ("pv", "sp", "op")
+                for statistic in ("count", "mean", "min", "max")
+            },
+        )
+    stats = columns.stats
+    return {
+        "loop_id": loop_id,
+        "ts": iso_times(columns.bucket_ns),
+        "pv": float_values(stats["pv_mean"]),
+        "op": float_values(stats["op_mean"]),
+        "sp": float_values(stats["sp_mean"]),
+        "pv_count": count_values(stats["pv_count"]),
+        "pv_min": float_values(stats["pv_min"]),
+        "pv_max": float_values(stats["pv_max"]),
+        "op_min": float_values(stats["op_min"]),
+        "op_max": float_values(stats["op_max"]),
+        "sp_min": float_values(stats["sp_min"]),
+        "sp_max": float_values(stats["sp_max"]),
+        "count": int(columns.bucket_ns.size),
+        "interval": interval_text(interval_s),
+        "interval_s": interval_s,
+        "source": source,
+    }
+
+
+async def realtime_data(
+    store: TimeSeriesStore, loop_id: str, fields: Sequence[str], now: datetime
+) -> dict[str, Any]:
+    """The latest value of each field with its time, and the age of the newest one."""
+    latest = await store.latest(loop_id, fields)
+    body: dict[str, Any] = {"loop_id": loop_id, "ts": None}
+    times: dict[str, str | None] = {}
+    newest: datetime | None = None
+    for field in fields:
+        value = latest.values.get(field) if latest is not None else None
+        body[output_name(field)] = value.value if value is not None else None
+        moment = value.time if value is not None else None
+        times[output_name(field)] = iso_time(moment)
+        if moment is not None and (newest is None or moment > newest):
+            newest = moment
+    body["ts"] = iso_time(newest)
+    body["age_s"] = None if newest is None else round((now - newest).total_seconds(), 3)
+    body["times"] = times
+    return body
+
+
+def _span(start: datetime | None, end: datetime | None) -> dict[str, str | None] | None:
+    if start is None or end is None:
+        return None
+    return {"start": iso_time(start), "end": iso_time(end)}
+
+
+async def data_range(session: AsyncSession, store: TimeSeriesStore, loop_id: str) -> dict[str, Any]:
+    """Earliest/latest of raw data and of each aggregate table; overall the broadest span."""
+    raw = await store.time_range(loop_id)
+    repository = AggregateReadRepository(session)
+    minute = await repository.span("agg_1m", loop_id)
+    hour = await repository.span("agg_1h", loop_id)
+    starts = [span.start for span in (raw, minute, hour) if span is not None]
+    ends = [span.end for span in (raw, minute, hour) if span is not None]
+    return {
+        "loop_id": loop_id,
+        "start": iso_time(min(starts)) if starts else None,
+        "end": iso_time(max(ends)) if ends else None,
+        "raw": _span(raw.start, raw.end) if raw else None,
+        "agg_1m": _span(minute.start, minute.end) if minute else None,
+        "agg_1h": _span(hour.start, hour.end) if hour else None,
+    }

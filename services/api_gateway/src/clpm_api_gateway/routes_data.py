@@ -1,0 +1,271 @@
+"""``/data/raw``, ``/data/aggregated``, ``/data/realtime``, ``/data/range`` (original shapes).
+
+Every endpoint needs the ``viewer`` role. ``/loops/{id}/data`` and ``/loops/{id}/data/range``
+(in :mod:`clpm_api_gateway.routes_loops`) serve the same answers through the functions here.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Annotated, Any
+
+from clpm_shared.cache import cache_key, ttl_for_range
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from clpm_api_gateway import data_queries
+from clpm_api_gateway.csv_export import (
+    CSV_RESPONSE_DOC,
+    ExportFormat,
+    columnar_csv,
+    csv_response,
+    wants_csv,
+)
+from clpm_api_gateway.dependencies import GatewayResources, ResourcesDep
+from clpm_api_gateway.problems import PROBLEM_401, PROBLEM_404, PROBLEM_422, PROBLEM_503
+from clpm_api_gateway.query_parameters import (
+    TIME_DESCRIPTION,
+    now_utc,
+    parse_fields,
+    parse_interval,
+    parse_limit,
+    parse_loop_id,
+    parse_time,
+    parse_window,
+)
+from clpm_api_gateway.response_cache import cached_json, json_response, loop_tags, render_json
+from clpm_api_gateway.schemas import AggregatedData, DataRangeOut, RawData, RealtimeData
+from clpm_api_gateway.security import require_role
+
+router = APIRouter(
+    prefix="/data",
+    tags=["data"],
+    dependencies=[Depends(require_role("viewer"))],
+    responses={**PROBLEM_401, **PROBLEM_404, **PROBLEM_422, **PROBLEM_503},
+)
+
+LoopIdQuery = Annotated[
+    str,
+    Query(
+        alias="loopId",
+        description="Loop (tag) id: 1-128 letters, digits and _ . : - /",
+        examples=["FIC-101"],
+    ),
+]
+StartQuery = Annotated[
+    str,
+    Query(
+        description=f"Range start (inclusive), {TIME_DESCRIPTION}",
+        examples=["2025-01-10T10:00:00Z"],
+    ),
+]
+EndQuery = Annotated[
+    str | None,
+    Query(
+        description=f"Range end (exclusive), {TIME_DESCRIPTION}; default now",
+        examples=["2025-01-10T11:00:00Z"],
+    ),
+]
+FieldsQuery = Annotated[
+    list[str] | None,
+    Query(
+        description="Fields to return, comma-separated or repeated, any case: pv, sp, op, mode "
+        "(default pv,op,sp)",
+        examples=["pv,op,sp"],
+    ),
+]
+FormatQuery = Annotated[
+    ExportFormat | None,
+    Query(alias="format", description="csv for a CSV download (or send Accept: text/csv)"),
+]
+RAW_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": CSV_RESPONSE_DOC}}
+
+
+async def serve_raw(
+    request: Request,
+    resources: GatewayResources,
+    loop_id: str,
+    start: str,
+    end: str | None,
+    fields: list[str] | None,
+    limit: int | None,
+    cursor: str | None,
+    export_format: ExportFormat | None,
+) -> Response:
+    settings = resources.settings
+    now = now_utc()
+    window = parse_window(
+        start,
+        end,
+        default_span=None,
+        now=now,
+        max_span=timedelta(hours=settings.api.api_max_raw_range_h),
+    )
+    chosen = parse_fields(fields)
+    page_size = parse_limit(limit, settings.api.api_default_limit, settings.api.api_max_limit)
+    csv = wants_csv(request, export_format)
+
+    async def compute() -> dict[str, Any]:
+        async with resources.sessions() as session:
+            await data_queries.require_loop(session, resources.store, loop_id)
+        return await data_queries.raw_data(
+            resources.store, loop_id, window, chosen, page_size, cursor
+        )
+
+    key = cache_key(
+        "api:data:raw",
+        loop_id=loop_id,
+        start=window.start,
+        end=window.end,
+        fields=chosen,
+        limit=page_size,
+        cursor=cursor,
+    )
+    ttl = ttl_for_range(settings.cache, window.end, now=now)
+    payload = await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id))
+    if csv:
+        body = json.loads(payload)
+        columns = ["ts", *(data_queries.output_name(field) for field in chosen)]
+        headers = {"X-Next-Cursor": body["next_cursor"]} if body["next_cursor"] else None
+        return csv_response(columnar_csv(body, columns), f"{loop_id}-raw", headers)
+    return json_response(payload)
+
+
+@router.get(
+    "/raw",
+    summary="Raw samples of a loop (columnar, paginated)",
+    response_model=RawData,
+    responses=RAW_RESPONSES,
+)
+async def raw(
+    request: Request,
+    resources: ResourcesDep,
+    loop_id: LoopIdQuery,
+    start: StartQuery,
+    end: EndQuery = None,
+    fields: FieldsQuery = None,
+    limit: Annotated[
+        int | None,
+        Query(ge=1, description="Samples per page (API_DEFAULT_LIMIT; at most API_MAX_LIMIT)"),
+    ] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="next_cursor of the previous page")
+    ] = None,
+    export_format: FormatQuery = None,
+) -> Response:
+    """Samples with start <= time < end, oldest first. The range may span at most
+    API_MAX_RAW_RANGE_H hours; longer series are read page by page with ``cursor``."""
+    return await serve_raw(
+        request,
+        resources,
+        parse_loop_id(loop_id),
+        start,
+        end,
+        fields,
+        limit,
+        cursor,
+        export_format,
+    )
+
+
+@router.get(
+    "/aggregated",
+    summary="Aggregated data of a loop (agg_1m/agg_1h first, raw fallback)",
+    response_model=AggregatedData,
+    responses=RAW_RESPONSES,
+)
+async def aggregated(
+    request: Request,
+    resources: ResourcesDep,
+    loop_id: LoopIdQuery,
+    start: StartQuery,
+    end: EndQuery = None,
+    interval: Annotated[
+        str, Query(max_length=16, description="Bucket width: 30s, 1m, 15m, 1h, 1d")
+    ] = "1m",
+    export_format: FormatQuery = None,
+) -> Response:
+    """Per-bucket mean, count, min and max. Buckets come from the stored aggregates when the
+    database has rows for the range (coarser intervals are combined from them), otherwise they
+    are computed from the raw samples; ``source`` says which."""
+    loop_id = parse_loop_id(loop_id)
+    settings = resources.settings
+    now = now_utc()
+    interval_s = parse_interval(interval)
+    window = parse_window(start, end, default_span=None, now=now)
+    data_queries.check_bucket_count(window, interval_s)
+    csv = wants_csv(request, export_format)
+
+    async def compute() -> dict[str, Any]:
+        async with resources.sessions() as session:
+            await data_queries.require_loop(session, resources.store, loop_id)
+            return await data_queries.aggregated_data(
+                session, resources.store, loop_id, window, interval_s
+            )
+
+    key = cache_key(
+        "api:data:aggregated",
+        loop_id=loop_id,
+        start=window.start,
+        end=window.end,
+        interval_s=interval_s,
+    )
+    ttl = ttl_for_range(settings.cache, window.end, now=now)
+    payload = await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id))
+    if csv:
+        columns = ["ts", "pv", "op", "sp", "pv_count", "pv_min", "pv_max"]
+        columns += ["op_min", "op_max", "sp_min", "sp_max"]
+        return csv_response(columnar_csv(json.loads(payload), columns), f"{loop_id}-aggregated")
+    return json_response(payload)
+
+
+@router.get(
+    "/realtime",
+    summary="Latest value of each field, with its age",
+    response_model=RealtimeData,
+)
+async def realtime(
+    resources: ResourcesDep,
+    loop_id: LoopIdQuery,
+    fields: FieldsQuery = None,
+) -> Response:
+    """The most recent value of each requested field; null values when the loop has none."""
+    loop_id = parse_loop_id(loop_id)
+    chosen = parse_fields(fields)
+
+    async def compute() -> dict[str, Any]:
+        async with resources.sessions() as session:
+            await data_queries.require_loop(session, resources.store, loop_id)
+        return await data_queries.realtime_data(resources.store, loop_id, chosen, now_utc())
+
+    key = cache_key("api:data:realtime", loop_id=loop_id, fields=chosen)
+    ttl = resources.settings.cache.cache_ttl_realtime_s
+    payload = await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id))
+    body = json.loads(payload)
+    if body["ts"] is not None:  # the age at answer time, also for a cached value
+        age = (now_utc() - parse_time(body["ts"], "ts")).total_seconds()
+        body["age_s"] = round(age, 3)
+    return json_response(render_json(body))
+
+
+async def serve_range(resources: GatewayResources, loop_id: str) -> Response:
+    async def compute() -> dict[str, Any]:
+        async with resources.sessions() as session:
+            await data_queries.require_loop(session, resources.store, loop_id)
+            return await data_queries.data_range(session, resources.store, loop_id)
+
+    key = cache_key("api:data:range", loop_id=loop_id)
+    ttl = resources.settings.cache.cache_ttl_recent_s
+    return json_response(await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id)))
+
+
+@router.get(
+    "/range",
+    summary="Earliest and latest data of a loop (raw and aggregates)",
+    response_model=DataRangeOut,
+)
+async def data_range(resources: ResourcesDep, loop_id: LoopIdQuery) -> Response:
+    """``start``/``end`` span the broadest of raw data, agg_1m and agg_1h; each source's own
+    span is listed too (null when it holds nothing for the loop)."""
+    return await serve_range(resources, parse_loop_id(loop_id))

@@ -1,0 +1,323 @@
+"""KPIs: a loop's history, latest window and summary; the fleet summary; APC attainment.
+
+All need the ``viewer`` role. KPI rows answer our column names and, on request
+(``columns=pi,osc_index``), the original system's names (see :mod:`.kpi_columns`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from datetime import timedelta
+from typing import Annotated, Any
+
+from clpm_shared.cache import cache_key, ttl_for_range
+from clpm_shared.db.models import KpiResult
+from clpm_shared.db.repositories.apc_read import ApcReadRepository
+from clpm_shared.db.repositories.kpis_read import KpiReadRepository
+from clpm_shared.db.repositories.loop_overview import LoopOverviewRepository
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from clpm_api_gateway.columnar import iso_time
+from clpm_api_gateway.csv_export import CSV_RESPONSE_DOC, csv_response, rows_csv, wants_csv
+from clpm_api_gateway.dependencies import GatewayResources, ResourcesDep
+from clpm_api_gateway.fleet_summary import fleet_summary
+from clpm_api_gateway.kpi_columns import NUMERIC_KPIS, alias_table, kpi_row, resolve_columns
+from clpm_api_gateway.problems import (
+    PROBLEM_401,
+    PROBLEM_404,
+    PROBLEM_422,
+    PROBLEM_503,
+    loop_not_found,
+)
+from clpm_api_gateway.query_parameters import TimeWindow, now_utc, parse_limit, parse_window
+from clpm_api_gateway.response_cache import FLEET_TAG, cached_json, json_response, loop_tags
+from clpm_api_gateway.routes_data import FormatQuery
+from clpm_api_gateway.routes_loops import LoopIdPath, path_loop_id
+from clpm_api_gateway.schemas import (
+    AliasEntry,
+    ApcLoop,
+    ApcSummary,
+    FleetSummary,
+    KpiLatest,
+    KpiRows,
+    KpiSummary,
+)
+from clpm_api_gateway.security import require_role
+
+router = APIRouter(
+    tags=["kpis"],
+    dependencies=[Depends(require_role("viewer"))],
+    responses={**PROBLEM_401, **PROBLEM_422, **PROBLEM_503},
+)
+
+DEFAULT_KPI_SPAN = timedelta(hours=24)
+MAX_KPI_ROWS = 10_000
+
+OptionalStart = Annotated[
+    str | None,
+    Query(description="ISO-8601 with zone; default end - 24 h", examples=["2025-01-10T00:00:00Z"]),
+]
+OptionalEnd = Annotated[
+    str | None,
+    Query(description="ISO-8601 with zone; default now", examples=["2025-01-11T00:00:00Z"]),
+]
+ColumnsQuery = Annotated[
+    list[str] | None,
+    Query(
+        description="Columns to return (comma-separated or repeated): our names or the original "
+        "system's (see GET /kpis/aliases). Default: all of ours.",
+        examples=["window_start,health_score,pi,osc_index"],
+    ),
+]
+
+
+async def require_registered_loop(resources: GatewayResources, loop_id: str) -> None:
+    async with resources.sessions() as session:
+        if await LoopOverviewRepository(session).get(loop_id) is None:
+            raise loop_not_found(loop_id)
+
+
+@router.get(
+    "/loops/{loop_id}/kpis",
+    summary="KPI history of a loop",
+    response_model=KpiRows,
+    responses={**PROBLEM_404, 200: {"content": CSV_RESPONSE_DOC}},
+)
+async def kpi_history(
+    request: Request,
+    resources: ResourcesDep,
+    loop_id: LoopIdPath,
+    start: OptionalStart = None,
+    end: OptionalEnd = None,
+    limit: Annotated[int | None, Query(ge=1, description=f"at most {MAX_KPI_ROWS}")] = None,
+    columns: ColumnsQuery = None,
+    export_format: FormatQuery = None,
+) -> Response:
+    """KPI rows whose window starts in [start, end), oldest first."""
+    loop_id = path_loop_id(loop_id)
+    now = now_utc()
+    window = parse_window(start, end, default_span=DEFAULT_KPI_SPAN, now=now)
+    rows_limit = parse_limit(limit, 1000, MAX_KPI_ROWS)
+    chosen = resolve_columns(columns)
+    csv = wants_csv(request, export_format)
+
+    async def compute() -> dict[str, Any]:
+        await require_registered_loop(resources, loop_id)
+        async with resources.sessions() as session:
+            rows = await KpiReadRepository(session).history(
+                loop_id, window.start, window.end, rows_limit
+            )
+        return {
+            "loop_id": loop_id,
+            "start": iso_time(window.start),
+            "end": iso_time(window.end),
+            "count": len(rows),
+            "columns": chosen,
+            "items": [kpi_row(row, chosen) for row in rows],
+        }
+
+    key = cache_key(
+        "api:kpis:history",
+        loop_id=loop_id,
+        start=window.start,
+        end=window.end,
+        limit=rows_limit,
+        columns=chosen,
+    )
+    ttl = ttl_for_range(resources.settings.cache, window.end, now=now)
+    payload = await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id))
+    if csv:
+        return csv_response(rows_csv(json.loads(payload)["items"], chosen), f"{loop_id}-kpis")
+    return json_response(payload)
+
+
+def _offline(loop_id: str, columns: list[str]) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(columns)
+    row.update({"loop_id": loop_id, "window_start": None, "window_end": None})
+    row.update({"status": "offline", "health_score": None})
+    return row
+
+
+@router.get(
+    "/loops/{loop_id}/kpis/latest",
+    summary="KPIs of a loop's latest window",
+    response_model=KpiLatest,
+    responses=PROBLEM_404,
+)
+async def kpi_latest(
+    resources: ResourcesDep, loop_id: LoopIdPath, columns: ColumnsQuery = None
+) -> Response:
+    """The newest KPI row; status offline and null KPIs when none was computed yet."""
+    loop_id = path_loop_id(loop_id)
+    chosen = resolve_columns(columns)
+
+    async def compute() -> dict[str, Any]:
+        await require_registered_loop(resources, loop_id)
+        async with resources.sessions() as session:
+            row = await KpiReadRepository(session).latest(loop_id)
+        if row is None:
+            return _offline(loop_id, chosen)
+        answer = kpi_row(row, chosen)
+        answer.setdefault("loop_id", loop_id)
+        answer.setdefault("window_start", iso_time(row.window_start))
+        answer.setdefault("window_end", iso_time(row.window_end))
+        answer.setdefault("status", row.status)
+        answer.setdefault("health_score", row.health_score)
+        return answer
+
+    key = cache_key("api:kpis:latest", loop_id=loop_id, columns=chosen)
+    ttl = resources.settings.cache.cache_ttl_recent_s
+    return json_response(await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id)))
+
+
+def _statistics(rows: list[KpiResult], name: str) -> dict[str, float | None]:
+    values = [
+        float(value)
+        for value in (getattr(row, name) for row in rows)
+        if value is not None and math.isfinite(value)
+    ]
+    last = next(
+        (getattr(row, name) for row in reversed(rows) if getattr(row, name) is not None), None
+    )
+    if not values:
+        return {"mean": None, "min": None, "max": None, "last": None}
+    return {
+        "mean": round(sum(values) / len(values), 6),
+        "min": min(values),
+        "max": max(values),
+        "last": last,
+    }
+
+
+def kpi_summary(loop_id: str, window: TimeWindow, rows: list[KpiResult]) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    return {
+        "loop_id": loop_id,
+        "start": iso_time(window.start),
+        "end": iso_time(window.end),
+        "windows": len(rows),
+        "status_counts": counts,
+        "latest_status": rows[-1].status if rows else "offline",
+        "kpis": {name: _statistics(rows, name) for name in NUMERIC_KPIS},
+    }
+
+
+@router.get(
+    "/loops/{loop_id}/kpis/summary",
+    summary="KPI statistics of a loop over a period",
+    response_model=KpiSummary,
+    responses=PROBLEM_404,
+)
+async def kpi_period_summary(
+    resources: ResourcesDep,
+    loop_id: LoopIdPath,
+    start: OptionalStart = None,
+    end: OptionalEnd = None,
+) -> Response:
+    """Mean, minimum, maximum and last value of the main KPIs, and windows per status."""
+    loop_id = path_loop_id(loop_id)
+    now = now_utc()
+    window = parse_window(start, end, default_span=DEFAULT_KPI_SPAN, now=now)
+
+    async def compute() -> dict[str, Any]:
+        await require_registered_loop(resources, loop_id)
+        async with resources.sessions() as session:
+            rows = list(
+                await KpiReadRepository(session).history(
+                    loop_id, window.start, window.end, MAX_KPI_ROWS
+                )
+            )
+        return kpi_summary(loop_id, window, rows)
+
+    key = cache_key("api:kpis:summary", loop_id=loop_id, start=window.start, end=window.end)
+    ttl = ttl_for_range(resources.settings.cache, window.end, now=now)
+    return json_response(await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id)))
+
+
+@router.get(
+    "/kpis/aliases",
+    summary="Original kpi_results column names and what answers them",
+    response_model=list[AliasEntry],
+)
+async def kpi_aliases() -> list[dict[str, Any]]:
+    """Each column name of the original system, the column of ours that answers it (scaled by
+    ``scale``), or null with the reason when there is no counterpart."""
+    return alias_table()
+
+
+@router.get(
+    "/fleet/summary",
+    summary="Fleet health: status distribution, bad actors, roll-up by unit",
+    response_model=FleetSummary,
+)
+async def fleet(
+    resources: ResourcesDep,
+    unit: Annotated[str | None, Query(max_length=128)] = None,
+    area: Annotated[str | None, Query(max_length=128)] = None,
+    top: Annotated[int, Query(ge=1, le=500, description="bad actors to list")] = 10,
+) -> Response:
+    """From each loop's latest KPI window: loops per status and per 10-point health band, the
+    ``top`` bad actors by (100 - health) x criticality, and criticality-weighted health per unit
+    and for the whole selection."""
+
+    async def compute() -> dict[str, Any]:
+        async with resources.sessions() as session:
+            loops = await LoopOverviewRepository(session).all(unit=unit, area=area)
+        return fleet_summary(loops, top)
+
+    key = cache_key("api:fleet:summary", unit=unit, area=area, top=top)
+    ttl = resources.settings.cache.cache_ttl_recent_s
+    return json_response(await cached_json(resources.cache, key, ttl, compute, [FLEET_TAG]))
+
+
+@router.get(
+    "/apc/attainment",
+    summary="APC attainment per loop over a period",
+    response_model=ApcSummary,
+    responses={200: {"content": CSV_RESPONSE_DOC}},
+)
+async def apc_attainment(
+    request: Request,
+    resources: ResourcesDep,
+    start: OptionalStart = None,
+    end: OptionalEnd = None,
+    unit: Annotated[str | None, Query(max_length=128)] = None,
+    area: Annotated[str | None, Query(max_length=128)] = None,
+    export_format: FormatQuery = None,
+) -> Response:
+    """Share of time each APC loop was available to APC (mode in apc_modes, OP not saturated,
+    data valid) and the shares of the reasons otherwise; weighted by samples."""
+    now = now_utc()
+    window = parse_window(start, end, default_span=DEFAULT_KPI_SPAN, now=now)
+    csv = wants_csv(request, export_format)
+
+    async def compute() -> dict[str, Any]:
+        async with resources.sessions() as session:
+            loops = await ApcReadRepository(session).per_loop(
+                window.start, window.end, unit=unit, area=area
+            )
+        weighted = [
+            (item.attainment, item.samples) for item in loops if item.attainment is not None
+        ]
+        total = sum(samples for _, samples in weighted)
+        overall = sum(value * samples for value, samples in weighted) / total if total > 0 else None
+        return {
+            "start": iso_time(window.start),
+            "end": iso_time(window.end),
+            "loops": len(loops),
+            "attainment": overall,
+            "items": [asdict(item) for item in loops],
+        }
+
+    key = cache_key("api:apc:attainment", start=window.start, end=window.end, unit=unit, area=area)
+    ttl = ttl_for_range(resources.settings.cache, window.end, now=now)
+    payload = await cached_json(resources.cache, key, ttl, compute, [FLEET_TAG])
+    if csv:
+        columns = list(ApcLoop.model_fields)
+        return csv_response(rows_csv(json.loads(payload)["items"], columns), "apc-attainment")
+    return json_response(payload)

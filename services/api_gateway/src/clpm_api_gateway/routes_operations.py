@@ -1,0 +1,61 @@
+"""``/health`` (liveness) and ``/ready`` (database and time-series store reachable); no auth."""
+
+from __future__ import annotations
+
+import asyncio
+
+from clpm_shared import __version__
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from clpm_api_gateway.dependencies import ResourcesDep
+from clpm_api_gateway.problems import TYPE_UNAVAILABLE, problem_response
+from clpm_api_gateway.schemas import Health, Readiness
+
+router = APIRouter(tags=["operations"])
+
+READY_TIMEOUT_S = 3.0
+RETRY_AFTER_S = 5
+
+
+@router.get("/health", summary="Liveness", response_model=Health)
+async def health() -> Health:
+    return Health(status="ok", service="api-gateway", version=__version__)
+
+
+async def _database_ok(resources: ResourcesDep) -> bool:
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_S), resources.engine.connect():
+            return True
+    except Exception:  # any failure to connect means "not ready"
+        return False
+
+
+async def _store_ok(resources: ResourcesDep) -> bool:
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_S):
+            return await resources.store.ping()
+    except Exception:  # any failure to answer means "not ready"
+        return False
+
+
+@router.get(
+    "/ready",
+    summary="Readiness: database and time-series store reachable",
+    response_model=Readiness,
+    responses={503: {"description": "A dependency is unreachable (problem details, Retry-After)"}},
+)
+async def ready(request: Request, resources: ResourcesDep) -> Response:
+    database, store = await asyncio.gather(_database_ok(resources), _store_ok(resources))
+    checks = {"database": "ok" if database else "down", "timeseries": "ok" if store else "down"}
+    if database and store:
+        return JSONResponse({"status": "ready", "checks": checks})
+    return problem_response(
+        request,
+        503,
+        "not ready: " + ", ".join(name for name, state in checks.items() if state != "ok"),
+        type_=TYPE_UNAVAILABLE,
+        title="Not ready",
+        retry_after_s=RETRY_AFTER_S,
+        extensions={"checks": checks},
+    )

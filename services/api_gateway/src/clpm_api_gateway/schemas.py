@@ -1,0 +1,377 @@
+"""Request and response models of the gateway's HTTP API (OpenAPI schemas with examples).
+
+Field names follow the original API: lowercase, snake_case, columnar data (``ts`` plus one list
+per field). Large columnar answers are serialised directly; their models document the shape.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from clpm_shared.timeseries import LOOP_ID_PATTERN
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, FiniteFloat
+
+Iso = Annotated[str, Field(examples=["2025-01-10T10:00:00.000Z"])]
+Mode = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,16}$", examples=["AUT"])]
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+class RawData(BaseModel):
+    """Raw samples, columnar; only the requested fields are present."""
+
+    loop_id: str = Field(examples=["FIC-101"])
+    ts: list[Iso]
+    pv: list[float | None] | None = Field(default=None, examples=[[50.1, 50.3]])
+    op: list[float | None] | None = Field(default=None, examples=[[42.0, 42.4]])
+    sp: list[float | None] | None = Field(default=None, examples=[[50.0, 50.0]])
+    mode: list[str | None] | None = Field(default=None, examples=[["AUT", "AUT"]])
+    count: int = Field(examples=[2])
+    next_cursor: str | None = Field(
+        default=None,
+        description="Pass as `cursor` to get the next page; null on the last page.",
+        examples=["MS5hYmNkZWYwMS4xNzM2NTAzMjAwMDAwMDAwMDAwLjE"],
+    )
+
+
+class DataSource(StrEnum):
+    AGG_1M = "agg_1m"
+    AGG_1H = "agg_1h"
+    RAW = "raw"
+
+
+class AggregatedData(BaseModel):
+    """Per-bucket statistics, columnar; ``pv``/``op``/``sp`` are bucket means."""
+
+    loop_id: str = Field(examples=["FIC-101"])
+    ts: list[Iso] = Field(description="bucket start times (UTC)")
+    pv: list[float | None] = Field(examples=[[50.2]])
+    op: list[float | None] = Field(examples=[[42.1]])
+    sp: list[float | None] = Field(examples=[[50.0]])
+    pv_count: list[int] = Field(examples=[[60]])
+    pv_min: list[float | None] = Field(examples=[[49.8]])
+    pv_max: list[float | None] = Field(examples=[[50.6]])
+    op_min: list[float | None]
+    op_max: list[float | None]
+    sp_min: list[float | None]
+    sp_max: list[float | None]
+    count: int = Field(examples=[1])
+    interval: str = Field(examples=["1m"])
+    interval_s: int = Field(examples=[60])
+    source: DataSource = Field(
+        description="agg_1m / agg_1h: stored aggregates; raw: computed from raw samples "
+        "because the database has no aggregates for the range."
+    )
+
+
+class RealtimeData(BaseModel):
+    """The latest value of each requested field (null when there is none)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loop_id: str = Field(examples=["FIC-101"])
+    ts: Iso | None = Field(description="time of the newest of the values")
+    pv: float | None = Field(default=None, examples=[50.1])
+    op: float | None = Field(default=None, examples=[42.0])
+    sp: float | None = Field(default=None, examples=[50.0])
+    mode: str | None = Field(default=None, examples=["AUT"])
+    age_s: float | None = Field(description="seconds between ts and the answer", examples=[0.8])
+    times: dict[str, Iso | None] = Field(description="time of each field's value")
+
+
+class Span(BaseModel):
+    start: Iso
+    end: Iso
+
+
+class DataRangeOut(BaseModel):
+    """Data available for a loop: overall (broadest) and per source."""
+
+    loop_id: str = Field(examples=["FIC-101"])
+    start: Iso | None
+    end: Iso | None
+    raw: Span | None
+    agg_1m: Span | None
+    agg_1h: Span | None
+
+
+# ----------------------------------------------------------------------------------------- loops
+
+
+class LoopStatus(StrEnum):
+    GOOD = "good"
+    FAIR = "fair"
+    POOR = "poor"
+    OFFLINE = "offline"
+
+
+class LoopSort(StrEnum):
+    LOOP_ID = "loop_id"
+    NAME = "name"
+    UNIT = "unit"
+    AREA = "area"
+    HEALTH_SCORE = "health_score"
+    STATUS = "status"
+    CRITICALITY = "criticality"
+    BAD_ACTOR = "bad_actor"
+
+
+class LoopFields(BaseModel):
+    name: str | None = Field(default=None, max_length=256, examples=["Feed flow"])
+    description: str | None = Field(default=None, max_length=4000, examples=["Reactor feed"])
+    unit: str | None = Field(default=None, max_length=128, examples=["U100"])
+    area: str | None = Field(default=None, max_length=128, examples=["Reactors"])
+    engineering_units: str | None = Field(default=None, max_length=32, examples=["m3/h"])
+    active: bool | None = Field(default=None, examples=[True])
+
+
+class LoopCreate(LoopFields):
+    model_config = ConfigDict(extra="forbid")
+
+    loop_id: str = Field(pattern=LOOP_ID_PATTERN.pattern, examples=["FIC-101"])
+
+
+class LoopUpdate(LoopFields):
+    """Fields to change; omitted fields keep their value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoopOut(BaseModel):
+    loop_id: str = Field(examples=["FIC-101"])
+    name: str = Field(examples=["Feed flow"])
+    description: str
+    unit: str | None = Field(examples=["U100"])
+    area: str | None = Field(examples=["Reactors"])
+    engineering_units: str | None
+    active: bool
+    created_at: datetime | None
+    updated_at: datetime | None
+    status: LoopStatus = Field(description="status of the latest KPI window; offline without one")
+    health_score: float | None = Field(examples=[72.5])
+    main_problem: str | None = Field(examples=["oscillation"])
+    kpi_window_end: datetime | None
+    criticality: int = Field(examples=[3])
+    bad_actor_score: float | None = Field(
+        description="(100 - health_score) x criticality", examples=[82.5]
+    )
+
+
+class LoopPage(BaseModel):
+    items: list[LoopOut]
+    total: int = Field(examples=[1])
+    offset: int = Field(examples=[0])
+    limit: int = Field(examples=[100])
+
+
+class LoopType(StrEnum):
+    FLOW = "flow"
+    PRESSURE = "pressure"
+    LEVEL = "level"
+    TEMPERATURE = "temperature"
+    OTHER = "other"
+
+
+class LoopConfigFields(BaseModel):
+    """Analysis settings of a loop; null means "use the default"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    loop_type: LoopType | None = Field(default=None, examples=["flow"])
+    criticality: int | None = Field(default=None, ge=1, le=5, examples=[3])
+    normal_modes: list[Mode] | None = Field(default=None, max_length=32, examples=[["AUT", "CAS"]])
+    op_lo: FiniteFloat | None = Field(default=None, examples=[0.0])
+    op_hi: FiniteFloat | None = Field(default=None, examples=[100.0])
+    sat_margin: FiniteFloat | None = Field(default=None, ge=0, examples=[0.5])
+    pv_lo: FiniteFloat | None = Field(default=None, examples=[0.0])
+    pv_hi: FiniteFloat | None = Field(default=None, examples=[200.0])
+    deadband: FiniteFloat | None = Field(default=None, ge=0, examples=[0.2])
+    dead_time_s: FiniteFloat | None = Field(default=None, ge=0, le=86400, examples=[4.0])
+    apc_enabled: bool | None = Field(default=None, examples=[False])
+    apc_modes: list[Mode] | None = Field(default=None, max_length=32, examples=[["CAS"]])
+    kpi_window_min: int | None = Field(default=None, ge=1, le=1440, examples=[15])
+
+
+class LoopConfigOut(BaseModel):
+    loop_id: str = Field(examples=["FIC-101"])
+    is_default: bool = Field(description="true when the loop has no stored configuration")
+    loop_type: str
+    criticality: int
+    normal_modes: list[str] | None
+    op_lo: float
+    op_hi: float
+    sat_margin: float | None
+    pv_lo: float | None
+    pv_hi: float | None
+    deadband: float | None
+    dead_time_s: float | None
+    apc_enabled: bool
+    apc_modes: list[str] | None
+    kpi_window_min: int
+    updated_at: datetime | None
+    updated_by: str | None
+
+
+# ------------------------------------------------------------------------------------------ KPIs
+
+
+class KpiRows(BaseModel):
+    """KPI rows of a loop, oldest first; each row is an object of the requested columns."""
+
+    loop_id: str = Field(examples=["FIC-101"])
+    start: Iso
+    end: Iso
+    count: int = Field(examples=[1])
+    columns: list[str] = Field(examples=[["window_start", "service_factor", "health_score"]])
+    items: list[dict[str, Any]] = Field(
+        examples=[
+            [
+                {
+                    "window_start": "2025-01-10T10:00:00.000Z",
+                    "service_factor": 0.98,
+                    "health_score": 81.0,
+                }
+            ]
+        ]
+    )
+
+
+class KpiLatest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    loop_id: str = Field(examples=["FIC-101"])
+    window_start: Iso | None
+    window_end: Iso | None
+    status: LoopStatus
+    health_score: float | None = Field(examples=[81.0])
+
+
+class KpiStatistic(BaseModel):
+    mean: float | None
+    min: float | None
+    max: float | None
+    last: float | None
+
+
+class KpiSummary(BaseModel):
+    loop_id: str = Field(examples=["FIC-101"])
+    start: Iso
+    end: Iso
+    windows: int = Field(examples=[96])
+    status_counts: dict[str, int] = Field(examples=[{"good": 90, "fair": 6}])
+    latest_status: LoopStatus
+    kpis: dict[str, KpiStatistic]
+
+
+class AliasEntry(BaseModel):
+    original: str = Field(examples=["osc_index"])
+    column: str | None = Field(examples=["osc_regularity"])
+    scale: float = Field(examples=[1.0])
+    note: str
+
+
+class BadActor(BaseModel):
+    rank: int = Field(examples=[1])
+    loop_id: str = Field(examples=["TIC-205"])
+    name: str
+    unit: str | None
+    area: str | None
+    health_score: float = Field(examples=[35.0])
+    criticality: int = Field(examples=[5])
+    bad_actor_score: float = Field(examples=[325.0])
+    status: LoopStatus
+    main_problem: str | None = Field(examples=["stiction"])
+
+
+class UnitRollup(BaseModel):
+    unit: str | None = Field(examples=["U100"])
+    loops: int = Field(examples=[12])
+    health_score: float | None = Field(
+        description="criticality-weighted mean of the loops' health scores", examples=[74.2]
+    )
+    status_counts: dict[str, int] = Field(examples=[{"good": 8, "fair": 2, "poor": 1}])
+
+
+class FleetSummary(BaseModel):
+    loops: int = Field(examples=[120])
+    health_score: float | None = Field(description="plant roll-up", examples=[77.5])
+    status_counts: dict[str, int] = Field(
+        examples=[{"good": 80, "fair": 25, "poor": 10, "offline": 5}]
+    )
+    health_histogram: list[dict[str, Any]] = Field(
+        description="loops per 10-point health band",
+        examples=[[{"from": 90, "to": 100, "loops": 40}]],
+    )
+    bad_actors: list[BadActor]
+    units: list[UnitRollup]
+
+
+class ApcLoop(BaseModel):
+    loop_id: str = Field(examples=["FIC-101"])
+    name: str
+    unit: str | None
+    area: str | None
+    windows: int = Field(examples=[96])
+    samples: int = Field(examples=[86400])
+    attainment: float | None = Field(examples=[0.93])
+    wrong_mode_share: float | None = Field(examples=[0.05])
+    saturated_share: float | None = Field(examples=[0.02])
+    bad_data_share: float | None = Field(examples=[0.0])
+
+
+class ApcSummary(BaseModel):
+    start: Iso
+    end: Iso
+    loops: int
+    attainment: float | None = Field(
+        description="sample-weighted attainment of all APC loops", examples=[0.91]
+    )
+    items: list[ApcLoop]
+
+
+# ----------------------------------------------------------------------------------- diagnostics
+
+
+class Finding(BaseModel):
+    loop_id: str = Field(examples=["TIC-205"])
+    window_start: datetime
+    window_end: datetime
+    category: str = Field(examples=["stiction"])
+    severity: float = Field(examples=[0.7])
+    confidence: float = Field(examples=[0.85])
+    evidence: dict[str, Any] = Field(examples=[{"stiction_index": 0.78}])
+    recommendation: str = Field(examples=["Inspect the valve TV-205 for static friction."])
+    trigger: str = Field(examples=["scheduled"])
+    created_at: datetime | None
+
+
+class Findings(BaseModel):
+    loop_id: str = Field(examples=["TIC-205"])
+    count: int
+    items: list[Finding]
+
+
+class DiagnoseRequest(BaseModel):
+    """Window to analyse; defaults to the last hour."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: AwareDatetime | None = Field(default=None, examples=["2025-01-10T09:00:00Z"])
+    end: AwareDatetime | None = Field(default=None, examples=["2025-01-10T10:00:00Z"])
+
+
+# ------------------------------------------------------------------------------------ operations
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+    service: str = Field(examples=["api-gateway"])
+    version: str = Field(examples=["0.1.0"])
+
+
+class Readiness(BaseModel):
+    status: str = Field(examples=["ready"])
+    checks: dict[str, str] = Field(examples=[{"database": "ok", "timeseries": "ok"}])
