@@ -52,6 +52,7 @@ start() { # name, command...
 echo "==> starting services"
 # Each line starts one service of the suite on the embedded default.
 start api-gateway .venv/bin/python -m clpm_api_gateway
+start kpi-worker .venv/bin/python -m clpm_kpi_worker run
 
 deadline=$((SECONDS + 60))
 until curl -fsS "http://$API_HOST:$API_PORT/health" >/dev/null 2>&1; do

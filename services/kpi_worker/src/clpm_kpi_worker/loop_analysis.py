@@ -1,0 +1,92 @@
+"""Turn one loop's data for one window into kpi_results / apc_attainment rows (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from clpm_shared.analytics import KpiResult, LoopConfig, LoopWindow, apc_attainment, compute_kpis
+from clpm_shared.db.repositories.aggregates_read import AggregateBucket
+from clpm_shared.timeseries import RawSeries
+
+from clpm_kpi_worker.windows import KpiWindow
+
+RAW_SAMPLE_PERIOD_S = 1.0
+"""Grid period for raw data (the simulator and typical DCS historians sample at 1 s)."""
+
+
+@dataclass(frozen=True)
+class LoopAnalysis:
+    """KPI row (and APC row for APC loops) of one loop and window, ready to upsert."""
+
+    loop_id: str
+    window: KpiWindow
+    kpis: KpiResult
+    apc: dict[str, Any] | None
+
+    def kpi_row(self) -> dict[str, Any]:
+        return {
+            "loop_id": self.loop_id,
+            "window_start": self.window.start,
+            "window_end": self.window.end,
+            **self.kpis.to_row(),
+        }
+
+    def apc_row(self) -> dict[str, Any] | None:
+        if self.apc is None:
+            return None
+        return {
+            "loop_id": self.loop_id,
+            "window_start": self.window.start,
+            "window_end": self.window.end,
+            **self.apc,
+        }
+
+
+def loop_config_from_row(row: Mapping[str, Any] | None) -> LoopConfig:
+    """LoopConfig from a loop_config row; a missing row or NULL column means the default.
+
+    An invalid stored value (e.g. op_hi <= op_lo) falls back to the defaults rather than
+    stopping the worker; the caller logs it.
+    """
+    return LoopConfig.from_mapping(row or {})
+
+
+def window_from_raw(
+    series: RawSeries, window: KpiWindow, ts: float = RAW_SAMPLE_PERIOD_S
+) -> LoopWindow:
+    """Put raw samples on the ``ts`` grid of ``window`` by last-value hold (KPI_SPEC Inputs)."""
+    t = series.t_ns.astype(np.float64) / 1e9
+    mode = np.asarray(["" if m is None else str(m) for m in series.mode], dtype=object)
+    return LoopWindow.from_raw(
+        t,
+        series.pv,
+        series.sp,
+        series.op,
+        mode,
+        start=window.start.timestamp(),
+        end=window.end.timestamp(),
+        ts=ts,
+    )
+
+
+def window_from_buckets(buckets: Sequence[AggregateBucket], window: KpiWindow) -> LoopWindow:
+    """Window of 1-minute aggregate means (``source = "agg_1m"``: fast KPIs become None)."""
+    return LoopWindow.from_agg_1m(
+        [b.bucket_start.timestamp() for b in buckets],
+        [np.nan if b.pv_mean is None else b.pv_mean for b in buckets],
+        [np.nan if b.sp_mean is None else b.sp_mean for b in buckets],
+        [np.nan if b.op_mean is None else b.op_mean for b in buckets],
+        [b.mode_dominant or "" for b in buckets],
+        start=window.start.timestamp(),
+        end=window.end.timestamp(),
+    )
+
+
+def analyse(loop_id: str, window: KpiWindow, data: LoopWindow, config: LoopConfig) -> LoopAnalysis:
+    """compute_kpis (and apc_attainment for APC loops) on one prepared window."""
+    kpis = compute_kpis(data, config)
+    apc = apc_attainment(data, config).to_row() if config.apc_enabled else None
+    return LoopAnalysis(loop_id, window, kpis, apc)

@@ -1,0 +1,47 @@
+"""Cron schedule of the KPI worker (APScheduler, KPI_CRON_SCHEDULE in crontab syntax, UTC)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from clpm_kpi_worker.worker import KpiWorker
+
+log = logging.getLogger("clpm_kpi_worker.scheduler")
+
+
+def build_scheduler(worker: KpiWorker, crontab: str) -> AsyncIOScheduler:
+    """One job: :meth:`KpiWorker.run_cycle` on ``crontab``; runs never overlap (max_instances=1)
+    and a run delayed by a busy machine is still run once (coalesce) within an hour."""
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler.add_job(
+        worker.run_cycle,
+        CronTrigger.from_crontab(crontab, timezone="UTC"),
+        id="kpi-cycle",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=3600,
+    )
+    return scheduler
+
+
+async def run_forever(worker: KpiWorker, crontab: str) -> None:
+    """Catch up at start (bounded), then run on schedule until SIGINT/SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("kpi-worker started", extra={"schedule": crontab, "instance": worker.instance_id})
+    await worker.run_cycle()  # catch up missed windows after downtime
+    scheduler = build_scheduler(worker, crontab)
+    scheduler.start()
+    try:
+        await stop.wait()
+    finally:
+        scheduler.shutdown(wait=False)
+        await worker.release()
+        log.info("kpi-worker stopped")

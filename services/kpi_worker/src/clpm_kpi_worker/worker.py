@@ -1,0 +1,264 @@
+"""The KPI worker: for each due window, read each loop's data, compute KPIs, upsert the rows.
+
+Per loop the raw samples come from the time-series store; when the store has no raw data for
+the window or is down, the window is built from agg_1m means instead (``source = "agg_1m"``).
+At most KPI_MAX_CONCURRENCY loops are analysed at once. Replicas share loops through
+``work_leases`` (work ``"kpi"``) with expiry, like the aggregation service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from clpm_shared.analytics import LoopConfig
+from clpm_shared.config import KpiSettings
+from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository
+from clpm_shared.db.repositories.aggregates_read import AggregateReadRepository
+from clpm_shared.db.repositories.heartbeats import HeartbeatRepository
+from clpm_shared.db.repositories.kpis_write import KpiWriteRepository
+from clpm_shared.db.repositories.leases import WorkLeaseRepository
+from clpm_shared.timeseries import RawSeries, StoreUnavailableError, TimeSeriesStore
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from clpm_kpi_worker.loop_analysis import (
+    LoopAnalysis,
+    analyse,
+    loop_config_from_row,
+    window_from_buckets,
+    window_from_raw,
+)
+from clpm_kpi_worker.windows import KpiWindow, due_windows, windows_between
+
+log = logging.getLogger("clpm_kpi_worker")
+
+WORK = "kpi"
+SERVICE = "kpi-worker"
+_CONFIG_COLUMNS = (
+    "loop_type",
+    "criticality",
+    "normal_modes",
+    "op_lo",
+    "op_hi",
+    "sat_margin",
+    "pv_lo",
+    "pv_hi",
+    "deadband",
+    "dead_time_s",
+    "apc_enabled",
+    "apc_modes",
+    "kpi_window_min",
+)
+
+
+@dataclass
+class CycleStats:
+    """What one cycle did (logged, stored in the heartbeat)."""
+
+    loops: int = 0
+    windows: int = 0
+    from_raw: int = 0
+    from_agg_1m: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    unhealthy: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "loops": self.loops,
+            "windows": self.windows,
+            "from_raw": self.from_raw,
+            "from_agg_1m": self.from_agg_1m,
+            "failed": self.failed,
+            "seconds": round(self.seconds, 3),
+            "unhealthy": len(self.unhealthy),
+        }
+
+
+class KpiWorker:
+    """Computes and stores KPIs: :meth:`run_cycle` on schedule, :meth:`run_range` for backfills."""
+
+    def __init__(
+        self,
+        settings: KpiSettings,
+        sessions: async_sessionmaker[AsyncSession],
+        store: TimeSeriesStore,
+        *,
+        instance_id: str | None = None,
+        health_threshold: float = 60.0,
+        on_unhealthy: Callable[[KpiWindow, list[str]], Awaitable[None]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.store = store
+        self.instance_id = instance_id or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self.health_threshold = health_threshold
+        self.on_unhealthy = on_unhealthy
+        self._semaphore = asyncio.Semaphore(settings.kpi_max_concurrency)
+
+    # ------------------------------------------------------------------ scheduling
+
+    async def run_cycle(self, now: datetime | None = None) -> CycleStats:
+        """Claim loops, catch up each loop's missed windows (bounded), store the results."""
+        now = now or datetime.now(UTC)
+        started = time.perf_counter()
+        loop_ids = await self._claim_loops(now)
+        async with self.sessions() as session:
+            last = await KpiWriteRepository(session).last_windows(loop_ids)
+        plan: dict[KpiWindow, list[str]] = {}
+        for loop_id in loop_ids:
+            for window in due_windows(
+                now,
+                self.settings.kpi_window_min,
+                last.get(loop_id),
+                self.settings.kpi_catchup_max_windows,
+            ):
+                plan.setdefault(window, []).append(loop_id)
+        stats = CycleStats(loops=len(loop_ids))
+        for window in sorted(plan):
+            await self._run_window(window, plan[window], stats)
+        stats.seconds = time.perf_counter() - started
+        await self._heartbeat(now, stats)
+        log.info("kpi cycle done", extra={"cycle": stats.as_dict()})
+        return stats
+
+    async def run_range(
+        self,
+        start: datetime,
+        end: datetime,
+        loop_ids: Sequence[str] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> CycleStats:
+        """Compute every aligned window in ``[start, end)`` (backfill; no leases needed)."""
+        started = time.perf_counter()
+        if loop_ids is None:
+            async with self.sessions() as session:
+                loop_ids = await LoopRepository(session).all_ids()
+        windows = windows_between(start, end, self.settings.kpi_window_min)
+        stats = CycleStats(loops=len(loop_ids))
+        for done, window in enumerate(windows, start=1):
+            await self._run_window(window, list(loop_ids), stats)
+            if progress is not None:
+                progress(done, len(windows))
+        stats.seconds = time.perf_counter() - started
+        return stats
+
+    async def _claim_loops(self, now: datetime) -> list[str]:
+        until = now + timedelta(seconds=self.settings.kpi_lease_s)
+        await self._register_new_loops()
+        async with self.sessions() as session, session.begin():
+            leases = WorkLeaseRepository(session, WORK)
+            held = await leases.renew(self.instance_id, now, until)
+            free = await leases.claimable(now, limit=100_000)
+            got = await leases.claim(self.instance_id, free, now, until) if free else []
+        return sorted(set(held) | set(got))
+
+    async def _register_new_loops(self) -> None:
+        """Register loops present in the store but not yet in ``loops`` (as aggregation does)."""
+        try:
+            discovered = await self.store.discover_loops()
+        except StoreUnavailableError as exc:
+            log.warning("loop discovery skipped: store unavailable", extra={"error": str(exc)})
+            return
+        if discovered:
+            async with self.sessions() as session, session.begin():
+                await LoopRepository(session).register_discovered(discovered)
+
+    async def _heartbeat(self, now: datetime, stats: CycleStats) -> None:
+        async with self.sessions() as session, session.begin():
+            await HeartbeatRepository(session, SERVICE).beat(self.instance_id, now, stats.as_dict())
+
+    async def release(self) -> None:
+        """Give up this instance's leases (on clean shutdown) so others take over at once."""
+        async with self.sessions() as session, session.begin():
+            await WorkLeaseRepository(session, WORK).release(self.instance_id)
+
+    # ------------------------------------------------------------------ one window
+
+    async def _run_window(self, window: KpiWindow, loop_ids: list[str], stats: CycleStats) -> None:
+        async with self.sessions() as session:
+            config_rows = await LoopConfigRepository(session).get_many(loop_ids)
+        configs = {}
+        for loop_id in loop_ids:
+            row = config_rows.get(loop_id)
+            values = {c: getattr(row, c) for c in _CONFIG_COLUMNS} if row is not None else None
+            try:
+                configs[loop_id] = loop_config_from_row(values)
+            except ValueError as exc:
+                log.warning(
+                    "invalid loop_config, using defaults",
+                    extra={"loop_id": loop_id, "error": str(exc)},
+                )
+                configs[loop_id] = LoopConfig()
+
+        raw = await self._read_raw(loop_ids, window)
+        results = await asyncio.gather(
+            *(
+                self._analyse_loop(loop_id, window, raw.get(loop_id), configs[loop_id])
+                for loop_id in loop_ids
+            )
+        )
+        analyses = [a for a in results if a is not None]
+        unhealthy: list[str] = []
+        stats.failed += len(results) - len(analyses)
+        stats.windows += len(analyses)
+        for analysis in analyses:
+            if analysis.kpis.source == "raw":
+                stats.from_raw += 1
+            else:
+                stats.from_agg_1m += 1
+            score = analysis.kpis.health_score
+            if score is not None and score < self.health_threshold:
+                unhealthy.append(analysis.loop_id)
+        async with self.sessions() as session, session.begin():
+            repository = KpiWriteRepository(session)
+            await repository.upsert_kpis([a.kpi_row() for a in analyses])
+            apc_rows = [r for a in analyses if (r := a.apc_row()) is not None]
+            await repository.upsert_apc(apc_rows)
+        stats.unhealthy.extend(unhealthy)
+        if unhealthy and self.on_unhealthy is not None:
+            try:
+                await self.on_unhealthy(window, unhealthy)
+            except Exception:
+                log.exception("diagnostics trigger failed", extra={"loops": len(unhealthy)})
+
+    async def _read_raw(self, loop_ids: list[str], window: KpiWindow) -> dict[str, RawSeries]:
+        """Raw samples of the window (plus a short lead-in to seed the hold); {} when down."""
+        lead_in = timedelta(seconds=5)
+        try:
+            return await self.store.query_raw_many(loop_ids, window.start - lead_in, window.end)
+        except StoreUnavailableError as exc:
+            log.warning(
+                "time-series store unavailable, falling back to agg_1m",
+                extra={"window_start": window.start.isoformat(), "error": str(exc)},
+            )
+            return {}
+
+    async def _analyse_loop(
+        self, loop_id: str, window: KpiWindow, raw: RawSeries | None, config: LoopConfig
+    ) -> LoopAnalysis | None:
+        async with self._semaphore:
+            try:
+                if raw is not None and len(raw) > 0:
+                    data = window_from_raw(raw, window)
+                else:
+                    async with self.sessions() as session:
+                        buckets = await AggregateReadRepository(session).buckets(
+                            "agg_1m", loop_id, window.start, window.end
+                        )
+                    data = window_from_buckets(buckets, window)
+                # the analytics are CPU-bound numpy: keep the event loop responsive
+                return await asyncio.to_thread(analyse, loop_id, window, data, config)
+            except Exception:
+                log.exception(
+                    "kpi computation failed for a loop; continuing with the others",
+                    extra={"loop_id": loop_id, "window_start": window.start.isoformat()},
+                )
+                return None

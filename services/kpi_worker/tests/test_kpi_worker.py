@@ -1,0 +1,255 @@
+"""KPI worker on real influxd + PostgreSQL: raw path, agg_1m fallback, idempotency, catch-up."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from clpm_kpi_worker.diagnostics_trigger import DiagnosticsTrigger
+from clpm_kpi_worker.windows import KpiWindow
+from clpm_kpi_worker.worker import KpiWorker
+from clpm_shared.config import InfluxSettings, KpiSettings, TimeSeriesBackend
+from clpm_shared.db import (
+    Agg1m,
+    ApcAttainment,
+    KpiResult,
+    WorkerHeartbeat,
+    create_engine,
+    create_session_factory,
+)
+from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository, upsert_rows
+from clpm_shared.timeseries import Point
+from clpm_shared.timeseries.influxql import InfluxQLStore
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.harness.servers import InfluxServer, free_port
+
+WINDOW_START = datetime(2025, 1, 10, 10, 0, tzinfo=UTC)
+WINDOW = KpiWindow(WINDOW_START, WINDOW_START + timedelta(minutes=15))
+NOW = WINDOW.end + timedelta(minutes=1)
+
+
+def _points(loop_id: str, mode: str, op_level: float, seed: int) -> list[Point]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(15 * 60):
+        pv = 50.0 + rng.normal(0, 0.2)
+        out.append(
+            Point(
+                loop_id,
+                WINDOW_START + timedelta(seconds=k),
+                pv,
+                50.0,
+                op_level + rng.normal(0, 0.5),
+                mode,
+            )
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def influx_settings(influx_server: InfluxServer, influx_database: str) -> InfluxSettings:
+    return InfluxSettings(
+        timeseries_backend=TimeSeriesBackend.INFLUXQL,
+        influxdb_url=influx_server.url,
+        influxdb_bucket=influx_database,
+        influxdb_max_retries=1,
+        influxdb_timeout_s=5,
+    )
+
+
+@pytest.fixture(scope="module")
+async def sessions(postgres_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(postgres_url)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture(scope="module")
+async def seeded(
+    influx_settings: InfluxSettings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    store = InfluxQLStore(influx_settings)
+    await store.write(_points("FIC100", "AUT", 40.0, 1) + _points("FIC200", "MAN", 99.9, 2))
+    await store.close()
+    async with sessions() as session, session.begin():
+        await LoopRepository(session).register_discovered(["FIC100", "FIC200"])
+        await LoopConfigRepository(session).save(
+            "FIC100", {"loop_type": "flow", "apc_enabled": True, "apc_modes": ["AUT"]}
+        )
+
+
+@pytest.fixture
+async def store(influx_settings: InfluxSettings) -> AsyncIterator[InfluxQLStore]:
+    store = InfluxQLStore(influx_settings, backoff_s=0.05, max_backoff_s=0.1)
+    yield store
+    await store.close()
+
+
+async def _kpi_rows(sessions: async_sessionmaker[AsyncSession]) -> dict[str, KpiResult]:
+    async with sessions() as session:
+        rows = (
+            await session.execute(select(KpiResult).where(KpiResult.window_start == WINDOW.start))
+        ).scalars()
+        return {row.loop_id: row for row in rows}
+
+
+async def test_cycle_computes_kpis_from_raw_data_and_apc_attainment(
+    seeded: None, sessions: async_sessionmaker[AsyncSession], store: InfluxQLStore
+) -> None:
+    worker = KpiWorker(KpiSettings(), sessions, store, instance_id="w1")
+    stats = await worker.run_cycle(NOW)
+    assert stats.loops == 2
+    assert stats.from_raw == 2
+    rows = await _kpi_rows(sessions)
+    auto, manual = rows["FIC100"], rows["FIC200"]
+    assert auto.source == "raw"
+    assert auto.samples == 900
+    assert auto.service_factor == pytest.approx(1.0)
+    assert manual.service_factor == pytest.approx(0.0)
+    assert auto.window_end == WINDOW.end
+    assert auto.health_score is not None
+    assert manual.health_score is not None
+    assert manual.health_score < auto.health_score
+    async with sessions() as session:
+        apc = (await session.execute(select(ApcAttainment))).scalars().all()
+        beats = (await session.execute(select(WorkerHeartbeat))).scalars().all()
+    assert [(a.loop_id, a.window_start) for a in apc] == [("FIC100", WINDOW.start)]
+    assert apc[0].attainment == pytest.approx(1.0)
+    assert any(b.service == "kpi-worker" and b.instance_id == "w1" for b in beats)
+
+
+async def test_running_again_is_idempotent(
+    seeded: None, sessions: async_sessionmaker[AsyncSession], store: InfluxQLStore
+) -> None:
+    worker = KpiWorker(KpiSettings(), sessions, store, instance_id="w1")
+    await worker.run_range(WINDOW.start, WINDOW.end)
+    await worker.run_range(WINDOW.start, WINDOW.end)
+    async with sessions() as session:
+        count = (
+            await session.execute(
+                select(func.count())
+                .select_from(KpiResult)
+                .where(KpiResult.window_start == WINDOW.start)
+            )
+        ).scalar_one()
+    assert count == 2
+
+
+async def test_missed_windows_are_caught_up_and_stored(
+    seeded: None, sessions: async_sessionmaker[AsyncSession], store: InfluxQLStore
+) -> None:
+    worker = KpiWorker(KpiSettings(kpi_catchup_max_windows=4), sessions, store, instance_id="w1")
+    later = NOW + timedelta(hours=1)  # 4 more windows ended since WINDOW
+    stats = await worker.run_cycle(later)
+    assert stats.windows == 2 * 4
+    async with sessions() as session:
+        starts = (
+            (
+                await session.execute(
+                    select(KpiResult.window_start)
+                    .where(KpiResult.loop_id == "FIC100")
+                    .order_by(KpiResult.window_start)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert starts == [WINDOW.start + timedelta(minutes=15 * k) for k in range(5)]
+    # windows without any data are stored as offline, not skipped
+    rows = await _kpi_rows(sessions)
+    assert rows["FIC100"].status != "offline"
+
+
+async def test_falls_back_to_agg_1m_when_influxdb_is_down(
+    seeded: None,
+    sessions: async_sessionmaker[AsyncSession],
+    store: InfluxQLStore,
+    influx_server: InfluxServer,
+) -> None:
+    window = KpiWindow(WINDOW.start + timedelta(days=1), WINDOW.end + timedelta(days=1))
+    buckets = [
+        {
+            "loop_id": "FIC100",
+            "bucket_start": window.start + timedelta(minutes=m),
+            "pv_count": 60,
+            "pv_mean": 50.0 + 0.1 * (m % 2),
+            "sp_count": 60,
+            "sp_mean": 50.0,
+            "op_count": 60,
+            "op_mean": 40.0,
+            "mode_dominant": "AUT",
+            "mode_shares": {"AUT": 1.0},
+        }
+        for m in range(15)
+    ]
+    async with sessions() as session, session.begin():
+        await upsert_rows(session, Agg1m.__table__, buckets, ["loop_id", "bucket_start"])  # type: ignore[arg-type]
+    worker = KpiWorker(KpiSettings(), sessions, store, instance_id="w1")
+    influx_server.stop()
+    try:
+        stats = await worker.run_range(window.start, window.end, ["FIC100"])
+    finally:
+        influx_server.start()
+    assert stats.from_agg_1m == 1
+    async with sessions() as session:
+        row = (
+            await session.execute(
+                select(KpiResult).where(
+                    KpiResult.loop_id == "FIC100", KpiResult.window_start == window.start
+                )
+            )
+        ).scalar_one()
+    assert row.source == "agg_1m"
+    assert row.service_factor == pytest.approx(1.0)
+    assert row.harris_index is None
+    assert row.reasons is not None
+    assert "harris_index" in row.reasons
+
+
+async def test_two_replicas_share_the_loops_without_overlap(
+    seeded: None, sessions: async_sessionmaker[AsyncSession], store: InfluxQLStore
+) -> None:
+    first = KpiWorker(KpiSettings(), sessions, store, instance_id="replica-a")
+    second = KpiWorker(KpiSettings(), sessions, store, instance_id="replica-b")
+    await first.release()
+    await second.release()
+    # a fresh instance takes every free lease; the second finds none until they expire
+    await KpiWorker(KpiSettings(), sessions, store, instance_id="w1").release()
+    later = NOW + timedelta(hours=3)
+    a = await first.run_cycle(later)
+    b = await second.run_cycle(later)
+    assert (a.loops, b.loops) == (2, 0)
+    # after the first replica's leases expire, the second takes over
+    expired = later + timedelta(seconds=KpiSettings().kpi_lease_s + 1)
+    b2 = await second.run_cycle(expired)
+    assert b2.loops == 2
+
+
+async def test_loops_below_the_health_threshold_are_sent_to_diagnostics(
+    seeded: None, sessions: async_sessionmaker[AsyncSession], store: InfluxQLStore
+) -> None:
+    requested: list[tuple[KpiWindow, list[str]]] = []
+
+    async def record(window: KpiWindow, loop_ids: list[str]) -> None:
+        requested.append((window, loop_ids))
+
+    worker = KpiWorker(KpiSettings(), sessions, store, health_threshold=60.0, on_unhealthy=record)
+    await worker.run_range(WINDOW.start, WINDOW.end)
+    assert requested == [(WINDOW, ["FIC200"])]  # the loop in manual; the healthy one is not sent
+
+
+async def test_an_unreachable_diagnostics_service_does_not_stop_the_cycle(
+    seeded: None, sessions: async_sessionmaker[AsyncSession], store: InfluxQLStore
+) -> None:
+    trigger = DiagnosticsTrigger(f"http://127.0.0.1:{free_port()}", timeout_s=2)
+    worker = KpiWorker(KpiSettings(), sessions, store, on_unhealthy=trigger)
+    try:
+        stats = await worker.run_range(WINDOW.start, WINDOW.end)
+    finally:
+        await trigger.close()
+    assert stats.windows == 2
+    assert stats.unhealthy == ["FIC200"]
