@@ -200,6 +200,24 @@ async def test_jwks_is_fetched_once_and_cached(oidc_provider: OidcProvider) -> N
     assert source.fetch_count == 1
 
 
+async def test_accepted_tokens_are_remembered_but_never_past_exp(
+    oidc_provider: OidcProvider,
+) -> None:
+    source = JwksKeySource(
+        issuer=oidc_provider.issuer, jwks_uri=oidc_provider.jwks_uri, cache_s=600, min_refresh_s=0
+    )
+    checker = TokenValidator(auth_settings(oidc_provider, oidc_leeway_s=0), source, remember_s=60)
+    exp = int(time.time()) + 2
+    short_lived = oidc_provider.sign(claims_like(oidc_provider, exp=exp))
+    try:
+        first = await checker.validate(short_lived)
+        assert await checker.validate(short_lived) is first  # remembered: same object
+        await asyncio.sleep(exp + 1.05 - time.time())  # python-jose accepts up to exp + 1 s
+        assert "expired" in await rejected(checker, short_lived)
+    finally:
+        await checker.aclose()
+
+
 # --------------------------------------------------------------------------- rejected
 
 
@@ -348,7 +366,7 @@ async def test_key_rotation_is_picked_up_and_refetches_are_rate_limited(
         cache_s=600,
         min_refresh_s=1.0,
     )
-    checker = TokenValidator(auth_settings(rotating_provider), source)
+    checker = TokenValidator(auth_settings(rotating_provider), source, remember_s=0)
     try:
         forged_key = rsa_pem().decode()
         admin_claims = claims_like(rotating_provider, "admin")
@@ -415,7 +433,8 @@ async def test_provider_down_with_cached_keys_keeps_validating(
     rotating_provider: RotatingProvider,
 ) -> None:
     checker = TokenValidator.for_oidc(
-        auth_settings(rotating_provider, oidc_jwks_cache_s=1, oidc_jwks_min_refresh_s=0)
+        auth_settings(rotating_provider, oidc_jwks_cache_s=1, oidc_jwks_min_refresh_s=0),
+        remember_s=0,  # check the keys every time, not the memory of accepted tokens
     )
     token = rotating_provider.password_token("engineer")
     try:
