@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import multiprocessing
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -82,6 +85,28 @@ async def seeded(
         )
 
 
+@pytest.fixture(scope="module")
+def analysis_pool() -> Iterator[ProcessPoolExecutor]:
+    """The worker's real analysis processes, shared by the tests of this module."""
+    pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("forkserver"))
+    yield pool
+    pool.shutdown()
+
+
+@pytest.fixture
+def make_worker(
+    sessions: async_sessionmaker[AsyncSession],
+    store: InfluxQLStore,
+    analysis_pool: ProcessPoolExecutor,
+) -> Callable[..., KpiWorker]:
+    def make(settings: KpiSettings | None = None, **options: Any) -> KpiWorker:
+        return KpiWorker(
+            settings or KpiSettings(), sessions, store, executor=analysis_pool, **options
+        )
+
+    return make
+
+
 @pytest.fixture
 async def store(influx_settings: InfluxSettings) -> AsyncIterator[InfluxQLStore]:
     store = InfluxQLStore(influx_settings, backoff_s=0.05, max_backoff_s=0.1)
@@ -98,9 +123,11 @@ async def _kpi_rows(sessions: async_sessionmaker[AsyncSession]) -> dict[str, Kpi
 
 
 async def test_cycle_computes_kpis_from_raw_data_and_apc_attainment(
-    seeded: None, sessions: async_sessionmaker[AsyncSession], store: InfluxQLStore
+    seeded: None,
+    sessions: async_sessionmaker[AsyncSession],
+    make_worker: Callable[..., KpiWorker],
 ) -> None:
-    worker = KpiWorker(KpiSettings(), sessions, store, instance_id="w1")
+    worker = make_worker(None, instance_id="w1")
     stats = await worker.run_cycle(NOW)
     assert stats.loops == 2
     assert stats.from_raw == 2
@@ -123,9 +150,11 @@ async def test_cycle_computes_kpis_from_raw_data_and_apc_attainment(
 
 
 async def test_running_again_is_idempotent(
-    seeded: None, sessions: async_sessionmaker[AsyncSession], store: InfluxQLStore
+    seeded: None,
+    sessions: async_sessionmaker[AsyncSession],
+    make_worker: Callable[..., KpiWorker],
 ) -> None:
-    worker = KpiWorker(KpiSettings(), sessions, store, instance_id="w1")
+    worker = make_worker(None, instance_id="w1")
     await worker.run_range(WINDOW.start, WINDOW.end)
     await worker.run_range(WINDOW.start, WINDOW.end)
     async with sessions() as session:
@@ -140,9 +169,11 @@ async def test_running_again_is_idempotent(
 
 
 async def test_missed_windows_are_caught_up_and_stored(
-    seeded: None, sessions: async_sessionmaker[AsyncSession], store: InfluxQLStore
+    seeded: None,
+    sessions: async_sessionmaker[AsyncSession],
+    make_worker: Callable[..., KpiWorker],
 ) -> None:
-    worker = KpiWorker(KpiSettings(kpi_catchup_max_windows=4), sessions, store, instance_id="w1")
+    worker = make_worker(KpiSettings(kpi_catchup_max_windows=4), instance_id="w1")
     later = NOW + timedelta(hours=1)  # 4 more windows ended since WINDOW
     stats = await worker.run_cycle(later)
     assert stats.windows == 2 * 4
@@ -167,7 +198,7 @@ async def test_missed_windows_are_caught_up_and_stored(
 async def test_falls_back_to_agg_1m_when_influxdb_is_down(
     seeded: None,
     sessions: async_sessionmaker[AsyncSession],
-    store: InfluxQLStore,
+    make_worker: Callable[..., KpiWorker],
     influx_server: InfluxServer,
 ) -> None:
     window = KpiWindow(WINDOW.start + timedelta(days=1), WINDOW.end + timedelta(days=1))
@@ -188,7 +219,7 @@ async def test_falls_back_to_agg_1m_when_influxdb_is_down(
     ]
     async with sessions() as session, session.begin():
         await upsert_rows(session, Agg1m.__table__, buckets, ["loop_id", "bucket_start"])  # type: ignore[arg-type]
-    worker = KpiWorker(KpiSettings(), sessions, store, instance_id="w1")
+    worker = make_worker(None, instance_id="w1")
     influx_server.stop()
     try:
         stats = await worker.run_range(window.start, window.end, ["FIC100"])
@@ -211,14 +242,16 @@ async def test_falls_back_to_agg_1m_when_influxdb_is_down(
 
 
 async def test_two_replicas_share_the_loops_without_overlap(
-    seeded: None, sessions: async_sessionmaker[AsyncSession], store: InfluxQLStore
+    seeded: None,
+    sessions: async_sessionmaker[AsyncSession],
+    make_worker: Callable[..., KpiWorker],
 ) -> None:
-    first = KpiWorker(KpiSettings(), sessions, store, instance_id="replica-a")
-    second = KpiWorker(KpiSettings(), sessions, store, instance_id="replica-b")
+    first = make_worker(None, instance_id="replica-a")
+    second = make_worker(None, instance_id="replica-b")
     await first.release()
     await second.release()
     # a fresh instance takes every free lease; the second finds none until they expire
-    await KpiWorker(KpiSettings(), sessions, store, instance_id="w1").release()
+    await make_worker(None, instance_id="w1").release()
     later = NOW + timedelta(hours=3)
     a = await first.run_cycle(later)
     b = await second.run_cycle(later)
@@ -230,23 +263,27 @@ async def test_two_replicas_share_the_loops_without_overlap(
 
 
 async def test_loops_below_the_health_threshold_are_sent_to_diagnostics(
-    seeded: None, sessions: async_sessionmaker[AsyncSession], store: InfluxQLStore
+    seeded: None,
+    sessions: async_sessionmaker[AsyncSession],
+    make_worker: Callable[..., KpiWorker],
 ) -> None:
     requested: list[tuple[KpiWindow, list[str]]] = []
 
     async def record(window: KpiWindow, loop_ids: list[str]) -> None:
         requested.append((window, loop_ids))
 
-    worker = KpiWorker(KpiSettings(), sessions, store, health_threshold=60.0, on_unhealthy=record)
+    worker = make_worker(None, health_threshold=60.0, on_unhealthy=record)
     await worker.run_range(WINDOW.start, WINDOW.end)
     assert requested == [(WINDOW, ["FIC200"])]  # the loop in manual; the healthy one is not sent
 
 
 async def test_an_unreachable_diagnostics_service_does_not_stop_the_cycle(
-    seeded: None, sessions: async_sessionmaker[AsyncSession], store: InfluxQLStore
+    seeded: None,
+    sessions: async_sessionmaker[AsyncSession],
+    make_worker: Callable[..., KpiWorker],
 ) -> None:
     trigger = DiagnosticsTrigger(f"http://127.0.0.1:{free_port()}", timeout_s=2)
-    worker = KpiWorker(KpiSettings(), sessions, store, on_unhealthy=trigger)
+    worker = make_worker(None, on_unhealthy=trigger)
     try:
         stats = await worker.run_range(WINDOW.start, WINDOW.end)
     finally:

@@ -84,6 +84,7 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
         await run_forever(worker, settings.kpi.kpi_cron_schedule)
         return 0
     finally:
+        worker.close()
         await trigger.close()
         await store.close()
         await engine.dispose()

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from clpm_shared.aggregation.buckets import BucketTable
 from clpm_shared.analytics import KpiResult, LoopConfig, LoopWindow, apc_attainment, compute_kpis
-from clpm_shared.db.repositories.aggregates_read import AggregateBucket
 from clpm_shared.timeseries import RawSeries
 
 from clpm_kpi_worker.windows import KpiWindow
@@ -72,14 +72,14 @@ def window_from_raw(
     )
 
 
-def window_from_buckets(buckets: Sequence[AggregateBucket], window: KpiWindow) -> LoopWindow:
-    """Window of 1-minute aggregate means (``source = "agg_1m"``: fast KPIs become None)."""
+def window_from_buckets(buckets: BucketTable, window: KpiWindow) -> LoopWindow:
+    """Window of one loop's 1-minute aggregate means (``source = "agg_1m"``: fast KPIs None)."""
     return LoopWindow.from_agg_1m(
-        [b.bucket_start.timestamp() for b in buckets],
-        [np.nan if b.pv_mean is None else b.pv_mean for b in buckets],
-        [np.nan if b.sp_mean is None else b.sp_mean for b in buckets],
-        [np.nan if b.op_mean is None else b.op_mean for b in buckets],
-        [b.mode_dominant or "" for b in buckets],
+        buckets.bucket_ns.astype(np.float64) / 1e9,
+        buckets.stats["pv_mean"],
+        buckets.stats["sp_mean"],
+        buckets.stats["op_mean"],
+        ["" if m is None else str(m) for m in buckets.mode_dominant],
         start=window.start.timestamp(),
         end=window.end.timestamp(),
     )
@@ -90,3 +90,25 @@ def analyse(loop_id: str, window: KpiWindow, data: LoopWindow, config: LoopConfi
     kpis = compute_kpis(data, config)
     apc = apc_attainment(data, config).to_row() if config.apc_enabled else None
     return LoopAnalysis(loop_id, window, kpis, apc)
+
+
+@dataclass(frozen=True)
+class AnalysisJob:
+    """One loop's prepared window, sent to an analysis worker process."""
+
+    loop_id: str
+    window: KpiWindow
+    data: LoopWindow
+    config: LoopConfig
+
+
+def analyse_batch(jobs: Sequence[AnalysisJob]) -> list[LoopAnalysis | dict[str, str]]:
+    """Analyse several loops (runs in a worker process); a failure is returned, not raised,
+    as ``{"loop_id", "error"}`` so one bad loop never stops the others."""
+    out: list[LoopAnalysis | dict[str, str]] = []
+    for job in jobs:
+        try:
+            out.append(analyse(job.loop_id, job.window, job.data, job.config))
+        except Exception as exc:
+            out.append({"loop_id": job.loop_id, "error": f"{type(exc).__name__}: {exc}"})
+    return out

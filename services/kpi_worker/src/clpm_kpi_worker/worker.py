@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import os
 import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from clpm_shared.aggregation.buckets import BucketTable
 from clpm_shared.analytics import LoopConfig
 from clpm_shared.config import KpiSettings
 from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository
-from clpm_shared.db.repositories.aggregates_read import AggregateReadRepository
+from clpm_shared.db.repositories.aggregates import AggregateRepository
 from clpm_shared.db.repositories.heartbeats import HeartbeatRepository
 from clpm_shared.db.repositories.kpis_write import KpiWriteRepository
 from clpm_shared.db.repositories.leases import WorkLeaseRepository
@@ -29,8 +33,9 @@ from clpm_shared.timeseries import RawSeries, StoreUnavailableError, TimeSeriesS
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clpm_kpi_worker.loop_analysis import (
+    AnalysisJob,
     LoopAnalysis,
-    analyse,
+    analyse_batch,
     loop_config_from_row,
     window_from_buckets,
     window_from_raw,
@@ -94,6 +99,8 @@ class KpiWorker:
         instance_id: str | None = None,
         health_threshold: float = 60.0,
         on_unhealthy: Callable[[KpiWindow, list[str]], Awaitable[None]] | None = None,
+        chunk_size: int = 250,
+        executor: Executor | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -101,7 +108,8 @@ class KpiWorker:
         self.instance_id = instance_id or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self.health_threshold = health_threshold
         self.on_unhealthy = on_unhealthy
-        self._semaphore = asyncio.Semaphore(settings.kpi_max_concurrency)
+        self.chunk_size = chunk_size
+        self._pool: Executor | None = executor
 
     # ------------------------------------------------------------------ scheduling
 
@@ -180,9 +188,48 @@ class KpiWorker:
         async with self.sessions() as session, session.begin():
             await WorkLeaseRepository(session, WORK).release(self.instance_id)
 
+    def close(self) -> None:
+        """Stop the analysis worker processes."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
     # ------------------------------------------------------------------ one window
 
     async def _run_window(self, window: KpiWindow, loop_ids: list[str], stats: CycleStats) -> None:
+        """Analyse ``loop_ids`` over ``window`` in chunks; the next chunk's raw data is read
+        while the current one is analysed (reading millions of raw lines dominates a cycle)."""
+        configs = await self._configs(loop_ids)
+        chunks = [
+            loop_ids[i : i + self.chunk_size] for i in range(0, len(loop_ids), self.chunk_size)
+        ]
+        unhealthy: list[str] = []
+        pending = asyncio.create_task(self._read_raw(chunks[0], window)) if chunks else None
+        for index, chunk in enumerate(chunks):
+            assert pending is not None
+            raw = await pending
+            pending = (
+                asyncio.create_task(self._read_raw(chunks[index + 1], window))
+                if index + 1 < len(chunks)
+                else None
+            )
+            analyses = await self._analyse_chunk(chunk, window, raw, configs, stats)
+            for analysis in analyses:
+                score = analysis.kpis.health_score
+                if score is not None and score < self.health_threshold:
+                    unhealthy.append(analysis.loop_id)
+            async with self.sessions() as session, session.begin():
+                repository = KpiWriteRepository(session)
+                await repository.upsert_kpis([a.kpi_row() for a in analyses])
+                await repository.upsert_apc([r for a in analyses if (r := a.apc_row()) is not None])
+        stats.unhealthy.extend(unhealthy)
+        if unhealthy and self.on_unhealthy is not None:
+            try:
+                await self.on_unhealthy(window, unhealthy)
+            except Exception:
+                log.exception("diagnostics trigger failed", extra={"loops": len(unhealthy)})
+
+    async def _configs(self, loop_ids: list[str]) -> dict[str, LoopConfig]:
         async with self.sessions() as session:
             config_rows = await LoopConfigRepository(session).get_many(loop_ids)
         configs = {}
@@ -197,37 +244,74 @@ class KpiWorker:
                     extra={"loop_id": loop_id, "error": str(exc)},
                 )
                 configs[loop_id] = LoopConfig()
+        return configs
 
-        raw = await self._read_raw(loop_ids, window)
-        results = await asyncio.gather(
-            *(
-                self._analyse_loop(loop_id, window, raw.get(loop_id), configs[loop_id])
-                for loop_id in loop_ids
-            )
-        )
-        analyses = [a for a in results if a is not None]
-        unhealthy: list[str] = []
-        stats.failed += len(results) - len(analyses)
-        stats.windows += len(analyses)
-        for analysis in analyses:
-            if analysis.kpis.source == "raw":
-                stats.from_raw += 1
-            else:
-                stats.from_agg_1m += 1
-            score = analysis.kpis.health_score
-            if score is not None and score < self.health_threshold:
-                unhealthy.append(analysis.loop_id)
-        async with self.sessions() as session, session.begin():
-            repository = KpiWriteRepository(session)
-            await repository.upsert_kpis([a.kpi_row() for a in analyses])
-            apc_rows = [r for a in analyses if (r := a.apc_row()) is not None]
-            await repository.upsert_apc(apc_rows)
-        stats.unhealthy.extend(unhealthy)
-        if unhealthy and self.on_unhealthy is not None:
+    async def _analyse_chunk(
+        self,
+        loop_ids: list[str],
+        window: KpiWindow,
+        raw: dict[str, RawSeries],
+        configs: dict[str, LoopConfig],
+        stats: CycleStats,
+    ) -> list[LoopAnalysis]:
+        """Prepare each loop's window (raw, else agg_1m), then analyse them in worker processes,
+        at most KPI_MAX_CONCURRENCY loops at once."""
+        jobs: list[AnalysisJob] = []
+        without_raw = [i for i in loop_ids if i not in raw or len(raw[i]) == 0]
+        aggregates = await self._read_agg_1m(without_raw, window)
+        for loop_id in loop_ids:
             try:
-                await self.on_unhealthy(window, unhealthy)
+                series = raw.get(loop_id)
+                if series is not None and len(series) > 0:
+                    data = window_from_raw(series, window)
+                else:
+                    rows = aggregates.select(aggregates.loop_ids == loop_id)
+                    data = window_from_buckets(rows, window)
             except Exception:
-                log.exception("diagnostics trigger failed", extra={"loops": len(unhealthy)})
+                log.exception(
+                    "could not prepare the window of a loop; continuing with the others",
+                    extra={"loop_id": loop_id, "window_start": window.start.isoformat()},
+                )
+                stats.failed += 1
+                continue
+            jobs.append(AnalysisJob(loop_id, window, data, configs[loop_id]))
+        workers = self.settings.kpi_max_concurrency
+        batches = [jobs[i::workers] for i in range(workers) if jobs[i::workers]]
+        loop = asyncio.get_running_loop()
+        executor = self._executor()
+        outcomes = await asyncio.gather(
+            *(loop.run_in_executor(executor, analyse_batch, batch) for batch in batches)
+        )
+        analyses: list[LoopAnalysis] = []
+        for outcome in outcomes:
+            for item in outcome:
+                if isinstance(item, LoopAnalysis):
+                    analyses.append(item)
+                    if item.kpis.source == "raw":
+                        stats.from_raw += 1
+                    else:
+                        stats.from_agg_1m += 1
+                else:
+                    stats.failed += 1
+                    log.error("kpi computation failed for a loop; continuing", extra=item)
+        stats.windows += len(analyses)
+        return analyses
+
+    async def _read_agg_1m(self, loop_ids: list[str], window: KpiWindow) -> BucketTable:
+        """agg_1m rows of loops that have no raw data in the window (the seed's fallback)."""
+        if not loop_ids:
+            return BucketTable.empty()
+        async with self.sessions() as session:
+            return await AggregateRepository(session).read(
+                "agg_1m", loop_ids, window.start, window.end
+            )
+
+    def _executor(self) -> Executor:
+        if self._pool is None:
+            workers = max(1, min(self.settings.kpi_max_concurrency, os.cpu_count() or 1))
+            context = multiprocessing.get_context("forkserver")
+            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        return self._pool
 
     async def _read_raw(self, loop_ids: list[str], window: KpiWindow) -> dict[str, RawSeries]:
         """Raw samples of the window (plus a short lead-in to seed the hold); {} when down."""
@@ -240,25 +324,3 @@ class KpiWorker:
                 extra={"window_start": window.start.isoformat(), "error": str(exc)},
             )
             return {}
-
-    async def _analyse_loop(
-        self, loop_id: str, window: KpiWindow, raw: RawSeries | None, config: LoopConfig
-    ) -> LoopAnalysis | None:
-        async with self._semaphore:
-            try:
-                if raw is not None and len(raw) > 0:
-                    data = window_from_raw(raw, window)
-                else:
-                    async with self.sessions() as session:
-                        buckets = await AggregateReadRepository(session).buckets(
-                            "agg_1m", loop_id, window.start, window.end
-                        )
-                    data = window_from_buckets(buckets, window)
-                # the analytics are CPU-bound numpy: keep the event loop responsive
-                return await asyncio.to_thread(analyse, loop_id, window, data, config)
-            except Exception:
-                log.exception(
-                    "kpi computation failed for a loop; continuing with the others",
-                    extra={"loop_id": loop_id, "window_start": window.start.isoformat()},
-                )
-                return None
