@@ -1,9 +1,6 @@
-"""Command-line entry point: `python -m data_streaming_service`."""
+"""Command-line entry point: ``python -m data_streaming_service`` (same as ``.app``)."""
 
-
-def main() -> None:
-    raise SystemExit("data_streaming_service: not implemented yet")
-
+from data_streaming_service.app import main
 
 if __name__ == "__main__":
     main()

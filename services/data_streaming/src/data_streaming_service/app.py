@@ -1,0 +1,210 @@
+"""Entry point of the data-streaming service: ``python -m data_streaming_service.app``.
+
+Reads settings (STREAM_*, LOG_LEVEL, INFLUXDB_* / TIMESERIES_BACKEND, DATABASE_URL) through
+:mod:`clpm_shared.config`, simulates the plant's loops and streams one sample of each per
+STREAM_INTERVAL into the time-series store until SIGINT or SIGTERM, then flushes and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from clpm_shared.config import Settings, TimeSeriesBackend, load_settings
+from clpm_shared.db.engine import create_engine, create_session_factory
+from clpm_shared.logs import configure_logging
+from clpm_shared.timeseries import InfluxQLStore, TimeSeriesError, create_store
+
+from data_streaming_service.catalogue import loop_specs
+from data_streaming_service.data_generator import ControlLoopDataGenerator
+from data_streaming_service.heartbeat import HeartbeatPublisher, new_instance_id
+from data_streaming_service.streaming import StreamingService, StreamOptions
+
+logger = logging.getLogger("data_streaming_service")
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from exc
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m data_streaming_service",
+        description=(
+            "Simulate a plant's control loops (process, PI controller, valve with stiction, "
+            "noise, disturbances, SP changes, manual periods) and stream PV, SP, OP and Mode "
+            "of every loop into the CLPM time-series store (measurement control_loops, tags "
+            "loop_id and Mode). Stops cleanly on SIGINT/SIGTERM after flushing its buffer."
+        ),
+        epilog=(
+            "Settings come from the environment or .env (see env.example): STREAM_INTERVAL, "
+            "STREAM_LOOPS, STREAM_SEED, STREAM_BUFFER_MAX_POINTS, STREAM_LOG_FILE, LOG_LEVEL, "
+            "TIMESERIES_BACKEND and INFLUXDB_* (or EMBEDDED_TSDB_PATH), DATABASE_URL for the "
+            "heartbeat. Command-line options override them. Examples: '--backfill 2' writes "
+            "two hours of history first, then streams; '--loops 10000 --duration 60' is a "
+            "one-minute scale test."
+        ),
+    )
+    parser.add_argument(
+        "--loops",
+        type=_non_negative_int,
+        metavar="N",
+        help="number of loops to simulate: the default plant catalogue (TIC208030-TIC208034 "
+        "and flow, pressure and level loops) first, then synthetic loops FIC900001, ... with a "
+        "plant-like mix of behaviours; 0 = the catalogue only (default: STREAM_LOOPS)",
+    )
+    parser.add_argument(
+        "--backfill",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="HOURS",
+        help="before streaming, write this many hours of history ending now, as fast as the "
+        "store takes it (history already stored for the first loop is not written again)",
+    )
+    parser.add_argument(
+        "--backfill-only",
+        action="store_true",
+        help="write the backfill history and exit instead of streaming",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="random seed of the simulation; the same seed gives the same data "
+        "(default: STREAM_SEED)",
+    )
+    parser.add_argument(
+        "--interval",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="seconds between samples of each loop (default: STREAM_INTERVAL, 1.0)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="stop after streaming this long (default: until SIGINT/SIGTERM)",
+    )
+    parser.add_argument(
+        "--list-loops",
+        action="store_true",
+        help="print the simulated loops (id, type, behaviour profile) and exit",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error", "critical"],
+        help="log level (default: LOG_LEVEL, info)",
+    )
+    return parser
+
+
+def build_generator(settings: Settings, args: argparse.Namespace) -> ControlLoopDataGenerator:
+    interval = args.interval if args.interval is not None else settings.streaming.stream_interval
+    seed = args.seed if args.seed is not None else settings.streaming.stream_seed
+    n_loops = args.loops if args.loops is not None else settings.streaming.stream_loops
+    specs = loop_specs(n_loops, seed, interval)
+    return ControlLoopDataGenerator(specs, interval_s=interval, seed=seed)
+
+
+async def run(settings: Settings, args: argparse.Namespace) -> int:
+    """Stream until a signal (or ``--duration``); 0 after a clean shutdown."""
+    generator = build_generator(settings, args)
+    options = StreamOptions(
+        interval_s=generator.interval_s,
+        buffer_max_points=settings.streaming.stream_buffer_max_points,
+        backfill_hours=args.backfill,
+        backfill_only=args.backfill_only,
+        duration_s=args.duration,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, _request_stop, stop, signum)
+
+    store = create_store(settings.influx)
+    engine = create_engine(settings.database)
+    heartbeat = HeartbeatPublisher(create_session_factory(engine), new_instance_id())
+    try:
+        if isinstance(store, InfluxQLStore) and settings.influx.timeseries_backend is (
+            TimeSeriesBackend.INFLUXQL
+        ):
+            await _ensure_database(store)
+        service = StreamingService(generator, store, options, heartbeat)
+        await service.run(stop)
+    finally:
+        await store.close()
+        await engine.dispose()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    return 0
+
+
+def _request_stop(stop: asyncio.Event, signum: int) -> None:
+    logger.info("shutdown requested", extra={"signal": signal.Signals(signum).name})
+    stop.set()
+
+
+async def _ensure_database(store: InfluxQLStore) -> None:
+    """CREATE DATABASE on InfluxDB 1.x (idempotent); 2.x/3.x use a bucket + DBRP mapping."""
+    try:
+        await store.create_database()
+    except (TimeSeriesError, OSError) as exc:
+        logger.info(
+            "database not created (it may exist already, or the server is InfluxDB 2.x/3.x "
+            "with a bucket and DBRP mapping, or not reachable yet)",
+            extra={"database": store.database, "error": str(exc)[:300]},
+        )
+
+
+def list_loops(generator: ControlLoopDataGenerator) -> str:
+    lines = [f"{'loop_id':<12} {'type':<12} {'profile':<22} mode"]
+    lines += [
+        f"{spec.loop_id:<12} {spec.loop_type.value:<12} {spec.profile.value:<22} {spec.mode}"
+        for spec in generator.specs
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse the command line, configure logging and run the service."""
+    args = build_parser().parse_args(argv)
+    settings = load_settings()
+    if args.list_loops:
+        sys.stdout.write(list_loops(build_generator(settings, args)) + "\n")
+        return
+    configure_logging(
+        "data-streaming",
+        args.log_level or settings.runtime.log_level.value,
+        settings.streaming.stream_log_file,
+    )
+    raise SystemExit(asyncio.run(run(settings, args)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Which loops the simulator runs: the default plant catalogue and synthetic fleets for scale.
+
+The default catalogue keeps the seed's five temperature loops TIC208030-TIC208034 and adds a
+few flow, pressure and level loops, so that every behaviour profile shows up in a local run:
+some loops are healthy, others have a sticky valve, aggressive or sluggish tuning, a saturated
+valve, periods in manual, a frozen or noisy transmitter, or an oscillation from elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from clpm_shared.simulation import LoopProfile, LoopType, SimulatedLoopSpec
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    loop_id: str
+    loop_type: LoopType
+    profile: LoopProfile
+    base_pv: float | None = None
+    base_sp: float | None = None
+    base_op: float | None = None
+    mode: str = "AUT"
+
+
+DEFAULT_CATALOGUE: tuple[CatalogueEntry, ...] = (
+    CatalogueEntry("TIC208030", LoopType.TEMPERATURE, LoopProfile.HEALTHY, 405.0, 405.0, 60.0),
+    CatalogueEntry("TIC208031", LoopType.TEMPERATURE, LoopProfile.STICKY_VALVE, 398.0, 398.0, 55.0),
+    CatalogueEntry("TIC208032", LoopType.TEMPERATURE, LoopProfile.OVER_TUNED, 410.0, 410.0, 62.0),
+    CatalogueEntry("TIC208033", LoopType.TEMPERATURE, LoopProfile.SLUGGISH, 402.0, 402.5, 58.0),
+    CatalogueEntry(
+        "TIC208034", LoopType.TEMPERATURE, LoopProfile.MANUAL_PERIODS, 395.0, 395.0, 64.0
+    ),
+    CatalogueEntry("FIC208040", LoopType.FLOW, LoopProfile.HEALTHY, 52.0, 52.0, 47.0, "CAS"),
+    CatalogueEntry("FIC208041", LoopType.FLOW, LoopProfile.STICKY_VALVE, 35.0, 35.0, 40.0),
+    CatalogueEntry("FIC208042", LoopType.FLOW, LoopProfile.NOISY_SENSOR, 60.0, 60.0, 55.0),
+    CatalogueEntry("PIC208060", LoopType.PRESSURE, LoopProfile.EXTERNAL_OSCILLATION, 8.0, 8.0),
+    CatalogueEntry("PIC208061", LoopType.PRESSURE, LoopProfile.SATURATED, 12.0, 12.0, 80.0),
+    CatalogueEntry("LIC208050", LoopType.LEVEL, LoopProfile.HEALTHY, 50.0, 50.0, 50.0),
+    CatalogueEntry("LIC208051", LoopType.LEVEL, LoopProfile.FLATLINED_SENSOR, 45.0, 45.0, 48.0),
+)
+"""Default loops of the local run (the first five are the seed's default loops)."""
+
+SEED_LOOP_IDS: tuple[str, ...] = tuple(f"TIC20803{i}" for i in range(5))
+
+_SCALE_PROFILES: tuple[tuple[LoopProfile, int], ...] = (
+    (LoopProfile.HEALTHY, 60),
+    (LoopProfile.STICKY_VALVE, 8),
+    (LoopProfile.OVER_TUNED, 5),
+    (LoopProfile.SLUGGISH, 8),
+    (LoopProfile.SATURATED, 4),
+    (LoopProfile.MANUAL_PERIODS, 5),
+    (LoopProfile.FLATLINED_SENSOR, 2),
+    (LoopProfile.NOISY_SENSOR, 4),
+    (LoopProfile.EXTERNAL_OSCILLATION, 4),
+)
+"""Share (per cent) of each profile in a synthetic fleet: mostly healthy, as in a plant."""
+
+_TYPE_PREFIX = {
+    LoopType.FLOW: "FIC",
+    LoopType.PRESSURE: "PIC",
+    LoopType.TEMPERATURE: "TIC",
+    LoopType.LEVEL: "LIC",
+}
+_TYPE_ORDER = (
+    LoopType.FLOW,
+    LoopType.FLOW,
+    LoopType.TEMPERATURE,
+    LoopType.PRESSURE,
+    LoopType.LEVEL,
+)
+
+
+def default_loop_specs(seed: int, interval_s: float = 1.0) -> list[SimulatedLoopSpec]:
+    """The default catalogue as simulator specs (loop ``i`` is seeded with ``seed + i``)."""
+    specs = []
+    for index, entry in enumerate(DEFAULT_CATALOGUE):
+        spec = SimulatedLoopSpec.for_profile(
+            entry.loop_id,
+            entry.profile,
+            entry.loop_type,
+            seed=seed + index,
+            ts=interval_s,
+            base_pv=entry.base_pv,
+            base_sp=entry.base_sp,
+            base_op=entry.base_op,
+        )
+        specs.append(replace(spec, mode=entry.mode) if entry.mode != spec.mode else spec)
+    return specs
+
+
+def profile_for_index(index: int) -> LoopProfile:
+    """Profile of synthetic loop ``index``: the shares of the scale mix, interleaved."""
+    slot = (index * 37) % 100  # 37 is coprime with 100: every run of 100 holds the full mix
+    for profile, share in _SCALE_PROFILES:
+        if slot < share:
+            return profile
+        slot -= share
+    return LoopProfile.HEALTHY
+
+
+def loop_specs(n_loops: int, seed: int, interval_s: float = 1.0) -> list[SimulatedLoopSpec]:
+    """``n_loops`` loops: the default catalogue first, then synthetic loops.
+
+    ``n_loops = 0`` means the default catalogue alone. Synthetic loops are named by type,
+    ``FIC900001``, ``TIC900002``, ... and follow the profile mix of a plant (60 % healthy).
+    Fewer loops than the catalogue take its first ``n_loops`` entries.
+    """
+    if n_loops < 0:
+        raise ValueError(f"loops: must be >= 0, got {n_loops!r}")
+    catalogue = default_loop_specs(seed, interval_s)
+    if n_loops == 0:
+        return catalogue
+    if n_loops <= len(catalogue):
+        return catalogue[:n_loops]
+    specs = catalogue
+    for index in range(n_loops - len(catalogue)):
+        loop_type = _TYPE_ORDER[index % len(_TYPE_ORDER)]
+        number = 900_001 + index
+        specs.append(
+            SimulatedLoopSpec.for_profile(
+                f"{_TYPE_PREFIX[loop_type]}{number}",
+                profile_for_index(index),
+                loop_type,
+                seed=seed + len(catalogue) + index,
+                ts=interval_s,
+            )
+        )
+    return specs

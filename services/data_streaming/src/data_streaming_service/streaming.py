@@ -1,0 +1,287 @@
+"""The streaming loop: backfill history, then one sample of every loop per STREAM_INTERVAL.
+
+Timestamps sit on the interval grid (``k * STREAM_INTERVAL`` since the epoch), so restarts and
+several loops line up. Generation never waits for the store (:mod:`write_buffer` absorbs
+outages, bounded); backfill does wait, so history is never dropped for speed. On stop (SIGINT
+or SIGTERM) the service stops generating, flushes the buffer within ``flush_timeout_s`` and
+returns a summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from clpm_shared.timeseries import TimeSeriesError, TimeSeriesStore
+
+from data_streaming_service.data_generator import ControlLoopDataGenerator
+from data_streaming_service.heartbeat import HeartbeatPublisher
+from data_streaming_service.write_buffer import PointBuffer, StoreWriter
+
+logger = logging.getLogger(__name__)
+
+_NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """How the service streams (from settings and the command line)."""
+
+    interval_s: float = 1.0
+    buffer_max_points: int = 2_000_000
+    backfill_hours: float = 0.0
+    backfill_only: bool = False
+    duration_s: float | None = None
+    flush_timeout_s: float = 8.0
+    summary_every_s: float = 60.0
+    heartbeat_every_s: float = 15.0
+    max_lag_ticks: int = 5
+    """Further behind than this many ticks, the stream skips ahead instead of catching up."""
+
+
+@dataclass
+class StreamSummary:
+    """What a run did; logged every ``summary_every_s`` and at shutdown."""
+
+    loops: int = 0
+    cycles: int = 0
+    backfilled_points: int = 0
+    generated_points: int = 0
+    written_points: int = 0
+    dropped_points: int = 0
+    buffered_points: int = 0
+    skipped_ticks: int = 0
+    flushed: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def grid_floor(t_ns: int, interval_ns: int) -> int:
+    """The last tick of the interval grid at or before ``t_ns``."""
+    return (t_ns // interval_ns) * interval_ns
+
+
+class StreamingService:
+    """Runs the generator against a store until stopped.
+
+    Parameters
+    ----------
+    generator : ControlLoopDataGenerator
+        The simulated loops (its ``interval_s`` must equal ``options.interval_s``).
+    store : TimeSeriesStore
+        Where samples are written.
+    options : StreamOptions
+    heartbeat : HeartbeatPublisher, optional
+        Records liveness for the container health probe.
+    """
+
+    def __init__(
+        self,
+        generator: ControlLoopDataGenerator,
+        store: TimeSeriesStore,
+        options: StreamOptions,
+        heartbeat: HeartbeatPublisher | None = None,
+    ) -> None:
+        if generator.interval_s != options.interval_s:
+            raise ValueError("generator.interval_s must equal options.interval_s")
+        self.generator = generator
+        self.store = store
+        self.options = options
+        self.heartbeat = heartbeat
+        self.buffer = PointBuffer(options.buffer_max_points)
+        self.writer = StoreWriter(store, self.buffer)
+        self.summary = StreamSummary(loops=len(generator))
+        self._interval_ns = round(options.interval_s * _NS)
+        self._next_summary = 0.0
+        self._next_heartbeat = 0.0
+        self._summary_written = 0
+        self._summary_at = time.monotonic()
+
+    async def run(self, stop: asyncio.Event) -> StreamSummary:
+        """Backfill (if asked), stream until ``stop`` is set, then flush; return the summary."""
+        writer_stop = asyncio.Event()
+        writer_task = asyncio.create_task(self.writer.run(writer_stop), name="store-writer")
+        try:
+            await self._announce()
+            resume_ns: int | None = None
+            if self.options.backfill_hours > 0:
+                resume_ns = await self._backfill(stop)
+            if not self.options.backfill_only:
+                await self._stream(stop, resume_ns)
+        finally:
+            writer_stop.set()
+            self.buffer.wake()
+            await self._stop_writer(writer_task)
+            self.summary.flushed = await self.writer.flush(self.options.flush_timeout_s)
+            self._refresh_summary()
+            if self.summary.flushed:
+                logger.info("data-streaming stopped; buffer flushed", extra=self.summary.as_dict())
+            else:
+                logger.error(
+                    "data-streaming stopped; the store did not take every point in time",
+                    extra={**self.summary.as_dict(), "lost_points": self.buffer.points},
+                )
+            if self.heartbeat is not None:
+                await self.heartbeat.remove()
+        return self.summary
+
+    async def _stop_writer(self, task: asyncio.Task[None]) -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(task), self.options.flush_timeout_s)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _announce(self) -> None:
+        try:
+            reachable = await self.store.ping()
+        except (TimeSeriesError, OSError):
+            reachable = False
+        logger.info(
+            "data-streaming started",
+            extra={
+                "loops": len(self.generator),
+                "interval_s": self.options.interval_s,
+                "store": type(self.store).__name__,
+                "store_reachable": reachable,
+                "buffer_max_points": self.buffer.max_points,
+            },
+        )
+        if not reachable:
+            logger.warning("time-series store not reachable yet; samples are buffered")
+
+    # ------------------------------------------------------------------ backfill
+
+    async def _last_stored_ns(self) -> int | None:
+        first = self.generator.loop_ids[0]
+        try:
+            span = await self.store.time_range(first)
+        except (TimeSeriesError, OSError) as exc:
+            logger.warning("could not read the stored time range", extra={"error": str(exc)})
+            return None
+        if span is None:
+            return None
+        return int(span.end.timestamp() * 1_000_000) * 1_000
+
+    async def _backfill(self, stop: asyncio.Event) -> int:
+        """Write up to ``backfill_hours`` of history ending now; return the next tick."""
+        interval = self._interval_ns
+        end = grid_floor(time.time_ns(), interval) + interval
+        ticks = round(self.options.backfill_hours * 3600 * _NS / interval)
+        start = end - ticks * interval
+        last = await self._last_stored_ns()
+        if last is not None and last >= start:
+            start = grid_floor(last, interval) + interval
+        if start >= end:
+            logger.info("backfill skipped: history already present", extra={"from_ns": start})
+            return end
+        total = (end - start) // interval
+        logger.info(
+            "backfill started",
+            extra={"ticks": total, "loops": len(self.generator), "from_ns": start, "to_ns": end},
+        )
+        high_water = max(1, self.buffer.max_points // 2)
+        started = time.monotonic()
+        done = 0
+        t = start
+        while t < end and not stop.is_set():
+            while self.buffer.points >= high_water and not stop.is_set():
+                await self.buffer.wait_changed(timeout_s=0.5)
+            chunk = self.generator.next_chunk(t)
+            self.buffer.append(chunk)
+            self.summary.backfilled_points += chunk.points
+            t += interval
+            done += 1
+            if done % 200 == 0:
+                await asyncio.sleep(0)  # let the writer run
+            if total >= 1000 and done % (total // 10) == 0:
+                logger.info("backfill progress", extra={"ticks_done": done, "ticks": total})
+        logger.info(
+            "backfill generated",
+            extra={
+                "ticks": done,
+                "points": self.summary.backfilled_points,
+                "seconds": round(time.monotonic() - started, 2),
+            },
+        )
+        return t
+
+    # ------------------------------------------------------------------ live
+
+    async def _stream(self, stop: asyncio.Event, resume_ns: int | None) -> None:
+        interval = self._interval_ns
+        next_t = grid_floor(time.time_ns(), interval) + interval
+        if resume_ns is not None:
+            next_t = max(next_t, resume_ns)
+        deadline = (
+            None if self.options.duration_s is None else time.monotonic() + self.options.duration_s
+        )
+        while not stop.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            wait_s = (next_t - time.time_ns()) / _NS
+            if deadline is not None:
+                wait_s = min(wait_s, deadline - time.monotonic())
+            if wait_s > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), wait_s)
+                continue
+            now = time.time_ns()
+            behind = (now - next_t) // interval
+            if behind > self.options.max_lag_ticks:
+                self.summary.skipped_ticks += int(behind)
+                logger.warning(
+                    "stream fell behind; skipping ahead",
+                    extra={"skipped_ticks": int(behind), "interval_s": self.options.interval_s},
+                )
+                next_t = grid_floor(now, interval)
+            chunk = self.generator.next_chunk(next_t)
+            self.buffer.append(chunk)
+            self.summary.cycles += 1
+            self.summary.generated_points += chunk.points
+            logger.debug(
+                "stream cycle",
+                extra={"t_ns": next_t, "points": chunk.points, "buffered": self.buffer.points},
+            )
+            next_t += interval
+            await self._periodic()
+
+    async def _periodic(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_summary:
+            self._log_summary(now)
+            self._next_summary = now + self.options.summary_every_s
+        if self.heartbeat is not None and now >= self._next_heartbeat:
+            self._next_heartbeat = now + self.options.heartbeat_every_s
+            self._refresh_summary()
+            await self.heartbeat.beat(
+                {**self.summary.as_dict(), "store_down": self.writer.store_down}
+            )
+
+    def _refresh_summary(self) -> None:
+        self.summary.written_points = self.writer.stats.written_points
+        self.summary.dropped_points = self.buffer.dropped_points
+        self.summary.buffered_points = self.buffer.points
+
+    def _log_summary(self, now: float) -> None:
+        self._refresh_summary()
+        elapsed = max(now - self._summary_at, 1e-9)
+        written = self.summary.written_points - self._summary_written
+        cycles = max(self.summary.cycles, 1)
+        logger.info(
+            "stream summary",
+            extra={
+                **self.summary.as_dict(),
+                "points_per_cycle": round(self.summary.generated_points / cycles, 1),
+                "written_per_s": round(written / elapsed, 1),
+                "store_down": self.writer.store_down,
+            },
+        )
+        self._summary_written = self.summary.written_points
+        self._summary_at = now

@@ -1,0 +1,255 @@
+"""Bounded buffer of samples waiting for the time-series store, and the task that drains it.
+
+The generator never waits for the store: it appends a :class:`SampleChunk` per tick. The
+writer sends batches of chunks with :meth:`TimeSeriesStore.write`; when the store is
+unreachable it keeps the batch, waits (exponential backoff with jitter) and tries again.
+Memory stays bounded: beyond ``max_points`` buffered points the oldest chunks are dropped and
+counted (``dropped_points``), and the writer logs the running total.
+
+A point is one field value, as in the seed's ``_field``/``_value`` records: a sample of one
+loop (PV, SP, OP) is three points.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from clpm_shared.timeseries import StoreUnavailableError, TimeSeriesError, TimeSeriesStore
+
+from data_streaming_service.data_generator import SampleChunk
+
+logger = logging.getLogger(__name__)
+
+
+class PointBuffer:
+    """FIFO of sample chunks holding at most ``max_points`` points (oldest dropped first)."""
+
+    def __init__(self, max_points: int) -> None:
+        if max_points < 1:
+            raise ValueError(f"max_points must be >= 1, got {max_points!r}")
+        self.max_points = max_points
+        self._chunks: deque[SampleChunk] = deque()
+        self._points = 0
+        self.dropped_points = 0
+        self._changed = asyncio.Event()
+
+    @property
+    def points(self) -> int:
+        """Points waiting to be written."""
+        return self._points
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+    def append(self, chunk: SampleChunk) -> int:
+        """Queue ``chunk``; return how many points had to be dropped to stay within bounds."""
+        self._chunks.append(chunk)
+        self._points += chunk.points
+        dropped = self._enforce_bound()
+        self._changed.set()
+        return dropped
+
+    def put_back(self, chunks: list[SampleChunk]) -> int:
+        """Return chunks that could not be written to the front (they are the oldest)."""
+        for chunk in reversed(chunks):
+            self._chunks.appendleft(chunk)
+            self._points += chunk.points
+        dropped = self._enforce_bound()
+        self._changed.set()
+        return dropped
+
+    def _enforce_bound(self) -> int:
+        dropped = 0
+        while self._points > self.max_points and self._chunks:
+            oldest = self._chunks.popleft()
+            self._points -= oldest.points
+            dropped += oldest.points
+        self.dropped_points += dropped
+        return dropped
+
+    def take(self, max_points: int) -> list[SampleChunk]:
+        """Remove and return the oldest chunks, about ``max_points`` points (at least one)."""
+        taken: list[SampleChunk] = []
+        total = 0
+        while self._chunks and (not taken or total + self._chunks[0].points <= max_points):
+            chunk = self._chunks.popleft()
+            self._points -= chunk.points
+            total += chunk.points
+            taken.append(chunk)
+        self._changed.set()
+        return taken
+
+    def wake(self) -> None:
+        """Wake whoever waits in :meth:`wait_changed` (used when stopping)."""
+        self._changed.set()
+
+    async def wait_changed(self, timeout_s: float | None = None) -> None:
+        """Wait until something is appended, taken or put back (or the timeout passes)."""
+        self._changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout_s)
+
+
+@dataclass
+class WriterStats:
+    written_points: int = 0
+    write_calls: int = 0
+    failed_attempts: int = 0
+    write_seconds: float = 0.0
+    last_error: str | None = None
+
+
+class StoreWriter:
+    """Drains a :class:`PointBuffer` into a store; retries with backoff while it is down.
+
+    Parameters
+    ----------
+    store : TimeSeriesStore
+        Where the points go.
+    buffer : PointBuffer
+        What to write.
+    batch_points : int
+        Points per ``store.write`` call (several chunks are joined up to this size).
+    backoff_s, max_backoff_s : float
+        First and largest wait after a failed write (doubling, with ±25 % jitter).
+    """
+
+    def __init__(
+        self,
+        store: TimeSeriesStore,
+        buffer: PointBuffer,
+        *,
+        batch_points: int = 30_000,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+    ) -> None:
+        self.store = store
+        self.buffer = buffer
+        self.batch_points = max(1, min(batch_points, buffer.max_points // 2 or 1))
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.stats = WriterStats()
+        self._failures = 0
+        self._reported_dropped = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def store_down(self) -> bool:
+        """True after a failed write until the next successful one."""
+        return self._failures > 0
+
+    def backoff_delay(self) -> float:
+        """Wait before the next attempt after ``self._failures`` failures in a row."""
+        if self._failures == 0:
+            return 0.0
+        base = min(self.backoff_s * 2.0 ** (self._failures - 1), self.max_backoff_s)
+        return base * (0.75 + random.random() / 2)  # noqa: S311 - jitter, not cryptography
+
+    async def write_once(self) -> int:
+        """Write one batch from the buffer; return points written (0 when empty or failed)."""
+        chunks = self.buffer.take(self.batch_points)
+        if not chunks:
+            return 0
+        points = [point for chunk in chunks for point in chunk.to_points()]
+        started = time.perf_counter()
+        try:
+            await self.store.write(points)
+        except asyncio.CancelledError:
+            self.buffer.put_back(chunks)  # rewriting a point only overwrites it
+            raise
+        except (StoreUnavailableError, TimeSeriesError, OSError) as exc:
+            self._failures += 1
+            self.stats.failed_attempts += 1
+            self.stats.last_error = f"{type(exc).__name__}: {exc}"
+            dropped = self.buffer.put_back(chunks)
+            self._report_failure(dropped)
+            return 0
+        self.stats.write_seconds += time.perf_counter() - started
+        written = sum(chunk.points for chunk in chunks)
+        self.stats.written_points += written
+        self.stats.write_calls += 1
+        if self._failures:
+            logger.info(
+                "time-series store reachable again; writing buffered points",
+                extra={
+                    "failed_attempts": self._failures,
+                    "buffered_points": self.buffer.points,
+                    "dropped_points_total": self.buffer.dropped_points,
+                },
+            )
+            self._failures = 0
+        return written
+
+    def _report_failure(self, dropped_now: int) -> None:
+        dropped_total = self.buffer.dropped_points
+        logger.warning(
+            "time-series store write failed; keeping points in the buffer",
+            extra={
+                "error": self.stats.last_error,
+                "attempt": self._failures,
+                "buffered_points": self.buffer.points,
+                "buffer_max_points": self.buffer.max_points,
+                "dropped_points": dropped_now,
+                "dropped_points_total": dropped_total,
+            },
+        )
+
+    def report_drops(self) -> None:
+        """Log the dropped-points counter when it has grown since the last report."""
+        total = self.buffer.dropped_points
+        if total > self._reported_dropped:
+            logger.warning(
+                "buffer full: dropped the oldest points",
+                extra={
+                    "dropped_points": total - self._reported_dropped,
+                    "dropped_points_total": total,
+                    "buffered_points": self.buffer.points,
+                    "buffer_max_points": self.buffer.max_points,
+                },
+            )
+            self._reported_dropped = total
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Write until ``stop`` is set (what is left is for :meth:`flush`)."""
+        while not stop.is_set():
+            if self.buffer.points == 0:
+                self._idle.set()
+                await self.buffer.wait_changed(timeout_s=1.0)
+                continue
+            self._idle.clear()
+            await self.write_once()
+            self.report_drops()
+            if self.store_down:
+                await _sleep_unless(stop, self.backoff_delay())
+
+    async def flush(self, timeout_s: float) -> bool:
+        """Write everything buffered, retrying until ``timeout_s`` passes; True when empty."""
+        deadline = time.monotonic() + timeout_s
+        while self.buffer.points > 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self.write_once(), remaining)
+            except TimeoutError:
+                return False
+            if self.store_down:
+                delay = min(self.backoff_delay(), deadline - time.monotonic())
+                if delay > 0:
+                    await asyncio.sleep(delay)
+        self.report_drops()
+        return True
+
+
+async def _sleep_unless(stop: asyncio.Event, delay_s: float) -> None:
+    if delay_s <= 0:
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), delay_s)
