@@ -11,9 +11,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from clpm_shared.db.repositories.aggregates_read import AggregateReadRepository, AggregateTable
+import numpy as np
+import numpy.typing as npt
+from clpm_shared.aggregation.buckets import BucketTable
+from clpm_shared.aggregation.rollup import rollup
+from clpm_shared.db.repositories.aggregates import AggregateRepository, AggregateTable
 from clpm_shared.db.repositories.loops import LoopRepository
-from clpm_shared.timeseries import TimeSeriesStore
+from clpm_shared.timeseries import IntervalAggregate, TimeSeriesStore
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clpm_api_gateway.columnar import (
@@ -25,7 +29,6 @@ from clpm_api_gateway.columnar import (
 )
 from clpm_api_gateway.problems import invalid_parameter, loop_not_found
 from clpm_api_gateway.query_parameters import TimeWindow
-from clpm_api_gateway.rebucketing import BucketColumns, columns_of, rebucket
 
 MAX_AGGREGATE_BUCKETS = 100_000
 """Most buckets one aggregated answer may hold (also the time-series store's own bound)."""
@@ -104,34 +107,35 @@ async def aggregated_data(
     window: TimeWindow,
     interval_s: int,
 ) -> dict[str, Any]:
-    """Buckets from agg_1h/agg_1m when the database has rows, else computed by the store."""
-    repository = AggregateReadRepository(session)
-    columns: BucketColumns | None = None
-    source = "raw"
+    """Buckets from agg_1h/agg_1m when the database has rows, else computed by the store.
+
+    Stored buckets narrower than ``interval_s`` are combined with the exact pooled roll-up of
+    the aggregation (counts add, means are count-weighted, extremes of extremes).
+    """
+    repository = AggregateRepository(session)
     for table in _tables_for(interval_s):
         base = _BASE_WIDTH_S[table]
         if window.seconds / base > 4 * MAX_AGGREGATE_BUCKETS:
             continue  # too many stored rows to combine in one answer; try the next source
-        buckets = await repository.buckets(table, loop_id, window.start, window.end)
-        if buckets:
-            stored = columns_of(buckets)
-            columns = stored if interval_s == base else rebucket(stored, interval_s)
-            source = table
-            break
-    if columns is None:
-        aggregate = await store.aggregate(loop_id, window.start, window.end, interval_s)
-        columns = BucketColumns(
-            aggregate.bucket_ns,
-            {
-                f"{field}_{statistic}": aggregate.stats[f"{field}_{statistic}"]
-                for field in ("pv", "sp", "op")
-                for statistic in ("count", "mean", "min", "max")
-            },
-        )
-    stats = columns.stats
+        stored = await repository.read(table, [loop_id], window.start, window.end)
+        if len(stored):
+            buckets = stored if interval_s == base else rollup(stored, interval_s * 1_000_000_000)
+            return _aggregated_body(loop_id, interval_s, table, buckets.bucket_ns, buckets)
+    aggregate = await store.aggregate(loop_id, window.start, window.end, interval_s)
+    return _aggregated_body(loop_id, interval_s, "raw", aggregate.bucket_ns, aggregate)
+
+
+def _aggregated_body(
+    loop_id: str,
+    interval_s: int,
+    source: str,
+    bucket_ns: npt.NDArray[np.int64],
+    buckets: BucketTable | IntervalAggregate,
+) -> dict[str, Any]:
+    stats = buckets.stats
     return {
         "loop_id": loop_id,
-        "ts": iso_times(columns.bucket_ns),
+        "ts": iso_times(bucket_ns),
         "pv": float_values(stats["pv_mean"]),
         "op": float_values(stats["op_mean"]),
         "sp": float_values(stats["sp_mean"]),
@@ -142,7 +146,7 @@ async def aggregated_data(
         "op_max": float_values(stats["op_max"]),
         "sp_min": float_values(stats["sp_min"]),
         "sp_max": float_values(stats["sp_max"]),
-        "count": int(columns.bucket_ns.size),
+        "count": int(bucket_ns.size),
         "interval": interval_text(interval_s),
         "interval_s": interval_s,
         "source": source,
@@ -170,25 +174,24 @@ async def realtime_data(
     return body
 
 
-def _span(start: datetime | None, end: datetime | None) -> dict[str, str | None] | None:
-    if start is None or end is None:
-        return None
+def _span(start: datetime, end: datetime) -> dict[str, str | None]:
     return {"start": iso_time(start), "end": iso_time(end)}
 
 
 async def data_range(session: AsyncSession, store: TimeSeriesStore, loop_id: str) -> dict[str, Any]:
     """Earliest/latest of raw data and of each aggregate table; overall the broadest span."""
-    raw = await store.time_range(loop_id)
-    repository = AggregateReadRepository(session)
-    minute = await repository.span("agg_1m", loop_id)
-    hour = await repository.span("agg_1h", loop_id)
-    starts = [span.start for span in (raw, minute, hour) if span is not None]
-    ends = [span.end for span in (raw, minute, hour) if span is not None]
+    found = await store.time_range(loop_id)
+    repository = AggregateRepository(session)
+    spans = {
+        "raw": (found.start, found.end) if found else None,
+        "agg_1m": await repository.span("agg_1m", loop_id),
+        "agg_1h": await repository.span("agg_1h", loop_id),
+    }
+    starts = [span[0] for span in spans.values() if span is not None]
+    ends = [span[1] for span in spans.values() if span is not None]
     return {
         "loop_id": loop_id,
         "start": iso_time(min(starts)) if starts else None,
         "end": iso_time(max(ends)) if ends else None,
-        "raw": _span(raw.start, raw.end) if raw else None,
-        "agg_1m": _span(minute.start, minute.end) if minute else None,
-        "agg_1h": _span(hour.start, hour.end) if hour else None,
+        **{name: _span(*span) if span else None for name, span in spans.items()},
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from clpm_shared.analytics.ranking import bad_actor_value
 from clpm_shared.db.models import LoopConfig
 from clpm_shared.db.repositories.loop_overview import LoopOverview, LoopOverviewRepository
 from clpm_shared.db.repositories.loops import LoopConfigRepository, LoopRepository
@@ -84,7 +85,11 @@ def loop_out(item: LoopOverview) -> LoopOut:
         main_problem=item.main_problem,
         kpi_window_end=item.kpi_window_end,
         criticality=item.criticality,
-        bad_actor_score=item.bad_actor_score,
+        bad_actor_score=(
+            None
+            if item.health_score is None
+            else bad_actor_value(item.health_score, item.criticality)
+        ),
     )
 
 

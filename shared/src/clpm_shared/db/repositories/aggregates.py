@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import Table, select, text
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clpm_shared.aggregation.buckets import STAT_COLUMNS, BucketTable
@@ -26,6 +26,7 @@ from clpm_shared.db.repositories.upsert import upsert_rows
 AggregateTable = Literal["agg_1m", "agg_1h"]
 
 _MODELS: dict[str, type[Agg1m] | type[Agg1h]] = {"agg_1m": Agg1m, "agg_1h": Agg1h}
+BUCKET_WIDTH: dict[str, timedelta] = {"agg_1m": timedelta(minutes=1), "agg_1h": timedelta(hours=1)}
 _KEY = ("loop_id", "bucket_start")
 _COLUMNS: tuple[str, ...] = (*_KEY, *STAT_COLUMNS, "mode_dominant", "mode_shares")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -116,6 +117,21 @@ class AggregateRepository:
             )
         )
         await connection.exec_driver_sql(f"TRUNCATE {stage}")
+
+    async def span(self, table: AggregateTable, loop_id: str) -> tuple[datetime, datetime] | None:
+        """First bucket start and end of the last bucket of a loop; None when it has none."""
+        model = _MODELS[table]
+        row: Any = (
+            await self.session.execute(
+                select(func.min(model.bucket_start), func.max(model.bucket_start)).where(
+                    model.loop_id == loop_id
+                )
+            )
+        ).one()
+        first, last = row
+        if first is None or last is None:
+            return None
+        return first, last + BUCKET_WIDTH[table]
 
     async def read(
         self, table: AggregateTable, loop_ids: Sequence[str], start: datetime, end: datetime

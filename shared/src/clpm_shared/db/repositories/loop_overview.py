@@ -46,13 +46,6 @@ class LoopOverview:
     loop_type: str | None
     apc_enabled: bool
 
-    @property
-    def bad_actor_score(self) -> float | None:
-        """(100 - health) x criticality; None without a health score."""
-        if self.health_score is None:
-            return None
-        return (100.0 - self.health_score) * self.criticality
-
 
 class LoopOverviewRepository:
     """Read-only listing of loops with their latest KPI status (soft-deleted loops excluded)."""
@@ -70,6 +63,7 @@ class LoopOverviewRepository:
         )
         status = func.coalesce(KpiResult.status, literal("offline"))
         criticality = func.coalesce(LoopConfig.criticality, literal(DEFAULT_CRITICALITY))
+        # bad-actor value of the KPI specification, (100 - health) x criticality, for sorting
         bad_actor = (literal(100.0) - KpiResult.health_score) * criticality
         statement = (
             select(
@@ -82,6 +76,7 @@ class LoopOverviewRepository:
                 LoopConfig.loop_type,
                 LoopConfig.apc_enabled,
             )
+            .select_from(Loop)
             .outerjoin(
                 KpiResult,
                 and_(KpiResult.loop_id == Loop.loop_id, KpiResult.window_start == newest),

@@ -1,0 +1,224 @@
+"""KPI history/latest/summary, original column aliases, fleet summary and APC attainment.
+
+Seed (conftest): FIC-101 has four windows from 10:00 (health 90, 85, 70, 50; status good, good,
+fair, poor; service_factor 1 - 0.1 i; saturation 0.01 i; harris 0.5; osc_regularity 0.8 + i);
+TIC-205 one window (health 40, poor, criticality 5); LIC-300 one (health 95, good,
+criticality 1, APC: attainment 1.0 and 0.5 over 900 samples each); PIC-400 none.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+API = "/api/v1"
+H = dict[str, dict[str, str]]
+HOUR = {"start": "2025-01-10T10:00:00Z", "end": "2025-01-10T11:00:00Z"}
+
+
+async def get(client: httpx.AsyncClient, headers: H, path: str, **params: Any) -> httpx.Response:
+    return await client.get(f"{API}{path}", params=params, headers=headers["viewer"])
+
+
+async def test_history_rows_oldest_first(client: httpx.AsyncClient, headers: H) -> None:
+    body = (await get(client, headers, "/loops/FIC-101/kpis", **HOUR)).json()
+    assert body["count"] == 4
+    assert [row["health_score"] for row in body["items"]] == [90.0, 85.0, 70.0, 50.0]
+    assert [row["status"] for row in body["items"]] == ["good", "good", "fair", "poor"]
+    first = body["items"][0]
+    assert first["window_start"] == "2025-01-10T10:00:00.000Z"
+    assert first["window_end"] == "2025-01-10T10:15:00.000Z"
+    assert first["mode_shares"] == {"AUT": 1.0}
+    assert body["columns"][0] == "loop_id"
+
+
+async def test_history_limit_and_default_window(client: httpx.AsyncClient, headers: H) -> None:
+    limited = (await get(client, headers, "/loops/FIC-101/kpis", **HOUR, limit=2)).json()
+    assert limited["count"] == 2
+    recent = (await get(client, headers, "/loops/FIC-101/kpis")).json()
+    assert recent["count"] == 0, "the default window is the last 24 h; the seed is older"
+
+
+async def test_original_column_names_are_answered(client: httpx.AsyncClient, headers: H) -> None:
+    columns = "window_start,timestamp,pi,osc_index,sat_percent,effective_sf,setpoint_changes,rpi"
+    body = (await get(client, headers, "/loops/FIC-101/kpis", **HOUR, columns=columns)).json()
+    assert body["columns"] == columns.split(",")
+    rows = body["items"]
+    assert list(rows[0]) == columns.split(",")
+    assert rows[0]["timestamp"] == "2025-01-10T10:15:00.000Z"
+    assert [row["pi"] for row in rows] == [0.5] * 4
+    assert [row["osc_index"] for row in rows] == pytest.approx([0.8, 1.8, 2.8, 3.8])
+    assert [row["sat_percent"] for row in rows] == pytest.approx([0.0, 1.0, 2.0, 3.0])
+    assert [row["effective_sf"] for row in rows] == pytest.approx([1.0, 0.9, 0.8, 0.7])
+    assert [row["setpoint_changes"] for row in rows] == [0, 1, 2, 3]
+    assert [row["rpi"] for row in rows] == [None] * 4
+
+
+async def test_alias_table_documents_every_original_name(
+    client: httpx.AsyncClient, headers: H
+) -> None:
+    table = {
+        entry["original"]: entry for entry in (await get(client, headers, "/kpis/aliases")).json()
+    }
+    original = [
+        "timestamp",
+        "service_factor",
+        "effective_sf",
+        "sat_percent",
+        "output_travel",
+        "pi",
+        "rpi",
+        "osc_index",
+        "stiction",
+        "deadband",
+        "saturation",
+        "valve_travel",
+        "settling_time",
+        "overshoot",
+        "rise_time",
+        "peak_error",
+        "integral_error",
+        "control_error",
+        "valve_reversals",
+        "noise_level",
+        "process_gain",
+        "time_constant",
+        "dead_time",
+        "setpoint_changes",
+        "mode_changes",
+    ]
+    ours = {"service_factor", "saturation"}  # same name, same meaning: answered directly
+    assert set(original) - ours == set(table)
+    assert table["pi"]["column"] == "harris_index"
+    assert table["sat_percent"]["scale"] == 100.0
+    assert table["process_gain"]["column"] is None
+    assert table["process_gain"]["note"]
+
+
+async def test_history_as_csv(client: httpx.AsyncClient, headers: H) -> None:
+    response = await get(
+        client,
+        headers,
+        "/loops/FIC-101/kpis",
+        **HOUR,
+        columns="window_start,health_score,mode_shares",
+        format="csv",
+    )
+    assert response.headers["content-type"].startswith("text/csv")
+    lines = response.text.splitlines()
+    assert lines[0] == "window_start,health_score,mode_shares"
+    assert lines[1] == '2025-01-10T10:00:00.000Z,90.0,"{""AUT"":1.0}"'
+    assert len(lines) == 5
+
+
+async def test_latest_window(client: httpx.AsyncClient, headers: H) -> None:
+    latest = (await get(client, headers, "/loops/FIC-101/kpis/latest")).json()
+    assert latest["window_start"] == "2025-01-10T10:45:00.000Z"
+    assert latest["health_score"] == 50.0
+    assert latest["status"] == "poor"
+    assert latest["main_problem"] == "oscillation"
+    offline = (await get(client, headers, "/loops/PIC-400/kpis/latest")).json()
+    assert offline["status"] == "offline"
+    assert offline["health_score"] is None
+    assert offline["window_start"] is None
+
+
+async def test_summary_over_a_period(client: httpx.AsyncClient, headers: H) -> None:
+    body = (await get(client, headers, "/loops/FIC-101/kpis/summary", **HOUR)).json()
+    assert body["windows"] == 4
+    assert body["status_counts"] == {"good": 2, "fair": 1, "poor": 1}
+    assert body["latest_status"] == "poor"
+    assert body["kpis"]["health_score"] == {"mean": 73.75, "min": 50.0, "max": 90.0, "last": 50.0}
+    assert body["kpis"]["service_factor"]["mean"] == pytest.approx(0.85)
+    assert body["kpis"]["iae_per_hour"] == {"mean": None, "min": None, "max": None, "last": None}
+
+
+@pytest.mark.parametrize(
+    "path", ["/loops/NOPE-9/kpis", "/loops/NOPE-9/kpis/latest", "/loops/NOPE-9/kpis/summary"]
+)
+async def test_kpis_of_unknown_loop_are_404(
+    client: httpx.AsyncClient, headers: H, path: str
+) -> None:
+    assert (await get(client, headers, path)).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "parameter"),
+    [
+        ("/loops/FIC-101/kpis", {"columns": "health,pi"}, "columns"),
+        ("/loops/FIC-101/kpis", {"start": "2025-01-10T10:00:00"}, "start"),
+        ("/loops/FIC-101/kpis", {**HOUR, "limit": 10_001}, "limit"),
+        ("/loops/FIC-101/kpis/summary", {"start": HOUR["end"], "end": HOUR["start"]}, "end"),
+        ("/fleet/summary", {"top": 0}, "top"),
+        ("/apc/attainment", {"end": "tomorrow"}, "end"),
+    ],
+)
+async def test_kpi_parameters_are_validated(
+    client: httpx.AsyncClient, headers: H, path: str, params: dict[str, Any], parameter: str
+) -> None:
+    response = await get(client, headers, path, **params)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["parameter"] == parameter
+
+
+async def test_fleet_summary_distribution_ranking_and_units(
+    client: httpx.AsyncClient, headers: H
+) -> None:
+    body = (await get(client, headers, "/fleet/summary")).json()
+    assert body["loops"] == 4
+    assert body["status_counts"] == {"good": 1, "fair": 0, "poor": 2, "offline": 1}
+    # (50 x 3 + 40 x 5 + 95 x 1) / (3 + 5 + 1)
+    assert body["health_score"] == pytest.approx(445 / 9, abs=0.01)
+    assert [(a["loop_id"], a["bad_actor_score"]) for a in body["bad_actors"]] == [
+        ("TIC-205", 300.0),
+        ("FIC-101", 150.0),
+        ("LIC-300", 5.0),
+    ]
+    assert body["bad_actors"][0]["rank"] == 1
+    assert body["bad_actors"][0]["main_problem"] == "stiction"
+    units = {unit["unit"]: unit for unit in body["units"]}
+    assert units["U100"]["loops"] == 2
+    assert units["U100"]["health_score"] == pytest.approx(350 / 8, abs=0.01)
+    assert units["U200"]["health_score"] == 95.0
+    assert units["U200"]["status_counts"] == {"good": 1, "fair": 0, "poor": 0, "offline": 1}
+    bands = {band["from"]: band["loops"] for band in body["health_histogram"]}
+    assert bands[40] == 1
+    assert bands[50] == 1
+    assert bands[90] == 1
+    assert sum(bands.values()) == 3
+
+
+async def test_fleet_summary_filters_and_top(client: httpx.AsyncClient, headers: H) -> None:
+    body = (await get(client, headers, "/fleet/summary", unit="U200", top=1)).json()
+    assert body["loops"] == 2
+    assert [a["loop_id"] for a in body["bad_actors"]] == ["LIC-300"]
+    assert [unit["unit"] for unit in body["units"]] == ["U200"]
+
+
+async def test_apc_attainment_is_sample_weighted(client: httpx.AsyncClient, headers: H) -> None:
+    body = (await get(client, headers, "/apc/attainment", **HOUR)).json()
+    assert body["loops"] == 1
+    assert body["attainment"] == pytest.approx(0.75)
+    item = body["items"][0]
+    assert item["loop_id"] == "LIC-300"
+    assert item["windows"] == 2
+    assert item["samples"] == 1800
+    assert item["attainment"] == pytest.approx(0.75)
+    assert item["wrong_mode_share"] == pytest.approx(0.25)
+    none = (await get(client, headers, "/apc/attainment", **HOUR, unit="U100")).json()
+    assert none["loops"] == 0
+    assert none["attainment"] is None
+
+
+async def test_apc_attainment_as_csv(client: httpx.AsyncClient, headers: H) -> None:
+    response = await client.get(
+        f"{API}/apc/attainment",
+        params=HOUR,
+        headers={**headers["viewer"], "Accept": "text/csv"},
+    )
+    lines = response.text.splitlines()
+    assert lines[0].startswith("loop_id,name,unit,area,windows,samples,attainment")
+    assert lines[1].startswith("LIC-300,Drum level,U200,Utilities,2,1800,0.75")
+    assert len(lines) == 2
