@@ -82,13 +82,14 @@ class SimulatedLoopSpec:
     stiction model with ``valve_s``/``valve_j`` (% of span; 0/0 = linear valve).
 
     Disturbances: an AR(1) load on the process input, in % OP, ``d_k = φ d_{k-1} + σ w_k``
-    (``φ`` = ``disturbance_pole``, 1.0 = random walk), a constant input load
-    ``input_load_pct`` (% OP the controller must compensate), a sinusoid ``osc_amplitude`` with ``osc_period_s``, white
-    measurement noise ``noise_std``; SP steps of ``±sp_step`` on average every
-    ``sp_change_interval_s`` (0 = never). Mode: ``mode`` at the start; with ``auto_mean_s`` and
-    ``manual_mean_s`` > 0 the operator switches AUT/CAS ↔ MAN (exponential durations). A
-    flatlined transmitter freezes PV from ``flatline_after_s`` on. The process cannot leave its
-    physical range ``[pv_low, pv_high]`` (a tank is full or empty; a flow is not negative).
+    (``φ`` = ``disturbance_pole``, 1.0 = random walk), a constant input load ``input_load_pct``
+    (% OP the controller must compensate), a sinusoid ``osc_amplitude`` with ``osc_period_s`` on
+    the measurement, white measurement noise ``noise_std``; SP steps of ``±sp_step`` on average
+    every ``sp_change_interval_s`` (0 = never). Mode: ``mode`` at the start; with
+    ``auto_mean_s`` and ``manual_mean_s`` > 0 the operator switches AUT/CAS ↔ MAN (exponential
+    durations). A flatlined transmitter freezes PV from ``flatline_after_s`` on. The process
+    cannot leave its physical range ``[pv_low, pv_high]`` (a tank is full or empty; a flow is
+    not negative).
     """
 
     loop_id: str
