@@ -1,0 +1,162 @@
+"""End-to-end KPI worker cycle: N loops x one 15-min window at 1 Hz, influxd + PostgreSQL.
+
+Starts a private influxd 1.6 and PostgreSQL (as the test harness does), writes ``--loops``
+simulated closed loops (mixed behaviour profiles) for one KPI window, registers them, then
+times :meth:`KpiWorker.run_range` for that window: raw read (chunked, next chunk read while the
+current one is analysed), analytics in worker processes, upsert into kpi_results. Baseline in
+the same run: the straightforward path — one ``query_raw`` per loop, analysed in-process,
+one row written at a time — on a subset of loops, extrapolated. Prints JSON.
+
+    PYTHONPATH=. .venv/bin/python bench/kpi_worker_cycle.py --loops 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from clpm_kpi_worker.loop_analysis import analyse, window_from_raw
+from clpm_kpi_worker.windows import KpiWindow
+from clpm_kpi_worker.worker import KpiWorker
+from clpm_shared.analytics import LoopConfig
+from clpm_shared.config import InfluxSettings, KpiSettings, TimeSeriesBackend
+from clpm_shared.db import create_engine, create_session_factory
+from clpm_shared.db.repositories import LoopRepository
+from clpm_shared.db.repositories.kpis_write import KpiWriteRepository
+from clpm_shared.simulation import LoopProfile, SimulatedLoopSpec, simulate_fleet
+from clpm_shared.timeseries import Point
+from clpm_shared.timeseries.influxql import InfluxQLStore
+
+from tests.harness.servers import InfluxServer, PostgresServer, free_port, migrate
+
+START = datetime(2025, 1, 10, 10, 0, tzinfo=UTC)
+WINDOW = KpiWindow(START, START + timedelta(minutes=15))
+SAMPLES = 15 * 60
+
+
+def _fleet_points(n_loops: int, seed: int) -> tuple[list[str], list[list[Point]]]:
+    profiles = list(LoopProfile)
+    specs = [
+        SimulatedLoopSpec.for_profile(f"FIC{i:05d}", profiles[i % len(profiles)], seed=seed + i)
+        for i in range(n_loops)
+    ]
+    batches: list[list[Point]] = []
+    for offset in range(0, n_loops, 500):
+        series = simulate_fleet(specs[offset : offset + 500], SAMPLES)
+        batch: list[Point] = []
+        for spec, s in zip(specs[offset : offset + 500], series, strict=True):
+            for k in range(SAMPLES):
+                batch.append(
+                    Point(
+                        spec.loop_id,
+                        START + timedelta(seconds=float(s.t[k])),
+                        float(s.pv[k]),
+                        float(s.sp[k]),
+                        float(s.op[k]),
+                        str(s.mode[k]),
+                    )
+                )
+        batches.append(batch)
+    return [spec.loop_id for spec in specs], batches
+
+
+async def _run(
+    args: argparse.Namespace, influx: InfluxServer, pg: PostgresServer
+) -> dict[str, object]:
+    influx.create_database("bench")
+    database = pg.create_database("bench")
+    url = pg.url(database)
+    settings = InfluxSettings(
+        timeseries_backend=TimeSeriesBackend.INFLUXQL,
+        influxdb_url=influx.url,
+        influxdb_bucket="bench",
+    )
+    store = InfluxQLStore(settings)
+    started = time.perf_counter()
+    loop_ids, batches = _fleet_points(args.loops, args.seed)
+    simulate_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for batch in batches:
+        await store.write(batch)
+    write_s = time.perf_counter() - started
+    del batches
+    engine = create_engine(url)
+    sessions = create_session_factory(engine)
+    async with sessions() as session, session.begin():
+        await LoopRepository(session).register_discovered(loop_ids)
+
+    worker = KpiWorker(KpiSettings(kpi_max_concurrency=args.concurrency), sessions, store)
+    started = time.perf_counter()
+    stats = await worker.run_range(WINDOW.start, WINDOW.end)
+    cycle_s = time.perf_counter() - started
+    worker.close()
+
+    # baseline: one query per loop, analysed in-process, one upsert per loop
+    subset = loop_ids[: args.baseline_loops]
+    started = time.perf_counter()
+    for loop_id in subset:
+        page = await store.query_raw(loop_id, WINDOW.start - timedelta(seconds=5), WINDOW.end)
+        analysis = analyse(loop_id, WINDOW, window_from_raw(page.series, WINDOW), LoopConfig())
+        async with sessions() as session, session.begin():
+            await KpiWriteRepository(session).upsert_kpis([analysis.kpi_row()])
+    baseline_s = (time.perf_counter() - started) * len(loop_ids) / len(subset)
+
+    await store.close()
+    await engine.dispose()
+    return {
+        "loops": args.loops,
+        "raw_lines": args.loops * SAMPLES,
+        "simulate_s": round(simulate_s, 1),
+        "write_s": round(write_s, 1),
+        "write_points_per_s": round(args.loops * SAMPLES * 3 / write_s),
+        "cycle_s": round(cycle_s, 2),
+        "cycle_ms_per_loop": round(cycle_s * 1000 / args.loops, 2),
+        "cycle_raw_lines_per_s": round(args.loops * SAMPLES / cycle_s),
+        "cycle_stats": stats.as_dict(),
+        "baseline_per_loop_sequential_s_extrapolated": round(baseline_s, 1),
+        "baseline_loops_measured": len(subset),
+        "speedup_vs_baseline": round(baseline_s / cycle_s, 1),
+        "cpu_count": os.cpu_count(),
+        "numpy": np.__version__,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--loops", type=int, default=1000, help="number of loops (10000 = target)")
+    parser.add_argument("--concurrency", type=int, default=5, help="KPI_MAX_CONCURRENCY")
+    parser.add_argument("--baseline-loops", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    influx_dir = Path(tempfile.mkdtemp(prefix="bench-influx-"))
+    influx = InfluxServer("influxd", free_port(), influx_dir, rpc_port=free_port())
+    influx.write_config()
+    pg_dir = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+    pg_dir.chmod(0o755)
+    if os.geteuid() == 0:
+        shutil.chown(pg_dir, "postgres", "postgres")
+    pg = PostgresServer("postgresql", free_port(), pg_dir)
+    try:
+        influx.start()
+        pg.initdb()
+        pg.start()
+        pg.psql(f'CREATE DATABASE "{pg.template}"')
+        migrate(pg.url(pg.template))
+        print(json.dumps(asyncio.run(_run(args, influx, pg)), indent=2))
+    finally:
+        influx.stop()
+        pg.stop()
+        shutil.rmtree(influx_dir, ignore_errors=True)
+        shutil.rmtree(pg_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
