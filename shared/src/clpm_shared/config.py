@@ -287,6 +287,11 @@ class StreamingSettings(BaseSettings):
     stream_buffer_max_points: Annotated[int, Field(ge=1000)] = 2_000_000
     stream_log_file: Path | None = Path("data_streaming_service.log")
 
+    @field_validator("stream_log_file", mode="before")
+    @classmethod
+    def _empty_means_console_only(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
 
 class RuntimeSettings(BaseSettings):
     model_config = _ENV
