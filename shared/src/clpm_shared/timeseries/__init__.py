@@ -21,12 +21,14 @@ from clpm_shared.timeseries.base import (
 )
 from clpm_shared.timeseries.embedded import EmbeddedStore
 from clpm_shared.timeseries.factory import create_store
+from clpm_shared.timeseries.flux import FluxStore
 from clpm_shared.timeseries.influxql import InfluxQLStore
 
 __all__ = [
     "FIELDS",
     "LOOP_ID_PATTERN",
     "EmbeddedStore",
+    "FluxStore",
     "InfluxQLStore",
     "IntervalAggregate",
     "InvalidQueryError",

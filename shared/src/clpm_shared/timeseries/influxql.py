@@ -19,7 +19,6 @@ import gc
 import gzip
 import json
 import logging
-import random
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ import numpy as np
 
 from clpm_shared.config import InfluxSettings
 from clpm_shared.timeseries import influxql_text as text
+from clpm_shared.timeseries.backoff import RetryPolicy
 from clpm_shared.timeseries.base import (
     AGGREGATE_STATISTICS,
     FIELDS,
@@ -188,9 +188,7 @@ class InfluxQLStore:
         self.retention_policy = settings.influxdb_retention_policy or None
         self.batch_size = batch_size
         self.loops_per_query = loops_per_query
-        self.max_retries = settings.influxdb_max_retries
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
+        self.retry = RetryPolicy(settings.influxdb_max_retries, backoff_s, max_backoff_s)
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._target = text.source(self.measurement, self.retention_policy)
         headers = {"User-Agent": "clpm-timeseries"}
@@ -217,14 +215,6 @@ class InfluxQLStore:
 
     # ------------------------------------------------------------------ HTTP
 
-    def _delay(self, attempt: int, response: httpx.Response | None) -> float:
-        if response is not None:
-            retry_after = response.headers.get("Retry-After", "")
-            if retry_after.isdigit():
-                return min(float(retry_after), self.max_backoff_s)
-        base = min(self.backoff_s * 2.0**attempt, self.max_backoff_s)
-        return base * (0.75 + random.random() / 2)  # noqa: S311 - jitter, not cryptography
-
     async def _request(
         self,
         method: str,
@@ -237,7 +227,7 @@ class InfluxQLStore:
     ) -> httpx.Response:
         """Send with retries; return the response of any non-retryable status."""
         problem = ""
-        for attempt in range(self.max_retries + 1):
+        for attempt in range(self.retry.attempts):
             response: httpx.Response | None = None
             try:
                 response = await self._client.request(
@@ -249,8 +239,9 @@ class InfluxQLStore:
                 if response.status_code not in _RETRY_STATUS:
                     return response
                 problem = f"HTTP {response.status_code}: {response.text[:200]}"
-            if attempt < self.max_retries:
-                delay = self._delay(attempt, response)
+            if attempt < self.retry.max_retries:
+                retry_after = response.headers.get("Retry-After") if response else None
+                delay = self.retry.delay(attempt, retry_after)
                 logger.warning(
                     "influxdb request failed; retrying",
                     extra={
@@ -263,8 +254,8 @@ class InfluxQLStore:
                 await asyncio.sleep(delay)
         raise StoreUnavailableError(
             f"influxdb at {self._client.base_url} unavailable after "
-            f"{self.max_retries + 1} attempts: {problem}",
-            retry_after_s=max(1.0, round(self._delay(self.max_retries, None), 1)),
+            f"{self.retry.attempts} attempts: {problem}",
+            retry_after_s=self.retry.retry_after_s(),
         )
 
     def _check_auth(self, response: httpx.Response) -> None:
