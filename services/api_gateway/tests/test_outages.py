@@ -1,0 +1,105 @@
+"""Backends going down: influxd and PostgreSQL stopped -> 503 problems with Retry-After (never a
+stack trace) and recovery once they are back; Redis stopped -> answers keep coming, uncached."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.harness.servers import InfluxServer, PostgresServer, RedisServer
+
+API = "/api/v1"
+H = dict[str, dict[str, str]]
+
+
+def assert_unavailable(response: httpx.Response, backend: str) -> None:
+    assert response.status_code == 503, response.text
+    assert int(response.headers["retry-after"]) >= 1
+    assert response.headers["content-type"] == "application/problem+json"
+    problem: dict[str, Any] = response.json()
+    assert problem["status"] == 503
+    assert problem["backend"] == backend
+    assert "Traceback" not in response.text
+    assert "Error" not in problem["detail"]
+
+
+async def test_stopped_influxd_answers_503_then_recovers(
+    client: httpx.AsyncClient, headers: H, influx_server: InfluxServer
+) -> None:
+    viewer = headers["viewer"]
+    influx_server.stop()
+    try:
+        realtime = await client.get(
+            f"{API}/data/realtime", params={"loopId": "FIC-101", "fields": "sp"}, headers=viewer
+        )
+        assert_unavailable(realtime, "timeseries")
+        raw = await client.get(
+            f"{API}/data/raw",
+            params={
+                "loopId": "FIC-101",
+                "start": "2025-01-10T10:05:00Z",
+                "end": "2025-01-10T10:06:00Z",
+            },
+            headers=viewer,
+        )
+        assert_unavailable(raw, "timeseries")
+        ready = await client.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"] == {"database": "ok", "timeseries": "down"}
+        loops = await client.get(f"{API}/loops", headers=viewer)
+        assert loops.status_code == 200, "endpoints that do not need raw data keep working"
+    finally:
+        influx_server.start()
+    realtime = await client.get(
+        f"{API}/data/realtime", params={"loopId": "FIC-101", "fields": "sp"}, headers=viewer
+    )
+    assert realtime.status_code == 200
+    assert realtime.json()["sp"] == 50.0
+    assert (await client.get("/ready")).status_code == 200
+
+
+async def test_stopped_postgres_answers_503_then_recovers(
+    client: httpx.AsyncClient, headers: H, postgres_server: PostgresServer
+) -> None:
+    viewer = headers["viewer"]
+    postgres_server.stop()
+    try:
+        loops = await client.get(f"{API}/loops", headers=viewer)
+        assert_unavailable(loops, "database")
+        kpis = await client.get(f"{API}/loops/FIC-101/kpis/latest", headers=viewer)
+        assert_unavailable(kpis, "database")
+        ready = await client.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["database"] == "down"
+    finally:
+        postgres_server.start()
+    loops = await client.get(f"{API}/loops", headers=viewer)
+    assert loops.status_code == 200
+    assert loops.json()["total"] == 4
+
+
+async def test_stopped_redis_only_costs_the_cache(
+    client: httpx.AsyncClient, headers: H, redis_server: RedisServer
+) -> None:
+    params = {"loopId": "TIC-205", "start": "2025-01-10T10:00:00Z", "end": "2025-01-10T11:00:00Z"}
+    redis_server.stop()
+    try:
+        for _ in range(2):
+            response = await client.get(
+                f"{API}/data/aggregated", params=params, headers=headers["viewer"]
+            )
+            assert response.status_code == 200
+            assert response.json()["count"] == 60
+    finally:
+        redis_server.start()
+    again = await client.get(f"{API}/data/aggregated", params=params, headers=headers["viewer"])
+    assert again.status_code == 200
+    assert again.json()["source"] == "agg_1m"
+
+
+async def test_health_needs_no_backend(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert (await client.get(f"{API}/health")).status_code == 404
