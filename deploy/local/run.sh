@@ -51,6 +51,8 @@ start() { # name, command...
 
 echo "==> starting services"
 # Each line starts one service of the suite on the embedded default.
+# The simulator writes 2 h of history on its first start (only what is missing later), then streams.
+start data-streaming .venv/bin/python -m data_streaming_service --backfill 2
 start api-gateway .venv/bin/python -m clpm_api_gateway
 start kpi-worker .venv/bin/python -m clpm_kpi_worker run
 
