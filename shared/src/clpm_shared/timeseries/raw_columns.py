@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
 
-from clpm_shared.timeseries.base import FIELDS, MODE_TAG, RawSeries, validate_fields
+from clpm_shared.timeseries.base import FIELDS, MODE_TAG, FloatArray, RawSeries, validate_fields
+
+logger = logging.getLogger(__name__)
+
+
+def float_column(values: Sequence[object], loop_id: str, name: str) -> FloatArray:
+    """Values as float64; a value of the wrong type (a string or a boolean, e.g. from a shard
+    where the field was written with another type) becomes NaN and is counted in a warning."""
+    try:
+        return np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        pass
+    column = np.full(len(values), np.nan)
+    wrong = 0
+    for index, value in enumerate(values):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            column[index] = value
+        elif value is not None:
+            wrong += 1
+    logger.warning(
+        "values of the wrong type read as missing",
+        extra={"loop_id": loop_id, "field": name, "count": wrong},
+    )
+    return column
 
 
 def series_from_columns(
@@ -21,9 +45,9 @@ def series_from_columns(
     return RawSeries(
         loop_id,
         np.asarray(t_ns, dtype=np.int64),
-        np.array(pv, dtype=np.float64),
-        np.array(sp, dtype=np.float64),
-        np.array(op, dtype=np.float64),
+        float_column(pv, loop_id, "PV"),
+        float_column(sp, loop_id, "SP"),
+        float_column(op, loop_id, "OP"),
         np.array(mode, dtype=object),
     )
 
