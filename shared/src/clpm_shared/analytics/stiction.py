@@ -1,0 +1,533 @@
+"""Valve stiction from closed-loop PV and OP data: two independent tests, one verdict.
+
+Stiction is judged only on an oscillating loop (:func:`detect_oscillation`): a valve that
+sticks and slips drives the loop into a limit cycle, and without that cycle routine data
+carries no stiction signature. Two published, non-invasive tests look at different
+properties of the cycle and must both point to stiction:
+
+* **shape — curve fitting** (He, Wang, Pottmann & Qin 2007): a sticky valve in a
+  self-regulating loop makes OP (the integral of a square-like error) triangular; in an
+  integrating loop (level) the PV itself becomes triangular. A linear cause (external
+  sinusoid, aggressive tuning) leaves them sinusoidal;
+* **statistics — non-Gaussianity** (Choudhury, Shah & Thornhill 2004, used for stiction by
+  Choudhury et al. 2006): a linear loop driven by noise rings with a Gaussian amplitude
+  distribution, a non-linear limit cycle is deterministic.
+
+The shape test rejects external sinusoids, the statistics test rejects loops that ring
+because they are tuned too aggressively; each alone confuses one of them with stiction.
+The apparent stiction band is then quantified from the PV–OP ellipse of Choudhury, Shah,
+Thornhill & Shook (2006). Horch's (1999) OP–PV cross-correlation test is not used: it
+assumes a process that is fast compared with the oscillation, so it fails on the slow
+(temperature) and integrating loops a plant is full of.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy import fft as sp_fft
+
+from clpm_shared.analytics.oscillation import OscillationResult, detect_oscillation
+from clpm_shared.analytics.signal_preparation import (
+    FloatArray,
+    as_float_array,
+    detrend_linear,
+    fill_gaps,
+)
+
+StictionVerdict = Literal["stiction", "no_stiction", "undetermined", "no_oscillation"]
+
+LOOP_TYPES: Final = frozenset({"flow", "pressure", "level", "temperature", "other"})
+"""Loop types of ``loop_config.loop_type``."""
+
+INTEGRATING_LOOP_TYPES: Final = frozenset({"level"})
+"""Loop types whose process integrates the valve flow (PV is the integral of the flow)."""
+
+STICTION_THRESHOLD: Final = 0.6
+"""He et al. (2007): SI above this reads as stiction (also used for the combined index)."""
+
+NO_STICTION_THRESHOLD: Final = 0.4
+"""He et al. (2007): SI below this reads as no stiction (also used for the combined index)."""
+
+LIMIT_CYCLE_MIN: Final = 0.4
+"""Non-Gaussianity score a stiction verdict needs (κ <= 2.4): below it the oscillation
+looks like noise-driven ringing of a linear loop."""
+
+LINEAR_RINGING_MAX: Final = 0.15
+"""Non-Gaussianity score at or below which (κ >= 2.775) the oscillation is taken as linear."""
+
+HARMONICS_KEPT: Final = 7.5
+"""Low-pass cut-off in multiples of the oscillation frequency for curve fitting: keeps
+harmonics 1, 3, 5 and 7, which carry the corners of a triangle, removes the noise above."""
+
+MIN_SAMPLES_PER_PERIOD: Final = 16.0
+"""Shorter periods (in samples) leave too few points per half cycle to tell shapes apart."""
+
+MIN_HALF_CYCLES: Final = 3
+"""Fewer usable half cycles than this cannot support a curve-fitting verdict."""
+
+MIN_HALF_CYCLE_SAMPLES: Final = 6
+"""A half cycle needs this many samples to fit four parameters with residual left over."""
+
+SATURATED_SHARE: Final = 0.05
+"""Share of samples pinned at the OP extreme above which OP is taken as saturated."""
+
+_GRID: Final = 33
+"""Grid points for the one non-linear parameter of each fitted shape."""
+
+
+@dataclass(frozen=True)
+class StictionResult:
+    """Outcome of :func:`stiction_index`.
+
+    Attributes
+    ----------
+    verdict : {"stiction", "no_stiction", "undetermined", "no_oscillation"}
+        "no_oscillation" whenever neither PV nor OP oscillates regularly: stiction is then
+        not judged (never "stiction").
+    index : float or None
+        Combined stiction index in [0, 1], the mean of the method scores (> 0.6 stiction,
+        < 0.4 none). None when not computable (see ``reason``).
+    confidence : float
+        Confidence in the verdict, 0-1 (0 for "undetermined" and "no_oscillation").
+    method_scores : Mapping[str, float]
+        Per method, in [0, 1] with 1 = stiction-like: ``curve_fit`` (He et al. SI) and
+        ``non_gaussianity`` (limit-cycle score); ``kurtosis`` is the raw statistic behind
+        the latter.
+    apparent_stiction : float or None
+        Apparent stiction band of the PV–OP ellipse (Choudhury et al. 2006) in OP units (%
+        of span when OP is in %). Computed for every oscillating loop; it measures the
+        valve only when the verdict is "stiction".
+    period_s : float or None
+        Oscillation period used, seconds.
+    reason : str or None
+        Why the index is None or no verdict could be reached.
+    """
+
+    verdict: StictionVerdict
+    index: float | None
+    confidence: float
+    method_scores: Mapping[str, float] = field(default_factory=dict)
+    apparent_stiction: float | None = None
+    period_s: float | None = None
+    reason: str | None = None
+
+
+def _mirror_spectrum(
+    x: FloatArray, ts: float
+) -> tuple[npt.NDArray[np.complex128], FloatArray, int]:
+    """Spectrum of ``x`` extended by its mirror image (no wrap-around step at the edges)."""
+    n_fft = sp_fft.next_fast_len(2 * x.size, real=True)
+    spectrum = sp_fft.rfft(np.concatenate((x, x[::-1])), n_fft)
+    frequency = np.arange(spectrum.size, dtype=np.float64) / (n_fft * ts)
+    return spectrum, frequency, n_fft
+
+
+def _lowpass(x: FloatArray, ts: float, cutoff_hz: float) -> FloatArray:
+    """Zero-phase low-pass (FFT mask) with a raised-cosine roll-off from 0.8 to 1.2 cut-off."""
+    spectrum, frequency, n_fft = _mirror_spectrum(x, ts)
+    lo, hi = 0.8 * cutoff_hz, 1.2 * cutoff_hz
+    ramp = np.clip((hi - frequency) / (hi - lo), 0.0, 1.0)
+    mask = 0.5 - 0.5 * np.cos(np.pi * ramp)
+    filtered: FloatArray = sp_fft.irfft(spectrum * mask, n_fft)[: x.size]
+    return filtered
+
+
+def _bandpass(x: FloatArray, ts: float, low_hz: float, high_hz: float) -> FloatArray:
+    """Zero-phase band-pass (FFT mask) keeping ``low_hz <= f <= high_hz``."""
+    spectrum, frequency, n_fft = _mirror_spectrum(x, ts)
+    keep = (frequency >= low_hz) & (frequency <= high_hz)
+    filtered: FloatArray = sp_fft.irfft(np.where(keep, spectrum, 0.0), n_fft)[: x.size]
+    return filtered
+
+
+def half_cycles(y: FloatArray, half_period: float) -> list[tuple[int, int]]:
+    """Index ranges ``[start, stop)`` between consecutive zero crossings of ``y``.
+
+    A crossing only counts when ``y`` goes from below ``-h`` to above ``+h`` (or back), with
+    hysteresis ``h = 0.25 std(y)``, so noise chattering around zero does not split a half
+    cycle; the boundary is the last sign change before the hysteresis band is left. Ranges
+    shorter than 0.4 or longer than 1.8 expected half periods (in samples) are dropped, as
+    are the incomplete first and last ones.
+    """
+    h = 0.25 * float(np.std(y))
+    beyond = np.flatnonzero(np.abs(y) > h)
+    if beyond.size < 2:
+        return []
+    state = np.sign(y[beyond])
+    flips = np.flatnonzero(state[1:] != state[:-1]) + 1
+    sign_changes = np.flatnonzero(np.signbit(y[1:]) != np.signbit(y[:-1])) + 1
+    boundaries: list[int] = []
+    for flip in flips:
+        position = int(np.searchsorted(sign_changes, beyond[flip], side="right")) - 1
+        if position >= 0 and sign_changes[position] > beyond[flip - 1]:
+            boundaries.append(int(sign_changes[position]))
+        else:  # no clean sign change between the two excursions: split midway
+            boundaries.append(int((beyond[flip - 1] + beyond[flip]) // 2))
+    ranges: list[tuple[int, int]] = []
+    for start, stop in itertools.pairwise(boundaries):
+        length = stop - start
+        if length >= MIN_HALF_CYCLE_SAMPLES and 0.4 * half_period <= length <= 1.8 * half_period:
+            ranges.append((start, stop))
+    return ranges
+
+
+def _best_linear_fit_sse(designs: FloatArray, y: FloatArray) -> float:
+    """Smallest residual sum of squares of ``y`` over a stack of design matrices.
+
+    ``designs`` has shape (G, L, 3); each is solved by least squares (batched normal
+    equations with a tiny ridge for the rare degenerate design).
+    """
+    gram = np.einsum("gli,glj->gij", designs, designs)
+    gram += 1e-9 * np.eye(3)[None, :, :]
+    rhs = np.einsum("gli,l->gi", designs, y)
+    coefficients = np.linalg.solve(gram, rhs[..., None])[..., 0]
+    residual = y[None, :] - np.einsum("gli,gi->gl", designs, coefficients)
+    return float(np.min(np.einsum("gl,gl->g", residual, residual)))
+
+
+def _shape_errors(segment: FloatArray) -> tuple[float, float]:
+    """Residual sums of squares of the best sinusoid and the best triangle on one half cycle.
+
+    Time is scaled to ``u ∈ [0, 1]`` over the half cycle and the values to unit peak, so
+    every half cycle weighs the same. Both shapes have four parameters, three linear and
+    one found on a grid (He et al. 2007):
+
+    * sinusoid :math:`a \\sin \\omega u + b \\cos \\omega u + c`,
+      :math:`\\omega \\in [0.6\\pi, 1.6\\pi]` (a half period is :math:`\\omega = \\pi`);
+    * triangle :math:`a + b u + c\\,\\max(u - u_p, 0)`, peak position
+      :math:`u_p \\in [0.1, 0.9]` (two straight lines joined at the peak).
+    """
+    scale = float(np.max(np.abs(segment)))
+    y = segment / scale if scale > 0 else segment
+    u = np.linspace(0.0, 1.0, y.size)
+    omegas = np.linspace(0.6 * np.pi, 1.6 * np.pi, _GRID)
+    phase = omegas[:, None] * u[None, :]
+    ones = np.ones_like(phase)
+    sines = np.stack((np.sin(phase), np.cos(phase), ones), axis=-1)
+    peaks = np.linspace(0.1, 0.9, _GRID)
+    hinge = np.maximum(u[None, :] - peaks[:, None], 0.0)
+    triangles = np.stack((ones, np.broadcast_to(u, hinge.shape), hinge), axis=-1)
+    return _best_linear_fit_sse(sines, y), _best_linear_fit_sse(triangles, y)
+
+
+def curve_fitting_index(x: FloatArray, ts: float, period_s: float) -> tuple[float | None, int]:
+    """Stiction index of He, Wang, Pottmann & Qin (2007) by sinusoid/triangle curve fitting.
+
+    The detrended signal is low-passed at 7.5 times the oscillation frequency (harmonics up
+    to the seventh stay, noise above goes). Each half cycle between zero crossings is
+    fitted by a sinusoid and by a triangular wave (:func:`_shape_errors`); with the mean
+    squared errors over all half cycles
+
+    .. math:: SI = \\frac{MSE_{sin}}{MSE_{sin} + MSE_{tri}}
+
+    :math:`SI \\to 1` for a triangular wave (OP of a self-regulating loop with a sticky
+    valve, PV of an integrating loop), :math:`SI \\to 0` for a sinusoid (linear causes);
+    :math:`SI > 0.6` reads as stiction, :math:`SI < 0.4` as none, and noise pulls SI
+    towards 0.5 (undecided).
+
+    Parameters
+    ----------
+    x : ndarray
+        Signal without NaN (OP for self-regulating loops, PV for integrating ones).
+    ts : float
+        Sample period, s.
+    period_s : float
+        Oscillation period, s.
+
+    Returns
+    -------
+    (float or None, int)
+        SI and the number of half cycles used; SI is None when the period is shorter than
+        16 samples or fewer than three clean half cycles are found.
+
+    References
+    ----------
+    Q. P. He, J. Wang, M. Pottmann, S. J. Qin, "A curve fitting method for detecting valve
+    stiction in oscillating control loops", Ind. Eng. Chem. Res. 46 (2007) 4549-4560.
+    """
+    if period_s / ts < MIN_SAMPLES_PER_PERIOD:
+        return None, 0
+    cutoff = min(HARMONICS_KEPT / period_s, 0.4 / ts)
+    filtered = _lowpass(detrend_linear(x), ts, cutoff)
+    ranges = half_cycles(filtered, period_s / (2.0 * ts))
+    if len(ranges) < MIN_HALF_CYCLES:
+        return None, len(ranges)
+    errors = np.array([_shape_errors(filtered[start:stop]) for start, stop in ranges])
+    samples = sum(stop - start for start, stop in ranges)
+    mse_sin, mse_tri = errors.sum(axis=0) / samples
+    total = mse_sin + mse_tri
+    return (float(mse_sin / total) if total > 0.0 else 0.5), len(ranges)
+
+
+def limit_cycle_non_gaussianity(
+    op: FloatArray, pv: FloatArray, ts: float, period_s: float
+) -> tuple[float, float]:
+    """How deterministic the oscillation is: non-Gaussianity of the band-passed signals.
+
+    Choudhury, Shah & Thornhill (2004) separate the causes of poor performance by their
+    statistics: a linear loop driven by Gaussian noise (e.g. a loop tuned so aggressively
+    that it rings) produces Gaussian signals, a non-linearity such as stiction produces a
+    deterministic limit cycle. Here the statistic is the kurtosis of OP and PV band-passed
+    to :math:`[0.7 f_0, 1.4 f_0]` around the oscillation frequency (half a period trimmed
+    at each end against filter edge effects),
+
+    .. math:: \\kappa = \\tfrac{1}{2}\\left(\\frac{E[o^4]}{E[o^2]^2}
+              + \\frac{E[p^4]}{E[p^2]^2}\\right)
+
+    A narrow-band Gaussian process keeps :math:`\\kappa = 3`, a sustained oscillation of
+    constant amplitude has :math:`\\kappa = 1.5`; the score is :math:`(3 - \\kappa) / 1.5`
+    clipped to [0, 1]. The fourth-order statistic replaces the paper's bicoherence because
+    a symmetric stiction cycle has only odd harmonics, which the bicoherence (quadratic
+    phase coupling) does not see. An external sinusoidal disturbance is deterministic too:
+    the curve-fitting test tells it apart.
+
+    Returns
+    -------
+    (float, float)
+        The score in [0, 1] (1 = deterministic limit cycle) and :math:`\\kappa`.
+
+    References
+    ----------
+    M. A. A. S. Choudhury, S. L. Shah, N. F. Thornhill, "Diagnosis of poor control-loop
+    performance using higher-order statistics", Automatica 40 (2004) 1719-1728.
+    """
+    f0 = 1.0 / period_s
+    edge = max(int(0.5 * period_s / ts), 1)
+    kurtoses: list[float] = []
+    for signal in (op, pv):
+        band = _bandpass(detrend_linear(signal), ts, 0.7 * f0, 1.4 * f0)
+        if band.size > 4 * edge:
+            band = band[edge:-edge]
+        band = band - band.mean()
+        power = float(np.mean(band * band))
+        if power <= 0.0:
+            return 0.5, float("nan")
+        kurtoses.append(float(np.mean(band**4)) / power**2)
+    kurtosis = 0.5 * (kurtoses[0] + kurtoses[1])
+    return float(np.clip((3.0 - kurtosis) / 1.5, 0.0, 1.0)), kurtosis
+
+
+def apparent_stiction_band(op: FloatArray, pv: FloatArray, ts: float, period_s: float) -> float:
+    """Apparent stiction: widest OP extent of the ellipse fitted to filtered PV vs OP.
+
+    OP and PV are band-passed to :math:`[0.5 f_0, 3.5 f_0]` (fundamental and third harmonic
+    of the oscillation), the general conic
+    :math:`a x^2 + b x y + c y^2 + d x + e y + f = 0` (x = OP, y = PV) is fitted by the
+    direct least-squares ellipse fit of Fitzgibbon, Pilu & Fisher (1999), and the band is
+    the chord of that ellipse along the OP axis through its centre (the longest chord in
+    that direction),
+
+    .. math:: \\text{band} = \\frac{\\sqrt{(b y_0 + d)^2 - 4a(c y_0^2 + e y_0 + f)}}{|a|}
+
+    with :math:`y_0` the PV coordinate of the centre. This is the apparent stiction of
+    Choudhury et al. (equivalently :math:`2mn/\\sqrt{m^2\\sin^2\\alpha + n^2\\cos^2\\alpha}`
+    for semi-axes m, n and tilt α), in OP units.
+
+    References
+    ----------
+    M. A. A. S. Choudhury, S. L. Shah, N. F. Thornhill, D. S. Shook, "Automatic detection
+    and quantification of stiction in control valves", Control Engineering Practice 14
+    (2006) 1395-1412; A. Fitzgibbon, M. Pilu, R. B. Fisher, "Direct least square fitting of
+    ellipses", IEEE Trans. PAMI 21 (1999) 476-480.
+    """
+    f0 = 1.0 / period_s
+    x = _bandpass(detrend_linear(op), ts, 0.5 * f0, 3.5 * f0)
+    y = _bandpass(detrend_linear(pv), ts, 0.5 * f0, 3.5 * f0)
+    sx = float(np.std(x)) or 1.0
+    sy = float(np.std(y)) or 1.0
+    xn, yn = x / sx, y / sy
+    quadratic = np.column_stack((xn * xn, xn * yn, yn * yn))
+    linear = np.column_stack((xn, yn, np.ones_like(xn)))
+    s1, s2, s3 = quadratic.T @ quadratic, quadratic.T @ linear, linear.T @ linear
+    try:
+        t = -np.linalg.solve(s3, s2.T)
+        reduced = s1 + s2 @ t
+        constraint_inverse = np.array([[0.0, 0.0, 0.5], [0.0, -1.0, 0.0], [0.5, 0.0, 0.0]])
+        eigenvalues, eigenvectors = np.linalg.eig(constraint_inverse @ reduced)
+    except np.linalg.LinAlgError:
+        return float("nan")
+    vectors = np.real(eigenvectors)
+    condition = 4.0 * vectors[0] * vectors[2] - vectors[1] ** 2
+    candidates = np.flatnonzero(condition > 0)
+    if candidates.size == 0 or not np.all(np.isfinite(eigenvalues)):
+        return float("nan")
+    a1 = vectors[:, candidates[0]]
+    a, b, c = a1
+    d, e, f = t @ a1
+    # centre of the conic: gradient zero
+    determinant = 4.0 * a * c - b * b
+    y0 = (b * d - 2.0 * a * e) / determinant
+    discriminant = (b * y0 + d) ** 2 - 4.0 * a * (c * y0 * y0 + e * y0 + f)
+    if discriminant <= 0.0 or a == 0.0:
+        return 0.0
+    return float(math.sqrt(discriminant) / abs(a) * sx)
+
+
+def _oscillation_of(pv: FloatArray, op: FloatArray, ts: float) -> OscillationResult | None:
+    """The more regular oscillation of PV and OP, or None when neither oscillates."""
+    found = [detect_oscillation(pv, ts), detect_oscillation(op, ts)]
+    oscillating = [r for r in found if r.oscillating and r.period_s is not None]
+    if not oscillating:
+        return None
+    return max(oscillating, key=lambda r: r.regularity or 0.0)
+
+
+def _saturated_share(op: FloatArray) -> float:
+    """Share of samples sitting exactly at the lowest or the highest OP value of the window."""
+    span = float(np.ptp(op))
+    if span <= 0.0:
+        return 1.0
+    tolerance = 1e-6 * span
+    at_low = op <= float(op.min()) + tolerance
+    at_high = op >= float(op.max()) - tolerance
+    return float(max(at_low.mean(), at_high.mean()))
+
+
+def _verdict(curve_fit: float, non_gaussianity: float) -> StictionVerdict:
+    index = 0.5 * (curve_fit + non_gaussianity)
+    if (
+        curve_fit > STICTION_THRESHOLD
+        and non_gaussianity >= LIMIT_CYCLE_MIN
+        and index > STICTION_THRESHOLD
+    ):
+        return "stiction"
+    if curve_fit < NO_STICTION_THRESHOLD or non_gaussianity <= LINEAR_RINGING_MAX:
+        return "no_stiction"
+    return "undetermined"
+
+
+def stiction_index(
+    pv: npt.ArrayLike, op: npt.ArrayLike, ts: float, loop_type: str = "flow"
+) -> StictionResult:
+    """Detect valve stiction in an oscillating loop from routine PV and OP data.
+
+    1. The loop must oscillate: :func:`detect_oscillation` on PV and on OP (the more
+       regular one gives the period :math:`T_p`); otherwise "no_oscillation". A loop whose
+       OP sits at a limit for more than 5 % of the window is "undetermined" (the cycle
+       is shaped by saturation, not by the valve).
+    2. Curve fitting, :math:`SI` (He et al. 2007, :func:`curve_fitting_index`): on OP for
+       self-regulating loops, on PV for integrating ones (``loop_type == "level"``).
+    3. Non-Gaussianity, :math:`G` (Choudhury et al. 2004,
+       :func:`limit_cycle_non_gaussianity`) of OP and PV.
+    4. Combined index :math:`I = (SI + G) / 2`. Verdict "stiction" when
+       :math:`SI > 0.6`, :math:`G \\ge 0.4` and :math:`I > 0.6` (both tests point to
+       stiction); "no_stiction" when :math:`SI < 0.4` (sinusoidal: a linear cause) or
+       :math:`G \\le 0.15` (Gaussian ringing: a linear cause); otherwise "undetermined".
+    5. Confidence: for "stiction" and "no_stiction" the mean of the two tests' margins,
+       :math:`\\tfrac{1}{2}(|SI - 0.5|/0.5 + |G - 0.5|/0.5)` counted only for a test that
+       agrees with the verdict, times :math:`q = \\min(1, \\max(0.5, r/3))` from the
+       oscillation regularity r; 0 for "undetermined".
+    6. Apparent stiction band from the PV–OP ellipse (Choudhury et al. 2006,
+       :func:`apparent_stiction_band`); for integrating loops the PV rate of change stands
+       in for the flow through the valve.
+
+    Parameters
+    ----------
+    pv, op : array_like
+        Process value and controller output, same length, uniformly sampled; NaN marks a
+        missing sample (at most 20 % missing, gaps are interpolated).
+    ts : float
+        Sample period in seconds (> 0).
+    loop_type : str
+        One of "flow", "pressure", "level", "temperature", "other"; "level" is treated as
+        an integrating process.
+
+    Returns
+    -------
+    StictionResult
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter: ``ts`` not positive, ``op`` of another length than ``pv``,
+        ``loop_type`` unknown.
+
+    References
+    ----------
+    He et al. (2007); Choudhury, Shah & Thornhill (2004); Choudhury et al. (2006) — see
+    the functions above.
+    """
+    if not (isinstance(ts, int | float) and math.isfinite(ts) and ts > 0):
+        raise ValueError(f"ts: sample period must be a positive finite number, got {ts!r}")
+    if loop_type not in LOOP_TYPES:
+        raise ValueError(f"loop_type: must be one of {sorted(LOOP_TYPES)}, got {loop_type!r}")
+    pv_raw = as_float_array(pv)
+    op_raw = as_float_array(op)
+    if op_raw.size != pv_raw.size:
+        raise ValueError(
+            f"op: must have the same length as pv ({op_raw.size} != {pv_raw.size} samples)"
+        )
+    ts = float(ts)
+    pv_filled = fill_gaps(pv_raw) if pv_raw.size else None
+    op_filled = fill_gaps(op_raw) if op_raw.size else None
+    if pv_filled is None or op_filled is None:
+        return StictionResult(
+            "undetermined", None, 0.0, reason="no samples, or more than 20 % of PV or OP missing"
+        )
+    oscillation = _oscillation_of(pv_filled, op_filled, ts)
+    if oscillation is None or oscillation.period_s is None:
+        return StictionResult(
+            "no_oscillation", None, 0.0, reason="neither PV nor OP oscillates regularly"
+        )
+    period_s = oscillation.period_s
+    integrating = loop_type in INTEGRATING_LOOP_TYPES
+    flow = np.gradient(pv_filled) / ts if integrating else pv_filled
+    band = apparent_stiction_band(op_filled, flow, ts, period_s)
+    apparent = round(band, 4) if math.isfinite(band) else None
+
+    saturated = _saturated_share(op_filled)
+    if saturated > SATURATED_SHARE:
+        return StictionResult(
+            "undetermined",
+            None,
+            0.0,
+            apparent_stiction=apparent,
+            period_s=period_s,
+            reason=f"OP pinned at a limit for {100 * saturated:.0f} % of the window",
+        )
+    si, used = curve_fitting_index(pv_filled if integrating else op_filled, ts, period_s)
+    non_gaussianity, kurtosis = limit_cycle_non_gaussianity(op_filled, pv_filled, ts, period_s)
+    scores = {"non_gaussianity": round(non_gaussianity, 4)}
+    if math.isfinite(kurtosis):
+        scores["kurtosis"] = round(kurtosis, 4)
+    if si is None:
+        return StictionResult(
+            "undetermined",
+            None,
+            0.0,
+            method_scores=scores,
+            apparent_stiction=apparent,
+            period_s=period_s,
+            reason=(
+                f"curve fitting needs >= {MIN_SAMPLES_PER_PERIOD:g} samples per period and "
+                f">= {MIN_HALF_CYCLES} clean half cycles (period {period_s / ts:.1f} samples, "
+                f"{used} half cycles)"
+            ),
+        )
+    scores["curve_fit"] = round(si, 4)
+    verdict = _verdict(si, non_gaussianity)
+    index = 0.5 * (si + non_gaussianity)
+    confidence = 0.0
+    if verdict != "undetermined":
+        says_stiction = verdict == "stiction"
+        margins = [
+            abs(value - 0.5) / 0.5 if (value > 0.5) == says_stiction else 0.0
+            for value in (si, non_gaussianity)
+        ]
+        regularity = float(np.clip((oscillation.regularity or 0.0) / 3.0, 0.5, 1.0))
+        confidence = float(np.clip(0.5 * sum(margins) * regularity, 0.0, 1.0))
+    return StictionResult(
+        verdict,
+        round(index, 4),
+        round(confidence, 4),
+        method_scores=scores,
+        apparent_stiction=apparent,
+        period_s=period_s,
+    )
