@@ -21,6 +21,7 @@ from clpm_shared.analytics.ranking import (
     roll_up_by,
 )
 from clpm_shared.analytics.step_response import StepResponse, find_sp_steps
+from clpm_shared.analytics.stiction import StictionResult, stiction_index
 
 __all__ = [
     "ApcAttainmentResult",
@@ -33,6 +34,7 @@ __all__ = [
     "OscillationResult",
     "RollUp",
     "StepResponse",
+    "StictionResult",
     "apc_attainment",
     "bad_actor_value",
     "compute_kpis",
@@ -44,4 +46,5 @@ __all__ = [
     "rank_bad_actors",
     "roll_up",
     "roll_up_by",
+    "stiction_index",
 ]
