@@ -155,6 +155,22 @@ def test_infinite_values_are_skipped_and_counted_as_malformed() -> None:
     assert result.skipped.missing == {"pv": 0, "sp": 2 + 1, "op": 1}
     assert result.skipped.examples == ("BAD1",)
     assert result.skipped.malformed_total == 2
+    assert result.skipped.unusable_samples == 0
+
+
+def test_a_sample_without_any_usable_value_is_counted_and_left_out_of_mode_shares() -> None:
+    s = series(
+        "L1",
+        [0, 1, 2],
+        [1.0, np.nan, np.inf],
+        sp=[np.nan, np.nan, np.nan],
+        op=[np.nan, np.nan, np.nan],
+        mode=["AUT", "MAN", "MAN"],
+    )
+    result = minute_buckets([s])
+    assert result.skipped.unusable_samples == 2
+    assert result.skipped.examples == ("L1",)
+    assert result.buckets.mode_share_maps() == [{"AUT": 1.0}]
 
 
 def test_a_bucket_whose_values_are_all_malformed_keeps_its_other_fields() -> None:

@@ -17,7 +17,8 @@ counted as malformed (see :class:`SkippedValues`). Buckets are aligned to the Un
 named by their start (``floor(t / width) * width``), as InfluxQL's ``GROUP BY time(1m)``.
 
 The mode of a bucket is summarised by the share of each mode among the samples that carry a
-known mode, and the dominant (most frequent) mode; ties go to the alphabetically first mode.
+known mode and at least one usable value, and the dominant (most frequent) mode; ties go to
+the alphabetically first mode. A sample without any usable value is counted as unusable.
 """
 
 from __future__ import annotations
@@ -108,12 +109,15 @@ class BucketTable:
 class SkippedValues:
     """Values left out of the statistics, per field (``pv``, ``sp``, ``op``).
 
-    ``missing``: NaN, the store's "field absent in this sample" (not an error).
-    ``malformed``: present but unusable (infinite); ``examples`` names a few loops that had one.
+    ``missing``: NaN, the store's "field absent in this sample" (InfluxDB also answers a value
+    of the wrong type as absent). ``malformed``: present but unusable (infinite).
+    ``unusable_samples``: samples with no usable PV, SP or OP value at all.
+    ``examples`` names a few loops that had a malformed value or an unusable sample.
     """
 
     missing: Mapping[str, int] = field(default_factory=dict)
     malformed: Mapping[str, int] = field(default_factory=dict)
+    unusable_samples: int = 0
     examples: tuple[str, ...] = ()
 
     @property
@@ -239,9 +243,11 @@ def minute_buckets(
     missing: dict[str, int] = {}
     malformed: dict[str, int] = {}
     bad_loops: set[int] = set()
+    usable = np.zeros(n, dtype=bool)
     for name in FIELD_NAMES:
         column = values[name]
         finite = np.isfinite(column)
+        usable |= finite
         absent = np.isnan(column)
         missing[name] = int(np.count_nonzero(absent))
         bad = ~finite & ~absent
@@ -253,10 +259,13 @@ def minute_buckets(
         for statistic, result in field_statistics(kept, where, n_groups).items():
             stats[f"{name}_{statistic}"] = result
 
+    unusable = n - int(np.count_nonzero(usable))
+    if unusable:
+        bad_loops.update(np.unique(loop_index[~usable])[:5].tolist())
     modes, codes = _mode_codes(mode)
     shares = np.zeros((n_groups, len(modes)))
     if modes:
-        known = codes >= 0
+        known = (codes >= 0) & usable
         counts = np.bincount(
             group[known] * len(modes) + codes[known], minlength=n_groups * len(modes)
         ).reshape(n_groups, len(modes))
@@ -272,7 +281,7 @@ def minute_buckets(
         shares,
     )
     examples = tuple(sorted(names[i] for i in bad_loops)[:5])
-    return MinuteAggregation(table, n, SkippedValues(missing, malformed, examples))
+    return MinuteAggregation(table, n, SkippedValues(missing, malformed, unusable, examples))
 
 
 def concatenate(tables: Iterable[BucketTable]) -> BucketTable:

@@ -1,0 +1,154 @@
+"""Planning work units: which loops to read over which window, so no minute is skipped or doubled.
+
+Rules (all times UTC, minute-aligned):
+
+* A loop's **watermark** ``W`` is the end of the last minute written for it. Only *complete*
+  minutes are aggregated: a unit ends at most at the start of the current minute, so a
+  partial minute is never written and the watermark never passes a minute that can still
+  receive on-time samples.
+* A unit re-reads from ``floor_minute(min(W, T_prev - L))`` where ``L`` is the lateness
+  allowance and ``T_prev`` the time of the previous read up to ``W``: every sample that arrives
+  at most ``L`` after its timestamp is therefore read at least once after it arrived, and its
+  minute is recomputed (an idempotent upsert of the same key). When ``T_prev`` is unknown (new
+  process, lease taken over) the unit re-reads from ``W - L``.
+* Windows end at the next multiple of the chunk length (``AGG_CHUNK_MINUTES``, epoch-aligned), so
+  historical catch-up proceeds in bounded chunks and, with 60-minute chunks, hour by hour.
+* Loops sharing the same ``(read start, W)`` are batched into units of bounded size.
+
+Each unit's commit is a compare-and-set of the watermarks from ``W`` to the unit's end (see
+``clpm_shared.db.repositories.watermarks``): the minutes ``[W, end)`` are committed exactly once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def floor_to(moment: datetime, step: timedelta) -> datetime:
+    """``moment`` rounded down to a multiple of ``step`` since the Unix epoch."""
+    return _EPOCH + ((moment - _EPOCH) // step) * step
+
+
+def ceil_to(moment: datetime, step: timedelta) -> datetime:
+    floored = floor_to(moment, step)
+    return floored if floored == moment else floored + step
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """Loops read over ``[read_start, end)``; watermarks move from ``watermark`` to ``end``."""
+
+    loop_ids: tuple[str, ...]
+    watermark: datetime
+    read_start: datetime
+    end: datetime
+
+    @property
+    def new_minutes(self) -> int:
+        """Loop-minutes this unit adds beyond the watermark (its share of the progress)."""
+        return len(self.loop_ids) * int((self.end - self.watermark) / MINUTE)
+
+    @property
+    def window_s(self) -> float:
+        return (self.end - self.read_start).total_seconds()
+
+
+def read_start(watermark: datetime, settled: datetime | None, lateness: timedelta) -> datetime:
+    """Start of the re-read for a loop at ``watermark`` (see the module rules).
+
+    ``settled`` is ``T_prev - L`` of the last read up to the watermark, None when unknown.
+    """
+    bound = watermark - lateness if settled is None else min(watermark, settled)
+    return floor_to(max(bound, watermark - lateness), MINUTE)
+
+
+def final_bound(end: datetime, read_at: datetime, lateness: timedelta) -> datetime:
+    """After a read at ``read_at`` up to ``end``, minutes before this bound are final.
+
+    No later unit re-reads them, so roll-ups of hours ending at or before it are final too.
+    """
+    return floor_to(min(end, read_at - lateness), MINUTE)
+
+
+def final_hours(start: datetime, bound: datetime) -> list[datetime]:
+    """Starts of the hours that end in ``(start, bound]``: they became final with this unit."""
+    hours: list[datetime] = []
+    hour_end = ceil_to(start + timedelta(microseconds=1), HOUR)
+    while hour_end <= bound:
+        hours.append(hour_end - HOUR)
+        hour_end += HOUR
+    return hours
+
+
+def plan_units(
+    watermarks: Mapping[str, datetime],
+    settled: Mapping[str, datetime],
+    *,
+    now: datetime,
+    lateness: timedelta,
+    chunk: timedelta,
+    max_samples_per_unit: int,
+    samples_per_loop_s: float = 1.0,
+    loops_per_query: int = 100,
+) -> list[WorkUnit]:
+    """Units that bring every loop's watermark up to the start of the current minute.
+
+    A loop's backlog is cut at the chunk grid; its successive units assume the previous one
+    committed (each commit is a compare-and-set, so if one fails the later ones fail too and
+    are retried next cycle). A later unit re-reads from ``min(previous end, now - L)``, which
+    is never later than what the previous read settled. Units are ordered by window end, so
+    committing them in order keeps every loop's chunks in order. Loops per unit are sized to
+    read about ``max_samples_per_unit`` samples, in multiples of ``loops_per_query``.
+    """
+    complete_end = floor_to(now, MINUTE)
+    groups: dict[tuple[datetime, datetime], list[str]] = defaultdict(list)
+    for loop_id, watermark in watermarks.items():
+        if watermark >= complete_end:
+            continue
+        start = read_start(watermark, settled.get(loop_id), lateness)
+        groups[(start, watermark)].append(loop_id)
+    units: list[WorkUnit] = []
+    for (start, watermark), loop_ids in groups.items():
+        ordered = sorted(loop_ids)
+        mark, begin = watermark, start
+        while mark < complete_end:
+            end = min(complete_end, floor_to(mark, chunk) + chunk)
+            window_s = (end - begin).total_seconds()
+            size = loops_per_unit(
+                window_s, samples_per_loop_s, max_samples_per_unit, loops_per_query
+            )
+            size = max(loops_per_query, size // loops_per_query * loops_per_query)
+            for offset in range(0, len(ordered), size):
+                units.append(WorkUnit(tuple(ordered[offset : offset + size]), mark, begin, end))
+            begin = floor_to(min(end, now - lateness), MINUTE)
+            mark = end
+    units.sort(key=lambda unit: (unit.end, unit.watermark, unit.loop_ids))
+    return units
+
+
+def loops_per_unit(window_s: float, samples_per_loop_s: float, max_samples: int, floor: int) -> int:
+    """How many loops fit in one unit so that it reads about ``max_samples`` samples at most."""
+    expected = max(window_s, 60.0) * max(samples_per_loop_s, 1e-3)
+    return max(floor, math.floor(max_samples / expected))
+
+
+def backlog_minutes(watermarks: Mapping[str, datetime], now: datetime) -> int:
+    """Loop-minutes between each loop's watermark and the start of the current minute."""
+    complete_end = floor_to(now, MINUTE)
+    return sum(max(0, int((complete_end - mark) / MINUTE)) for mark in watermarks.values())
+
+
+def initial_watermark(oldest: datetime, chunk: timedelta) -> datetime:
+    """Watermark of a loop seen for the first time: its oldest sample, floored to the chunk grid.
+
+    Flooring to the grid lets loops whose data starts within the same chunk share units.
+    """
+    return floor_to(oldest, chunk)

@@ -1,0 +1,492 @@
+"""The aggregation worker: every POLLING_INTERVAL it brings its loops' aggregates up to date.
+
+One cycle:
+
+1. **Coordinate** (one transaction): register loops first seen in the raw store, write this
+   instance's heartbeat, renew its leases and claim or release leases towards a fair share
+   (loops / live instances). Replicas thus split the loops; a dead replica's leases expire
+   after AGG_LEASE_S and are claimed by the others.
+2. **Watermarks**: read the leased loops' watermarks; a loop seen for the first time starts at
+   its oldest raw sample (or AGG_BACKFILL_HOURS before now), so start-up performs the
+   historical aggregation, in chunks of AGG_CHUNK_MINUTES, with progress logged.
+3. **Units** (see :mod:`clpm_aggregation.planning` and :mod:`clpm_aggregation.pipeline`):
+   complete minutes only, re-read from ``W - AGG_LATENESS_S``, one atomic compare-and-set
+   commit per unit.
+4. **Log** one line of cycle statistics (loops, samples read, buckets written, lag behind now).
+
+Faults: the store unavailable or the database unavailable end the cycle; watermarks stay
+where the last committed unit left them, and the next cycle (after a capped exponential
+backoff) resumes there: nothing is skipped, nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from clpm_shared.config import AggregationSettings
+from clpm_shared.db.repositories.heartbeats import HeartbeatRepository
+from clpm_shared.db.repositories.leases import WorkLeaseRepository
+from clpm_shared.db.repositories.loops import LoopRepository
+from clpm_shared.db.repositories.watermarks import WatermarkRepository
+from clpm_shared.timeseries.base import StoreUnavailableError, TimeSeriesStore
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from clpm_aggregation.pipeline import UnitOutcome, WatermarkMode, run_units
+from clpm_aggregation.planning import (
+    HOUR,
+    MINUTE,
+    WorkUnit,
+    backlog_minutes,
+    floor_to,
+    initial_watermark,
+    plan_units,
+)
+from clpm_aggregation.progress import ProgressMeter
+
+logger = logging.getLogger(__name__)
+
+SERVICE = "aggregation"
+"""Name of this worker in ``worker_heartbeats`` and ``work_leases``."""
+
+MAX_SAMPLES_PER_UNIT = 600_000
+"""About this many raw samples per unit (bounded memory; several units are read at once)."""
+
+TIME_RANGE_CONCURRENCY = 8
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_instance_id() -> str:
+    """``host:pid:random``: starts with the host name (the health check filters on it)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class StoppedError(Exception):
+    """The service was asked to stop in the middle of a cycle (nothing half-written)."""
+
+
+@dataclass
+class CycleReport:
+    """Statistics of one cycle (also the heartbeat's ``stats``)."""
+
+    loops: int = 0
+    new_loops: int = 0
+    units: int = 0
+    lost_units: int = 0
+    samples: int = 0
+    buckets_written: int = 0
+    hours_written: int = 0
+    malformed_values: int = 0
+    unusable_samples: int = 0
+    missing_values: dict[str, int] = field(default_factory=dict)
+    malformed_examples: list[str] = field(default_factory=list)
+    lag_s: float | None = None
+    duration_s: float = 0.0
+
+    def add(self, outcome: UnitOutcome) -> None:
+        self.units += 1
+        if not outcome.committed:
+            self.lost_units += 1
+            return
+        self.samples += outcome.samples
+        self.buckets_written += outcome.minutes_written
+        self.hours_written += outcome.hours_written
+        skipped = outcome.skipped
+        self.malformed_values += skipped.malformed_total
+        self.unusable_samples += skipped.unusable_samples
+        for name, count in skipped.missing.items():
+            self.missing_values[name] = self.missing_values.get(name, 0) + count
+        for example in skipped.examples:
+            if example not in self.malformed_examples and len(self.malformed_examples) < 5:
+                self.malformed_examples.append(example)
+
+
+class Backoff:
+    """Capped exponential backoff with jitter for retrying after an outage."""
+
+    def __init__(self, initial_s: float, maximum_s: float) -> None:
+        self.initial_s = initial_s
+        self.maximum_s = maximum_s
+        self.failures = 0
+
+    def next_delay(self, at_least_s: float = 0.0) -> float:
+        self.failures += 1
+        base = min(self.maximum_s, self.initial_s * 2.0 ** (self.failures - 1))
+        jitter = 0.8 + 0.4 * secrets.randbelow(1000) / 1000
+        return min(self.maximum_s, max(at_least_s, base * jitter))
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class AggregationService:
+    """Keeps ``agg_1m`` / ``agg_1h`` up to date for the loops this instance leases.
+
+    Parameters
+    ----------
+    settings
+        AGG_* and POLLING_INTERVAL settings.
+    store
+        The raw time-series store (its own retries happen inside it).
+    sessions
+        Session factory of the relational database.
+    instance_id
+        This replica's name in leases and heartbeats.
+    clock
+        Source of "now" (UTC); tests pass a controllable clock.
+    """
+
+    def __init__(
+        self,
+        settings: AggregationSettings,
+        store: TimeSeriesStore,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        instance_id: str | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        max_samples_per_unit: int = MAX_SAMPLES_PER_UNIT,
+        read_ahead: int = 3,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.sessions = sessions
+        self.instance_id = instance_id or default_instance_id()
+        self.clock = clock
+        self.max_samples_per_unit = max_samples_per_unit
+        self.read_ahead = read_ahead
+        self.lateness = timedelta(seconds=settings.agg_lateness_s)
+        self.chunk = timedelta(minutes=settings.agg_chunk_minutes)
+        self.lease = timedelta(seconds=settings.agg_lease_s)
+        self.interval_s = settings.polling_interval / 1000.0
+        self.settled: dict[str, datetime] = {}
+        self.samples_per_loop_s = 1.0
+        self.last_report = CycleReport()
+        self._registered: set[str] = set()
+        self._stopping = asyncio.Event()
+        self._last_renewal = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to finish the unit in progress and return."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    async def run(self) -> None:
+        """Cycle every POLLING_INTERVAL until :meth:`stop`; outages are retried with backoff."""
+        backoff = Backoff(initial_s=1.0, maximum_s=max(30.0, self.interval_s))
+        logger.info(
+            "aggregation started",
+            extra={
+                "instance": self.instance_id,
+                "polling_interval_s": self.interval_s,
+                "lateness_s": self.lateness.total_seconds(),
+                "chunk_minutes": self.settings.agg_chunk_minutes,
+                "lease_s": self.lease.total_seconds(),
+            },
+        )
+        while not self.stopping:
+            started = time.monotonic()
+            try:
+                await self.run_cycle()
+            except StoppedError:
+                break
+            except StoreUnavailableError as exc:
+                delay = backoff.next_delay(exc.retry_after_s if backoff.failures else 0.0)
+                logger.warning(
+                    "time-series store unavailable; watermarks unchanged, retrying",
+                    extra={"error": str(exc), "retry_in_s": round(delay, 2)},
+                )
+            except (SQLAlchemyError, OSError) as exc:
+                delay = backoff.next_delay()
+                logger.warning(
+                    "database unavailable; uncommitted work rolled back, retrying",
+                    extra={"error": _first_line(exc), "retry_in_s": round(delay, 2)},
+                )
+            except Exception as exc:  # a worker keeps going; the next cycle retries
+                delay = backoff.next_delay()
+                logger.exception("aggregation cycle failed", extra={"error": _first_line(exc)})
+            else:
+                backoff.reset()
+                delay = max(0.0, self.interval_s - (time.monotonic() - started))
+            await self._sleep(delay)
+        await self.shutdown()
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            return
+
+    async def shutdown(self) -> None:
+        """Release this instance's leases and heartbeat so others take over at once."""
+        try:
+            async with self.sessions() as session, session.begin():
+                await WorkLeaseRepository(session, SERVICE).release(self.instance_id)
+                await HeartbeatRepository(session, SERVICE).remove(self.instance_id)
+        except (SQLAlchemyError, OSError) as exc:
+            logger.warning(
+                "could not release leases on shutdown; they expire by themselves",
+                extra={"error": _first_line(exc)},
+            )
+        logger.info("aggregation stopped", extra={"instance": self.instance_id})
+
+    # ------------------------------------------------------------------ one cycle
+
+    async def run_cycle(self) -> CycleReport:
+        """Coordinate, then aggregate every leased loop up to the start of the current minute."""
+        started = time.monotonic()
+        report = CycleReport()
+        now = self.clock()
+        mine, report.new_loops = await self.coordinate(now)
+        marks = await self.watermarks(mine, now)
+        report.loops = len(marks)
+        backlog = backlog_minutes(marks, now)
+        meter = ProgressMeter(backlog, label="catch-up")
+        owned = set(marks)
+
+        async def on_outcome(outcome: UnitOutcome) -> None:
+            report.add(outcome)
+            unit = outcome.unit
+            if outcome.committed:
+                settled = outcome.read_at - self.lateness
+                for loop_id in unit.loop_ids:
+                    if loop_id in marks:
+                        marks[loop_id] = unit.end
+                        self.settled[loop_id] = settled
+                self._learn_rate(outcome)
+                meter.advance(unit.new_minutes, outcome.samples)
+            else:
+                for loop_id in unit.loop_ids:
+                    marks.pop(loop_id, None)
+                    self.settled.pop(loop_id, None)
+            if outcome.skipped.malformed_total or outcome.skipped.unusable_samples:
+                logger.warning(
+                    "skipped malformed values",
+                    extra={
+                        "malformed": dict(outcome.skipped.malformed),
+                        "unusable_samples": outcome.skipped.unusable_samples,
+                        "loops": list(outcome.skipped.examples),
+                    },
+                )
+            if self.stopping:
+                raise StoppedError
+            await self._renew_if_due(owned)
+
+        while not self.stopping:
+            units = self.plan(marks)
+            if not units:
+                break
+            await run_units(
+                units,
+                store=self.store,
+                sessions=self.sessions,
+                lateness=self.lateness,
+                clock=self.clock,
+                read_ahead=self.read_ahead,
+                on_outcome=on_outcome,
+            )
+        if meter.logged:
+            meter.finish()
+        end_now = self.clock()
+        if marks:
+            report.lag_s = round((end_now - min(marks.values())).total_seconds(), 3)
+        report.duration_s = round(time.monotonic() - started, 3)
+        self.last_report = report
+        logger.info("cycle", extra={"instance": self.instance_id, **asdict(report)})
+        return report
+
+    def plan(self, marks: dict[str, datetime]) -> list[WorkUnit]:
+        return plan_units(
+            marks,
+            self.settled,
+            now=self.clock(),
+            lateness=self.lateness,
+            chunk=self.chunk,
+            max_samples_per_unit=self.max_samples_per_unit,
+            samples_per_loop_s=self.samples_per_loop_s,
+            loops_per_query=self.settings.agg_loops_per_query,
+        )
+
+    def _learn_rate(self, outcome: UnitOutcome) -> None:
+        span = len(outcome.unit.loop_ids) * outcome.unit.window_s
+        if span > 0 and outcome.samples:
+            observed = outcome.samples / span
+            self.samples_per_loop_s = 0.7 * self.samples_per_loop_s + 0.3 * observed
+
+    # ------------------------------------------------------------------ coordination
+
+    async def coordinate(self, now: datetime) -> tuple[list[str], int]:
+        """Register new loops, beat, and settle this instance's leases; returns (loops, new)."""
+        discovered = await self.store.discover_loops()
+        async with self.sessions() as session, session.begin():
+            loops = LoopRepository(session)
+            known = set(await loops.all_ids())
+            new = sorted(set(discovered) - known - self._registered)
+            if new:
+                await loops.register_discovered(new)
+                self._registered.update(new)
+                known.update(new)
+                logger.info("registered new loops", extra={"count": len(new), "loops": new[:10]})
+            beats = HeartbeatRepository(session, SERVICE)
+            await beats.beat(self.instance_id, now, asdict(self.last_report))
+            live = await beats.live(now - self.lease)
+            leases = WorkLeaseRepository(session, SERVICE)
+            until = now + self.lease
+            renewed = await leases.renew(self.instance_id, now, until)
+            gone = [loop_id for loop_id in renewed if loop_id not in known]
+            mine = [loop_id for loop_id in renewed if loop_id in known]
+            fair = math.ceil(len(known) / max(1, len(live)))
+            if len(mine) > fair:
+                gone.extend(mine[fair:])
+                mine = mine[:fair]
+            if gone:
+                await leases.release(self.instance_id, gone)
+            if len(mine) < fair:
+                candidates = await leases.claimable(now, fair - len(mine))
+                mine.extend(await leases.claim(self.instance_id, candidates, now, until))
+        self._last_renewal = time.monotonic()
+        for loop_id in gone:
+            self.settled.pop(loop_id, None)
+        return sorted(mine), len(new)
+
+    async def _renew_if_due(self, owned: set[str]) -> None:
+        if time.monotonic() - self._last_renewal < self.lease.total_seconds() / 3:
+            return
+        now = self.clock()
+        async with self.sessions() as session, session.begin():
+            kept = await WorkLeaseRepository(session, SERVICE).renew(
+                self.instance_id, now, now + self.lease
+            )
+            await HeartbeatRepository(session, SERVICE).beat(
+                self.instance_id, now, asdict(self.last_report)
+            )
+        self._last_renewal = time.monotonic()
+        lost = owned - set(kept)
+        if lost:
+            logger.warning("leases lost during the cycle", extra={"count": len(lost)})
+
+    async def watermarks(self, loop_ids: Sequence[str], now: datetime) -> dict[str, datetime]:
+        """Watermarks of ``loop_ids``; loops without one get their starting watermark first."""
+        async with self.sessions() as session:
+            marks = await WatermarkRepository(session).get(loop_ids)
+        missing = [loop_id for loop_id in loop_ids if loop_id not in marks]
+        if missing:
+            initial = await self.initial_watermarks(missing, now)
+            async with self.sessions() as session, session.begin():
+                await WatermarkRepository(session).initialize(initial)
+            async with self.sessions() as session:
+                stored = await WatermarkRepository(session).get(missing)
+            for loop_id, mark in stored.items():
+                marks[loop_id] = mark
+                if mark == initial.get(loop_id):
+                    self.settled[loop_id] = mark  # nothing before the start to re-read
+            logger.info(
+                "loops start aggregating",
+                extra={
+                    "count": len(missing),
+                    "from": min(stored.values()).isoformat() if stored else None,
+                },
+            )
+        return marks
+
+    async def initial_watermarks(
+        self, loop_ids: Sequence[str], now: datetime
+    ) -> dict[str, datetime]:
+        """Where new loops start: AGG_BACKFILL_HOURS before now, else their oldest sample."""
+        current = floor_to(now, MINUTE)
+        hours = self.settings.agg_backfill_hours
+        if hours is not None:
+            start = min(current, floor_to(now - timedelta(hours=hours), MINUTE))
+            return dict.fromkeys(loop_ids, start)
+        limit = asyncio.Semaphore(TIME_RANGE_CONCURRENCY)
+
+        async def oldest(loop_id: str) -> tuple[str, datetime]:
+            async with limit:
+                span = await self.store.time_range(loop_id)
+            if span is None:
+                return loop_id, current
+            return loop_id, min(current, initial_watermark(span.start, self.chunk))
+
+        return dict(await asyncio.gather(*(oldest(loop_id) for loop_id in loop_ids)))
+
+    # ------------------------------------------------------------------ backfill command
+
+    async def backfill(self, hours: float, loop_ids: Sequence[str] | None = None) -> CycleReport:
+        """Recompute the last ``hours`` (from the start of that hour) for every loop, then stop.
+
+        Watermarks only move forward, and only for loops already aggregated up to the start of
+        the recomputed range (a loop further behind keeps its watermark: nothing is skipped).
+        Independent of leases: it may run next to the service.
+        """
+        started = time.monotonic()
+        report = CycleReport()
+        now = self.clock()
+        discovered = await self.store.discover_loops()
+        async with self.sessions() as session, session.begin():
+            repository = LoopRepository(session)
+            known = set(await repository.all_ids())
+            new = sorted(set(discovered) - known)
+            if new:
+                await repository.register_discovered(new)
+            report.new_loops = len(new)
+            chosen = sorted(known | set(new)) if loop_ids is None else sorted(set(loop_ids))
+        start = floor_to(now - timedelta(hours=hours), HOUR)
+        end = floor_to(now, MINUTE)
+        report.loops = len(chosen)
+        units: list[WorkUnit] = []
+        mark = start
+        size = max(
+            self.settings.agg_loops_per_query,
+            int(self.max_samples_per_unit / max(60.0, self.chunk.total_seconds()))
+            // self.settings.agg_loops_per_query
+            * self.settings.agg_loops_per_query,
+        )
+        while mark < end:
+            chunk_end = min(end, floor_to(mark, self.chunk) + self.chunk)
+            for offset in range(0, len(chosen), size):
+                batch = tuple(chosen[offset : offset + size])
+                units.append(WorkUnit(batch, mark, mark, chunk_end))
+            mark = chunk_end
+        meter = ProgressMeter(sum(unit.new_minutes for unit in units), label="backfill")
+
+        def on_outcome(outcome: UnitOutcome) -> None:
+            report.add(outcome)
+            meter.advance(outcome.unit.new_minutes, outcome.samples)
+            if self.stopping:
+                raise StoppedError
+
+        await run_units(
+            units,
+            store=self.store,
+            sessions=self.sessions,
+            lateness=self.lateness,
+            clock=self.clock,
+            read_ahead=self.read_ahead,
+            mode=WatermarkMode.RECOMPUTE,
+            on_outcome=on_outcome,
+        )
+        meter.finish()
+        report.duration_s = round(time.monotonic() - started, 3)
+        logger.info("backfill", extra=asdict(report))
+        return report
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
