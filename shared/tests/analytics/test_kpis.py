@@ -243,3 +243,14 @@ def test_result_is_frozen() -> None:
     assert isinstance(result, KpiResult)
     with pytest.raises(AttributeError):
         result.health_score = 1.0  # type: ignore[misc]
+
+
+def test_jittered_samples_count_as_complete() -> None:
+    rng = np.random.default_rng(12)
+    t = T0 + np.arange(300.0) + rng.uniform(-0.3, 0.3, 300)
+    values = 50.0 + rng.standard_normal(300)
+    w = LoopWindow.from_raw(
+        np.sort(t), values, values, values, ["AUT"] * 300, start=T0, end=T0 + 300, ts=1.0
+    )
+    result = compute_kpis(w, RANGED)
+    assert result.dq_completeness == pytest.approx(1.0, abs=0.01)

@@ -19,7 +19,7 @@ class DataQuality:
     Attributes
     ----------
     completeness : float
-        Share of grid samples that received a fresh PV sample.
+        Share of the expected samples (one per grid period) that arrived with a PV value.
     flatline : bool or None
         PV unchanged between consecutive fresh samples for >= 95 % of them.
     out_of_range : float or None
@@ -51,7 +51,9 @@ def assess_data_quality(
 ) -> DataQuality:
     r"""Data-quality figures of a window.
 
-    * completeness :math:`= |\{k: fresh_k\}| / N` (held or missing samples are not fresh);
+    * completeness :math:`= \min(1, M_{obs}/N)` with :math:`M_{obs}` the source samples with
+      a PV value inside the window (``window.observed``; when unknown, the grid points that
+      received a fresh sample), :math:`N` the grid length;
     * repeated :math:`= |\{j: PV_j = PV_{j-1}\}| / (M-1)` over the :math:`M` fresh PV
       samples; flatline :math:`= repeated \ge 0.95`;
     * out_of_range: share of samples with a PV value that lie outside
@@ -66,7 +68,8 @@ def assess_data_quality(
     present = ~np.isnan(pv)
     fresh = window.fresh if window.fresh is not None else present
     fresh = fresh & present
-    completeness = float(np.count_nonzero(fresh)) / n if n else 0.0
+    observed = window.observed if window.observed is not None else int(np.count_nonzero(fresh))
+    completeness = min(float(observed) / n, 1.0) if n else 0.0
 
     fresh_pv = pv[fresh]
     repeated: float | None = None

@@ -125,7 +125,8 @@ def harris_index(y: npt.ArrayLike, delay: int, ar_order: int = 20) -> float:
             f"got {values.size}"
         )
     peak = float(np.max(np.abs(values)))
-    centred = values / peak - float(np.mean(values / peak)) if peak > 0 else values
+    scaled = values / peak if peak > 0 else values
+    centred = scaled - float(scaled.sum()) / scaled.size
     variance = float(centred @ centred) / centred.size
     if not variance > 1e-24:
         raise ValueError("y: has no variance (constant signal)")

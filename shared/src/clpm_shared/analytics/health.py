@@ -43,8 +43,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-import numpy as np
-
 from clpm_shared.analytics.loop_config import LoopConfig
 
 if TYPE_CHECKING:
@@ -160,9 +158,14 @@ class HealthResult:
 
 def piecewise_score(value: float, breakpoints: Breakpoints) -> float:
     """Linear interpolation of ``value`` between breakpoints ``(x, score)`` (x ascending)."""
-    xs = [x for x, _ in breakpoints]
-    scores = [s for _, s in breakpoints]
-    return float(np.interp(value, xs, scores))
+    x0, s0 = breakpoints[0]
+    if value <= x0:
+        return float(s0)
+    for x1, s1 in breakpoints[1:]:
+        if value <= x1:
+            return float(s0 + (s1 - s0) * (value - x0) / (x1 - x0)) if x1 > x0 else float(s1)
+        x0, s0 = x1, s1
+    return float(s0)
 
 
 def data_quality_score(

@@ -64,6 +64,9 @@ class LoopWindow:
         value is held or missing); None means every non-NaN PV value is fresh.
     last_sample_t : float or None
         Epoch seconds of the newest source sample at or before the window end.
+    observed : int or None
+        Number of source samples with a PV value inside ``[start, end)``; None = unknown
+        (completeness then counts fresh grid points).
     """
 
     t: FloatArray
@@ -75,6 +78,7 @@ class LoopWindow:
     source: WindowSource = "raw"
     fresh: BoolArray | None = None
     last_sample_t: float | None = None
+    observed: int | None = None
 
     def __post_init__(self) -> None:
         t = _float_column(self.t, "t", np.asarray(self.t).size)
@@ -207,7 +211,8 @@ class LoopWindow:
         )
         inside = times[times < end]
         last_t = float(inside[-1]) if inside.size else None
-        return cls(grid, pv_grid, sp_grid, op_grid, modes, ts, "raw", fresh, last_t)
+        observed = int(np.count_nonzero((pv_t >= start) & (pv_t < end)))
+        return cls(grid, pv_grid, sp_grid, op_grid, modes, ts, "raw", fresh, last_t, observed)
 
     @classmethod
     def from_agg_1m(
@@ -263,4 +268,5 @@ class LoopWindow:
             "agg_1m",
             ~np.isnan(pv),
             last_t,
+            int(np.count_nonzero(~np.isnan(pv))),
         )

@@ -16,7 +16,7 @@ def op_travel_per_hour(op: FloatArray, op_span: float, hours: float) -> float | 
     """
     if hours <= 0 or op.size < 2:
         return None
-    step = np.diff(op)
+    step = op[1:] - op[:-1]
     finite = ~np.isnan(step)
     if not finite.any():
         return None

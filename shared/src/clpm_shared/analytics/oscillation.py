@@ -196,9 +196,10 @@ def detect_oscillation(x: npt.ArrayLike, ts: float) -> OscillationResult:
             None,
             reason=f"autocorrelation has fewer than {MIN_CROSSINGS} zero crossings",
         )
-    periods = 2.0 * np.diff(crossings)  # in samples
-    mean_period = float(periods.mean())
-    spread = float(periods.std())
+    periods = 2.0 * (crossings[1:] - crossings[:-1])  # in samples
+    mean_period = float(periods.sum()) / periods.size
+    deviation = periods - mean_period
+    spread = math.sqrt(float(deviation @ deviation) / periods.size)
     regularity = (
         REGULARITY_CAP
         if spread * 3.0 * REGULARITY_CAP <= mean_period

@@ -17,7 +17,7 @@ def turning_points(x: FloatArray) -> FloatArray:
     """
     if x.size < 3:
         return x
-    step = np.diff(x)
+    step = x[1:] - x[:-1]
     moving = step != 0.0
     if not moving.any():
         return x[:1]
@@ -26,7 +26,7 @@ def turning_points(x: FloatArray) -> FloatArray:
     x = x[keep]
     if x.size < 3:
         return x
-    step = np.diff(x)
+    step = x[1:] - x[:-1]
     turn = np.signbit(step[1:]) != np.signbit(step[:-1])
     inner = np.flatnonzero(turn) + 1
     return np.concatenate((x[:1], x[inner], x[-1:]))

@@ -59,7 +59,7 @@ def detrend_linear(x: FloatArray) -> FloatArray:
         return np.zeros_like(x)
     centred_index = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
     slope = float(centred_index @ x) / float(centred_index @ centred_index)
-    residual: FloatArray = x - float(np.mean(x)) - slope * centred_index
+    residual: FloatArray = x - float(x.sum()) / n - slope * centred_index
     return residual
 
 

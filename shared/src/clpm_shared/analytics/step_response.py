@@ -169,9 +169,12 @@ def find_sp_steps(
         if finite_start.size == 0:
             continue
         pv_start = float(finite_start[0])
-        overshoot, settling, rise = _respond(
-            times[start:stop], float(times[start]), sp_after, pvs[start:stop], pv_start, step
-        )
+        with np.errstate(all="ignore"):  # huge values overflow; such steps are skipped
+            overshoot, settling, rise = _respond(
+                times[start:stop], float(times[start]), sp_after, pvs[start:stop], pv_start, step
+            )
+        if not all(math.isfinite(v) for v in (step, overshoot, settling or 0.0, rise or 0.0)):
+            continue
         steps.append(
             StepResponse(float(times[start]), float(before[k]), sp_after, overshoot, settling, rise)
         )
