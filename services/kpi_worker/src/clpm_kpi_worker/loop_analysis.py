@@ -59,7 +59,8 @@ def window_from_raw(
 ) -> LoopWindow:
     """Put raw samples on the ``ts`` grid of ``window`` by last-value hold (KPI_SPEC Inputs)."""
     t = series.t_ns.astype(np.float64) / 1e9
-    mode = np.asarray(["" if m is None else str(m) for m in series.mode], dtype=object)
+    unknown = series.mode == None  # noqa: E711 - elementwise comparison of an object array
+    mode = np.where(unknown, "", series.mode).astype(np.str_)  # fixed-width: no per-item loop
     return LoopWindow.from_raw(
         t,
         series.pv,
