@@ -142,6 +142,8 @@ async def test_latest_gives_each_field_its_own_time(
     )
     latest = await store.latest(loop)
     assert latest is not None
+    assert set(latest.values) == {"PV", "SP", "OP", "Mode"}
+    assert latest.values["Mode"].value == "MAN"
     assert latest.values["PV"].value == 3.0
     assert latest.values["PV"].time == _seconds(20)
     assert latest.values["SP"].value == 5.0
