@@ -29,6 +29,7 @@ from clpm_api_gateway import (
 )
 from clpm_api_gateway.dependencies import GatewayResources
 from clpm_api_gateway.diagnostics_client import create_client
+from clpm_api_gateway.frontend_hosting import install_frontend
 from clpm_api_gateway.problems import Problem, install_problem_handlers
 from clpm_api_gateway.security import mount_security, security_lifespan
 
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in API_ROUTERS:
         app.include_router(router, prefix=prefix)
         app.include_router(router, include_in_schema=False)
+    install_frontend(app, resolved)  # keep last: its catch-all serves the web front
     _document_problem_schema(app)
     return app
 
@@ -114,9 +116,9 @@ def _document_problem_schema(app: FastAPI) -> None:
             schema = original()
             components = schema.setdefault("components", {})
             schemas = components.setdefault("schemas", {})
-            schemas.update(Problem.model_json_schema(ref_template="#/components/schemas/{model}"))
-            definitions = schemas.pop("$defs", {})
-            schemas.update(definitions)
+            problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(problem.pop("$defs", {}))
+            schemas["Problem"] = problem
             app.openapi_schema = schema
         return app.openapi_schema
 

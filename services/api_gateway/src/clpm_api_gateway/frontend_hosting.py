@@ -1,0 +1,115 @@
+"""The web front in the gateway: its runtime configuration and, when built, its files.
+
+* ``GET {API_PREFIX}/frontend-config`` (no auth) tells the single-page app where to sign in:
+  the OIDC issuer (``OIDC_ISSUER``; Keycloak, or this gateway with ``AUTH_MODE=local``), the
+  public client (``OIDC_FRONTEND_CLIENT_ID``) and the API base path. One build of the app thus
+  works behind nginx (docker), the Vite dev server and the gateway alike.
+* With ``FRONTEND_DIST`` pointing at a Vite build (``frontend/dist``, the embedded run), the
+  gateway serves it: files by their path (``/assets/*`` cached for good, their names carry a
+  content hash) and ``index.html`` for every other ``GET`` that no API route answered, so that
+  client-side routes such as ``/fleet/loops/FIC-101`` survive a reload. Paths under the API
+  prefix and the issuer's ``/realms/`` never fall back to the app (they answer 404).
+
+:func:`install_frontend` must run after every API router is included: its catch-all route
+only sees what they do not answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from clpm_shared.config import Settings
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, Field
+
+from clpm_api_gateway.problems import TYPE_NOT_FOUND, problem_response
+
+logger = logging.getLogger("clpm_api_gateway.frontend_hosting")
+
+OIDC_SCOPE = "openid profile email"
+_RESERVED_PREFIXES = ("realms/", "docs", "redoc", "openapi.json")
+_IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+class FrontendConfig(BaseModel):
+    """What the web front needs to know at run time."""
+
+    oidc_issuer: str = Field(examples=["http://127.0.0.1:8080/realms/clpm"])
+    oidc_client_id: str = Field(examples=["clpm-frontend"])
+    oidc_scope: str = Field(examples=[OIDC_SCOPE])
+    api_base_url: str = Field(examples=["/api/v1"])
+    auth_mode: str = Field(examples=["local"], description="local (built-in issuer) or oidc")
+
+
+def frontend_config_router(settings: Settings) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+    config = FrontendConfig(
+        oidc_issuer=settings.auth.oidc_issuer.rstrip("/"),
+        oidc_client_id=settings.auth.oidc_frontend_client_id,
+        oidc_scope=OIDC_SCOPE,
+        api_base_url=settings.api.api_prefix.rstrip("/"),
+        auth_mode=settings.auth.auth_mode.value,
+    )
+
+    @router.get(
+        "/frontend-config",
+        summary="Sign-in settings of the web front (public)",
+        response_model=FrontendConfig,
+    )
+    async def frontend_config(response: Response) -> FrontendConfig:
+        response.headers["Cache-Control"] = "no-cache"
+        return config
+
+    return router
+
+
+def built_frontend(settings: Settings) -> Path | None:
+    """The build directory if ``FRONTEND_DIST`` is set and holds an ``index.html``."""
+    dist = settings.api.frontend_dist
+    if dist is None:
+        return None
+    if not (dist / "index.html").is_file():
+        logger.warning(
+            "FRONTEND_DIST has no index.html: the web front is not served "
+            "(build it with `npm run build` in frontend/)",
+            extra={"path": str(dist)},
+        )
+        return None
+    return dist.resolve()
+
+
+def install_frontend(app: FastAPI, settings: Settings) -> None:
+    """Add the configuration route, and the built app's files when there is a build."""
+    prefix = settings.api.api_prefix.rstrip("/")
+    app.include_router(frontend_config_router(settings), prefix=prefix)
+    dist = built_frontend(settings)
+    if dist is None:
+        return
+    reserved = (prefix.lstrip("/") + "/", *_RESERVED_PREFIXES) if prefix else _RESERVED_PREFIXES
+    index = dist / "index.html"
+
+    async def serve_frontend(request: Request, path: str) -> Response:
+        if path.startswith(reserved) or path == prefix.lstrip("/"):
+            return problem_response(
+                request, 404, f"no route {request.url.path}", type_=TYPE_NOT_FOUND
+            )
+        if path:
+            candidate = (dist / path).resolve()
+            if candidate.is_relative_to(dist) and candidate.is_file():
+                cache = _IMMUTABLE if path.startswith("assets/") else "no-cache"
+                return FileResponse(candidate, headers={"Cache-Control": cache})
+            if path.startswith("assets/"):
+                return problem_response(
+                    request, 404, f"no file {request.url.path}", type_=TYPE_NOT_FOUND
+                )
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+    app.add_api_route(
+        "/{path:path}",
+        serve_frontend,
+        methods=["GET", "HEAD"],
+        include_in_schema=False,
+        response_model=None,
+    )
