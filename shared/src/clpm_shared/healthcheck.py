@@ -19,14 +19,14 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
 from clpm_shared.config import Settings, load_settings
 from clpm_shared.db.engine import create_engine, create_session_factory
-from clpm_shared.db.repositories.heartbeats_read import HeartbeatReadRepository
+from clpm_shared.db.repositories.heartbeats import HeartbeatRepository
 
 HTTP_SERVICES = ("api-gateway", "diagnostics")
 WORKER_SERVICES = ("aggregation", "kpi-worker", "data-streaming")
@@ -72,11 +72,12 @@ async def check_heartbeat(
     timeout_s: float = 5.0,
     now: datetime | None = None,
 ) -> str:
-    """Check that ``service`` wrote a heartbeat in the last ``max_age_s`` seconds."""
+    """Check that an instance of ``service`` wrote a heartbeat in the last ``max_age_s`` s."""
+    since = (now or datetime.now(UTC)) - timedelta(seconds=max_age_s)
     engine = create_engine(settings.database)
     try:
         async with asyncio.timeout(timeout_s), create_session_factory(engine)() as session:
-            last_seen = await HeartbeatReadRepository(session).last_seen(service, instance_prefix)
+            instances = await HeartbeatRepository(session, service).live(since)
     except TimeoutError as exc:
         raise UnhealthyError(f"database did not answer within {timeout_s:g} s") from exc
     except (OSError, SQLAlchemyError) as exc:
@@ -84,13 +85,12 @@ async def check_heartbeat(
         raise UnhealthyError(f"database: {reason}") from exc
     finally:
         await engine.dispose()
-    scope = f"{service}" + (f" (instance {instance_prefix}*)" if instance_prefix else "")
-    if last_seen is None:
-        raise UnhealthyError(f"no heartbeat of {scope} yet")
-    age_s = ((now or datetime.now(UTC)) - last_seen).total_seconds()
-    if age_s > max_age_s:
-        raise UnhealthyError(f"last heartbeat of {scope} is {age_s:.0f} s old (> {max_age_s:g} s)")
-    return f"{scope}: last heartbeat {age_s:.0f} s ago"
+    if instance_prefix:
+        instances = [instance for instance in instances if instance.startswith(instance_prefix)]
+    scope = service + (f" (instances {instance_prefix}*)" if instance_prefix else "")
+    if not instances:
+        raise UnhealthyError(f"no heartbeat of {scope} in the last {max_age_s:g} s")
+    return f"{scope}: {len(instances)} instance(s) beat in the last {max_age_s:g} s"
 
 
 def probe(
