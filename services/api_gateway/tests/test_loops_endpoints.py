@@ -81,6 +81,7 @@ async def test_list_pages(client: httpx.AsyncClient, headers: H) -> None:
         ({"limit": 0}, "limit"),
         ({"limit": 1001}, "limit"),
         ({"offset": -1}, "offset"),
+        ({"unit": "U1\x00"}, "unit"),
     ],
 )
 async def test_list_parameters_are_validated(
@@ -175,6 +176,7 @@ async def test_deleted_loop_data_is_404(client: httpx.AsyncClient, headers: H) -
         ({}, "loop_id"),
         ({"loop_id": "OK-1", "name": "x" * 300}, "name"),
         ({"loop_id": "OK-1", "colour": "red"}, "colour"),
+        ({"loop_id": "OK-1", "area": "A\x00"}, "area"),
     ],
 )
 async def test_create_validates_the_body(

@@ -35,7 +35,7 @@ from clpm_api_gateway.problems import (
 from clpm_api_gateway.query_parameters import TimeWindow, now_utc, parse_limit, parse_window
 from clpm_api_gateway.response_cache import FLEET_TAG, cached_json, json_response, loop_tags
 from clpm_api_gateway.routes_data import FormatQuery
-from clpm_api_gateway.routes_loops import LoopIdPath, path_loop_id
+from clpm_api_gateway.routes_loops import AreaQuery, LoopIdPath, UnitQuery, path_loop_id
 from clpm_api_gateway.schemas import (
     AliasEntry,
     ApcLoop,
@@ -257,8 +257,8 @@ async def kpi_aliases() -> list[dict[str, Any]]:
 )
 async def fleet(
     resources: ResourcesDep,
-    unit: Annotated[str | None, Query(max_length=128)] = None,
-    area: Annotated[str | None, Query(max_length=128)] = None,
+    unit: UnitQuery = None,
+    area: AreaQuery = None,
     top: Annotated[int, Query(ge=1, le=500, description="bad actors to list")] = 10,
 ) -> Response:
     """From each loop's latest KPI window: loops per status and per 10-point health band, the
@@ -286,8 +286,8 @@ async def apc_attainment(
     resources: ResourcesDep,
     start: OptionalStart = None,
     end: OptionalEnd = None,
-    unit: Annotated[str | None, Query(max_length=128)] = None,
-    area: Annotated[str | None, Query(max_length=128)] = None,
+    unit: UnitQuery = None,
+    area: AreaQuery = None,
     export_format: FormatQuery = None,
 ) -> Response:
     """Share of time each APC loop was available to APC (mode in apc_modes, OP not saturated,

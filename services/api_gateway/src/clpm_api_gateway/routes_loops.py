@@ -38,6 +38,7 @@ from clpm_api_gateway.routes_data import (
     serve_raw,
 )
 from clpm_api_gateway.schemas import (
+    NAME_PATTERN,
     DataRangeOut,
     LoopConfigFields,
     LoopConfigOut,
@@ -58,6 +59,10 @@ router = APIRouter(
     responses={**PROBLEM_401, **PROBLEM_422, **PROBLEM_503},
 )
 
+UnitQuery = Annotated[str | None, Query(max_length=128, pattern=NAME_PATTERN, examples=["U100"])]
+AreaQuery = Annotated[
+    str | None, Query(max_length=128, pattern=NAME_PATTERN, examples=["Reactors"])
+]
 LoopIdPath = Annotated[str, Path(description="Loop (tag) id", examples=["FIC-101"], max_length=128)]
 
 
@@ -107,8 +112,8 @@ def path_loop_id(loop_id: str) -> str:
 @router.get("", summary="List loops (filter, sort, paginate)", response_model=LoopPage)
 async def list_loops(
     session: SessionDep,
-    unit: Annotated[str | None, Query(max_length=128, examples=["U100"])] = None,
-    area: Annotated[str | None, Query(max_length=128, examples=["Reactors"])] = None,
+    unit: UnitQuery = None,
+    area: AreaQuery = None,
     status_: Annotated[
         LoopStatus | None, Query(alias="status", description="status of the latest KPI window")
     ] = None,

@@ -13,6 +13,11 @@ from typing import Annotated, Any
 from clpm_shared.timeseries import LOOP_ID_PATTERN
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, FiniteFloat
 
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+"""Names (unit, area, loop name): any text without control characters."""
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+"""Free text (descriptions): tabs and line breaks allowed, no other control characters."""
+
 Iso = Annotated[str, Field(examples=["2025-01-10T10:00:00.000Z"])]
 Mode = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,16}$", examples=["AUT"])]
 
@@ -120,11 +125,19 @@ class LoopSort(StrEnum):
 
 
 class LoopFields(BaseModel):
-    name: str | None = Field(default=None, max_length=256, examples=["Feed flow"])
-    description: str | None = Field(default=None, max_length=4000, examples=["Reactor feed"])
-    unit: str | None = Field(default=None, max_length=128, examples=["U100"])
-    area: str | None = Field(default=None, max_length=128, examples=["Reactors"])
-    engineering_units: str | None = Field(default=None, max_length=32, examples=["m3/h"])
+    name: str | None = Field(
+        default=None, max_length=256, pattern=NAME_PATTERN, examples=["Feed flow"]
+    )
+    description: str | None = Field(
+        default=None, max_length=4000, pattern=TEXT_PATTERN, examples=["Reactor feed"]
+    )
+    unit: str | None = Field(default=None, max_length=128, pattern=NAME_PATTERN, examples=["U100"])
+    area: str | None = Field(
+        default=None, max_length=128, pattern=NAME_PATTERN, examples=["Reactors"]
+    )
+    engineering_units: str | None = Field(
+        default=None, max_length=32, pattern=NAME_PATTERN, examples=["m3/h"]
+    )
     active: bool | None = Field(default=None, examples=[True])
 
 

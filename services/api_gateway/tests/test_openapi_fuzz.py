@@ -1,0 +1,105 @@
+"""Schemathesis against the gateway's own OpenAPI document: no request may cause a 5xx.
+
+The gateway runs under uvicorn on a loopback port (real HTTP, its own event loop) on the real
+servers of this module; schemathesis generates valid and invalid parameters and bodies for every
+operation and sends them with an admin token (so the writing operations run too). The only
+5xx allowed is the 503 of the two operations that call the diagnostics service, which is down
+in this module.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+import uvicorn
+from clpm_api_gateway.app import create_app
+from clpm_shared.config import Settings, load_settings
+from hypothesis import HealthCheck, Phase
+from hypothesis import settings as hypothesis_settings
+from schemathesis.checks import not_a_server_error
+
+from tests.harness.servers import free_port
+
+DIAGNOSTICS_PROXIES = {
+    "POST /api/v1/loops/{loop_id}/diagnostics/run",
+    "GET /api/v1/oscillation-clusters",
+}
+
+
+@pytest.fixture(scope="module")
+def gateway_url(settings: Settings, seeded: dict[str, Any]) -> Iterator[str]:
+    """The gateway served by uvicorn in a thread, until the module ends."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        lifespan="on",
+        log_level="warning",
+        http="h11",
+        ws="none",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="gateway", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the gateway did not start under uvicorn")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+# The document does not depend on where the backends are: build it once at import (no I/O).
+schema = schemathesis.openapi.from_dict(create_app(load_settings()).openapi())
+
+
+@schema.parametrize()
+@hypothesis_settings(
+    max_examples=8,
+    deadline=None,
+    derandomize=True,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+def test_no_request_causes_a_server_error(
+    case: schemathesis.Case, gateway_url: str, headers: dict[str, dict[str, str]]
+) -> None:
+    response = case.call(base_url=gateway_url, headers=headers["admin"], timeout=30)
+    operation = f"{case.method.upper()} {case.path}"
+    if operation in DIAGNOSTICS_PROXIES and response.status_code == 503:
+        return
+    case.validate_response(response, checks=[not_a_server_error])
+    assert response.status_code < 500, response.text
+
+
+def test_openapi_document_is_complete(gateway_url: str) -> None:
+    document = httpx.get(f"{gateway_url}/openapi.json").json()
+    operations = [
+        (path, method, operation)
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
+    ]
+    assert len(operations) >= 25
+    for path, method, operation in operations:
+        assert operation.get("summary"), f"{method} {path} has no summary"
+        if set(operation.get("tags", ())) & {"data", "loops", "kpis", "diagnostics"}:
+            assert "422" in operation["responses"], f"{method} {path} documents no 422"
+            assert "401" in operation["responses"], f"{method} {path} documents no 401"
+    problem = document["components"]["schemas"]["Problem"]
+    assert {"type", "title", "status", "detail"} <= set(problem["properties"])
+    raw = document["paths"]["/api/v1/data/raw"]["get"]
+    assert {"loopId", "start", "end", "fields", "limit", "cursor", "format"} <= {
+        parameter["name"] for parameter in raw["parameters"]
+    }
+    assert "text/csv" in raw["responses"]["200"]["content"]
