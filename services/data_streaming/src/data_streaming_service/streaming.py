@@ -170,7 +170,10 @@ class StreamingService:
         return int(span.end.timestamp() * 1_000_000) * 1_000
 
     async def _backfill(self, stop: asyncio.Event) -> int:
-        """Write up to ``backfill_hours`` of history ending now; return the next tick."""
+        """Write up to ``backfill_hours`` of history ending now; return the next tick.
+
+        Waits until the store has taken it all (or ``stop``), so live samples follow history.
+        """
         interval = self._interval_ns
         end = grid_floor(time.time_ns(), interval) + interval
         ticks = round(self.options.backfill_hours * 3600 * _NS / interval)
@@ -192,7 +195,7 @@ class StreamingService:
         t = start
         while t < end and not stop.is_set():
             while self.buffer.points >= high_water and not stop.is_set():
-                await self.buffer.wait_changed(timeout_s=0.5)
+                await self.buffer.wait_changed(self.buffer.version, timeout_s=0.5)
             chunk = self.generator.next_chunk(t)
             self.buffer.append(chunk)
             self.summary.backfilled_points += chunk.points
@@ -202,8 +205,10 @@ class StreamingService:
                 await asyncio.sleep(0)  # let the writer run
             if total >= 1000 and done % (total // 10) == 0:
                 logger.info("backfill progress", extra={"ticks_done": done, "ticks": total})
+        while not self.writer.idle and not stop.is_set():
+            await self.buffer.wait_changed(self.buffer.version, timeout_s=0.5)
         logger.info(
-            "backfill generated",
+            "backfill written" if self.writer.idle else "backfill interrupted",
             extra={
                 "ticks": done,
                 "points": self.summary.backfilled_points,

@@ -37,6 +37,8 @@ class PointBuffer:
         self._chunks: deque[SampleChunk] = deque()
         self._points = 0
         self.dropped_points = 0
+        self.version = 0
+        """Grows on every change; pass the value you saw to :meth:`wait_changed`."""
         self._changed = asyncio.Event()
 
     @property
@@ -52,7 +54,7 @@ class PointBuffer:
         self._chunks.append(chunk)
         self._points += chunk.points
         dropped = self._enforce_bound()
-        self._changed.set()
+        self._notify()
         return dropped
 
     def put_back(self, chunks: list[SampleChunk]) -> int:
@@ -61,7 +63,7 @@ class PointBuffer:
             self._chunks.appendleft(chunk)
             self._points += chunk.points
         dropped = self._enforce_bound()
-        self._changed.set()
+        self._notify()
         return dropped
 
     def _enforce_bound(self) -> int:
@@ -82,18 +84,27 @@ class PointBuffer:
             self._points -= chunk.points
             total += chunk.points
             taken.append(chunk)
-        self._changed.set()
+        self._notify()
         return taken
+
+    def _notify(self) -> None:
+        self.version += 1
+        self._changed.set()
 
     def wake(self) -> None:
         """Wake whoever waits in :meth:`wait_changed` (used when stopping)."""
-        self._changed.set()
+        self._notify()
 
-    async def wait_changed(self, timeout_s: float | None = None) -> None:
-        """Wait until something is appended, taken or put back (or the timeout passes)."""
-        self._changed.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout_s)
+    async def wait_changed(self, seen: int, timeout_s: float) -> None:
+        """Return once :attr:`version` differs from ``seen`` or after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while self.version == seen:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
 
 
 @dataclass
@@ -116,6 +127,9 @@ class StoreWriter:
         What to write.
     batch_points : int
         Points per ``store.write`` call (several chunks are joined up to this size).
+    max_in_flight : int
+        Concurrent ``store.write`` calls while the store is up: the next batch is converted
+        while the previous one is on the wire. After a failure, one attempt at a time.
     backoff_s, max_backoff_s : float
         First and largest wait after a failed write (doubling, with ±25 % jitter).
     """
@@ -126,6 +140,7 @@ class StoreWriter:
         buffer: PointBuffer,
         *,
         batch_points: int = 30_000,
+        max_in_flight: int = 2,
         backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
     ) -> None:
@@ -134,11 +149,11 @@ class StoreWriter:
         self.batch_points = max(1, min(batch_points, buffer.max_points // 2 or 1))
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
+        self.max_in_flight = max(1, max_in_flight)
         self.stats = WriterStats()
+        self.in_flight_points = 0
         self._failures = 0
         self._reported_dropped = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
 
     @property
     def store_down(self) -> bool:
@@ -157,6 +172,20 @@ class StoreWriter:
         chunks = self.buffer.take(self.batch_points)
         if not chunks:
             return 0
+        taken = sum(chunk.points for chunk in chunks)
+        self.in_flight_points += taken
+        try:
+            return await self._write_chunks(chunks)
+        finally:
+            self.in_flight_points -= taken
+            self.buffer.wake()  # whoever waits for the writer to become idle
+
+    @property
+    def idle(self) -> bool:
+        """Nothing buffered and nothing on the way to the store."""
+        return self.buffer.points == 0 and self.in_flight_points == 0
+
+    async def _write_chunks(self, chunks: list[SampleChunk]) -> int:
         points = [point for chunk in chunks for point in chunk.to_points()]
         started = time.perf_counter()
         try:
@@ -218,21 +247,40 @@ class StoreWriter:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Write until ``stop`` is set (what is left is for :meth:`flush`)."""
-        while not stop.is_set():
-            if self.buffer.points == 0:
-                self._idle.set()
-                await self.buffer.wait_changed(timeout_s=1.0)
-                continue
-            self._idle.clear()
-            await self.write_once()
-            self.report_drops()
-            if self.store_down:
-                await _sleep_unless(stop, self.backoff_delay())
+        pending: set[asyncio.Task[int]] = set()
+        try:
+            while not stop.is_set():
+                pending = {task for task in pending if not task.done()}
+                seen = self.buffer.version
+                if self.store_down:
+                    if pending:  # let the attempts under way finish first
+                        await asyncio.wait(pending)
+                        continue
+                    self.report_drops()
+                    await _sleep_unless(stop, self.backoff_delay())
+                    if not stop.is_set():
+                        await self.write_once()  # one probe at a time while the store is down
+                    continue
+                if self.buffer.points == 0 or len(pending) >= self.max_in_flight:
+                    waiter = asyncio.ensure_future(self.buffer.wait_changed(seen, 1.0))
+                    await asyncio.wait({waiter, *pending}, return_when=asyncio.FIRST_COMPLETED)
+                    waiter.cancel()
+                    continue
+                pending.add(asyncio.create_task(self.write_once(), name="store-write"))
+                self.report_drops()
+                await asyncio.sleep(0)  # the new task takes its batch before the next check
+        except asyncio.CancelledError:
+            for task in pending:
+                task.cancel()  # each puts its batch back into the buffer
+            await asyncio.gather(*pending, return_exceptions=True)
+            raise
+        if pending:
+            await asyncio.wait(pending)
 
     async def flush(self, timeout_s: float) -> bool:
         """Write everything buffered, retrying until ``timeout_s`` passes; True when empty."""
         deadline = time.monotonic() + timeout_s
-        while self.buffer.points > 0:
+        while not self.idle:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
