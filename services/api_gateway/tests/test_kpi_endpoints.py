@@ -222,3 +222,19 @@ async def test_apc_attainment_as_csv(client: httpx.AsyncClient, headers: H) -> N
     assert lines[0].startswith("loop_id,name,unit,area,windows,samples,attainment")
     assert lines[1].startswith("LIC-300,Drum level,U200,Utilities,2,1800,0.75")
     assert len(lines) == 2
+
+
+async def test_comprehensive_answer_of_a_loop(client: httpx.AsyncClient, headers: H) -> None:
+    body = (await get(client, headers, "/loops/TIC-205/kpis/comprehensive", **HOUR)).json()
+    assert body["loop"]["loop_id"] == "TIC-205"
+    assert body["loop"]["bad_actor_score"] == 300.0
+    assert body["config"]["criticality"] == 5
+    assert body["latest"]["health_score"] == 40.0
+    assert body["latest"]["main_problem"] == "stiction"
+    assert body["summary"]["windows"] == 1
+    assert [item["category"] for item in body["diagnostics"]["items"]] == [
+        "stiction",
+        "oscillation",
+    ]
+    missing = await get(client, headers, "/loops/NOPE-9/kpis/comprehensive")
+    assert missing.status_code == 404

@@ -10,8 +10,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
 from clpm_shared.timeseries import InvalidQueryError, validate_fields, validate_loop_id
+from fastapi import Query
 
 from clpm_api_gateway.problems import invalid_parameter
 
@@ -21,6 +23,15 @@ MAX_INTERVAL_S = 31 * 86400
 _UNENCODED_PLUS = re.compile(r"(?<=\d) (\d{2}(?::?\d{2})?)$")
 
 TIME_DESCRIPTION = "ISO-8601 date-time with a zone, e.g. 2025-01-10T10:00:00Z"
+
+OptionalStart = Annotated[
+    str | None,
+    Query(description="ISO-8601 with zone; default end - 24 h", examples=["2025-01-10T00:00:00Z"]),
+]
+OptionalEnd = Annotated[
+    str | None,
+    Query(description="ISO-8601 with zone; default now", examples=["2025-01-11T00:00:00Z"]),
+]
 
 
 def parse_loop_id(value: str, parameter: str = "loopId", location: str = "query") -> str:

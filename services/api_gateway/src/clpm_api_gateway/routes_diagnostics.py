@@ -23,9 +23,14 @@ from clpm_api_gateway.problems import (
     PROBLEM_503,
     invalid_parameter,
 )
-from clpm_api_gateway.query_parameters import now_utc, parse_limit, parse_window
+from clpm_api_gateway.query_parameters import (
+    OptionalEnd,
+    OptionalStart,
+    now_utc,
+    parse_limit,
+    parse_window,
+)
 from clpm_api_gateway.response_cache import invalidate_loop
-from clpm_api_gateway.routes_kpis import OptionalEnd, OptionalStart
 from clpm_api_gateway.routes_loops import LoopIdPath, existing_loop, path_loop_id
 from clpm_api_gateway.schemas import DiagnoseRequest, Finding, Findings
 from clpm_api_gateway.security import EngineerPrincipal, require_role

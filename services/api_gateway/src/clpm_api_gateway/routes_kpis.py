@@ -15,16 +15,24 @@ from typing import Annotated, Any
 from clpm_shared.cache import cache_key, ttl_for_range
 from clpm_shared.db.models import KpiResult
 from clpm_shared.db.repositories.apc_read import ApcReadRepository
+from clpm_shared.db.repositories.diagnostics_read import DiagnosticReadRepository
 from clpm_shared.db.repositories.kpis_read import KpiReadRepository
 from clpm_shared.db.repositories.loop_overview import LoopOverviewRepository
+from clpm_shared.db.repositories.loops import LoopConfigRepository
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from clpm_api_gateway.columnar import iso_time
 from clpm_api_gateway.csv_export import CSV_RESPONSE_DOC, csv_response, rows_csv, wants_csv
-from clpm_api_gateway.dependencies import GatewayResources, ResourcesDep
+from clpm_api_gateway.dependencies import GatewayResources, ResourcesDep, SessionDep, SettingsDep
 from clpm_api_gateway.fleet_summary import fleet_summary
-from clpm_api_gateway.kpi_columns import NUMERIC_KPIS, alias_table, kpi_row, resolve_columns
+from clpm_api_gateway.kpi_columns import (
+    KPI_COLUMNS,
+    NUMERIC_KPIS,
+    alias_table,
+    kpi_row,
+    resolve_columns,
+)
 from clpm_api_gateway.problems import (
     PROBLEM_401,
     PROBLEM_404,
@@ -32,15 +40,32 @@ from clpm_api_gateway.problems import (
     PROBLEM_503,
     loop_not_found,
 )
-from clpm_api_gateway.query_parameters import TimeWindow, now_utc, parse_limit, parse_window
+from clpm_api_gateway.query_parameters import (
+    OptionalEnd,
+    OptionalStart,
+    TimeWindow,
+    now_utc,
+    parse_limit,
+    parse_window,
+)
 from clpm_api_gateway.response_cache import FLEET_TAG, cached_json, json_response, loop_tags
 from clpm_api_gateway.routes_data import FormatQuery
-from clpm_api_gateway.routes_loops import AreaQuery, LoopIdPath, UnitQuery, path_loop_id
+from clpm_api_gateway.routes_diagnostics import findings
+from clpm_api_gateway.routes_loops import (
+    AreaQuery,
+    LoopIdPath,
+    UnitQuery,
+    config_out,
+    existing_loop,
+    loop_out,
+    path_loop_id,
+)
 from clpm_api_gateway.schemas import (
     AliasEntry,
     ApcLoop,
     ApcSummary,
     FleetSummary,
+    KpiComprehensive,
     KpiLatest,
     KpiRows,
     KpiSummary,
@@ -56,14 +81,6 @@ router = APIRouter(
 DEFAULT_KPI_SPAN = timedelta(hours=24)
 MAX_KPI_ROWS = 10_000
 
-OptionalStart = Annotated[
-    str | None,
-    Query(description="ISO-8601 with zone; default end - 24 h", examples=["2025-01-10T00:00:00Z"]),
-]
-OptionalEnd = Annotated[
-    str | None,
-    Query(description="ISO-8601 with zone; default now", examples=["2025-01-11T00:00:00Z"]),
-]
 ColumnsQuery = Annotated[
     list[str] | None,
     Query(
@@ -237,6 +254,39 @@ async def kpi_period_summary(
     key = cache_key("api:kpis:summary", loop_id=loop_id, start=window.start, end=window.end)
     ttl = ttl_for_range(resources.settings.cache, window.end, now=now)
     return json_response(await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id)))
+
+
+@router.get(
+    "/loops/{loop_id}/kpis/comprehensive",
+    summary="Everything about a loop's performance in one answer",
+    response_model=KpiComprehensive,
+    responses=PROBLEM_404,
+)
+async def kpi_comprehensive(
+    session: SessionDep,
+    settings: SettingsDep,
+    loop_id: LoopIdPath,
+    start: OptionalStart = None,
+    end: OptionalEnd = None,
+) -> KpiComprehensive:
+    """The loop with its latest KPI headline, its configuration, all KPIs of the latest window,
+    the KPI summary over [start, end) (default the last 24 h) and the latest findings."""
+    loop_id = path_loop_id(loop_id)
+    window = parse_window(start, end, default_span=DEFAULT_KPI_SPAN, now=now_utc())
+    overview = await existing_loop(session, loop_id)
+    repository = KpiReadRepository(session)
+    latest = await repository.latest(loop_id)
+    rows = list(await repository.history(loop_id, window.start, window.end, MAX_KPI_ROWS))
+    config = await LoopConfigRepository(session).get(loop_id)
+    return KpiComprehensive(
+        loop=loop_out(overview),
+        config=config_out(loop_id, config, settings.kpi.kpi_window_min),
+        latest=kpi_row(latest, list(KPI_COLUMNS))
+        if latest
+        else _offline(loop_id, list(KPI_COLUMNS)),
+        summary=KpiSummary.model_validate(kpi_summary(loop_id, window, rows)),
+        diagnostics=findings(loop_id, await DiagnosticReadRepository(session).latest(loop_id)),
+    )
 
 
 @router.get(

@@ -279,6 +279,16 @@ class KpiSummary(BaseModel):
     kpis: dict[str, KpiStatistic]
 
 
+class KpiComprehensive(BaseModel):
+    """A loop's headline, configuration, latest KPIs, KPI summary and latest findings."""
+
+    loop: LoopOut
+    config: LoopConfigOut
+    latest: dict[str, Any] = Field(description="all KPI columns of the latest window")
+    summary: KpiSummary
+    diagnostics: Findings
+
+
 class AliasEntry(BaseModel):
     original: str = Field(examples=["osc_index"])
     column: str | None = Field(examples=["osc_regularity"])
