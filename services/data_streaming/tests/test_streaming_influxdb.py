@@ -20,7 +20,7 @@ from data_streaming_service.catalogue import loop_specs
 from data_streaming_service.data_generator import ControlLoopDataGenerator
 from data_streaming_service.streaming import StreamingService, StreamOptions, grid_floor
 
-from tests.harness.servers import InfluxServer, wait_for
+from tests.harness.servers import InfluxServer, free_port, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -232,3 +232,26 @@ def test_sigterm_flushes_every_point_and_exits_zero(
     )
     assert rows[0]["count"] * 3 == final["written_points"]
     assert rows[0]["count_1"] == rows[0]["count_2"] == rows[0]["count"]
+
+
+async def test_stop_while_the_store_is_unreachable_ends_within_the_flush_timeout(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    nobody = InfluxSettings(influxdb_url=f"http://127.0.0.1:{free_port()}", influxdb_username=None)
+    unreachable = InfluxQLStore(nobody, backoff_s=0.05)
+    generator = ControlLoopDataGenerator(loop_specs(3, seed=4, interval_s=0.05), interval_s=0.05)
+    options = StreamOptions(interval_s=0.05, flush_timeout_s=1.5)
+    service = StreamingService(generator, unreachable, options)
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    await asyncio.sleep(0.5)
+    stop.set()
+    started = time.monotonic()
+    summary = await task
+    took = time.monotonic() - started
+    await unreachable.close()
+    assert took < options.flush_timeout_s + 1.0
+    assert not summary.flushed
+    assert summary.written_points == 0
+    assert summary.generated_points > 0
+    assert any("did not take every point" in r.getMessage() for r in caplog.records)

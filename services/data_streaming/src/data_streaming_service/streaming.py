@@ -114,10 +114,12 @@ class StreamingService:
             if not self.options.backfill_only:
                 await self._stream(stop, resume_ns)
         finally:
+            # One deadline for both steps: Docker's stop grace period is 10 s by default.
+            deadline = time.monotonic() + self.options.flush_timeout_s
             writer_stop.set()
             self.buffer.wake()
-            await self._stop_writer(writer_task)
-            self.summary.flushed = await self.writer.flush(self.options.flush_timeout_s)
+            await self._stop_writer(writer_task, self.options.flush_timeout_s)
+            self.summary.flushed = await self.writer.flush(max(0.0, deadline - time.monotonic()))
             self._refresh_summary()
             if self.summary.flushed:
                 logger.info("data-streaming stopped; buffer flushed", extra=self.summary.as_dict())
@@ -130,9 +132,9 @@ class StreamingService:
                 await self.heartbeat.remove()
         return self.summary
 
-    async def _stop_writer(self, task: asyncio.Task[None]) -> None:
+    async def _stop_writer(self, task: asyncio.Task[None], timeout_s: float) -> None:
         try:
-            await asyncio.wait_for(asyncio.shield(task), self.options.flush_timeout_s)
+            await asyncio.wait_for(asyncio.shield(task), timeout_s)
         except TimeoutError:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
