@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,8 +40,13 @@ class TestClock:
 
     def __init__(self, now: datetime) -> None:
         self.now = now
+        self.calls = 0
+        self.on_call: Callable[[int], None] | None = None
 
     def __call__(self) -> datetime:
+        self.calls += 1
+        if self.on_call is not None:
+            self.on_call(self.calls)
         return self.now
 
     def set(self, now: datetime) -> None:

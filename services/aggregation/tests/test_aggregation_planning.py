@@ -1,0 +1,103 @@
+"""Work-unit planning: complete minutes only, lateness re-read, chunk grid, no gap, no overlap."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+from clpm_aggregation.planning import (
+    final_bound,
+    final_hours,
+    floor_to,
+    plan_units,
+    read_start,
+)
+
+T = datetime(2025, 1, 10, 10, 0, tzinfo=UTC)
+MIN = timedelta(minutes=1)
+L = timedelta(seconds=120)
+
+
+def plan(marks: dict[str, datetime], now: datetime, **kw: object) -> list:  # type: ignore[type-arg]
+    options: dict[str, object] = {
+        "lateness": L,
+        "chunk": timedelta(minutes=60),
+        "max_samples_per_unit": 600_000,
+        "loops_per_query": 100,
+    }
+    options.update(kw)
+    settled = options.pop("settled", {})
+    return plan_units(marks, settled, now=now, **options)  # type: ignore[arg-type]
+
+
+def test_the_current_partial_minute_is_never_planned() -> None:
+    units = plan({"A": T}, T + timedelta(minutes=3, seconds=59))
+    assert [(u.watermark, u.end) for u in units] == [(T, T + 3 * MIN)]
+    assert plan({"A": T + 3 * MIN}, T + timedelta(minutes=3, seconds=59)) == []
+
+
+def test_an_unknown_previous_read_re_reads_the_lateness_allowance() -> None:
+    [unit] = plan({"A": T}, T + 2 * MIN)
+    assert unit.read_start == T - 2 * MIN
+    assert read_start(T, None, timedelta(seconds=90)) == T - 2 * MIN  # floored to a minute
+
+
+def test_a_known_settled_time_shortens_the_re_read() -> None:
+    # previous read at T+40s up to T: samples older than T+40s-120s = T-80s were all seen
+    assert read_start(T, T + timedelta(seconds=40) - L, L) == T - 2 * MIN
+    # a read long after the watermark (backfill): nothing to re-read
+    assert read_start(T, T + timedelta(hours=5), L) == T
+    # never re-reads further back than the allowance
+    assert read_start(T, T - timedelta(hours=1), L) == T - 2 * MIN
+
+
+def test_a_backlog_is_cut_on_the_chunk_grid_without_gaps_or_overlap() -> None:
+    start = T + timedelta(minutes=17)
+    units = plan({"A": start}, T + timedelta(hours=3, minutes=5, seconds=3))
+    windows = [(u.watermark, u.end) for u in units]
+    assert windows == [
+        (start, T + timedelta(hours=1)),
+        (T + timedelta(hours=1), T + timedelta(hours=2)),
+        (T + timedelta(hours=2), T + timedelta(hours=3)),
+        (T + timedelta(hours=3), T + timedelta(hours=3, minutes=5)),
+    ]
+    # later chunks of a historical backlog start at the previous end (settled long ago)
+    assert [u.read_start for u in units[1:3]] == [T + timedelta(hours=1), T + timedelta(hours=2)]
+    # the newest chunk re-reads from now - L
+    assert units[3].read_start == T + timedelta(hours=3)
+
+
+def test_units_group_loops_by_window_and_respect_the_size_limit() -> None:
+    marks = {f"L{i:04d}": T for i in range(1000)} | {"X": T + MIN}
+    units = plan(marks, T + timedelta(minutes=10), max_samples_per_unit=100_000)
+    # window 12 min (2 re-read + 10 new) at 1 sample/s: 100,000 / 720 = 138 -> 100 per unit
+    assert [len(u.loop_ids) for u in units if u.watermark == T] == [100] * 10
+    covered = sorted(loop for u in units if u.watermark == T for loop in u.loop_ids)
+    assert covered == sorted(k for k in marks if k != "X")
+    assert [u.loop_ids for u in units if u.watermark == T + MIN] == [("X",)]
+    bigger = plan(marks, T + timedelta(minutes=10), max_samples_per_unit=1_000_000)
+    assert [len(u.loop_ids) for u in bigger if u.watermark == T] == [1000]
+
+
+def test_units_are_ordered_by_end_so_each_loop_commits_in_order() -> None:
+    units = plan({"A": T, "B": T + timedelta(minutes=90)}, T + timedelta(hours=3))
+    ends = [u.end for u in units]
+    assert ends == sorted(ends)
+    for loop in ("A", "B"):
+        mine = [u for u in units if loop in u.loop_ids]
+        assert all(a.end == b.watermark for a, b in itertools.pairwise(mine))
+
+
+def test_an_hour_is_final_once_no_later_unit_re_reads_it() -> None:
+    assert final_bound(T + timedelta(hours=1), T + timedelta(hours=1, seconds=30), L) == (
+        T + timedelta(minutes=58)
+    )
+    assert final_hours(T + timedelta(minutes=57), T + timedelta(minutes=58)) == []
+    assert final_hours(T + timedelta(minutes=58), T + timedelta(hours=1, minutes=1)) == [T]
+    assert final_hours(T, T + timedelta(hours=2)) == [T, T + timedelta(hours=1)]
+    assert final_hours(T + timedelta(hours=1), T + timedelta(hours=1)) == []
+
+
+def test_floor_to_uses_the_epoch_grid() -> None:
+    assert floor_to(T + timedelta(seconds=59.9), MIN) == T
+    assert floor_to(T + timedelta(minutes=59), timedelta(hours=1)) == T

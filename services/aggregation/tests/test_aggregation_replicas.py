@@ -1,0 +1,105 @@
+"""Two instances on one database share the loops; each (loop, minute) is written exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from clpm_aggregation.pipeline import run_units
+from clpm_aggregation.planning import WorkUnit
+from clpm_shared.db.repositories.leases import WorkLeaseRepository
+from clpm_shared.db.repositories.watermarks import WatermarkRepository
+from clpm_shared.timeseries.influxql import InfluxQLStore
+
+from services.aggregation.tests.conftest import (
+    BASE,
+    Database,
+    TestClock,
+    assert_matches,
+    make_service,
+    plant_points,
+    reference_buckets,
+    stored_rows,
+)
+
+MINUTE = timedelta(minutes=1)
+
+
+async def test_two_instances_split_the_loops_and_write_each_minute_once_then_one_takes_over(
+    influx: InfluxQLStore, database: Database, clock: TestClock
+) -> None:
+    database.install_write_counter()
+    loops = [f"TIC{k:02d}" for k in range(12)]
+    points = plant_points(loops, BASE, 30 * 60, seed=5, step_s=5.0)
+    await influx.write(points)
+    a = make_service(influx, database, clock, instance_id="node-a:1", agg_lease_s=300.0)
+    b = make_service(influx, database, clock, instance_id="node-b:1", agg_lease_s=300.0)
+
+    reports = {}
+    for minute in range(2, 12):  # both alive: cycles run concurrently every "minute"
+        clock.set(BASE + minute * MINUTE + timedelta(seconds=7))
+        reports[minute] = await asyncio.gather(a.run_cycle(), b.run_cycle())
+    final_split = [report.loops for report in reports[11]]
+    assert sorted(final_split) == [6, 6]
+    async with database.sessions() as session:
+        owners = await WorkLeaseRepository(session, "aggregation").owners(clock())
+    assert owners == {"node-a:1": 6, "node-b:1": 6}
+
+    # node-a dies (no shutdown). Its loops wait until its leases expire (AGG_LEASE_S = 300 s),
+    # then node-b takes them over from their watermarks.
+    clock.set(BASE + 12 * MINUTE + timedelta(seconds=7))
+    alone = await b.run_cycle()
+    assert alone.loops == 6
+    clock.set(BASE + 20 * MINUTE + timedelta(seconds=7))
+    takeover = await b.run_cycle()
+    assert takeover.loops == 12
+    clock.set(BASE + 30 * MINUTE + timedelta(seconds=7))
+    await b.run_cycle()
+
+    counts = database.write_counts()
+    minutes = [int((BASE + m * MINUTE).timestamp()) for m in range(30)]
+    assert counts == {(loop, m): 1 for loop in loops for m in minutes}
+    async with database.sessions() as session:
+        marks = await WatermarkRepository(session).get(loops)
+    assert set(marks.values()) == {BASE + 30 * MINUTE}
+    rows = await stored_rows(database, "agg_1m", loops, BASE, BASE + 30 * MINUTE)
+    expected = reference_buckets(points)
+    assert set(rows) == set(expected)
+    for key, want in expected.items():
+        assert_matches(rows[key], want)
+
+
+async def test_two_writers_racing_on_the_same_units_commit_each_once(
+    influx: InfluxQLStore, database: Database, clock: TestClock
+) -> None:
+    """A replica whose lease expired while it was still working cannot double-write."""
+    database.install_write_counter()
+    loops = [f"PIC{k:02d}" for k in range(6)]
+    points = plant_points(loops, BASE, 10 * 60, seed=6)
+    await influx.write(points)
+    async with database.sessions() as session, session.begin():
+        await WatermarkRepository(session).initialize(dict.fromkeys(loops, BASE))
+    units = [
+        WorkUnit(tuple(loops[:3]), BASE, BASE, BASE + 5 * MINUTE),
+        WorkUnit(tuple(loops[3:]), BASE, BASE, BASE + 5 * MINUTE),
+        WorkUnit(tuple(loops[:3]), BASE + 5 * MINUTE, BASE + 5 * MINUTE, BASE + 10 * MINUTE),
+        WorkUnit(tuple(loops[3:]), BASE + 5 * MINUTE, BASE + 5 * MINUTE, BASE + 10 * MINUTE),
+    ]
+    clock.set(BASE + timedelta(hours=1))
+
+    async def writer() -> list[bool]:
+        outcomes = await run_units(
+            units,
+            store=influx,
+            sessions=database.sessions,
+            lateness=timedelta(0),
+            clock=clock,
+        )
+        return [outcome.committed for outcome in outcomes]
+
+    first, second = await asyncio.gather(writer(), writer())
+    assert [x or y for x, y in zip(first, second, strict=True)] == [True] * 4
+    assert [x and y for x, y in zip(first, second, strict=True)] == [False] * 4
+    counts = database.write_counts()
+    assert sorted(set(counts.values())) == [1]
+    assert len(counts) == len(loops) * 10
