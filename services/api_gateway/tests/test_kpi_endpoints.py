@@ -8,10 +8,14 @@ criticality 1, APC: attainment 1.0 and 0.5 over 900 samples each); PIC-400 none.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from clpm_shared.config import Settings
+from clpm_shared.db import create_engine, create_session_factory
+from clpm_shared.db.models import KpiResult
 
 API = "/api/v1"
 H = dict[str, dict[str, str]]
@@ -238,3 +242,29 @@ async def test_comprehensive_answer_of_a_loop(client: httpx.AsyncClient, headers
     ]
     missing = await get(client, headers, "/loops/NOPE-9/kpis/comprehensive")
     assert missing.status_code == 404
+
+
+async def test_answers_are_cached_until_a_client_asks_for_a_fresh_one(
+    client: httpx.AsyncClient, headers: H, settings: Settings
+) -> None:
+    path = "/loops/PIC-400/kpis/latest"
+    assert (await get(client, headers, path)).json()["status"] == "offline"
+    engine = create_engine(settings.database)
+    async with create_session_factory(engine)() as session:
+        session.add(
+            KpiResult(
+                loop_id="PIC-400",
+                window_start=datetime(2025, 1, 10, 11, 0, tzinfo=UTC),
+                window_end=datetime(2025, 1, 10, 11, 15, tzinfo=UTC),
+                health_score=88.0,
+                status="good",
+            )
+        )
+        await session.commit()
+    await engine.dispose()
+    assert (await get(client, headers, path)).json()["status"] == "offline", "served from cache"
+    fresh = await client.get(
+        f"{API}{path}", headers={**headers["viewer"], "Cache-Control": "no-cache"}
+    )
+    assert fresh.json()["status"] == "good"
+    assert (await get(client, headers, path)).json()["health_score"] == 88.0

@@ -14,7 +14,7 @@ import httpx
 from clpm_shared.cache import Cache
 from clpm_shared.config import Settings
 from clpm_shared.timeseries import TimeSeriesStore
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 
@@ -68,3 +68,16 @@ def diagnostics_client(request: Request) -> httpx.AsyncClient:
 
 
 DiagnosticsClientDep = Annotated[httpx.AsyncClient, Depends(diagnostics_client)]
+
+
+def fresh_answer(
+    cache_control: Annotated[
+        str | None,
+        Header(description="`no-cache` asks for an answer computed now, not a cached one"),
+    ] = None,
+) -> bool:
+    """True when the client asked to bypass the response cache (``Cache-Control: no-cache``)."""
+    return cache_control is not None and "no-cache" in cache_control.lower()
+
+
+FreshDep = Annotated[bool, Depends(fresh_answer)]

@@ -32,12 +32,22 @@ async def cached_json(
     ttl_s: float,
     compute: Callable[[], Awaitable[Body]],
     tags: Iterable[str],
+    *,
+    fresh: bool = False,
 ) -> bytes:
-    """The rendered JSON answer under ``key``; computed, rendered and stored on a miss."""
+    """The rendered JSON answer under ``key``; computed, rendered and stored on a miss.
+
+    ``fresh`` (the client sent ``Cache-Control: no-cache``) computes the answer even when one
+    is cached, and stores it for the next callers.
+    """
 
     async def render() -> bytes:
         return render_json(await compute())
 
+    if fresh:
+        payload = await render()
+        await cache.set(key, payload, ttl_s, tags=tuple(tags))
+        return payload
     return await cache.get_or_compute_bytes(key, ttl_s, render, tags=tuple(tags))
 
 

@@ -22,7 +22,7 @@ from clpm_api_gateway.csv_export import (
     csv_response,
     wants_csv,
 )
-from clpm_api_gateway.dependencies import GatewayResources, ResourcesDep
+from clpm_api_gateway.dependencies import FreshDep, GatewayResources, ResourcesDep
 from clpm_api_gateway.problems import PROBLEM_401, PROBLEM_404, PROBLEM_422, PROBLEM_503
 from clpm_api_gateway.query_parameters import (
     TIME_DESCRIPTION,
@@ -92,6 +92,7 @@ async def serve_raw(
     limit: int | None,
     cursor: str | None,
     export_format: ExportFormat | None,
+    fresh: bool,
 ) -> Response:
     settings = resources.settings
     now = now_utc()
@@ -123,7 +124,7 @@ async def serve_raw(
         cursor=cursor,
     )
     ttl = ttl_for_range(settings.cache, window.end, now=now)
-    payload = await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id))
+    payload = await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id), fresh=fresh)
     if csv:
         body = json.loads(payload)
         columns = ["ts", *(data_queries.output_name(field) for field in chosen)]
@@ -141,6 +142,7 @@ async def serve_raw(
 async def raw(
     request: Request,
     resources: ResourcesDep,
+    fresh: FreshDep,
     loop_id: LoopIdQuery,
     start: StartQuery,
     end: EndQuery = None,
@@ -166,6 +168,7 @@ async def raw(
         limit,
         cursor,
         export_format,
+        fresh,
     )
 
 
@@ -178,6 +181,7 @@ async def raw(
 async def aggregated(
     request: Request,
     resources: ResourcesDep,
+    fresh: FreshDep,
     loop_id: LoopIdQuery,
     start: StartQuery,
     end: EndQuery = None,
@@ -212,7 +216,7 @@ async def aggregated(
         interval_s=interval_s,
     )
     ttl = ttl_for_range(settings.cache, window.end, now=now)
-    payload = await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id))
+    payload = await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id), fresh=fresh)
     if csv:
         columns = ["ts", "pv", "op", "sp", "pv_count", "pv_min", "pv_max"]
         columns += ["op_min", "op_max", "sp_min", "sp_max"]
@@ -227,6 +231,7 @@ async def aggregated(
 )
 async def realtime(
     resources: ResourcesDep,
+    fresh: FreshDep,
     loop_id: LoopIdQuery,
     fields: FieldsQuery = None,
 ) -> Response:
@@ -241,7 +246,7 @@ async def realtime(
 
     key = cache_key("api:data:realtime", loop_id=loop_id, fields=chosen)
     ttl = resources.settings.cache.cache_ttl_realtime_s
-    payload = await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id))
+    payload = await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id), fresh=fresh)
     body = json.loads(payload)
     if body["ts"] is not None:  # the age at answer time, also for a cached value
         age = (now_utc() - parse_time(body["ts"], "ts")).total_seconds()
@@ -249,7 +254,7 @@ async def realtime(
     return json_response(render_json(body))
 
 
-async def serve_range(resources: GatewayResources, loop_id: str) -> Response:
+async def serve_range(resources: GatewayResources, loop_id: str, fresh: bool) -> Response:
     async def compute() -> dict[str, Any]:
         async with resources.sessions() as session:
             await data_queries.require_loop(session, resources.store, loop_id)
@@ -257,7 +262,9 @@ async def serve_range(resources: GatewayResources, loop_id: str) -> Response:
 
     key = cache_key("api:data:range", loop_id=loop_id)
     ttl = resources.settings.cache.cache_ttl_recent_s
-    return json_response(await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id)))
+    return json_response(
+        await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id), fresh=fresh)
+    )
 
 
 @router.get(
@@ -265,7 +272,7 @@ async def serve_range(resources: GatewayResources, loop_id: str) -> Response:
     summary="Earliest and latest data of a loop (raw and aggregates)",
     response_model=DataRangeOut,
 )
-async def data_range(resources: ResourcesDep, loop_id: LoopIdQuery) -> Response:
+async def data_range(resources: ResourcesDep, fresh: FreshDep, loop_id: LoopIdQuery) -> Response:
     """``start``/``end`` span the broadest of raw data, agg_1m and agg_1h; each source's own
     span is listed too (null when it holds nothing for the loop)."""
-    return await serve_range(resources, parse_loop_id(loop_id))
+    return await serve_range(resources, parse_loop_id(loop_id), fresh)

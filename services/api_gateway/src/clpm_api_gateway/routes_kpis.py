@@ -24,7 +24,13 @@ from fastapi.responses import Response
 
 from clpm_api_gateway.columnar import iso_time
 from clpm_api_gateway.csv_export import CSV_RESPONSE_DOC, csv_response, rows_csv, wants_csv
-from clpm_api_gateway.dependencies import GatewayResources, ResourcesDep, SessionDep, SettingsDep
+from clpm_api_gateway.dependencies import (
+    FreshDep,
+    GatewayResources,
+    ResourcesDep,
+    SessionDep,
+    SettingsDep,
+)
 from clpm_api_gateway.fleet_summary import fleet_summary
 from clpm_api_gateway.kpi_columns import (
     KPI_COLUMNS,
@@ -106,6 +112,7 @@ async def require_registered_loop(resources: GatewayResources, loop_id: str) -> 
 async def kpi_history(
     request: Request,
     resources: ResourcesDep,
+    fresh: FreshDep,
     loop_id: LoopIdPath,
     start: OptionalStart = None,
     end: OptionalEnd = None,
@@ -145,7 +152,7 @@ async def kpi_history(
         columns=chosen,
     )
     ttl = ttl_for_range(resources.settings.cache, window.end, now=now)
-    payload = await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id))
+    payload = await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id), fresh=fresh)
     if csv:
         return csv_response(rows_csv(json.loads(payload)["items"], chosen), f"{loop_id}-kpis")
     return json_response(payload)
@@ -165,7 +172,7 @@ def _offline(loop_id: str, columns: list[str]) -> dict[str, Any]:
     responses=PROBLEM_404,
 )
 async def kpi_latest(
-    resources: ResourcesDep, loop_id: LoopIdPath, columns: ColumnsQuery = None
+    resources: ResourcesDep, fresh: FreshDep, loop_id: LoopIdPath, columns: ColumnsQuery = None
 ) -> Response:
     """The newest KPI row; status offline and null KPIs when none was computed yet."""
     loop_id = path_loop_id(loop_id)
@@ -187,7 +194,9 @@ async def kpi_latest(
 
     key = cache_key("api:kpis:latest", loop_id=loop_id, columns=chosen)
     ttl = resources.settings.cache.cache_ttl_recent_s
-    return json_response(await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id)))
+    return json_response(
+        await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id), fresh=fresh)
+    )
 
 
 def _statistics(rows: list[KpiResult], name: str) -> dict[str, float | None]:
@@ -232,6 +241,7 @@ def kpi_summary(loop_id: str, window: TimeWindow, rows: list[KpiResult]) -> dict
 )
 async def kpi_period_summary(
     resources: ResourcesDep,
+    fresh: FreshDep,
     loop_id: LoopIdPath,
     start: OptionalStart = None,
     end: OptionalEnd = None,
@@ -253,7 +263,9 @@ async def kpi_period_summary(
 
     key = cache_key("api:kpis:summary", loop_id=loop_id, start=window.start, end=window.end)
     ttl = ttl_for_range(resources.settings.cache, window.end, now=now)
-    return json_response(await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id)))
+    return json_response(
+        await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id), fresh=fresh)
+    )
 
 
 @router.get(
@@ -307,6 +319,7 @@ async def kpi_aliases() -> list[dict[str, Any]]:
 )
 async def fleet(
     resources: ResourcesDep,
+    fresh: FreshDep,
     unit: UnitQuery = None,
     area: AreaQuery = None,
     top: Annotated[int, Query(ge=1, le=500, description="bad actors to list")] = 10,
@@ -322,7 +335,9 @@ async def fleet(
 
     key = cache_key("api:fleet:summary", unit=unit, area=area, top=top)
     ttl = resources.settings.cache.cache_ttl_recent_s
-    return json_response(await cached_json(resources.cache, key, ttl, compute, [FLEET_TAG]))
+    return json_response(
+        await cached_json(resources.cache, key, ttl, compute, [FLEET_TAG], fresh=fresh)
+    )
 
 
 @router.get(
@@ -334,6 +349,7 @@ async def fleet(
 async def apc_attainment(
     request: Request,
     resources: ResourcesDep,
+    fresh: FreshDep,
     start: OptionalStart = None,
     end: OptionalEnd = None,
     unit: UnitQuery = None,
@@ -366,7 +382,7 @@ async def apc_attainment(
 
     key = cache_key("api:apc:attainment", start=window.start, end=window.end, unit=unit, area=area)
     ttl = ttl_for_range(resources.settings.cache, window.end, now=now)
-    payload = await cached_json(resources.cache, key, ttl, compute, [FLEET_TAG])
+    payload = await cached_json(resources.cache, key, ttl, compute, [FLEET_TAG], fresh=fresh)
     if csv:
         columns = list(ApcLoop.model_fields)
         return csv_response(rows_csv(json.loads(payload)["items"], columns), "apc-attainment")

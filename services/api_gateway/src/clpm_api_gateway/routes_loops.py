@@ -15,7 +15,7 @@ from clpm_shared.db.repositories.loops import LoopConfigRepository, LoopReposito
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import Response
 
-from clpm_api_gateway.dependencies import ResourcesDep, SessionDep, SettingsDep
+from clpm_api_gateway.dependencies import FreshDep, ResourcesDep, SessionDep, SettingsDep
 from clpm_api_gateway.problems import (
     PROBLEM_401,
     PROBLEM_404,
@@ -389,6 +389,7 @@ async def reset_config(
 async def loop_data(
     request: Request,
     resources: ResourcesDep,
+    fresh: FreshDep,
     loop_id: LoopIdPath,
     start: StartQuery,
     end: EndQuery = None,
@@ -407,6 +408,7 @@ async def loop_data(
         limit,
         cursor,
         export_format,
+        fresh,
     )
 
 
@@ -416,5 +418,7 @@ async def loop_data(
     response_model=DataRangeOut,
     responses=PROBLEM_404,
 )
-async def loop_data_range(resources: ResourcesDep, loop_id: LoopIdPath) -> Response:
-    return await serve_range(resources, path_loop_id(loop_id))
+async def loop_data_range(
+    resources: ResourcesDep, fresh: FreshDep, loop_id: LoopIdPath
+) -> Response:
+    return await serve_range(resources, path_loop_id(loop_id), fresh)
