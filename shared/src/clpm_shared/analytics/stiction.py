@@ -404,7 +404,12 @@ def _verdict(curve_fit: float, non_gaussianity: float) -> StictionVerdict:
 
 
 def stiction_index(
-    pv: npt.ArrayLike, op: npt.ArrayLike, ts: float, loop_type: str = "flow"
+    pv: npt.ArrayLike,
+    op: npt.ArrayLike,
+    ts: float,
+    loop_type: str = "flow",
+    *,
+    period_s: float | None = None,
 ) -> StictionResult:
     """Detect valve stiction in an oscillating loop from routine PV and OP data.
 
@@ -423,7 +428,7 @@ def stiction_index(
     5. Confidence: for "stiction" and "no_stiction" the mean of the two tests' margins,
        :math:`\\tfrac{1}{2}(|SI - 0.5|/0.5 + |G - 0.5|/0.5)` counted only for a test that
        agrees with the verdict, times :math:`q = \\min(1, \\max(0.5, r/3))` from the
-       oscillation regularity r; 0 for "undetermined".
+       oscillation regularity r (0.75 when the period was given); 0 for "undetermined".
     6. Apparent stiction band from the PV–OP ellipse (Choudhury et al. 2006,
        :func:`apparent_stiction_band`); for integrating loops the PV rate of change stands
        in for the flow through the valve.
@@ -438,6 +443,9 @@ def stiction_index(
     loop_type : str
         One of "flow", "pressure", "level", "temperature", "other"; "level" is treated as
         an integrating process.
+    period_s : float, optional
+        Oscillation period already established by the caller (e.g. the KPI oscillation of
+        the control error); step 1 then trusts it instead of detecting one on PV and OP.
 
     Returns
     -------
@@ -447,7 +455,7 @@ def stiction_index(
     ------
     ValueError
         Naming the parameter: ``ts`` not positive, ``op`` of another length than ``pv``,
-        ``loop_type`` unknown.
+        ``loop_type`` unknown, ``period_s`` not positive.
 
     References
     ----------
@@ -458,6 +466,8 @@ def stiction_index(
         raise ValueError(f"ts: sample period must be a positive finite number, got {ts!r}")
     if loop_type not in LOOP_TYPES:
         raise ValueError(f"loop_type: must be one of {sorted(LOOP_TYPES)}, got {loop_type!r}")
+    if period_s is not None and not (math.isfinite(period_s) and period_s > 0):
+        raise ValueError(f"period_s: must be a positive number of seconds, got {period_s!r}")
     pv_raw = as_float_array(pv)
     op_raw = as_float_array(op)
     if op_raw.size != pv_raw.size:
@@ -471,12 +481,24 @@ def stiction_index(
         return StictionResult(
             "undetermined", None, 0.0, reason="no samples, or more than 20 % of PV or OP missing"
         )
-    oscillation = _oscillation_of(pv_filled, op_filled, ts)
+    oscillation = (
+        _oscillation_of(pv_filled, op_filled, ts)
+        if period_s is None
+        else OscillationResult(True, float(period_s), None, None)
+    )
     if oscillation is None or oscillation.period_s is None:
         return StictionResult(
             "no_oscillation", None, 0.0, reason="neither PV nor OP oscillates regularly"
         )
     period_s = oscillation.period_s
+    if period_s < 3.0 * ts or period_s * 3.0 > ts * pv_filled.size:
+        return StictionResult(
+            "undetermined",
+            None,
+            0.0,
+            period_s=period_s,
+            reason="the window must hold at least three periods of three samples or more",
+        )
     integrating = loop_type in INTEGRATING_LOOP_TYPES
     flow = np.gradient(pv_filled) / ts if integrating else pv_filled
     band = apparent_stiction_band(op_filled, flow, ts, period_s)
@@ -521,7 +543,8 @@ def stiction_index(
             abs(value - 0.5) / 0.5 if (value > 0.5) == says_stiction else 0.0
             for value in (si, non_gaussianity)
         ]
-        regularity = float(np.clip((oscillation.regularity or 0.0) / 3.0, 0.5, 1.0))
+        known = oscillation.regularity
+        regularity = 0.75 if known is None else float(np.clip(known / 3.0, 0.5, 1.0))
         confidence = float(np.clip(0.5 * sum(margins) * regularity, 0.0, 1.0))
     return StictionResult(
         verdict,

@@ -1,0 +1,770 @@
+"""Why a loop performs badly: rule-based findings from KPIs, stiction tests and signal checks.
+
+:func:`diagnose_loop` turns one loop's window into :class:`Finding` objects, each with a
+category, a severity and a confidence (0-1), the numbers that led there and one sentence an
+engineer can act on. :func:`cluster_oscillations` groups the oscillating loops of a plant
+whose periods agree within ±10 % and names the most likely source (Thornhill et al. 2003:
+loops oscillating with a common period usually share one root cause, found where the
+non-linearity is strongest); :func:`with_plant_context` then marks the other members as
+disturbed from outside.
+
+Rules (thresholds are module constants, documented where they are defined):
+
+* **mode_issue** — service factor below 95 %: the loop spent time outside its normal modes.
+* **sensor_fault** — PV flatline, isolated spikes, samples outside the configured range, or
+  measurement noise large compared with the PV span.
+* **saturation** — OP at a limit for at least 5 % of the in-service time; with the PV away
+  from SP that means the valve cannot deliver (sizing, or a load beyond its range).
+* **oscillation** — the control error oscillates regularly (KPI oscillation, Thornhill,
+  Huang & Zhang 2003). Its cause is then judged by :func:`stiction_index`:
+  **stiction** when both stiction tests agree; **external_disturbance** when the cycle is a
+  steady deterministic sinusoid the loop's own linear dynamics would not sustain;
+  **aggressive_tuning** when the cycle is Gaussian ringing (a lightly damped loop excited by
+  noise) with frequent OP reversals.
+* **sluggish_tuning** — no oscillation, a poor Harris index, a control error that stays
+  correlated for long compared with the dead time, and an OP that hardly reverses.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Final, Literal
+
+import numpy as np
+
+from clpm_shared.analytics.kpis import KpiResult, compute_kpis, pv_span
+from clpm_shared.analytics.loop_config import LoopConfig
+from clpm_shared.analytics.loop_window import LoopWindow
+from clpm_shared.analytics.service_factor import summarise_modes
+from clpm_shared.analytics.signal_preparation import FloatArray, detrend_linear
+from clpm_shared.analytics.stiction import StictionResult, stiction_index
+
+Category = Literal[
+    "oscillation",
+    "stiction",
+    "saturation",
+    "aggressive_tuning",
+    "sluggish_tuning",
+    "sensor_fault",
+    "external_disturbance",
+    "mode_issue",
+]
+CATEGORIES: Final[tuple[str, ...]] = (
+    "oscillation",
+    "stiction",
+    "saturation",
+    "aggressive_tuning",
+    "sluggish_tuning",
+    "sensor_fault",
+    "external_disturbance",
+    "mode_issue",
+)
+
+ROOT_CAUSE_ORDER: Final[tuple[str, ...]] = (
+    "sensor_fault",
+    "mode_issue",
+    "stiction",
+    "saturation",
+    "external_disturbance",
+    "aggressive_tuning",
+    "sluggish_tuning",
+    "oscillation",
+)
+"""Tie-break order of causes of equal weight; "oscillation" is a symptom, named only alone."""
+
+Evidence = Mapping[str, float | int | str | bool | None]
+
+MIN_SERVICE_FACTOR: Final = 0.95
+"""Below this service factor the loop spent a notable time outside its normal modes."""
+
+MIN_SERVICE_FOR_CAUSES: Final = 0.8
+"""Oscillation and tuning causes are judged only when this share of the window is in service."""
+
+SATURATION_SHARE: Final = 0.05
+"""Share of in-service time at an OP limit that makes a saturation finding."""
+
+NOISE_SHARE_OF_CONFIGURED_SPAN: Final = 0.02
+"""Measurement noise (σ) above 2 % of the configured PV span is excessive."""
+
+NOISE_SHARE_OF_VARIATION: Final = 0.8
+"""Without a configured span: noise σ above 80 % of the control error's standard deviation
+(after a linear detrend) means the PV moves mostly by measurement noise ..."""
+
+OP_NOISE_PCT: Final = 0.3
+"""... and when that noise also moves the valve by more than 0.3 % of the OP span per
+sample (σ of the OP's sample-to-sample moves), the noise is excessive: a well-tuned loop on a
+healthy transmitter stays near 0.1 %."""
+
+SPIKE_SIGMAS: Final = 8.0
+"""An isolated sample further than this many noise σ from its 5-point median is a spike."""
+
+MIN_SPIKES: Final = 3
+"""Fewer spikes than this in a window are not reported."""
+
+OUT_OF_RANGE_SHARE: Final = 0.01
+"""Share of samples outside [pv_lo, pv_hi] that makes a sensor finding."""
+
+POOR_HARRIS: Final = 0.5
+"""Harris index below this: variance well above the minimum-variance bound."""
+
+SLUGGISH_CORRELATION_DEAD_TIMES: Final = 8.0
+"""A closed loop tuned reasonably forgets an error within a few dead times; an error that
+stays correlated for more than this many dead times is not being corrected."""
+
+SLUGGISH_CORRELATION_SAMPLES: Final = 20.0
+"""Same bound in samples when the dead time is not configured."""
+
+SLUGGISH_MAX_REVERSALS_PER_HOUR: Final = 60.0
+"""A sluggish controller barely moves the valve: fewer OP reversals per hour than this
+(a well-tuned loop reverses its OP hundreds of times an hour on ordinary disturbances)."""
+
+SLUGGISH_MAX_TRAVEL_PER_HOUR: Final = 120.0
+"""... and moves it less than this (% of span per hour); a loop whose OP travels more is
+working against something (a slow oscillation, a drift), not idling."""
+
+EXTERNAL_MIN_DETERMINISM: Final = 0.5
+"""Non-Gaussianity score (κ <= 2.25) from which a sinusoidal cycle counts as a steady,
+externally driven oscillation rather than noise-excited ringing."""
+
+EXTERNAL_MAX_SHAPE: Final = 0.5
+"""Curve-fitting index below which the cycle counts as sinusoidal (He et al. 2007)."""
+
+CLUSTER_TOLERANCE: Final = 0.10
+"""Oscillation periods agreeing within ±10 % form one plant-wide cluster."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One diagnosed problem of a loop in a window.
+
+    Attributes
+    ----------
+    category : str
+        One of :data:`CATEGORIES`.
+    severity : float
+        How much it hurts, 0-1.
+    confidence : float
+        How sure the rule is, 0-1.
+    evidence : Mapping
+        The numbers that led to the finding (JSON-compatible scalars).
+    recommendation : str
+        One sentence an engineer can act on.
+    """
+
+    category: Category
+    severity: float
+    confidence: float
+    evidence: Evidence
+    recommendation: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "category": self.category,
+            "severity": self.severity,
+            "confidence": self.confidence,
+            "evidence": dict(self.evidence),
+            "recommendation": self.recommendation,
+        }
+
+
+@dataclass(frozen=True)
+class OscillationSummary:
+    """What the plant-wide analysis needs to know about one oscillating loop."""
+
+    loop_id: str
+    period_s: float
+    amplitude_pct: float | None = None
+    regularity: float | None = None
+    stiction_verdict: str = "undetermined"
+    stiction_index: float | None = None
+    apparent_stiction_pct: float | None = None
+
+
+@dataclass(frozen=True)
+class LoopDiagnosis:
+    """All findings of one loop and window, most important first, and what they rest on."""
+
+    findings: tuple[Finding, ...]
+    primary: Category | None
+    kpis: KpiResult
+    stiction: StictionResult | None = None
+    oscillation: OscillationSummary | None = None
+    notes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OscillationCluster:
+    """Loops oscillating with a common period (within ±10 %) and the likely source."""
+
+    period_s: float
+    members: tuple[str, ...]
+    likely_source: str
+    source_evidence: Evidence
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "period_s": self.period_s,
+            "members": list(self.members),
+            "likely_source": self.likely_source,
+            "source_evidence": dict(self.source_evidence),
+        }
+
+
+def _clip01(value: float) -> float:
+    return float(min(1.0, max(0.0, value)))
+
+
+def _r(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), digits)
+
+
+def robust_noise_std(x: FloatArray) -> float | None:
+    """White-noise σ of ``x`` from its first differences, robust to steps and slow trends.
+
+    :math:`\\hat\\sigma = 1.4826\\,\\mathrm{MAD}(\\Delta x) / \\sqrt{2}`: the difference of two
+    independent samples has variance :math:`2\\sigma^2`, and the median absolute deviation
+    ignores the few large differences of steps and spikes.
+    """
+    step = np.diff(x)
+    step = step[np.isfinite(step)]
+    if step.size < 8:
+        return None
+    mad = float(np.median(np.abs(step - np.median(step))))
+    return 1.4826 * mad / math.sqrt(2.0)
+
+
+def count_spikes(x: FloatArray, noise_std: float) -> int:
+    """Isolated samples more than :data:`SPIKE_SIGMAS` noise σ away from their 5-point median.
+
+    A step moves the running median with it, so set-point steps and load changes are not
+    spikes; only excursions of one or two samples are.
+    """
+    if noise_std <= 0.0 or x.size < 5:
+        return 0
+    padded = np.pad(x, 2, mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 5)
+    median = np.nanmedian(windows, axis=1)
+    outlier = np.abs(x - median) > SPIKE_SIGMAS * noise_std
+    outlier &= np.isfinite(x)
+    # count runs of outliers (a spike of two samples counts once)
+    starts = outlier & ~np.concatenate(([False], outlier[:-1]))
+    return int(np.count_nonzero(starts))
+
+
+def error_correlation_time(e: FloatArray, ts: float) -> float | None:
+    """Lag (s) at which the autocorrelation of the control error first drops below 1/e."""
+    values = e[np.isfinite(e)]
+    if values.size < 16:
+        return None
+    values = values - values.mean()
+    if float(values @ values) <= 0.0:
+        return None
+    spectrum = np.fft.rfft(values, 2 * values.size)
+    acf = np.fft.irfft(np.abs(spectrum) ** 2)[: values.size]
+    acf = acf / acf[0]
+    below = np.flatnonzero(acf < math.exp(-1.0))
+    return float((below[0] if below.size else values.size) * ts)
+
+
+def _mode_finding(kpis: KpiResult, config: LoopConfig) -> Finding | None:
+    service = kpis.service_factor
+    if service is None or service >= MIN_SERVICE_FACTOR:
+        return None
+    shares = kpis.mode_shares or {}
+    outside = {m: s for m, s in shares.items() if m not in config.normal_modes}
+    main_mode = max(outside, key=lambda m: outside[m]) if outside else "an abnormal mode"
+    evidence: dict[str, float | int | str | bool | None] = {
+        "service_factor": _r(service),
+        "main_other_mode": main_mode,
+        **{f"share_{m}": _r(s) for m, s in sorted(shares.items())},
+    }
+    return Finding(
+        "mode_issue",
+        _clip01(1.0 - service),
+        0.95,
+        evidence,
+        f"Loop ran in {main_mode} for {100 * (1 - service):.0f} % of the window: find out why "
+        "operators take it out of automatic (tuning, valve or measurement) and return it to "
+        f"{sorted(config.normal_modes)[0]}.",
+    )
+
+
+def _sensor_findings(
+    window: LoopWindow, config: LoopConfig, kpis: KpiResult, span: float | None
+) -> list[Finding]:
+    findings: list[Finding] = []
+    pv = window.pv
+    if kpis.dq_flatline:
+        finite = pv[np.isfinite(pv)]
+        frozen_at = float(finite[-1]) if finite.size else None
+        findings.append(
+            Finding(
+                "sensor_fault",
+                0.9,
+                0.95,
+                {"fault": "flatline", "flatline": True, "frozen_value": _r(frozen_at, 4)},
+                "PV has not changed for most of the window: check the transmitter, its "
+                "impulse lines and the DCS input (frozen or bad-quality value) before "
+                "trusting this loop's control.",
+            )
+        )
+        return findings
+    out_of_range = kpis.dq_out_of_range or 0.0
+    if out_of_range >= OUT_OF_RANGE_SHARE:
+        findings.append(
+            Finding(
+                "sensor_fault",
+                _clip01(out_of_range * 5.0),
+                0.9,
+                {
+                    "fault": "out_of_range",
+                    "out_of_range_share": _r(out_of_range),
+                    "pv_lo": config.pv_lo,
+                    "pv_hi": config.pv_hi,
+                },
+                f"PV was outside its range [{config.pv_lo}, {config.pv_hi}] for "
+                f"{100 * out_of_range:.1f} % of the window: check the transmitter range "
+                "and calibration.",
+            )
+        )
+    noise = robust_noise_std(pv)
+    if noise is None or noise <= 0.0:
+        return findings
+    spikes = count_spikes(pv, noise)
+    if spikes >= MIN_SPIKES:
+        per_hour = spikes / max(window.hours, 1e-9)
+        findings.append(
+            Finding(
+                "sensor_fault",
+                _clip01(0.3 + spikes / 50.0),
+                0.75,
+                {"fault": "spikes", "spikes": spikes, "spikes_per_hour": _r(per_hour, 1)},
+                f"PV shows {spikes} isolated spikes: check wiring, grounding and the "
+                "transmitter, and add a spike filter on the DCS input meanwhile.",
+            )
+        )
+    configured = config.pv_lo is not None and config.pv_hi is not None
+    # the control error, not PV: set-point steps are not process variation
+    error = window.sp - pv
+    error = error[np.isfinite(error)]
+    variation = float(np.std(detrend_linear(error))) if error.size > 2 else 0.0
+    noise_share = noise / variation if variation > 0 else 0.0
+    op_noise = robust_noise_std(window.op)
+    op_noise_pct = None if op_noise is None else 100.0 * op_noise / config.op_span
+    span_share = noise / span if configured and span else None
+    noisy_for_span = span_share is not None and span_share > NOISE_SHARE_OF_CONFIGURED_SPAN
+    noise_moves_valve = (
+        noise_share > NOISE_SHARE_OF_VARIATION
+        and op_noise_pct is not None
+        and op_noise_pct > OP_NOISE_PCT
+    )
+    if noisy_for_span or noise_moves_valve:
+        excess = max(
+            (span_share or 0.0) / NOISE_SHARE_OF_CONFIGURED_SPAN,
+            (op_noise_pct or 0.0) / OP_NOISE_PCT if noise_moves_valve else 0.0,
+        )
+        findings.append(
+            Finding(
+                "sensor_fault",
+                _clip01(0.3 + 0.35 * (excess - 1.0)),
+                0.8,
+                {
+                    "fault": "noise",
+                    "noise_std": _r(noise, 5),
+                    "noise_share_of_pv_variation": _r(noise_share),
+                    "noise_pct_of_span": None if span_share is None else _r(100 * span_share, 2),
+                    "op_noise_pct_of_span": _r(op_noise_pct, 3),
+                    "op_travel_per_hour": _r(kpis.op_travel_per_hour, 1),
+                },
+                f"PV variation is {100 * min(noise_share, 1.0):.0f} % measurement noise "
+                f"(σ = {noise:.3g}) and it moves the valve by {op_noise_pct or 0:.2f} % of "
+                "span per sample: fix the transmitter or its installation, or add a PV "
+                "filter of about one tenth of the closed-loop time constant.",
+            )
+        )
+    return findings
+
+
+def _saturation_finding(kpis: KpiResult, config: LoopConfig) -> Finding | None:
+    share = kpis.saturation
+    if share is None or share < SATURATION_SHARE:
+        return None
+    high = (kpis.sat_high or 0.0) >= (kpis.sat_low or 0.0)
+    limit = config.op_hi if high else config.op_lo
+    offset = kpis.error_mean_pct
+    cannot_reach = offset is not None and abs(offset) > 1.0
+    evidence = {
+        "saturation": _r(share),
+        "sat_high": _r(kpis.sat_high),
+        "sat_low": _r(kpis.sat_low),
+        "error_mean_pct": _r(offset),
+        "limit": limit,
+    }
+    if high:
+        action = (
+            "the valve is too small or the load exceeds its capacity: check valve sizing "
+            "(Cv), upstream pressure and the set point"
+        )
+    else:
+        action = (
+            "the valve is oversized or passing at its closed end: check valve sizing, seat "
+            "leakage and the set point"
+        )
+    reach = " while PV stays away from SP" if cannot_reach else ""
+    return Finding(
+        "saturation",
+        _clip01(share * (1.5 if cannot_reach else 1.0)),
+        0.9 if share >= 0.2 else 0.7,
+        evidence,
+        f"OP sat at its {'upper' if high else 'lower'} limit ({limit:g} %) for "
+        f"{100 * share:.0f} % of the time{reach}: {action}.",
+    )
+
+
+def _in_service_signals(
+    window: LoopWindow, config: LoopConfig
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    modes = summarise_modes(window.mode, window.pv, config.normal_modes)
+    keep = modes.in_service
+    deviation = np.where(keep, window.pv - window.sp, np.nan)
+    op = np.where(keep, window.op, np.nan)
+    error = np.where(keep, window.sp - window.pv, np.nan)
+    return deviation, op, error
+
+
+def _oscillation_findings(
+    kpis: KpiResult, stiction: StictionResult, op_span: float
+) -> tuple[list[Finding], OscillationSummary | None]:
+    """The oscillation finding and its cause (stiction, external, aggressive tuning)."""
+    period = kpis.osc_period_s if kpis.oscillating else stiction.period_s
+    if period is None:
+        return [], None
+    amplitude_pct = kpis.osc_amplitude
+    regularity = kpis.osc_regularity
+    severity = _clip01((amplitude_pct or 0.0) / 10.0) if amplitude_pct is not None else 0.5
+    confidence = _clip01((regularity or 1.0) / 3.0) if kpis.oscillating else 0.6
+    scores = stiction.method_scores
+    band_pct = (
+        None if stiction.apparent_stiction is None else 100.0 * stiction.apparent_stiction / op_span
+    )
+    findings = [
+        Finding(
+            "oscillation",
+            severity,
+            confidence,
+            {
+                "period_s": _r(period, 1),
+                "amplitude_pct_of_span": _r(amplitude_pct, 2),
+                "regularity": _r(regularity, 2),
+            },
+            f"Loop oscillates with a period of {period:.0f} s and an amplitude of "
+            f"{amplitude_pct or 0:.1f} % of span: remove the cause named with it before "
+            "retuning.",
+        )
+    ]
+    summary = OscillationSummary(
+        loop_id="",
+        period_s=float(period),
+        amplitude_pct=amplitude_pct,
+        regularity=regularity,
+        stiction_verdict=stiction.verdict,
+        stiction_index=stiction.index,
+        apparent_stiction_pct=band_pct,
+    )
+    stiction_evidence = {
+        "stiction_verdict": stiction.verdict,
+        "stiction_index": _r(stiction.index),
+        "curve_fit_si": _r(scores.get("curve_fit")),
+        "non_gaussianity": _r(scores.get("non_gaussianity")),
+        "kurtosis": _r(scores.get("kurtosis")),
+        "apparent_stiction_pct": _r(band_pct, 2),
+        "period_s": _r(period, 1),
+    }
+    if stiction.verdict == "stiction":
+        band_text = f"about {band_pct:.1f} % of span" if band_pct is not None else "a band"
+        findings.append(
+            Finding(
+                "stiction",
+                max(0.5, severity),
+                max(0.5, stiction.confidence),
+                stiction_evidence,
+                f"Valve shows stiction of {band_text}: schedule valve maintenance "
+                "(packing, actuator, positioner); meanwhile reduce integral action to "
+                "slow the limit cycle.",
+            )
+        )
+        return findings, summary
+    shape = scores.get("curve_fit")
+    determinism = scores.get("non_gaussianity")
+    reversals = kpis.op_reversals_per_hour
+    if (
+        determinism is not None
+        and determinism >= EXTERNAL_MIN_DETERMINISM
+        and shape is not None
+        and shape < EXTERNAL_MAX_SHAPE
+    ):
+        findings.append(
+            Finding(
+                "external_disturbance",
+                severity,
+                _clip01(0.4 + 0.3 * determinism + 0.3 * (1.0 - 2.0 * shape)),
+                {**stiction_evidence, "op_reversals_per_hour": _r(reversals, 1)},
+                f"A steady sinusoidal disturbance with a period of {period:.0f} s enters "
+                "from outside the loop: look for its source upstream (other loops "
+                "oscillating at the same period) rather than retuning this one.",
+            )
+        )
+        return findings, summary
+    if determinism is not None and determinism < EXTERNAL_MIN_DETERMINISM:
+        rev_text = f"{reversals:.0f} OP reversals per hour" if reversals is not None else ""
+        findings.append(
+            Finding(
+                "aggressive_tuning",
+                severity,
+                _clip01(0.5 + 0.5 * (1.0 - determinism / EXTERNAL_MIN_DETERMINISM) * 0.8),
+                {**stiction_evidence, "op_reversals_per_hour": _r(reversals, 1)},
+                f"Loop rings at {period:.0f} s with no sign of a valve problem"
+                f"{' and ' + rev_text if rev_text else ''}: reduce the controller gain "
+                "(about 30-50 %) or increase the integral time.",
+            )
+        )
+    return findings, summary
+
+
+def _sluggish_finding(
+    kpis: KpiResult, config: LoopConfig, error: FloatArray, ts: float
+) -> Finding | None:
+    harris = kpis.harris_index
+    if harris is None or harris >= POOR_HARRIS:
+        return None
+    correlation_s = error_correlation_time(error, ts)
+    if config.dead_time_s:
+        bound = SLUGGISH_CORRELATION_DEAD_TIMES * config.dead_time_s
+    else:
+        bound = SLUGGISH_CORRELATION_SAMPLES * ts
+    slow_error = correlation_s is not None and correlation_s > bound
+    settling = kpis.settling_time_s
+    reversals = kpis.op_reversals_per_hour
+    travel = kpis.op_travel_per_hour
+    quiet_valve = (
+        reversals is not None
+        and reversals < SLUGGISH_MAX_REVERSALS_PER_HOUR
+        and travel is not None
+        and travel < SLUGGISH_MAX_TRAVEL_PER_HOUR
+    )
+    if not (slow_error and quiet_valve):
+        return None
+    evidence = {
+        "harris_index": _r(harris),
+        "error_correlation_time_s": _r(correlation_s, 1),
+        "correlation_bound_s": _r(bound, 1),
+        "settling_time_s": _r(settling, 1),
+        "dead_time_s": config.dead_time_s,
+        "error_std_pct": _r(kpis.error_std_pct, 2),
+        "op_reversals_per_hour": _r(reversals, 1),
+        "op_travel_per_hour": _r(travel, 1),
+    }
+    return Finding(
+        "sluggish_tuning",
+        _clip01(1.0 - harris),
+        0.8 if config.dead_time_s else 0.6,
+        evidence,
+        f"Control error stays correlated for {correlation_s or 0:.0f} s (Harris index "
+        f"{harris:.2f}) without oscillating: increase the controller gain or shorten the "
+        "integral time, for example to SIMC settings from a bump test.",
+    )
+
+
+def _primary(findings: Sequence[Finding]) -> Category | None:
+    if not findings:
+        return None
+    if any(
+        f.category == "sensor_fault" and f.evidence.get("fault") == "flatline" for f in findings
+    ):
+        return "sensor_fault"
+    causes = [f for f in findings if f.category != "oscillation"] or list(findings)
+    best = max(
+        causes,
+        key=lambda f: (
+            round(f.severity * f.confidence, 6),
+            -ROOT_CAUSE_ORDER.index(f.category),
+        ),
+    )
+    return best.category
+
+
+def _ordered(findings: Sequence[Finding], primary: Category | None) -> tuple[Finding, ...]:
+    return tuple(
+        sorted(
+            findings,
+            key=lambda f: (f.category != primary, -f.severity * f.confidence),
+        )
+    )
+
+
+def diagnose_loop(
+    window: LoopWindow,
+    config: LoopConfig,
+    kpis: KpiResult | None = None,
+    *,
+    loop_id: str = "",
+) -> LoopDiagnosis:
+    """Findings for one loop and window (see the module docstring for the rules).
+
+    Parameters
+    ----------
+    window : LoopWindow
+        The loop's samples on a uniform grid (raw data; from 1-minute means only the
+        slow findings are possible).
+    config : LoopConfig
+        The loop's analysis settings (ranges, modes, dead time, loop type).
+    kpis : KpiResult, optional
+        KPIs of the same window when already computed; computed here otherwise.
+    loop_id : str
+        Carried into the oscillation summary for :func:`cluster_oscillations`.
+
+    Returns
+    -------
+    LoopDiagnosis
+        Findings, most important first; ``primary`` is the most likely root cause (a PV
+        flatline always wins: nothing else can be judged on a frozen measurement).
+    """
+    kpis = kpis if kpis is not None else compute_kpis(window, config)
+    span, _ = pv_span(window, config)
+    findings: list[Finding] = []
+    notes: dict[str, str] = {}
+    mode = _mode_finding(kpis, config)
+    if mode is not None:
+        findings.append(mode)
+    sensor = _sensor_findings(window, config, kpis, span)
+    findings.extend(sensor)
+    frozen = any(f.evidence.get("fault") == "flatline" for f in sensor)
+    saturation = _saturation_finding(kpis, config)
+    if saturation is not None:
+        if frozen:
+            saturation = replace(saturation, confidence=0.3, severity=saturation.severity * 0.5)
+        findings.append(saturation)
+
+    stiction: StictionResult | None = None
+    summary: OscillationSummary | None = None
+    service = kpis.service_factor if kpis.service_factor is not None else 1.0
+    if frozen:
+        notes["causes"] = "not judged: PV is frozen"
+    elif service < MIN_SERVICE_FOR_CAUSES:
+        notes["causes"] = f"not judged: only {100 * service:.0f} % of the window in service"
+    elif window.source != "raw":
+        notes["causes"] = "not judged: needs raw data, not 1-minute means"
+    elif len(window) >= 24:
+        deviation, op, error = _in_service_signals(window, config)
+        known_period = kpis.osc_period_s if kpis.oscillating else None
+        stiction = stiction_index(deviation, op, window.ts, config.loop_type, period_s=known_period)
+        oscillation, summary = _oscillation_findings(kpis, stiction, config.op_span)
+        if summary is not None:
+            summary = replace(summary, loop_id=loop_id)
+        findings.extend(oscillation)
+        if summary is None:
+            sluggish = _sluggish_finding(kpis, config, error, window.ts)
+            if sluggish is not None:
+                findings.append(sluggish)
+    primary = _primary(findings)
+    return LoopDiagnosis(_ordered(findings, primary), primary, kpis, stiction, summary, notes)
+
+
+def cluster_oscillations(
+    loops: Sequence[OscillationSummary], tolerance: float = CLUSTER_TOLERANCE
+) -> list[OscillationCluster]:
+    """Group oscillating loops whose periods agree within ``±tolerance``; name each source.
+
+    Loops are sorted by period and swept once: a loop joins the current group while its
+    period is at most ``(1 + tolerance)`` times the group's shortest period, so every pair
+    in a group agrees within the tolerance. Groups of one are not clusters.
+
+    The likely source is the member with the strongest non-linearity evidence (Thornhill,
+    Cox & Paulonis 2003: the non-linearity is strongest at the root cause and is filtered
+    out as the oscillation propagates): a "stiction" verdict first, then the highest
+    combined stiction index, then the largest amplitude.
+
+    References
+    ----------
+    N. F. Thornhill, J. W. Cox, M. A. Paulonis, "Diagnosis of plant-wide oscillation
+    through data-driven analysis and process understanding", Control Engineering Practice
+    11 (2003) 1481-1490.
+    """
+    if not 0 < tolerance < 1:
+        raise ValueError(f"tolerance: must be within (0, 1), got {tolerance!r}")
+    ordered = sorted(
+        (loop for loop in loops if loop.period_s > 0 and math.isfinite(loop.period_s)),
+        key=lambda loop: loop.period_s,
+    )
+    groups: list[list[OscillationSummary]] = []
+    for loop in ordered:
+        if groups and loop.period_s <= groups[-1][0].period_s * (1.0 + tolerance):
+            groups[-1].append(loop)
+        else:
+            groups.append([loop])
+    clusters: list[OscillationCluster] = []
+    for group in groups:
+        if len(group) < 2:
+            continue
+        source = max(
+            group,
+            key=lambda loop: (
+                loop.stiction_verdict == "stiction",
+                loop.stiction_index if loop.stiction_index is not None else -1.0,
+                loop.amplitude_pct or 0.0,
+            ),
+        )
+        clusters.append(
+            OscillationCluster(
+                period_s=round(float(np.median([loop.period_s for loop in group])), 2),
+                members=tuple(loop.loop_id for loop in group),
+                likely_source=source.loop_id,
+                source_evidence={
+                    "stiction_verdict": source.stiction_verdict,
+                    "stiction_index": _r(source.stiction_index),
+                    "apparent_stiction_pct": _r(source.apparent_stiction_pct, 2),
+                    "amplitude_pct_of_span": _r(source.amplitude_pct, 2),
+                },
+            )
+        )
+    return clusters
+
+
+def with_plant_context(
+    diagnosis: LoopDiagnosis, loop_id: str, clusters: Sequence[OscillationCluster]
+) -> LoopDiagnosis:
+    """Add the plant-wide view: a cluster member that is not the source is disturbed.
+
+    When ``loop_id`` oscillates in a cluster whose likely source is another loop showing
+    stiction, its own aggressive-tuning or undecided explanation gives way to an
+    external_disturbance finding naming that source.
+    """
+    cluster = next((c for c in clusters if loop_id in c.members), None)
+    if cluster is None or cluster.likely_source == loop_id:
+        return diagnosis
+    if cluster.source_evidence.get("stiction_verdict") != "stiction":
+        return diagnosis
+    if any(f.category in {"stiction", "external_disturbance"} for f in diagnosis.findings):
+        return diagnosis
+    kept = [f for f in diagnosis.findings if f.category != "aggressive_tuning"]
+    severity = max((f.severity for f in kept if f.category == "oscillation"), default=0.5)
+    kept.append(
+        Finding(
+            "external_disturbance",
+            severity,
+            0.7,
+            {
+                "cluster_period_s": cluster.period_s,
+                "likely_source": cluster.likely_source,
+                "cluster_size": len(cluster.members),
+                "source_stiction_index": cluster.source_evidence.get("stiction_index"),
+            },
+            f"Loop oscillates with {len(cluster.members) - 1} other loop(s) at about "
+            f"{cluster.period_s:.0f} s, most likely driven by the sticky valve of "
+            f"{cluster.likely_source}: repair that valve first, then re-check this loop.",
+        )
+    )
+    primary = _primary(kept)
+    return replace(diagnosis, findings=_ordered(kept, primary), primary=primary)
