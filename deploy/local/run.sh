@@ -52,9 +52,14 @@ start() { # name, command...
 echo "==> starting services"
 # Each line starts one service of the suite on the embedded default.
 # The simulator writes 2 h of history on its first start (only what is missing later), then streams.
+STREAM_LOG="$DATA_DIR/logs/data-streaming.log"
+STREAM_LOG_FROM=$(($(stat -c %s "$STREAM_LOG" 2>/dev/null || echo 0) + 1))
 start data-streaming .venv/bin/python -m data_streaming_service --backfill 2
 start api-gateway .venv/bin/python -m clpm_api_gateway
 start kpi-worker .venv/bin/python -m clpm_kpi_worker run
+# The aggregation catches up from the oldest sample; it starts once this run's simulator history
+# is written, so that its catch-up never passes minutes whose history is still being written.
+start aggregation bash -c 'until tail -c "+$0" "$1" 2>/dev/null | grep -qE "\"backfill (written|skipped|interrupted)"; do sleep 1; done; exec .venv/bin/python -m clpm_aggregation run' "$STREAM_LOG_FROM" "$STREAM_LOG"
 
 deadline=$((SECONDS + 60))
 until curl -fsS "http://$API_HOST:$API_PORT/health" >/dev/null 2>&1; do
