@@ -112,6 +112,8 @@ def test_clpm_services_are_probed_by_the_shared_health_probe(base_model: dict[st
         assert test[:4] == ["CMD", "python", "-m", "clpm_shared.healthcheck"]
         assert test[4] == name
         assert name in (*HTTP_SERVICES, *WORKER_SERVICES)
+        # HTTP services are healthy once they reach their dependencies (what dependants wait for)
+        assert (test[5:] == ["--ready"]) is (name in HTTP_SERVICES), name
 
 
 def test_dependencies_wait_for_health_or_for_the_migration(

@@ -271,9 +271,10 @@ def test_gateway_autoscales_and_the_hpa_owns_its_replicas(objects: list[dict[str
     assert hpa["maxReplicas"] > hpa["minReplicas"]
     assert hpa["metrics"][0]["resource"]["name"] == "cpu"
     assert "cpu" in containers(gateway)[0]["resources"]["requests"]  # utilization needs it
-    probes = containers(gateway)[0]
-    assert probes["readinessProbe"]["httpGet"]["path"] == "/ready"
-    assert probes["livenessProbe"]["httpGet"]["path"] == "/health"
+    for name in ("api-gateway", "diagnostics"):
+        probes = containers(_workloads(objects)[name])[0]
+        assert probes["readinessProbe"]["httpGet"]["path"] == "/ready", name
+        assert probes["livenessProbe"]["httpGet"]["path"] == "/health", name
 
 
 def test_migration_job_runs_alembic(objects: list[dict[str, Any]]) -> None:
