@@ -30,18 +30,24 @@ class GatewayResources:
     diagnostics: httpx.AsyncClient
 
 
-def resources(request: Request) -> GatewayResources:
+def gateway_resources(request: Request) -> GatewayResources:
+    """The lifespan's resources of the app serving ``request``."""
     found = getattr(request.app.state, "resources", None)
     if not isinstance(found, GatewayResources):
         raise RuntimeError("the gateway lifespan has not run (use LifespanManager in tests)")
     return found
 
 
+async def resources(request: Request) -> GatewayResources:
+    # async: FastAPI runs plain functions in a thread pool, which costs more than the call
+    return gateway_resources(request)
+
+
 ResourcesDep = Annotated[GatewayResources, Depends(resources)]
 
 
-def settings(request: Request) -> Settings:
-    return resources(request).settings
+async def settings(request: Request) -> Settings:
+    return gateway_resources(request).settings
 
 
 SettingsDep = Annotated[Settings, Depends(settings)]
@@ -49,28 +55,28 @@ SettingsDep = Annotated[Settings, Depends(settings)]
 
 async def session(request: Request) -> AsyncIterator[AsyncSession]:
     """A database session for one request (connects lazily on the first query)."""
-    async with resources(request).sessions() as opened:
+    async with gateway_resources(request).sessions() as opened:
         yield opened
 
 
 SessionDep = Annotated[AsyncSession, Depends(session)]
 
 
-def store(request: Request) -> TimeSeriesStore:
-    return resources(request).store
+async def store(request: Request) -> TimeSeriesStore:
+    return gateway_resources(request).store
 
 
 StoreDep = Annotated[TimeSeriesStore, Depends(store)]
 
 
-def diagnostics_client(request: Request) -> httpx.AsyncClient:
-    return resources(request).diagnostics
+async def diagnostics_client(request: Request) -> httpx.AsyncClient:
+    return gateway_resources(request).diagnostics
 
 
 DiagnosticsClientDep = Annotated[httpx.AsyncClient, Depends(diagnostics_client)]
 
 
-def fresh_answer(
+async def fresh_answer(
     cache_control: Annotated[
         str | None,
         Header(description="`no-cache` asks for an answer computed now, not a cached one"),
