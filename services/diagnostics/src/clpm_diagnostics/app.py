@@ -1,0 +1,177 @@
+"""FastAPI application of the diagnostics service (DIAG_HOST:DIAG_PORT, default :8050)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from clpm_shared import __version__
+from clpm_shared.config import Settings, load_settings
+from clpm_shared.db import create_engine, create_session_factory
+from clpm_shared.timeseries import StoreUnavailableError, TimeSeriesStore
+from clpm_shared.timeseries.factory import create_store
+from fastapi import Depends, FastAPI, Query, Request
+from pydantic import AwareDatetime
+from sqlalchemy import text
+
+from clpm_diagnostics import problems
+from clpm_diagnostics.problems import PROBLEM_RESPONSES, Problem, invalid_parameter
+from clpm_diagnostics.runs import DiagnosisRunner, UnknownLoopError, json_safe
+from clpm_diagnostics.schemas import (
+    BatchOut,
+    BatchRequest,
+    ClustersOut,
+    DiagnoseRequest,
+    LoopDiagnosisOut,
+    range_problem,
+)
+
+DESCRIPTION = """\
+Why a control loop performs badly. For a loop and a window it reads the raw PV/SP/OP/mode
+samples, computes the KPIs and runs the diagnosis rules: oscillation and its cause (valve
+stiction by two independent tests, external disturbance, aggressive tuning), saturation and
+valve sizing, sluggish tuning, sensor faults (flatline, spikes, out of range, noise) and mode
+issues. Each finding has a category, a severity and a confidence (0-1), the evidence (numbers)
+and one recommendation; findings are stored in `diagnostic_results`.
+
+`POST /diagnose/batch` is what the KPI worker calls after each cycle for the loops whose health
+fell below `DIAG_HEALTH_THRESHOLD` (trigger `kpi_cycle`). `GET /oscillation-clusters` groups the
+plant's oscillating loops whose periods agree within ±10 % and names the likely source.
+
+Errors are RFC 9457 problem details (`application/problem+json`).
+"""
+
+
+def _runner(request: Request) -> DiagnosisRunner:
+    runner: DiagnosisRunner = request.app.state.runner
+    return runner
+
+
+RunnerDep = Annotated[DiagnosisRunner, Depends(_runner)]
+
+
+def create_app(settings: Settings | None = None, store: TimeSeriesStore | None = None) -> FastAPI:
+    """Build the service; the engine and the store are opened in the lifespan.
+
+    ``store`` replaces the store built from ``settings.influx`` (the caller then owns it).
+    """
+    resolved = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(resolved.database)
+        owned = store is None
+        timeseries = store if store is not None else create_store(resolved.influx)
+        app.state.settings = resolved
+        app.state.engine = engine
+        app.state.store = timeseries
+        app.state.runner = DiagnosisRunner(create_session_factory(engine), timeseries)
+        try:
+            yield
+        finally:
+            if owned:
+                await timeseries.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="CLPM diagnostics",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses={500: {"model": Problem, "description": "Unexpected error (logged)"}},
+    )
+    problems.install(app)
+
+    @app.get("/health", tags=["operations"], summary="Liveness")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": "diagnostics", "version": __version__}
+
+    @app.get(
+        "/ready",
+        tags=["operations"],
+        summary="Readiness: database and time-series store reachable",
+        responses={503: PROBLEM_RESPONSES[503]},
+    )
+    async def ready(request: Request) -> dict[str, str]:
+        async with request.app.state.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        if not await request.app.state.store.ping():
+            raise StoreUnavailableError("time-series store does not answer its ping")
+        return {"status": "ready"}
+
+    @app.post(
+        "/diagnose",
+        tags=["diagnosis"],
+        summary="Diagnose one loop over a window and store the findings",
+        response_model=LoopDiagnosisOut,
+        responses={
+            404: {"model": Problem, "description": "Unknown loop"},
+            **PROBLEM_RESPONSES,
+        },
+    )
+    async def diagnose(body: DiagnoseRequest, runner: RunnerDep) -> dict[str, object]:
+        problem = range_problem(body.start, body.end)
+        if problem:
+            raise invalid_parameter("end", problem)
+        try:
+            outcomes, _, _ = await runner.diagnose(
+                [body.loop_id], body.start, body.end, body.trigger
+            )
+        except UnknownLoopError as error:
+            raise problems.loops_not_found(error.loop_ids) from None
+        answer: dict[str, object] = json_safe(outcomes[0].to_dict())
+        return answer
+
+    @app.post(
+        "/diagnose/batch",
+        tags=["diagnosis"],
+        summary="Diagnose several loops over one window (the KPI worker's trigger)",
+        response_model=BatchOut,
+        responses=PROBLEM_RESPONSES,
+    )
+    async def diagnose_batch(body: BatchRequest, runner: RunnerDep) -> dict[str, object]:
+        problem = range_problem(body.start, body.end)
+        if problem:
+            raise invalid_parameter("end", problem)
+        outcomes, clusters, unknown = await runner.diagnose(
+            body.loop_ids, body.start, body.end, body.trigger, require_known=False
+        )
+        answer: dict[str, object] = json_safe(
+            {
+                "count": len(outcomes),
+                "results": [outcome.to_dict() for outcome in outcomes],
+                "clusters": [cluster.to_dict() for cluster in clusters],
+                "unknown_loop_ids": unknown,
+            }
+        )
+        return answer
+
+    @app.get(
+        "/oscillation-clusters",
+        tags=["diagnosis"],
+        summary="Plant-wide oscillation clusters (periods within ±10 %) and their likely source",
+        response_model=ClustersOut,
+        responses=PROBLEM_RESPONSES,
+    )
+    async def oscillation_clusters(
+        runner: RunnerDep,
+        start: Annotated[AwareDatetime, Query(examples=["2025-01-10T10:00:00Z"])],
+        end: Annotated[AwareDatetime, Query(examples=["2025-01-10T11:00:00Z"])],
+    ) -> dict[str, object]:
+        problem = range_problem(start, end)
+        if problem:
+            raise invalid_parameter("end", problem, location="query")
+        clusters, analysed, oscillating = await runner.clusters(start, end)
+        answer: dict[str, object] = json_safe(
+            {
+                "start": start,
+                "end": end,
+                "loops_analysed": analysed,
+                "oscillating_loops": oscillating,
+                "clusters": [cluster.to_dict() for cluster in clusters],
+            }
+        )
+        return answer
+
+    return app

@@ -1,0 +1,296 @@
+"""Diagnosis runs: raw samples of a window → findings (and clusters) → diagnostic_results."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from clpm_shared.analytics import LoopConfig, LoopWindow
+from clpm_shared.analytics.diagnosis import (
+    LoopDiagnosis,
+    OscillationCluster,
+    OscillationSummary,
+    cluster_oscillations,
+    diagnose_loop,
+    with_plant_context,
+)
+from clpm_shared.db.models import LoopConfig as LoopConfigRow
+from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository
+from clpm_shared.db.repositories.diagnostics import DiagnosticRepository
+from clpm_shared.timeseries import RawSeries, TimeSeriesStore
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+log = logging.getLogger("clpm_diagnostics.runs")
+
+LOOPS_PER_READ = 50
+"""Loops fetched from the time-series store per query (bounded memory, few round trips)."""
+
+MIN_TS_S, MAX_TS_S = 0.1, 60.0
+"""Bounds of the sample period inferred from the raw time stamps."""
+
+
+@dataclass(frozen=True)
+class LoopOutcome:
+    """One loop's diagnosis of one window, ready to answer and to store."""
+
+    loop_id: str
+    start: datetime
+    end: datetime
+    samples: int
+    ts: float | None
+    diagnosis: LoopDiagnosis | None
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def findings(self) -> list[dict[str, Any]]:
+        if self.diagnosis is None:
+            return []
+        return [finding.to_dict() for finding in self.diagnosis.findings]
+
+    def to_dict(self) -> dict[str, Any]:
+        diagnosis = self.diagnosis
+        stiction = diagnosis.stiction if diagnosis is not None else None
+        oscillation = diagnosis.oscillation if diagnosis is not None else None
+        notes = dict(self.notes)
+        if diagnosis is not None:
+            notes.update(diagnosis.notes)
+        return {
+            "loop_id": self.loop_id,
+            "window_start": self.start,
+            "window_end": self.end,
+            "samples": self.samples,
+            "sample_period_s": self.ts,
+            "primary": diagnosis.primary if diagnosis is not None else None,
+            "findings": self.findings(),
+            "stiction": None
+            if stiction is None
+            else {
+                "verdict": stiction.verdict,
+                "index": stiction.index,
+                "confidence": stiction.confidence,
+                "method_scores": dict(stiction.method_scores),
+                "apparent_stiction": stiction.apparent_stiction,
+                "period_s": stiction.period_s,
+                "reason": stiction.reason,
+            },
+            "oscillation": None
+            if oscillation is None
+            else {
+                "period_s": oscillation.period_s,
+                "amplitude_pct_of_span": oscillation.amplitude_pct,
+                "regularity": oscillation.regularity,
+            },
+            "health_score": diagnosis.kpis.health_score if diagnosis is not None else None,
+            "notes": notes,
+        }
+
+
+def sample_period(series: RawSeries) -> float | None:
+    """Median spacing of the raw time stamps, seconds (bounded to 0.1-60 s)."""
+    if len(series) < 3:
+        return None
+    spacing = np.diff(series.t_ns) / 1e9
+    spacing = spacing[spacing > 0]
+    if spacing.size == 0:
+        return None
+    return float(min(MAX_TS_S, max(MIN_TS_S, round(float(np.median(spacing)), 3))))
+
+
+def config_of(row: LoopConfigRow | None) -> tuple[LoopConfig, str | None]:
+    """LoopConfig from a loop_config row; an invalid stored row falls back to defaults."""
+    if row is None:
+        return LoopConfig(), None
+    values = {column.name: getattr(row, column.name) for column in row.__table__.columns}
+    try:
+        return LoopConfig.from_mapping(values), None
+    except ValueError as error:
+        return LoopConfig(), f"loop_config ignored ({error}); defaults used"
+
+
+def diagnose_series(
+    series: RawSeries,
+    config: LoopConfig,
+    start: datetime,
+    end: datetime,
+    config_note: str | None = None,
+) -> LoopOutcome:
+    """Put one loop's raw samples on a grid and diagnose them (CPU only, no I/O)."""
+    notes = {"config": config_note} if config_note else {}
+    ts = sample_period(series)
+    if ts is None:
+        notes["data"] = "fewer than three raw samples in the window: nothing to diagnose"
+        return LoopOutcome(series.loop_id, start, end, len(series), None, None, notes)
+    mode = np.asarray(["" if m is None else str(m) for m in series.mode], dtype=object)
+    window = LoopWindow.from_raw(
+        series.t_ns.astype(np.float64) / 1e9,
+        series.pv,
+        series.sp,
+        series.op,
+        mode,
+        start=start.timestamp(),
+        end=end.timestamp(),
+        ts=ts,
+    )
+    diagnosis = diagnose_loop(window, config, loop_id=series.loop_id)
+    return LoopOutcome(series.loop_id, start, end, len(series), ts, diagnosis, notes)
+
+
+def diagnose_many(
+    raw: dict[str, RawSeries],
+    configs: dict[str, tuple[LoopConfig, str | None]],
+    loop_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+) -> tuple[list[LoopOutcome], list[OscillationCluster]]:
+    """Diagnose several loops of one window, cluster their oscillations, add the plant view."""
+    outcomes = []
+    for loop_id in loop_ids:
+        config, note = configs.get(loop_id, (LoopConfig(), None))
+        series = raw.get(loop_id) or RawSeries.empty(loop_id)
+        outcomes.append(diagnose_series(series, config, start, end, note))
+    oscillating = [
+        o.diagnosis.oscillation
+        for o in outcomes
+        if o.diagnosis is not None and o.diagnosis.oscillation is not None
+    ]
+    clusters = cluster_oscillations(oscillating)
+    placed = [
+        o
+        if o.diagnosis is None
+        else LoopOutcome(
+            o.loop_id,
+            o.start,
+            o.end,
+            o.samples,
+            o.ts,
+            with_plant_context(o.diagnosis, o.loop_id, clusters),
+            o.notes,
+        )
+        for o in outcomes
+    ]
+    return placed, clusters
+
+
+class UnknownLoopError(LookupError):
+    """A requested loop is not in the ``loops`` table (or was deleted)."""
+
+    def __init__(self, loop_ids: Sequence[str]) -> None:
+        super().__init__(", ".join(loop_ids))
+        self.loop_ids = list(loop_ids)
+
+
+class DiagnosisRunner:
+    """Reads raw data and loop settings, diagnoses, stores the findings."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], store: TimeSeriesStore) -> None:
+        self.sessions = sessions
+        self.store = store
+
+    async def _known(self, loop_ids: Sequence[str]) -> tuple[list[str], list[str]]:
+        async with self.sessions() as session:
+            repository = LoopRepository(session)
+            known = set(await repository.all_ids())
+        present = [loop_id for loop_id in loop_ids if loop_id in known]
+        missing = [loop_id for loop_id in loop_ids if loop_id not in known]
+        return present, missing
+
+    async def _configs(self, loop_ids: Sequence[str]) -> dict[str, tuple[LoopConfig, str | None]]:
+        async with self.sessions() as session:
+            rows = await LoopConfigRepository(session).get_many(loop_ids)
+        return {loop_id: config_of(rows.get(loop_id)) for loop_id in loop_ids}
+
+    async def _raw(
+        self, loop_ids: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, RawSeries]:
+        raw: dict[str, RawSeries] = {}
+        for offset in range(0, len(loop_ids), LOOPS_PER_READ):
+            chunk = list(loop_ids[offset : offset + LOOPS_PER_READ])
+            raw.update(await self.store.query_raw_many(chunk, start, end))
+        return raw
+
+    async def _store(self, outcomes: Sequence[LoopOutcome], trigger: str) -> int:
+        written = 0
+        async with self.sessions() as session, session.begin():
+            repository = DiagnosticRepository(session)
+            for outcome in outcomes:
+                if outcome.diagnosis is None:
+                    continue
+                written += await repository.replace_window(
+                    outcome.loop_id, outcome.start, outcome.end, outcome.findings(), trigger
+                )
+        return written
+
+    async def diagnose(
+        self,
+        loop_ids: Sequence[str],
+        start: datetime,
+        end: datetime,
+        trigger: str = "on_demand",
+        *,
+        require_known: bool = True,
+    ) -> tuple[list[LoopOutcome], list[OscillationCluster], list[str]]:
+        """Diagnose ``loop_ids`` over ``[start, end)`` and store the findings.
+
+        Returns the outcomes (in request order), the oscillation clusters among these loops
+        and the ids that are not registered loops. With ``require_known`` an unknown id
+        raises :class:`UnknownLoopError` instead.
+        """
+        present, missing = await self._known(loop_ids)
+        if missing and require_known:
+            raise UnknownLoopError(missing)
+        configs = await self._configs(present)
+        raw = await self._raw(present, start, end)
+        outcomes, clusters = await asyncio.to_thread(
+            diagnose_many, raw, configs, present, start, end
+        )
+        written = await self._store(outcomes, trigger)
+        log.info(
+            "diagnosed",
+            extra={
+                "loops": len(present),
+                "unknown": len(missing),
+                "findings_stored": written,
+                "clusters": len(clusters),
+                "trigger": trigger,
+            },
+        )
+        return outcomes, clusters, missing
+
+    async def clusters(
+        self, start: datetime, end: datetime, loop_ids: Sequence[str] | None = None
+    ) -> tuple[list[OscillationCluster], int, int]:
+        """Plant-wide oscillation clusters over ``[start, end)`` (nothing is stored).
+
+        Returns the clusters, the number of loops analysed and how many oscillate.
+        """
+        if loop_ids is None:
+            async with self.sessions() as session:
+                loop_ids = await LoopRepository(session).all_ids()
+        configs = await self._configs(loop_ids)
+        oscillating: list[OscillationSummary] = []
+        for offset in range(0, len(loop_ids), LOOPS_PER_READ):
+            chunk = list(loop_ids[offset : offset + LOOPS_PER_READ])
+            raw = await self.store.query_raw_many(chunk, start, end)
+            outcomes, _ = await asyncio.to_thread(diagnose_many, raw, configs, chunk, start, end)
+            oscillating.extend(
+                o.diagnosis.oscillation
+                for o in outcomes
+                if o.diagnosis is not None and o.diagnosis.oscillation is not None
+            )
+        return cluster_oscillations(oscillating), len(loop_ids), len(oscillating)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN/inf float replaced by None (JSON has no such numbers)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value

@@ -1,0 +1,157 @@
+"""Request and response bodies of the diagnostics API (pydantic, with OpenAPI examples)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from clpm_shared.timeseries import validate_loop_id
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+MAX_RANGE = timedelta(hours=24)
+"""Longest window one request may analyse (raw data at 1 s: 86,400 samples per loop)."""
+
+MAX_BATCH = 1000
+"""Most loops in one batch request."""
+
+Trigger = Literal["on_demand", "kpi_cycle"]
+
+
+def range_problem(start: datetime, end: datetime) -> str | None:
+    """Why ``[start, end)`` is not an acceptable window (a message about ``end``), or None."""
+    if end <= start:
+        return "must be after start"
+    if end - start > MAX_RANGE:
+        return f"the window may span at most {MAX_RANGE.total_seconds() / 3600:g} h"
+    return None
+
+
+class Window(BaseModel):
+    """A time window ``[start, end)`` with timezone-aware ISO-8601 bounds."""
+
+    start: AwareDatetime = Field(examples=["2025-01-10T10:00:00Z"])
+    end: AwareDatetime = Field(examples=["2025-01-10T11:00:00Z"])
+
+
+class DiagnoseRequest(Window):
+    """Diagnose one loop over ``[start, end)``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "loop_id": "FIC-101",
+                    "start": "2025-01-10T10:00:00Z",
+                    "end": "2025-01-10T11:00:00Z",
+                }
+            ]
+        }
+    )
+
+    loop_id: str = Field(examples=["FIC-101"])
+    trigger: Trigger = "on_demand"
+
+    @field_validator("loop_id")
+    @classmethod
+    def _loop_id(cls, value: str) -> str:
+        try:
+            return validate_loop_id(value)
+        except ValueError as error:
+            raise ValueError(str(error).removeprefix("loop_id: ")) from None
+
+
+class BatchRequest(Window):
+    """Diagnose several loops over the same window (what the KPI worker sends)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "loop_ids": ["FIC-101", "TIC-205"],
+                    "start": "2025-01-10T10:00:00Z",
+                    "end": "2025-01-10T10:15:00Z",
+                    "trigger": "kpi_cycle",
+                }
+            ]
+        }
+    )
+
+    loop_ids: list[str] = Field(min_length=1, max_length=MAX_BATCH)
+    trigger: Trigger = "on_demand"
+
+    @field_validator("loop_ids")
+    @classmethod
+    def _loop_ids(cls, value: list[str]) -> list[str]:
+        for loop_id in value:
+            try:
+                validate_loop_id(loop_id)
+            except ValueError as error:
+                raise ValueError(f"{loop_id!r}: {error}".replace("loop_id: ", "")) from None
+        return list(dict.fromkeys(value))
+
+
+class FindingOut(BaseModel):
+    """One finding: what is wrong, how bad, how sure, why, and what to do."""
+
+    category: str = Field(examples=["stiction"])
+    severity: float = Field(ge=0, le=1, examples=[0.7])
+    confidence: float = Field(ge=0, le=1, examples=[0.8])
+    evidence: dict[str, Any] = Field(
+        examples=[{"stiction_index": 0.78, "curve_fit_si": 0.74, "apparent_stiction_pct": 2.1}]
+    )
+    recommendation: str = Field(
+        examples=[
+            "Valve shows stiction of about 2.1 % of span: schedule valve maintenance "
+            "(packing, actuator, positioner); meanwhile reduce integral action to slow the "
+            "limit cycle."
+        ]
+    )
+
+
+class LoopDiagnosisOut(BaseModel):
+    """Diagnosis of one loop and window; the findings are also stored in diagnostic_results."""
+
+    loop_id: str
+    window_start: AwareDatetime
+    window_end: AwareDatetime
+    samples: int = Field(description="Raw samples found in the window")
+    sample_period_s: float | None = Field(description="Grid period inferred from the data")
+    primary: str | None = Field(description="Most likely root cause; null when healthy")
+    findings: list[FindingOut]
+    stiction: dict[str, Any] | None = Field(
+        description="Stiction test result: verdict, index, confidence, method_scores, "
+        "apparent_stiction (OP units), period_s, reason"
+    )
+    oscillation: dict[str, Any] | None
+    health_score: float | None
+    notes: dict[str, str] = Field(description="Why parts of the analysis were skipped")
+
+
+class ClusterOut(BaseModel):
+    """Loops oscillating with a common period (within ±10 %) and the likely source."""
+
+    period_s: float = Field(examples=[88.0])
+    members: list[str] = Field(examples=[["PIC-301", "FIC-302", "TIC-303"]])
+    likely_source: str = Field(examples=["PIC-301"])
+    source_evidence: dict[str, Any] = Field(
+        examples=[{"stiction_verdict": "stiction", "stiction_index": 0.81}]
+    )
+
+
+class BatchOut(BaseModel):
+    """Diagnoses of a batch, the clusters among its loops, and ids that are not loops."""
+
+    count: int
+    results: list[LoopDiagnosisOut]
+    clusters: list[ClusterOut]
+    unknown_loop_ids: list[str]
+
+
+class ClustersOut(BaseModel):
+    """Plant-wide oscillation clusters of a window."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+    loops_analysed: int
+    oscillating_loops: int
+    clusters: list[ClusterOut]

@@ -1,0 +1,263 @@
+"""Diagnostics service on real PostgreSQL + influxd: diagnose, batch, clusters, errors, outages.
+
+Three simulated loops are written to influxd for one hour (plus ten minutes of start-up):
+PIC-301 has a sticky valve, FIC-302 is a healthy flow loop disturbed by a sinusoid with
+PIC-301's period (as if fed by it), TIC-303 is healthy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from clpm_diagnostics.app import create_app
+from clpm_shared.analytics import detect_oscillation
+from clpm_shared.config import Settings, load_settings
+from clpm_shared.db import DiagnosticResult, create_engine, create_session_factory
+from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository
+from clpm_shared.simulation import SimulatedLoopSpec, SimulatedSeries, simulate
+from clpm_shared.timeseries import Point
+from clpm_shared.timeseries.influxql import InfluxQLStore
+from sqlalchemy import select
+
+from tests.harness.servers import InfluxServer, PostgresServer
+
+WARM_UP_S = 600
+WINDOW_S = 3600
+T0 = datetime(2025, 1, 10, 10, 0, tzinfo=UTC)
+START, END = T0, T0 + timedelta(seconds=WINDOW_S)
+
+
+def _points(loop_id: str, series: SimulatedSeries) -> list[Point]:
+    first = T0 - timedelta(seconds=WARM_UP_S)
+    return [
+        Point(loop_id, first + timedelta(seconds=float(t)), float(pv), float(sp), float(op), str(m))
+        for t, pv, sp, op, m in zip(
+            series.t, series.pv, series.sp, series.op, series.mode, strict=True
+        )
+    ]
+
+
+@pytest.fixture(scope="module")
+def plant() -> dict[str, tuple[SimulatedLoopSpec, SimulatedSeries]]:
+    samples = WARM_UP_S + WINDOW_S
+    sticky = SimulatedLoopSpec.for_profile("PIC-301", "sticky_valve", "pressure", seed=2)
+    sticky_series = simulate(sticky, samples)
+    error = (sticky_series.sp - sticky_series.pv)[WARM_UP_S:]
+    period = detect_oscillation(error, 1.0).period_s
+    assert period is not None
+    fed = SimulatedLoopSpec.for_profile("FIC-302", "healthy", "flow", seed=3)
+    fed = replace(fed, osc_amplitude=2.0, osc_period_s=period * 1.02, sp_change_interval_s=0.0)
+    healthy = SimulatedLoopSpec.for_profile("TIC-303", "healthy", "temperature", seed=4)
+    return {
+        "PIC-301": (sticky, sticky_series),
+        "FIC-302": (fed, simulate(fed, samples)),
+        "TIC-303": (healthy, simulate(healthy, samples)),
+    }
+
+
+@pytest.fixture(scope="module")
+def settings(postgres_url: str, influx_server: InfluxServer, influx_database: str) -> Settings:
+    return load_settings(
+        database={"database_url": postgres_url},
+        influx={
+            "timeseries_backend": "influxql",
+            "influxdb_url": influx_server.url,
+            "influxdb_bucket": influx_database,
+            "influxdb_max_retries": 1,
+            "influxdb_timeout_s": 3,
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+async def seeded(
+    settings: Settings, plant: dict[str, tuple[SimulatedLoopSpec, SimulatedSeries]]
+) -> None:
+    store = InfluxQLStore(settings.influx)
+    for loop_id, (_, series) in plant.items():
+        await store.write(_points(loop_id, series))
+    await store.close()
+    engine = create_engine(settings.database)
+    async with create_session_factory(engine)() as session, session.begin():
+        for loop_id, (spec, _) in plant.items():
+            await LoopRepository(session).save(loop_id, {"name": loop_id})
+            await LoopConfigRepository(session).save(
+                loop_id, {"loop_type": spec.loop_type.value, "dead_time_s": spec.dead_time_s}
+            )
+    await engine.dispose()
+
+
+@pytest.fixture(scope="module")
+async def client(settings: Settings, seeded: None) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://diag") as client,
+    ):
+        yield client
+
+
+async def _stored(settings: Settings, loop_id: str) -> list[DiagnosticResult]:
+    engine = create_engine(settings.database)
+    async with create_session_factory(engine)() as session:
+        rows = (
+            await session.execute(
+                select(DiagnosticResult).where(DiagnosticResult.loop_id == loop_id)
+            )
+        ).scalars()
+        found = list(rows)
+    await engine.dispose()
+    return found
+
+
+def _window(loop_id: str) -> dict[str, str]:
+    return {"loop_id": loop_id, "start": START.isoformat(), "end": END.isoformat()}
+
+
+async def test_sticky_loop_is_diagnosed_as_stiction_and_stored(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    response = await client.post("/diagnose", json=_window("PIC-301"))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["primary"] == "stiction"
+    assert body["samples"] == WINDOW_S
+    assert body["sample_period_s"] == pytest.approx(1.0)
+    assert body["stiction"]["verdict"] == "stiction"
+    stiction = next(f for f in body["findings"] if f["category"] == "stiction")
+    assert 0 < stiction["severity"] <= 1
+    assert stiction["evidence"]["apparent_stiction_pct"] > 0
+    assert "valve maintenance" in stiction["recommendation"]
+    rows = await _stored(settings, "PIC-301")
+    assert {row.category for row in rows} == {f["category"] for f in body["findings"]}
+    assert all(row.trigger == "on_demand" and row.window_start == START for row in rows)
+
+
+async def test_a_healthy_loop_has_no_findings_and_a_repeat_replaces_the_window(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    first = (await client.post("/diagnose", json=_window("TIC-303"))).json()
+    assert first["primary"] is None
+    assert first["findings"] == []
+    assert await _stored(settings, "TIC-303") == []
+    before = len(await _stored(settings, "PIC-301"))
+    assert (await client.post("/diagnose", json=_window("PIC-301"))).status_code == 200
+    assert len(await _stored(settings, "PIC-301")) == before
+
+
+async def test_unknown_loop_is_a_404_problem(client: httpx.AsyncClient) -> None:
+    response = await client.post("/diagnose", json=_window("NOPE-1"))
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == 404
+    assert problem["loop_ids"] == ["NOPE-1"]
+    assert "NOPE-1" in problem["detail"]
+
+
+@pytest.mark.parametrize(
+    ("change", "parameter"),
+    [
+        ({"start": "2025-01-10T10:00:00"}, "start"),
+        ({"end": "2025-01-10T09:00:00Z"}, "end"),
+        ({"end": "2025-01-12T10:00:00Z"}, "end"),
+        ({"loop_id": "bad id with spaces"}, "loop_id"),
+        ({"start": "yesterday"}, "start"),
+    ],
+)
+async def test_invalid_input_is_a_422_naming_the_parameter(
+    client: httpx.AsyncClient, change: dict[str, str], parameter: str
+) -> None:
+    response = await client.post("/diagnose", json={**_window("PIC-301"), **change})
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["errors"][0]["parameter"] == parameter
+    assert problem["detail"].startswith(f"{parameter}:")
+
+
+async def test_batch_of_the_kpi_worker_diagnoses_clusters_and_reports_unknown_ids(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    body = {
+        "loop_ids": ["PIC-301", "FIC-302", "TIC-303", "GONE-9"],
+        "start": START.isoformat(),
+        "end": END.isoformat(),
+        "trigger": "kpi_cycle",
+    }
+    response = await client.post("/diagnose/batch", json=body)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["count"] == 3
+    assert answer["unknown_loop_ids"] == ["GONE-9"]
+    primary = {result["loop_id"]: result["primary"] for result in answer["results"]}
+    assert primary == {
+        "PIC-301": "stiction",
+        "FIC-302": "external_disturbance",
+        "TIC-303": None,
+    }
+    [cluster] = answer["clusters"]
+    assert set(cluster["members"]) == {"PIC-301", "FIC-302"}
+    assert cluster["likely_source"] == "PIC-301"
+    rows = await _stored(settings, "FIC-302")
+    assert {row.trigger for row in rows} == {"kpi_cycle"}
+
+
+async def test_oscillation_clusters_name_the_sticky_valve_as_source(
+    client: httpx.AsyncClient,
+) -> None:
+    params = {"start": START.isoformat(), "end": END.isoformat()}
+    response = await client.get("/oscillation-clusters", params=params)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["loops_analysed"] == 3
+    assert answer["oscillating_loops"] == 2
+    [cluster] = answer["clusters"]
+    assert cluster["likely_source"] == "PIC-301"
+    assert cluster["source_evidence"]["stiction_verdict"] == "stiction"
+    assert 60.0 < cluster["period_s"] < 130.0  # the sticky pressure loop cycles in ~1.5 min
+    missing = await client.get("/oscillation-clusters", params={"end": END.isoformat()})
+    assert missing.status_code == 422
+    assert missing.json()["errors"][0]["parameter"] == "start"
+
+
+async def test_health_ready_and_openapi(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/health")).json()["service"] == "diagnostics"
+    assert (await client.get("/ready")).json() == {"status": "ready"}
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    assert {"/diagnose", "/diagnose/batch", "/oscillation-clusters", "/health", "/ready"} <= set(
+        paths
+    )
+
+
+async def test_time_series_store_down_is_a_503_with_retry_after(
+    client: httpx.AsyncClient, influx_server: InfluxServer
+) -> None:
+    influx_server.stop()
+    try:
+        response = await client.post("/diagnose", json=_window("PIC-301"))
+        assert response.status_code == 503
+        assert int(response.headers["retry-after"]) >= 1
+        assert response.json()["backend"] == "time-series store"
+        assert (await client.get("/ready")).status_code == 503
+    finally:
+        influx_server.start()
+    assert (await client.post("/diagnose", json=_window("PIC-301"))).status_code == 200
+
+
+async def test_database_down_is_a_503_with_retry_after(
+    client: httpx.AsyncClient, postgres_server: PostgresServer
+) -> None:
+    postgres_server.stop()
+    try:
+        response = await client.post("/diagnose", json=_window("PIC-301"))
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        assert response.json()["backend"] == "database"
+    finally:
+        postgres_server.start()
+    assert (await client.post("/diagnose", json=_window("PIC-301"))).status_code == 200
