@@ -50,9 +50,13 @@ async def test_minutes_equal_numpy_and_influxdb_group_by(
         assert_matches(rows[key], want)
         assert rows[key]["modes"] == pytest.approx(want["modes"])
 
+    many = await influx.aggregate_many(loop_ids, BASE, BASE + timedelta(minutes=9), 60)
     for loop_id in loop_ids:
         server_side = await influx.aggregate(loop_id, BASE, BASE + timedelta(minutes=9), 60)
         assert server_side.bucket_ns.size == 8
+        assert many[loop_id].bucket_ns.tolist() == server_side.bucket_ns.tolist()
+        for key, column in server_side.stats.items():
+            np.testing.assert_array_equal(many[loop_id].stats[key], column, err_msg=key)
         for i, bucket_ns in enumerate(server_side.bucket_ns.tolist()):
             start = datetime.fromtimestamp(bucket_ns / 1e9, UTC)
             got = rows[(loop_id, start)]

@@ -478,6 +478,51 @@ class InfluxQLStore:
             loop_id, interval_s, np.asarray(block.column("time"), dtype=np.int64), stats
         )
 
+    async def aggregate_many(
+        self, loop_ids: Sequence[str], start: datetime, end: datetime, interval_s: int
+    ) -> dict[str, IntervalAggregate]:
+        """:meth:`aggregate` of several loops: ``GROUP BY time(interval), loop_id`` on the server.
+
+        Batched like :meth:`query_raw_many` (``loops_per_query`` loops per statement, a few
+        requests in flight). Not part of the protocol: the aggregation benchmark compares this
+        server-side path with reading raw samples and aggregating them in numpy.
+        """
+        wanted = list(dict.fromkeys(validate_loop_id(i, "loop_ids") for i in loop_ids))
+        start_ns, end_ns = validate_window(start, end)
+        validate_interval(interval_s, start_ns, end_ns)
+        keys = [f"{name.lower()}_{stat}" for name in FIELDS for stat in AGGREGATE_STATISTICS]
+        nothing = np.empty(0, dtype=np.int64)
+        result = {
+            loop_id: IntervalAggregate(
+                loop_id, interval_s, nothing, {key: np.empty(0) for key in keys}
+            )
+            for loop_id in wanted
+        }
+        if end_ns <= start_ns or not wanted:
+            return result
+
+        async def read(batch: Sequence[str]) -> None:
+            statement = text.select_aggregate_many(
+                self._target, batch, start_ns, end_ns, interval_s
+            )
+            [blocks] = await self._query([statement])
+            for block in blocks:
+                loop_id = block.tags.get(LOOP_TAG, "")
+                if loop_id not in result or not block.values:
+                    continue
+                stats: dict[str, FloatArray] = {}
+                for key in keys:
+                    column = np.array(block.column(key), dtype=np.float64)
+                    stats[key] = (
+                        np.nan_to_num(column, nan=0.0) if key.endswith("_count") else column
+                    )
+                times = np.asarray(block.column("time"), dtype=np.int64)
+                result[loop_id] = IntervalAggregate(loop_id, interval_s, times, stats)
+
+        size = self.loops_per_query
+        await asyncio.gather(*(read(wanted[i : i + size]) for i in range(0, len(wanted), size)))
+        return result
+
     async def ping(self) -> bool:
         try:
             response = await self._client.get("/ping", timeout=5.0)

@@ -132,5 +132,21 @@ def select_aggregate(target: str, loop_id: str, start_ns: int, end_ns: int, inte
     )
 
 
+def select_aggregate_many(
+    target: str, loop_ids: Sequence[str], start_ns: int, end_ns: int, interval_s: int
+) -> str:
+    """:func:`select_aggregate` of several loops, one series per loop (``GROUP BY loop_id``)."""
+    parts = [
+        f"{function}({quote_identifier(name)}) AS {quote_identifier(f'{name.lower()}_{stat}')}"
+        for name in FIELDS
+        for stat, function in _AGGREGATE_FUNCTIONS.items()
+    ]
+    return (
+        f"SELECT {', '.join(parts)} FROM {target} "
+        f"WHERE {any_loop(loop_ids)} AND {time_window(start_ns, end_ns)} "
+        f"GROUP BY time({int(interval_s)}s), {quote_identifier(LOOP_TAG)} fill(none)"
+    )
+
+
 def create_database(name: str) -> str:
     return f"CREATE DATABASE {quote_identifier(name)}"
