@@ -193,8 +193,12 @@ def test_frontend_image_builds_with_node_and_serves_with_unprivileged_nginx() ->
     assert "location = /healthz" in (REPO_ROOT / "deploy/nginx/default.conf").read_text()
 
 
-def _replay_build_stage(dockerfile: Dockerfile, root: Path) -> Path:
-    """Run the build stage's COPY and RUN lines with ``root`` standing in for ``/``."""
+def _replay(dockerfile: Dockerfile, root: Path, stages: tuple[str, ...] = ("build",)) -> Path:
+    """Run the COPY and `uv sync` lines of ``stages`` with ``root`` standing in for ``/``.
+
+    Returns the virtualenv (UV_PROJECT_ENVIRONMENT). User creation (groupadd/useradd) is
+    not replayed: it changes nothing in the virtualenv.
+    """
     uv = shutil.which("uv")
     assert uv, "uv is not installed (deploy/bootstrap.sh installs it)"
     # The caller's environment carries the network settings (proxy, CA certificates) and HOME,
@@ -207,7 +211,7 @@ def _replay_build_stage(dockerfile: Dockerfile, root: Path) -> Path:
     env["PATH"] = f"{Path(uv).parent}:/usr/bin:/bin"
     env["UV_PYTHON"] = str(Path(sys.executable).resolve())  # CPython 3.11, as in the image
     workdir = root
-    for instruction in dockerfile.stage("build").instructions:
+    for instruction in [i for name in stages for i in dockerfile.stage(name).instructions]:
         if instruction.keyword == "ENV":
             for assignment in shlex.split(instruction.arguments):
                 name, _, value = assignment.partition("=")
@@ -220,36 +224,37 @@ def _replay_build_stage(dockerfile: Dockerfile, root: Path) -> Path:
             target = workdir / destination
             for source in sources:
                 origin = REPO_ROOT / source
-                if origin.is_dir():
+                if origin.is_dir():  # Docker copies a directory's contents, not the directory
                     shutil.copytree(
                         origin,
-                        target
-                        if len(sources) == 1 and not destination.endswith("/")
-                        else target / origin.name,
+                        target,
                         ignore=shutil.ignore_patterns("__pycache__"),
                         dirs_exist_ok=True,
                     )
+                elif destination.endswith("/"):
+                    target.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(origin, target / origin.name)
                 else:
-                    target.mkdir(parents=True, exist_ok=True) if destination.endswith("/") else None
-                    shutil.copy2(
-                        origin, target / origin.name if destination.endswith("/") else target
-                    )
+                    shutil.copy2(origin, target)
         elif instruction.keyword == "RUN":
             command = re.sub(r"--mount=\S+\s*", "", instruction.arguments).strip()
             if command.startswith("pip install"):
                 continue  # uv itself: the version is checked against deploy/bootstrap.sh
-            assert command.startswith("uv sync"), command
-            env.update({"UV_COMPILE_BYTECODE": "0", "UV_LINK_MODE": "hardlink"})  # speed only
-            result = subprocess.run(
-                ["bash", "-c", command],
-                cwd=workdir,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-            )
-            assert result.returncode == 0, f"{command}\n{result.stderr}"
+            for part in (p.strip() for p in command.split("&&")):
+                if part.startswith(("groupadd ", "useradd ")):
+                    continue
+                assert part.startswith("uv sync"), part
+                env.update({"UV_COMPILE_BYTECODE": "0", "UV_LINK_MODE": "hardlink"})  # speed
+                result = subprocess.run(
+                    ["bash", "-c", part],
+                    cwd=workdir,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                    check=False,
+                )
+                assert result.returncode == 0, f"{part}\n{result.stderr}"
     return Path(env["UV_PROJECT_ENVIRONMENT"])
 
 
@@ -283,7 +288,7 @@ print(json.dumps(unresolved))
 @pytest.mark.parametrize("image", list(PYTHON_IMAGES))
 def test_build_stage_yields_a_virtualenv_that_runs_the_service(image: str, tmp_path: Path) -> None:
     directory, module = PYTHON_IMAGES[image]
-    venv = _replay_build_stage(_service_dockerfile(directory), tmp_path)
+    venv = _replay(_service_dockerfile(directory), tmp_path)
     python = venv / "bin" / "python"
     outside = tmp_path / "run"  # not the repository: only the virtualenv is importable
     outside.mkdir()
@@ -325,7 +330,7 @@ def test_build_stage_yields_a_virtualenv_that_runs_the_service(image: str, tmp_p
 
 @pytest.mark.slow
 def test_migrate_build_stage_upgrades_a_database(tmp_path: Path) -> None:
-    venv = _replay_build_stage(read_dockerfile(REPO_ROOT / "deploy/migrate/Dockerfile"), tmp_path)
+    venv = _replay(read_dockerfile(REPO_ROOT / "deploy/migrate/Dockerfile"), tmp_path)
     app = tmp_path / "opt" / "clpm" / "app"
     shutil.copytree(
         REPO_ROOT / "migrations", app / "migrations", ignore=shutil.ignore_patterns("__pycache__")
@@ -343,3 +348,21 @@ def test_migrate_build_stage_upgrades_a_database(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Running upgrade" in result.stderr
     assert database.stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_dev_stage_has_every_package_editable_and_the_reloader(tmp_path: Path) -> None:
+    """docker-compose.dev.yml mounts the sources over /src and restarts with watchfiles."""
+    dockerfile = _service_dockerfile("services/aggregation")  # a worker: no watchfiles of its own
+    venv = _replay(dockerfile, tmp_path, stages=("build", "dev"))
+    assert (venv / "bin" / "watchfiles").is_file()
+    result = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import clpm_aggregation, clpm_shared;"
+         "print(clpm_aggregation.__file__); print(clpm_shared.__file__)"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        str(tmp_path / "src/services/aggregation/src/clpm_aggregation/__init__.py"),
+        str(tmp_path / "src/shared/src/clpm_shared/__init__.py"),
+    ]  # editable: the mounted sources are what runs
