@@ -1,0 +1,128 @@
+// The gateway's endpoints used by the web front, typed.
+
+import type { ApiClient, Query } from "./client";
+import type {
+  AggregatedData,
+  ApcSummary,
+  DataRange,
+  Findings,
+  FleetSummary,
+  KpiRow,
+  KpiRows,
+  Loop,
+  LoopConfig,
+  LoopConfigChange,
+  LoopFields,
+  LoopPage,
+  LoopSortKey,
+  LoopStatus,
+  RawData,
+  RealtimeData,
+} from "./types";
+
+export interface LoopListQuery {
+  unit?: string;
+  area?: string;
+  status?: LoopStatus;
+  sort?: LoopSortKey;
+  order?: "asc" | "desc";
+  offset?: number;
+  limit?: number;
+}
+
+const path = (loopId: string) => `/loops/${encodeURIComponent(loopId)}`;
+
+export class ClpmApi {
+  readonly http: ApiClient;
+
+  constructor(http: ApiClient) {
+    this.http = http;
+  }
+
+  listLoops(query: LoopListQuery, signal?: AbortSignal): Promise<LoopPage> {
+    return this.http.get<LoopPage>("/loops", query as Query, signal);
+  }
+
+  loop(loopId: string, signal?: AbortSignal): Promise<Loop> {
+    return this.http.get<Loop>(path(loopId), undefined, signal);
+  }
+
+  createLoop(fields: LoopFields & { loop_id: string }): Promise<Loop> {
+    return this.http.post<Loop>("/loops", fields);
+  }
+
+  updateLoop(loopId: string, fields: LoopFields): Promise<Loop> {
+    return this.http.put<Loop>(path(loopId), fields);
+  }
+
+  deleteLoop(loopId: string): Promise<void> {
+    return this.http.delete(path(loopId));
+  }
+
+  fleetSummary(query: { unit?: string; area?: string; top?: number }, signal?: AbortSignal): Promise<FleetSummary> {
+    return this.http.get<FleetSummary>("/fleet/summary", query, signal);
+  }
+
+  config(loopId: string, signal?: AbortSignal): Promise<LoopConfig> {
+    return this.http.get<LoopConfig>(`${path(loopId)}/config`, undefined, signal);
+  }
+
+  updateConfig(loopId: string, change: LoopConfigChange): Promise<LoopConfig> {
+    return this.http.put<LoopConfig>(`${path(loopId)}/config`, change);
+  }
+
+  latestKpis(loopId: string, columns?: string[], signal?: AbortSignal): Promise<KpiRow> {
+    return this.http.get<KpiRow>(`${path(loopId)}/kpis/latest`, { columns }, signal);
+  }
+
+  kpiHistory(
+    loopId: string,
+    query: { start?: string; end?: string; columns?: string[]; limit?: number },
+    signal?: AbortSignal,
+  ): Promise<KpiRows> {
+    return this.http.get<KpiRows>(`${path(loopId)}/kpis`, query, signal);
+  }
+
+  dataRange(loopId: string, signal?: AbortSignal): Promise<DataRange> {
+    return this.http.get<DataRange>("/data/range", { loopId }, signal);
+  }
+
+  raw(
+    loopId: string,
+    query: { start: string; end: string; fields?: string[]; limit?: number; cursor?: string },
+    signal?: AbortSignal,
+  ): Promise<RawData> {
+    return this.http.get<RawData>("/data/raw", { loopId, ...query }, signal);
+  }
+
+  aggregated(
+    loopId: string,
+    query: { start: string; end: string; interval: string },
+    signal?: AbortSignal,
+  ): Promise<AggregatedData> {
+    return this.http.get<AggregatedData>("/data/aggregated", { loopId, ...query }, signal);
+  }
+
+  realtime(loopId: string, signal?: AbortSignal): Promise<RealtimeData> {
+    return this.http.get<RealtimeData>("/data/realtime", { loopId, fields: ["pv", "op", "sp", "mode"] }, signal);
+  }
+
+  findings(loopId: string, signal?: AbortSignal): Promise<Findings> {
+    return this.http.get<Findings>(`${path(loopId)}/diagnostics`, undefined, signal);
+  }
+
+  runDiagnosis(loopId: string, window?: { start: string; end: string }): Promise<unknown> {
+    return this.http.post<unknown>(`${path(loopId)}/diagnostics/run`, window ?? {});
+  }
+
+  oscillationClusters(query: { start?: string; end?: string }, signal?: AbortSignal): Promise<unknown> {
+    return this.http.get<unknown>("/oscillation-clusters", query, signal);
+  }
+
+  apcAttainment(
+    query: { start?: string; end?: string; unit?: string; area?: string },
+    signal?: AbortSignal,
+  ): Promise<ApcSummary> {
+    return this.http.get<ApcSummary>("/apc/attainment", query, signal);
+  }
+}

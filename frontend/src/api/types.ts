@@ -1,0 +1,239 @@
+// Shapes of the gateway's answers (see the gateway's /openapi.json), as the web front uses them.
+
+export type LoopStatus = "good" | "fair" | "poor" | "offline";
+export const LOOP_STATUSES: LoopStatus[] = ["good", "fair", "poor", "offline"];
+
+export type Role = "viewer" | "engineer" | "admin";
+
+export interface FrontendConfig {
+  oidc_issuer: string;
+  oidc_client_id: string;
+  oidc_scope: string;
+  api_base_url: string;
+  auth_mode: string;
+}
+
+export interface Loop {
+  loop_id: string;
+  name: string;
+  description: string;
+  unit: string | null;
+  area: string | null;
+  engineering_units: string | null;
+  active: boolean;
+  created_at: string | null;
+  updated_at: string | null;
+  status: LoopStatus;
+  health_score: number | null;
+  main_problem: string | null;
+  kpi_window_end: string | null;
+  criticality: number;
+  bad_actor_score: number | null;
+}
+
+export interface LoopPage {
+  items: Loop[];
+  total: number;
+  offset: number;
+  limit: number;
+}
+
+export type LoopSortKey =
+  | "loop_id"
+  | "name"
+  | "unit"
+  | "area"
+  | "health_score"
+  | "status"
+  | "criticality"
+  | "bad_actor";
+
+export interface BadActor {
+  rank: number;
+  loop_id: string;
+  name: string;
+  unit: string | null;
+  area: string | null;
+  health_score: number;
+  criticality: number;
+  bad_actor_score: number;
+  status: LoopStatus;
+  main_problem: string | null;
+}
+
+export interface HealthBand {
+  from: number;
+  to: number;
+  loops: number;
+}
+
+export interface UnitRollup {
+  unit: string | null;
+  loops: number;
+  health_score: number | null;
+  status_counts: Partial<Record<LoopStatus, number>>;
+}
+
+export interface FleetSummary {
+  loops: number;
+  health_score: number | null;
+  status_counts: Partial<Record<LoopStatus, number>>;
+  health_histogram: HealthBand[];
+  bad_actors: BadActor[];
+  units: UnitRollup[];
+}
+
+/** One KPI row: the requested columns of kpi_results (names as the gateway answers them). */
+export type KpiRow = Record<string, unknown> & {
+  window_start?: string | null;
+  window_end?: string | null;
+  status?: LoopStatus;
+  health_score?: number | null;
+};
+
+export interface KpiRows {
+  loop_id: string;
+  start: string;
+  end: string;
+  count: number;
+  columns: string[];
+  items: KpiRow[];
+}
+
+export interface RawData {
+  loop_id: string;
+  ts: string[];
+  pv?: (number | null)[] | null;
+  op?: (number | null)[] | null;
+  sp?: (number | null)[] | null;
+  mode?: (string | null)[] | null;
+  count: number;
+  next_cursor: string | null;
+}
+
+export interface AggregatedData {
+  loop_id: string;
+  ts: string[];
+  pv: (number | null)[];
+  op: (number | null)[];
+  sp: (number | null)[];
+  pv_count: number[];
+  pv_min: (number | null)[];
+  pv_max: (number | null)[];
+  op_min: (number | null)[];
+  op_max: (number | null)[];
+  sp_min: (number | null)[];
+  sp_max: (number | null)[];
+  count: number;
+  interval: string;
+  interval_s: number;
+  source: "agg_1m" | "agg_1h" | "raw";
+}
+
+export interface RealtimeData {
+  loop_id: string;
+  ts: string | null;
+  pv?: number | null;
+  op?: number | null;
+  sp?: number | null;
+  mode?: string | null;
+  age_s: number | null;
+}
+
+export interface Span {
+  start: string;
+  end: string;
+}
+
+export interface DataRange {
+  loop_id: string;
+  start: string | null;
+  end: string | null;
+  raw: Span | null;
+  agg_1m: Span | null;
+  agg_1h: Span | null;
+}
+
+export interface LoopConfig {
+  loop_id: string;
+  is_default: boolean;
+  loop_type: string;
+  criticality: number;
+  normal_modes: string[] | null;
+  op_lo: number;
+  op_hi: number;
+  sat_margin: number | null;
+  pv_lo: number | null;
+  pv_hi: number | null;
+  deadband: number | null;
+  dead_time_s: number | null;
+  apc_enabled: boolean;
+  apc_modes: string[] | null;
+  kpi_window_min: number;
+  updated_at: string | null;
+  updated_by: string | null;
+}
+
+export type LoopConfigChange = Partial<
+  Omit<LoopConfig, "loop_id" | "is_default" | "updated_at" | "updated_by">
+>;
+
+export interface LoopFields {
+  name?: string | null;
+  description?: string | null;
+  unit?: string | null;
+  area?: string | null;
+  engineering_units?: string | null;
+  active?: boolean | null;
+}
+
+export interface Finding {
+  loop_id: string;
+  window_start: string;
+  window_end: string;
+  category: string;
+  severity: number;
+  confidence: number;
+  evidence: Record<string, unknown>;
+  recommendation: string;
+  trigger: string;
+  created_at: string | null;
+}
+
+export interface Findings {
+  loop_id: string;
+  count: number;
+  items: Finding[];
+}
+
+export interface ApcLoop {
+  loop_id: string;
+  name: string;
+  unit: string | null;
+  area: string | null;
+  windows: number;
+  samples: number;
+  attainment: number | null;
+  wrong_mode_share: number | null;
+  saturated_share: number | null;
+  bad_data_share: number | null;
+}
+
+export interface ApcSummary {
+  start: string;
+  end: string;
+  loops: number;
+  attainment: number | null;
+  items: ApcLoop[];
+}
+
+/** RFC 9457 problem details, as every gateway error is answered. */
+export interface Problem {
+  type?: string;
+  title?: string;
+  status?: number;
+  detail?: string | null;
+  instance?: string | null;
+  errors?: { parameter: string; location: string; message: string }[];
+  [extension: string]: unknown;
+}

@@ -1,0 +1,40 @@
+// One diagnosis finding: category, severity and confidence, recommendation, evidence.
+
+import type { Finding } from "../api/types";
+import { formatEvidence, formatShare, formatTime, labelOf } from "../lib/format";
+
+export function FindingCard({ finding }: { finding: Finding }) {
+  const severity = Math.max(0, Math.min(1, finding.severity));
+  return (
+    <article className={`finding${severity < 0.5 ? " minor" : ""}`} aria-label={`Finding: ${labelOf(finding.category)}`}>
+      <h3>
+        <span>{labelOf(finding.category)}</span>
+        <span className="small muted">
+          Severity{" "}
+          <span className="meter" aria-hidden="true">
+            <span style={{ width: `${severity * 100}%` }} />
+          </span>{" "}
+          {formatShare(finding.severity, 0)} · Confidence {formatShare(finding.confidence, 0)}
+        </span>
+      </h3>
+      <p className="recommendation">
+        <strong>Recommendation: </strong>
+        {finding.recommendation}
+      </p>
+      <details open>
+        <summary>Evidence</summary>
+        <dl>
+          {Object.entries(finding.evidence).map(([key, value]) => (
+            <div key={key} style={{ display: "contents" }}>
+              <dt>{labelOf(key)}</dt>
+              <dd>{formatEvidence(value)}</dd>
+            </div>
+          ))}
+        </dl>
+      </details>
+      <p className="small muted" style={{ margin: "0.5rem 0 0" }}>
+        Window {formatTime(finding.window_start)} – {formatTime(finding.window_end)} · {finding.trigger}
+      </p>
+    </article>
+  );
+}

@@ -1,0 +1,37 @@
+// A loop status as a labelled pill (text and colour: never colour alone).
+
+import type { LoopStatus } from "../api/types";
+
+const TEXT: Record<LoopStatus, string> = { good: "Good", fair: "Fair", poor: "Poor", offline: "Offline" };
+
+export function StatusBadge({ status }: { status: LoopStatus | null | undefined }) {
+  const value: LoopStatus = status && status in TEXT ? status : "offline";
+  return <span className={`status status-${value}`}>{TEXT[value]}</span>;
+}
+
+export function statusText(status: LoopStatus): string {
+  return TEXT[status];
+}
+
+/** Colour of a health score 0..100 (bars and histogram). */
+export function healthColour(score: number | null | undefined): string {
+  if (score === null || score === undefined) return "#8a96a3";
+  if (score >= 80) return "#1c7c3c";
+  if (score >= 60) return "#d99a00";
+  return "#b3261e";
+}
+
+export function HealthBar({ score }: { score: number | null | undefined }) {
+  const known = typeof score === "number" && Number.isFinite(score);
+  const width = known ? Math.max(0, Math.min(100, score)) : 0;
+  return (
+    <div className="health-cell">
+      <span className="num" style={{ minWidth: "2.5rem" }}>
+        {known ? score.toFixed(1) : "–"}
+      </span>
+      <div className="health-bar" aria-hidden="true">
+        <span style={{ width: `${width}%`, background: healthColour(score) }} />
+      </div>
+    </div>
+  );
+}

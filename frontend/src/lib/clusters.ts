@@ -1,0 +1,64 @@
+// The diagnostics service's oscillation clusters in one shape for the page, whatever the
+// exact field names of its answer (period, members, likely source).
+
+export interface ClusterMember {
+  loopId: string;
+  periodS: number | null;
+  details: Record<string, unknown>;
+}
+
+export interface OscillationCluster {
+  id: string;
+  periodS: number | null;
+  members: ClusterMember[];
+  source: string | null;
+  sourceReason: string | null;
+}
+
+const num = (value: unknown) => (typeof value === "number" && Number.isFinite(value) ? value : null);
+const firstOf = (item: Record<string, unknown>, names: string[]) => names.map((name) => item[name]).find((value) => value !== undefined && value !== null);
+
+function memberOf(entry: unknown): ClusterMember | null {
+  if (typeof entry === "string") return { loopId: entry, periodS: null, details: {} };
+  if (!entry || typeof entry !== "object") return null;
+  const item = entry as Record<string, unknown>;
+  const loopId = firstOf(item, ["loop_id", "loopId", "id"]);
+  if (typeof loopId !== "string") return null;
+  const { loop_id: _a, loopId: _b, id: _c, ...details } = item;
+  return { loopId, periodS: num(firstOf(item, ["period_s", "osc_period_s", "period"])), details };
+}
+
+function sourceOf(item: Record<string, unknown>): { source: string | null; reason: string | null } {
+  const value = firstOf(item, ["likely_source", "source", "root_cause", "source_loop_id"]);
+  const reason = firstOf(item, ["source_reason", "reason", "explanation"]);
+  if (typeof value === "string") return { source: value, reason: typeof reason === "string" ? reason : null };
+  if (value && typeof value === "object") {
+    const nested = value as Record<string, unknown>;
+    const id = firstOf(nested, ["loop_id", "loopId", "id"]);
+    const why = firstOf(nested, ["reason", "explanation", "evidence"]);
+    return { source: typeof id === "string" ? id : null, reason: typeof why === "string" ? why : typeof reason === "string" ? reason : null };
+  }
+  return { source: null, reason: null };
+}
+
+export function normaliseClusters(answer: unknown): OscillationCluster[] {
+  const list = Array.isArray(answer) ? answer : (answer as { clusters?: unknown } | null)?.clusters;
+  if (!Array.isArray(list)) return [];
+  return list
+    .map((entry, index): OscillationCluster | null => {
+      if (!entry || typeof entry !== "object") return null;
+      const item = entry as Record<string, unknown>;
+      const rawMembers = firstOf(item, ["members", "loops", "loop_ids"]);
+      const members = (Array.isArray(rawMembers) ? rawMembers : []).map(memberOf).filter((m): m is ClusterMember => m !== null);
+      const { source, reason } = sourceOf(item);
+      const id = firstOf(item, ["cluster_id", "id"]);
+      return {
+        id: typeof id === "string" || typeof id === "number" ? String(id) : String(index + 1),
+        periodS: num(firstOf(item, ["period_s", "mean_period_s", "period"])),
+        members,
+        source,
+        sourceReason: reason,
+      };
+    })
+    .filter((cluster): cluster is OscillationCluster => cluster !== null && cluster.members.length > 0);
+}

@@ -1,0 +1,356 @@
+// Fleet overview: status counts, health distribution, roll-up per unit, and the bad-actor
+// table (sorted, filtered and paged by the gateway; KPI columns from each loop's latest window).
+
+import { useCallback } from "react";
+import { Link, useSearchParams } from "react-router-dom";
+
+import { useApi } from "../api/ApiProvider";
+import type { ClpmApi, LoopListQuery } from "../api/endpoints";
+import { LOOP_STATUSES, type Loop, type LoopSortKey, type LoopStatus } from "../api/types";
+import { useAsync } from "../api/useAsync";
+import { AsyncView, ErrorState } from "../components/AsyncView";
+import { CsvButton } from "../components/CsvButton";
+import { HealthHistogram } from "../components/HealthHistogram";
+import { Pagination } from "../components/Pagination";
+import { SortHeader, type SortOrder } from "../components/SortHeader";
+import { HealthBar, StatusBadge, statusText } from "../components/StatusBadge";
+import { formatNumber, formatShare, labelOf } from "../lib/format";
+import { FLEET_KPI_COLUMNS, headlineOf, oscillationText, type KpiHeadline } from "../lib/kpis";
+import { downloadText, toCsv } from "../lib/table";
+
+const SORTS: LoopSortKey[] = ["bad_actor", "loop_id", "name", "unit", "area", "health_score", "status", "criticality"];
+const DEFAULT_PAGE_SIZE = 25;
+
+export interface FleetQuery {
+  status?: LoopStatus;
+  unit?: string;
+  area?: string;
+  sort: LoopSortKey;
+  order: SortOrder;
+  offset: number;
+  limit: number;
+}
+
+/** The table query from the address bar (unknown values fall back to the defaults). */
+export function fleetQueryOf(params: URLSearchParams): FleetQuery {
+  const status = params.get("status") as LoopStatus | null;
+  const sort = params.get("sort") as LoopSortKey | null;
+  const order = params.get("order");
+  const offset = Number(params.get("offset"));
+  const limit = Number(params.get("limit"));
+  return {
+    status: status && LOOP_STATUSES.includes(status) ? status : undefined,
+    unit: params.get("unit") || undefined,
+    area: params.get("area") || undefined,
+    sort: sort && SORTS.includes(sort) ? sort : "bad_actor",
+    order: order === "asc" || order === "desc" ? order : sort && sort !== "bad_actor" ? "asc" : "desc",
+    offset: Number.isInteger(offset) && offset > 0 ? offset : 0,
+    limit: [10, 25, 50, 100].includes(limit) ? limit : DEFAULT_PAGE_SIZE,
+  };
+}
+
+async function headlines(api: ClpmApi, loops: Loop[], signal?: AbortSignal): Promise<Record<string, KpiHeadline>> {
+  const entries = await Promise.all(
+    loops.map(async (loop) => {
+      if (loop.status === "offline" && loop.kpi_window_end === null) return [loop.loop_id, headlineOf(null)] as const;
+      const row = await api.latestKpis(loop.loop_id, FLEET_KPI_COLUMNS, signal);
+      return [loop.loop_id, headlineOf(row)] as const;
+    }),
+  );
+  return Object.fromEntries(entries);
+}
+
+export function FleetPage() {
+  const api = useApi();
+  const [params, setParams] = useSearchParams();
+  const query = fleetQueryOf(params);
+  const { status, unit, area, sort, order, offset, limit } = query;
+
+  const update = useCallback(
+    (change: Partial<FleetQuery>) => {
+      const next = { ...query, offset: 0, ...change };
+      const out = new URLSearchParams();
+      if (next.status) out.set("status", next.status);
+      if (next.unit) out.set("unit", next.unit);
+      if (next.area) out.set("area", next.area);
+      if (next.sort !== "bad_actor" || next.order !== "desc") {
+        out.set("sort", next.sort);
+        out.set("order", next.order);
+      }
+      if (next.offset) out.set("offset", String(next.offset));
+      if (next.limit !== DEFAULT_PAGE_SIZE) out.set("limit", String(next.limit));
+      setParams(out);
+    },
+    [query, setParams],
+  );
+
+  const summary = useAsync((signal) => api.fleetSummary({ unit, area, top: 500 }, signal), [api, unit, area]);
+  const listQuery: LoopListQuery = { unit, area, status, sort, order, offset, limit };
+  const page = useAsync((signal) => api.listLoops(listQuery, signal), [api, unit, area, status, sort, order, offset, limit]);
+  const pageLoops = page.state.data?.items;
+  const kpis = useAsync(
+    (signal) => (pageLoops ? headlines(api, pageLoops, signal) : Promise.resolve({} as Record<string, KpiHeadline>)),
+    [api, pageLoops],
+  );
+
+  const ranks = new Map((summary.state.data?.bad_actors ?? []).map((actor) => [actor.loop_id, actor.rank]));
+  const units = (summary.state.data?.units ?? []).map((item) => item.unit).filter((name): name is string => !!name);
+
+  const exportCsv = async () => {
+    const all = await api.listLoops({ unit, area, status, sort, order, offset: 0, limit: 1000 });
+    const extra = await headlines(api, all.items);
+    const csv = toCsv(all.items, [
+      { header: "rank", value: (loop) => ranks.get(loop.loop_id) },
+      { header: "loop_id", value: (loop) => loop.loop_id },
+      { header: "name", value: (loop) => loop.name },
+      { header: "unit", value: (loop) => loop.unit },
+      { header: "area", value: (loop) => loop.area },
+      { header: "status", value: (loop) => loop.status },
+      { header: "health_score", value: (loop) => loop.health_score },
+      { header: "main_problem", value: (loop) => loop.main_problem },
+      { header: "criticality", value: (loop) => loop.criticality },
+      { header: "bad_actor_score", value: (loop) => loop.bad_actor_score },
+      { header: "service_factor", value: (loop) => extra[loop.loop_id]?.service_factor },
+      { header: "oscillating", value: (loop) => extra[loop.loop_id]?.oscillating },
+      { header: "osc_period_s", value: (loop) => extra[loop.loop_id]?.osc_period_s },
+      { header: "saturation", value: (loop) => extra[loop.loop_id]?.saturation },
+      { header: "kpi_window_end", value: (loop) => loop.kpi_window_end },
+    ]);
+    downloadText(csv, "clpm-fleet.csv");
+  };
+
+  return (
+    <>
+      <div className="page-head">
+        <div>
+          <h1>Fleet overview</h1>
+          <p>Health of every loop from its latest KPI window; the worst, most critical loops first.</p>
+        </div>
+        <CsvButton download={exportCsv} label="Export fleet CSV" />
+      </div>
+
+      <AsyncView state={summary.state} what="the fleet summary" onRetry={summary.reload}>
+        {(data) => (
+          <>
+            <section aria-label="Loops per status" className="stat-cards" style={{ marginBottom: "1rem" }}>
+              <div className="stat-card total">
+                <div className="value">{data.loops}</div>
+                <div className="label">
+                  Loops · plant health <strong>{formatNumber(data.health_score, 1)}</strong>
+                </div>
+              </div>
+              {LOOP_STATUSES.map((name) => (
+                <button
+                  key={name}
+                  type="button"
+                  className={`stat-card ${name}`}
+                  aria-pressed={status === name}
+                  onClick={() => update({ status: status === name ? undefined : name })}
+                  title={`Show only ${statusText(name).toLowerCase()} loops`}
+                >
+                  <span className="value" style={{ display: "block" }} data-testid={`count-${name}`}>
+                    {data.status_counts[name] ?? 0}
+                  </span>
+                  <span className="label" style={{ display: "block" }}>
+                    {statusText(name)}
+                  </span>
+                </button>
+              ))}
+            </section>
+            <div className="grid grid-2">
+              <section className="panel" aria-labelledby="health-distribution">
+                <h2 id="health-distribution">Health distribution</h2>
+                <HealthHistogram bands={data.health_histogram} />
+              </section>
+              <section className="panel" aria-labelledby="unit-rollup">
+                <h2 id="unit-rollup">Roll-up per unit</h2>
+                <div className="table-wrap">
+                  <table>
+                    <thead>
+                      <tr>
+                        <th scope="col">Unit</th>
+                        <th scope="col" className="num">
+                          Loops
+                        </th>
+                        <th scope="col">Health</th>
+                        <th scope="col" className="num">
+                          Good
+                        </th>
+                        <th scope="col" className="num">
+                          Fair
+                        </th>
+                        <th scope="col" className="num">
+                          Poor
+                        </th>
+                        <th scope="col" className="num">
+                          Offline
+                        </th>
+                      </tr>
+                    </thead>
+                    <tbody>
+                      {data.units.map((item) => (
+                        <tr key={item.unit ?? "(none)"}>
+                          <td>
+                            {item.unit ? (
+                              <button type="button" className="link" onClick={() => update({ unit: item.unit ?? undefined })}>
+                                {item.unit}
+                              </button>
+                            ) : (
+                              <span className="muted">No unit assigned</span>
+                            )}
+                          </td>
+                          <td className="num">{item.loops}</td>
+                          <td>
+                            <HealthBar score={item.health_score} />
+                          </td>
+                          {LOOP_STATUSES.map((name) => (
+                            <td className="num" key={name}>
+                              {item.status_counts[name] ?? 0}
+                            </td>
+                          ))}
+                        </tr>
+                      ))}
+                    </tbody>
+                  </table>
+                </div>
+              </section>
+            </div>
+          </>
+        )}
+      </AsyncView>
+
+      <section className="panel" aria-labelledby="bad-actors">
+        <div className="panel-head">
+          <h2 id="bad-actors">Bad actors</h2>
+          <form className="toolbar" onSubmit={(event) => event.preventDefault()} aria-label="Filter loops">
+            <div className="field">
+              <label htmlFor="filter-status">Status</label>
+              <select id="filter-status" value={status ?? ""} onChange={(event) => update({ status: (event.target.value || undefined) as LoopStatus | undefined })}>
+                <option value="">All</option>
+                {LOOP_STATUSES.map((name) => (
+                  <option key={name} value={name}>
+                    {statusText(name)}
+                  </option>
+                ))}
+              </select>
+            </div>
+            <div className="field">
+              <label htmlFor="filter-unit">Unit</label>
+              <select id="filter-unit" value={unit ?? ""} onChange={(event) => update({ unit: event.target.value || undefined })}>
+                <option value="">All units</option>
+                {unit && !units.includes(unit) && <option value={unit}>{unit}</option>}
+                {units.map((name) => (
+                  <option key={name} value={name}>
+                    {name}
+                  </option>
+                ))}
+              </select>
+            </div>
+            <div className="field">
+              <label htmlFor="filter-area">Area</label>
+              <input
+                key={area ?? ""}
+                id="filter-area"
+                defaultValue={area ?? ""}
+                placeholder="All areas"
+                onBlur={(event) => event.target.value !== (area ?? "") && update({ area: event.target.value.trim() || undefined })}
+                onKeyDown={(event) => {
+                  if (event.key === "Enter") update({ area: event.currentTarget.value.trim() || undefined });
+                }}
+              />
+            </div>
+            {(status || unit || area) && (
+              <button type="button" className="secondary" onClick={() => update({ status: undefined, unit: undefined, area: undefined })}>
+                Clear filters
+              </button>
+            )}
+          </form>
+        </div>
+        <AsyncView
+          state={page.state}
+          what="the loops"
+          onRetry={page.reload}
+          isEmpty={(data) => data.total === 0}
+          empty={status || unit || area ? "No loop matches these filters." : "No loops yet: they appear once data arrives."}
+        >
+          {(data) => (
+            <>
+              {kpis.state.status === "error" && <ErrorState error={kpis.state.error} what="the KPI columns" onRetry={kpis.reload} />}
+              <div className="table-wrap">
+                <table aria-describedby="bad-actors-caption" aria-busy={page.state.status === "loading"}>
+                  <caption id="bad-actors-caption" className="sr-only">
+                    Loops ranked by bad-actor score, (100 − health) × criticality
+                  </caption>
+                  <thead>
+                    <tr>
+                      <SortHeader column="bad_actor" sort={sort} order={order} initialOrder="desc" onSort={(s, o) => update({ sort: s, order: o })}>
+                        Rank
+                      </SortHeader>
+                      <SortHeader column="loop_id" sort={sort} order={order} onSort={(s, o) => update({ sort: s, order: o })}>
+                        Loop
+                      </SortHeader>
+                      <SortHeader column="unit" sort={sort} order={order} onSort={(s, o) => update({ sort: s, order: o })}>
+                        Unit
+                      </SortHeader>
+                      <SortHeader column="health_score" sort={sort} order={order} onSort={(s, o) => update({ sort: s, order: o })}>
+                        Health
+                      </SortHeader>
+                      <SortHeader column="status" sort={sort} order={order} onSort={(s, o) => update({ sort: s, order: o })}>
+                        Status
+                      </SortHeader>
+                      <th scope="col">Main problem</th>
+                      <th scope="col" className="num">
+                        Service factor
+                      </th>
+                      <th scope="col">Oscillation</th>
+                      <th scope="col" className="num">
+                        Saturation
+                      </th>
+                      <SortHeader column="criticality" sort={sort} order={order} initialOrder="desc" className="hide-narrow" onSort={(s, o) => update({ sort: s, order: o })}>
+                        Criticality
+                      </SortHeader>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {data.items.map((loop) => {
+                      const headline = kpis.state.data?.[loop.loop_id];
+                      return (
+                        <tr key={loop.loop_id} data-loop={loop.loop_id}>
+                          <td className="num">{ranks.get(loop.loop_id) ?? "–"}</td>
+                          <td>
+                            <Link to={`/fleet/loops/${encodeURIComponent(loop.loop_id)}`}>{loop.loop_id}</Link>
+                            {loop.name && loop.name !== loop.loop_id && <div className="small muted">{loop.name}</div>}
+                          </td>
+                          <td>{loop.unit ?? <span className="muted">–</span>}</td>
+                          <td>
+                            <HealthBar score={loop.health_score} />
+                          </td>
+                          <td>
+                            <StatusBadge status={loop.status} />
+                          </td>
+                          <td>{loop.main_problem ? labelOf(loop.main_problem) : <span className="muted">–</span>}</td>
+                          <td className="num">{headline ? formatShare(headline.service_factor) : "…"}</td>
+                          <td className="nowrap">{headline ? oscillationText(headline) : "…"}</td>
+                          <td className="num">{headline ? formatShare(headline.saturation) : "…"}</td>
+                          <td className="num hide-narrow">{loop.criticality}</td>
+                        </tr>
+                      );
+                    })}
+                  </tbody>
+                </table>
+              </div>
+              <Pagination
+                total={data.total}
+                offset={offset}
+                pageSize={limit}
+                label="Bad actors"
+                onOffset={(next) => update({ offset: next })}
+                onPageSize={(size) => update({ limit: size })}
+              />
+            </>
+          )}
+        </AsyncView>
+      </section>
+    </>
+  );
+}

@@ -1,0 +1,99 @@
+// One loop: headline, trend, KPI cards, diagnosis and PV-OP plot.
+
+import { useState } from "react";
+import { Link, useParams } from "react-router-dom";
+
+import { useApi } from "../../api/ApiProvider";
+import { ApiError } from "../../api/client";
+import { useAsync } from "../../api/useAsync";
+import { ErrorState, Loading } from "../../components/AsyncView";
+import { HealthBar, StatusBadge } from "../../components/StatusBadge";
+import { formatTime, labelOf } from "../../lib/format";
+import type { TrendData } from "../../lib/series";
+import { DiagnosisPanel } from "./DiagnosisPanel";
+import { KpiPanel } from "./KpiPanel";
+import { PvOpPanel } from "./PvOpPanel";
+import { TrendPanel } from "./TrendPanel";
+
+export function LoopDetailPage() {
+  const { loopId = "" } = useParams();
+  const api = useApi();
+  const overview = useAsync(
+    async (signal) => {
+      const [loop, range, latest, config] = await Promise.all([
+        api.loop(loopId, signal),
+        api.dataRange(loopId, signal),
+        api.latestKpis(loopId, undefined, signal),
+        api.config(loopId, signal),
+      ]);
+      return { loop, range, latest, config };
+    },
+    [api, loopId],
+  );
+  const [raw, setRaw] = useState<TrendData | null>(null);
+
+  if (overview.state.status === "error" && overview.state.error instanceof ApiError && overview.state.error.status === 404) {
+    return (
+      <div className="panel">
+        <h1>Loop {loopId} not found</h1>
+        <p>
+          It may have been deleted. Back to the <Link to="/fleet">fleet overview</Link>.
+        </p>
+      </div>
+    );
+  }
+  if (overview.state.status === "error") return <ErrorState error={overview.state.error} what={`loop ${loopId}`} onRetry={overview.reload} />;
+  if (!overview.state.data) return <Loading label={`Loading loop ${loopId}…`} />;
+  const { loop, range, latest, config } = overview.state.data;
+
+  return (
+    <>
+      <nav className="breadcrumb" aria-label="Breadcrumb">
+        <Link to="/fleet">Fleet</Link> › {loop.loop_id}
+      </nav>
+      <div className="page-head">
+        <div>
+          <h1>
+            {loop.loop_id} {loop.name && loop.name !== loop.loop_id && <span className="muted">· {loop.name}</span>}
+          </h1>
+          <p>
+            {[loop.unit && `Unit ${loop.unit}`, loop.area && `Area ${loop.area}`, loop.engineering_units].filter(Boolean).join(" · ") || "No unit or area assigned"}
+            {loop.description && ` — ${loop.description}`}
+          </p>
+        </div>
+        <div className="toolbar" style={{ alignItems: "center" }}>
+          <StatusBadge status={loop.status} />
+          <div style={{ width: "10rem" }} aria-label={`Health score ${loop.health_score ?? "unknown"}`}>
+            <HealthBar score={loop.health_score} />
+          </div>
+          <span>
+            Main problem: <strong>{labelOf(loop.main_problem)}</strong>
+          </span>
+          <Link className="button secondary" to={`/fleet/loops/${encodeURIComponent(loop.loop_id)}/config`}>
+            Configuration
+          </Link>
+        </div>
+      </div>
+      <p className="small muted" style={{ marginTop: "-0.5rem" }}>
+        Latest KPI window ended {formatTime(loop.kpi_window_end)} · criticality {loop.criticality} · loop type {config.loop_type}
+      </p>
+
+      <TrendPanel loopId={loop.loop_id} range={range} units={loop.engineering_units} normalModes={config.normal_modes} onRawData={setRaw} />
+
+      <div className="grid grid-main-side">
+        <div>
+          {latest.window_end ? (
+            <KpiPanel loopId={loop.loop_id} latest={latest} />
+          ) : (
+            <section className="panel">
+              <h2>KPIs</h2>
+              <p className="state state-empty">No KPI window has been computed for this loop yet.</p>
+            </section>
+          )}
+          <DiagnosisPanel loopId={loop.loop_id} />
+        </div>
+        <PvOpPanel loopId={loop.loop_id} range={range} raw={raw} units={loop.engineering_units} />
+      </div>
+    </>
+  );
+}
