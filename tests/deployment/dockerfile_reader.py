@@ -93,7 +93,11 @@ def copy_sources(instruction: Instruction) -> tuple[list[str], str, str | None]:
 
 
 def ignored_by(dockerignore: Path, relative: str) -> bool:
-    """Whether ``relative`` (a path in the build context) is excluded by .dockerignore."""
+    """Whether ``relative`` (a path in the build context) is excluded by .dockerignore.
+
+    Patterns match from the context root (``tests`` is only the top-level tests/), except
+    ``**/`` ones, which match at any depth; a path is excluded when it or a parent matches.
+    """
     patterns = [
         line.strip()
         for line in dockerignore.read_text().splitlines()
@@ -106,10 +110,13 @@ def ignored_by(dockerignore: Path, relative: str) -> bool:
         negate = line.startswith("!")
         pattern = line.removeprefix("!").rstrip("/")
         for prefix in prefixes:
-            if (
-                fnmatch.fnmatch(prefix, pattern)
-                or fnmatch.fnmatch(prefix, pattern.removeprefix("**/"))
-                or fnmatch.fnmatch("/" + prefix, "*/" + pattern.removeprefix("**/"))
-            ):
+            if pattern.startswith("**/"):
+                tail = pattern.removeprefix("**/")
+                matched = fnmatch.fnmatchcase(prefix, tail) or fnmatch.fnmatchcase(
+                    prefix, f"*/{tail}"
+                )
+            else:
+                matched = fnmatch.fnmatchcase(prefix, pattern)
+            if matched:
                 excluded = not negate
     return excluded

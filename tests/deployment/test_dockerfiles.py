@@ -137,6 +137,8 @@ def test_dockerignore_keeps_secrets_caches_and_tests_out() -> None:
         "tests/run.sh",
         "services/api_gateway/tests/test_app.py",
         ".clpm/clpm.db",
+        "frontend/dist/index.html",
+        "frontend/tsconfig.tsbuildinfo",
     ):
         assert ignored_by(DOCKERIGNORE, path), path
     for path in (
@@ -146,6 +148,7 @@ def test_dockerignore_keeps_secrets_caches_and_tests_out() -> None:
         "migrations/env.py",
         "deploy/nginx/default.conf",
         "frontend/src/main.tsx",
+        "frontend/tests/setup.ts",  # `tests` excludes the top-level directory only
     ):
         assert not ignored_by(DOCKERIGNORE, path), path
 
