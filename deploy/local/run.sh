@@ -56,8 +56,9 @@ STREAM_LOG="$DATA_DIR/logs/data-streaming.log"
 STREAM_LOG_FROM=$(($(stat -c %s "$STREAM_LOG" 2>/dev/null || echo 0) + 1))
 start data-streaming .venv/bin/python -m data_streaming_service --backfill 2
 start api-gateway .venv/bin/python -m clpm_api_gateway
-start kpi-worker .venv/bin/python -m clpm_kpi_worker run
 start diagnostics .venv/bin/python -m clpm_diagnostics
+# The kpi-worker computes the KPIs of the simulator's history once it is written, then runs on schedule.
+start kpi-worker bash -c 'until tail -c "+$0" "$1" 2>/dev/null | grep -qE "\"backfill (written|skipped|interrupted)"; do sleep 1; done; .venv/bin/python -m clpm_kpi_worker run-once --no-progress --start "$(date -u -d "-2 hours" +%FT%TZ)" --end "$(date -u +%FT%TZ)"; exec .venv/bin/python -m clpm_kpi_worker run' "$STREAM_LOG_FROM" "$STREAM_LOG"
 # The aggregation catches up from the oldest sample; it starts once this run's simulator history
 # is written, so that its catch-up never passes minutes whose history is still being written.
 start aggregation bash -c 'until tail -c "+$0" "$1" 2>/dev/null | grep -qE "\"backfill (written|skipped|interrupted)"; do sleep 1; done; exec .venv/bin/python -m clpm_aggregation run' "$STREAM_LOG_FROM" "$STREAM_LOG"

@@ -147,6 +147,7 @@ class KpiWorker:
         """Compute every aligned window in ``[start, end)`` (backfill; no leases needed)."""
         started = time.perf_counter()
         if loop_ids is None:
+            await self._register_new_loops()
             async with self.sessions() as session:
                 loop_ids = await LoopRepository(session).all_ids()
         windows = windows_between(start, end, self.settings.kpi_window_min)
