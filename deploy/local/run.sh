@@ -30,6 +30,12 @@ export FRONTEND_DIST="${FRONTEND_DIST:-$ROOT/frontend/dist}"
 echo "==> migrating $DATABASE_URL"
 .venv/bin/alembic -c migrations/alembic.ini upgrade head 2>&1 | grep -v "^INFO  \[alembic.runtime.migration\] \(Context\|Will\)" || true
 
+if [[ ! -f "$DATA_DIR/demo-plant.imported" ]]; then
+  # First run only: names, units/areas and loop settings of the simulated demo plant, so the
+  # fleet view has roll-ups; later edits made in the UI are kept across restarts.
+  .venv/bin/python -m clpm_shared.loop_catalogue deploy/local/demo-plant.csv && touch "$DATA_DIR/demo-plant.imported"
+fi
+
 pids=()
 stop_all() {
   trap - INT TERM
