@@ -37,6 +37,7 @@ import numpy as np
 from clpm_shared.analytics.kpis import KpiResult, compute_kpis, pv_span
 from clpm_shared.analytics.loop_config import LoopConfig
 from clpm_shared.analytics.loop_window import LoopWindow
+from clpm_shared.analytics.oscillation import detect_oscillation
 from clpm_shared.analytics.service_factor import summarise_modes
 from clpm_shared.analytics.signal_preparation import FloatArray, detrend_linear
 from clpm_shared.analytics.stiction import StictionResult, stiction_index
@@ -88,12 +89,12 @@ SATURATION_SHARE: Final = 0.05
 NOISE_SHARE_OF_CONFIGURED_SPAN: Final = 0.02
 """Measurement noise (σ) above 2 % of the configured PV span is excessive."""
 
-NOISE_SHARE_OF_VARIATION: Final = 0.8
-"""Without a configured span: noise σ above 80 % of the control error's standard deviation
+NOISE_SHARE_OF_VARIATION: Final = 0.85
+"""Without a configured span: noise σ above 85 % of the control error's standard deviation
 (after a linear detrend) means the PV moves mostly by measurement noise ..."""
 
-OP_NOISE_PCT: Final = 0.3
-"""... and when that noise also moves the valve by more than 0.3 % of the OP span per
+OP_NOISE_PCT: Final = 0.2
+"""... and when that noise also moves the valve by more than 0.2 % of the OP span per
 sample (σ of the OP's sample-to-sample moves), the noise is excessive: a well-tuned loop on a
 healthy transmitter stays near 0.1 %."""
 
@@ -113,6 +114,9 @@ SLUGGISH_CORRELATION_DEAD_TIMES: Final = 8.0
 """A closed loop tuned reasonably forgets an error within a few dead times; an error that
 stays correlated for more than this many dead times is not being corrected."""
 
+WHITE_ERROR_ACF1: Final = 0.1
+"""Lag-1 autocorrelation below which the control error is taken as white (uncorrelated)."""
+
 SLUGGISH_CORRELATION_SAMPLES: Final = 20.0
 """Same bound in samples when the dead time is not configured."""
 
@@ -130,6 +134,18 @@ externally driven oscillation rather than noise-excited ringing."""
 
 EXTERNAL_MAX_SHAPE: Final = 0.5
 """Curve-fitting index below which the cycle counts as sinusoidal (He et al. 2007)."""
+
+FAST_CYCLE_SAMPLES: Final = 4.0
+"""The KPI oscillation test ignores periods under 4 samples; a regular cycle that fast is a
+loop ringing near the sampling limit (aggressive tuning at a slow sample rate), and is
+taken as an oscillation here."""
+
+SP_CHANGE_SHARE: Final = 0.005
+"""A set-point move larger than 0.5 % of the PV span counts as a change."""
+
+STICTION_SHAPE: Final = 0.6
+"""A curve-fitting index above this (He et al. 2007) is a triangular, valve-like cycle: it is
+then not blamed on tuning even when the stiction verdict stays undetermined."""
 
 CLUSTER_TOLERANCE: Final = 0.10
 """Oscillation periods agreeing within ±10 % form one plant-wide cluster."""
@@ -254,7 +270,12 @@ def count_spikes(x: FloatArray, noise_std: float) -> int:
 
 
 def error_correlation_time(e: FloatArray, ts: float) -> float | None:
-    """Lag (s) at which the autocorrelation of the control error first drops below 1/e."""
+    """Lag (s) at which the autocorrelation of the control error has decayed to 1/e.
+
+    Measured relative to lag 1, :math:`\rho(k)/\rho(1) < e^{-1}`, because white
+    measurement noise only raises lag 0 and would otherwise hide a slowly decaying error;
+    an error whose lag-1 autocorrelation is below 0.1 counts as uncorrelated (one sample).
+    """
     values = e[np.isfinite(e)]
     if values.size < 16:
         return None
@@ -263,9 +284,12 @@ def error_correlation_time(e: FloatArray, ts: float) -> float | None:
         return None
     spectrum = np.fft.rfft(values, 2 * values.size)
     acf = np.fft.irfft(np.abs(spectrum) ** 2)[: values.size]
-    acf = acf / acf[0]
-    below = np.flatnonzero(acf < math.exp(-1.0))
-    return float((below[0] if below.size else values.size) * ts)
+    # white measurement noise only adds to lag 0: measure the decay from lag 1 on
+    if acf[1] < WHITE_ERROR_ACF1 * acf[0]:
+        return ts
+    decay = acf[1:] / acf[1]
+    below = np.flatnonzero(decay < math.exp(-1.0))
+    return float((below[0] + 1 if below.size else values.size) * ts)
 
 
 def _mode_finding(kpis: KpiResult, config: LoopConfig) -> Finding | None:
@@ -282,7 +306,7 @@ def _mode_finding(kpis: KpiResult, config: LoopConfig) -> Finding | None:
     }
     return Finding(
         "mode_issue",
-        _clip01(1.0 - service),
+        _clip01(2.0 * (1.0 - service)),
         0.95,
         evidence,
         f"Loop ran in {main_mode} for {100 * (1 - service):.0f} % of the window: find out why "
@@ -372,6 +396,7 @@ def _sensor_findings(
                 0.8,
                 {
                     "fault": "noise",
+                    "rule": "span" if noisy_for_span else "noise_moves_valve",
                     "noise_std": _r(noise, 5),
                     "noise_share_of_pv_variation": _r(noise_share),
                     "noise_pct_of_span": None if span_share is None else _r(100 * span_share, 2),
@@ -434,17 +459,47 @@ def _in_service_signals(
     return deviation, op, error
 
 
+def _steady_sp_stretch(window: LoopWindow, span: float | None) -> slice | None:
+    """The longest stretch without a set-point change, minus its first tenth (settling).
+
+    Set-point steps put transients into the control error that hide a cycle from the
+    autocorrelation test; a stretch at constant SP shows it. None when the window has no
+    SP change (the whole window was already tried) or the stretch is under a third of it.
+    """
+    sp = window.sp
+    n = sp.size
+    if n < 48 or not span:
+        return None
+    changes = np.flatnonzero(np.abs(np.diff(sp)) > SP_CHANGE_SHARE * span) + 1
+    if changes.size == 0:
+        return None
+    bounds = np.concatenate(([0], changes, [n]))
+    longest = int(np.argmax(np.diff(bounds)))
+    start, stop = int(bounds[longest]), int(bounds[longest + 1])
+    if stop - start < n / 3:
+        return None
+    return slice(start + (stop - start) // 10, stop)
+
+
+@dataclass(frozen=True)
+class _Cycle:
+    """An oscillation found in the window (or in its longest stretch at constant SP)."""
+
+    period_s: float
+    amplitude_pct: float | None
+    regularity: float | None
+    stretch: str  # "window" or "steady_sp"
+
+
 def _oscillation_findings(
-    kpis: KpiResult, stiction: StictionResult, op_span: float
-) -> tuple[list[Finding], OscillationSummary | None]:
+    cycle: _Cycle, stiction: StictionResult, reversals: float | None, op_span: float
+) -> tuple[list[Finding], OscillationSummary]:
     """The oscillation finding and its cause (stiction, external, aggressive tuning)."""
-    period = kpis.osc_period_s if kpis.oscillating else stiction.period_s
-    if period is None:
-        return [], None
-    amplitude_pct = kpis.osc_amplitude
-    regularity = kpis.osc_regularity
+    period = cycle.period_s
+    amplitude_pct = cycle.amplitude_pct
+    regularity = cycle.regularity
     severity = _clip01((amplitude_pct or 0.0) / 10.0) if amplitude_pct is not None else 0.5
-    confidence = _clip01((regularity or 1.0) / 3.0) if kpis.oscillating else 0.6
+    confidence = _clip01((regularity or 1.0) / 3.0)
     scores = stiction.method_scores
     band_pct = (
         None if stiction.apparent_stiction is None else 100.0 * stiction.apparent_stiction / op_span
@@ -458,6 +513,7 @@ def _oscillation_findings(
                 "period_s": _r(period, 1),
                 "amplitude_pct_of_span": _r(amplitude_pct, 2),
                 "regularity": _r(regularity, 2),
+                "analysed": cycle.stretch,
             },
             f"Loop oscillates with a period of {period:.0f} s and an amplitude of "
             f"{amplitude_pct or 0:.1f} % of span: remove the cause named with it before "
@@ -498,7 +554,6 @@ def _oscillation_findings(
         return findings, summary
     shape = scores.get("curve_fit")
     determinism = scores.get("non_gaussianity")
-    reversals = kpis.op_reversals_per_hour
     if (
         determinism is not None
         and determinism >= EXTERNAL_MIN_DETERMINISM
@@ -517,7 +572,8 @@ def _oscillation_findings(
             )
         )
         return findings, summary
-    if determinism is not None and determinism < EXTERNAL_MIN_DETERMINISM:
+    triangular = shape is not None and shape > STICTION_SHAPE
+    if determinism is not None and determinism < EXTERNAL_MIN_DETERMINISM and not triangular:
         rev_text = f"{reversals:.0f} OP reversals per hour" if reversals is not None else ""
         findings.append(
             Finding(
@@ -658,13 +714,46 @@ def diagnose_loop(
         notes["causes"] = "not judged: needs raw data, not 1-minute means"
     elif len(window) >= 24:
         deviation, op, error = _in_service_signals(window, config)
-        known_period = kpis.osc_period_s if kpis.oscillating else None
-        stiction = stiction_index(deviation, op, window.ts, config.loop_type, period_s=known_period)
-        oscillation, summary = _oscillation_findings(kpis, stiction, config.op_span)
-        if summary is not None:
+        stretch = slice(None)
+        cycle: _Cycle | None = None
+        if kpis.oscillating and kpis.osc_period_s is not None:
+            cycle = _Cycle(kpis.osc_period_s, kpis.osc_amplitude, kpis.osc_regularity, "window")
+        elif (kpis.osc_regularity or 0.0) > 1.0:
+            # regular but faster than the KPI's 4 samples per period: near the sampling limit
+            fast = detect_oscillation(error, window.ts)
+            if fast.period_s is not None and fast.period_s < FAST_CYCLE_SAMPLES * window.ts:
+                amplitude = 100.0 * fast.amplitude / span if fast.amplitude and span else None
+                cycle = _Cycle(fast.period_s, amplitude, fast.regularity, "window")
+        if cycle is None:
+            steady = _steady_sp_stretch(window, span)
+            if steady is not None:
+                found = detect_oscillation(error[steady], window.ts)
+                if found.oscillating and found.period_s is not None:
+                    stretch = steady
+                    amplitude = (
+                        100.0 * found.amplitude / span
+                        if found.amplitude is not None and span
+                        else None
+                    )
+                    cycle = _Cycle(found.period_s, amplitude, found.regularity, "steady_sp")
+        stiction = stiction_index(
+            deviation[stretch],
+            op[stretch],
+            window.ts,
+            config.loop_type,
+            period_s=None if cycle is None else cycle.period_s,
+        )
+        if cycle is None and stiction.period_s is not None:
+            cycle = _Cycle(stiction.period_s, kpis.osc_amplitude, None, "window")
+        if cycle is not None:
+            oscillation, summary = _oscillation_findings(
+                cycle, stiction, kpis.op_reversals_per_hour, config.op_span
+            )
             summary = replace(summary, loop_id=loop_id)
-        findings.extend(oscillation)
-        if summary is None:
+            findings.extend(oscillation)
+            # a periodic signal is not measurement noise: drop the valve-jitter noise rule
+            findings = [f for f in findings if f.evidence.get("rule") != "noise_moves_valve"]
+        else:
             sluggish = _sluggish_finding(kpis, config, error, window.ts)
             if sluggish is not None:
                 findings.append(sluggish)

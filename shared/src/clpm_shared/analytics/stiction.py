@@ -50,17 +50,14 @@ INTEGRATING_LOOP_TYPES: Final = frozenset({"level"})
 """Loop types whose process integrates the valve flow (PV is the integral of the flow)."""
 
 STICTION_THRESHOLD: Final = 0.6
-"""He et al. (2007): SI above this reads as stiction (also used for the combined index)."""
+"""He et al. (2007): a curve-fitting index SI above this reads as stiction."""
 
 NO_STICTION_THRESHOLD: Final = 0.4
-"""He et al. (2007): SI below this reads as no stiction (also used for the combined index)."""
-
-LIMIT_CYCLE_MIN: Final = 0.4
-"""Non-Gaussianity score a stiction verdict needs (κ <= 2.4): below it the oscillation
-looks like noise-driven ringing of a linear loop."""
+"""He et al. (2007): a curve-fitting index SI below this reads as no stiction."""
 
 LINEAR_RINGING_MAX: Final = 0.15
-"""Non-Gaussianity score at or below which (κ >= 2.775) the oscillation is taken as linear."""
+"""Non-Gaussianity score at or below which (κ >= 2.775) the oscillation is Gaussian ringing
+of a linear loop: it vetoes a stiction verdict and on its own says "no stiction"."""
 
 HARMONICS_KEPT: Final = 7.5
 """Low-pass cut-off in multiples of the oscillation frequency for curve fitting: keeps
@@ -92,8 +89,9 @@ class StictionResult:
         "no_oscillation" whenever neither PV nor OP oscillates regularly: stiction is then
         not judged (never "stiction").
     index : float or None
-        Combined stiction index in [0, 1], the mean of the method scores (> 0.6 stiction,
-        < 0.4 none). None when not computable (see ``reason``).
+        Combined stiction index in [0, 1], the mean of the two method scores (high =
+        stiction-like; the verdict follows the rule of step 4 of :func:`stiction_index`).
+        None when not computable (see ``reason``).
     confidence : float
         Confidence in the verdict, 0-1 (0 for "undetermined" and "no_oscillation").
     method_scores : Mapping[str, float]
@@ -391,12 +389,7 @@ def _saturated_share(op: FloatArray) -> float:
 
 
 def _verdict(curve_fit: float, non_gaussianity: float) -> StictionVerdict:
-    index = 0.5 * (curve_fit + non_gaussianity)
-    if (
-        curve_fit > STICTION_THRESHOLD
-        and non_gaussianity >= LIMIT_CYCLE_MIN
-        and index > STICTION_THRESHOLD
-    ):
+    if curve_fit > STICTION_THRESHOLD and non_gaussianity > LINEAR_RINGING_MAX:
         return "stiction"
     if curve_fit < NO_STICTION_THRESHOLD or non_gaussianity <= LINEAR_RINGING_MAX:
         return "no_stiction"
@@ -421,10 +414,11 @@ def stiction_index(
        self-regulating loops, on PV for integrating ones (``loop_type == "level"``).
     3. Non-Gaussianity, :math:`G` (Choudhury et al. 2004,
        :func:`limit_cycle_non_gaussianity`) of OP and PV.
-    4. Combined index :math:`I = (SI + G) / 2`. Verdict "stiction" when
-       :math:`SI > 0.6`, :math:`G \\ge 0.4` and :math:`I > 0.6` (both tests point to
-       stiction); "no_stiction" when :math:`SI < 0.4` (sinusoidal: a linear cause) or
-       :math:`G \\le 0.15` (Gaussian ringing: a linear cause); otherwise "undetermined".
+    4. Verdict "stiction" when :math:`SI > 0.6` (triangular, He et al.'s threshold) and
+       :math:`G > 0.15` (not the Gaussian ringing of a linear loop); "no_stiction" when
+       :math:`SI < 0.4` (sinusoidal: a linear cause) or :math:`G \\le 0.15` (Gaussian
+       ringing: a linear cause); otherwise "undetermined". The combined index
+       :math:`I = (SI + G) / 2` is reported with it.
     5. Confidence: for "stiction" and "no_stiction" the mean of the two tests' margins,
        :math:`\\tfrac{1}{2}(|SI - 0.5|/0.5 + |G - 0.5|/0.5)` counted only for a test that
        agrees with the verdict, times :math:`q = \\min(1, \\max(0.5, r/3))` from the
