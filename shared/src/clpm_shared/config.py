@@ -175,6 +175,11 @@ class CacheSettings(BaseSettings):
     cache_ttl_realtime_s: Annotated[float, Field(gt=0, le=3600)] = 2.0
     cache_ttl_recent_s: Annotated[float, Field(gt=0, le=86400)] = 30.0
     cache_ttl_historical_s: Annotated[float, Field(gt=0, le=604800)] = 3600.0
+    cache_near_ttl_s: Annotated[float, Field(ge=0, le=60)] = Field(
+        default=1.0,
+        description="Seconds a gateway process keeps a Redis answer in its own memory as well "
+        "(0: off); changes made through another process show after at most this long.",
+    )
 
     @field_validator("redis_url")
     @classmethod

@@ -1,4 +1,4 @@
-"""Run the API gateway: ``python -m clpm_api_gateway [--host H] [--port P]``."""
+"""Run the API gateway: ``python -m clpm_api_gateway [--host H] [--port P] [--workers N]``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 import uvicorn
 from clpm_shared.config import load_settings
 from clpm_shared.logs import configure_logging
+from fastapi import FastAPI
 
 from clpm_api_gateway.app import create_app
 from clpm_api_gateway.local_issuer import check_local_auth_binding
@@ -20,10 +21,33 @@ def main(argv: list[str] | None = None) -> None:
     settings = load_settings()
     parser.add_argument("--host", default=settings.api.api_host, help="bind address (API_HOST)")
     parser.add_argument("--port", type=int, default=settings.api.api_port, help="port (API_PORT)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes serving the port (each with its own connections; e.g. one per core)",
+    )
     args = parser.parse_args(argv)
     check_local_auth_binding(settings, args.host)
     configure_logging("api-gateway", settings.runtime.log_level)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)
+    if args.workers > 1:
+        uvicorn.run(
+            "clpm_api_gateway.__main__:worker_app",
+            factory=True,
+            workers=args.workers,
+            host=args.host,
+            port=args.port,
+            log_config=None,
+        )
+    else:
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process: settings and logging read again from the environment."""
+    settings = load_settings()
+    configure_logging("api-gateway", settings.runtime.log_level)
+    return create_app(settings)
 
 
 if __name__ == "__main__":

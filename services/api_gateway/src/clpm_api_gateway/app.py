@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from clpm_shared import __version__
-from clpm_shared.cache import create_cache
 from clpm_shared.config import Settings, load_settings
 from clpm_shared.db import create_engine, create_session_factory
 from clpm_shared.timeseries.factory import create_store
@@ -31,6 +30,7 @@ from clpm_api_gateway.dependencies import GatewayResources
 from clpm_api_gateway.diagnostics_client import create_client
 from clpm_api_gateway.frontend_hosting import install_frontend
 from clpm_api_gateway.problems import Problem, install_problem_handlers
+from clpm_api_gateway.response_cache import ResponseCache
 from clpm_api_gateway.security import mount_security, security_lifespan
 
 API_ROUTERS: tuple[APIRouter, ...] = (
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(resolved.database)
         store = create_store(resolved.influx)
-        cache = create_cache(resolved.cache)
+        cache = ResponseCache.from_settings(resolved.cache)
         diagnostics = create_client(resolved.api.diag_service_url, resolved.api.diag_timeout_s)
         app.state.resources = GatewayResources(
             settings=resolved,

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import httpx
-from clpm_shared.cache import Cache
 from clpm_shared.config import Settings
 from clpm_shared.timeseries import TimeSeriesStore
 from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from clpm_api_gateway.response_cache import ResponseCache
 
 
 @dataclass
@@ -26,7 +27,7 @@ class GatewayResources:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     store: TimeSeriesStore
-    cache: Cache
+    cache: ResponseCache
     diagnostics: httpx.AsyncClient
 
 

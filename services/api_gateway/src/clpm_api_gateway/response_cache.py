@@ -5,6 +5,11 @@ normalised parameter, with a TTL per endpoint: ``CACHE_TTL_REALTIME_S`` for late
 ``ttl_for_range`` (recent vs. closed historical range) for range queries. Entries about a loop
 carry its tag, fleet-wide ones the fleet tag; a change of a loop or of its configuration drops
 both. A cache outage never fails a request (the shared cache answers uncached).
+
+With Redis, each process also keeps an answer in its own memory for ``CACHE_NEAR_TTL_S``
+(default 1 s, never longer than the answer's TTL): hot keys then cost no Redis round trip. A
+change made through another process shows here after at most that long; one made through this
+process drops both copies at once.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import pydantic_core
-from clpm_shared.cache import Cache, loop_tag
+from clpm_shared.cache import Cache, MemoryCache, create_cache, loop_tag
+from clpm_shared.config import CacheBackend, CacheSettings
 from fastapi.responses import Response
 
 FLEET_TAG = "fleet"
@@ -26,8 +32,65 @@ def render_json(body: Any) -> bytes:
     return pydantic_core.to_json(body)
 
 
+class ResponseCache:
+    """The shared cache (Redis or memory) with an optional near copy in this process."""
+
+    def __init__(self, shared: Cache, near: MemoryCache | None, near_ttl_s: float) -> None:
+        self.shared = shared
+        self.near = near
+        self.near_ttl_s = near_ttl_s
+
+    @classmethod
+    def from_settings(cls, settings: CacheSettings) -> ResponseCache:
+        near_ttl_s = settings.cache_near_ttl_s
+        with_near = settings.cache_backend is CacheBackend.REDIS and near_ttl_s > 0
+        return cls(create_cache(settings), MemoryCache() if with_near else None, near_ttl_s)
+
+    async def json(
+        self,
+        key: str,
+        ttl_s: float,
+        compute: Callable[[], Awaitable[Body]],
+        tags: Iterable[str],
+        *,
+        fresh: bool = False,
+    ) -> bytes:
+        """The rendered JSON answer under ``key``; computed, rendered and stored on a miss.
+
+        ``fresh`` (the client sent ``Cache-Control: no-cache``) computes the answer even when
+        one is cached, and stores it for the next callers.
+        """
+        tag_list = tuple(tags)
+
+        async def render() -> bytes:
+            return render_json(await compute())
+
+        if fresh:
+            payload = await render()
+            await self.shared.set(key, payload, ttl_s, tags=tag_list)
+        else:
+            if self.near is not None:
+                near = await self.near.get(key)
+                if near is not None:
+                    return near
+            payload = await self.shared.get_or_compute_bytes(key, ttl_s, render, tags=tag_list)
+        if self.near is not None:
+            await self.near.set(key, payload, min(self.near_ttl_s, ttl_s), tags=tag_list)
+        return payload
+
+    async def invalidate_tags(self, *tags: str) -> None:
+        if self.near is not None:
+            await self.near.invalidate_tags(*tags)
+        await self.shared.invalidate_tags(*tags)
+
+    async def aclose(self) -> None:
+        if self.near is not None:
+            await self.near.aclose()
+        await self.shared.aclose()
+
+
 async def cached_json(
-    cache: Cache,
+    cache: ResponseCache,
     key: str,
     ttl_s: float,
     compute: Callable[[], Awaitable[Body]],
@@ -35,20 +98,8 @@ async def cached_json(
     *,
     fresh: bool = False,
 ) -> bytes:
-    """The rendered JSON answer under ``key``; computed, rendered and stored on a miss.
-
-    ``fresh`` (the client sent ``Cache-Control: no-cache``) computes the answer even when one
-    is cached, and stores it for the next callers.
-    """
-
-    async def render() -> bytes:
-        return render_json(await compute())
-
-    if fresh:
-        payload = await render()
-        await cache.set(key, payload, ttl_s, tags=tuple(tags))
-        return payload
-    return await cache.get_or_compute_bytes(key, ttl_s, render, tags=tuple(tags))
+    """``cache.json(...)``: the cached or freshly computed JSON answer under ``key``."""
+    return await cache.json(key, ttl_s, compute, tags, fresh=fresh)
 
 
 def loop_tags(loop_id: str) -> tuple[str, ...]:
@@ -59,6 +110,6 @@ def json_response(payload: bytes, headers: dict[str, str] | None = None) -> Resp
     return Response(payload, media_type=JSON_MEDIA_TYPE, headers=headers)
 
 
-async def invalidate_loop(cache: Cache, loop_id: str) -> None:
+async def invalidate_loop(cache: ResponseCache, loop_id: str) -> None:
     """Drop every cached answer about ``loop_id`` and every fleet-wide answer."""
     await cache.invalidate_tags(loop_tag(loop_id), FLEET_TAG)
