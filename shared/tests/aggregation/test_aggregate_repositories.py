@@ -243,3 +243,14 @@ async def test_concurrent_advance_from_the_same_watermark_commits_only_once(
     await first.commit()
     await first.close()
     assert await asyncio.wait_for(racing, 30) == 0
+
+
+async def test_ten_thousand_discovered_loops_register_in_one_call(sessions: Sessions) -> None:
+    """Columns filled by Python-side defaults count against the driver's parameter limit."""
+    prefix = f"M{next(_numbers):03d}"
+    loops = [f"{prefix}_{i:05d}" for i in range(10_000)]
+    async with sessions() as session, session.begin():
+        await LoopRepository(session).register_discovered(loops)
+    async with sessions() as session:
+        known = set(await LoopRepository(session).all_ids())
+    assert set(loops) <= known

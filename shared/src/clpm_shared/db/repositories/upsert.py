@@ -28,7 +28,9 @@ async def upsert_rows(
     dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     columns = list(rows[0].keys())
-    batch = max(1, _MAX_PARAMETERS // max(1, len(columns)))
+    # columns with a Python-side default are sent as parameters too, so count the table's
+    per_row = max(len(columns), len(table.columns))
+    batch = max(1, _MAX_PARAMETERS // per_row)
     for offset in range(0, len(rows), batch):
         chunk = rows[offset : offset + batch]
         statement = insert(table).values(list(chunk))
