@@ -46,8 +46,10 @@ export function pageOf<T>(rows: T[], offset: number, size: number): T[] {
 export function toCsv<T>(rows: T[], columns: { header: string; value: (row: T) => unknown }[]): string {
   const cell = (value: unknown) => {
     if (value === null || value === undefined) return "";
-    const text = String(value);
-    return /[",\r\n]/.test(text) || /^[=+\-@]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+    let text = String(value);
+    // text that a spreadsheet would run as a formula is kept as text (OWASP CSV injection)
+    if (typeof value === "string" && /^([=+@\t\r]|-(?![\d.]))/.test(text)) text = `'${text}`;
+    return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
   };
   const lines = [columns.map((column) => cell(column.header)).join(",")];
   for (const row of rows) lines.push(columns.map((column) => cell(column.value(row))).join(","));

@@ -34,7 +34,8 @@ export interface FleetQuery {
 /** The table query from the address bar (unknown values fall back to the defaults). */
 export function fleetQueryOf(params: URLSearchParams): FleetQuery {
   const status = params.get("status") as LoopStatus | null;
-  const sort = params.get("sort") as LoopSortKey | null;
+  const requested = params.get("sort") as LoopSortKey | null;
+  const sort = requested && SORTS.includes(requested) ? requested : "bad_actor";
   const order = params.get("order");
   const offset = Number(params.get("offset"));
   const limit = Number(params.get("limit"));
@@ -42,8 +43,8 @@ export function fleetQueryOf(params: URLSearchParams): FleetQuery {
     status: status && LOOP_STATUSES.includes(status) ? status : undefined,
     unit: params.get("unit") || undefined,
     area: params.get("area") || undefined,
-    sort: sort && SORTS.includes(sort) ? sort : "bad_actor",
-    order: order === "asc" || order === "desc" ? order : sort && sort !== "bad_actor" ? "asc" : "desc",
+    sort,
+    order: order === "asc" || order === "desc" ? order : sort === "bad_actor" ? "desc" : "asc",
     offset: Number.isInteger(offset) && offset > 0 ? offset : 0,
     limit: [10, 25, 50, 100].includes(limit) ? limit : DEFAULT_PAGE_SIZE,
   };

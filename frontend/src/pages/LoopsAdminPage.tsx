@@ -131,9 +131,14 @@ export function LoopsAdminPage() {
   const [creating, setCreating] = useState(false);
   const [message, setMessage] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const loops = useAsync((signal) => api.listLoops({ sort: "loop_id", order: "asc", offset, limit }, signal), [api, offset, limit]);
+  const admin = auth.can("admin");
+  const loops = useAsync(
+    // nothing to list for others: they only see that the page needs the admin role
+    (signal) => (admin ? api.listLoops({ sort: "loop_id", order: "asc", offset, limit }, signal) : new Promise<never>(() => undefined)),
+    [api, admin, offset, limit],
+  );
 
-  if (!auth.can("admin")) {
+  if (!admin) {
     return (
       <div className="panel" role="alert">
         <h1>Loops admin</h1>

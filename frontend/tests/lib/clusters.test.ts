@@ -1,0 +1,47 @@
+// @vitest-environment node
+import { normaliseClusters } from "../../src/lib/clusters";
+
+describe("normaliseClusters", () => {
+  it("reads clusters with member objects and a likely source", () => {
+    const clusters = normaliseClusters({
+      clusters: [
+        {
+          cluster_id: 7,
+          period_s: 164,
+          members: [
+            { loop_id: "TIC-1", period_s: 160, stiction_index: 0.8 },
+            { loop_id: "PIC-2", period_s: 168 },
+          ],
+          likely_source: { loop_id: "TIC-1", reason: "strongest stiction evidence" },
+        },
+      ],
+    });
+    expect(clusters).toEqual([
+      {
+        id: "7",
+        periodS: 164,
+        members: [
+          { loopId: "TIC-1", periodS: 160, details: { period_s: 160, stiction_index: 0.8 } },
+          { loopId: "PIC-2", periodS: 168, details: { period_s: 168 } },
+        ],
+        source: "TIC-1",
+        sourceReason: "strongest stiction evidence",
+      },
+    ]);
+  });
+
+  it("reads a plain list with member ids and drops empty clusters", () => {
+    const clusters = normaliseClusters([
+      { period: 60, loops: ["A", "B"], source: "B" },
+      { period: 90, members: [] },
+    ]);
+    expect(clusters).toHaveLength(1);
+    expect(clusters[0]).toMatchObject({ id: "1", periodS: 60, source: "B" });
+    expect(clusters[0].members.map((m) => m.loopId)).toEqual(["A", "B"]);
+  });
+
+  it("answers no clusters for anything else", () => {
+    expect(normaliseClusters(null)).toEqual([]);
+    expect(normaliseClusters({ detail: "x" })).toEqual([]);
+  });
+});
