@@ -2,7 +2,11 @@
 import { decodeJwtPayload, hasRole, highestRole, rolesFromToken } from "../../src/auth/roles";
 
 function token(payload: object): string {
-  const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const encode = (value: object) =>
+    btoa(String.fromCharCode(...new TextEncoder().encode(JSON.stringify(value))))
+      .replace(/\+/g, "-")
+      .replace(/\//g, "_")
+      .replace(/=+$/, "");
   return `${encode({ alg: "RS256" })}.${encode(payload)}.signature`;
 }
 
