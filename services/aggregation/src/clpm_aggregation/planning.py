@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 MINUTE = timedelta(minutes=1)
+MIN_UNITS = 4
+"""A window's loops are split into at least this many units (when there are enough loops)."""
 HOUR = timedelta(hours=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -106,7 +108,8 @@ def plan_units(
     are retried next cycle). A later unit re-reads from ``min(previous end, now - L)``, which
     is never later than what the previous read settled. Units are ordered by window end, so
     committing them in order keeps every loop's chunks in order. Loops per unit are sized to
-    read about ``max_samples_per_unit`` samples, in multiples of ``loops_per_query``.
+    read about ``max_samples_per_unit`` samples, in multiples of ``loops_per_query``, and a
+    window is split into at least :data:`MIN_UNITS` units so that reads overlap writes.
     """
     complete_end = floor_to(now, MINUTE)
     groups: dict[tuple[datetime, datetime], list[str]] = defaultdict(list)
@@ -125,6 +128,8 @@ def plan_units(
             size = loops_per_unit(
                 window_s, samples_per_loop_s, max_samples_per_unit, loops_per_query
             )
+            # at least MIN_UNITS units, so that reading the later ones overlaps writing the first
+            size = min(size, math.ceil(len(ordered) / MIN_UNITS))
             size = max(loops_per_query, size // loops_per_query * loops_per_query)
             for offset in range(0, len(ordered), size):
                 units.append(WorkUnit(tuple(ordered[offset : offset + size]), mark, begin, end))
