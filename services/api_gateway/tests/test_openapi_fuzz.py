@@ -9,22 +9,19 @@ in this module.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from clpm_api_gateway.app import create_app
 from clpm_shared.config import Settings, load_settings
 from hypothesis import HealthCheck, Phase
 from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 
-from tests.harness.servers import free_port
+from tests.harness.asgi_server import serve_in_thread
 
 DIAGNOSTICS_PROXIES = {
     "POST /api/v1/loops/{loop_id}/diagnostics/run",
@@ -35,29 +32,8 @@ DIAGNOSTICS_PROXIES = {
 @pytest.fixture(scope="module")
 def gateway_url(settings: Settings, seeded: dict[str, Any]) -> Iterator[str]:
     """The gateway served by uvicorn in a thread, until the module ends."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings),
-        host="127.0.0.1",
-        port=port,
-        lifespan="on",
-        log_level="warning",
-        http="h11",
-        ws="none",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="gateway", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the gateway did not start under uvicorn")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
+    with serve_in_thread(create_app(settings)) as url:
+        yield url
 
 
 # The document does not depend on where the backends are: build it once at import (no I/O).

@@ -2,7 +2,7 @@
 
 Failures become problem details: not reachable -> 503 with Retry-After; no answer within
 DIAG_TIMEOUT_S -> 504 with Retry-After; a 5xx answer -> 502; a 4xx answer is passed on with its
-status and detail.
+status, detail and the parameters it names.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from clpm_api_gateway.columnar import iso_time
 from clpm_api_gateway.problems import (
     DEFAULT_RETRY_AFTER_S,
     TYPE_UNAVAILABLE,
     TYPE_UPSTREAM,
+    ParameterError,
     ProblemError,
     backend_unavailable,
 )
@@ -53,10 +55,17 @@ def _upstream_problem(response: httpx.Response) -> ProblemError:
             title="Upstream error",
             extensions={"backend": BACKEND},
         )
+    errors: list[ParameterError] = []
+    if isinstance(payload, dict) and isinstance(payload.get("errors"), list):
+        try:
+            errors = [ParameterError.model_validate(item) for item in payload["errors"]]
+        except ValidationError:
+            errors = []
     return ProblemError(
         response.status_code,
         detail or f"the diagnostics service refused the request ({response.status_code})",
         type_=TYPE_UPSTREAM,
+        errors=errors,
         extensions={"backend": BACKEND},
     )
 

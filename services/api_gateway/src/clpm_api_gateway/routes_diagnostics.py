@@ -42,7 +42,7 @@ router = APIRouter(
 )
 
 DEFAULT_RUN_SPAN = timedelta(hours=1)
-MAX_RUN_SPAN = timedelta(days=7)
+MAX_RUN_SPAN = timedelta(hours=24)  # the diagnostics service's own bound
 DEFAULT_CLUSTER_SPAN = timedelta(hours=24)
 
 UPSTREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -125,7 +125,8 @@ async def run_diagnosis(
     body: Annotated[DiagnoseRequest | None, Body()] = None,
 ) -> Any:
     """Asks the diagnostics service to analyse [start, end) (default: the last hour, at most
-    7 days) and answers its findings. 503 with Retry-After when the service is unreachable."""
+    24 h) and answers its diagnosis (findings, which it also stores). 503 with Retry-After when
+    the service is unreachable, 504 when it does not answer within DIAG_TIMEOUT_S."""
     loop_id = path_loop_id(loop_id)
     await existing_loop(session, loop_id)
     await session.close()  # the diagnosis may take long: do not hold a connection meanwhile
@@ -135,7 +136,7 @@ async def run_diagnosis(
     if start >= end:
         raise invalid_parameter("end", "must be later than start", "body")
     if end - start > MAX_RUN_SPAN:
-        raise invalid_parameter("end", "range end - start must be at most 7 days", "body")
+        raise invalid_parameter("end", "range end - start must be at most 24 h", "body")
     answer = await diagnostics_client.diagnose(client, loop_id, start, end)
     await invalidate_loop(resources.cache, loop_id)
     return answer

@@ -1,0 +1,145 @@
+"""Gateway -> diagnostics service over HTTP: run a diagnosis now, read the stored findings back
+through the gateway, and the plant-wide oscillation clusters; on PostgreSQL, influxd, Redis and
+the OIDC provider, both services really serving."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from clpm_api_gateway.app import create_app as create_gateway
+from clpm_diagnostics.app import create_app as create_diagnostics
+from clpm_shared.config import Settings, load_settings
+from clpm_shared.db import create_engine, create_session_factory
+from clpm_shared.db.models import Loop
+from clpm_shared.timeseries import Point
+from clpm_shared.timeseries.factory import create_store
+
+from tests.harness.asgi_server import serve_in_thread
+from tests.harness.servers import InfluxServer, OidcProvider, RedisServer
+
+BASE = datetime(2025, 1, 10, 10, 0, tzinfo=UTC)
+WINDOW = {"start": "2025-01-10T10:00:00Z", "end": "2025-01-10T11:00:00Z"}
+LOOPS = ("FIC-201", "FIC-202")
+
+
+@pytest.fixture(scope="module")
+def settings(
+    postgres_url: str,
+    influx_server: InfluxServer,
+    influx_database: str,
+    redis_server: RedisServer,
+    oidc_provider: OidcProvider,
+) -> Settings:
+    return load_settings(
+        database={"database_url": postgres_url},
+        influx={
+            "timeseries_backend": "influxql",
+            "influxdb_url": influx_server.url,
+            "influxdb_database": influx_database,
+            "influxdb_max_retries": 0,
+        },
+        cache={"cache_backend": "redis", "redis_url": redis_server.url},
+        auth={"oidc_issuer": oidc_provider.issuer, "oidc_jwks_uri": oidc_provider.jwks_uri},
+    )
+
+
+def oscillating(loop_id: str) -> list[Point]:
+    """One hour at 1 Hz of a loop cycling with a 90 s period (PV and OP)."""
+    return [
+        Point(
+            loop_id,
+            BASE + timedelta(seconds=i),
+            pv=50.0 + 5.0 * math.sin(2 * math.pi * i / 90.0),
+            sp=50.0,
+            op=40.0 + 8.0 * math.sin(2 * math.pi * (i - 20) / 90.0),
+            mode="AUT",
+        )
+        for i in range(3600)
+    ]
+
+
+@pytest.fixture(scope="module")
+async def seeded(settings: Settings) -> None:
+    store = create_store(settings.influx)
+    try:
+        for loop_id in LOOPS:
+            await store.write(oscillating(loop_id))
+    finally:
+        await store.close()
+    engine = create_engine(settings.database)
+    async with create_session_factory(engine)() as session:
+        session.add_all(Loop(loop_id=loop_id, name=loop_id, unit="U2") for loop_id in LOOPS)
+        await session.commit()
+    await engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def diagnostics_url(settings: Settings, seeded: None) -> Iterator[str]:
+    with serve_in_thread(create_diagnostics(settings)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+async def gateway(settings: Settings, diagnostics_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    parts = {name: getattr(settings, name) for name in Settings.__slots__}
+    parts["api"] = settings.api.model_copy(
+        update={"diag_service_url": diagnostics_url, "diag_timeout_s": 60.0}
+    )
+    app = create_gateway(Settings(**parts))
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http,
+    ):
+        yield http
+
+
+@pytest.fixture(scope="module")
+def engineer(oidc_provider: OidcProvider) -> dict[str, str]:
+    return {"Authorization": f"Bearer {oidc_provider.password_token('engineer')}"}
+
+
+async def test_run_now_answers_the_diagnosis_and_stores_it(
+    gateway: httpx.AsyncClient, engineer: dict[str, str]
+) -> None:
+    run = await gateway.post("/api/v1/loops/FIC-201/diagnostics/run", json=WINDOW, headers=engineer)
+    assert run.status_code == 200, run.text
+    diagnosis = run.json()
+    assert diagnosis["loop_id"] == "FIC-201"
+    assert diagnosis["samples"] == 3600
+    assert diagnosis["oscillation"]["period_s"] == pytest.approx(90.0, rel=0.1)
+    assert diagnosis["findings"], "an oscillating loop has at least one finding"
+    stored = (await gateway.get("/api/v1/loops/FIC-201/diagnostics", headers=engineer)).json()
+    assert sorted(item["category"] for item in stored["items"]) == sorted(
+        finding["category"] for finding in diagnosis["findings"]
+    )
+    assert stored["items"][0]["window_start"].startswith("2025-01-10T10:00:00")
+    assert stored["items"][0]["trigger"] == "on_demand"
+
+
+async def test_oscillation_clusters_through_the_gateway(
+    gateway: httpx.AsyncClient, engineer: dict[str, str]
+) -> None:
+    response = await gateway.get("/api/v1/oscillation-clusters", params=WINDOW, headers=engineer)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["loops_analysed"] == 2
+    assert body["oscillating_loops"] == 2
+    assert [sorted(cluster["members"]) for cluster in body["clusters"]] == [list(LOOPS)]
+
+
+async def test_the_services_refusal_is_passed_on_with_the_parameter(
+    gateway: httpx.AsyncClient, engineer: dict[str, str]
+) -> None:
+    two_days = {"start": "2025-01-08T10:00:00Z", "end": "2025-01-10T10:00:00Z"}
+    response = await gateway.get("/api/v1/oscillation-clusters", params=two_days, headers=engineer)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["backend"] == "diagnostics service"
+    assert problem["errors"][0]["parameter"] == "end"
+    assert "24 h" in problem["detail"]
