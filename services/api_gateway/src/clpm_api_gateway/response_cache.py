@@ -7,9 +7,9 @@ carry its tag, fleet-wide ones the fleet tag; a change of a loop or of its confi
 both. A cache outage never fails a request (the shared cache answers uncached).
 
 With Redis, each process also keeps an answer in its own memory for ``CACHE_NEAR_TTL_S``
-(default 1 s, never longer than the answer's TTL): hot keys then cost no Redis round trip. A
-change made through another process shows here after at most that long; one made through this
-process drops both copies at once.
+(default 1 s, never longer than the answer's TTL; answers up to 64 KiB, at most 2000 of them):
+hot keys then cost no Redis round trip. A change made through another process shows here after
+at most that long; one made through this process drops both copies at once.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ from clpm_shared.config import CacheBackend, CacheSettings
 from fastapi.responses import Response
 
 FLEET_TAG = "fleet"
+NEAR_MAX_ENTRIES = 2000
+NEAR_MAX_BYTES = 64 * 1024
+"""Answers larger than this (long raw pages) are not kept near: at most ~128 MB per process."""
 JSON_MEDIA_TYPE = "application/json"
 
 Body = dict[str, Any]
@@ -44,7 +47,8 @@ class ResponseCache:
     def from_settings(cls, settings: CacheSettings) -> ResponseCache:
         near_ttl_s = settings.cache_near_ttl_s
         with_near = settings.cache_backend is CacheBackend.REDIS and near_ttl_s > 0
-        return cls(create_cache(settings), MemoryCache() if with_near else None, near_ttl_s)
+        near = MemoryCache(max_entries=NEAR_MAX_ENTRIES) if with_near else None
+        return cls(create_cache(settings), near, near_ttl_s)
 
     async def json(
         self,
@@ -74,7 +78,7 @@ class ResponseCache:
                 if near is not None:
                     return near
             payload = await self.shared.get_or_compute_bytes(key, ttl_s, render, tags=tag_list)
-        if self.near is not None:
+        if self.near is not None and len(payload) <= NEAR_MAX_BYTES:
             await self.near.set(key, payload, min(self.near_ttl_s, ttl_s), tags=tag_list)
         return payload
 
