@@ -254,3 +254,26 @@ async def test_ten_thousand_discovered_loops_register_in_one_call(sessions: Sess
     async with sessions() as session:
         known = set(await LoopRepository(session).all_ids())
     assert set(loops) <= known
+
+
+async def test_discovery_leaves_renamed_and_deleted_loops_alone(sessions: Sessions) -> None:
+    renamed, deleted, new = loop_names("disc", 3)
+    async with sessions() as session, session.begin():
+        loops = LoopRepository(session)
+        await loops.register_discovered([renamed, deleted])
+        await loops.save(renamed, {"name": "Reactor inlet temperature"})
+        await loops.soft_delete(deleted)
+    async with sessions() as session, session.begin():
+        await LoopRepository(session).register_discovered([renamed, deleted, new])
+    async with sessions() as session:
+        loops = LoopRepository(session)
+        kept = await loops.get(renamed)
+        gone = await loops.get(deleted, include_deleted=True)
+        added = await loops.get(new)
+    assert kept is not None
+    assert kept.name == "Reactor inlet temperature"
+    assert gone is not None
+    assert gone.deleted_at is not None
+    assert gone.name == deleted
+    assert added is not None
+    assert added.name == new

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clpm_shared.db.models import Loop, LoopConfig
@@ -54,9 +55,18 @@ class LoopRepository:
         return list((await self.session.execute(statement)).scalars())
 
     async def register_discovered(self, loop_ids: Iterable[str]) -> int:
-        """Insert loops first seen in the raw data; existing rows are left untouched."""
+        """Insert loops first seen in the raw data; existing rows (renamed, soft-deleted) are left
+        untouched (``ON CONFLICT DO NOTHING``)."""
         rows = [{"loop_id": loop_id, "name": loop_id} for loop_id in sorted(set(loop_ids))]
-        return await upsert_rows(self.session, Loop.__table__, rows, ["loop_id"])  # type: ignore[arg-type]
+        if not rows:
+            return 0
+        connection = await self.session.connection()
+        insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+        batch = max(1, 30_000 // len(Loop.__table__.columns))  # defaults are parameters too
+        for offset in range(0, len(rows), batch):
+            statement = insert(Loop).values(rows[offset : offset + batch])
+            await self.session.execute(statement.on_conflict_do_nothing(index_elements=["loop_id"]))
+        return len(rows)
 
     async def save(self, loop_id: str, values: dict[str, Any]) -> Loop:
         """Create or update a loop; re-creating a soft-deleted loop revives it."""
