@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
-from clpm_shared.timeseries import InvalidQueryError, StoreUnavailableError
+from clpm_shared.timeseries import InvalidQueryError, StoreUnavailableError, TimeSeriesError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -201,6 +201,19 @@ async def _on_invalid_query(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _on_store_error(request: Request, exc: Exception) -> JSONResponse:
+    """Any other failure of the time-series store: logged, answered as 502 (no internals)."""
+    logger.error("time-series store failed on %s: %s", request.url.path, exc)
+    return problem_response(
+        request,
+        502,
+        "the time-series store could not answer this query",
+        type_=TYPE_UPSTREAM,
+        title="Upstream error",
+        extensions={"backend": "timeseries"},
+    )
+
+
 async def _on_store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StoreUnavailableError)
     logger.warning("time-series store unavailable: %s", exc)
@@ -267,6 +280,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(InvalidQueryError, _on_invalid_query)
     app.add_exception_handler(StoreUnavailableError, _on_store_unavailable)
+    app.add_exception_handler(TimeSeriesError, _on_store_error)
     app.add_exception_handler(sa_exc.DBAPIError, _on_database_error)
     app.add_exception_handler(sa_exc.TimeoutError, _on_database_error)
     app.add_exception_handler(OSError, _on_database_error)

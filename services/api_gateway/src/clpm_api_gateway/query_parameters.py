@@ -24,6 +24,10 @@ _UNENCODED_PLUS = re.compile(r"(?<=\d) (\d{2}(?::?\d{2})?)$")
 
 TIME_DESCRIPTION = "ISO-8601 date-time with a zone, e.g. 2025-01-10T10:00:00Z"
 
+EARLIEST = datetime(1678, 1, 1, tzinfo=UTC)
+LATEST = datetime(2262, 1, 1, tzinfo=UTC)
+"""Times are stored as int64 nanoseconds since 1970 (InfluxDB): about 1677-09-21 to 2262-04-11."""
+
 OptionalStart = Annotated[
     str | None,
     Query(description="ISO-8601 with zone; default end - 24 h", examples=["2025-01-10T00:00:00Z"]),
@@ -56,9 +60,12 @@ def parse_time(value: str, parameter: str) -> datetime:
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise invalid_parameter(parameter, "must include a timezone (e.g. 2025-01-10T10:00:00Z)")
     try:
-        return parsed.astimezone(UTC)
+        moment = parsed.astimezone(UTC)
     except OverflowError:
-        raise invalid_parameter(parameter, "out of the supported date range") from None
+        moment = None
+    if moment is None or not EARLIEST <= moment < LATEST:
+        raise invalid_parameter(parameter, "must lie between 1678-01-01 and 2261-12-31 (UTC)")
+    return moment
 
 
 @dataclass(frozen=True)
