@@ -13,6 +13,19 @@ export interface OscillationCluster {
   members: ClusterMember[];
   source: string | null;
   sourceReason: string | null;
+  /** the numbers that point at the source (stiction verdict, index, ...) */
+  sourceEvidence: Record<string, unknown>;
+}
+
+export interface ClusterCounts {
+  loopsAnalysed: number | null;
+  oscillatingLoops: number | null;
+}
+
+/** How many loops the service analysed and found oscillating, when it says so. */
+export function clusterCounts(answer: unknown): ClusterCounts {
+  const item = (answer && typeof answer === "object" && !Array.isArray(answer) ? answer : {}) as Record<string, unknown>;
+  return { loopsAnalysed: num(item.loops_analysed), oscillatingLoops: num(item.oscillating_loops) };
 }
 
 const num = (value: unknown) => (typeof value === "number" && Number.isFinite(value) ? value : null);
@@ -52,12 +65,14 @@ export function normaliseClusters(answer: unknown): OscillationCluster[] {
       const members = (Array.isArray(rawMembers) ? rawMembers : []).map(memberOf).filter((m): m is ClusterMember => m !== null);
       const { source, reason } = sourceOf(item);
       const id = firstOf(item, ["cluster_id", "id"]);
+      const evidence = firstOf(item, ["source_evidence", "evidence"]);
       return {
         id: typeof id === "string" || typeof id === "number" ? String(id) : String(index + 1),
         periodS: num(firstOf(item, ["period_s", "mean_period_s", "period"])),
         members,
         source,
         sourceReason: reason,
+        sourceEvidence: evidence && typeof evidence === "object" && !Array.isArray(evidence) ? (evidence as Record<string, unknown>) : {},
       };
     })
     .filter((cluster): cluster is OscillationCluster => cluster !== null && cluster.members.length > 0);

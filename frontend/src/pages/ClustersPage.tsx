@@ -5,11 +5,13 @@ import { Link } from "react-router-dom";
 
 import { useApi } from "../api/ApiProvider";
 import { useAsync } from "../api/useAsync";
-import { AsyncView } from "../components/AsyncView";
+import { AsyncView, EmptyState } from "../components/AsyncView";
 import { formatDuration, formatEvidence, isoOf, labelOf } from "../lib/format";
-import { normaliseClusters } from "../lib/clusters";
+import { clusterCounts, normaliseClusters, type OscillationCluster } from "../lib/clusters";
 
 export const PERIODS = [
+  { label: "Last hour", hours: 1 },
+  { label: "Last 2 hours", hours: 2 },
   { label: "Last 6 hours", hours: 6 },
   { label: "Last 24 hours", hours: 24 },
   { label: "Last 7 days", hours: 168 },
@@ -17,13 +19,57 @@ export const PERIODS = [
 
 const loopLink = (loopId: string) => <Link to={`/fleet/loops/${encodeURIComponent(loopId)}`}>{loopId}</Link>;
 
+const DETAIL_SKIP = ["period_s", "osc_period_s", "period"];
+
+/** The members of a cluster, with the period and details columns only when the service gives them. */
+function MemberTable({ cluster }: { cluster: OscillationCluster }) {
+  const periods = cluster.members.some((member) => member.periodS !== null);
+  const details = cluster.members.some((member) => Object.keys(member.details).some((key) => !DETAIL_SKIP.includes(key)));
+  return (
+    <div className="table-wrap">
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Loop</th>
+            {periods && (
+              <th scope="col" className="num">
+                Period
+              </th>
+            )}
+            {details && <th scope="col">Details</th>}
+          </tr>
+        </thead>
+        <tbody>
+          {cluster.members.map((member) => (
+            <tr key={member.loopId}>
+              <td>
+                {loopLink(member.loopId)} {member.loopId === cluster.source && <span className="status status-poor">likely source</span>}
+              </td>
+              {periods && <td className="num">{formatDuration(member.periodS)}</td>}
+              {details && (
+                <td className="small">
+                  {Object.entries(member.details)
+                    .filter(([key]) => !DETAIL_SKIP.includes(key))
+                    .map(([key, value]) => `${labelOf(key)}: ${formatEvidence(value)}`)
+                    .join(" · ") || "–"}
+                </td>
+              )}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
 export function ClustersPage() {
   const api = useApi();
-  const [hours, setHours] = useState(24);
+  const [hours, setHours] = useState(2);
   const clusters = useAsync(
     async (signal) => {
       const end = Date.now();
-      return normaliseClusters(await api.oscillationClusters({ start: isoOf(end - hours * 3600_000), end: isoOf(end) }, signal));
+      const answer = await api.oscillationClusters({ start: isoOf(end - hours * 3600_000), end: isoOf(end) }, signal);
+      return { clusters: normaliseClusters(answer), counts: clusterCounts(answer) };
     },
     [api, hours],
   );
@@ -49,12 +95,17 @@ export function ClustersPage() {
         state={clusters.state}
         what="the oscillation clusters"
         onRetry={clusters.reload}
-        isEmpty={(data) => data.length === 0}
-        empty="No oscillation cluster in this period: no two loops oscillate with the same period."
       >
-        {(data) => (
+        {({ clusters, counts }) => (
           <section aria-label="Clusters">
-            {data.map((cluster, index) => (
+            {counts.loopsAnalysed !== null && (
+              <p className="muted">
+                {counts.loopsAnalysed} loops analysed, {counts.oscillatingLoops ?? "–"} oscillating, {clusters.length} cluster
+                {clusters.length === 1 ? "" : "s"}.
+              </p>
+            )}
+            {clusters.length === 0 && <EmptyState>No oscillation cluster in this period: no two loops oscillate with the same period.</EmptyState>}
+            {clusters.map((cluster, index) => (
               <article className="cluster" key={cluster.id} aria-labelledby={`cluster-${index}`}>
                 <h2 id={`cluster-${index}`}>
                   Cluster {index + 1}: {cluster.members.length} loops, period {formatDuration(cluster.periodS)}
@@ -63,35 +114,10 @@ export function ClustersPage() {
                   Likely source: <strong>{cluster.source ? loopLink(cluster.source) : "undetermined"}</strong>
                   {cluster.sourceReason && <span className="muted"> — {cluster.sourceReason}</span>}
                 </p>
-                <div className="table-wrap">
-                  <table>
-                    <thead>
-                      <tr>
-                        <th scope="col">Loop</th>
-                        <th scope="col" className="num">
-                          Period
-                        </th>
-                        <th scope="col">Details</th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      {cluster.members.map((member) => (
-                        <tr key={member.loopId}>
-                          <td>
-                            {loopLink(member.loopId)} {member.loopId === cluster.source && <span className="status status-poor">source</span>}
-                          </td>
-                          <td className="num">{formatDuration(member.periodS)}</td>
-                          <td className="small">
-                            {Object.entries(member.details)
-                              .filter(([key]) => !["period_s", "osc_period_s", "period"].includes(key))
-                              .map(([key, value]) => `${labelOf(key)}: ${formatEvidence(value)}`)
-                              .join(" · ") || "–"}
-                          </td>
-                        </tr>
-                      ))}
-                    </tbody>
-                  </table>
-                </div>
+                {Object.keys(cluster.sourceEvidence).length > 0 && (
+                  <p className="small muted">Evidence for the source: {formatEvidence(cluster.sourceEvidence)}</p>
+                )}
+                <MemberTable cluster={cluster} />
               </article>
             ))}
           </section>

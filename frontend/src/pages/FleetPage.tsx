@@ -322,7 +322,7 @@ export function FleetPage() {
                             <Link to={`/fleet/loops/${encodeURIComponent(loop.loop_id)}`}>{loop.loop_id}</Link>
                             {loop.name && loop.name !== loop.loop_id && <div className="small muted">{loop.name}</div>}
                           </td>
-                          <td>{loop.unit ?? <span className="muted">–</span>}</td>
+                          <td className="nowrap">{loop.unit ?? <span className="muted">–</span>}</td>
                           <td>
                             <HealthBar score={loop.health_score} />
                           </td>

@@ -1,5 +1,5 @@
 // @vitest-environment node
-import { normaliseClusters } from "../../src/lib/clusters";
+import { clusterCounts, normaliseClusters } from "../../src/lib/clusters";
 
 describe("normaliseClusters", () => {
   it("reads clusters with member objects and a likely source", () => {
@@ -26,8 +26,24 @@ describe("normaliseClusters", () => {
         ],
         source: "TIC-1",
         sourceReason: "strongest stiction evidence",
+        sourceEvidence: {},
       },
     ]);
+  });
+
+  it("reads the diagnostics service's answer (member ids, likely source and its evidence)", () => {
+    const answer = {
+      start: "2026-01-10T00:00:00Z",
+      end: "2026-01-11T00:00:00Z",
+      loops_analysed: 12,
+      oscillating_loops: 4,
+      clusters: [{ period_s: 88, members: ["PIC-301", "FIC-302"], likely_source: "PIC-301", source_evidence: { stiction_verdict: "stiction", stiction_index: 0.81 } }],
+    };
+    const [cluster] = normaliseClusters(answer);
+    expect(cluster).toMatchObject({ periodS: 88, source: "PIC-301", sourceEvidence: { stiction_index: 0.81 } });
+    expect(cluster.members.map((member) => member.loopId)).toEqual(["PIC-301", "FIC-302"]);
+    expect(clusterCounts(answer)).toEqual({ loopsAnalysed: 12, oscillatingLoops: 4 });
+    expect(clusterCounts([])).toEqual({ loopsAnalysed: null, oscillatingLoops: null });
   });
 
   it("reads a plain list with member ids and drops empty clusters", () => {
