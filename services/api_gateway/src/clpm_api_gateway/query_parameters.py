@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from clpm_shared.timeseries import InvalidQueryError, validate_fields, validate_loop_id
 from fastapi import Query
@@ -23,6 +23,7 @@ MAX_INTERVAL_S = 31 * 86400
 _UNENCODED_PLUS = re.compile(r"(?<=\d) (\d{2}(?::?\d{2})?)$")
 
 TIME_DESCRIPTION = "ISO-8601 date-time with a zone, e.g. 2025-01-10T10:00:00Z"
+DATE_TIME: dict[str, Any] = {"format": "date-time"}
 
 EARLIEST = datetime(1678, 1, 1, tzinfo=UTC)
 LATEST = datetime(2262, 1, 1, tzinfo=UTC)
@@ -30,11 +31,19 @@ LATEST = datetime(2262, 1, 1, tzinfo=UTC)
 
 OptionalStart = Annotated[
     str | None,
-    Query(description="ISO-8601 with zone; default end - 24 h", examples=["2025-01-10T00:00:00Z"]),
+    Query(
+        description="ISO-8601 with zone; default end - 24 h",
+        examples=["2025-01-10T00:00:00Z"],
+        json_schema_extra=DATE_TIME,
+    ),
 ]
 OptionalEnd = Annotated[
     str | None,
-    Query(description="ISO-8601 with zone; default now", examples=["2025-01-11T00:00:00Z"]),
+    Query(
+        description="ISO-8601 with zone; default now",
+        examples=["2025-01-11T00:00:00Z"],
+        json_schema_extra=DATE_TIME,
+    ),
 ]
 
 

@@ -25,6 +25,7 @@ from clpm_api_gateway.csv_export import (
 from clpm_api_gateway.dependencies import FreshDep, GatewayResources, ResourcesDep
 from clpm_api_gateway.problems import PROBLEM_401, PROBLEM_404, PROBLEM_422, PROBLEM_503
 from clpm_api_gateway.query_parameters import (
+    DATE_TIME,
     TIME_DESCRIPTION,
     now_utc,
     parse_fields,
@@ -58,6 +59,7 @@ StartQuery = Annotated[
     Query(
         description=f"Range start (inclusive), {TIME_DESCRIPTION}",
         examples=["2025-01-10T10:00:00Z"],
+        json_schema_extra=DATE_TIME,
     ),
 ]
 EndQuery = Annotated[
@@ -65,6 +67,7 @@ EndQuery = Annotated[
     Query(
         description=f"Range end (exclusive), {TIME_DESCRIPTION}; default now",
         examples=["2025-01-10T11:00:00Z"],
+        json_schema_extra=DATE_TIME,
     ),
 ]
 FieldsQuery = Annotated[
