@@ -170,6 +170,7 @@ async def test_cli_once_aggregates_the_embedded_files(embedded: Embedded) -> Non
     )
     assert result.returncode == 0, result.stderr
     assert '"event": "cycle"' in result.stdout
+    assert embedded.query("SELECT count(*) FROM work_leases") == [(0,)]  # released on exit
     rows = stored_minutes(embedded)
     expected = reference_buckets(points)
     assert set(rows) == set(expected)

@@ -63,6 +63,8 @@ async def serve(settings: Settings, arguments: argparse.Namespace) -> int:
     """Build the store, the database engine and the service; run the chosen command."""
     engine = create_engine(settings.database)
     store = create_store(settings.influx)
+    if hasattr(store, "loops_per_query"):  # batched raw reads (InfluxQL, Flux): AGG_LOOPS_PER_QUERY
+        store.loops_per_query = settings.aggregation.agg_loops_per_query
     service = AggregationService(settings.aggregation, store, create_session_factory(engine))
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -71,7 +73,10 @@ async def serve(settings: Settings, arguments: argparse.Namespace) -> int:
         if arguments.command == "backfill":
             await service.backfill(arguments.hours, arguments.loops)
         elif arguments.command == "once":
-            await service.run_cycle()
+            try:
+                await service.run_cycle()
+            finally:
+                await service.shutdown()  # release the leases: a following `run` starts at once
         else:
             await service.run()
     finally:

@@ -1,0 +1,518 @@
+"""Aggregation benchmark: 10,000 loops x 3 fields at 1 Hz against real influxd + PostgreSQL.
+
+Starts a private influxd 1.6 and PostgreSQL 15 with the test harness's classes, writes the raw
+samples, then measures (every figure is printed as one JSON object):
+
+* ``cycle``: one 30-s poll end to end -- ``AggregationService.run_cycle()`` on 10,000 loops whose
+  watermarks stand at the start of a minute holding 30 s of samples (300,000 lines): discovery,
+  leases, heartbeat, watermarks, raw read, numpy buckets, COPY upsert, compare-and-set commit.
+  Median of ``--repeats`` runs (watermarks are put back between runs). Target <= 1.5 s.
+* ``server_side``: the same minute computed by InfluxDB (``GROUP BY time(1m), loop_id``, 21
+  statistics, batched like the raw reads) and upserted -- the baseline the cycle must beat.
+  It is still missing the mode shares, which InfluxQL cannot give in the same query.
+* ``default_lateness_cycle``: the same poll with AGG_LATENESS_S=120, which re-reads 2 minutes.
+* ``compute``: the bucket computation alone on the cycle's 300,000 rows: numpy ``reduceat``
+  (``minute_buckets``) vs pandas ``groupby`` + ``Grouper(freq="1min")`` and
+  ``groupby().resample("1min")`` on the same rows (results checked equal; resample is timed on
+  200 loops and scaled, it takes minutes on all of them).
+* ``backfill``: start-up catch-up of one hour of ``--backfill-loops`` loops (36,000,000 lines for
+  10,000 loops), reads, computation and writes overlapped; target >= 450,000 raw lines/s.
+  ``read_only`` is the raw read rate of influxd alone on a part of the same hour (the ceiling).
+
+    PYTHONPATH=. .venv/bin/python bench/aggregation.py [--loops 10000] [--backfill-loops 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+from clpm_aggregation.service import AggregationService
+from clpm_shared.aggregation import MINUTE_NS, STAT_COLUMNS, BucketTable, minute_buckets
+from clpm_shared.config import AggregationSettings, InfluxSettings, TimeSeriesBackend
+from clpm_shared.db import create_engine, create_session_factory
+from clpm_shared.db.repositories.aggregates import AggregateRepository
+from clpm_shared.db.repositories.loops import LoopRepository
+from clpm_shared.db.repositories.watermarks import WatermarkRepository
+from clpm_shared.timeseries.base import RawSeries
+from clpm_shared.timeseries.influxql import InfluxQLStore
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.harness.servers import (
+    PG_BIN_CANDIDATES,
+    InfluxServer,
+    PostgresServer,
+    free_port,
+    migrate,
+)
+
+T0 = datetime(2025, 1, 10, 10, 0, tzinfo=UTC)
+"""Start of the backfill hour."""
+T1 = T0 + timedelta(hours=2)
+"""Start of the polled minute (30 s of samples, plus 150 s before it for the lateness re-read)."""
+SECOND_NS = 1_000_000_000
+
+
+# ------------------------------------------------------------------ servers and data
+
+
+@dataclass
+class Servers:
+    influx: InfluxServer
+    postgres: PostgresServer
+    workdir: Path
+
+
+def start_servers() -> Servers:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-aggregation-"))
+    workdir.chmod(0o755)
+    pg_dir = workdir / "pg"
+    pg_dir.mkdir()
+    pg_dir.chmod(0o755)
+    if os.geteuid() == 0:
+        shutil.chown(pg_dir, "postgres", "postgres")
+    bin_dir = next(c for c in PG_BIN_CANDIDATES if (c / "initdb").exists())
+    postgres = PostgresServer("postgresql", free_port(), pg_dir, bin_dir=bin_dir)
+    postgres.initdb()
+    postgres.start()
+    postgres.psql(f'CREATE DATABASE "{postgres.template}"')
+    migrate(postgres.url(postgres.template))
+    influx_dir = workdir / "influx"
+    influx_dir.mkdir()
+    influx = InfluxServer("influxd", free_port(), influx_dir, rpc_port=free_port())
+    influx.write_config()
+    influx.start()
+    influx.create_database("bench")
+    return Servers(influx, postgres, workdir)
+
+
+def stop_servers(servers: Servers) -> None:
+    servers.influx.stop()
+    servers.postgres.stop()
+    shutil.rmtree(servers.workdir, ignore_errors=True)
+
+
+def loop_names(n: int) -> list[str]:
+    return [f"TIC{k:05d}" for k in range(n)]
+
+
+class LineMaker:
+    """Line protocol of plant-like samples, fast: per-second value texts are made once."""
+
+    def __init__(self, period: int = 3607, seed: int = 3) -> None:
+        rng = np.random.default_rng(seed)
+        pv = 50 + 5 * np.sin(np.arange(period) / 40.0) + rng.normal(0, 0.4, period)
+        op = 30 + 10 * np.sin(np.arange(period) / 55.0) + rng.normal(0, 1.0, period)
+        sp = np.where((np.arange(period) // 600) % 2 == 0, 50.0, 52.5)
+        self.values = [
+            f"PV={a:.4f},SP={b:g},OP={c:.3f} " for a, b, c in zip(pv, sp, op, strict=True)
+        ]
+        self.period = period
+
+    def lines(self, loop_index: int, loop_id: str, start: datetime, seconds: int) -> str:
+        t0 = int(start.timestamp())
+        times = [f"{(t0 + s) * SECOND_NS}\n" for s in range(seconds)]
+        rotate = (loop_index * 389) % self.period
+        values, period = self.values, self.period
+        # every tenth loop runs in MAN for its second half: two Mode series
+        manual_from = seconds // 2 if loop_index % 10 == 0 else seconds
+        auto = f"control_loops,loop_id={loop_id},Mode=AUT "
+        manual = f"control_loops,loop_id={loop_id},Mode=MAN "
+        return "".join(
+            (auto if s < manual_from else manual) + values[(rotate + s) % period] + times[s]
+            for s in range(seconds)
+        )
+
+
+async def write_lines(
+    influx: InfluxServer, loops: list[str], start: datetime, seconds: int, loops_per_post: int
+) -> dict[str, float]:
+    """Write ``seconds`` samples of every loop (two posts in flight); returns the rate."""
+    maker = LineMaker()
+    started = time.perf_counter()
+    posted = 0
+    async with httpx.AsyncClient(base_url=influx.url, timeout=600) as client:
+
+        async def post(body: bytes) -> None:
+            response = await client.post(
+                "/write", params={"db": "bench", "precision": "ns"}, content=body
+            )
+            if response.status_code != 204:
+                raise RuntimeError(f"influxd refused a write: {response.text[:300]}")
+
+        in_flight: list[asyncio.Task[None]] = []
+        for offset in range(0, len(loops), loops_per_post):
+            batch = range(offset, min(len(loops), offset + loops_per_post))
+            body = "".join(maker.lines(k, loops[k], start, seconds) for k in batch).encode()
+            posted += len(batch) * seconds
+            in_flight.append(asyncio.create_task(post(body)))
+            if len(in_flight) >= 2:
+                await in_flight.pop(0)
+        await asyncio.gather(*in_flight)
+    elapsed = time.perf_counter() - started
+    return {"lines": posted, "seconds": round(elapsed, 1), "lines_per_s": round(posted / elapsed)}
+
+
+# ------------------------------------------------------------------ helpers
+
+
+class FixedClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def settings(**overrides: Any) -> AggregationSettings:
+    values: dict[str, Any] = {
+        "polling_interval": 30_000,
+        "agg_lateness_s": 0.0,
+        "agg_backfill_hours": None,
+        "agg_chunk_minutes": 60,
+        "agg_loops_per_query": 100,
+        "agg_lease_s": 3600.0,
+    }
+    values.update(overrides)
+    return AggregationSettings(**values)
+
+
+async def reset_watermarks(
+    sessions: async_sessionmaker[AsyncSession], loops: list[str], to: datetime
+) -> None:
+    async with sessions() as session, session.begin():
+        repository = WatermarkRepository(session)
+        current = await repository.get(loops)
+        by_value: dict[datetime, list[str]] = {}
+        for loop_id, mark in current.items():
+            by_value.setdefault(mark, []).append(loop_id)
+        for mark, members in by_value.items():
+            if mark != to:
+                await repository.advance(dict.fromkeys(members, mark), to)
+        await repository.initialize(dict.fromkeys(loops, to))
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    return {
+        "median_s": round(statistics.median(values), 3),
+        "min_s": round(min(values), 3),
+        "max_s": round(max(values), 3),
+        "runs": len(values),
+    }
+
+
+# ------------------------------------------------------------------ measurements
+
+
+async def measure_cycle(
+    store: InfluxQLStore,
+    sessions: async_sessionmaker[AsyncSession],
+    loops: list[str],
+    repeats: int,
+    lateness_s: float,
+) -> dict[str, Any]:
+    """``run_cycle`` over the minute at T1 (watermarks put back to T1 before each run)."""
+    clock = FixedClock(T1 + timedelta(seconds=61))
+    service = AggregationService(
+        settings(agg_lateness_s=lateness_s), store, sessions, instance_id="bench:1", clock=clock
+    )
+    durations: list[float] = []
+    details: list[dict[str, Any]] = []
+    for run in range(repeats + 1):
+        await reset_watermarks(sessions, loops, T1)
+        service.settled.clear()
+        started = time.perf_counter()
+        report = await service.run_cycle()
+        elapsed = time.perf_counter() - started
+        if run == 0:
+            continue  # warm-up: registers the loops and takes the leases once
+        durations.append(elapsed)
+        details.append(
+            {
+                "samples": report.samples,
+                "buckets_written": report.buckets_written,
+                "units": report.units,
+            }
+        )
+    expected_samples = len(loops) * (30 + (120 if lateness_s else 0))
+    assert all(d["samples"] == expected_samples for d in details), details
+    return {**percentiles(durations), **details[-1]}
+
+
+def bucket_table_of_server_answer(answer: dict[str, Any]) -> BucketTable:
+    loop_ids: list[str] = []
+    bucket_ns: list[np.ndarray] = []
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in STAT_COLUMNS}
+    for loop_id, aggregate in answer.items():
+        n = aggregate.bucket_ns.size
+        if not n:
+            continue
+        loop_ids.extend([loop_id] * n)
+        bucket_ns.append(aggregate.bucket_ns)
+        for name in STAT_COLUMNS:
+            columns[name].append(aggregate.stats[name])
+    n_rows = len(loop_ids)
+    return BucketTable(
+        np.asarray(loop_ids, dtype=object),
+        np.concatenate(bucket_ns).astype(np.int64),
+        {name: np.concatenate(parts) for name, parts in columns.items()},
+        (),
+        np.zeros((n_rows, 0)),
+    )
+
+
+async def measure_server_side(
+    store: InfluxQLStore,
+    sessions: async_sessionmaker[AsyncSession],
+    loops: list[str],
+    repeats: int,
+) -> dict[str, Any]:
+    """InfluxDB computes the minute (GROUP BY time(1m), loop_id); the rows are upserted."""
+    durations: list[float] = []
+    reads: list[float] = []
+    rows = 0
+    for _ in range(repeats):
+        await reset_watermarks(sessions, loops, T1)
+        started = time.perf_counter()
+        answer = await store.aggregate_many(loops, T1, T1 + timedelta(minutes=1), 60)
+        read_done = time.perf_counter()
+        table = bucket_table_of_server_answer(answer)
+        async with sessions() as session, session.begin():
+            await WatermarkRepository(session).advance(
+                dict.fromkeys(loops, T1), T1 + timedelta(minutes=1)
+            )
+            rows = await AggregateRepository(session).upsert("agg_1m", table)
+        durations.append(time.perf_counter() - started)
+        reads.append(read_done - started)
+    return {
+        **percentiles(durations),
+        "server_query_median_s": round(statistics.median(reads), 3),
+        "rows": rows,
+    }
+
+
+def pandas_frame(raw: dict[str, RawSeries]) -> pd.DataFrame:
+    parts = [s for s in raw.values() if len(s)]
+    return pd.DataFrame(
+        {
+            "loop_id": np.repeat([s.loop_id for s in parts], [len(s) for s in parts]),
+            "time": pd.to_datetime(np.concatenate([s.t_ns for s in parts]), utc=True),
+            "PV": np.concatenate([s.pv for s in parts]),
+            "SP": np.concatenate([s.sp for s in parts]),
+            "OP": np.concatenate([s.op for s in parts]),
+            "Mode": np.concatenate([s.mode for s in parts]),
+        }
+    )
+
+
+PANDAS_STATS = ["count", "mean", "min", "max", "std", "first", "last"]
+RESAMPLE_SAMPLE_LOOPS = 200
+
+
+def pandas_groupby(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    grouped = frame.groupby(["loop_id", pd.Grouper(key="time", freq="1min")])
+    stats = grouped[["PV", "SP", "OP"]].agg(PANDAS_STATS)
+    modes = (
+        frame.groupby(["loop_id", pd.Grouper(key="time", freq="1min"), "Mode"])
+        .size()
+        .unstack(fill_value=0)
+    )
+    shares = modes.div(modes.sum(axis=1), axis=0)
+    return stats, shares
+
+
+def pandas_resample(frame: pd.DataFrame) -> pd.DataFrame:
+    indexed = frame.set_index("time")
+    return indexed.groupby("loop_id")[["PV", "SP", "OP"]].resample("1min").agg(PANDAS_STATS)
+
+
+def measure_compute(raw: dict[str, RawSeries], repeats: int) -> dict[str, Any]:
+    numpy_s: list[float] = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = minute_buckets(raw)
+        numpy_s.append(time.perf_counter() - started)
+    frame = pandas_frame(raw)
+    groupby_s: list[float] = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        stats, _shares = pandas_groupby(frame)
+        groupby_s.append(time.perf_counter() - started)
+    # groupby().resample() takes minutes on every loop: timed on a sample of loops, scaled up
+    sample_loops = sorted(raw)[:RESAMPLE_SAMPLE_LOOPS]
+    sample = frame[frame["loop_id"].isin(sample_loops)]
+    started = time.perf_counter()
+    resampled = pandas_resample(sample)
+    resample_s = (time.perf_counter() - started) * len(raw) / len(sample_loops)
+    # the baselines compute the same numbers
+    table = result.buckets
+    ours = pd.Series(
+        table.stats["pv_mean"],
+        index=pd.MultiIndex.from_arrays(
+            [table.loop_ids, pd.to_datetime(table.bucket_ns, utc=True)]
+        ),
+    )
+    theirs = stats[("PV", "mean")].reindex(ours.index)
+    np.testing.assert_allclose(ours.to_numpy(), theirs.to_numpy(), rtol=1e-12)
+    theirs_std = stats[("PV", "std")].reindex(ours.index).to_numpy()
+    np.testing.assert_allclose(table.stats["pv_std"], theirs_std, rtol=1e-9)
+    assert len(resampled.dropna(how="all")) == int(np.isin(table.loop_ids, sample_loops).sum())
+    rows = sum(len(s) for s in raw.values())
+    return {
+        "rows": rows,
+        "buckets": len(table),
+        "numpy_reduceat_median_ms": round(1000 * statistics.median(numpy_s), 1),
+        "pandas_groupby_grouper_median_ms": round(1000 * statistics.median(groupby_s), 1),
+        "pandas_groupby_resample_ms_scaled": round(1000 * resample_s, 1),
+        "pandas_resample_timed_on_loops": len(sample_loops),
+    }
+
+
+async def measure_backfill(
+    servers: Servers, store: InfluxQLStore, loops: list[str]
+) -> dict[str, Any]:
+    """Start-up catch-up of the hour [T0, T0+1h) on a fresh database (AGG_BACKFILL_HOURS=1)."""
+    name = servers.postgres.create_database("backfill")
+    engine = create_engine(servers.postgres.url(name))
+    sessions = create_session_factory(engine)
+    try:
+        async with sessions() as session, session.begin():
+            await LoopRepository(session).register_discovered(loops)
+        # "now" is 3 minutes after the hour: the hour is complete and final (lateness 120 s)
+        clock = FixedClock(T0 + timedelta(hours=1, minutes=3, seconds=1))
+        service = AggregationService(
+            settings(agg_backfill_hours=1.05, agg_lateness_s=120.0),
+            _OnlyLoops(store, loops),
+            sessions,
+            instance_id="bench:backfill",
+            clock=clock,
+        )
+        started = time.perf_counter()
+        report = await service.run_cycle()
+        elapsed = time.perf_counter() - started
+        hours = int(servers.postgres.psql("SELECT count(*) FROM agg_1h", database=name))
+        minutes = int(servers.postgres.psql("SELECT count(*) FROM agg_1m", database=name))
+    finally:
+        await engine.dispose()
+    lines = report.samples
+    assert lines == len(loops) * 3600, report
+    assert minutes == len(loops) * 60, minutes
+    assert hours == len(loops), hours
+    return {
+        "loops": len(loops),
+        "lines": lines,
+        "seconds": round(elapsed, 2),
+        "lines_per_s": round(lines / elapsed),
+        "agg_1m_rows": minutes,
+        "agg_1h_rows": hours,
+    }
+
+
+class _OnlyLoops:
+    """The store, with discovery limited to the backfill's loops (the rest are cycle loops)."""
+
+    def __init__(self, store: InfluxQLStore, loops: list[str]) -> None:
+        self._store = store
+        self._loops = loops
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def discover_loops(self) -> list[str]:
+        return list(self._loops)
+
+
+async def measure_read_only(store: InfluxQLStore, loops: list[str]) -> dict[str, Any]:
+    started = time.perf_counter()
+    raw = await store.query_raw_many(loops, T0, T0 + timedelta(hours=1))
+    elapsed = time.perf_counter() - started
+    lines = sum(len(s) for s in raw.values())
+    return {"loops": len(loops), "lines": lines, "lines_per_s": round(lines / elapsed)}
+
+
+def chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for offset in range(0, len(items), size):
+        yield items[offset : offset + size]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--loops", type=int, default=10_000)
+    parser.add_argument("--backfill-loops", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-backfill", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+    logging.getLogger("clpm_aggregation.progress").setLevel(logging.INFO)
+    loops = loop_names(args.loops)
+    backfill_loops = loop_names(args.backfill_loops)
+    result: dict[str, Any] = {"loops": args.loops, "fields": 3, "rate_hz": 1}
+    servers = start_servers()
+    try:
+        # the polled minute: 30 s of samples at T1, and 150 s before it (lateness re-read)
+        result["write_cycle_data"] = await write_lines(
+            servers.influx, loops, T1 - timedelta(seconds=150), 180, 250
+        )
+        if not args.skip_backfill:
+            result["write_backfill_data"] = await write_lines(
+                servers.influx, backfill_loops, T0, 3600, 20
+            )
+        influx_settings = InfluxSettings(
+            timeseries_backend=TimeSeriesBackend.INFLUXQL,
+            influxdb_url=servers.influx.url,
+            influxdb_database="bench",
+        )
+        store = InfluxQLStore(influx_settings, loops_per_query=100, max_in_flight=3)
+        name = servers.postgres.create_database("cycle")
+        engine = create_engine(servers.postgres.url(name))
+        sessions = create_session_factory(engine)
+        try:
+            # only the 30 s at T1 are inside [T1, T1 + 1 min); the 150 s before serve lateness
+            result["cycle"] = await measure_cycle(store, sessions, loops, args.repeats, 0.0)
+            result["server_side"] = await measure_server_side(store, sessions, loops, args.repeats)
+            result["default_lateness_cycle"] = await measure_cycle(
+                store, sessions, loops, max(1, args.repeats // 2), 120.0
+            )
+            raw = await store.query_raw_many(loops, T1, T1 + timedelta(minutes=1))
+            result["compute"] = measure_compute(raw, args.repeats)
+            del raw
+        finally:
+            await engine.dispose()
+        if not args.skip_backfill:
+            result["backfill_read_only"] = await measure_read_only(
+                store, backfill_loops[: min(1000, len(backfill_loops))]
+            )
+            result["backfill"] = await measure_backfill(servers, store, backfill_loops)
+        await store.close()
+    finally:
+        stop_servers(servers)
+    cycle, server = result["cycle"], result["server_side"]
+    result["targets"] = {
+        "cycle_median_le_1_5_s": cycle["median_s"] <= 1.5,
+        "cycle_beats_server_side": cycle["median_s"] < server["median_s"],
+        "backfill_ge_450k_lines_per_s": (
+            result["backfill"]["lines_per_s"] >= 450_000 if "backfill" in result else None
+        ),
+    }
+    result["minute_ns"] = MINUTE_NS
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
