@@ -216,6 +216,17 @@ async def test_apc_attainment_is_sample_weighted(client: httpx.AsyncClient, head
     assert none["attainment"] is None
 
 
+async def test_apc_history_of_a_loop(client: httpx.AsyncClient, headers: H) -> None:
+    body = (await get(client, headers, "/loops/LIC-300/apc", **HOUR)).json()
+    assert body["count"] == 2
+    assert [row["attainment"] for row in body["items"]] == [1.0, 0.5]
+    assert body["items"][1]["window_start"] == "2025-01-10T10:15:00.000Z"
+    csv = await get(client, headers, "/loops/LIC-300/apc", **HOUR, format="csv")
+    assert csv.text.splitlines()[0].startswith("window_start,window_end,samples,attainment")
+    assert len(csv.text.splitlines()) == 3
+    assert (await get(client, headers, "/loops/NOPE-9/apc")).status_code == 404
+
+
 async def test_apc_attainment_as_csv(client: httpx.AsyncClient, headers: H) -> None:
     response = await client.get(
         f"{API}/apc/attainment",

@@ -68,8 +68,10 @@ from clpm_api_gateway.routes_loops import (
 )
 from clpm_api_gateway.schemas import (
     AliasEntry,
+    ApcHistory,
     ApcLoop,
     ApcSummary,
+    ApcWindow,
     FleetSummary,
     KpiComprehensive,
     KpiLatest,
@@ -338,6 +340,61 @@ async def fleet(
     return json_response(
         await cached_json(resources.cache, key, ttl, compute, [FLEET_TAG], fresh=fresh)
     )
+
+
+@router.get(
+    "/loops/{loop_id}/apc",
+    summary="APC attainment of a loop per window",
+    response_model=ApcHistory,
+    responses={**PROBLEM_404, 200: {"content": CSV_RESPONSE_DOC}},
+)
+async def apc_history(
+    request: Request,
+    resources: ResourcesDep,
+    fresh: FreshDep,
+    loop_id: LoopIdPath,
+    start: OptionalStart = None,
+    end: OptionalEnd = None,
+    export_format: FormatQuery = None,
+) -> Response:
+    """Attainment and the reasons' shares of each window that starts in [start, end)."""
+    loop_id = path_loop_id(loop_id)
+    now = now_utc()
+    window = parse_window(start, end, default_span=DEFAULT_KPI_SPAN, now=now)
+    csv = wants_csv(request, export_format)
+
+    async def compute() -> dict[str, Any]:
+        await require_registered_loop(resources, loop_id)
+        async with resources.sessions() as session:
+            rows = await ApcReadRepository(session).history(
+                loop_id, window.start, window.end, MAX_KPI_ROWS
+            )
+        return {
+            "loop_id": loop_id,
+            "start": iso_time(window.start),
+            "end": iso_time(window.end),
+            "count": len(rows),
+            "items": [
+                {
+                    "window_start": iso_time(row.window_start),
+                    "window_end": iso_time(row.window_end),
+                    "samples": row.samples,
+                    "attainment": row.attainment,
+                    "wrong_mode_share": row.wrong_mode_share,
+                    "saturated_share": row.saturated_share,
+                    "bad_data_share": row.bad_data_share,
+                }
+                for row in rows
+            ],
+        }
+
+    key = cache_key("api:apc:history", loop_id=loop_id, start=window.start, end=window.end)
+    ttl = ttl_for_range(resources.settings.cache, window.end, now=now)
+    payload = await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id), fresh=fresh)
+    if csv:
+        columns = list(ApcWindow.model_fields)
+        return csv_response(rows_csv(json.loads(payload)["items"], columns), f"{loop_id}-apc")
+    return json_response(payload)
 
 
 @router.get(

@@ -355,6 +355,26 @@ class ApcSummary(BaseModel):
     items: list[ApcLoop]
 
 
+class ApcWindow(BaseModel):
+    window_start: Iso
+    window_end: Iso
+    samples: int = Field(examples=[900])
+    attainment: float | None = Field(examples=[0.93])
+    wrong_mode_share: float | None = Field(examples=[0.05])
+    saturated_share: float | None = Field(examples=[0.02])
+    bad_data_share: float | None = Field(examples=[0.0])
+
+
+class ApcHistory(BaseModel):
+    """A loop's APC attainment per KPI window, oldest first."""
+
+    loop_id: str = Field(examples=["FIC-101"])
+    start: Iso
+    end: Iso
+    count: int
+    items: list[ApcWindow]
+
+
 # ----------------------------------------------------------------------------------- diagnostics
 
 
