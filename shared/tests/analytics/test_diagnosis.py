@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from clpm_shared.analytics import LoopConfig, LoopWindow
+from clpm_shared.analytics import LoopConfig, LoopWindow, stiction_index
 from clpm_shared.analytics.diagnosis import (
     CATEGORIES,
     LoopDiagnosis,
@@ -24,6 +24,7 @@ from clpm_shared.simulation import (
     SimulatedSeries,
     simulate_fleet,
 )
+from scipy import signal
 
 WARM_UP = 600
 WINDOW = 3600
@@ -144,6 +145,79 @@ def test_noisy_healthy_loop_is_neither_stiction_nor_oscillating(loop_type: LoopT
     categories = {f.category for f in diagnosis.findings}
     assert "stiction" not in categories
     assert "oscillation" not in categories
+
+
+def _irregular_loop(loop_type: LoopType, seed: int, sticky: bool) -> SimulatedLoopSpec:
+    """Sticky-valve profile with twice the usual noise and no SP steps (a wandering cycle)."""
+    spec = SimulatedLoopSpec.for_profile("irregular", "sticky_valve", loop_type, seed=seed)
+    spec = replace(spec, noise_std=2.0 * spec.noise_std, sp_change_interval_s=0.0)
+    return spec if sticky else replace(spec, valve_s=0.0, valve_j=0.0)
+
+
+@pytest.mark.parametrize(
+    ("loop_type", "seed"), [(LoopType.FLOW, 5), (LoopType.LEVEL, 4)], ids=["flow", "level"]
+)
+def test_sticky_loop_too_irregular_for_the_kpi_test_is_diagnosed_as_stiction(
+    loop_type: LoopType, seed: int
+) -> None:
+    spec = _irregular_loop(loop_type, seed, sticky=True)
+    diagnosis = _diagnose(spec, simulate_fleet([spec], WARM_UP + WINDOW)[0])
+    # the KPI oscillation test (and its false-positive guards) still says "not oscillating"
+    assert diagnosis.kpis.oscillating is False
+    assert diagnosis.primary == "stiction"
+    assert diagnosis.stiction is not None
+    assert diagnosis.stiction.cycle_source == "valve_band"
+    oscillation = next(f for f in diagnosis.findings if f.category == "oscillation")
+    assert oscillation.evidence["analysed"] == "valve_cycle"
+
+
+@pytest.mark.parametrize(
+    ("loop_type", "seed"), [(LoopType.FLOW, 5), (LoopType.LEVEL, 4)], ids=["flow", "level"]
+)
+def test_same_irregular_loop_with_a_linear_valve_gets_no_oscillation_or_stiction(
+    loop_type: LoopType, seed: int
+) -> None:
+    spec = _irregular_loop(loop_type, seed, sticky=False)
+    diagnosis = _diagnose(spec, simulate_fleet([spec], WARM_UP + WINDOW)[0])
+    categories = {f.category for f in diagnosis.findings}
+    assert "stiction" not in categories
+    assert "oscillation" not in categories
+
+
+def _level_window_with_a_set_point_step(triangular_after_step: bool) -> LoopWindow:
+    """Level loop cycling with a 180 s period; SP steps at 1200 s. Before the step the cycle
+    is sinusoidal, after it (the longest stretch at constant SP) triangular or sinusoidal."""
+    rng = np.random.default_rng(1)
+    t = np.arange(3600.0)
+    sp = np.where(t < 1200, 50.0, 52.0)
+    sine = np.sin(2 * np.pi * t / 180.0 - np.pi / 2)
+    after = signal.sawtooth(2 * np.pi * t / 180.0, 0.5) if triangular_after_step else sine
+    pv = sp + np.where(t < 1200, 1.3 * sine, after) + 0.2 * rng.standard_normal(t.size)
+    op = 50 + 3 * np.sin(2 * np.pi * t / 180.0 - 1) + 0.3 * rng.standard_normal(t.size)
+    return LoopWindow(t=1.7e9 + t, pv=pv, sp=sp, op=op, mode=np.full(t.size, "AUT"), ts=1.0)
+
+
+def test_undecided_window_is_judged_again_on_the_steady_set_point_stretch() -> None:
+    window = _level_window_with_a_set_point_step(triangular_after_step=True)
+    config = LoopConfig(loop_type="level", pv_lo=0.0, pv_hi=100.0)
+    diagnosis = diagnose_loop(window, config)
+    assert diagnosis.kpis.oscillating
+    # the whole window mixes a sinusoidal and a triangular stretch: undecided ...
+    whole = stiction_index(
+        window.pv - window.sp, window.op, 1.0, "level", period_s=diagnosis.kpis.osc_period_s
+    )
+    assert whole.verdict == "undetermined"
+    # ... the stretch at constant SP after the step decides
+    assert diagnosis.stiction is not None
+    assert diagnosis.stiction.verdict == "stiction"
+    assert diagnosis.primary == "stiction"
+
+
+def test_sinusoidal_cycle_on_the_steady_stretch_is_not_stiction() -> None:
+    window = _level_window_with_a_set_point_step(triangular_after_step=False)
+    diagnosis = diagnose_loop(window, LoopConfig(loop_type="level", pv_lo=0.0, pv_hi=100.0))
+    assert diagnosis.kpis.oscillating
+    assert "stiction" not in {f.category for f in diagnosis.findings}
 
 
 @pytest.mark.parametrize("profile", ["over_tuned", "external_oscillation"])

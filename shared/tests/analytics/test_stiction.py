@@ -6,11 +6,12 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from clpm_shared.analytics import StictionResult, stiction_index
+from clpm_shared.analytics import StictionResult, detect_oscillation, stiction_index
 from clpm_shared.analytics.stiction import (
     apparent_stiction_band,
     curve_fitting_index,
     limit_cycle_non_gaussianity,
+    valve_cycle,
 )
 from clpm_shared.simulation import SimulatedLoopSpec, simulate, ultimate_gain
 from scipy import signal
@@ -98,6 +99,78 @@ def test_level_loop_with_sticky_valve_is_stiction_from_the_triangular_pv() -> No
     series = simulate(level, 3000)
     result = stiction_index(series.pv[WARM_UP:], series.op[WARM_UP:], level.ts, "level")
     assert result.verdict == "stiction"
+
+
+def _irregular_sticky_loop(loop_type: str, seed: int, sticky: bool = True) -> SimulatedLoopSpec:
+    """Sticky-valve profile with twice the usual noise and no SP steps: the stick-slip cycle
+    wanders so much that the KPI oscillation test rejects PV, OP and the control error."""
+    spec = SimulatedLoopSpec.for_profile("IRREGULAR", "sticky_valve", loop_type, seed=seed)
+    spec = replace(spec, noise_std=2.0 * spec.noise_std, sp_change_interval_s=0.0)
+    return spec if sticky else replace(spec, valve_s=0.0, valve_j=0.0)
+
+
+@pytest.mark.parametrize(
+    ("loop_type", "seed", "period_range"),
+    [("flow", 5, (30.0, 50.0)), ("level", 4, (140.0, 190.0))],
+)
+def test_irregular_sticky_cycle_is_judged_on_the_band_passed_valve_signal(
+    loop_type: str, seed: int, period_range: tuple[float, float]
+) -> None:
+    series = simulate(_irregular_sticky_loop(loop_type, seed), WARM_UP + 3600)
+    pv, op, sp = series.pv[WARM_UP:], series.op[WARM_UP:], series.sp[WARM_UP:]
+    # the KPI test does not call this loop oscillating ...
+    assert not detect_oscillation(sp - pv, 1.0).oscillating
+    assert not detect_oscillation(pv, 1.0).oscillating
+    assert not detect_oscillation(op, 1.0).oscillating
+    # ... but the valve signal (OP; PV of the integrating level loop) cycles like a valve
+    result = stiction_index(pv - sp, op, 1.0, loop_type)
+    assert result.verdict == "stiction"
+    assert result.cycle_source == "valve_band"
+    assert result.period_s is not None
+    assert period_range[0] < result.period_s < period_range[1]
+    assert result.method_scores["curve_fit"] > 0.6
+
+
+@pytest.mark.parametrize(("loop_type", "seed"), [("flow", 5), ("level", 4)])
+def test_same_irregular_loop_with_a_linear_valve_is_not_stiction(loop_type: str, seed: int) -> None:
+    series = simulate(_irregular_sticky_loop(loop_type, seed, sticky=False), WARM_UP + 3600)
+    pv, op, sp = series.pv[WARM_UP:], series.op[WARM_UP:], series.sp[WARM_UP:]
+    result = stiction_index(pv - sp, op, 1.0, loop_type)
+    assert result.verdict in {"no_oscillation", "no_stiction"}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 3])
+def test_valve_cycle_finds_the_mean_period_of_a_wandering_sawtooth(seed: int) -> None:
+    """Half periods drawn from 14-26 s (mean period 40 s) plus a random-walk drift and noise:
+    too irregular for the KPI test, a clear cycle for the valve gate."""
+    rng = np.random.default_rng(seed)
+    halves = rng.uniform(14.0, 26.0, 200)
+    edges = np.concatenate(([0.0], np.cumsum(halves)))
+    t = np.arange(3600.0)
+    k = np.searchsorted(edges, t, side="right") - 1
+    rising = (t - edges[k]) / halves[k]
+    sawtooth = 4.0 * np.where(k % 2 == 0, rising, 1.0 - rising)
+    op = 50 + sawtooth + np.cumsum(rng.normal(0, 0.05, t.size)) + rng.normal(0, 0.2, t.size)
+    assert not detect_oscillation(op, 1.0).oscillating
+    cycle = valve_cycle(op, 1.0)
+    assert cycle.oscillating
+    assert cycle.period_s == pytest.approx(40.0, rel=0.05)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_noise_random_walks_and_drifting_noise_are_never_stiction(seed: int) -> None:
+    """False positives of the valve-cycle gate: random OP with a PV that follows it."""
+    rng = np.random.default_rng(100 + seed)
+    n = 3600
+    white = rng.standard_normal(n)
+    walk = np.cumsum(rng.standard_normal(n))
+    ar1 = signal.lfilter([1.0], [1.0, -0.98], rng.standard_normal(n))
+    held = np.repeat(rng.standard_normal(n // 10), 10)
+    assert not valve_cycle(white, 1.0).oscillating
+    for op in (white, walk, ar1, held, walk + 3.0 * white):
+        pv = 0.3 * op + 0.5 * rng.standard_normal(n)
+        for loop_type in ("flow", "level"):
+            assert stiction_index(pv, op, 1.0, loop_type).verdict != "stiction"
 
 
 def test_curve_fitting_index_of_a_triangle_and_of_a_sine() -> None:

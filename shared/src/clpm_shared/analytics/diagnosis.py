@@ -16,8 +16,12 @@ Rules (thresholds are module constants, documented where they are defined):
 * **saturation** — OP at a limit for at least 5 % of the in-service time; with the PV away
   from SP that means the valve cannot deliver (sizing, or a load beyond its range).
 * **oscillation** — the control error oscillates regularly (KPI oscillation, Thornhill,
-  Huang & Zhang 2003). Its cause is then judged by :func:`stiction_index`:
-  **stiction** when both stiction tests agree; **external_disturbance** when the cycle is a
+  Huang & Zhang 2003), in the window or on its longest stretch at constant SP. Its cause is
+  then judged by :func:`stiction_index` (an undecided window is judged again on that
+  steady stretch): **stiction** when both stiction tests agree; a loop the KPI test does
+  not call oscillating is still reported as a sticky valve's oscillation when the valve
+  signal cycles (:func:`~clpm_shared.analytics.stiction.valve_cycle`) and both tests say
+  stiction; **external_disturbance** when the cycle is a
   steady deterministic sinusoid the loop's own linear dynamics would not sustain;
   **aggressive_tuning** when the cycle is Gaussian ringing (a lightly damped loop excited by
   noise) with frequent OP reversals.
@@ -481,6 +485,34 @@ def _steady_sp_stretch(window: LoopWindow, span: float | None) -> slice | None:
     return slice(start + (stop - start) // 10, stop)
 
 
+def _judged_on_steady_sp(
+    window: LoopWindow,
+    span: float | None,
+    deviation: FloatArray,
+    op: FloatArray,
+    config: LoopConfig,
+    undetermined: StictionResult,
+) -> StictionResult:
+    """Stiction judged again on the longest stretch at constant SP, when that decides.
+
+    Set-point steps put transients into OP that are neither triangles nor sinusoids and
+    pull the curve-fitting index towards 0.5; a window-wide "undetermined" is replaced by
+    the verdict of the steady stretch at the same period when that one is "stiction" or
+    "no_stiction".
+    """
+    steady = _steady_sp_stretch(window, span)
+    if steady is None or undetermined.period_s is None:
+        return undetermined
+    again = stiction_index(
+        deviation[steady],
+        op[steady],
+        window.ts,
+        config.loop_type,
+        period_s=undetermined.period_s,
+    )
+    return again if again.verdict in {"stiction", "no_stiction"} else undetermined
+
+
 @dataclass(frozen=True)
 class _Cycle:
     """An oscillation found in the window (or in its longest stretch at constant SP)."""
@@ -488,7 +520,7 @@ class _Cycle:
     period_s: float
     amplitude_pct: float | None
     regularity: float | None
-    stretch: str  # "window" or "steady_sp"
+    stretch: str  # "window", "steady_sp" or "valve_cycle" (only the valve signal cycles)
 
 
 def _oscillation_findings(
@@ -743,8 +775,16 @@ def diagnose_loop(
             config.loop_type,
             period_s=None if cycle is None else cycle.period_s,
         )
-        if cycle is None and stiction.period_s is not None:
-            cycle = _Cycle(stiction.period_s, kpis.osc_amplitude, None, "window")
+        if stiction.verdict == "undetermined" and cycle is not None and stretch == slice(None):
+            stiction = _judged_on_steady_sp(window, span, deviation, op, config, stiction)
+        valve_only = stiction.cycle_source == "valve_band"
+        if valve_only and stiction.verdict != "stiction":
+            # only the band-passed valve signal cycles, and not like a sticky valve: the
+            # loop is not oscillating by the KPI test, so no oscillation finding either
+            notes["valve_cycle"] = f"valve signal cycles, stiction verdict {stiction.verdict}"
+        elif cycle is None and stiction.period_s is not None:
+            stretch_name = "valve_cycle" if valve_only else "window"
+            cycle = _Cycle(stiction.period_s, kpis.osc_amplitude, None, stretch_name)
         if cycle is not None:
             oscillation, summary = _oscillation_findings(
                 cycle, stiction, kpis.op_reversals_per_hour, config.op_span

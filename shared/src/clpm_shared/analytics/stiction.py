@@ -1,9 +1,11 @@
 """Valve stiction from closed-loop PV and OP data: two independent tests, one verdict.
 
-Stiction is judged only on an oscillating loop (:func:`detect_oscillation`): a valve that
-sticks and slips drives the loop into a limit cycle, and without that cycle routine data
-carries no stiction signature. Two published, non-invasive tests look at different
-properties of the cycle and must both point to stiction:
+Stiction is judged only on an oscillating loop (:func:`detect_oscillation`, or the valve
+cycle of :func:`valve_cycle` when noise, drift and set-point steps make the cycle too
+irregular for the KPI test): a valve that sticks and slips drives the loop into a limit
+cycle, and without that cycle routine data carries no stiction signature. Two published,
+non-invasive tests look at different properties of the cycle and must both point to
+stiction:
 
 * **shape — curve fitting** (He, Wang, Pottmann & Qin 2007): a sticky valve in a
   self-regulating loop makes OP (the integral of a square-like error) triangular; in an
@@ -78,6 +80,15 @@ SATURATED_SHARE: Final = 0.05
 _GRID: Final = 33
 """Grid points for the one non-linear parameter of each fitted shape."""
 
+VALVE_BAND_WIDTH: Final = 3.0
+"""The valve-cycle gate keeps :math:`[f_0/3,\\,3 f_0]` around the spectral peak :math:`f_0`:
+the fundamental and the third harmonic of a triangle, without load drift or noise."""
+
+VALVE_CYCLE_MIN_PERIODS: Final = 5.0
+"""Periods the valve-cycle gate asks for in the window: it drops the "correlation one period
+later" guard of the KPI test, so a slow wander of three or four swings (a sluggish loop)
+must not pass as a cycle."""
+
 
 @dataclass(frozen=True)
 class StictionResult:
@@ -106,6 +117,10 @@ class StictionResult:
         Oscillation period used, seconds.
     reason : str or None
         Why the index is None or no verdict could be reached.
+    cycle_source : str or None
+        Where the period came from: "given" (``period_s`` argument), "pv" or "op"
+        (:func:`detect_oscillation`), "valve_band" (:func:`valve_cycle` on the band-passed
+        valve signal: the loop is not oscillating by the KPI test, only the valve cycles).
     """
 
     verdict: StictionVerdict
@@ -115,6 +130,7 @@ class StictionResult:
     apparent_stiction: float | None = None
     period_s: float | None = None
     reason: str | None = None
+    cycle_source: str | None = None
 
 
 def _mirror_spectrum(
@@ -368,13 +384,82 @@ def apparent_stiction_band(op: FloatArray, pv: FloatArray, ts: float, period_s: 
     return float(math.sqrt(discriminant) / abs(a) * sx)
 
 
-def _oscillation_of(pv: FloatArray, op: FloatArray, ts: float) -> OscillationResult | None:
-    """The more regular oscillation of PV and OP, or None when neither oscillates."""
-    found = [detect_oscillation(pv, ts), detect_oscillation(op, ts)]
-    oscillating = [r for r in found if r.oscillating and r.period_s is not None]
-    if not oscillating:
-        return None
-    return max(oscillating, key=lambda r: r.regularity or 0.0)
+def valve_cycle(x: FloatArray, ts: float) -> OscillationResult:
+    """Limit cycle of the signal a sticky valve shapes, judged on its band-passed spectrum peak.
+
+    A stick-slip cycle is not strictly periodic: noise and load drift decide when the valve
+    slips, so its period wanders, and drift and set-point steps add low-frequency power.
+    The KPI test (:func:`detect_oscillation`) then rightly refuses to call the control error
+    oscillating, while the OP of a self-regulating loop (PV of an integrating one) is still
+    a clear sawtooth. Following Thornhill, Huang & Zhang (2003), who band-pass the signal
+    around a spectral peak before the ACF zero-crossing analysis:
+
+    1. detrend, and find the peak :math:`f_0` of :math:`f\\,P(f)` (periodogram of the
+       mirror-extended signal, smoothed over five bins; the factor f flattens drift) among
+       periods of 16 samples (needed by curve fitting) to N/5;
+    2. band-pass to :math:`[f_0/3,\\,3 f_0]` (FFT mask: fundamental and third harmonic);
+    3. ACF zero crossings of the band-passed signal (:func:`detect_oscillation`):
+       regularity :math:`r = \\frac{1}{3}\\overline{T_p}/\\sigma_{T_p} > 1` and at least
+       :data:`VALVE_CYCLE_MIN_PERIODS` periods in the window.
+
+    The gate drops the KPI test's "correlation one period later" guard, so it also passes
+    band-limited noise now and then; it only opens the door to the stiction tests, whose
+    non-Gaussianity test rejects Gaussian noise and whose curve fitting rejects sinusoids.
+
+    Parameters
+    ----------
+    x : ndarray
+        OP (self-regulating loop) or PV (integrating loop), without NaN.
+    ts : float
+        Sample period, s.
+
+    Returns
+    -------
+    OscillationResult
+        ``oscillating`` when the gate passes, with the period of the band-passed signal;
+        ``amplitude`` is not estimated (None).
+    """
+    n = x.size
+    longest = n / VALVE_CYCLE_MIN_PERIODS
+    if longest < MIN_SAMPLES_PER_PERIOD:
+        return OscillationResult(False, None, None, None, reason="window too short")
+    detrended = detrend_linear(x)
+    spectrum, frequency, _ = _mirror_spectrum(detrended, ts)
+    cycles_per_sample = frequency * ts
+    allowed = (cycles_per_sample >= 1.0 / longest) & (
+        cycles_per_sample <= 1.0 / MIN_SAMPLES_PER_PERIOD
+    )
+    power = spectrum.real**2 + spectrum.imag**2
+    score = np.convolve(power * frequency, np.ones(5) / 5.0, mode="same")
+    score = np.where(allowed, score, 0.0)
+    if not np.any(score > 0.0):
+        return OscillationResult(False, None, None, None, reason="no spectral peak")
+    peak_hz = float(frequency[int(np.argmax(score))])
+    band = _bandpass(detrended, ts, peak_hz / VALVE_BAND_WIDTH, peak_hz * VALVE_BAND_WIDTH)
+    found = detect_oscillation(band, ts)
+    period_s, regularity = found.period_s, found.regularity
+    if period_s is None or regularity is None:
+        return OscillationResult(False, None, None, None, reason=found.reason)
+    reason: str | None = None
+    if regularity <= 1.0:
+        reason = f"irregular band-passed cycle (r = {regularity:.2f} <= 1)"
+    elif period_s < MIN_SAMPLES_PER_PERIOD * ts:
+        reason = f"period shorter than {MIN_SAMPLES_PER_PERIOD:g} samples"
+    elif period_s * VALVE_CYCLE_MIN_PERIODS > n * ts:
+        reason = f"fewer than {VALVE_CYCLE_MIN_PERIODS:g} periods in the window"
+    return OscillationResult(reason is None, period_s, regularity, None, reason=reason)
+
+
+def _oscillation_of(
+    pv: FloatArray, op: FloatArray, ts: float, integrating: bool
+) -> tuple[OscillationResult, str] | None:
+    """The more regular oscillation of PV and OP, else the valve cycle, else None."""
+    found = [(detect_oscillation(pv, ts), "pv"), (detect_oscillation(op, ts), "op")]
+    oscillating = [(r, s) for r, s in found if r.oscillating and r.period_s is not None]
+    if oscillating:
+        return max(oscillating, key=lambda item: item[0].regularity or 0.0)
+    cycle = valve_cycle(pv if integrating else op, ts)
+    return (cycle, "valve_band") if cycle.oscillating else None
 
 
 def _saturated_share(op: FloatArray) -> float:
@@ -407,9 +492,11 @@ def stiction_index(
     """Detect valve stiction in an oscillating loop from routine PV and OP data.
 
     1. The loop must oscillate: :func:`detect_oscillation` on PV and on OP (the more
-       regular one gives the period :math:`T_p`); otherwise "no_oscillation". A loop whose
-       OP sits at a limit for more than 5 % of the window is "undetermined" (the cycle
-       is shaped by saturation, not by the valve).
+       regular one gives the period :math:`T_p`); failing that, the valve cycle
+       (:func:`valve_cycle`: Thornhill's :math:`r > 1` on the band-passed OP, PV for
+       integrating loops, with at least five periods); otherwise "no_oscillation". A loop
+       whose OP sits at a limit for more than 5 % of the window is "undetermined" (the
+       cycle is shaped by saturation, not by the valve).
     2. Curve fitting, :math:`SI` (He et al. 2007, :func:`curve_fitting_index`): on OP for
        self-regulating loops, on PV for integrating ones (``loop_type == "level"``).
     3. Non-Gaussianity, :math:`G` (Choudhury et al. 2004,
@@ -475,16 +562,21 @@ def stiction_index(
         return StictionResult(
             "undetermined", None, 0.0, reason="no samples, or more than 20 % of PV or OP missing"
         )
-    oscillation = (
-        _oscillation_of(pv_filled, op_filled, ts)
+    integrating = loop_type in INTEGRATING_LOOP_TYPES
+    found = (
+        _oscillation_of(pv_filled, op_filled, ts, integrating)
         if period_s is None
-        else OscillationResult(True, float(period_s), None, None)
+        else (OscillationResult(True, float(period_s), None, None), "given")
     )
-    if oscillation is None or oscillation.period_s is None:
+    if found is None or found[0].period_s is None:
         return StictionResult(
-            "no_oscillation", None, 0.0, reason="neither PV nor OP oscillates regularly"
+            "no_oscillation",
+            None,
+            0.0,
+            reason="neither PV nor OP oscillates regularly, nor does the valve cycle",
         )
-    period_s = oscillation.period_s
+    oscillation, source = found
+    period_s = found[0].period_s
     if period_s < 3.0 * ts or period_s * 3.0 > ts * pv_filled.size:
         return StictionResult(
             "undetermined",
@@ -492,8 +584,8 @@ def stiction_index(
             0.0,
             period_s=period_s,
             reason="the window must hold at least three periods of three samples or more",
+            cycle_source=source,
         )
-    integrating = loop_type in INTEGRATING_LOOP_TYPES
     flow = np.gradient(pv_filled) / ts if integrating else pv_filled
     band = apparent_stiction_band(op_filled, flow, ts, period_s)
     apparent = round(band, 4) if math.isfinite(band) else None
@@ -506,6 +598,7 @@ def stiction_index(
             0.0,
             apparent_stiction=apparent,
             period_s=period_s,
+            cycle_source=source,
             reason=f"OP pinned at a limit for {100 * saturated:.0f} % of the window",
         )
     si, used = curve_fitting_index(pv_filled if integrating else op_filled, ts, period_s)
@@ -521,6 +614,7 @@ def stiction_index(
             method_scores=scores,
             apparent_stiction=apparent,
             period_s=period_s,
+            cycle_source=source,
             reason=(
                 f"curve fitting needs >= {MIN_SAMPLES_PER_PERIOD:g} samples per period and "
                 f">= {MIN_HALF_CYCLES} clean half cycles (period {period_s / ts:.1f} samples, "
@@ -547,4 +641,5 @@ def stiction_index(
         method_scores=scores,
         apparent_stiction=apparent,
         period_s=period_s,
+        cycle_source=source,
     )
