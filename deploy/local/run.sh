@@ -27,6 +27,15 @@ export STREAM_LOG_FILE="${STREAM_LOG_FILE:-$DATA_DIR/logs/data_streaming_service
 export NODE_ENV="${NODE_ENV:-development}"
 export FRONTEND_DIST="${FRONTEND_DIST:-$ROOT/frontend/dist}"
 
+# The web front, served by the gateway: (re)built when missing or older than its sources.
+if [[ ! -f frontend/dist/index.html ]] || [[ -n "$(find frontend/src frontend/index.html frontend/package-lock.json -newer frontend/dist/index.html 2>/dev/null | head -1)" ]]; then
+  echo "==> building the web front (frontend/dist)"
+  if [[ ! -f frontend/node_modules/.package-lock.json || frontend/package-lock.json -nt frontend/node_modules/.package-lock.json ]]; then
+    npm ci --prefix frontend --no-audit --no-fund --loglevel=error >/dev/null
+  fi
+  npm run build --prefix frontend >/dev/null
+fi
+
 echo "==> migrating $DATABASE_URL"
 .venv/bin/alembic -c migrations/alembic.ini upgrade head 2>&1 | grep -v "^INFO  \[alembic.runtime.migration\] \(Context\|Will\)" || true
 
@@ -80,6 +89,7 @@ done
 
 echo
 echo "CLPM is running at http://$API_HOST:$API_PORT/  (API docs: http://$API_HOST:$API_PORT/docs)"
+echo "Sign in as viewer/viewer, engineer/engineer or admin/admin."
 echo "Health: $(curl -fsS "http://$API_HOST:$API_PORT/health")"
 echo "Press Ctrl-C to stop."
 wait -n "${pids[@]}" || true

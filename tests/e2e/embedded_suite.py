@@ -149,10 +149,20 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def built_frontend() -> Path:
-    """``frontend/dist``, built now if missing (``npm test`` in tests/run.sh builds it first)."""
-    index = FRONTEND / "dist" / "index.html"
+def _stale(index: Path) -> bool:
+    """True if the build is missing or older than a source file of the app."""
     if not index.exists():
+        return True
+    built = index.stat().st_mtime
+    sources = [FRONTEND / "index.html", FRONTEND / "package-lock.json"]
+    sources += [path for path in (FRONTEND / "src").rglob("*") if path.is_file()]
+    return any(path.stat().st_mtime > built for path in sources)
+
+
+def built_frontend() -> Path:
+    """``frontend/dist``, rebuilt when stale (``npm test`` in tests/run.sh builds it first)."""
+    index = FRONTEND / "dist" / "index.html"
+    if _stale(index):
         npm = shutil.which("npm")
         if npm is None or not (FRONTEND / "node_modules").exists():
             pytest.fail("frontend not built: run `npm ci && npm run build` in frontend/")
