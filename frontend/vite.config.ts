@@ -35,6 +35,8 @@ export default defineConfig(({ mode }) => {
       setupFiles: ["./tests/setup.ts"],
       include: ["tests/**/*.test.{ts,tsx}"],
       css: false,
+      // CI machines are small and busy: component tests that drive a page can take seconds.
+      testTimeout: 30_000,
     },
   };
 });
