@@ -169,6 +169,8 @@ def test_sticky_loop_too_irregular_for_the_kpi_test_is_diagnosed_as_stiction(
     assert diagnosis.stiction.cycle_source == "valve_band"
     oscillation = next(f for f in diagnosis.findings if f.category == "oscillation")
     assert oscillation.evidence["analysed"] == "valve_cycle"
+    stiction = next(f for f in diagnosis.findings if f.category == "stiction")
+    assert stiction.evidence["cycle_source"] == "valve_band"
 
 
 @pytest.mark.parametrize(
@@ -211,6 +213,7 @@ def test_undecided_window_is_judged_again_on_the_steady_set_point_stretch() -> N
     assert diagnosis.stiction is not None
     assert diagnosis.stiction.verdict == "stiction"
     assert diagnosis.primary == "stiction"
+    assert "constant SP" in diagnosis.notes["stiction"]
 
 
 def test_sinusoidal_cycle_on_the_steady_stretch_is_not_stiction() -> None:

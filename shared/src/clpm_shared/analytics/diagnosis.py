@@ -569,6 +569,7 @@ def _oscillation_findings(
         "kurtosis": _r(scores.get("kurtosis")),
         "apparent_stiction_pct": _r(band_pct, 2),
         "period_s": _r(period, 1),
+        "cycle_source": stiction.cycle_source,
     }
     if stiction.verdict == "stiction":
         band_text = f"about {band_pct:.1f} % of span" if band_pct is not None else "a band"
@@ -776,7 +777,10 @@ def diagnose_loop(
             period_s=None if cycle is None else cycle.period_s,
         )
         if stiction.verdict == "undetermined" and cycle is not None and stretch == slice(None):
-            stiction = _judged_on_steady_sp(window, span, deviation, op, config, stiction)
+            judged = _judged_on_steady_sp(window, span, deviation, op, config, stiction)
+            if judged is not stiction:
+                notes["stiction"] = "judged on the longest stretch at constant SP"
+                stiction = judged
         valve_only = stiction.cycle_source == "valve_band"
         if valve_only and stiction.verdict != "stiction":
             # only the band-passed valve signal cycles, and not like a sticky valve: the
