@@ -509,7 +509,8 @@ def stiction_index(
     5. Confidence: for "stiction" and "no_stiction" the mean of the two tests' margins,
        :math:`\\tfrac{1}{2}(|SI - 0.5|/0.5 + |G - 0.5|/0.5)` counted only for a test that
        agrees with the verdict, times :math:`q = \\min(1, \\max(0.5, r/3))` from the
-       oscillation regularity r (0.75 when the period was given); 0 for "undetermined".
+       oscillation regularity r (0.75 when the period was given, 0.5 for a valve cycle whose
+       regularity was measured after band-passing); 0 for "undetermined".
     6. Apparent stiction band from the PV–OP ellipse (Choudhury et al. 2006,
        :func:`apparent_stiction_band`); for integrating loops the PV rate of change stands
        in for the flow through the valve.
@@ -632,7 +633,12 @@ def stiction_index(
             for value in (si, non_gaussianity)
         ]
         known = oscillation.regularity
-        regularity = 0.75 if known is None else float(np.clip(known / 3.0, 0.5, 1.0))
+        if source == "valve_band":  # band-passing makes any cycle look regular
+            regularity = 0.5
+        elif known is None:
+            regularity = 0.75
+        else:
+            regularity = float(np.clip(known / 3.0, 0.5, 1.0))
         confidence = float(np.clip(0.5 * sum(margins) * regularity, 0.0, 1.0))
     return StictionResult(
         verdict,
