@@ -148,8 +148,9 @@ def find_sp_steps(
     finite = np.flatnonzero(~np.isnan(sps) & ~np.isnan(times))
     if finite.size < 2:
         return []
-    change = np.diff(sps[finite])
-    jumps = np.flatnonzero(np.abs(change) > min_step_share * span)
+    with np.errstate(all="ignore"):  # huge set points overflow the difference: not a step
+        change = np.diff(sps[finite])
+        jumps = np.flatnonzero(np.isfinite(change) & (np.abs(change) > min_step_share * span))
     if jumps.size == 0:
         return []
     step_index = finite[jumps + 1]  # first sample at the new set point
