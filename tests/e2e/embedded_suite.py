@@ -61,8 +61,6 @@ class Suite:
     url: str
     data_dir: Path
     loops: list[str]
-    window_start: datetime
-    window_end: datetime
 
     def token(self, username: str) -> str:
         answer = httpx.post(
@@ -87,7 +85,7 @@ class Suite:
         )
 
 
-def _child_environment(data_dir: Path, port: int, diag_port: int, realm: Path) -> dict[str, str]:
+def child_environment(data_dir: Path, port: int, diag_port: int, realm: Path) -> dict[str, str]:
     base = {
         name: value
         for name, value in os.environ.items()  # noqa: TID251 - a child process needs PATH and HOME
@@ -115,7 +113,9 @@ def _child_environment(data_dir: Path, port: int, diag_port: int, realm: Path) -
     }
 
 
-def _run(command: list[str], environment: dict[str, str], log: Path, timeout: float = 120) -> None:
+def run_step(
+    command: list[str], environment: dict[str, str], log: Path, timeout: float = 120
+) -> None:
     with log.open("ab") as out:
         result = subprocess.run(  # noqa: PLW1510 - the return code is checked below
             command,
@@ -132,14 +132,16 @@ def _run(command: list[str], environment: dict[str, str], log: Path, timeout: fl
         )
 
 
-def _start(command: list[str], environment: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start_process(
+    command: list[str], environment: dict[str, str], log: Path
+) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
             command, cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT
         )
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
         try:
@@ -170,7 +172,7 @@ def built_frontend() -> Path:
     return index.parent
 
 
-def _realm_with_redirect(target: Path, origin: str) -> Path:
+def realm_with_redirect(target: Path, origin: str) -> Path:
     realm: dict[str, Any] = json.loads(REALM_FILE.read_text())
     for client in realm["clients"]:
         if client["clientId"] == "clpm-frontend":
@@ -200,12 +202,12 @@ def running_suite(data_dir: Path) -> Iterator[Suite]:
     built_frontend()
     port, diag_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
-    realm = _realm_with_redirect(data_dir / "clpm-realm.json", url)
-    environment = _child_environment(data_dir, port, diag_port, realm)
+    realm = realm_with_redirect(data_dir / "clpm-realm.json", url)
+    environment = child_environment(data_dir, port, diag_port, realm)
     python = sys.executable
     log = data_dir / "suite.log"
 
-    _run(
+    run_step(
         [python, "-m", "alembic", "-c", "migrations/alembic.ini", "upgrade", "head"],
         environment,
         log,
@@ -219,7 +221,7 @@ def running_suite(data_dir: Path) -> Iterator[Suite]:
         check=True,
     )
     loops = [line.split()[0] for line in listing.stdout.splitlines()[1:] if line.strip()]
-    _run(
+    run_step(
         [
             python,
             "-m",
@@ -231,14 +233,16 @@ def running_suite(data_dir: Path) -> Iterator[Suite]:
         environment,
         log,
     )
-    _run(
+    run_step(
         [python, "-m", "clpm_aggregation", "backfill", "--hours", str(BACKFILL_HOURS + 0.25)],
         environment,
         log,
     )
     processes = [
-        _start([python, "-m", "clpm_diagnostics"], environment, data_dir / "diagnostics.log"),
-        _start([python, "-m", "clpm_api_gateway"], environment, data_dir / "gateway.log"),
+        start_process(
+            [python, "-m", "clpm_diagnostics"], environment, data_dir / "diagnostics.log"
+        ),
+        start_process([python, "-m", "clpm_api_gateway"], environment, data_dir / "gateway.log"),
     ]
     try:
         wait_for(
@@ -256,9 +260,9 @@ def running_suite(data_dir: Path) -> Iterator[Suite]:
             now.timestamp() // KPI_WINDOW.total_seconds() * KPI_WINDOW.total_seconds(), UTC
         )
         start = end - timedelta(hours=KPI_HOURS)
-        suite = Suite(url, data_dir, loops, start, end)
+        suite = Suite(url, data_dir, loops)
         _seed_through_the_api(suite)
-        _run(
+        run_step(
             [
                 python,
                 "-m",
@@ -276,7 +280,7 @@ def running_suite(data_dir: Path) -> Iterator[Suite]:
         yield suite
     finally:
         for process in processes:
-            _stop(process)
+            stop_process(process)
 
 
 def screenshot(page: Page, name: str) -> Path:

@@ -24,6 +24,7 @@ export const PRESETS: { label: string; seconds: number | null }[] = [
 ];
 export const DEFAULT_SPAN_S = 3600;
 export const REFRESH_MS = 5000;
+const PV_OP_DELAY_MS = 300;
 
 /** The data span of a loop in seconds, or null when it has no data. */
 export function boundsOf(range: DataRange | undefined): { start: number; end: number } | null {
@@ -92,7 +93,11 @@ export function TrendPanel({ loopId, range, units, normalModes, onRawData }: Tre
 
   const shown = useMemo(() => (trend.loaded ? sliceTrend(trend.loaded.data, view.start, view.end) : null), [trend.loaded, view]);
   const rawData = trend.loaded?.resolution.kind === "raw" ? trend.loaded.data : null;
-  useEffect(() => onRawData?.(rawData ? sliceTrend(rawData, view.start, view.end) : null), [rawData, view, onRawData]);
+  // the PV-OP plot follows the view once it settles (not on every zoom or pan step)
+  useEffect(() => {
+    const timer = window.setTimeout(() => onRawData?.(rawData ? sliceTrend(rawData, view.start, view.end) : null), PV_OP_DELAY_MS);
+    return () => window.clearTimeout(timer);
+  }, [rawData, view, onRawData]);
 
   if (!bounds) {
     return <p className="state state-empty">No data has been recorded for this loop yet.</p>;
