@@ -301,3 +301,21 @@ def sign_in(browser: Browser, suite: Suite, username: str, width: int = 1280) ->
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{suite.url}/fleet**")
     return page
+
+
+UNLABELLED_SCRIPT = """() => [
+  ...document.querySelectorAll('input, select, textarea, button, a[href]')]
+  .filter((element) => {
+    if (element.type === 'hidden') return false;
+    const named = element.labels?.length || element.getAttribute('aria-label')
+      || element.getAttribute('aria-labelledby') || element.textContent.trim()
+      || element.querySelector('img[alt]:not([alt=""])');
+    return !named;
+  })
+  .map((element) => element.outerHTML.slice(0, 120))"""
+
+
+def unlabelled_controls(page: Page) -> list[str]:
+    """Form controls, buttons and links of the page that have no accessible name."""
+    found: list[str] = page.evaluate(UNLABELLED_SCRIPT)
+    return found

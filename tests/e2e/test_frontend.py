@@ -16,7 +16,13 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.embedded_suite import APC_LOOP, Suite, screenshot, sign_in
+from tests.e2e.embedded_suite import (
+    APC_LOOP,
+    Suite,
+    screenshot,
+    sign_in,
+    unlabelled_controls,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -63,6 +69,10 @@ def test_fleet_lists_the_simulated_loops_with_their_status(engineer: Page, suite
     assert counts["poor"] == list(statuses.values()).count("Poor")
     expect(engineer.get_by_role("heading", name="Roll-up per unit")).to_be_visible()
     expect(engineer.get_by_role("button", name="U208 reactor")).to_be_visible()
+    assert unlabelled_controls(engineer) == []
+    # keyboard: the first Tab reaches the skip link, Enter moves to the content
+    engineer.keyboard.press("Tab")
+    expect(engineer.get_by_role("link", name="Skip to content")).to_be_focused()
     screenshot(engineer, "01-fleet")
 
 
@@ -87,6 +97,7 @@ def test_worst_loop_has_a_trend_and_a_diagnosis(engineer: Page, suite: Suite) ->
     expect(findings.first.locator(".recommendation")).to_contain_text("Recommendation")
     expect(engineer.get_by_role("heading", name="PV – OP plot")).to_be_visible()
     expect(engineer.locator(".kpi-card")).to_have_count(8)
+    assert unlabelled_controls(engineer) == []
     screenshot(engineer, "02-loop-detail")
 
     # zoom out past the raw span: the trend switches to aggregates
@@ -105,6 +116,7 @@ def test_engineer_changes_the_configuration_and_it_persists(engineer: Page, suit
     engineer.get_by_label("Deadband").fill("0.4")
     engineer.get_by_role("button", name="Save configuration").click()
     expect(engineer.get_by_role("status")).to_contain_text("Configuration saved")
+    assert unlabelled_controls(engineer) == []
     screenshot(engineer, "03-config-saved")
 
     engineer.reload()
@@ -174,6 +186,7 @@ def test_session_renews_with_the_refresh_token_and_signs_out(engineer: Page, sui
     screenshot(engineer, "06-clusters")
 
     engineer.get_by_role("button", name="Sign out").click()
+    engineer.wait_for_url(f"{suite.url}/")  # back from the issuer's logout endpoint
     expect(engineer.get_by_role("button", name="Sign in")).to_be_visible()
     engineer.goto(f"{suite.url}/fleet")
     expect(engineer.get_by_role("button", name="Sign in")).to_be_visible()
