@@ -69,10 +69,13 @@ def test_fleet_lists_the_simulated_loops_with_their_status(engineer: Page, suite
     assert counts["poor"] == list(statuses.values()).count("Poor")
     expect(engineer.get_by_role("heading", name="Roll-up per unit")).to_be_visible()
     expect(engineer.get_by_role("button", name="U208 reactor")).to_be_visible()
-    assert unlabelled_controls(engineer) == []
-    # keyboard: the first Tab reaches the skip link, Enter moves to the content
+    # keyboard: from the top of the page, the first Tab reaches the skip link
+    engineer.evaluate("() => document.activeElement?.blur()")
     engineer.keyboard.press("Tab")
     expect(engineer.get_by_role("link", name="Skip to content")).to_be_focused()
+    engineer.get_by_role("button", name="Area", exact=True).click()
+    expect(engineer.get_by_role("button", name="Plant 208")).to_be_visible()
+    assert unlabelled_controls(engineer) == []
     screenshot(engineer, "01-fleet")
 
 

@@ -1,7 +1,7 @@
 // Fleet overview: status counts, health distribution, roll-up per unit, and the bad-actor
 // table (sorted, filtered and paged by the gateway; KPI columns from each loop's latest window).
 
-import { useCallback } from "react";
+import { useCallback, useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 
 import { useApi } from "../api/ApiProvider";
@@ -16,6 +16,7 @@ import { SortHeader, type SortOrder } from "../components/SortHeader";
 import { HealthBar, StatusBadge, statusText } from "../components/StatusBadge";
 import { formatNumber, formatShare, labelOf } from "../lib/format";
 import { FLEET_KPI_COLUMNS, headlineOf, oscillationText, type KpiHeadline } from "../lib/kpis";
+import { rollUpBy, type GroupRollup } from "../lib/rollup";
 import { downloadText, toCsv } from "../lib/table";
 
 const SORTS: LoopSortKey[] = ["bad_actor", "loop_id", "name", "unit", "area", "health_score", "status", "criticality"];
@@ -61,6 +62,53 @@ async function headlines(api: ClpmApi, loops: Loop[], signal?: AbortSignal): Pro
   return Object.fromEntries(entries);
 }
 
+function RollupTable({ label, groups, onPick }: { label: string; groups: GroupRollup[]; onPick: (name: string) => void }) {
+  return (
+    <div className="table-wrap">
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">{label}</th>
+            <th scope="col" className="num">
+              Loops
+            </th>
+            <th scope="col">Health</th>
+            {LOOP_STATUSES.map((name) => (
+              <th scope="col" className="num" key={name}>
+                {statusText(name)}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {groups.map((group) => (
+            <tr key={group.name ?? "(none)"}>
+              <td>
+                {group.name ? (
+                  <button type="button" className="link" onClick={() => onPick(group.name as string)}>
+                    {group.name}
+                  </button>
+                ) : (
+                  <span className="muted">No {label.toLowerCase()} assigned</span>
+                )}
+              </td>
+              <td className="num">{group.loops}</td>
+              <td>
+                <HealthBar score={group.health_score} />
+              </td>
+              {LOOP_STATUSES.map((name) => (
+                <td className="num" key={name}>
+                  {group.status_counts[name] ?? 0}
+                </td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
 export function FleetPage() {
   const api = useApi();
   const [params, setParams] = useSearchParams();
@@ -94,6 +142,11 @@ export function FleetPage() {
     [api, pageLoops],
   );
 
+  const [groupBy, setGroupBy] = useState<"unit" | "area">("unit");
+  const areaLoops = useAsync(
+    (signal) => (groupBy === "area" ? api.listLoops({ unit, area, sort: "loop_id", limit: 1000 }, signal) : Promise.resolve(null)),
+    [api, groupBy, unit, area],
+  );
   const ranks = new Map((summary.state.data?.bad_actors ?? []).map((actor) => [actor.loop_id, actor.rank]));
   const units = (summary.state.data?.units ?? []).map((item) => item.unit).filter((name): name is string => !!name);
 
@@ -164,56 +217,37 @@ export function FleetPage() {
                 <HealthHistogram bands={data.health_histogram} />
               </section>
               <section className="panel" aria-labelledby="unit-rollup">
-                <h2 id="unit-rollup">Roll-up per unit</h2>
-                <div className="table-wrap">
-                  <table>
-                    <thead>
-                      <tr>
-                        <th scope="col">Unit</th>
-                        <th scope="col" className="num">
-                          Loops
-                        </th>
-                        <th scope="col">Health</th>
-                        <th scope="col" className="num">
-                          Good
-                        </th>
-                        <th scope="col" className="num">
-                          Fair
-                        </th>
-                        <th scope="col" className="num">
-                          Poor
-                        </th>
-                        <th scope="col" className="num">
-                          Offline
-                        </th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      {data.units.map((item) => (
-                        <tr key={item.unit ?? "(none)"}>
-                          <td>
-                            {item.unit ? (
-                              <button type="button" className="link" onClick={() => update({ unit: item.unit ?? undefined })}>
-                                {item.unit}
-                              </button>
-                            ) : (
-                              <span className="muted">No unit assigned</span>
-                            )}
-                          </td>
-                          <td className="num">{item.loops}</td>
-                          <td>
-                            <HealthBar score={item.health_score} />
-                          </td>
-                          {LOOP_STATUSES.map((name) => (
-                            <td className="num" key={name}>
-                              {item.status_counts[name] ?? 0}
-                            </td>
-                          ))}
-                        </tr>
-                      ))}
-                    </tbody>
-                  </table>
+                <div className="panel-head">
+                  <h2 id="unit-rollup">Roll-up per {groupBy}</h2>
+                  <div className="button-group" role="group" aria-label="Roll up by">
+                    <button type="button" className="secondary" aria-pressed={groupBy === "unit"} onClick={() => setGroupBy("unit")}>
+                      Unit
+                    </button>
+                    <button type="button" className="secondary" aria-pressed={groupBy === "area"} onClick={() => setGroupBy("area")}>
+                      Area
+                    </button>
+                  </div>
                 </div>
+                {groupBy === "unit" ? (
+                  <RollupTable
+                    label="Unit"
+                    groups={data.units.map((item) => ({ ...item, name: item.unit }))}
+                    onPick={(name) => update({ unit: name })}
+                  />
+                ) : (
+                  <AsyncView state={areaLoops.state} what="the areas" onRetry={areaLoops.reload}>
+                    {(page) =>
+                      page ? (
+                        <>
+                          <RollupTable label="Area" groups={rollUpBy(page.items, (loop) => loop.area)} onPick={(name) => update({ area: name })} />
+                          {page.total > page.items.length && (
+                            <p className="small muted">Areas of the first {page.items.length} of {page.total} loops.</p>
+                          )}
+                        </>
+                      ) : null
+                    }
+                  </AsyncView>
+                )}
               </section>
             </div>
           </>

@@ -87,6 +87,17 @@ describe("FleetPage", () => {
     expect(requests.some((r) => r.path === "/loops" && r.query.get("status") === "good" && r.query.get("sort") === "health_score")).toBe(true);
   });
 
+  it("rolls the loops up per area on request", async () => {
+    const { api, requests } = gateway();
+    renderPage(<FleetPage />, { api, path: "/fleet", at: "/fleet" });
+    await userEvent.click(await screen.findByRole("button", { name: "Area" }));
+    expect(await screen.findByRole("heading", { name: "Roll-up per area" })).toBeInTheDocument();
+    const reactors = await screen.findByRole("button", { name: "Reactors" });
+    // criticality 3 everywhere: (35 + 72 + 95) / 3
+    expect(reactors.closest("tr")).toHaveTextContent("67.3");
+    expect(requests.some((r) => r.path === "/loops" && r.query.get("limit") === "1000")).toBe(true);
+  });
+
   it("says when there are no loops, and when the gateway fails", async () => {
     const empty = gateway([]);
     renderPage(<FleetPage />, { api: empty.api, path: "/fleet", at: "/fleet" });
