@@ -25,10 +25,12 @@ export function PvOpPanel({ loopId, range, raw, units }: { loopId: string; range
   return (
     <section className="panel" aria-labelledby="pvop-heading">
       <h2 id="pvop-heading">PV – OP plot</h2>
-      <p className="small muted" style={{ marginTop: 0 }}>
-        {raw ? "Raw samples shown in the trend." : "Raw samples of the last hour (the trend shows aggregates)."} A valve with stiction
-        traces a parallelogram: OP moves while PV stays, then PV jumps.
-      </p>
+      {end !== null && (
+        <p className="small muted" style={{ marginTop: 0 }}>
+          {raw ? "Raw samples shown in the trend." : "Raw samples of the last hour (the trend shows aggregates)."} A valve with
+          stiction traces a parallelogram: OP moves while PV stays, then PV jumps.
+        </p>
+      )}
       {end === null ? (
         <p className="state state-empty">No raw samples for this loop.</p>
       ) : raw && pairs ? (
