@@ -103,3 +103,34 @@ async def test_two_writers_racing_on_the_same_units_commit_each_once(
     counts = database.write_counts()
     assert sorted(set(counts.values())) == [1]
     assert len(counts) == len(loops) * 10
+
+
+async def test_a_watermark_moved_behind_the_services_back_is_reread_not_overwritten(
+    influx: InfluxQLStore, database: Database, clock: TestClock, loop_ids: list[str]
+) -> None:
+    """The service keeps the watermarks it committed in memory; if another writer moved one,
+    the unit loses its compare-and-set, and the next cycle continues from the stored value."""
+    database.install_write_counter()
+    points = plant_points(loop_ids, BASE, 8 * 60, seed=9)
+    await influx.write(points)
+    service = make_service(influx, database, clock)
+    clock.set(BASE + 3 * MINUTE + timedelta(seconds=5))
+    await service.run_cycle()
+    async with database.sessions() as session, session.begin():
+        moved = await WatermarkRepository(session).advance(
+            {loop_ids[0]: BASE + 3 * MINUTE}, BASE + 5 * MINUTE
+        )
+    assert moved == 1
+    clock.set(BASE + 8 * MINUTE + timedelta(seconds=5))
+    first = await service.run_cycle()
+    assert first.lost_units == 1  # the unit holding loops_ids[0] was rolled back
+    second = await service.run_cycle()
+    assert second.lost_units == 0
+    counts = database.write_counts()
+    assert set(counts.values()) == {1}
+    written = {minute for loop, minute in counts if loop == loop_ids[0]}
+    skipped = {int((BASE + m * MINUTE).timestamp()) for m in (3, 4)}
+    assert not written & skipped  # the other writer's minutes were not redone
+    async with database.sessions() as session:
+        marks = await WatermarkRepository(session).get(loop_ids)
+    assert set(marks.values()) == {BASE + 8 * MINUTE}

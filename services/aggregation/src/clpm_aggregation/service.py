@@ -171,6 +171,9 @@ class AggregationService:
         self.lease = timedelta(seconds=settings.agg_lease_s)
         self.interval_s = settings.polling_interval / 1000.0
         self.settled: dict[str, datetime] = {}
+        self.known_marks: dict[str, datetime] = {}
+        """Watermarks this instance committed itself (saves reading them every cycle). Safe to
+        be stale: a stale value only makes a unit lose its compare-and-set; it is then reread."""
         self.samples_per_loop_s = 1.0
         self.last_report = CycleReport()
         self._registered: set[str] = set()
@@ -250,6 +253,13 @@ class AggregationService:
 
     async def run_cycle(self) -> CycleReport:
         """Coordinate, then aggregate every leased loop up to the start of the current minute."""
+        try:
+            return await self._cycle()
+        except BaseException:
+            self.known_marks.clear()  # after a failure, read the watermarks again
+            raise
+
+    async def _cycle(self) -> CycleReport:
         started = time.monotonic()
         report = CycleReport()
         now = self.clock()
@@ -268,12 +278,14 @@ class AggregationService:
                 for loop_id in unit.loop_ids:
                     if loop_id in marks:
                         marks[loop_id] = unit.end
+                        self.known_marks[loop_id] = unit.end
                         self.settled[loop_id] = settled
                 self._learn_rate(outcome)
                 meter.advance(unit.new_minutes, outcome.samples)
             else:
                 for loop_id in unit.loop_ids:
                     marks.pop(loop_id, None)
+                    self.known_marks.pop(loop_id, None)
                     self.settled.pop(loop_id, None)
             if outcome.skipped.malformed_total or outcome.skipped.unusable_samples:
                 logger.warning(
@@ -363,6 +375,7 @@ class AggregationService:
         self._last_renewal = time.monotonic()
         for loop_id in gone:
             self.settled.pop(loop_id, None)
+            self.known_marks.pop(loop_id, None)
         return sorted(mine), len(new)
 
     async def _renew_if_due(self, owned: set[str]) -> None:
@@ -378,13 +391,21 @@ class AggregationService:
             )
         self._last_renewal = time.monotonic()
         lost = owned - set(kept)
+        for loop_id in lost:
+            self.known_marks.pop(loop_id, None)
         if lost:
             logger.warning("leases lost during the cycle", extra={"count": len(lost)})
 
     async def watermarks(self, loop_ids: Sequence[str], now: datetime) -> dict[str, datetime]:
-        """Watermarks of ``loop_ids``; loops without one get their starting watermark first."""
-        async with self.sessions() as session:
-            marks = await WatermarkRepository(session).get(loop_ids)
+        """Watermarks of ``loop_ids``; loops without one get their starting watermark first.
+
+        Watermarks this instance committed come from memory; the others from the database.
+        """
+        marks = {i: self.known_marks[i] for i in loop_ids if i in self.known_marks}
+        unknown = [loop_id for loop_id in loop_ids if loop_id not in marks]
+        if unknown:
+            async with self.sessions() as session:
+                marks.update(await WatermarkRepository(session).get(unknown))
         missing = [loop_id for loop_id in loop_ids if loop_id not in marks]
         if missing:
             initial = await self.initial_watermarks(missing, now)
@@ -403,6 +424,7 @@ class AggregationService:
                     "from": min(stored.values()).isoformat() if stored else None,
                 },
             )
+        self.known_marks.update(marks)
         return marks
 
     async def initial_watermarks(
