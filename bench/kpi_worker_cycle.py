@@ -93,7 +93,12 @@ async def _run(
     async with sessions() as session, session.begin():
         await LoopRepository(session).register_discovered(loop_ids)
 
-    worker = KpiWorker(KpiSettings(kpi_max_concurrency=args.concurrency), sessions, store)
+    worker = KpiWorker(
+        KpiSettings(kpi_max_concurrency=args.concurrency),
+        sessions,
+        store,
+        chunk_size=args.chunk_size,
+    )
     started = time.perf_counter()
     stats = await worker.run_range(WINDOW.start, WINDOW.end)
     cycle_s = time.perf_counter() - started
@@ -117,6 +122,7 @@ async def _run(
         "simulate_s": round(simulate_s, 1),
         "write_s": round(write_s, 1),
         "write_points_per_s": round(args.loops * SAMPLES * 3 / write_s),
+        "chunk_size": args.chunk_size,
         "cycle_s": round(cycle_s, 2),
         "cycle_ms_per_loop": round(cycle_s * 1000 / args.loops, 2),
         "cycle_raw_lines_per_s": round(args.loops * SAMPLES / cycle_s),
@@ -134,6 +140,7 @@ def main() -> None:
     parser.add_argument("--loops", type=int, default=1000, help="number of loops (10000 = target)")
     parser.add_argument("--concurrency", type=int, default=5, help="KPI_MAX_CONCURRENCY")
     parser.add_argument("--baseline-loops", type=int, default=200)
+    parser.add_argument("--chunk-size", type=int, default=250, help="loops read per chunk")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     influx_dir = Path(tempfile.mkdtemp(prefix="bench-influx-"))
