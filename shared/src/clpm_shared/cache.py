@@ -32,6 +32,15 @@ What it guarantees:
   and by key prefix (:meth:`Cache.invalidate_prefix`, e.g. a whole namespace). A computation
   that was running when its tag was invalidated does not store its (possibly stale) result in
   this process; across processes that window remains, bounded by the entry's TTL.
+* **Stale-while-revalidate** (``stale_grace_s``, ``CACHE_STALE_GRACE_S``): an entry is fresh
+  for its TTL, then stale for the grace. A stale hit returns at once and starts one background
+  recomputation for the key (single-flight: never two per key in a process; with Redis the lock
+  key keeps other processes from computing it too). A failed background recomputation is logged
+  and the stale value is served until the grace ends; past it callers wait as on a miss.
+  Invalidation deletes stale entries too: nothing stale is served after it.
+* **Jittered lifetimes** (``ttl_jitter``, ±10 % by default from :func:`create_cache`): each write
+  lives ``ttl_s`` times a random factor in ``[1 - jitter, 1 + jitter]``, so keys filled
+  together do not expire together.
 * **Redis down never fails a request**: every Redis error is logged (once when it goes down,
   once when it comes back), the value is computed and returned uncached, and Redis is retried
   after ``retry_interval_s``; single-flight still holds within the process.
@@ -48,6 +57,8 @@ import hashlib
 import json
 import logging
 import math
+import random
+import struct
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -72,6 +83,13 @@ MAX_KEY_LENGTH = 200
 _KEY_PREFIX = "clpm:cache:"
 _TAG_PREFIX = "clpm:cache-tag:"
 _LOCK_PREFIX = "clpm:cache-lock:"
+TTL_JITTER = 0.1
+"""Default spread of lifetimes from :func:`create_cache`: ±10 % of the TTL."""
+# A Redis value starts with this marker and the wall-clock time (big-endian double, seconds)
+# until which it is fresh; JSON never starts with a NUL byte. Values without it count as fresh.
+_ENVELOPE_MAGIC = b"\x00clpm-swr1"
+_ENVELOPE = struct.Struct("!d")
+_HEADER_LENGTH = len(_ENVELOPE_MAGIC) + _ENVELOPE.size
 
 # Deletes every key listed in a tag set, then the set; atomic, so a key tagged concurrently is
 # either deleted now or tagged after (and caught by the next invalidation).
@@ -178,6 +196,8 @@ class CacheStats:
     misses: int = 0
     computations: int = 0
     coalesced: int = 0  # callers that shared another caller's computation
+    stale_hits: int = 0  # hits answered with a stale value (a refresh was due)
+    refresh_errors: int = 0  # background refreshes that failed (the stale value stays)
     backend_errors: int = 0
 
 
@@ -187,7 +207,7 @@ class Cache(Protocol):
     stats: CacheStats
 
     async def get(self, key: str) -> bytes | None:
-        """The cached bytes, or ``None`` on a miss or when the backend is unavailable."""
+        """The fresh cached bytes; ``None`` on a miss, a stale entry or an unavailable backend."""
         ...
 
     async def set(
@@ -231,13 +251,33 @@ class Cache(Protocol):
 class _SingleFlightCache:
     """get_or_compute on top of a backend's get/set, with per-key in-process single-flight."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, stale_grace_s: float = 0.0, ttl_jitter: float = 0.0) -> None:
+        if stale_grace_s < 0:
+            raise ValueError("stale_grace_s must not be negative")
+        if not 0 <= ttl_jitter < 1:
+            raise ValueError("ttl_jitter must be in [0, 1)")
         self.stats = CacheStats()
+        self.stale_grace_s = stale_grace_s
+        self.ttl_jitter = ttl_jitter
         self._inflight: dict[str, asyncio.Task[bytes]] = {}
+        self._refreshes: set[asyncio.Task[bytes]] = set()  # background ones, ended on close
         self._epoch = 0  # bumped by every invalidation: in-flight results are then not stored
 
-    async def get(self, key: str) -> bytes | None:
+    def _fresh_lifetime(self, ttl_s: float) -> float:
+        """``ttl_s`` spread by ±``ttl_jitter`` (uniform), so keys filled together expire apart."""
+        if not self.ttl_jitter:
+            return ttl_s
+        return ttl_s * random.uniform(1.0 - self.ttl_jitter, 1.0 + self.ttl_jitter)  # noqa: S311
+
+    async def lookup(self, key: str) -> tuple[bytes, bool] | None:
+        """``(value, fresh)`` for a fresh or stale entry, ``None`` on a miss."""
         raise NotImplementedError
+
+    async def get(self, key: str) -> bytes | None:
+        found = await self.lookup(key)
+        if found is None or not found[1]:
+            return None
+        return found[0]
 
     async def set(self, key: str, value: bytes, ttl_s: float, *, tags: Iterable[str] = ()) -> None:
         raise NotImplementedError
@@ -270,14 +310,19 @@ class _SingleFlightCache:
     ) -> bytes:
         if ttl_s <= 0:
             raise ValueError("ttl_s must be positive")
-        cached = await self.get(key)
-        if cached is not None:
+        tag_tuple = tuple(tags)
+        found = await self.lookup(key)
+        if found is not None:
             self.stats.hits += 1
+            cached, fresh = found
+            if not fresh:
+                self.stats.stale_hits += 1
+                self._refresh_in_background(key, ttl_s, compute, tag_tuple)
             return cached
         task = self._inflight.get(key)
         if task is None:
             self.stats.misses += 1
-            task = asyncio.create_task(self._fill(key, ttl_s, compute, tuple(tags)))
+            task = asyncio.create_task(self._fill(key, ttl_s, compute, tag_tuple))
             self._inflight[key] = task
             task.add_done_callback(lambda done: self._forget(key, done))
         else:
@@ -285,11 +330,42 @@ class _SingleFlightCache:
         # shield: a caller that goes away (client disconnect) does not cancel the others' result
         return await asyncio.shield(task)
 
-    def _forget(self, key: str, task: asyncio.Task[bytes]) -> None:
+    def _refresh_in_background(
+        self,
+        key: str,
+        ttl_s: float,
+        compute: Callable[[], Awaitable[bytes]],
+        tags: tuple[str, ...],
+    ) -> None:
+        """Start one recomputation of a stale ``key`` unless one is already running."""
+        if key in self._inflight:
+            return
+        self.stats.misses += 1
+        task = asyncio.create_task(self._fill(key, ttl_s, compute, tags))
+        self._inflight[key] = task
+        self._refreshes.add(task)
+        task.add_done_callback(self._refreshes.discard)
+        task.add_done_callback(lambda done: self._forget(key, done, background=True))
+
+    async def _end_refreshes(self) -> None:
+        """Cancel background refreshes still running (on close: the backend goes away)."""
+        running = list(self._refreshes)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
+    def _forget(self, key: str, task: asyncio.Task[bytes], *, background: bool = False) -> None:
         if self._inflight.get(key) is task:
             del self._inflight[key]
-        if not task.cancelled():
-            task.exception()  # retrieved: no "exception never retrieved" when nobody waits
+        if task.cancelled():
+            return
+        error = task.exception()  # retrieved: no "exception never retrieved" when nobody waits
+        if background and error is not None:
+            self.stats.refresh_errors += 1
+            logger.warning(
+                "cache refresh failed: serving the stale value until its grace ends",
+                extra={"key": key, "error": f"{type(error).__name__}: {error}"},
+            )
 
     async def _fill(
         self,
@@ -314,6 +390,9 @@ class _SingleFlightCache:
 
     def _invalidated(self) -> None:
         self._epoch += 1
+        # Computations started before the invalidation keep their current waiters but take no
+        # new ones: a caller arriving now computes from the changed data.
+        self._inflight.clear()
 
 
 # --------------------------------------------------------------------------- memory
@@ -322,33 +401,46 @@ class _SingleFlightCache:
 @dataclass
 class _Entry:
     value: bytes
-    expires_at: float
+    fresh_until: float
+    expires_at: float  # fresh_until + stale grace
     tags: tuple[str, ...]
 
 
 class MemoryCache(_SingleFlightCache):
     """In-process TTL cache (LRU-bounded); for the embedded run and single-process services."""
 
-    def __init__(self, max_entries: int = 10_000) -> None:
-        super().__init__()
+    def __init__(
+        self, max_entries: int = 10_000, *, stale_grace_s: float = 0.0, ttl_jitter: float = 0.0
+    ) -> None:
+        super().__init__(stale_grace_s=stale_grace_s, ttl_jitter=ttl_jitter)
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._tags: dict[str, set[str]] = {}
         self._max_entries = max_entries
 
-    async def get(self, key: str) -> bytes | None:
+    async def lookup(self, key: str) -> tuple[bytes, bool] | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry.expires_at <= time.monotonic():
+        now = time.monotonic()
+        if entry.expires_at <= now:
             self._drop(key)
             return None
         self._entries.move_to_end(key)
-        return entry.value
+        return entry.value, entry.fresh_until > now
+
+    def lifetime(self, key: str) -> tuple[float, float] | None:
+        """Seconds until ``key`` turns stale and until it is gone, or ``None`` if absent."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        now = time.monotonic()
+        return entry.fresh_until - now, entry.expires_at - now
 
     async def set(self, key: str, value: bytes, ttl_s: float, *, tags: Iterable[str] = ()) -> None:
         if key in self._entries:
             self._drop(key)
-        entry = _Entry(bytes(value), time.monotonic() + ttl_s, tuple(tags))
+        fresh_until = time.monotonic() + self._fresh_lifetime(ttl_s)
+        entry = _Entry(bytes(value), fresh_until, fresh_until + self.stale_grace_s, tuple(tags))
         self._entries[key] = entry
         for tag in entry.tags:
             self._tags.setdefault(tag, set()).add(key)
@@ -388,6 +480,7 @@ class MemoryCache(_SingleFlightCache):
         return len(doomed)
 
     async def aclose(self) -> None:
+        await self._end_refreshes()
         self._entries.clear()
         self._tags.clear()
 
@@ -397,6 +490,14 @@ class MemoryCache(_SingleFlightCache):
 
 def _as_bytes(value: bytes | str) -> bytes:
     return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def _unwrap(stored: bytes) -> tuple[bytes, bool]:
+    """``(value, fresh)`` from a stored Redis value (see ``_ENVELOPE_MAGIC``)."""
+    if not stored.startswith(_ENVELOPE_MAGIC):
+        return stored, True
+    (fresh_until,) = _ENVELOPE.unpack_from(stored, len(_ENVELOPE_MAGIC))
+    return stored[_HEADER_LENGTH:], fresh_until > time.time()
 
 
 def _glob_escape(text: str) -> str:
@@ -413,8 +514,10 @@ class RedisCache(_SingleFlightCache):
         retry_interval_s: float = 1.0,
         lock_ttl_s: float = 10.0,
         lock_poll_s: float = 0.02,
+        stale_grace_s: float = 0.0,
+        ttl_jitter: float = 0.0,
     ) -> None:
-        super().__init__()
+        super().__init__(stale_grace_s=stale_grace_s, ttl_jitter=ttl_jitter)
         self._client = client
         self._retry_interval_s = retry_interval_s
         self._lock_ttl_s = lock_ttl_s
@@ -458,7 +561,7 @@ class RedisCache(_SingleFlightCache):
             self._down = False
             logger.info("redis available again: caching resumed")
 
-    async def get(self, key: str) -> bytes | None:
+    async def lookup(self, key: str) -> tuple[bytes, bool] | None:
         if not self.available:
             return None
         try:
@@ -467,16 +570,19 @@ class RedisCache(_SingleFlightCache):
             self._failed("get", exc)
             return None
         self._succeeded()
-        return _as_bytes(value) if value is not None else None
+        return _unwrap(_as_bytes(value)) if value is not None else None
 
     async def set(self, key: str, value: bytes, ttl_s: float, *, tags: Iterable[str] = ()) -> None:
         if not self.available:
             return
         full_key = _KEY_PREFIX + key
-        tag_ttl = math.ceil(ttl_s) + 1
+        fresh_s = self._fresh_lifetime(ttl_s)
+        lifetime_s = fresh_s + self.stale_grace_s
+        tag_ttl = math.ceil(lifetime_s) + 1  # the tag outlives its stale entries too
+        stored = _ENVELOPE_MAGIC + _ENVELOPE.pack(time.time() + fresh_s) + value
         try:
             async with self._client.pipeline(transaction=False) as pipe:
-                pipe.set(full_key, value, px=max(1, round(ttl_s * 1000)))
+                pipe.set(full_key, stored, px=max(1, round(lifetime_s * 1000)))
                 for tag in tags:
                     pipe.sadd(_TAG_PREFIX + tag, full_key)
                     pipe.expire(_TAG_PREFIX + tag, tag_ttl, nx=True)
@@ -521,7 +627,9 @@ class RedisCache(_SingleFlightCache):
                 await asyncio.sleep(self._lock_poll_s)
                 value = await self._client.get(_KEY_PREFIX + key)
                 if value is not None:
-                    return _as_bytes(value)
+                    found, fresh = _unwrap(_as_bytes(value))
+                    if fresh:  # a stale value is what the holder is replacing: keep waiting
+                        return found
                 if not await self._client.exists(lock_key):
                     return None  # the holder failed or its result was not stored: compute
         except (RedisError, OSError) as exc:
@@ -560,6 +668,7 @@ class RedisCache(_SingleFlightCache):
         return dropped
 
     async def aclose(self) -> None:
+        await self._end_refreshes()
         await self._client.aclose()
 
 
@@ -568,9 +677,12 @@ class RedisCache(_SingleFlightCache):
 
 def create_cache(settings: CacheSettings) -> RedisCache | MemoryCache:
     """The backend that ``CACHE_BACKEND`` names (``redis`` uses ``REDIS_URL``)."""
+    grace_s = settings.cache_stale_grace_s
     if settings.cache_backend is CacheBackend.MEMORY:
-        return MemoryCache()
-    return RedisCache.from_url(settings.redis_url.get_secret_value())
+        return MemoryCache(stale_grace_s=grace_s, ttl_jitter=TTL_JITTER)
+    return RedisCache.from_url(
+        settings.redis_url.get_secret_value(), stale_grace_s=grace_s, ttl_jitter=TTL_JITTER
+    )
 
 
 @asynccontextmanager

@@ -180,6 +180,11 @@ class CacheSettings(BaseSettings):
         description="Seconds a gateway process keeps a Redis answer in its own memory as well "
         "(0: off); changes made through another process show after at most this long.",
     )
+    cache_stale_grace_s: Annotated[float, Field(ge=0, le=600)] = Field(
+        default=6.0,
+        description="Seconds past its TTL an answer is still served while one request per key "
+        "recomputes it in the background (0: off); invalidation drops it at once.",
+    )
 
     @field_validator("redis_url")
     @classmethod
