@@ -12,11 +12,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from clpm_shared.timeseries.base import IntArray, InvalidQueryError
+from clpm_shared.timeseries.base import IntArray, InvalidQueryError, RawPage, RawSeries
+from clpm_shared.timeseries.raw_columns import keep_fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +64,25 @@ def next_position(t_ns: IntArray, previous: CursorPosition | None) -> CursorPosi
     if previous is not None and previous.t_ns == last:
         skip += previous.skip
     return CursorPosition(last, skip)
+
+
+def page_of(
+    series: RawSeries, limit: int | None, fields: Sequence[str], previous: CursorPosition | None
+) -> RawPage:
+    """The page of ``query_raw``: ``series`` was fetched with one sample more than ``limit``,
+    which tells whether another page follows; unrequested columns are blanked."""
+    more = limit is not None and len(series) > limit
+    if more:
+        series = RawSeries(
+            series.loop_id,
+            series.t_ns[:limit],
+            series.pv[:limit],
+            series.sp[:limit],
+            series.op[:limit],
+            series.mode[:limit],
+        )
+    series = keep_fields(series, fields)
+    next_cursor = (
+        encode_cursor(series.loop_id, next_position(series.t_ns, previous)) if more else None
+    )
+    return RawPage(series, next_cursor)

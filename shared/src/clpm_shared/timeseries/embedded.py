@@ -39,16 +39,11 @@ from clpm_shared.timeseries.base import (
     validate_loop_id,
     validate_window,
 )
-from clpm_shared.timeseries.cursor import (
-    decode_cursor,
-    encode_cursor,
-    next_position,
-)
+from clpm_shared.timeseries.cursor import decode_cursor, page_of
 from clpm_shared.timeseries.interval_statistics import interval_statistics
 from clpm_shared.timeseries.points import SampleRow, sample_rows
 from clpm_shared.timeseries.raw_columns import (
     float_fields,
-    keep_fields,
     requested_columns,
     series_from_rows,
 )
@@ -201,10 +196,7 @@ class EmbeddedStore:
         rows: list[tuple[Any, ...]] = await self._run(
             lambda db: db.execute(sql, (loop_id, low, end_ns, fetch, skip)).fetchall()
         )
-        more = limit is not None and len(rows) > limit
-        series = keep_fields(series_from_rows(loop_id, rows[:limit] if more else rows), chosen)
-        next_cursor = encode_cursor(loop_id, next_position(series.t_ns, position)) if more else None
-        return RawPage(series, next_cursor)
+        return page_of(series_from_rows(loop_id, rows), limit, chosen, position)
 
     async def query_raw_many(
         self, loop_ids: Sequence[str], start: datetime, end: datetime

@@ -55,12 +55,11 @@ from clpm_shared.timeseries.base import (
     validate_loop_id,
     validate_window,
 )
-from clpm_shared.timeseries.cursor import decode_cursor, encode_cursor, next_position
+from clpm_shared.timeseries.cursor import decode_cursor, page_of
 from clpm_shared.timeseries.line_protocol import encode_rows
 from clpm_shared.timeseries.points import sample_rows
 from clpm_shared.timeseries.raw_columns import (
     float_fields,
-    keep_fields,
     requested_columns,
     series_from_columns,
 )
@@ -361,20 +360,7 @@ class InfluxQLStore:
             offset=position.skip if position else 0,
         )
         [blocks] = await self._query([statement])
-        series = _series_of(loop_id, blocks)
-        more = limit is not None and len(series) > limit
-        if more:
-            series = RawSeries(
-                loop_id,
-                series.t_ns[:limit],
-                series.pv[:limit],
-                series.sp[:limit],
-                series.op[:limit],
-                series.mode[:limit],
-            )
-        series = keep_fields(series, chosen)
-        next_cursor = encode_cursor(loop_id, next_position(series.t_ns, position)) if more else None
-        return RawPage(series, next_cursor)
+        return page_of(_series_of(loop_id, blocks), limit, chosen, position)
 
     async def query_raw_many(
         self, loop_ids: Sequence[str], start: datetime, end: datetime
