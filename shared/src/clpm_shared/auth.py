@@ -316,14 +316,25 @@ class TokenValidator:
 
     async def validate(self, token: str) -> Principal:
         """The principal of a valid token; :class:`InvalidTokenError` otherwise."""
-        remembered = self._accepted.get(token)
-        if remembered is not None:
-            if time.time() < remembered[1]:
-                return remembered[0]
-            self._accepted.pop(token, None)
-        principal = await self._validate(token)
-        self._remember(token, principal)
+        principal = self.remembered(token)
+        if principal is None:
+            principal = await self._validate(token)
+            self._remember(token, principal)
         return principal
+
+    def remembered(self, token: str) -> Principal | None:
+        """The principal of ``token`` if it was accepted before and its memory has not run out.
+
+        ``None`` says nothing about the token: it may be valid but not (or no longer)
+        remembered; :meth:`validate` decides. No I/O, no signature check: for fast paths.
+        """
+        remembered = self._accepted.get(token)
+        if remembered is None:
+            return None
+        if time.time() < remembered[1]:
+            return remembered[0]
+        self._accepted.pop(token, None)
+        return None
 
     def _remember(self, token: str, principal: Principal) -> None:
         if self._remember_s <= 0:

@@ -428,6 +428,18 @@ class MemoryCache(_SingleFlightCache):
         self._entries.move_to_end(key)
         return entry.value, entry.fresh_until > now
 
+    def peek(self, key: str) -> bytes | None:
+        """The fresh value under ``key``, synchronously (``get`` without a coroutine).
+
+        ``None`` on a miss and on a stale entry, which stays for ``get_or_compute`` to serve
+        and refresh. Counts no statistics, like ``get``.
+        """
+        entry = self._entries.get(key)
+        if entry is None or entry.fresh_until <= time.monotonic():
+            return None
+        self._entries.move_to_end(key)
+        return entry.value
+
     def lifetime(self, key: str) -> tuple[float, float] | None:
         """Seconds until ``key`` turns stale and until it is gone, or ``None`` if absent."""
         entry = self._entries.get(key)

@@ -250,6 +250,11 @@ class ApiSettings(BaseSettings):
     frontend_dist: Path | None = None
     diag_service_url: str = "http://localhost:8050"
     diag_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    api_fast_cached_hits: bool = Field(
+        default=True,
+        description="Answer fresh in-process cache hits of /data/realtime and /data/aggregated "
+        "without FastAPI's routing (same checks, same answer); false routes every request",
+    )
 
 
 class DiagnosticsSettings(BaseSettings):

@@ -210,9 +210,12 @@ async def test_accepted_tokens_are_remembered_but_never_past_exp(
     exp = int(time.time()) + 2
     short_lived = oidc_provider.sign(claims_like(oidc_provider, exp=exp))
     try:
+        assert checker.remembered(short_lived) is None  # not validated yet
         first = await checker.validate(short_lived)
         assert await checker.validate(short_lived) is first  # remembered: same object
+        assert checker.remembered(short_lived) is first
         await asyncio.sleep(exp + 1.05 - time.time())  # python-jose accepts up to exp + 1 s
+        assert checker.remembered(short_lived) is None  # forgotten at exp (leeway 0)
         assert "expired" in await rejected(checker, short_lived)
     finally:
         await checker.aclose()

@@ -267,3 +267,22 @@ async def test_with_redis_stopped_a_grace_cache_answers_uncached(
         if not redis_server.running:
             redis_server.start()
         await cache.aclose()
+
+
+async def test_peek_gives_fresh_memory_entries_only_and_leaves_stale_ones() -> None:
+    cache = MemoryCache(stale_grace_s=GRACE_S)
+    source = Source()
+    key = cache_key(ns(), item=1)
+    try:
+        assert cache.peek(key) is None
+        await cache.get_or_compute(key, TTL_S, source)
+        assert cache.peek(key) == b'{"version":1}'
+        await asyncio.sleep(TTL_S * 1.2)
+        assert cache.peek(key) is None  # stale: not served without its refresh
+        source.version = 2
+        assert await cache.get_or_compute(key, TTL_S, source) == {"version": 1}  # stale hit
+        await asyncio.sleep(0.05)  # the background refresh
+        assert cache.peek(key) == b'{"version":2}'
+        assert cache.stats.hits == 1  # peek counts nothing
+    finally:
+        await cache.aclose()

@@ -26,6 +26,7 @@ from clpm_api_gateway import (
     routes_loops,
     routes_operations,
 )
+from clpm_api_gateway.cached_hits import CachedHitAnswers, CachedHitStats
 from clpm_api_gateway.dependencies import GatewayResources
 from clpm_api_gateway.diagnostics_client import create_client
 from clpm_api_gateway.frontend_hosting import install_frontend
@@ -88,6 +89,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    app.state.cached_hits = CachedHitStats()
+    if resolved.api.api_fast_cached_hits:  # inside CORS: added first
+        app.add_middleware(
+            CachedHitAnswers, prefix=resolved.api.api_prefix, stats=app.state.cached_hits
+        )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=resolved.api.api_cors_origins,

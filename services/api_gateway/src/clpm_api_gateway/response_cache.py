@@ -82,6 +82,22 @@ class ResponseCache:
             await self.near.set(key, payload, min(self.near_ttl_s, ttl_s), tags=tag_list)
         return payload
 
+    def fresh_hit(self, key: str) -> bytes | None:
+        """The fresh answer under ``key`` if this process holds it, without awaiting.
+
+        The near copy with Redis, the cache itself with the memory backend (counted as a hit,
+        as :meth:`json` counts it there); ``None`` otherwise (missing, stale, Redis only):
+        then :meth:`json` decides.
+        """
+        if self.near is not None:
+            return self.near.peek(key)
+        if isinstance(self.shared, MemoryCache):
+            found = self.shared.peek(key)
+            if found is not None:
+                self.shared.stats.hits += 1
+            return found
+        return None
+
     async def invalidate_tags(self, *tags: str) -> None:
         if self.near is not None:
             await self.near.invalidate_tags(*tags)

@@ -27,15 +27,16 @@ from clpm_api_gateway.problems import PROBLEM_401, PROBLEM_404, PROBLEM_422, PRO
 from clpm_api_gateway.query_parameters import (
     DATE_TIME,
     TIME_DESCRIPTION,
+    TimeWindow,
     now_utc,
     parse_fields,
     parse_interval,
     parse_limit,
     parse_loop_id,
-    parse_time,
     parse_window,
 )
-from clpm_api_gateway.response_cache import cached_json, json_response, loop_tags, render_json
+from clpm_api_gateway.realtime_age import with_current_age
+from clpm_api_gateway.response_cache import cached_json, json_response, loop_tags
 from clpm_api_gateway.schemas import AggregatedData, DataRangeOut, RawData, RealtimeData
 from clpm_api_gateway.security import require_role
 
@@ -83,6 +84,23 @@ FormatQuery = Annotated[
     Query(alias="format", description="csv for a CSV download (or send Accept: text/csv)"),
 ]
 RAW_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": CSV_RESPONSE_DOC}}
+AGGREGATED_INTERVAL_MAX_LENGTH = 16
+
+
+def aggregated_key(loop_id: str, window: TimeWindow, interval_s: int) -> str:
+    """Cache key of an aggregated answer (also used by :mod:`clpm_api_gateway.cached_hits`)."""
+    return cache_key(
+        "api:data:aggregated",
+        loop_id=loop_id,
+        start=window.start,
+        end=window.end,
+        interval_s=interval_s,
+    )
+
+
+def realtime_key(loop_id: str, fields: tuple[str, ...]) -> str:
+    """Cache key of a realtime answer (also used by :mod:`clpm_api_gateway.cached_hits`)."""
+    return cache_key("api:data:realtime", loop_id=loop_id, fields=fields)
 
 
 async def serve_raw(
@@ -189,7 +207,11 @@ async def aggregated(
     start: StartQuery,
     end: EndQuery = None,
     interval: Annotated[
-        str, Query(max_length=16, description="Bucket width: 30s, 1m, 15m, 1h, 1d")
+        str,
+        Query(
+            max_length=AGGREGATED_INTERVAL_MAX_LENGTH,
+            description="Bucket width: 30s, 1m, 15m, 1h, 1d",
+        ),
     ] = "1m",
     export_format: FormatQuery = None,
 ) -> Response:
@@ -211,13 +233,7 @@ async def aggregated(
                 session, resources.store, loop_id, window, interval_s
             )
 
-    key = cache_key(
-        "api:data:aggregated",
-        loop_id=loop_id,
-        start=window.start,
-        end=window.end,
-        interval_s=interval_s,
-    )
+    key = aggregated_key(loop_id, window, interval_s)
     ttl = ttl_for_range(settings.cache, window.end, now=now)
     payload = await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id), fresh=fresh)
     if csv:
@@ -247,14 +263,11 @@ async def realtime(
             await data_queries.require_loop(session, resources.store, loop_id)
         return await data_queries.realtime_data(resources.store, loop_id, chosen, now_utc())
 
-    key = cache_key("api:data:realtime", loop_id=loop_id, fields=chosen)
+    key = realtime_key(loop_id, chosen)
     ttl = resources.settings.cache.cache_ttl_realtime_s
     payload = await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id), fresh=fresh)
-    body = json.loads(payload)
-    if body["ts"] is not None:  # the age at answer time, also for a cached value
-        age = (now_utc() - parse_time(body["ts"], "ts")).total_seconds()
-        body["age_s"] = round(age, 3)
-    return json_response(render_json(body))
+    # the age at answer time, also for a cached value
+    return json_response(with_current_age(payload, now_utc()))
 
 
 async def serve_range(resources: GatewayResources, loop_id: str, fresh: bool) -> Response:
