@@ -16,7 +16,10 @@ Reports the confusion matrix, accuracy, stiction precision and recall (a loop co
 "stiction" when the diagnosis has a stiction finding), recall on the sticky loops whose cycle
 is regular enough to be judged at all, and loops diagnosed per second (``diagnose_loop`` incl.
 KPIs; simulation excluded). Baseline in the same run: a single-method stiction detector — the
-curve-fitting index of He et al. (2007) alone (SI > 0.6 on an oscillating loop).
+curve-fitting index of He et al. (2007) alone (SI > 0.6 on an oscillating loop). Per method
+(``stiction_per_method``): precision and recall of each of the three votes of
+``stiction_index`` (curve fitting, non-Gaussianity, PV–OP ellipse orbit) taken alone, on the
+same cycles the combined verdict judged.
 
 Three labelled sets are built from seed bases 7000 and 9000 (used while developing the rules)
 and 11000 (hold-out: only evaluated, never tuned on).
@@ -65,6 +68,9 @@ CAUSE: dict[LoopProfile, str] = {
     LoopProfile.NOISY_SENSOR: "sensor_fault",
     LoopProfile.EXTERNAL_OSCILLATION: "external_disturbance",
 }
+STICTION_METHODS = ("curve_fit", "non_gaussianity", "ellipse")
+"""Votes of ``StictionResult.method_votes``: each test alone calls a loop sticky when it
+votes +1 on the cycle the diagnosis judged (no vote when stiction was not judged)."""
 CLASSES = (
     "none",
     "stiction",
@@ -169,6 +175,12 @@ def run(noise_levels: list[float], seed_base: int) -> dict[str, Any]:
             baseline = baseline_is_stiction(window, spec.loop_type.value)
             baseline_s += time.perf_counter() - started
             categories = {finding.category for finding in diagnosis.findings}
+            judged = diagnosis.stiction
+            votes = (
+                judged.method_votes
+                if judged is not None and judged.verdict != "no_oscillation"
+                else {}
+            )
             records.append(
                 {
                     "loop_id": spec.loop_id,
@@ -178,6 +190,7 @@ def run(noise_levels: list[float], seed_base: int) -> dict[str, Any]:
                     "baseline_stiction": baseline,
                     "judgeable": diagnosis.stiction is not None
                     and diagnosis.stiction.verdict != "no_oscillation",
+                    "votes": dict(votes),
                 }
             )
     n = len(records)
@@ -217,6 +230,12 @@ def run(noise_levels: list[float], seed_base: int) -> dict[str, Any]:
         "baseline_curve_fitting_only": precision_recall(
             [(r["truth"] == "stiction", r["baseline_stiction"]) for r in records]
         ),
+        "stiction_per_method": {
+            method: precision_recall(
+                [(r["truth"] == "stiction", r["votes"].get(method, 0) > 0) for r in records]
+            )
+            for method in STICTION_METHODS
+        },
         "loops_per_s": round(n / diagnose_s, 1),
         "ms_per_loop": round(1000 * diagnose_s / n, 2),
         "baseline_ms_per_loop": round(1000 * baseline_s / n, 2),

@@ -1,11 +1,10 @@
-"""Valve stiction from closed-loop PV and OP data: two independent tests, one verdict.
+"""Valve stiction from closed-loop PV and OP data: three independent tests, one verdict.
 
 Stiction is judged only on an oscillating loop (:func:`detect_oscillation`, or the valve
 cycle of :func:`valve_cycle` when noise, drift and set-point steps make the cycle too
 irregular for the KPI test): a valve that sticks and slips drives the loop into a limit
-cycle, and without that cycle routine data carries no stiction signature. Two published,
-non-invasive tests look at different properties of the cycle and must both point to
-stiction:
+cycle, and without that cycle routine data carries no stiction signature. Three published,
+non-invasive tests look at different properties of the cycle and vote:
 
 * **shape — curve fitting** (He, Wang, Pottmann & Qin 2007): a sticky valve in a
   self-regulating loop makes OP (the integral of a square-like error) triangular; in an
@@ -13,14 +12,23 @@ stiction:
   sinusoid, aggressive tuning) leaves them sinusoidal;
 * **statistics — non-Gaussianity** (Choudhury, Shah & Thornhill 2004, used for stiction by
   Choudhury et al. 2006): a linear loop driven by noise rings with a Gaussian amplitude
-  distribution, a non-linear limit cycle is deterministic.
+  distribution, a non-linear limit cycle is deterministic;
+* **PV–OP plot — ellipse orbit** (Choudhury, Shah, Thornhill & Shook 2006): the filtered
+  PV–OP plot of a limit cycle runs steadily round the fitted ellipse, that of Gaussian
+  ringing wanders in and out (Rayleigh-distributed radius). For integrating loops the PV
+  rate of change (the flow through the valve) stands in for PV.
 
-The shape test rejects external sinusoids, the statistics test rejects loops that ring
-because they are tuned too aggressively; each alone confuses one of them with stiction.
-The apparent stiction band is then quantified from the PV–OP ellipse of Choudhury, Shah,
-Thornhill & Shook (2006). Horch's (1999) OP–PV cross-correlation test is not used: it
-assumes a process that is fast compared with the oscillation, so it fails on the slow
-(temperature) and integrating loops a plant is full of.
+The shape test rejects external sinusoids, the two limit-cycle tests reject loops that
+ring because they are tuned too aggressively; each alone confuses one of them with
+stiction, so the shape vote is required and the limit-cycle votes must not outweigh it
+(rule in :func:`stiction_index`). The apparent stiction band is quantified from the same
+PV–OP ellipse. The width of that ellipse (OP chord relative to the OP range) does not vote,
+nor does Horch's (1999) OP–PV cross-correlation, which reads the same phase: OP is the
+controller's linear response to PV, so their phase at the oscillation frequency is set by
+the controller whether the valve sticks or not, and Horch's odd/even rule holds only for
+processes much faster than the cycle (on the simulated flow loops, whose PV filter and
+time constant are not negligible against the cycle, the OP–PV phase of sticky and of
+aggressively tuned loops overlaps).
 """
 
 from __future__ import annotations
@@ -77,6 +85,18 @@ MIN_HALF_CYCLE_SAMPLES: Final = 6
 SATURATED_SHARE: Final = 0.05
 """Share of samples pinned at the OP extreme above which OP is taken as saturated."""
 
+RAYLEIGH_VARIATION: Final = math.sqrt(4.0 / math.pi - 1.0)
+"""Coefficient of variation of a Rayleigh-distributed radius: the filtered PV–OP orbit of
+Gaussian ringing (a linear loop excited by noise), for which the ellipse score is 0."""
+
+ELLIPSE_FOR: Final = 0.3
+"""Ellipse-orbit score at or above which the PV–OP plot is a steady limit cycle (orbit
+radius varying by less than 70 % of Gaussian ringing): a vote for stiction."""
+
+ELLIPSE_AGAINST: Final = 0.1
+"""Ellipse-orbit score below which the PV–OP plot wanders like Gaussian ringing: a vote
+against stiction."""
+
 _GRID: Final = 33
 """Grid points for the one non-linear parameter of each fitted shape."""
 
@@ -100,15 +120,17 @@ class StictionResult:
         "no_oscillation" whenever neither PV nor OP oscillates regularly: stiction is then
         not judged (never "stiction").
     index : float or None
-        Combined stiction index in [0, 1], the mean of the two method scores (high =
-        stiction-like; the verdict follows the rule of step 4 of :func:`stiction_index`).
+        Combined stiction index in [0, 1], the mean of the method scores (high =
+        stiction-like; the verdict follows the vote rule of step 5 of
+        :func:`stiction_index`).
         None when not computable (see ``reason``).
     confidence : float
         Confidence in the verdict, 0-1 (0 for "undetermined" and "no_oscillation").
     method_scores : Mapping[str, float]
-        Per method, in [0, 1] with 1 = stiction-like: ``curve_fit`` (He et al. SI) and
-        ``non_gaussianity`` (limit-cycle score); ``kurtosis`` is the raw statistic behind
-        the latter.
+        Per method, in [0, 1] with 1 = stiction-like: ``curve_fit`` (He et al. SI),
+        ``non_gaussianity`` (limit-cycle score) and ``ellipse`` (PV–OP ellipse-orbit
+        score, absent when not computable); ``kurtosis`` and ``orbit_variation`` are the raw
+        statistics behind the latter two.
     apparent_stiction : float or None
         Apparent stiction band of the PV–OP ellipse (Choudhury et al. 2006) in OP units (%
         of span when OP is in %). Computed for every oscillating loop; it measures the
@@ -117,6 +139,9 @@ class StictionResult:
         Oscillation period used, seconds.
     reason : str or None
         Why the index is None or no verdict could be reached.
+    method_votes : Mapping[str, int]
+        Vote of each test (:func:`method_votes`): +1 stiction-like, -1 linear cause, 0
+        undecided; empty when the tests did not run.
     cycle_source : str or None
         Where the period came from: "given" (``period_s`` argument), "pv" or "op"
         (:func:`detect_oscillation`), "valve_band" (:func:`valve_cycle` on the band-passed
@@ -131,6 +156,7 @@ class StictionResult:
     period_s: float | None = None
     reason: str | None = None
     cycle_source: str | None = None
+    method_votes: Mapping[str, int] = field(default_factory=dict)
 
 
 def _mirror_spectrum(
@@ -328,6 +354,61 @@ def limit_cycle_non_gaussianity(
     return float(np.clip((3.0 - kurtosis) / 1.5, 0.0, 1.0)), kurtosis
 
 
+@dataclass(frozen=True)
+class _Ellipse:
+    """Conic fitted to band-passed OP (x) and PV (y), in coordinates scaled by their std."""
+
+    a: float
+    b: float
+    c: float
+    d: float
+    e: float
+    f: float
+    x_scale: float
+    y_scale: float
+
+
+def _band_passed_orbit(
+    op: FloatArray, pv: FloatArray, ts: float, period_s: float
+) -> tuple[FloatArray, FloatArray]:
+    """OP and PV band-passed to :math:`[0.5 f_0, 3.5 f_0]` (fundamental and third harmonic)."""
+    f0 = 1.0 / period_s
+    x = _bandpass(detrend_linear(op), ts, 0.5 * f0, 3.5 * f0)
+    y = _bandpass(detrend_linear(pv), ts, 0.5 * f0, 3.5 * f0)
+    return x, y
+
+
+def _fit_ellipse(x: FloatArray, y: FloatArray) -> _Ellipse | None:
+    """Direct least-squares ellipse fit (Fitzgibbon, Pilu & Fisher 1999) of the points (x, y).
+
+    The general conic :math:`a x^2 + b x y + c y^2 + d x + e y + f = 0` is fitted to the
+    points scaled by their standard deviations under the constraint :math:`4ac - b^2 = 1`,
+    which only ellipses satisfy (numerically stable split of Halir & Flusser 1998). None
+    when no ellipse fits (degenerate data).
+    """
+    sx = float(np.std(x)) or 1.0
+    sy = float(np.std(y)) or 1.0
+    xn, yn = x / sx, y / sy
+    quadratic = np.column_stack((xn * xn, xn * yn, yn * yn))
+    linear = np.column_stack((xn, yn, np.ones_like(xn)))
+    s1, s2, s3 = quadratic.T @ quadratic, quadratic.T @ linear, linear.T @ linear
+    try:
+        t = -np.linalg.solve(s3, s2.T)
+        reduced = s1 + s2 @ t
+        constraint_inverse = np.array([[0.0, 0.0, 0.5], [0.0, -1.0, 0.0], [0.5, 0.0, 0.0]])
+        eigenvalues, eigenvectors = np.linalg.eig(constraint_inverse @ reduced)
+    except np.linalg.LinAlgError:
+        return None
+    vectors = np.real(eigenvectors)
+    condition = 4.0 * vectors[0] * vectors[2] - vectors[1] ** 2
+    candidates = np.flatnonzero(condition > 0)
+    if candidates.size == 0 or not np.all(np.isfinite(eigenvalues)):
+        return None
+    a1 = vectors[:, candidates[0]]
+    d, e, f = t @ a1
+    return _Ellipse(float(a1[0]), float(a1[1]), float(a1[2]), float(d), float(e), float(f), sx, sy)
+
+
 def apparent_stiction_band(op: FloatArray, pv: FloatArray, ts: float, period_s: float) -> float:
     """Apparent stiction: widest OP extent of the ellipse fitted to filtered PV vs OP.
 
@@ -351,37 +432,92 @@ def apparent_stiction_band(op: FloatArray, pv: FloatArray, ts: float, period_s: 
     (2006) 1395-1412; A. Fitzgibbon, M. Pilu, R. B. Fisher, "Direct least square fitting of
     ellipses", IEEE Trans. PAMI 21 (1999) 476-480.
     """
-    f0 = 1.0 / period_s
-    x = _bandpass(detrend_linear(op), ts, 0.5 * f0, 3.5 * f0)
-    y = _bandpass(detrend_linear(pv), ts, 0.5 * f0, 3.5 * f0)
-    sx = float(np.std(x)) or 1.0
-    sy = float(np.std(y)) or 1.0
-    xn, yn = x / sx, y / sy
-    quadratic = np.column_stack((xn * xn, xn * yn, yn * yn))
-    linear = np.column_stack((xn, yn, np.ones_like(xn)))
-    s1, s2, s3 = quadratic.T @ quadratic, quadratic.T @ linear, linear.T @ linear
-    try:
-        t = -np.linalg.solve(s3, s2.T)
-        reduced = s1 + s2 @ t
-        constraint_inverse = np.array([[0.0, 0.0, 0.5], [0.0, -1.0, 0.0], [0.5, 0.0, 0.0]])
-        eigenvalues, eigenvectors = np.linalg.eig(constraint_inverse @ reduced)
-    except np.linalg.LinAlgError:
+    ellipse = _fit_ellipse(*_band_passed_orbit(op, pv, ts, period_s))
+    if ellipse is None:
         return float("nan")
-    vectors = np.real(eigenvectors)
-    condition = 4.0 * vectors[0] * vectors[2] - vectors[1] ** 2
-    candidates = np.flatnonzero(condition > 0)
-    if candidates.size == 0 or not np.all(np.isfinite(eigenvalues)):
-        return float("nan")
-    a1 = vectors[:, candidates[0]]
-    a, b, c = a1
-    d, e, f = t @ a1
+    a, b, c, d, e, f = ellipse.a, ellipse.b, ellipse.c, ellipse.d, ellipse.e, ellipse.f
     # centre of the conic: gradient zero
     determinant = 4.0 * a * c - b * b
     y0 = (b * d - 2.0 * a * e) / determinant
     discriminant = (b * y0 + d) ** 2 - 4.0 * a * (c * y0 * y0 + e * y0 + f)
     if discriminant <= 0.0 or a == 0.0:
         return 0.0
-    return float(math.sqrt(discriminant) / abs(a) * sx)
+    return float(math.sqrt(discriminant) / abs(a) * ellipse.x_scale)
+
+
+def ellipse_orbit_score(
+    op: FloatArray, pv: FloatArray, ts: float, period_s: float
+) -> tuple[float | None, float | None]:
+    """How steadily the filtered PV–OP plot runs round the ellipse fitted to it.
+
+    Choudhury, Shah, Thornhill & Shook (2006) fit an ellipse to the PV–OP plot of OP and
+    PV filtered around the oscillation frequency; the fit describes the valve only when
+    the plot is a closed orbit, the limit cycle a sticky valve drives. A linear loop that
+    rings because it is tuned too aggressively is a resonance excited by noise: its
+    filtered PV–OP plot wanders in and out like a two-dimensional narrow-band Gaussian
+    process, whose radius is Rayleigh distributed. With the ellipse of
+    :func:`_fit_ellipse` written as :math:`(z - z_0)^T P (z - z_0) = 1`
+    (:math:`z = (x, y)` = band-passed OP and PV, :math:`[0.5 f_0, 3.5 f_0]`), each sample
+    has the normalised radius :math:`\\rho = \\sqrt{(z - z_0)^T P (z - z_0)}` and
+
+    .. math:: c = \\frac{\\operatorname{std}\\rho}{\\operatorname{mean}\\rho}, \\qquad
+              E = \\operatorname{clip}\\left(1 - \\frac{c}{c_G},\\ 0,\\ 1\\right),
+              \\quad c_G = \\sqrt{4/\\pi - 1} \\approx 0.523
+
+    :math:`c_G` is the coefficient of variation of a Rayleigh radius (Gaussian ringing,
+    :math:`E \\approx 0`); a steady closed orbit has :math:`c \\to 0`, :math:`E \\to 1`
+    (harmonics of the stick-slip cycle and noise keep it below 1). One period is trimmed at
+    each end against filter edge effects.
+
+    The PV–OP plot carries no valve signature in its *width*: OP is the controller's linear
+    response to PV, so the phase between them (and the OP chord of the ellipse relative to
+    the OP range) is fixed by the controller at the oscillation frequency, sticky valve or
+    not. What the plot does show is whether the loop runs a deterministic limit cycle; an
+    external sinusoid does too, so this test is only combined with the shape test.
+
+    Parameters
+    ----------
+    op, pv : ndarray
+        Controller output and process value without NaN (for integrating loops the PV rate
+        of change, i.e. the flow through the valve, in place of PV).
+    ts : float
+        Sample period, s.
+    period_s : float
+        Oscillation period, s.
+
+    Returns
+    -------
+    (float or None, float or None)
+        The score E in [0, 1] (1 = steady closed orbit) and the coefficient of variation c;
+        both None when the window holds fewer than six periods or no ellipse fits.
+
+    References
+    ----------
+    M. A. A. S. Choudhury, S. L. Shah, N. F. Thornhill, D. S. Shook, "Automatic detection
+    and quantification of stiction in control valves", Control Engineering Practice 14
+    (2006) 1395-1412; A. Fitzgibbon, M. Pilu, R. B. Fisher, "Direct least square fitting of
+    ellipses", IEEE Trans. PAMI 21 (1999) 476-480.
+    """
+    x, y = _band_passed_orbit(op, pv, ts, period_s)
+    edge = max(round(period_s / ts), 1)
+    if x.size < 6 * edge:
+        return None, None
+    ellipse = _fit_ellipse(x, y)
+    if ellipse is None:
+        return None, None
+    a, b, c, d, e, f = ellipse.a, ellipse.b, ellipse.c, ellipse.d, ellipse.e, ellipse.f
+    quadratic = np.array([[a, 0.5 * b], [0.5 * b, c]])
+    centre = np.linalg.solve(2.0 * quadratic, np.array([-d, -e]))  # 4ac - b^2 > 0
+    at_centre = float(centre @ quadratic @ centre + d * centre[0] + e * centre[1] + f)
+    if at_centre == 0.0:
+        return None, None
+    eigenvalues, eigenvectors = np.linalg.eigh(quadratic / -at_centre)
+    if not np.all(eigenvalues > 0.0):
+        return None, None
+    points = np.column_stack((x / ellipse.x_scale, y / ellipse.y_scale))[edge:-edge] - centre
+    radius = np.hypot(*((points @ eigenvectors) * np.sqrt(eigenvalues)).T)
+    variation = float(np.std(radius) / np.mean(radius))
+    return float(np.clip(1.0 - variation / RAYLEIGH_VARIATION, 0.0, 1.0)), variation
 
 
 def valve_cycle(x: FloatArray, ts: float) -> OscillationResult:
@@ -473,10 +609,34 @@ def _saturated_share(op: FloatArray) -> float:
     return float(max(at_low.mean(), at_high.mean()))
 
 
-def _verdict(curve_fit: float, non_gaussianity: float) -> StictionVerdict:
-    if curve_fit > STICTION_THRESHOLD and non_gaussianity > LINEAR_RINGING_MAX:
+def method_votes(curve_fit: float, non_gaussianity: float, ellipse: float | None) -> dict[str, int]:
+    """Vote of each stiction test: +1 stiction-like, -1 linear cause, 0 undecided.
+
+    * curve fitting: +1 when :math:`SI > 0.6`, -1 when :math:`SI < 0.4` (He et al. 2007);
+    * non-Gaussianity: +1 when :math:`G > 0.15`, -1 otherwise (Gaussian ringing);
+    * PV–OP ellipse orbit: +1 when :math:`E \\ge 0.3`, -1 when :math:`E < 0.1`, 0 between
+      or when not computable.
+    """
+    votes = {
+        "curve_fit": 1
+        if curve_fit > STICTION_THRESHOLD
+        else -1
+        if curve_fit < NO_STICTION_THRESHOLD
+        else 0,
+        "non_gaussianity": 1 if non_gaussianity > LINEAR_RINGING_MAX else -1,
+        "ellipse": 0,
+    }
+    if ellipse is not None:
+        votes["ellipse"] = 1 if ellipse >= ELLIPSE_FOR else -1 if ellipse < ELLIPSE_AGAINST else 0
+    return votes
+
+
+def _verdict(votes: Mapping[str, int]) -> StictionVerdict:
+    """Combine the three votes (rule of step 5 of :func:`stiction_index`)."""
+    limit_cycle = votes["non_gaussianity"] + votes["ellipse"]
+    if votes["curve_fit"] > 0 and limit_cycle >= 0:
         return "stiction"
-    if curve_fit < NO_STICTION_THRESHOLD or non_gaussianity <= LINEAR_RINGING_MAX:
+    if votes["curve_fit"] < 0 or limit_cycle < 0:
         return "no_stiction"
     return "undetermined"
 
@@ -501,17 +661,24 @@ def stiction_index(
        self-regulating loops, on PV for integrating ones (``loop_type == "level"``).
     3. Non-Gaussianity, :math:`G` (Choudhury et al. 2004,
        :func:`limit_cycle_non_gaussianity`) of OP and PV.
-    4. Verdict "stiction" when :math:`SI > 0.6` (triangular, He et al.'s threshold) and
-       :math:`G > 0.15` (not the Gaussian ringing of a linear loop); "no_stiction" when
-       :math:`SI < 0.4` (sinusoidal: a linear cause) or :math:`G \\le 0.15` (Gaussian
-       ringing: a linear cause); otherwise "undetermined". The combined index
-       :math:`I = (SI + G) / 2` is reported with it.
-    5. Confidence: for "stiction" and "no_stiction" the mean of the two tests' margins,
-       :math:`\\tfrac{1}{2}(|SI - 0.5|/0.5 + |G - 0.5|/0.5)` counted only for a test that
-       agrees with the verdict, times :math:`q = \\min(1, \\max(0.5, r/3))` from the
-       oscillation regularity r (0.75 when the period was given, 0.5 for a valve cycle whose
-       regularity was measured after band-passing); 0 for "undetermined".
-    6. Apparent stiction band from the PV–OP ellipse (Choudhury et al. 2006,
+    4. PV–OP ellipse orbit, :math:`E` (Choudhury et al. 2006, :func:`ellipse_orbit_score`)
+       of OP and PV; for integrating loops the PV rate of change (flow) stands in for PV.
+    5. Votes (:func:`method_votes`): :math:`v_{SI}` = +1 for :math:`SI > 0.6`, -1 for
+       :math:`SI < 0.4` (He et al.'s thresholds); :math:`v_G` = +1 for :math:`G > 0.15`,
+       else -1 (Gaussian ringing); :math:`v_E` = +1 for :math:`E \\ge 0.3`, -1 for
+       :math:`E < 0.1`, else 0. The shape vote is the only one that tells a limit cycle
+       from an external sinusoid, the two limit-cycle votes the only ones that tell it from
+       Gaussian ringing, so: "stiction" when :math:`v_{SI} = +1` and
+       :math:`v_G + v_E \\ge 0` (the shape says stiction and the limit-cycle evidence is
+       not against it on balance); "no_stiction" when :math:`v_{SI} = -1` or
+       :math:`v_G + v_E < 0`; otherwise "undetermined". The combined index is the mean
+       :math:`I = (SI + G + E) / 3` (:math:`(SI + G)/2` without E).
+    6. Confidence: for "stiction" and "no_stiction" the mean over the tests of their
+       margins :math:`|s - 0.5|/0.5`, counted only for a score s on the verdict's side of
+       0.5, times :math:`q = \\min(1, \\max(0.5, r/3))` from the oscillation regularity r
+       (0.75 when the period was given, 0.5 for a valve cycle whose regularity was measured
+       after band-passing); 0 for "undetermined".
+    7. Apparent stiction band from the PV–OP ellipse (Choudhury et al. 2006,
        :func:`apparent_stiction_band`); for integrating loops the PV rate of change stands
        in for the flow through the valve.
 
@@ -605,6 +772,10 @@ def stiction_index(
     si, used = curve_fitting_index(pv_filled if integrating else op_filled, ts, period_s)
     non_gaussianity, kurtosis = limit_cycle_non_gaussianity(op_filled, pv_filled, ts, period_s)
     scores = {"non_gaussianity": round(non_gaussianity, 4)}
+    ellipse, orbit_variation = ellipse_orbit_score(op_filled, flow, ts, period_s)
+    if ellipse is not None and orbit_variation is not None:
+        scores["ellipse"] = round(ellipse, 4)
+        scores["orbit_variation"] = round(orbit_variation, 4)
     if math.isfinite(kurtosis):
         scores["kurtosis"] = round(kurtosis, 4)
     if si is None:
@@ -623,14 +794,16 @@ def stiction_index(
             ),
         )
     scores["curve_fit"] = round(si, 4)
-    verdict = _verdict(si, non_gaussianity)
-    index = 0.5 * (si + non_gaussianity)
+    votes = method_votes(si, non_gaussianity, ellipse)
+    verdict = _verdict(votes)
+    used_scores = [si, non_gaussianity] + ([] if ellipse is None else [ellipse])
+    index = sum(used_scores) / len(used_scores)
     confidence = 0.0
     if verdict != "undetermined":
         says_stiction = verdict == "stiction"
         margins = [
             abs(value - 0.5) / 0.5 if (value > 0.5) == says_stiction else 0.0
-            for value in (si, non_gaussianity)
+            for value in used_scores
         ]
         known = oscillation.regularity
         if source == "valve_band":  # band-passing makes any cycle look regular
@@ -639,12 +812,13 @@ def stiction_index(
             regularity = 0.75
         else:
             regularity = float(np.clip(known / 3.0, 0.5, 1.0))
-        confidence = float(np.clip(0.5 * sum(margins) * regularity, 0.0, 1.0))
+        confidence = float(np.clip(sum(margins) / len(margins) * regularity, 0.0, 1.0))
     return StictionResult(
         verdict,
         round(index, 4),
         round(confidence, 4),
         method_scores=scores,
+        method_votes=votes,
         apparent_stiction=apparent,
         period_s=period_s,
         cycle_source=source,
