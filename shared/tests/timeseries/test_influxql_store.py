@@ -335,3 +335,17 @@ async def test_a_rejected_statement_is_an_error_not_an_empty_answer(
         )
     with pytest.raises(TimeSeriesError, match="error parsing query"):
         parse_chunked_answer(response.content, 1)
+
+
+async def test_an_answer_that_is_not_json_is_an_error_not_a_crash() -> None:
+    # Mock transport: a real influxd never answers a query with HTML; a proxy in front can.
+    def proxy_page(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="<html><body>Gateway login</body></html>")
+
+    settings = InfluxSettings(influxdb_url="http://influx.example:8086", influxdb_bucket="plant")
+    store = InfluxQLStore(settings, backoff_s=0.01, transport=httpx.MockTransport(proxy_page))
+    try:
+        with pytest.raises(TimeSeriesError, match="not JSON"):
+            await store.query_raw_many(["TIC1"], BASE, BASE + timedelta(minutes=1))
+    finally:
+        await store.close()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import gzip
-import json
 import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -29,6 +28,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
+import orjson
 
 from clpm_shared.config import InfluxSettings
 from clpm_shared.timeseries import influxql_text as text
@@ -111,7 +111,12 @@ def parse_chunked_answer(body: bytes, statements: int) -> list[list[SeriesBlock]
         for line in body.split(b"\n"):
             if not line.strip():
                 continue
-            answer = json.loads(line)
+            try:
+                answer = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise TimeSeriesError(
+                    f"influxdb answered something that is not JSON: {line[:120]!r}"
+                ) from exc
             if "error" in answer:
                 raise TimeSeriesError(f"influxdb: {answer['error']}")
             for result in answer.get("results", []):
