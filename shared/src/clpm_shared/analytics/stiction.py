@@ -15,8 +15,7 @@ non-invasive tests look at different properties of the cycle and vote:
   distribution, a non-linear limit cycle is deterministic;
 * **PV–OP plot — ellipse orbit** (Choudhury, Shah, Thornhill & Shook 2006): the filtered
   PV–OP plot of a limit cycle runs steadily round the fitted ellipse, that of Gaussian
-  ringing wanders in and out (Rayleigh-distributed radius). For integrating loops the PV
-  rate of change (the flow through the valve) stands in for PV.
+  ringing wanders in and out (Rayleigh-distributed radius).
 
 The shape test rejects external sinusoids, the two limit-cycle tests reject loops that
 ring because they are tuned too aggressively; each alone confuses one of them with
@@ -478,8 +477,8 @@ def ellipse_orbit_score(
     Parameters
     ----------
     op, pv : ndarray
-        Controller output and process value without NaN (for integrating loops the PV rate
-        of change, i.e. the flow through the valve, in place of PV).
+        Controller output and process value (or control error) without NaN; integrating
+        loops too (their PV is as steady a closed orbit as a self-regulating one).
     ts : float
         Sample period, s.
     period_s : float
@@ -631,7 +630,7 @@ def method_votes(curve_fit: float, non_gaussianity: float, ellipse: float | None
     return votes
 
 
-def _verdict(votes: Mapping[str, int]) -> StictionVerdict:
+def combine_votes(votes: Mapping[str, int]) -> StictionVerdict:
     """Combine the three votes (rule of step 5 of :func:`stiction_index`)."""
     limit_cycle = votes["non_gaussianity"] + votes["ellipse"]
     if votes["curve_fit"] > 0 and limit_cycle >= 0:
@@ -662,7 +661,7 @@ def stiction_index(
     3. Non-Gaussianity, :math:`G` (Choudhury et al. 2004,
        :func:`limit_cycle_non_gaussianity`) of OP and PV.
     4. PV–OP ellipse orbit, :math:`E` (Choudhury et al. 2006, :func:`ellipse_orbit_score`)
-       of OP and PV; for integrating loops the PV rate of change (flow) stands in for PV.
+       of OP and PV, for every loop type.
     5. Votes (:func:`method_votes`): :math:`v_{SI}` = +1 for :math:`SI > 0.6`, -1 for
        :math:`SI < 0.4` (He et al.'s thresholds); :math:`v_G` = +1 for :math:`G > 0.15`,
        else -1 (Gaussian ringing); :math:`v_E` = +1 for :math:`E \\ge 0.3`, -1 for
@@ -772,7 +771,7 @@ def stiction_index(
     si, used = curve_fitting_index(pv_filled if integrating else op_filled, ts, period_s)
     non_gaussianity, kurtosis = limit_cycle_non_gaussianity(op_filled, pv_filled, ts, period_s)
     scores = {"non_gaussianity": round(non_gaussianity, 4)}
-    ellipse, orbit_variation = ellipse_orbit_score(op_filled, flow, ts, period_s)
+    ellipse, orbit_variation = ellipse_orbit_score(op_filled, pv_filled, ts, period_s)
     if ellipse is not None and orbit_variation is not None:
         scores["ellipse"] = round(ellipse, 4)
         scores["orbit_variation"] = round(orbit_variation, 4)
@@ -795,7 +794,7 @@ def stiction_index(
         )
     scores["curve_fit"] = round(si, 4)
     votes = method_votes(si, non_gaussianity, ellipse)
-    verdict = _verdict(votes)
+    verdict = combine_votes(votes)
     used_scores = [si, non_gaussianity] + ([] if ellipse is None else [ellipse])
     index = sum(used_scores) / len(used_scores)
     confidence = 0.0
