@@ -236,6 +236,21 @@ def run(noise_levels: list[float], seed_base: int) -> dict[str, Any]:
             )
             for method in STICTION_METHODS
         },
+        "votes_by_cause": {
+            method: {
+                truth: dict(
+                    sorted(
+                        Counter(
+                            f"{r['votes'][method]:+d}" if r["votes"] else "not judged"
+                            for r in records
+                            if r["truth"] == truth
+                        ).items()
+                    )
+                )
+                for truth in ("stiction", "aggressive_tuning", "external_disturbance", "none")
+            }
+            for method in STICTION_METHODS
+        },
         "loops_per_s": round(n / diagnose_s, 1),
         "ms_per_loop": round(1000 * diagnose_s / n, 2),
         "baseline_ms_per_loop": round(1000 * baseline_s / n, 2),

@@ -254,3 +254,33 @@ def test_irregular_band_passed_cycle_is_refused_with_its_regularity() -> None:
     refused = [valve_cycle(rng.standard_normal(3600), 1.0) for _ in range(10)]
     assert not any(cycle.oscillating for cycle in refused)
     assert any(cycle.reason and "r = " in cycle.reason for cycle in refused)
+
+
+def test_stiction_finding_shows_each_method_score_and_vote() -> None:
+    spec = SimulatedLoopSpec.for_profile("PIC-7", "sticky_valve", "pressure", seed=2)
+    series = simulate_fleet([spec], WARM_UP + WINDOW)[0]
+    keep = slice(WARM_UP, None)
+    window = LoopWindow(
+        t=1.7e9 + series.t[keep],
+        pv=series.pv[keep],
+        sp=series.sp[keep],
+        op=series.op[keep],
+        mode=series.mode[keep],
+        ts=spec.ts,
+    )
+    config = LoopConfig(loop_type="pressure", dead_time_s=spec.dead_time_s)
+    diagnosis = diagnose_loop(window, config, loop_id=spec.loop_id)
+    finding = next(f for f in diagnosis.findings if f.category == "stiction")
+    judged = diagnosis.stiction
+    assert judged is not None
+    evidence = finding.evidence
+    assert evidence["curve_fit_si"] == pytest.approx(judged.method_scores["curve_fit"], abs=1e-3)
+    assert evidence["non_gaussianity"] == pytest.approx(
+        judged.method_scores["non_gaussianity"], abs=1e-3
+    )
+    assert evidence["ellipse_orbit"] == pytest.approx(judged.method_scores["ellipse"], abs=1e-3)
+    assert evidence["orbit_variation"] is not None
+    assert {key: evidence[f"vote_{key}"] for key in judged.method_votes} == dict(
+        judged.method_votes
+    )
+    assert evidence["vote_curve_fit"] == 1

@@ -18,10 +18,12 @@ Rules (thresholds are module constants, documented where they are defined):
 * **oscillation** — the control error oscillates regularly (KPI oscillation, Thornhill,
   Huang & Zhang 2003), in the window or on its longest stretch at constant SP. Its cause is
   then judged by :func:`stiction_index` (an undecided window is judged again on that
-  steady stretch): **stiction** when both stiction tests agree; a loop the KPI test does
-  not call oscillating is still reported as a sticky valve's oscillation when the valve
-  signal cycles (:func:`~clpm_shared.analytics.stiction.valve_cycle`) and both tests say
-  stiction; **external_disturbance** when the cycle is a
+  steady stretch): **stiction** when the combined vote of its three tests (curve fitting,
+  non-Gaussianity, PV–OP ellipse orbit; each test's score and vote are in the evidence) says
+  so; a loop the KPI test does not call oscillating is still reported as a sticky valve's
+  oscillation when the valve signal cycles
+  (:func:`~clpm_shared.analytics.stiction.valve_cycle`) and the vote says stiction;
+  **external_disturbance** when the cycle is a
   steady deterministic sinusoid the loop's own linear dynamics would not sustain;
   **aggressive_tuning** when the cycle is Gaussian ringing (a lightly damped loop excited by
   noise) with frequent OP reversals.
