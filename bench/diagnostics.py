@@ -71,6 +71,7 @@ CAUSE: dict[LoopProfile, str] = {
 STICTION_METHODS = ("curve_fit", "non_gaussianity", "ellipse")
 """Votes of ``StictionResult.method_votes``: each test alone calls a loop sticky when it
 votes +1 on the cycle the diagnosis judged (no vote when stiction was not judged)."""
+VOTE_NAMES = {1: "for", 0: "undecided", -1: "against"}
 CLASSES = (
     "none",
     "stiction",
@@ -241,7 +242,7 @@ def run(noise_levels: list[float], seed_base: int) -> dict[str, Any]:
                 truth: dict(
                     sorted(
                         Counter(
-                            f"{r['votes'][method]:+d}" if r["votes"] else "not judged"
+                            VOTE_NAMES[r["votes"][method]] if r["votes"] else "not judged"
                             for r in records
                             if r["truth"] == truth
                         ).items()
