@@ -93,6 +93,13 @@ class GatewayConfig:
 
 CONFIGS: dict[str, GatewayConfig] = {
     "workers_1": GatewayConfig("workers_1", 1),
+    # every request through FastAPI's routing: without the layer that answers fresh cache hits
+    "workers_1_routed": GatewayConfig(
+        "workers_1_routed",
+        1,
+        {"API_FAST_CACHED_HITS": "false"},
+        ("realtime_cached", "aggregated_cached"),
+    ),
     "workers_2": GatewayConfig("workers_2", 2),
     # the cached cases without the per-process near copy: every hit is a Redis round trip
     "workers_1_redis_only": GatewayConfig(

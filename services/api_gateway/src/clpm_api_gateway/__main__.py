@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 
 import uvicorn
 from clpm_shared.config import load_settings
@@ -40,14 +41,31 @@ def main(argv: list[str] | None = None) -> None:
             log_config=None,
         )
     else:
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)
+        app = create_app(settings)
+        freeze_startup_objects()
+        uvicorn.run(app, host=args.host, port=args.port, log_config=None)
 
 
 def worker_app() -> FastAPI:
     """The app of one worker process: settings and logging read again from the environment."""
     settings = load_settings()
     configure_logging("api-gateway", settings.runtime.log_level)
-    return create_app(settings)
+    app = create_app(settings)
+    freeze_startup_objects()
+    return app
+
+
+def freeze_startup_objects() -> None:
+    """Keep the ~200,000 objects of the started process out of the cyclic garbage collector.
+
+    Modules, routes and schemas live as long as the process; with them in view, every full
+    (oldest-generation) collection scans them all, a pause of about 100 ms on a 2-core
+    machine, which is the tail latency of every request in flight. Frozen, a full collection
+    scans only what was created since (the objects stay in memory; reference counting still
+    frees them as usual).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 if __name__ == "__main__":
