@@ -271,6 +271,10 @@ class InfluxQLStore:
             )
 
     async def _query(self, statements: Sequence[str]) -> list[list[SeriesBlock]]:
+        return parse_chunked_answer(await self._query_body(statements), len(statements))
+
+    async def _query_body(self, statements: Sequence[str]) -> bytes:
+        """The raw (chunked JSON) answer to ``statements``; HTTP and auth failures raise."""
         params = {"db": self.database, "epoch": "ns", "chunked": "true", "chunk_size": "20000"}
         if self.retention_policy:
             params["rp"] = self.retention_policy
@@ -288,7 +292,7 @@ class InfluxQLStore:
             raise TimeSeriesError(
                 f"influxdb query failed (HTTP {response.status_code}): {body[:300]!r}"
             )
-        return parse_chunked_answer(body, len(statements))
+        return body
 
     async def create_database(self) -> None:
         """``CREATE DATABASE`` (InfluxDB 1.x; idempotent). 2.x uses a bucket and DBRP mapping."""
@@ -378,13 +382,18 @@ class InfluxQLStore:
 
         async def read(batch: Sequence[str]) -> None:
             statement = text.select_raw_many(self._target, batch, start_ns, end_ns)
-            [blocks] = await self._query([statement])
-            grouped: dict[str, list[SeriesBlock]] = {}
-            for block in blocks:
-                grouped.setdefault(block.tags.get(LOOP_TAG, ""), []).append(block)
-            for loop_id in batch:
-                if loop_id in grouped:
-                    result[loop_id] = _series_of(loop_id, grouped[loop_id])
+            body = await self._query_body([statement])
+            # The parsed rows are garbage once in numpy: drop them before the collector runs
+            # again, or its next young-generation pass walks all of them (~0.1 us per line).
+            with _gc_paused():
+                [blocks] = parse_chunked_answer(body, 1)
+                grouped: dict[str, list[SeriesBlock]] = {}
+                for block in blocks:
+                    grouped.setdefault(block.tags.get(LOOP_TAG, ""), []).append(block)
+                for loop_id in batch:
+                    if loop_id in grouped:
+                        result[loop_id] = _series_of(loop_id, grouped[loop_id])
+                del blocks, grouped
 
         size = self.loops_per_query
         await asyncio.gather(*(read(wanted[i : i + size]) for i in range(0, len(wanted), size)))
