@@ -95,21 +95,31 @@ def analyse(loop_id: str, window: KpiWindow, data: LoopWindow, config: LoopConfi
 
 @dataclass(frozen=True)
 class AnalysisJob:
-    """One loop's prepared window, sent to an analysis worker process."""
+    """One loop's input, sent to an analysis worker process: its raw samples, or (when it has
+    none) the window already built from its 1-minute aggregates."""
 
     loop_id: str
     window: KpiWindow
-    data: LoopWindow
     config: LoopConfig
+    raw: RawSeries | None = None
+    data: LoopWindow | None = None
+
+    def loop_window(self) -> LoopWindow:
+        """The grid the KPIs are computed on (built here, in the worker, from raw samples)."""
+        if self.raw is not None:
+            return window_from_raw(self.raw, self.window)
+        if self.data is None:
+            raise ValueError(f"{self.loop_id}: a job needs raw samples or a prepared window")
+        return self.data
 
 
 def analyse_batch(jobs: Sequence[AnalysisJob]) -> list[LoopAnalysis | dict[str, str]]:
-    """Analyse several loops (runs in a worker process); a failure is returned, not raised,
-    as ``{"loop_id", "error"}`` so one bad loop never stops the others."""
+    """Build each loop's window and analyse it (runs in a worker process); a failure is
+    returned, not raised, as ``{"loop_id", "error"}`` so one bad loop never stops the others."""
     out: list[LoopAnalysis | dict[str, str]] = []
     for job in jobs:
         try:
-            out.append(analyse(job.loop_id, job.window, job.data, job.config))
+            out.append(analyse(job.loop_id, job.window, job.loop_window(), job.config))
         except Exception as exc:
             out.append({"loop_id": job.loop_id, "error": f"{type(exc).__name__}: {exc}"})
     return out

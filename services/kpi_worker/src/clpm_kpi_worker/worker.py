@@ -38,7 +38,6 @@ from clpm_kpi_worker.loop_analysis import (
     analyse_batch,
     loop_config_from_row,
     window_from_buckets,
-    window_from_raw,
 )
 from clpm_kpi_worker.windows import KpiWindow, due_windows, windows_between
 
@@ -261,13 +260,14 @@ class KpiWorker:
         without_raw = [i for i in loop_ids if i not in raw or len(raw[i]) == 0]
         aggregates = await self._read_agg_1m(without_raw, window)
         for loop_id in loop_ids:
+            series = raw.get(loop_id)
+            if series is not None and len(series) > 0:
+                # the grid is built in the worker process: it costs as much as the analysis
+                jobs.append(AnalysisJob(loop_id, window, configs[loop_id], raw=series))
+                continue
             try:
-                series = raw.get(loop_id)
-                if series is not None and len(series) > 0:
-                    data = window_from_raw(series, window)
-                else:
-                    rows = aggregates.select(aggregates.loop_ids == loop_id)
-                    data = window_from_buckets(rows, window)
+                rows = aggregates.select(aggregates.loop_ids == loop_id)
+                data = window_from_buckets(rows, window)
             except Exception:
                 log.exception(
                     "could not prepare the window of a loop; continuing with the others",
@@ -275,7 +275,7 @@ class KpiWorker:
                 )
                 stats.failed += 1
                 continue
-            jobs.append(AnalysisJob(loop_id, window, data, configs[loop_id]))
+            jobs.append(AnalysisJob(loop_id, window, configs[loop_id], data=data))
         workers = self.settings.kpi_max_concurrency
         batches = [jobs[i::workers] for i in range(workers) if jobs[i::workers]]
         loop = asyncio.get_running_loop()
