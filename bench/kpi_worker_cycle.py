@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
 import shutil
@@ -35,6 +36,7 @@ from clpm_shared.simulation import LoopProfile, SimulatedLoopSpec, simulate_flee
 from clpm_shared.timeseries import Point
 from clpm_shared.timeseries.influxql import InfluxQLStore
 
+from bench.process_cpu import cpu_snapshot, cpu_spent
 from tests.harness.servers import InfluxServer, PostgresServer, free_port, migrate
 
 START = datetime(2025, 1, 10, 10, 0, tzinfo=UTC)
@@ -99,9 +101,21 @@ async def _run(
         store,
         chunk_size=args.chunk_size,
     )
+    parties = {"all": os.getpid(), "influxd": _pid(influx), "postgres": _pid(pg)}
+    cpu_before = cpu_snapshot(parties, {"bench_main": os.getpid()})
+    profiler = cProfile.Profile() if args.profile else None
     started = time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
     stats = await worker.run_range(WINDOW.start, WINDOW.end)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
     cycle_s = time.perf_counter() - started
+    cpu = cpu_spent(cpu_before, cpu_snapshot(parties, {"bench_main": os.getpid()}))
+    cpu["analysis_processes"] = round(
+        cpu.pop("all") - cpu["bench_main"] - cpu["influxd"] - cpu["postgres"], 2
+    )
     worker.close()
 
     # baseline: one query per loop, analysed in-process, one upsert per loop
@@ -127,12 +141,22 @@ async def _run(
         "cycle_ms_per_loop": round(cycle_s * 1000 / args.loops, 2),
         "cycle_raw_lines_per_s": round(args.loops * SAMPLES / cycle_s),
         "cycle_stats": stats.as_dict(),
+        "cycle_cpu_s": cpu,
+        "cycle_cpu_us_per_raw_line": {
+            name: round(seconds * 1e6 / (args.loops * SAMPLES), 2) for name, seconds in cpu.items()
+        },
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "baseline_per_loop_sequential_s_extrapolated": round(baseline_s, 1),
         "baseline_loops_measured": len(subset),
         "speedup_vs_baseline": round(baseline_s / cycle_s, 1),
         "cpu_count": os.cpu_count(),
         "numpy": np.__version__,
     }
+
+
+def _pid(server: InfluxServer | PostgresServer) -> int:
+    assert server.process is not None
+    return server.process.pid
 
 
 def main() -> None:
@@ -142,6 +166,7 @@ def main() -> None:
     parser.add_argument("--baseline-loops", type=int, default=200)
     parser.add_argument("--chunk-size", type=int, default=250, help="loops read per chunk")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--profile", help="write a cProfile of the bench process's cycle here")
     args = parser.parse_args()
     influx_dir = Path(tempfile.mkdtemp(prefix="bench-influx-"))
     influx = InfluxServer("influxd", free_port(), influx_dir, rpc_port=free_port())

@@ -1,0 +1,71 @@
+"""CPU time of process trees from ``/proc`` (Linux), for the benchmarks' CPU accounting.
+
+The machine is shared, so wall times alone do not say where a cycle's time went: these figures
+say how many CPU seconds each party (the bench itself, its worker processes, influxd, PostgreSQL)
+spent during a measured step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> tuple[int, int, int] | None:
+    """(parent pid, CPU ticks, CPU ticks of its exited and reaped children) of a live process."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()
+    return int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+
+
+def tree_cpu_seconds(root: int, *, descendants_only: bool = False) -> float:
+    """CPU seconds of ``root`` (with its reaped children) and all its live descendants.
+
+    With ``descendants_only`` the root's own time is left out (e.g. the bench's worker
+    processes without the bench's main process).
+    """
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = _stat(int(entry.name))
+            if stat is not None:
+                pid = int(entry.name)
+                parent, own, children = stat
+                parents[pid] = parent
+                ticks[pid] = own + children
+    tree = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, parent in parents.items():
+            if parent in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    if descendants_only:
+        tree.discard(root)
+    return sum(ticks.get(pid, 0) for pid in tree) / CLOCK_TICKS
+
+
+def own_cpu_seconds(pid: int) -> float:
+    """CPU seconds of one process alone (its threads, not its children)."""
+    stat = _stat(pid)
+    return 0.0 if stat is None else stat[1] / CLOCK_TICKS
+
+
+def cpu_snapshot(roots: Mapping[str, int], own: Mapping[str, int]) -> dict[str, float]:
+    """CPU seconds now: whole trees for ``roots``, single processes for ``own``."""
+    snapshot = {name: tree_cpu_seconds(pid) for name, pid in roots.items()}
+    snapshot.update({name: own_cpu_seconds(pid) for name, pid in own.items()})
+    return snapshot
+
+
+def cpu_spent(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
+    """CPU seconds spent per party between two snapshots."""
+    return {name: round(after[name] - before.get(name, 0.0), 2) for name in after}
