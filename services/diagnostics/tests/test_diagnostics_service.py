@@ -129,6 +129,10 @@ async def test_sticky_loop_is_diagnosed_as_stiction_and_stored(
     assert body["samples"] == WINDOW_S
     assert body["sample_period_s"] == pytest.approx(1.0)
     assert body["stiction"]["verdict"] == "stiction"
+    # each stiction test's score and vote; the shape test must vote for a stiction verdict
+    assert set(body["stiction"]["method_votes"]) == {"curve_fit", "non_gaussianity", "ellipse"}
+    assert body["stiction"]["method_votes"]["curve_fit"] == 1
+    assert 0.0 <= body["stiction"]["method_scores"]["ellipse"] <= 1.0
     stiction = next(f for f in body["findings"] if f["category"] == "stiction")
     assert 0 < stiction["severity"] <= 1
     assert stiction["evidence"]["apparent_stiction_pct"] > 0

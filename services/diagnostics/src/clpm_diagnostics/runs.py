@@ -74,6 +74,7 @@ class LoopOutcome:
                 "index": stiction.index,
                 "confidence": stiction.confidence,
                 "method_scores": dict(stiction.method_scores),
+                "method_votes": dict(stiction.method_votes),
                 "apparent_stiction": stiction.apparent_stiction,
                 "period_s": stiction.period_s,
                 "reason": stiction.reason,

@@ -119,8 +119,10 @@ class LoopDiagnosisOut(BaseModel):
     primary: str | None = Field(description="Most likely root cause; null when healthy")
     findings: list[FindingOut]
     stiction: dict[str, Any] | None = Field(
-        description="Stiction test result: verdict, index, confidence, method_scores, "
-        "apparent_stiction (OP units), period_s, reason"
+        description="Stiction test result: verdict, index, confidence, method_scores "
+        "(curve_fit, non_gaussianity, ellipse in 0-1, 1 = stiction-like), method_votes "
+        "(+1 stiction-like, -1 linear cause, 0 undecided), apparent_stiction (OP units), "
+        "period_s, reason"
     )
     oscillation: dict[str, Any] | None
     health_score: float | None
