@@ -506,7 +506,10 @@ def ellipse_orbit_score(
         return None, None
     a, b, c, d, e, f = ellipse.a, ellipse.b, ellipse.c, ellipse.d, ellipse.e, ellipse.f
     quadratic = np.array([[a, 0.5 * b], [0.5 * b, c]])
-    centre = np.linalg.solve(2.0 * quadratic, np.array([-d, -e]))  # 4ac - b^2 > 0
+    try:
+        centre = np.linalg.solve(2.0 * quadratic, np.array([-d, -e]))  # 4ac - b^2 > 0
+    except np.linalg.LinAlgError:
+        return None, None
     at_centre = float(centre @ quadratic @ centre + d * centre[0] + e * centre[1] + f)
     if at_centre == 0.0:
         return None, None
@@ -515,7 +518,10 @@ def ellipse_orbit_score(
         return None, None
     points = np.column_stack((x / ellipse.x_scale, y / ellipse.y_scale))[edge:-edge] - centre
     radius = np.hypot(*((points @ eigenvectors) * np.sqrt(eigenvalues)).T)
-    variation = float(np.std(radius) / np.mean(radius))
+    mean_radius = float(np.mean(radius))
+    if not mean_radius > 0.0:
+        return None, None
+    variation = float(np.std(radius)) / mean_radius
     return float(np.clip(1.0 - variation / RAYLEIGH_VARIATION, 0.0, 1.0)), variation
 
 
@@ -670,7 +676,9 @@ def stiction_index(
        Gaussian ringing, so: "stiction" when :math:`v_{SI} = +1` and
        :math:`v_G + v_E \\ge 0` (the shape says stiction and the limit-cycle evidence is
        not against it on balance); "no_stiction" when :math:`v_{SI} = -1` or
-       :math:`v_G + v_E < 0`; otherwise "undetermined". The combined index is the mean
+       :math:`v_G + v_E < 0`; otherwise "undetermined" (:func:`combine_votes`). Without an
+       ellipse vote (fewer than six periods) this is the two-test rule: stiction when
+       :math:`SI > 0.6` and :math:`G > 0.15`. The combined index is the mean
        :math:`I = (SI + G + E) / 3` (:math:`(SI + G)/2` without E).
     6. Confidence: for "stiction" and "no_stiction" the mean over the tests of their
        margins :math:`|s - 0.5|/0.5`, counted only for a score s on the verdict's side of
