@@ -1,4 +1,4 @@
-"""Valve stiction from closed-loop PV and OP data: three independent tests, one verdict.
+"""Valve stiction from closed-loop PV and OP data: three tests vote on one verdict.
 
 Stiction is judged only on an oscillating loop (:func:`detect_oscillation`, or the valve
 cycle of :func:`valve_cycle` when noise, drift and set-point steps make the cycle too
@@ -15,7 +15,9 @@ non-invasive tests look at different properties of the cycle and vote:
   distribution, a non-linear limit cycle is deterministic;
 * **PV–OP plot — ellipse orbit** (Choudhury, Shah, Thornhill & Shook 2006): the filtered
   PV–OP plot of a limit cycle runs steadily round the fitted ellipse, that of Gaussian
-  ringing wanders in and out (Rayleigh-distributed radius).
+  ringing wanders in and out (Rayleigh-distributed radius). It sees the steady amplitude
+  the non-Gaussianity test sees, in two dimensions and a wider band: a second opinion on
+  the limit cycle, not a third independent property.
 
 The shape test rejects external sinusoids, the two limit-cycle tests reject loops that
 ring because they are tuned too aggressively; each alone confuses one of them with
