@@ -6,6 +6,7 @@ from __future__ import annotations
 import urllib.request
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ from clpm_shared.timeseries.base import Point, StoreUnavailableError, TimeSeries
 from clpm_shared.timeseries.influxql import InfluxQLStore, parse_chunked_answer
 from clpm_shared.timeseries.line_protocol import encode_line
 
-from tests.harness.servers import InfluxServer
+from tests.harness.servers import InfluxServer, free_port
 
 BASE = datetime(2025, 1, 10, 10, 0, 0, tzinfo=UTC)
 SettingsFactory = Callable[..., InfluxSettings]
@@ -349,3 +350,49 @@ async def test_an_answer_that_is_not_json_is_an_error_not_a_crash() -> None:
             await store.query_raw_many(["TIC1"], BASE, BASE + timedelta(minutes=1))
     finally:
         await store.close()
+
+
+class RowLimitedInfluxServer(InfluxServer):
+    """influxd whose ``max-row-limit`` cuts answers that are not chunked at 40 rows."""
+
+    def write_config(self) -> None:
+        super().write_config()
+        config = self.workdir / "influxdb.conf"
+        config.write_text(config.read_text().replace("max-row-limit = 0", "max-row-limit = 40"))
+
+
+async def test_query_raw_many_reads_everything_past_the_servers_row_limit(
+    tmp_path: Path,
+) -> None:
+    server = RowLimitedInfluxServer("influxd", free_port(), tmp_path, rpc_port=free_port())
+    server.write_config()
+    server.start()
+    try:
+        server.create_database("limited")
+        settings = InfluxSettings(influxdb_url=server.url, influxdb_bucket="limited")
+        store = InfluxQLStore(settings)
+        try:
+            loops = ["FIC1", "FIC2", "FIC3"]
+            await store.write(
+                [
+                    Point(loop, _seconds(i), pv=float(i), sp=1.0, op=2.0)
+                    for loop in loops
+                    for i in range(90)
+                ]
+            )
+            start, end = _seconds(0), _seconds(90)
+            # the server really truncates the cheaper answer that is not chunked
+            unchunked = server.query(
+                text.select_raw_many('"control_loops"', loops, to_ns(start), to_ns(end)),
+                "limited",
+            )
+            assert unchunked["results"][0]["series"][0].get("partial") is True
+            assert sum(len(s["values"]) for s in unchunked["results"][0]["series"]) < 270
+
+            raw = await store.query_raw_many(loops, start, end)
+        finally:
+            await store.close()
+    finally:
+        server.stop()
+    for loop in loops:
+        assert raw[loop].pv.tolist() == [float(i) for i in range(90)]

@@ -69,6 +69,9 @@ logger = logging.getLogger(__name__)
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 _DROPPED = re.compile(r"dropped=(\d+)")
+# How InfluxDB 1.x marks an answer that is not chunked and hit max-row-limit. Field values are
+# numbers and tag values JSON-escaped, so the text cannot occur inside the data.
+_TRUNCATED = b'"partial":true'
 
 
 @dataclass
@@ -273,9 +276,16 @@ class InfluxQLStore:
     async def _query(self, statements: Sequence[str]) -> list[list[SeriesBlock]]:
         return parse_chunked_answer(await self._query_body(statements), len(statements))
 
-    async def _query_body(self, statements: Sequence[str]) -> bytes:
-        """The raw (chunked JSON) answer to ``statements``; HTTP and auth failures raise."""
-        params = {"db": self.database, "epoch": "ns", "chunked": "true", "chunk_size": "20000"}
+    async def _query_body(self, statements: Sequence[str], *, chunked: bool = True) -> bytes:
+        """The raw JSON answer to ``statements``; HTTP and auth failures raise.
+
+        Chunked answers are never truncated by the server's ``max-row-limit``; an answer that is
+        not chunked costs less to produce and to receive (one HTTP chunk per series otherwise)
+        but is cut at that limit, marked ``"partial":true``.
+        """
+        params = {"db": self.database, "epoch": "ns"}
+        if chunked:
+            params.update({"chunked": "true", "chunk_size": "20000"})
         if self.retention_policy:
             params["rp"] = self.retention_policy
         async with self._in_flight:
@@ -382,7 +392,9 @@ class InfluxQLStore:
 
         async def read(batch: Sequence[str]) -> None:
             statement = text.select_raw_many(self._target, batch, start_ns, end_ns)
-            body = await self._query_body([statement])
+            body = await self._query_body([statement], chunked=False)
+            if _TRUNCATED in body:  # the server's max-row-limit cut it: ask again, chunked
+                body = await self._query_body([statement])
             # The parsed rows are garbage once in numpy: drop them before the collector runs
             # again, or its next young-generation pass walks all of them (~0.1 us per line).
             with _gc_paused():
