@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import logging
 import os
@@ -54,6 +55,7 @@ from clpm_shared.timeseries.base import RawSeries
 from clpm_shared.timeseries.influxql import InfluxQLStore
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bench.process_cpu import cpu_snapshot, cpu_spent
 from tests.harness.servers import (
     PG_BIN_CANDIDATES,
     InfluxServer,
@@ -217,6 +219,11 @@ def percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
+def process_id(server: InfluxServer | PostgresServer) -> int:
+    assert server.process is not None
+    return server.process.pid
+
+
 # ------------------------------------------------------------------ measurements
 
 
@@ -226,8 +233,14 @@ async def measure_cycle(
     loops: list[str],
     repeats: int,
     lateness_s: float,
+    parties: dict[str, int],
+    profiler: cProfile.Profile | None = None,
 ) -> dict[str, Any]:
-    """``run_cycle`` over the minute at T1 (watermarks put back to T1 before each run)."""
+    """``run_cycle`` over the minute at T1 (watermarks put back to T1 before each run).
+
+    ``parties``: processes whose CPU seconds per cycle are reported (the bench's own includes
+    its threads); ``profiler``: enabled around the measured cycles when given.
+    """
     clock = FixedClock(T1 + timedelta(seconds=61))
     service = AggregationService(
         settings(agg_lateness_s=lateness_s), store, sessions, instance_id="bench:1", clock=clock
@@ -235,15 +248,23 @@ async def measure_cycle(
     durations: list[float] = []
     reads: list[float] = []
     details: list[dict[str, Any]] = []
+    cpu: dict[str, float] = {}
     for run in range(repeats + 1):
         await reset_watermarks(sessions, loops, T1)
         service.settled.clear()
         service.known_marks.update(dict.fromkeys(loops, T1))  # as in steady state
+        before = cpu_snapshot(parties, {"bench": os.getpid()})
+        if profiler is not None and run:
+            profiler.enable()
         started = time.perf_counter()
         report = await service.run_cycle()
         elapsed = time.perf_counter() - started
+        if profiler is not None:
+            profiler.disable()
         if run == 0:
             continue  # warm-up: registers the loops and takes the leases once
+        for name, spent in cpu_spent(before, cpu_snapshot(parties, {"bench": os.getpid()})).items():
+            cpu[name] = cpu.get(name, 0.0) + spent / repeats
         durations.append(elapsed)
         # the raw read alone, right after, under the same machine load: the floor of the cycle
         started = time.perf_counter()
@@ -264,6 +285,7 @@ async def measure_cycle(
     return {
         **percentiles(durations),
         "raw_read_alone_median_s": round(statistics.median(reads), 3),
+        "cpu_s_per_cycle": {name: round(seconds, 2) for name, seconds in cpu.items()},
         **details[-1],
     }
 
@@ -470,6 +492,7 @@ async def main() -> None:
     parser.add_argument("--backfill-loops", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-backfill", action="store_true")
+    parser.add_argument("--profile", help="write a cProfile of the measured 30-s cycles here")
     args = parser.parse_args()
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     logging.getLogger("clpm_aggregation.progress").setLevel(logging.INFO)
@@ -493,10 +516,19 @@ async def main() -> None:
         sessions = create_session_factory(engine)
         try:
             # only the 30 s at T1 are inside [T1, T1 + 1 min); the 150 s before serve lateness
-            result["cycle"] = await measure_cycle(store, sessions, loops, args.repeats, 0.0)
+            parties = {
+                "influxd": process_id(servers.influx),
+                "postgres": process_id(servers.postgres),
+            }
+            profiler = cProfile.Profile() if args.profile else None
+            result["cycle"] = await measure_cycle(
+                store, sessions, loops, args.repeats, 0.0, parties, profiler
+            )
+            if profiler is not None:
+                profiler.dump_stats(args.profile)
             result["server_side"] = await measure_server_side(store, sessions, loops, args.repeats)
             result["default_lateness_cycle"] = await measure_cycle(
-                store, sessions, loops, max(1, args.repeats // 2), 120.0
+                store, sessions, loops, max(1, args.repeats // 2), 120.0, parties
             )
             raw = await store.query_raw_many(loops, T1, T1 + timedelta(minutes=1))
             result["compute"] = measure_compute(raw, args.repeats)
