@@ -37,7 +37,9 @@ What it guarantees:
   recomputation for the key (single-flight: never two per key in a process; with Redis the lock
   key keeps other processes from computing it too). A failed background recomputation is logged
   and the stale value is served until the grace ends; past it callers wait as on a miss.
-  Invalidation deletes stale entries too: nothing stale is served after it.
+  Invalidation deletes stale entries too: nothing stale is served after it. At most
+  :data:`MAX_BACKGROUND_REFRESHES` background recomputations run at once per cache; the others
+  queue (single-flight still holds: a queued key is not recomputed twice).
 * **Jittered lifetimes** (``ttl_jitter``, ±10 % by default from :func:`create_cache`): each write
   lives ``ttl_s`` times a random factor in ``[1 - jitter, 1 + jitter]``, so keys filled
   together do not expire together.
@@ -85,6 +87,10 @@ _TAG_PREFIX = "clpm:cache-tag:"
 _LOCK_PREFIX = "clpm:cache-lock:"
 TTL_JITTER = 0.1
 """Default spread of lifetimes from :func:`create_cache`: ±10 % of the TTL."""
+MAX_BACKGROUND_REFRESHES = 4
+"""Stale-while-revalidate recomputations running at once per cache (the rest queue, their
+stale values being served meanwhile): keys that turn stale together do not take every
+database connection of the pool at once."""
 # A Redis value starts with this marker and the wall-clock time (big-endian double, seconds)
 # until which it is fresh; JSON never starts with a NUL byte. Values without it count as fresh.
 _ENVELOPE_MAGIC = b"\x00clpm-swr1"
@@ -251,14 +257,24 @@ class Cache(Protocol):
 class _SingleFlightCache:
     """get_or_compute on top of a backend's get/set, with per-key in-process single-flight."""
 
-    def __init__(self, *, stale_grace_s: float = 0.0, ttl_jitter: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        stale_grace_s: float = 0.0,
+        ttl_jitter: float = 0.0,
+        max_refreshes: int = MAX_BACKGROUND_REFRESHES,
+    ) -> None:
         if stale_grace_s < 0:
             raise ValueError("stale_grace_s must not be negative")
         if not 0 <= ttl_jitter < 1:
             raise ValueError("ttl_jitter must be in [0, 1)")
+        if max_refreshes < 1:
+            raise ValueError("max_refreshes must be at least 1")
         self.stats = CacheStats()
         self.stale_grace_s = stale_grace_s
         self.ttl_jitter = ttl_jitter
+        # background refreshes computing at once; the others wait their turn (stale is served)
+        self._refresh_slots = asyncio.Semaphore(max_refreshes)
         self._inflight: dict[str, asyncio.Task[bytes]] = {}
         self._refreshes: set[asyncio.Task[bytes]] = set()  # background ones, ended on close
         self._epoch = 0  # bumped by every invalidation: in-flight results are then not stored
@@ -341,11 +357,21 @@ class _SingleFlightCache:
         if key in self._inflight:
             return
         self.stats.misses += 1
-        task = asyncio.create_task(self._fill(key, ttl_s, compute, tags))
+        task = asyncio.create_task(self._refresh(key, ttl_s, compute, tags))
         self._inflight[key] = task
         self._refreshes.add(task)
         task.add_done_callback(self._refreshes.discard)
         task.add_done_callback(lambda done: self._forget(key, done, background=True))
+
+    async def _refresh(
+        self,
+        key: str,
+        ttl_s: float,
+        compute: Callable[[], Awaitable[bytes]],
+        tags: tuple[str, ...],
+    ) -> bytes:
+        async with self._refresh_slots:
+            return await self._fill(key, ttl_s, compute, tags)
 
     async def _end_refreshes(self) -> None:
         """Cancel background refreshes still running (on close: the backend goes away)."""
@@ -410,9 +436,16 @@ class MemoryCache(_SingleFlightCache):
     """In-process TTL cache (LRU-bounded); for the embedded run and single-process services."""
 
     def __init__(
-        self, max_entries: int = 10_000, *, stale_grace_s: float = 0.0, ttl_jitter: float = 0.0
+        self,
+        max_entries: int = 10_000,
+        *,
+        stale_grace_s: float = 0.0,
+        ttl_jitter: float = 0.0,
+        max_refreshes: int = MAX_BACKGROUND_REFRESHES,
     ) -> None:
-        super().__init__(stale_grace_s=stale_grace_s, ttl_jitter=ttl_jitter)
+        super().__init__(
+            stale_grace_s=stale_grace_s, ttl_jitter=ttl_jitter, max_refreshes=max_refreshes
+        )
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._tags: dict[str, set[str]] = {}
         self._max_entries = max_entries
@@ -528,8 +561,11 @@ class RedisCache(_SingleFlightCache):
         lock_poll_s: float = 0.02,
         stale_grace_s: float = 0.0,
         ttl_jitter: float = 0.0,
+        max_refreshes: int = MAX_BACKGROUND_REFRESHES,
     ) -> None:
-        super().__init__(stale_grace_s=stale_grace_s, ttl_jitter=ttl_jitter)
+        super().__init__(
+            stale_grace_s=stale_grace_s, ttl_jitter=ttl_jitter, max_refreshes=max_refreshes
+        )
         self._client = client
         self._retry_interval_s = retry_interval_s
         self._lock_ttl_s = lock_ttl_s
@@ -708,6 +744,7 @@ async def open_cache(settings: CacheSettings) -> AsyncIterator[Cache]:
 
 
 __all__ = [
+    "MAX_BACKGROUND_REFRESHES",
     "Cache",
     "CacheStats",
     "MemoryCache",

@@ -286,3 +286,36 @@ async def test_peek_gives_fresh_memory_entries_only_and_leaves_stale_ones() -> N
         assert cache.stats.hits == 1  # peek counts nothing
     finally:
         await cache.aclose()
+
+
+async def test_background_refreshes_run_at_most_max_refreshes_at_once() -> None:
+    cache = MemoryCache(stale_grace_s=GRACE_S, max_refreshes=2)
+    running = 0
+    most = 0
+    calls = 0
+
+    async def slow() -> Any:
+        nonlocal running, most, calls
+        calls += 1
+        number = calls
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.05)
+        running -= 1
+        return {"call": number}
+
+    keys = [cache_key(ns(), item=i) for i in range(6)]
+    try:
+        for key in keys:
+            await cache.get_or_compute(key, TTL_S, slow)
+        most = 0
+        await asyncio.sleep(TTL_S * 1.2)  # every key stale
+        stale = [await cache.get_or_compute(key, TTL_S, slow) for key in keys * 3]
+        assert [answer["call"] for answer in stale[:6]] == [1, 2, 3, 4, 5, 6]  # at once, stale
+        await asyncio.sleep(0.4)  # three rounds of two refreshes
+        assert calls == 12  # one refresh per key, none twice while queued
+        assert most == 2
+        refreshed = [(await cache.get_or_compute(key, TTL_S, slow))["call"] for key in keys]
+        assert sorted(refreshed) == [7, 8, 9, 10, 11, 12]  # every key holds its refreshed answer
+    finally:
+        await cache.aclose()
