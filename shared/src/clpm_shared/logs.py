@@ -9,7 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-_RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+_RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+}
+# json.dumps(entry, default=str, ensure_ascii=False) builds this encoder on every call
+_ENCODE = json.JSONEncoder(default=str, ensure_ascii=False).encode
 
 
 class JsonLineFormatter(logging.Formatter):
@@ -27,12 +32,14 @@ class JsonLineFormatter(logging.Formatter):
             "logger": record.name,
             "event": record.getMessage(),
         }
-        for key, value in record.__dict__.items():
-            if key not in _RESERVED and not key.startswith("_"):
-                entry[key] = value
+        attributes = record.__dict__
+        if attributes.keys() - _RESERVED:  # extras (most records, e.g. access lines, have none)
+            for key, value in attributes.items():
+                if key not in _RESERVED and not key.startswith("_"):
+                    entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return _ENCODE(entry)
 
 
 def configure_logging(service: str, level: str = "info", log_file: Path | None = None) -> None:
