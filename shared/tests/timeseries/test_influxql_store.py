@@ -3,6 +3,7 @@ answers, partial writes, outages; plus retry and auth behaviour that needs a scr
 
 from __future__ import annotations
 
+import logging
 import urllib.request
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -10,11 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from clpm_shared.config import InfluxSettings
 from clpm_shared.timeseries import influxql_text as text
 from clpm_shared.timeseries.base import Point, StoreUnavailableError, TimeSeriesError, to_ns
-from clpm_shared.timeseries.influxql import InfluxQLStore, parse_chunked_answer
+from clpm_shared.timeseries.influxql import (
+    InfluxQLStore,
+    SeriesBlock,
+    _series_by_loop,
+    parse_chunked_answer,
+)
 from clpm_shared.timeseries.line_protocol import encode_line
 
 from tests.harness.servers import InfluxServer, free_port
@@ -396,3 +403,31 @@ async def test_query_raw_many_reads_everything_past_the_servers_row_limit(
         server.stop()
     for loop in loops:
         assert raw[loop].pv.tolist() == [float(i) for i in range(90)]
+
+
+def test_answer_conversion_keeps_each_loop_and_isolates_a_value_of_the_wrong_type(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    columns = ["time", "PV", "SP", "OP", "Mode"]
+    blocks = [
+        SeriesBlock(columns, {"loop_id": "A"}, [[3, 1.0, 2.0, 3.0, "MAN"]]),
+        SeriesBlock(
+            columns, {"loop_id": "B"}, [[1, 5.0, None, 7.0, "AUT"], [2, 6.0, 6.5, 8.0, None]]
+        ),
+        SeriesBlock(columns, {"loop_id": "A"}, [[1, 0.5, 2.0, 3.0, "AUT"]]),
+    ]
+    converted = _series_by_loop(blocks)
+    assert converted["A"].t_ns.tolist() == [1, 3]  # two Mode series of a loop merged by time
+    assert converted["A"].mode.tolist() == ["AUT", "MAN"]
+    assert np.isnan(converted["B"].sp[0])
+    assert converted["B"].sp[1] == 6.5
+    assert converted["B"].mode.tolist() == ["AUT", None]
+
+    blocks.append(SeriesBlock(columns, {"loop_id": "C"}, [[1, "n/a", 1.0, 2.0, "AUT"]]))
+    with caplog.at_level(logging.WARNING):
+        converted = _series_by_loop(blocks)
+    assert np.isnan(converted["C"].pv[0])
+    assert converted["C"].op[0] == 2.0
+    assert converted["B"].pv.tolist() == [5.0, 6.0]
+    [warning] = [r for r in caplog.records if "wrong type" in r.getMessage()]
+    assert warning.loop_id == "C"  # type: ignore[attr-defined]

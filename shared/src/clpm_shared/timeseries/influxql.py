@@ -162,6 +162,53 @@ def _series_of(loop_id: str, blocks: Sequence[SeriesBlock]) -> RawSeries:
         return RawSeries.empty(loop_id)
     with _gc_paused():
         parts = [_block_series(loop_id, block) for block in blocks]
+    return _merged(loop_id, parts)
+
+
+def _series_by_loop(blocks: Sequence[SeriesBlock]) -> dict[str, RawSeries]:
+    """Every loop's rows of one answer (series grouped by ``loop_id``) as RawSeries.
+
+    The blocks that carry all raw columns are converted together (one transposition and one
+    array per column for the whole answer, then a slice per series): a 30-s poll has ~30 rows
+    per loop, so converting block by block would cost more per loop than per row. A column
+    with a value of the wrong type sends its blocks through :func:`_block_series`, which
+    names the loop in its warning.
+    """
+    parts: dict[str, list[RawSeries]] = {}
+    whole = [b for b in blocks if b.values and tuple(b.columns) == _RAW_COLUMNS]
+    rest = [b for b in blocks if b.values and tuple(b.columns) != _RAW_COLUMNS]
+    if whole:
+        rows = [row for block in whole for row in block.values]
+        t_ns, pv, sp, op, mode = zip(*rows, strict=True)
+        try:
+            times = np.asarray(t_ns, dtype=np.int64)
+            values = [np.array(column, dtype=np.float64) for column in (pv, sp, op)]
+        except (TypeError, ValueError):
+            rest.extend(whole)
+        else:
+            modes = np.array(mode, dtype=object)
+            offset = 0
+            for block in whole:
+                loop_id = block.tags.get(LOOP_TAG, "")
+                end = offset + len(block.values)
+                part = RawSeries(
+                    loop_id,
+                    times[offset:end],
+                    values[0][offset:end],
+                    values[1][offset:end],
+                    values[2][offset:end],
+                    modes[offset:end],
+                )
+                parts.setdefault(loop_id, []).append(part)
+                offset = end
+    for block in rest:
+        loop_id = block.tags.get(LOOP_TAG, "")
+        parts.setdefault(loop_id, []).append(_block_series(loop_id, block))
+    return {loop_id: _merged(loop_id, pieces) for loop_id, pieces in parts.items()}
+
+
+def _merged(loop_id: str, parts: Sequence[RawSeries]) -> RawSeries:
+    """Several series of one loop (e.g. one per Mode tag value) as one, sorted by time."""
     if len(parts) == 1:
         return parts[0]
     t_ns = np.concatenate([part.t_ns for part in parts])
@@ -386,9 +433,9 @@ class InfluxQLStore:
     ) -> dict[str, RawSeries]:
         wanted = list(dict.fromkeys(validate_loop_id(i, "loop_ids") for i in loop_ids))
         start_ns, end_ns = validate_window(start, end)
-        result = {loop_id: RawSeries.empty(loop_id) for loop_id in wanted}
+        found: dict[str, RawSeries] = {}
         if end_ns <= start_ns or not wanted:
-            return result
+            return {loop_id: RawSeries.empty(loop_id) for loop_id in wanted}
 
         async def read(batch: Sequence[str]) -> None:
             statement = text.select_raw_many(self._target, batch, start_ns, end_ns)
@@ -399,17 +446,15 @@ class InfluxQLStore:
             # again, or its next young-generation pass walks all of them (~0.1 us per line).
             with _gc_paused():
                 [blocks] = parse_chunked_answer(body, 1)
-                grouped: dict[str, list[SeriesBlock]] = {}
-                for block in blocks:
-                    grouped.setdefault(block.tags.get(LOOP_TAG, ""), []).append(block)
-                for loop_id in batch:
-                    if loop_id in grouped:
-                        result[loop_id] = _series_of(loop_id, grouped[loop_id])
-                del blocks, grouped
+                found.update(_series_by_loop(blocks))
+                del blocks
 
         size = self.loops_per_query
         await asyncio.gather(*(read(wanted[i : i + size]) for i in range(0, len(wanted), size)))
-        return result
+        return {
+            loop_id: found[loop_id] if loop_id in found else RawSeries.empty(loop_id)
+            for loop_id in wanted
+        }
 
     async def latest(self, loop_id: str, fields: Sequence[str] | None = None) -> LatestPoint | None:
         validate_loop_id(loop_id)
