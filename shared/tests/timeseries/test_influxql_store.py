@@ -431,3 +431,32 @@ def test_answer_conversion_keeps_each_loop_and_isolates_a_value_of_the_wrong_typ
     assert converted["B"].pv.tolist() == [5.0, 6.0]
     [warning] = [r for r in caplog.records if "wrong type" in r.getMessage()]
     assert warning.loop_id == "C"  # type: ignore[attr-defined]
+
+
+async def test_batched_reads_match_loop_ids_with_punctuation_literally(
+    influx_server: InfluxServer, make_influx_settings: SettingsFactory
+) -> None:
+    database = influx_server.create_database("clpm_punctuation")
+    store = InfluxQLStore(make_influx_settings(influx_server.url, database))
+    wanted = ["FIC-1.2", "U1/TIC:7", "A_b"]
+    # near misses: each would match if ``.``, ``/`` or ``:`` were regex syntax or unanchored
+    others = ["FIC-1x2", "U1xTIC:7", "FIC-1.20", "xA_b"]
+    try:
+        await store.write(
+            [
+                Point(loop, _seconds(i), pv=float(n))
+                for n, loop in enumerate(wanted + others)
+                for i in range(3)
+            ]
+        )
+        raw = await store.query_raw_many(wanted, _seconds(0), _seconds(10))
+    finally:
+        await store.close()
+    assert set(raw) == set(wanted)
+    for n, loop in enumerate(wanted):
+        assert raw[loop].pv.tolist() == [float(n)] * 3
+    statement = text.select_raw_many(
+        '"control_loops"', wanted, to_ns(_seconds(0)), to_ns(_seconds(10))
+    )
+    answer = influx_server.query(statement, database)
+    assert sorted(s["tags"]["loop_id"] for s in answer["results"][0]["series"]) == sorted(wanted)

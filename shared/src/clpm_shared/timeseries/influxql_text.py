@@ -3,8 +3,9 @@ the InfluxQL store sends.
 
 Identifiers are always double-quoted (``"`` and ``\\`` escaped), string literals single-quoted
 (``'``, ``\\`` and line breaks escaped), times are integer epoch nanoseconds. Tags are only ever
-compared with ``=`` (InfluxDB 1.x silently returns nothing for range comparisons on tags), so a
-batch of loops is selected with ``"loop_id" = 'a' OR "loop_id" = 'b' ...``.
+compared with ``=`` or an anchored regex of literal alternatives (InfluxDB 1.x silently returns
+nothing for range comparisons on tags): a batch of raw reads is selected with
+``"loop_id" =~ /^(?:a|b|...)$/``, a batch of aggregates with ``"loop_id" = 'a' OR ...``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,20 @@ def any_loop(loop_ids: Sequence[str]) -> str:
     return "(" + " OR ".join(loop_equals(loop_id) for loop_id in loop_ids) + ")"
 
 
+def _regex_literal(value: str) -> str:
+    """``value`` matched literally inside an InfluxQL ``/regex/`` (RE2): every character that
+    is not a letter or digit escaped (``/`` included, which would end the literal)."""
+    return "".join(c if c.isascii() and c.isalnum() else "\\" + c for c in value)
+
+
+def loop_in(loop_ids: Sequence[str]) -> str:
+    """``"loop_id" =~ /^(?:a|b|...)$/``: the same rows as :func:`any_loop`, for less CPU in
+    influxd on large batches (the tag index is matched once instead of once per ``OR`` term).
+    Loop ids are validated (letters, digits, ``_ . : - /``) before they get here."""
+    alternatives = "|".join(_regex_literal(loop_id) for loop_id in loop_ids)
+    return f"{quote_identifier(LOOP_TAG)} =~ /^(?:{alternatives})$/"
+
+
 def time_window(start_ns: int, end_ns: int) -> str:
     return f"time >= {int(start_ns)} AND time < {int(end_ns)}"
 
@@ -71,7 +86,7 @@ def select_raw(
 def select_raw_many(target: str, loop_ids: Sequence[str], start_ns: int, end_ns: int) -> str:
     return (
         f"SELECT {column_list((*FIELDS, MODE_TAG))} FROM {target} "
-        f"WHERE {any_loop(loop_ids)} AND {time_window(start_ns, end_ns)} "
+        f"WHERE {loop_in(loop_ids)} AND {time_window(start_ns, end_ns)} "
         f"GROUP BY {quote_identifier(LOOP_TAG)}"
     )
 
