@@ -9,13 +9,13 @@ commit, so the whole upsert belongs to the caller's transaction. SQLite uses
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
+import orjson
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -101,7 +101,7 @@ class AggregateRepository:
             f"CREATE TEMP TABLE IF NOT EXISTS {stage} "
             f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
-        shares = [json.dumps(value, separators=(",", ":")) for value in columns["mode_shares"]]
+        shares = [orjson.dumps(value).decode() for value in columns["mode_shares"]]
         records = list(zip(*(columns[name] for name in _COLUMNS[:-1]), shares, strict=True))
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
