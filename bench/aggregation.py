@@ -438,9 +438,15 @@ async def measure_backfill(
             instance_id="bench:backfill",
             clock=clock,
         )
+        parties = {
+            "influxd": process_id(servers.influx),
+            "postgres": process_id(servers.postgres),
+        }
+        before = cpu_snapshot(parties, {"bench": os.getpid()})
         started = time.perf_counter()
         report = await service.run_cycle()
         elapsed = time.perf_counter() - started
+        cpu = cpu_spent(before, cpu_snapshot(parties, {"bench": os.getpid()}))
         hours = int(servers.postgres.psql("SELECT count(*) FROM agg_1h", database=name))
         minutes = int(servers.postgres.psql("SELECT count(*) FROM agg_1m", database=name))
     finally:
@@ -456,6 +462,9 @@ async def measure_backfill(
         "lines_per_s": round(lines / elapsed),
         "agg_1m_rows": minutes,
         "agg_1h_rows": hours,
+        "cpu_s": cpu,
+        "cpu_us_per_line": {name: round(v * 1e6 / lines, 2) for name, v in cpu.items()},
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -473,12 +482,19 @@ class _OnlyLoops:
         return list(self._loops)
 
 
-async def measure_read_only(store: InfluxQLStore, loops: list[str]) -> dict[str, Any]:
+async def measure_read_only(store: InfluxQLStore, loops: list[str], influxd: int) -> dict[str, Any]:
+    before = cpu_snapshot({"influxd": influxd}, {"bench": os.getpid()})
     started = time.perf_counter()
     raw = await store.query_raw_many(loops, T0, T0 + timedelta(hours=1))
     elapsed = time.perf_counter() - started
+    cpu = cpu_spent(before, cpu_snapshot({"influxd": influxd}, {"bench": os.getpid()}))
     lines = sum(len(s) for s in raw.values())
-    return {"loops": len(loops), "lines": lines, "lines_per_s": round(lines / elapsed)}
+    return {
+        "loops": len(loops),
+        "lines": lines,
+        "lines_per_s": round(lines / elapsed),
+        "cpu_us_per_line": {name: round(v * 1e6 / lines, 2) for name, v in cpu.items()},
+    }
 
 
 def chunks(items: list[str], size: int) -> Iterator[list[str]]:
@@ -541,7 +557,7 @@ async def main() -> None:
                 servers.influx, backfill_loops, T0, 3600, 20
             )
             result["backfill_read_only"] = await measure_read_only(
-                store, backfill_loops[: min(1000, len(backfill_loops))]
+                store, backfill_loops[: min(1000, len(backfill_loops))], process_id(servers.influx)
             )
             result["backfill"] = await measure_backfill(servers, store, backfill_loops)
         await store.close()
