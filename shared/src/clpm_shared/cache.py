@@ -87,7 +87,7 @@ _TAG_PREFIX = "clpm:cache-tag:"
 _LOCK_PREFIX = "clpm:cache-lock:"
 TTL_JITTER = 0.1
 """Default spread of lifetimes from :func:`create_cache`: ±10 % of the TTL."""
-MAX_BACKGROUND_REFRESHES = 4
+MAX_BACKGROUND_REFRESHES = 16
 """Stale-while-revalidate recomputations running at once per cache (the rest queue, their
 stale values being served meanwhile): keys that turn stale together do not take every
 database connection of the pool at once."""
