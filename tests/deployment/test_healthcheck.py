@@ -162,7 +162,7 @@ def test_default_heartbeat_ages_follow_the_worker_cycles() -> None:
         streaming={"stream_interval": 30.0},
     )
     assert default_max_age_s("aggregation", settings) == 240
-    assert default_max_age_s("kpi-worker", settings) == 2 * 15 * 60 + 120
+    assert default_max_age_s("kpi-worker", settings) == 300
     assert default_max_age_s("data-streaming", settings) == 300
     quick = _settings(aggregation={"polling_interval": 1000}, streaming={"stream_interval": 1.0})
     assert default_max_age_s("aggregation", quick) == 120

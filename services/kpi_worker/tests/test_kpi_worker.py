@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 from clpm_kpi_worker.diagnostics_trigger import DiagnosticsTrigger
+from clpm_kpi_worker.scheduler import HEARTBEAT_INTERVAL_S, build_scheduler
 from clpm_kpi_worker.windows import KpiWindow
 from clpm_kpi_worker.worker import KpiWorker
 from clpm_shared.config import InfluxSettings, KpiSettings, TimeSeriesBackend
@@ -23,6 +24,7 @@ from clpm_shared.db import (
     create_session_factory,
 )
 from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository, upsert_rows
+from clpm_shared.healthcheck import KPI_WORKER_MAX_HEARTBEAT_AGE_S
 from clpm_shared.timeseries import Point
 from clpm_shared.timeseries.influxql import InfluxQLStore
 from sqlalchemy import func, select
@@ -290,3 +292,34 @@ async def test_an_unreachable_diagnostics_service_does_not_stop_the_cycle(
         await trigger.close()
     assert stats.windows == 2
     assert stats.unhealthy == ["FIC200"]
+
+
+async def test_the_worker_beats_between_cycles_with_its_last_statistics(
+    seeded: None,
+    sessions: async_sessionmaker[AsyncSession],
+    make_worker: Callable[..., KpiWorker],
+) -> None:
+    worker = make_worker(None, instance_id="w-beat")
+    scheduler = build_scheduler(worker)
+    [job] = scheduler.get_jobs()
+    assert job.id == "kpi-heartbeat"
+    assert job.trigger.interval.total_seconds() == HEARTBEAT_INTERVAL_S
+    # a probe allows several missed beats, far less than a cron period
+    assert 3 * HEARTBEAT_INTERVAL_S <= KPI_WORKER_MAX_HEARTBEAT_AGE_S < 15 * 60
+
+    await worker.beat(NOW - timedelta(minutes=30))
+    assert (await _beat_of(sessions, "w-beat")).stats == {"cycle_running": False}
+    cycle = await worker.run_cycle(NOW)
+    await worker.beat(NOW + timedelta(minutes=1))
+    beat = await _beat_of(sessions, "w-beat")
+    assert beat.last_seen == NOW + timedelta(minutes=1)
+    assert beat.stats == {**cycle.as_dict(), "cycle_running": False}
+
+
+async def _beat_of(sessions: async_sessionmaker[AsyncSession], instance: str) -> WorkerHeartbeat:
+    async with sessions() as session:
+        return (
+            await session.execute(
+                select(WorkerHeartbeat).where(WorkerHeartbeat.instance_id == instance)
+            )
+        ).scalar_one()

@@ -29,6 +29,7 @@ from clpm_shared.db.engine import create_engine, create_session_factory
 from clpm_shared.db.repositories.heartbeats import HeartbeatRepository
 
 HTTP_SERVICES = ("api-gateway", "diagnostics")
+KPI_WORKER_MAX_HEARTBEAT_AGE_S = 300.0
 WORKER_SERVICES = ("aggregation", "kpi-worker", "data-streaming")
 
 
@@ -39,14 +40,14 @@ class UnhealthyError(Exception):
 def default_max_age_s(service: str, settings: Settings) -> float:
     """How old a worker's newest heartbeat may be before the worker counts as stuck.
 
-    aggregation: 4 polling intervals, at least 2 minutes; kpi-worker: two KPI windows plus
-    2 minutes (it may only beat once per scheduled run); data-streaming: 10 stream intervals,
-    at least 1 minute.
+    aggregation: 4 polling intervals, at least 2 minutes; kpi-worker: 5 minutes (it beats every
+    minute, during cycles too: ``clpm_kpi_worker.scheduler.HEARTBEAT_INTERVAL_S``);
+    data-streaming: 10 stream intervals, at least 1 minute.
     """
     if service == "aggregation":
         return max(120.0, 4 * settings.aggregation.polling_interval / 1000)
     if service == "kpi-worker":
-        return 2 * settings.kpi.kpi_window_min * 60 + 120.0
+        return KPI_WORKER_MAX_HEARTBEAT_AGE_S
     if service == "data-streaming":
         return max(60.0, 10 * settings.streaming.stream_interval)
     raise ValueError(f"not a worker service: {service!r}")

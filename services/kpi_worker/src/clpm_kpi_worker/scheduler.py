@@ -8,16 +8,34 @@ import signal
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from clpm_kpi_worker.worker import KpiWorker
 
 log = logging.getLogger("clpm_kpi_worker.scheduler")
 
 
-def build_scheduler(worker: KpiWorker, crontab: str) -> AsyncIOScheduler:
-    """One job: :meth:`KpiWorker.run_cycle` on ``crontab``; runs never overlap (max_instances=1)
-    and a run delayed by a busy machine is still run once (coalesce) within an hour."""
+HEARTBEAT_INTERVAL_S = 60.0
+"""Seconds between heartbeats outside cycles (the health probe allows a few missed ones)."""
+
+
+def build_scheduler(worker: KpiWorker) -> AsyncIOScheduler:
+    """The heartbeat job (:meth:`KpiWorker.beat` every :data:`HEARTBEAT_INTERVAL_S`); the
+    cycles are added by :func:`schedule_cycles` once the start-up catch-up is done."""
     scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler.add_job(
+        worker.beat,
+        IntervalTrigger(seconds=HEARTBEAT_INTERVAL_S, timezone="UTC"),
+        id="kpi-heartbeat",
+        max_instances=1,
+        coalesce=True,
+    )
+    return scheduler
+
+
+def schedule_cycles(scheduler: AsyncIOScheduler, worker: KpiWorker, crontab: str) -> None:
+    """:meth:`KpiWorker.run_cycle` on ``crontab``; runs never overlap (max_instances=1) and a
+    run delayed by a busy machine is still run once (coalesce) within an hour."""
     scheduler.add_job(
         worker.run_cycle,
         CronTrigger.from_crontab(crontab, timezone="UTC"),
@@ -26,7 +44,6 @@ def build_scheduler(worker: KpiWorker, crontab: str) -> AsyncIOScheduler:
         coalesce=True,
         misfire_grace_time=3600,
     )
-    return scheduler
 
 
 async def run_forever(worker: KpiWorker, crontab: str) -> None:
@@ -36,10 +53,12 @@ async def run_forever(worker: KpiWorker, crontab: str) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("kpi-worker started", extra={"schedule": crontab, "instance": worker.instance_id})
-    await worker.run_cycle()  # catch up missed windows after downtime
-    scheduler = build_scheduler(worker, crontab)
+    scheduler = build_scheduler(worker)
     scheduler.start()
     try:
+        await worker.beat()
+        await worker.run_cycle()  # catch up missed windows after downtime (beats go on meanwhile)
+        schedule_cycles(scheduler, worker, crontab)
         await stop.wait()
     finally:
         scheduler.shutdown(wait=False)

@@ -30,6 +30,7 @@ from clpm_shared.db.repositories.heartbeats import HeartbeatRepository
 from clpm_shared.db.repositories.kpis_write import KpiWriteRepository
 from clpm_shared.db.repositories.leases import WorkLeaseRepository
 from clpm_shared.timeseries import RawSeries, StoreUnavailableError, TimeSeriesStore
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clpm_kpi_worker.loop_analysis import (
@@ -109,12 +110,21 @@ class KpiWorker:
         self.on_unhealthy = on_unhealthy
         self.chunk_size = chunk_size
         self._pool: Executor | None = executor
+        self.last_stats: CycleStats | None = None
+        self.cycle_running = False
 
     # ------------------------------------------------------------------ scheduling
 
     async def run_cycle(self, now: datetime | None = None) -> CycleStats:
         """Claim loops, catch up each loop's missed windows (bounded), store the results."""
         now = now or datetime.now(UTC)
+        self.cycle_running = True
+        try:
+            return await self._cycle(now)
+        finally:
+            self.cycle_running = False
+
+    async def _cycle(self, now: datetime) -> CycleStats:
         started = time.perf_counter()
         loop_ids = await self._claim_loops(now)
         async with self.sessions() as session:
@@ -132,9 +142,24 @@ class KpiWorker:
         for window in sorted(plan):
             await self._run_window(window, plan[window], stats)
         stats.seconds = time.perf_counter() - started
+        self.last_stats = stats
         await self._heartbeat(now, stats)
         log.info("kpi cycle done", extra={"cycle": stats.as_dict()})
         return stats
+
+    async def beat(self, now: datetime | None = None) -> None:
+        """Heartbeat between (and during) cycles, so a health probe need not wait a cron period:
+        the last cycle's statistics and whether a cycle is running. A database outage is
+        logged, never raised (the next beat or cycle tries again)."""
+        stats = self.last_stats.as_dict() if self.last_stats is not None else {}
+        stats["cycle_running"] = self.cycle_running
+        try:
+            async with self.sessions() as session, session.begin():
+                await HeartbeatRepository(session, SERVICE).beat(
+                    self.instance_id, now or datetime.now(UTC), stats
+                )
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("heartbeat not written", extra={"error": str(exc)})
 
     async def run_range(
         self,
