@@ -138,3 +138,19 @@ async def test_loops_fleet_and_writes_on_sqlite(embedded: httpx.AsyncClient) -> 
         "start": "2025-01-10T10:00:00.000Z",
         "end": "2025-01-10T10:30:00.000Z",
     }
+
+
+async def test_cached_hits_of_the_memory_cache_are_answered_before_the_routing(
+    embedded: httpx.AsyncClient,
+) -> None:
+    transport = embedded._transport  # the gateway app behind the test client
+    assert isinstance(transport, httpx.ASGITransport)
+    layer = transport.app.state.cached_hits
+    params = {"loopId": "TIC-205", "fields": "pv"}  # no raw data: an answer without an age
+    first = await embedded.get(f"{API}/data/realtime", params=params)
+    assert first.status_code == 200
+    before = layer.answered
+    second = await embedded.get(f"{API}/data/realtime", params=params)
+    assert layer.answered == before + 1
+    assert second.content == first.content
+    assert second.headers.raw == first.headers.raw
