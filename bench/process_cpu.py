@@ -8,6 +8,7 @@ spent during a measured step.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -69,3 +70,17 @@ def cpu_snapshot(roots: Mapping[str, int], own: Mapping[str, int]) -> dict[str, 
 def cpu_spent(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
     """CPU seconds spent per party between two snapshots."""
     return {name: round(after[name] - before.get(name, 0.0), 2) for name in after}
+
+
+def wait_until_idle(
+    pid: int, *, below: float = 0.05, window_s: float = 5.0, max_wait_s: float = 600.0
+) -> float:
+    """Wait until process ``pid`` uses less than ``below`` of a core over ``window_s`` (e.g.
+    influxd done compacting what a bench just wrote); returns the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < max_wait_s:
+        before = own_cpu_seconds(pid)
+        time.sleep(window_s)
+        if own_cpu_seconds(pid) - before < below * window_s:
+            break
+    return round(time.monotonic() - started, 1)
