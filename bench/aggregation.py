@@ -44,6 +44,9 @@ from typing import Any
 import httpx
 import numpy as np
 import pandas as pd
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bench.process_cpu import cpu_snapshot, cpu_spent, wait_until_idle
 from clpm_aggregation.service import AggregationService
 from clpm_shared.aggregation import MINUTE_NS, STAT_COLUMNS, BucketTable, minute_buckets
 from clpm_shared.config import AggregationSettings, InfluxSettings, TimeSeriesBackend
@@ -53,9 +56,6 @@ from clpm_shared.db.repositories.loops import LoopRepository
 from clpm_shared.db.repositories.watermarks import WatermarkRepository
 from clpm_shared.timeseries.base import RawSeries
 from clpm_shared.timeseries.influxql import InfluxQLStore
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from bench.process_cpu import cpu_snapshot, cpu_spent, wait_until_idle
 from tests.harness.servers import (
     PG_BIN_CANDIDATES,
     InfluxServer,

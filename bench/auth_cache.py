@@ -23,7 +23,6 @@ from clpm_api_gateway.local_issuer import LocalIssuer
 from clpm_shared.auth import StaticKeySource, TokenValidator
 from clpm_shared.cache import MemoryCache, RedisCache, cache_key
 from clpm_shared.config import load_settings
-
 from tests.harness.servers import REALM_FILE, RedisServer, free_port
 
 

@@ -38,6 +38,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+
 from clpm_shared.analytics import LoopConfig, LoopWindow, detect_oscillation
 from clpm_shared.analytics.diagnosis import diagnose_loop
 from clpm_shared.analytics.stiction import curve_fitting_index

@@ -38,7 +38,6 @@ from clpm_shared.db import create_engine, create_session_factory
 from clpm_shared.db.models import Agg1m, Loop
 from clpm_shared.timeseries import Point
 from clpm_shared.timeseries.factory import create_store
-
 from tests.harness.servers import (
     REALM_FILE,
     InfluxServer,

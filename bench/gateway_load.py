@@ -55,7 +55,6 @@ from clpm_shared.db.repositories.aggregates import AggregateRepository
 from clpm_shared.timeseries import Point
 from clpm_shared.timeseries.base import RawSeries
 from clpm_shared.timeseries.influxql import InfluxQLStore
-
 from tests.harness.servers import (
     InfluxServer,
     OidcProvider,

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from clpm_shared.analytics import LoopConfig, LoopWindow, compute_kpis, harris_index
 from clpm_shared.analytics.control_error import error_statistics
 from clpm_shared.analytics.data_quality import assess_data_quality

@@ -24,6 +24,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+
+from bench.process_cpu import cpu_snapshot, cpu_spent
 from clpm_kpi_worker.loop_analysis import analyse, window_from_raw
 from clpm_kpi_worker.windows import KpiWindow
 from clpm_kpi_worker.worker import KpiWorker
@@ -35,8 +37,6 @@ from clpm_shared.db.repositories.kpis_write import KpiWriteRepository
 from clpm_shared.simulation import LoopProfile, SimulatedLoopSpec, simulate_fleet
 from clpm_shared.timeseries import Point
 from clpm_shared.timeseries.influxql import InfluxQLStore
-
-from bench.process_cpu import cpu_snapshot, cpu_spent
 from tests.harness.servers import InfluxServer, PostgresServer, free_port, migrate
 
 START = datetime(2025, 1, 10, 10, 0, tzinfo=UTC)

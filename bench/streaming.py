@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from clpm_shared.config import InfluxSettings
 from clpm_shared.timeseries import InfluxQLStore
 from data_streaming_service.catalogue import loop_specs
 from data_streaming_service.data_generator import ControlLoopDataGenerator
 from data_streaming_service.streaming import StreamingService, StreamOptions
-
 from tests.harness.servers import InfluxServer, free_port
 
 

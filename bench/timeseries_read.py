@@ -21,7 +21,6 @@ from clpm_shared.config import InfluxSettings
 from clpm_shared.timeseries.base import Point, TimeSeriesStore
 from clpm_shared.timeseries.embedded import EmbeddedStore
 from clpm_shared.timeseries.influxql import InfluxQLStore
-
 from tests.harness.servers import InfluxServer, free_port
 
 BASE = datetime(2025, 1, 10, 10, 0, 0, tzinfo=UTC)

@@ -6,9 +6,10 @@ import asyncio
 from logging.config import fileConfig
 
 from alembic import context
+from sqlalchemy.engine import Connection
+
 from clpm_shared.config import load_settings
 from clpm_shared.db import create_engine, metadata
-from sqlalchemy.engine import Connection
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

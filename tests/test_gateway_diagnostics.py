@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+
 from clpm_api_gateway.app import create_app as create_gateway
 from clpm_diagnostics.app import create_app as create_diagnostics
 from clpm_shared.config import Settings, load_settings
@@ -18,7 +19,6 @@ from clpm_shared.db import create_engine, create_session_factory
 from clpm_shared.db.models import Loop
 from clpm_shared.timeseries import Point
 from clpm_shared.timeseries.factory import create_store
-
 from tests.harness.asgi_server import serve_in_thread
 from tests.harness.servers import InfluxServer, OidcProvider, RedisServer
 

@@ -8,11 +8,12 @@ Create Date: 2026-11-25 11:41:18.405977+00:00
 
 from collections.abc import Sequence
 
-import clpm_shared.db.types
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
+
+import clpm_shared.db.types
 
 # revision identifiers, used by Alembic.
 revision: str = "277e7522248b"

@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from clpm_shared.db import DiagnosticResult, create_engine, create_session_factory
-from clpm_shared.db.repositories.diagnostics import DiagnosticRepository
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from clpm_shared.db import DiagnosticResult, create_engine, create_session_factory
+from clpm_shared.db.repositories.diagnostics import DiagnosticRepository
 
 START = datetime(2025, 1, 10, 10, 0, tzinfo=UTC)
 END = START + timedelta(minutes=15)

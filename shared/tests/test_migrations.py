@@ -12,10 +12,10 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from clpm_shared.db import create_engine, metadata
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
+from clpm_shared.db import create_engine, metadata
 from tests.harness.servers import REPO_ROOT, PostgresServer
 
 T = TypeVar("T")

@@ -11,8 +11,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from clpm_shared.healthcheck import HTTP_SERVICES, WORKER_SERVICES
 
+from clpm_shared.healthcheck import HTTP_SERVICES, WORKER_SERVICES
 from tests.deployment.compose_engine import (
     BASE,
     CLPM_SERVICES,

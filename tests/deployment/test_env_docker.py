@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from clpm_shared.config import environment_variable_names
-
 from tests.deployment.compose_engine import REPO_ROOT
 
 ENV_DOCKER = REPO_ROOT / "env.docker"

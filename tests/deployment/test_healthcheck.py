@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
 from clpm_shared.config import Settings, load_settings
 from clpm_shared.db.engine import create_engine, create_session_factory
 from clpm_shared.db.repositories.heartbeats import HeartbeatRepository
@@ -20,7 +21,6 @@ from clpm_shared.healthcheck import (
     default_max_age_s,
     probe,
 )
-
 from tests.harness.servers import free_port
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import kubernetes_validate
 import pytest
 import yaml
-from clpm_shared.config import environment_variable_names
 
+from clpm_shared.config import environment_variable_names
 from tests.deployment.compose_engine import REPO_ROOT
 from tests.deployment.kustomize_renderer import (
     containers,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from clpm_shared.config import load_settings
 from jose import jwt
 
+from clpm_shared.config import load_settings
 from tests.harness.servers import OidcProvider, load_realm
 
 USERS = {

@@ -17,14 +17,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
 from clpm_aggregation.service import AggregationService
 from clpm_shared.config import AggregationSettings, InfluxSettings, TimeSeriesBackend
 from clpm_shared.db import create_engine, create_session_factory
 from clpm_shared.db.repositories.aggregates import AggregateRepository
 from clpm_shared.timeseries.base import Point, TimeSeriesStore
 from clpm_shared.timeseries.influxql import InfluxQLStore
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-
 from tests.harness.servers import InfluxServer, PostgresServer
 
 BASE = datetime(2025, 1, 10, 10, 0, tzinfo=UTC)

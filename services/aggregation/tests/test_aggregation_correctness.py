@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import numpy as np
 import pytest
-from clpm_shared.timeseries.influxql import InfluxQLStore
 
+from clpm_shared.timeseries.influxql import InfluxQLStore
 from services.aggregation.tests.conftest import (
     BASE,
     FIELDS,

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
 from clpm_aggregation.service import AggregationService
 from clpm_shared.db import create_engine, create_session_factory
 from clpm_shared.timeseries.base import to_ns
 from clpm_shared.timeseries.embedded import EmbeddedStore
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-
 from services.aggregation.tests.conftest import (
     BASE,
     TestClock,

@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import pytest
+
 from clpm_shared.db.repositories.watermarks import WatermarkRepository
 from clpm_shared.timeseries.influxql import InfluxQLStore
-
 from services.aggregation.tests.conftest import (
     BASE,
     Database,

@@ -10,7 +10,6 @@ from clpm_aggregation.planning import WorkUnit
 from clpm_shared.db.repositories.leases import WorkLeaseRepository
 from clpm_shared.db.repositories.watermarks import WatermarkRepository
 from clpm_shared.timeseries.influxql import InfluxQLStore
-
 from services.aggregation.tests.conftest import (
     BASE,
     Database,

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 from clpm_shared.db.repositories.watermarks import WatermarkRepository
 from clpm_shared.timeseries.influxql import InfluxQLStore
-
 from services.aggregation.tests.conftest import (
     BASE,
     Database,

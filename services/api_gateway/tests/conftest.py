@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
 from clpm_api_gateway.app import create_app
 from clpm_shared.config import Settings, load_settings
 from clpm_shared.db import create_engine, create_session_factory
@@ -29,8 +31,6 @@ from clpm_shared.db.models import (
 )
 from clpm_shared.timeseries import Point
 from clpm_shared.timeseries.factory import create_store
-from fastapi import FastAPI
-
 from tests.harness.servers import InfluxServer, OidcProvider, RedisServer, free_port
 
 BASE = datetime(2025, 1, 10, 10, 0, 0, tzinfo=UTC)

@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import Depends, FastAPI
+
 from clpm_api_gateway.security import (
     AdminPrincipal,
     CurrentPrincipal,
@@ -22,8 +24,6 @@ from clpm_api_gateway.security import (
     security_lifespan,
 )
 from clpm_shared.config import Settings, load_settings
-from fastapi import Depends, FastAPI
-
 from tests.harness.servers import OidcProvider, free_port
 
 

@@ -23,14 +23,14 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from jose import jwt
+
 from clpm_api_gateway.app import create_app
 from clpm_api_gateway.local_issuer import check_local_auth_binding, is_loopback_host
 from clpm_api_gateway.security import mount_security, security_lifespan
 from clpm_shared.auth import Role, TokenValidator
 from clpm_shared.config import Settings, SettingsError, load_settings
-from fastapi import FastAPI
-from jose import jwt
-
 from tests.harness.servers import REALM_FILE
 
 ISSUER = "http://127.0.0.1:8080/realms/clpm"

@@ -22,12 +22,12 @@ import httpx
 import pydantic_core
 import pytest
 from asgi_lifespan import LifespanManager
-from clpm_api_gateway.app import create_app
-from clpm_api_gateway.realtime_age import split_answer, with_current_age
-from clpm_shared.config import Settings
 from fastapi import FastAPI
 from jose import jwt
 
+from clpm_api_gateway.app import create_app
+from clpm_api_gateway.realtime_age import split_answer, with_current_age
+from clpm_shared.config import Settings
 from tests.harness.servers import OidcProvider
 
 API = "/api/v1"

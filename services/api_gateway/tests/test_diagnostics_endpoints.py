@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+
 from clpm_api_gateway.app import create_app
 from clpm_shared.config import Settings
 

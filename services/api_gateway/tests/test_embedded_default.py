@@ -10,13 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+
 from clpm_api_gateway.app import create_app
 from clpm_shared.config import Settings, load_settings
 from clpm_shared.db import create_engine, create_session_factory
 from clpm_shared.db.models import Agg1m, KpiResult, Loop
 from clpm_shared.timeseries import Point
 from clpm_shared.timeseries.embedded import EmbeddedStore
-
 from tests.harness.servers import REALM_FILE, migrate
 
 BASE = datetime(2025, 1, 10, 10, 0, 0, tzinfo=UTC)

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+
 from clpm_api_gateway.app import create_app
 from clpm_shared.config import Settings, load_settings
-
 from tests.harness.servers import REALM_FILE
 
 ISSUER = "http://127.0.0.1:8080/realms/clpm"

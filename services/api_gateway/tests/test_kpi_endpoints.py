@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from clpm_shared.config import Settings
 from clpm_shared.db import create_engine, create_session_factory
 from clpm_shared.db.models import KpiResult

@@ -15,12 +15,12 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from clpm_api_gateway.app import create_app
-from clpm_shared.config import Settings, load_settings
 from hypothesis import HealthCheck, Phase
 from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 
+from clpm_api_gateway.app import create_app
+from clpm_shared.config import Settings, load_settings
 from tests.harness.asgi_server import serve_in_thread
 
 DIAGNOSTICS_PROXIES = {

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+
 from clpm_api_gateway.app import create_app
 from clpm_shared.config import Settings
 

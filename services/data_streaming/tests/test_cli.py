@@ -1,6 +1,7 @@
 """Command line and settings of the service: helpful --help, clear errors, loop listing."""
 
 import pytest
+
 from clpm_shared.config import StreamingSettings
 from data_streaming_service.app import build_parser, main
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from clpm_shared.simulation import LoopProfile
 from clpm_shared.timeseries import InvalidQueryError, from_ns
 from data_streaming_service.catalogue import (

@@ -4,6 +4,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import select
+
 from clpm_shared.db.engine import create_engine, create_session_factory
 from clpm_shared.db.models import WorkerHeartbeat
 from clpm_shared.db.repositories.heartbeats import HeartbeatRepository
@@ -12,7 +14,6 @@ from data_streaming_service.catalogue import loop_specs
 from data_streaming_service.data_generator import ControlLoopDataGenerator
 from data_streaming_service.heartbeat import SERVICE, HeartbeatPublisher
 from data_streaming_service.streaming import StreamingService, StreamOptions
-from sqlalchemy import select
 
 
 async def test_heartbeat_while_streaming_and_removed_on_stop(

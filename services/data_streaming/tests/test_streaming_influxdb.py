@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from clpm_shared.config import InfluxSettings
 from clpm_shared.timeseries import InfluxQLStore
 from data_streaming_service.catalogue import loop_specs
 from data_streaming_service.data_generator import ControlLoopDataGenerator
 from data_streaming_service.streaming import StreamingService, StreamOptions, grid_floor
-
 from tests.harness.servers import InfluxServer, free_port, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

@@ -1,6 +1,7 @@
 """The point buffer stays within its bound, dropping (and counting) the oldest samples."""
 
 import numpy as np
+
 from data_streaming_service.data_generator import SampleChunk
 from data_streaming_service.write_buffer import PointBuffer
 

@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from sqlalchemy import select
+
 from clpm_diagnostics.app import create_app
 from clpm_shared.analytics import detect_oscillation
 from clpm_shared.config import Settings, load_settings
@@ -22,8 +24,6 @@ from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository
 from clpm_shared.simulation import SimulatedLoopSpec, SimulatedSeries, simulate
 from clpm_shared.timeseries import Point
 from clpm_shared.timeseries.influxql import InfluxQLStore
-from sqlalchemy import select
-
 from tests.harness.servers import InfluxServer, PostgresServer
 
 WARM_UP_S = 600

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from clpm_shared.timeseries import Point
 from clpm_shared.timeseries.embedded import EmbeddedStore
-
 from tests.harness.servers import REPO_ROOT, migrate
 
 START = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)

@@ -10,6 +10,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from clpm_kpi_worker.diagnostics_trigger import DiagnosticsTrigger
 from clpm_kpi_worker.scheduler import HEARTBEAT_INTERVAL_S, build_scheduler
 from clpm_kpi_worker.windows import KpiWindow
@@ -27,9 +30,6 @@ from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository, up
 from clpm_shared.healthcheck import KPI_WORKER_MAX_HEARTBEAT_AGE_S
 from clpm_shared.timeseries import Point
 from clpm_shared.timeseries.influxql import InfluxQLStore
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from tests.harness.servers import InfluxServer, free_port
 
 WINDOW_START = datetime(2025, 1, 10, 10, 0, tzinfo=UTC)

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from clpm_shared.db import create_engine, create_session_factory
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from clpm_shared.db import create_engine, create_session_factory
 from tests.harness.servers import migrate
 
 

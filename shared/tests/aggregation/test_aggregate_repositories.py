@@ -8,6 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from clpm_shared.aggregation import STAT_COLUMNS, BucketTable, minute_buckets
 from clpm_shared.db.models import Agg1m
 from clpm_shared.db.repositories.aggregates import AggregateRepository
@@ -16,8 +19,6 @@ from clpm_shared.db.repositories.leases import WorkLeaseRepository
 from clpm_shared.db.repositories.loops import LoopRepository
 from clpm_shared.db.repositories.watermarks import WatermarkRepository
 from clpm_shared.timeseries.base import RawSeries
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 Sessions = async_sessionmaker[AsyncSession]
 S = 1_000_000_000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from clpm_shared.aggregation import MINUTE_NS, STAT_COLUMNS, minute_buckets
 from clpm_shared.timeseries.base import RawSeries
 

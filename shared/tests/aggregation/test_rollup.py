@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from clpm_shared.aggregation import (
     HOUR_NS,
     MINUTE_NS,

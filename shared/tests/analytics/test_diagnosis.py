@@ -6,6 +6,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from scipy import signal
+
 from clpm_shared.analytics import LoopConfig, LoopWindow, stiction_index
 from clpm_shared.analytics.diagnosis import (
     CATEGORIES,
@@ -24,7 +26,6 @@ from clpm_shared.simulation import (
     SimulatedSeries,
     simulate_fleet,
 )
-from scipy import signal
 
 WARM_UP = 600
 WINDOW = 3600

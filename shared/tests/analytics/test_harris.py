@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from clpm_shared.analytics import harris_delay, harris_index
 
 MA = np.array([1.0, 0.8, 0.6, 0.4])

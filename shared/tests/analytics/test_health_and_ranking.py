@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from clpm_shared.analytics import (
     KpiResult,
     LoopConfig,

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
+
 from clpm_shared.analytics import KpiResult, LoopConfig, LoopWindow, compute_kpis
 from clpm_shared.analytics.reversals import count_reversals
 from clpm_shared.db.models import KpiResult as KpiResultRow

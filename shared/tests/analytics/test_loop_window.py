@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from clpm_shared.analytics import LoopWindow
 
 T0 = 1_700_000_000.0

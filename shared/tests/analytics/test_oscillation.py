@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from clpm_shared.analytics import detect_oscillation
 
 N = 900  # a 15-minute window at 1 Hz

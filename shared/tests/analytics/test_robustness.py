@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from clpm_shared.analytics import (
     LoopConfig,
     LoopWindow,
@@ -13,8 +16,6 @@ from clpm_shared.analytics import (
     find_sp_steps,
     harris_index,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 PROPERTY_SETTINGS = settings(
     max_examples=60,

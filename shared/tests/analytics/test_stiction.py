@@ -6,6 +6,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from scipy import signal
+
 from clpm_shared.analytics import StictionResult, detect_oscillation, stiction_index
 from clpm_shared.analytics.stiction import (
     apparent_stiction_band,
@@ -14,7 +16,6 @@ from clpm_shared.analytics.stiction import (
     valve_cycle,
 )
 from clpm_shared.simulation import SimulatedLoopSpec, simulate, ultimate_gain
-from scipy import signal
 
 WARM_UP = 600
 """Samples dropped at the start of a simulation (start-up transient)."""

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from scipy import signal
+
 from clpm_shared.analytics import (
     LoopConfig,
     LoopWindow,
@@ -25,7 +27,6 @@ from clpm_shared.analytics.stiction import (
     valve_cycle,
 )
 from clpm_shared.simulation import LoopProfile, LoopType, SimulatedLoopSpec, simulate_fleet
-from scipy import signal
 
 WARM_UP = 600
 WINDOW = 3600

@@ -20,6 +20,10 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jose import jwk, jwt
+
 from clpm_shared.auth import (
     IdentityProviderUnavailableError,
     InvalidTokenError,
@@ -29,10 +33,6 @@ from clpm_shared.auth import (
     TokenValidator,
 )
 from clpm_shared.config import AuthSettings, load_settings
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jose import jwk, jwt
-
 from tests.harness.servers import OidcProvider, free_port
 
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+
 from clpm_shared.cache import (
     MAX_KEY_LENGTH,
     MemoryCache,
@@ -23,7 +24,6 @@ from clpm_shared.cache import (
     ttl_for_range,
 )
 from clpm_shared.config import CacheBackend, load_settings
-
 from tests.harness.servers import RedisServer
 
 

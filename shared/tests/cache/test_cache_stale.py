@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+
 from clpm_shared.cache import TTL_JITTER, MemoryCache, RedisCache, cache_key, create_cache, loop_tag
 from clpm_shared.config import CacheBackend, load_settings
-
 from tests.harness.servers import RedisServer
 
 TTL_S = 0.2

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from clpm_shared.db import Loop, LoopConfig, create_engine, create_session_factory
-from clpm_shared.loop_catalogue import CatalogueError, import_catalogue, read_catalogue
 from sqlalchemy import select
 
+from clpm_shared.db import Loop, LoopConfig, create_engine, create_session_factory
+from clpm_shared.loop_catalogue import CatalogueError, import_catalogue, read_catalogue
 from tests.harness.servers import REPO_ROOT
 
 DEMO_PLANT = REPO_ROOT / "deploy" / "local" / "demo-plant.csv"

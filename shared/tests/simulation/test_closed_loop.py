@@ -4,6 +4,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
 from clpm_shared.simulation import (
     FleetSimulator,
     LoopProfile,
@@ -14,7 +16,6 @@ from clpm_shared.simulation import (
     simulate_fleet,
     ultimate_gain,
 )
-from numpy.testing import assert_allclose, assert_array_equal
 
 
 def acf_peak(x: np.ndarray) -> tuple[int, float]:

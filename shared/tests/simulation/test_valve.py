@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
-from clpm_shared.simulation import StictionValve, stiction_valve_response
 from numpy.testing import assert_allclose
+
+from clpm_shared.simulation import StictionValve, stiction_valve_response
 
 S, J = 4.0, 1.5
 

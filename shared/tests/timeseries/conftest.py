@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from clpm_shared.config import InfluxSettings
 from clpm_shared.timeseries.base import Point, TimeSeriesStore
 from clpm_shared.timeseries.embedded import EmbeddedStore

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from clpm_shared.timeseries.base import Point, StoreUnavailableError
 from clpm_shared.timeseries.embedded import EmbeddedStore
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 from aiohttp import web
+
 from clpm_shared.config import InfluxSettings
 from clpm_shared.timeseries import flux_text
 from clpm_shared.timeseries.base import (
@@ -30,7 +31,6 @@ from clpm_shared.timeseries.base import (
 )
 from clpm_shared.timeseries.flux import FluxStore
 from clpm_shared.timeseries.flux_csv import parse_annotated_csv
-
 from tests.harness.servers import free_port
 
 BASE = datetime(2025, 1, 10, 10, 0, 0, tzinfo=UTC)

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+
 from clpm_shared.config import InfluxSettings
 from clpm_shared.timeseries import influxql_text as text
 from clpm_shared.timeseries.base import Point, StoreUnavailableError, TimeSeriesError, to_ns
@@ -23,7 +24,6 @@ from clpm_shared.timeseries.influxql import (
     parse_chunked_answer,
 )
 from clpm_shared.timeseries.line_protocol import encode_line
-
 from tests.harness.servers import InfluxServer, free_port
 
 BASE = datetime(2025, 1, 10, 10, 0, 0, tzinfo=UTC)

@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 import pytest
+
 from clpm_shared.timeseries.raw_columns import float_column, series_from_columns
 
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from clpm_shared.config import InfluxSettings
 from clpm_shared.timeseries import (
     EmbeddedStore,
@@ -15,7 +16,6 @@ from clpm_shared.timeseries import (
     TimeSeriesStore,
     create_store,
 )
-
 from tests.harness.servers import InfluxServer
 
 

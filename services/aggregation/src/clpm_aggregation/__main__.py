@@ -8,12 +8,11 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from clpm_aggregation.service import SERVICE, AggregationService
 from clpm_shared.config import Settings, SettingsError, load_settings
 from clpm_shared.db.engine import create_engine, create_session_factory
 from clpm_shared.logs import configure_logging
 from clpm_shared.timeseries.factory import create_store
-
-from clpm_aggregation.service import SERVICE, AggregationService
 
 DESCRIPTION = """\
 Aggregate raw PV/SP/OP/mode samples of every control loop into 1-minute buckets (agg_1m) and

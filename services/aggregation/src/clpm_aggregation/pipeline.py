@@ -20,6 +20,9 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from clpm_aggregation.planning import HOUR, WorkUnit, final_bound, final_hours
 from clpm_shared.aggregation import (
     HOUR_NS,
     BucketTable,
@@ -31,9 +34,6 @@ from clpm_shared.aggregation import (
 from clpm_shared.db.repositories.aggregates import AggregateRepository
 from clpm_shared.db.repositories.watermarks import WatermarkRepository
 from clpm_shared.timeseries.base import RawSeries, TimeSeriesStore, to_ns
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from clpm_aggregation.planning import HOUR, WorkUnit, final_bound, final_hours
 
 logger = logging.getLogger(__name__)
 

@@ -32,12 +32,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from clpm_shared.config import AggregationSettings
-from clpm_shared.db.repositories.heartbeats import HeartbeatRepository
-from clpm_shared.db.repositories.leases import WorkLeaseRepository
-from clpm_shared.db.repositories.loops import LoopRepository
-from clpm_shared.db.repositories.watermarks import WatermarkRepository
-from clpm_shared.timeseries.base import StoreUnavailableError, TimeSeriesStore
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -52,6 +46,12 @@ from clpm_aggregation.planning import (
     plan_units,
 )
 from clpm_aggregation.progress import ProgressMeter
+from clpm_shared.config import AggregationSettings
+from clpm_shared.db.repositories.heartbeats import HeartbeatRepository
+from clpm_shared.db.repositories.leases import WorkLeaseRepository
+from clpm_shared.db.repositories.loops import LoopRepository
+from clpm_shared.db.repositories.watermarks import WatermarkRepository
+from clpm_shared.timeseries.base import StoreUnavailableError, TimeSeriesStore
 
 logger = logging.getLogger(__name__)
 

@@ -6,12 +6,12 @@ import argparse
 import gc
 
 import uvicorn
-from clpm_shared.config import load_settings
-from clpm_shared.logs import configure_logging
 from fastapi import FastAPI
 
 from clpm_api_gateway.app import create_app
 from clpm_api_gateway.local_issuer import check_local_auth_binding
+from clpm_shared.config import load_settings
+from clpm_shared.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> None:

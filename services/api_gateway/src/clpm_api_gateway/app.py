@@ -12,10 +12,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from clpm_shared import __version__
-from clpm_shared.config import Settings, load_settings
-from clpm_shared.db import create_engine, create_session_factory
-from clpm_shared.timeseries.factory import create_store
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -33,6 +29,10 @@ from clpm_api_gateway.frontend_hosting import install_frontend
 from clpm_api_gateway.problems import Problem, install_problem_handlers
 from clpm_api_gateway.response_cache import ResponseCache
 from clpm_api_gateway.security import mount_security, security_lifespan
+from clpm_shared import __version__
+from clpm_shared.config import Settings, load_settings
+from clpm_shared.db import create_engine, create_session_factory
+from clpm_shared.timeseries.factory import create_store
 
 API_ROUTERS: tuple[APIRouter, ...] = (
     routes_data.router,

@@ -30,7 +30,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from clpm_shared.auth import Role, TokenValidator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clpm_api_gateway.data_queries import check_bucket_count
@@ -49,6 +48,7 @@ from clpm_api_gateway.routes_data import (
     aggregated_key,
     realtime_key,
 )
+from clpm_shared.auth import Role, TokenValidator
 
 KEY_MEMORY = 4096
 """Query strings whose cache key is remembered per endpoint (cleared when full)."""

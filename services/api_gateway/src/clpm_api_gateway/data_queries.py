@@ -13,11 +13,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from clpm_shared.aggregation.buckets import BucketTable
-from clpm_shared.aggregation.rollup import rollup
-from clpm_shared.db.repositories.aggregates import AggregateRepository, AggregateTable
-from clpm_shared.db.repositories.loops import LoopRepository
-from clpm_shared.timeseries import IntervalAggregate, TimeSeriesStore
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clpm_api_gateway.columnar import (
@@ -29,6 +24,11 @@ from clpm_api_gateway.columnar import (
 )
 from clpm_api_gateway.problems import invalid_parameter, loop_not_found
 from clpm_api_gateway.query_parameters import TimeWindow
+from clpm_shared.aggregation.buckets import BucketTable
+from clpm_shared.aggregation.rollup import rollup
+from clpm_shared.db.repositories.aggregates import AggregateRepository, AggregateTable
+from clpm_shared.db.repositories.loops import LoopRepository
+from clpm_shared.timeseries import IntervalAggregate, TimeSeriesStore
 
 MAX_AGGREGATE_BUCKETS = 100_000
 """Most buckets one aggregated answer may hold (also the time-series store's own bound)."""

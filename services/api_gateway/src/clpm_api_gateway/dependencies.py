@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import httpx
-from clpm_shared.config import Settings
-from clpm_shared.timeseries import TimeSeriesStore
 from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from clpm_api_gateway.response_cache import ResponseCache
+from clpm_shared.config import Settings
+from clpm_shared.timeseries import TimeSeriesStore
 
 
 @dataclass

@@ -19,12 +19,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from clpm_shared.config import Settings
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from clpm_api_gateway.problems import TYPE_NOT_FOUND, problem_response
+from clpm_shared.config import Settings
 
 logger = logging.getLogger("clpm_api_gateway.frontend_hosting")
 

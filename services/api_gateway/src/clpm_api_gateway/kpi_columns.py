@@ -31,10 +31,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from clpm_shared.db.models import KpiResult
-
 from clpm_api_gateway.columnar import iso_time
 from clpm_api_gateway.problems import invalid_parameter
+from clpm_shared.db.models import KpiResult
 
 KPI_COLUMNS: tuple[str, ...] = (
     "loop_id",

@@ -44,8 +44,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
 
-from clpm_shared.auth import InvalidTokenError
-from clpm_shared.config import AuthMode, AuthSettings, Settings, SettingsError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import APIRouter, Request
@@ -54,6 +52,8 @@ from jose import jwk, jwt
 from jose.exceptions import JOSEError
 
 from clpm_api_gateway.local_realm import Realm, RealmClient, RealmUser, load_realm
+from clpm_shared.auth import InvalidTokenError
+from clpm_shared.config import AuthMode, AuthSettings, Settings, SettingsError
 
 logger = logging.getLogger(__name__)
 

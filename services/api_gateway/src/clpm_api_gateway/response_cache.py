@@ -18,9 +18,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import pydantic_core
+from fastapi.responses import Response
+
 from clpm_shared.cache import Cache, MemoryCache, create_cache, loop_tag
 from clpm_shared.config import CacheBackend, CacheSettings
-from fastapi.responses import Response
 
 FLEET_TAG = "fleet"
 NEAR_MAX_ENTRIES = 2000

@@ -10,7 +10,6 @@ import json
 from datetime import timedelta
 from typing import Annotated, Any
 
-from clpm_shared.cache import cache_key, ttl_for_range
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
@@ -39,6 +38,7 @@ from clpm_api_gateway.realtime_age import with_current_age
 from clpm_api_gateway.response_cache import cached_json, json_response, loop_tags
 from clpm_api_gateway.schemas import AggregatedData, DataRangeOut, RawData, RealtimeData
 from clpm_api_gateway.security import require_role
+from clpm_shared.cache import cache_key, ttl_for_range
 
 router = APIRouter(
     prefix="/data",

@@ -10,8 +10,6 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Annotated, Any
 
-from clpm_shared.db.models import DiagnosticResult
-from clpm_shared.db.repositories.diagnostics_read import DiagnosticReadRepository
 from fastapi import APIRouter, Body, Depends, Query
 
 from clpm_api_gateway import diagnostics_client
@@ -34,6 +32,8 @@ from clpm_api_gateway.response_cache import invalidate_loop
 from clpm_api_gateway.routes_loops import LoopIdPath, existing_loop, path_loop_id
 from clpm_api_gateway.schemas import DiagnoseRequest, Finding, Findings
 from clpm_api_gateway.security import EngineerPrincipal, require_role
+from clpm_shared.db.models import DiagnosticResult
+from clpm_shared.db.repositories.diagnostics_read import DiagnosticReadRepository
 
 router = APIRouter(
     tags=["diagnostics"],

@@ -12,13 +12,6 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Annotated, Any
 
-from clpm_shared.cache import cache_key, ttl_for_range
-from clpm_shared.db.models import KpiResult
-from clpm_shared.db.repositories.apc_read import ApcReadRepository
-from clpm_shared.db.repositories.diagnostics_read import DiagnosticReadRepository
-from clpm_shared.db.repositories.kpis_read import KpiReadRepository
-from clpm_shared.db.repositories.loop_overview import LoopOverviewRepository
-from clpm_shared.db.repositories.loops import LoopConfigRepository
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
@@ -79,6 +72,13 @@ from clpm_api_gateway.schemas import (
     KpiSummary,
 )
 from clpm_api_gateway.security import require_role
+from clpm_shared.cache import cache_key, ttl_for_range
+from clpm_shared.db.models import KpiResult
+from clpm_shared.db.repositories.apc_read import ApcReadRepository
+from clpm_shared.db.repositories.diagnostics_read import DiagnosticReadRepository
+from clpm_shared.db.repositories.kpis_read import KpiReadRepository
+from clpm_shared.db.repositories.loop_overview import LoopOverviewRepository
+from clpm_shared.db.repositories.loops import LoopConfigRepository
 
 router = APIRouter(
     tags=["kpis"],

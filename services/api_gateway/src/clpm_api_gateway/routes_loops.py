@@ -8,10 +8,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from clpm_shared.analytics.ranking import bad_actor_value
-from clpm_shared.db.models import LoopConfig
-from clpm_shared.db.repositories.loop_overview import LoopOverview, LoopOverviewRepository
-from clpm_shared.db.repositories.loops import LoopConfigRepository, LoopRepository
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import Response
 
@@ -51,6 +47,10 @@ from clpm_api_gateway.schemas import (
     RawData,
 )
 from clpm_api_gateway.security import AdminPrincipal, EngineerPrincipal, require_role
+from clpm_shared.analytics.ranking import bad_actor_value
+from clpm_shared.db.models import LoopConfig
+from clpm_shared.db.repositories.loop_overview import LoopOverview, LoopOverviewRepository
+from clpm_shared.db.repositories.loops import LoopConfigRepository, LoopRepository
 
 router = APIRouter(
     prefix="/loops",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from clpm_shared import __version__
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from clpm_api_gateway.dependencies import ResourcesDep
 from clpm_api_gateway.problems import TYPE_UNAVAILABLE, problem_response
 from clpm_api_gateway.schemas import Health, Readiness
+from clpm_shared import __version__
 
 router = APIRouter(tags=["operations"])
 

@@ -10,8 +10,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from clpm_shared.timeseries import LOOP_ID_PATTERN
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, FiniteFloat
+
+from clpm_shared.timeseries import LOOP_ID_PATTERN
 
 NAME_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 """Names (unit, area, loop name): any text without control characters."""

@@ -38,6 +38,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
 from clpm_shared.auth import (
     IdentityProviderUnavailableError,
     InvalidTokenError,
@@ -47,8 +50,6 @@ from clpm_shared.auth import (
     TokenValidator,
 )
 from clpm_shared.config import AuthMode, Settings
-from fastapi import Depends, FastAPI, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 REALM = "clpm"
 

@@ -18,7 +18,6 @@ from clpm_shared.config import Settings, TimeSeriesBackend, load_settings
 from clpm_shared.db.engine import create_engine, create_session_factory
 from clpm_shared.logs import configure_logging
 from clpm_shared.timeseries import InfluxQLStore, TimeSeriesError, create_store
-
 from data_streaming_service.catalogue import loop_specs
 from data_streaming_service.data_generator import ControlLoopDataGenerator
 from data_streaming_service.heartbeat import HeartbeatPublisher, new_instance_id

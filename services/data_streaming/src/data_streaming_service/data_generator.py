@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
+
 from clpm_shared.simulation import (
     MODES,
     FleetSimulator,
@@ -23,7 +24,6 @@ from clpm_shared.simulation import (
     SimulatedLoopSpec,
 )
 from clpm_shared.timeseries import Point, from_ns, to_ns, validate_loop_id
-
 from data_streaming_service.catalogue import default_loop_specs
 
 FloatArray = npt.NDArray[np.float64]

@@ -13,9 +13,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from clpm_shared.db.repositories.heartbeats import HeartbeatRepository
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from clpm_shared.db.repositories.heartbeats import HeartbeatRepository
 
 SERVICE = "data-streaming"
 

@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from clpm_shared.timeseries import TimeSeriesError, TimeSeriesStore
-
 from data_streaming_service.data_generator import ControlLoopDataGenerator
 from data_streaming_service.heartbeat import HeartbeatPublisher
 from data_streaming_service.write_buffer import PointBuffer, StoreWriter

@@ -21,7 +21,6 @@ from collections import deque
 from dataclasses import dataclass
 
 from clpm_shared.timeseries import StoreUnavailableError, TimeSeriesError, TimeSeriesStore
-
 from data_streaming_service.data_generator import SampleChunk
 
 logger = logging.getLogger(__name__)

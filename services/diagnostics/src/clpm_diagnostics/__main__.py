@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 import uvicorn
-from clpm_shared.config import load_settings
-from clpm_shared.logs import configure_logging
 
 from clpm_diagnostics.app import create_app
+from clpm_shared.config import load_settings
+from clpm_shared.logs import configure_logging
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,11 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from clpm_shared import __version__
-from clpm_shared.config import Settings, load_settings
-from clpm_shared.db import create_engine, create_session_factory
-from clpm_shared.timeseries import StoreUnavailableError, TimeSeriesStore
-from clpm_shared.timeseries.factory import create_store
 from fastapi import Depends, FastAPI, Query, Request
 from pydantic import AwareDatetime
 from sqlalchemy import text
@@ -26,6 +21,11 @@ from clpm_diagnostics.schemas import (
     LoopDiagnosisOut,
     range_problem,
 )
+from clpm_shared import __version__
+from clpm_shared.config import Settings, load_settings
+from clpm_shared.db import create_engine, create_session_factory
+from clpm_shared.timeseries import StoreUnavailableError, TimeSeriesStore
+from clpm_shared.timeseries.factory import create_store
 
 DESCRIPTION = """\
 Why a control loop performs badly. For a loop and a window it reads the raw PV/SP/OP/mode

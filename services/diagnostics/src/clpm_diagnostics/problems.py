@@ -14,13 +14,14 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
-from clpm_shared.timeseries import InvalidQueryError, StoreUnavailableError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from clpm_shared.timeseries import InvalidQueryError, StoreUnavailableError
 
 log = logging.getLogger("clpm_diagnostics.problems")
 

@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from clpm_shared.analytics import LoopConfig, LoopWindow
 from clpm_shared.analytics.diagnosis import (
     LoopDiagnosis,
@@ -24,7 +26,6 @@ from clpm_shared.db.models import LoopConfig as LoopConfigRow
 from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository
 from clpm_shared.db.repositories.diagnostics import DiagnosticRepository
 from clpm_shared.timeseries import RawSeries, TimeSeriesStore
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 log = logging.getLogger("clpm_diagnostics.runs")
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from clpm_shared.timeseries import validate_loop_id
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from clpm_shared.timeseries import validate_loop_id
 
 MAX_RANGE = timedelta(hours=24)
 """Longest window one request may analyse (raw data at 1 s: 86,400 samples per loop)."""

@@ -7,16 +7,16 @@ import asyncio
 import sys
 from datetime import UTC, datetime
 
-from clpm_shared.config import Settings, load_settings
-from clpm_shared.db import create_engine, create_session_factory
-from clpm_shared.logs import configure_logging
-from clpm_shared.timeseries import validate_loop_id
-from clpm_shared.timeseries.factory import create_store
 from tqdm import tqdm
 
 from clpm_kpi_worker.diagnostics_trigger import DiagnosticsTrigger
 from clpm_kpi_worker.scheduler import run_forever
 from clpm_kpi_worker.worker import KpiWorker
+from clpm_shared.config import Settings, load_settings
+from clpm_shared.db import create_engine, create_session_factory
+from clpm_shared.logs import configure_logging
+from clpm_shared.timeseries import validate_loop_id
+from clpm_shared.timeseries.factory import create_store
 
 
 def _utc(text: str) -> datetime:

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from clpm_kpi_worker.windows import KpiWindow
 from clpm_shared.aggregation.buckets import BucketTable
 from clpm_shared.analytics import KpiResult, LoopConfig, LoopWindow, apc_attainment, compute_kpis
 from clpm_shared.timeseries import RawSeries
-
-from clpm_kpi_worker.windows import KpiWindow
 
 RAW_SAMPLE_PERIOD_S = 1.0
 """Grid period for raw data (the simulator and typical DCS historians sample at 1 s)."""

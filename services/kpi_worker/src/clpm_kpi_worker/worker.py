@@ -21,15 +21,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from clpm_shared.aggregation.buckets import BucketTable
-from clpm_shared.analytics import LoopConfig
-from clpm_shared.config import KpiSettings
-from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository
-from clpm_shared.db.repositories.aggregates import AggregateRepository
-from clpm_shared.db.repositories.heartbeats import HeartbeatRepository
-from clpm_shared.db.repositories.kpis_write import KpiWriteRepository
-from clpm_shared.db.repositories.leases import WorkLeaseRepository
-from clpm_shared.timeseries import RawSeries, StoreUnavailableError, TimeSeriesStore
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -41,6 +32,15 @@ from clpm_kpi_worker.loop_analysis import (
     window_from_buckets,
 )
 from clpm_kpi_worker.windows import KpiWindow, due_windows, windows_between
+from clpm_shared.aggregation.buckets import BucketTable
+from clpm_shared.analytics import LoopConfig
+from clpm_shared.config import KpiSettings
+from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository
+from clpm_shared.db.repositories.aggregates import AggregateRepository
+from clpm_shared.db.repositories.heartbeats import HeartbeatRepository
+from clpm_shared.db.repositories.kpis_write import KpiWriteRepository
+from clpm_shared.db.repositories.leases import WorkLeaseRepository
+from clpm_shared.timeseries import RawSeries, StoreUnavailableError, TimeSeriesStore
 
 log = logging.getLogger("clpm_kpi_worker")
 
