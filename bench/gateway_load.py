@@ -47,6 +47,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.process_cpu import CLOCK_TICKS, process_tree
 from clpm_shared.aggregation.buckets import minute_buckets
 from clpm_shared.config import InfluxSettings, TimeSeriesBackend, load_settings
 from clpm_shared.db import create_engine, create_session_factory
@@ -71,7 +72,6 @@ AGG_MINUTES = 60
 TARGET_REQ_S = 1500
 TARGET_P99_MS = 20.0
 WARM_UP_S = 2
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -253,7 +253,7 @@ def start_gateway(
 
 
 def _check_children(pid: int, workers: int) -> None:
-    found = len(_process_tree(pid)) - 1
+    found = len(process_tree(pid)) - 1
     if found < workers:
         raise RuntimeError(f"{found} of {workers} workers")
 
@@ -271,44 +271,8 @@ def stop_gateway(process: subprocess.Popen[bytes]) -> None:
 # --------------------------------------------------------------------------- CPU accounting
 
 
-def _stat(pid: int) -> tuple[int, int, int] | None:
-    """(parent pid, CPU ticks, CPU ticks of its exited and reaped children) of a live process."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2 :].split()
-    return int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
-
-
-def _process_tree(root: int) -> dict[int, int]:
-    """CPU ticks of ``root`` (with its reaped children) and of each of its live descendants.
-
-    A PostgreSQL backend that ends during a case (pool connections closed) counts through the
-    postmaster's children time.
-    """
-    parents: dict[int, int] = {}
-    ticks: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            stat = _stat(int(entry.name))
-            if stat is not None:
-                parent, own, children = stat
-                parents[int(entry.name)] = parent
-                ticks[int(entry.name)] = own + children if int(entry.name) == root else own
-    tree = {root}
-    grew = True
-    while grew:
-        grew = False
-        for pid, parent in parents.items():
-            if parent in tree and pid not in tree:
-                tree.add(pid)
-                grew = True
-    return {pid: ticks[pid] for pid in tree if pid in ticks}
-
-
 def _cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
-    return {name: sum(_process_tree(pid).values()) / CLOCK_TICKS for name, pid in roots.items()}
+    return {name: sum(process_tree(pid).values()) / CLOCK_TICKS for name, pid in roots.items()}
 
 
 def _postgres_sessions(postgres: PostgresServer) -> int:
@@ -325,7 +289,7 @@ def _run_queue_wait_seconds(root: int) -> float:
     work kept the process off a core.
     """
     waited = 0
-    for pid in _process_tree(root):
+    for pid in process_tree(root):
         for task in Path(f"/proc/{pid}/task").glob("*"):
             try:
                 waited += int((task / "schedstat").read_text().split()[1])

@@ -25,12 +25,9 @@ def _stat(pid: int) -> tuple[int, int, int] | None:
     return int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
 
 
-def tree_cpu_seconds(root: int, *, descendants_only: bool = False) -> float:
-    """CPU seconds of ``root`` (with its reaped children) and all its live descendants.
-
-    With ``descendants_only`` the root's own time is left out (e.g. the bench's worker
-    processes without the bench's main process).
-    """
+def process_tree(root: int) -> dict[int, int]:
+    """CPU ticks of ``root`` and of each of its live descendants, each with its exited and
+    reaped children (a PostgreSQL backend that ended counts through the postmaster)."""
     parents: dict[int, int] = {}
     ticks: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
@@ -49,9 +46,19 @@ def tree_cpu_seconds(root: int, *, descendants_only: bool = False) -> float:
             if parent in tree and pid not in tree:
                 tree.add(pid)
                 grew = True
+    return {pid: ticks[pid] for pid in tree if pid in ticks}
+
+
+def tree_cpu_seconds(root: int, *, descendants_only: bool = False) -> float:
+    """CPU seconds of ``root`` (with its reaped children) and all its live descendants.
+
+    With ``descendants_only`` the root's own time is left out (e.g. the bench's worker
+    processes without the bench's main process).
+    """
+    tree = process_tree(root)
     if descendants_only:
-        tree.discard(root)
-    return sum(ticks.get(pid, 0) for pid in tree) / CLOCK_TICKS
+        tree.pop(root, None)
+    return sum(tree.values()) / CLOCK_TICKS
 
 
 def own_cpu_seconds(pid: int) -> float:
