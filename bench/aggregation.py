@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bench.process_cpu import cpu_snapshot, cpu_spent, wait_until_idle
+from bench.process_cpu import cpu_snapshot, cpu_spent, server_pid, wait_until_idle
 from clpm_aggregation.service import AggregationService
 from clpm_shared.aggregation import MINUTE_NS, STAT_COLUMNS, BucketTable, minute_buckets
 from clpm_shared.config import AggregationSettings, InfluxSettings, TimeSeriesBackend
@@ -217,11 +217,6 @@ def percentiles(values: list[float]) -> dict[str, float]:
         "max_s": round(max(values), 3),
         "runs": len(values),
     }
-
-
-def process_id(server: InfluxServer | PostgresServer) -> int:
-    assert server.process is not None
-    return server.process.pid
 
 
 # ------------------------------------------------------------------ measurements
@@ -439,8 +434,8 @@ async def measure_backfill(
             clock=clock,
         )
         parties = {
-            "influxd": process_id(servers.influx),
-            "postgres": process_id(servers.postgres),
+            "influxd": server_pid(servers.influx),
+            "postgres": server_pid(servers.postgres),
         }
         before = cpu_snapshot(parties, {"bench": os.getpid()})
         started = time.perf_counter()
@@ -533,8 +528,8 @@ async def main() -> None:
         try:
             # only the 30 s at T1 are inside [T1, T1 + 1 min); the 150 s before serve lateness
             parties = {
-                "influxd": process_id(servers.influx),
-                "postgres": process_id(servers.postgres),
+                "influxd": server_pid(servers.influx),
+                "postgres": server_pid(servers.postgres),
             }
             profiler = cProfile.Profile() if args.profile else None
             result["cycle"] = await measure_cycle(
@@ -558,10 +553,10 @@ async def main() -> None:
             )
             # a start-up backfill reads history influxd compacted long ago: let it finish
             result["write_backfill_data"]["influxd_compaction_s"] = wait_until_idle(
-                process_id(servers.influx)
+                server_pid(servers.influx)
             )
             result["backfill_read_only"] = await measure_read_only(
-                store, backfill_loops[: min(1000, len(backfill_loops))], process_id(servers.influx)
+                store, backfill_loops[: min(1000, len(backfill_loops))], server_pid(servers.influx)
             )
             result["backfill"] = await measure_backfill(servers, store, backfill_loops)
         await store.close()

@@ -47,7 +47,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.process_cpu import CLOCK_TICKS, process_tree
+from bench.process_cpu import CLOCK_TICKS, process_tree, server_pid
 from clpm_shared.aggregation.buckets import minute_buckets
 from clpm_shared.config import InfluxSettings, TimeSeriesBackend, load_settings
 from clpm_shared.db import create_engine, create_session_factory
@@ -452,9 +452,9 @@ def measure_config(
     try:
         cpu_roots = {
             "gateway": process.pid,
-            "redis": _pid(servers.redis),
-            "postgres": _pid(servers.postgres),
-            "influxd": _pid(servers.influx),
+            "redis": server_pid(servers.redis),
+            "postgres": server_pid(servers.postgres),
+            "influxd": server_pid(servers.influx),
         }
         results: dict[str, Any] = {}
         log = root / f"gateway-{config.name}.log"
@@ -485,11 +485,6 @@ def _redis_given_up(log: Path) -> int:
     """How often the gateway's log says it gave up on Redis and serves uncached."""
     with log.open(errors="replace") as lines:
         return sum(REDIS_GIVEN_UP in line for line in lines)
-
-
-def _pid(server: Any) -> int:
-    assert server.process is not None
-    return int(server.process.pid)
 
 
 def uptime() -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.process_cpu import cpu_snapshot, cpu_spent
+from bench.process_cpu import cpu_snapshot, cpu_spent, server_pid
 from clpm_kpi_worker.loop_analysis import analyse, window_from_raw
 from clpm_kpi_worker.windows import KpiWindow
 from clpm_kpi_worker.worker import KpiWorker
@@ -101,7 +101,7 @@ async def _run(
         store,
         chunk_size=args.chunk_size,
     )
-    parties = {"all": os.getpid(), "influxd": _pid(influx), "postgres": _pid(pg)}
+    parties = {"all": os.getpid(), "influxd": server_pid(influx), "postgres": server_pid(pg)}
     cpu_before = cpu_snapshot(parties, {"bench_main": os.getpid()})
     profiler = cProfile.Profile() if args.profile else None
     started = time.perf_counter()
@@ -152,11 +152,6 @@ async def _run(
         "cpu_count": os.cpu_count(),
         "numpy": np.__version__,
     }
-
-
-def _pid(server: InfluxServer | PostgresServer) -> int:
-    assert server.process is not None
-    return server.process.pid
 
 
 def main() -> None:

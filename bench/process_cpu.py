@@ -12,7 +12,15 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from tests.harness.servers import ManagedServer
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def server_pid(server: ManagedServer) -> int:
+    """Process id of a started harness server (the root of its process tree)."""
+    assert server.process is not None
+    return server.process.pid
 
 
 def _stat(pid: int) -> tuple[int, int, int] | None:
