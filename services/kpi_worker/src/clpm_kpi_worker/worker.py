@@ -143,7 +143,7 @@ class KpiWorker:
             await self._run_window(window, plan[window], stats)
         stats.seconds = time.perf_counter() - started
         self.last_stats = stats
-        await self._heartbeat(now, stats)
+        await self._heartbeat(now, stats.as_dict())
         log.info("kpi cycle done", extra={"cycle": stats.as_dict()})
         return stats
 
@@ -154,10 +154,7 @@ class KpiWorker:
         stats = self.last_stats.as_dict() if self.last_stats is not None else {}
         stats["cycle_running"] = self.cycle_running
         try:
-            async with self.sessions() as session, session.begin():
-                await HeartbeatRepository(session, SERVICE).beat(
-                    self.instance_id, now or datetime.now(UTC), stats
-                )
+            await self._heartbeat(now or datetime.now(UTC), stats)
         except (SQLAlchemyError, OSError) as exc:
             log.warning("heartbeat not written", extra={"error": str(exc)})
 
@@ -204,9 +201,9 @@ class KpiWorker:
             async with self.sessions() as session, session.begin():
                 await LoopRepository(session).register_discovered(discovered)
 
-    async def _heartbeat(self, now: datetime, stats: CycleStats) -> None:
+    async def _heartbeat(self, now: datetime, stats: dict[str, Any]) -> None:
         async with self.sessions() as session, session.begin():
-            await HeartbeatRepository(session, SERVICE).beat(self.instance_id, now, stats.as_dict())
+            await HeartbeatRepository(session, SERVICE).beat(self.instance_id, now, stats)
 
     async def release(self) -> None:
         """Give up this instance's leases (on clean shutdown) so others take over at once."""
