@@ -184,8 +184,7 @@ def _series_by_loop(blocks: Sequence[SeriesBlock]) -> dict[str, RawSeries]:
         if not block.values:
             continue
         if tuple(block.columns) != _RAW_COLUMNS:
-            loop_id = block.tags.get(LOOP_TAG, "")
-            parts.setdefault(loop_id, []).append(_block_series(loop_id, block))
+            _convert_block(block, parts)
             continue
         group.append(block)
         rows_in_group += len(block.values)
@@ -209,8 +208,7 @@ def _convert_group(group: Sequence[SeriesBlock], parts: dict[str, list[RawSeries
         values = [np.array(column, dtype=np.float64) for column in (pv, sp, op)]
     except (TypeError, ValueError):
         for block in group:
-            loop_id = block.tags.get(LOOP_TAG, "")
-            parts.setdefault(loop_id, []).append(_block_series(loop_id, block))
+            _convert_block(block, parts)
         return
     modes = np.array(mode, dtype=object)
     offset = 0
@@ -227,6 +225,12 @@ def _convert_group(group: Sequence[SeriesBlock], parts: dict[str, list[RawSeries
         )
         parts.setdefault(loop_id, []).append(part)
         offset = end
+
+
+def _convert_block(block: SeriesBlock, parts: dict[str, list[RawSeries]]) -> None:
+    """One block on its own (:func:`_block_series`), added to its loop's parts."""
+    loop_id = block.tags.get(LOOP_TAG, "")
+    parts.setdefault(loop_id, []).append(_block_series(loop_id, block))
 
 
 def _merged(loop_id: str, parts: Sequence[RawSeries]) -> RawSeries:
