@@ -47,7 +47,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.process_cpu import CLOCK_TICKS, process_tree, server_pid
+from bench.process_cpu import process_tree, server_pid, tree_cpu_seconds
 from clpm_shared.aggregation.buckets import minute_buckets
 from clpm_shared.config import InfluxSettings, TimeSeriesBackend, load_settings
 from clpm_shared.db import create_engine, create_session_factory
@@ -272,7 +272,7 @@ def stop_gateway(process: subprocess.Popen[bytes]) -> None:
 
 
 def _cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
-    return {name: sum(process_tree(pid).values()) / CLOCK_TICKS for name, pid in roots.items()}
+    return {name: tree_cpu_seconds(pid) for name, pid in roots.items()}
 
 
 def _postgres_sessions(postgres: PostgresServer) -> int:

@@ -57,16 +57,9 @@ def process_tree(root: int) -> dict[int, int]:
     return {pid: ticks[pid] for pid in tree if pid in ticks}
 
 
-def tree_cpu_seconds(root: int, *, descendants_only: bool = False) -> float:
-    """CPU seconds of ``root`` (with its reaped children) and all its live descendants.
-
-    With ``descendants_only`` the root's own time is left out (e.g. the bench's worker
-    processes without the bench's main process).
-    """
-    tree = process_tree(root)
-    if descendants_only:
-        tree.pop(root, None)
-    return sum(tree.values()) / CLOCK_TICKS
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds of ``root`` (with its reaped children) and all its live descendants."""
+    return sum(process_tree(root).values()) / CLOCK_TICKS
 
 
 def own_cpu_seconds(pid: int) -> float:
