@@ -111,6 +111,14 @@ CONFIGS: dict[str, GatewayConfig] = {
     "workers_1_log_warning": GatewayConfig(
         "workers_1_log_warning", 1, {"LOG_LEVEL": "warning"}, ("health", "realtime_cached")
     ),
+    # realtime answers kept 60 s, and their near copies too: nothing expires or is recomputed
+    # during the case, the floor of the cached path
+    "workers_1_no_expiry": GatewayConfig(
+        "workers_1_no_expiry",
+        1,
+        {"CACHE_TTL_REALTIME_S": "60", "CACHE_NEAR_TTL_S": "60"},
+        ("realtime_cached",),
+    ),
     # realtime answers kept 60 s instead of 2 s: no recomputation during the case, so the tail
     # of realtime_cached without the expiries (compare with workers_2)
     "workers_2_realtime_ttl_60": GatewayConfig(
@@ -459,6 +467,8 @@ def measure_config(
         results: dict[str, Any] = {}
         log = root / f"gateway-{config.name}.log"
         for case in config.cases:
+            if arguments.cases and case not in arguments.cases.split(","):
+                continue
             given_up = _redis_given_up(log)
             sessions = _postgres_sessions(servers.postgres)
             token = servers.oidc.password_token("viewer")  # fresh: tokens live 15 minutes
@@ -497,6 +507,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50, help="open connections")
     parser.add_argument("--loops", type=int, default=100, help="loops the requests cycle over")
     parser.add_argument("--client-threads", type=int, default=2, help="wrk threads")
+    parser.add_argument(
+        "--cases",
+        default="",
+        help="only these cases of each setup, comma-separated (default: all of the setup's)",
+    )
     parser.add_argument(
         "--configs",
         default=",".join(CONFIGS),

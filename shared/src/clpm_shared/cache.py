@@ -240,6 +240,17 @@ class Cache(Protocol):
         tags: Iterable[str] = (),
     ) -> bytes: ...
 
+    async def get_fresh_or_compute_bytes(
+        self,
+        key: str,
+        ttl_s: float,
+        compute: Callable[[], Awaitable[bytes]],
+        *,
+        tags: Iterable[str] = (),
+    ) -> bytes:
+        """The fresh cached bytes, or a recomputation's when the entry is stale or missing."""
+        ...
+
     async def invalidate_tags(self, *tags: str) -> int:
         """Drop every entry stored with any of ``tags``; returns how many were dropped."""
         ...
@@ -335,10 +346,39 @@ class _SingleFlightCache:
                 self.stats.stale_hits += 1
                 self._refresh_in_background(key, ttl_s, compute, tag_tuple)
             return cached
+        return await self._computed(key, ttl_s, compute, tag_tuple)
+
+    async def get_fresh_or_compute_bytes(
+        self,
+        key: str,
+        ttl_s: float,
+        compute: Callable[[], Awaitable[bytes]],
+        *,
+        tags: Iterable[str] = (),
+    ) -> bytes:
+        """Like :meth:`get_or_compute_bytes`, but a stale entry is not served: it is recomputed
+        (single-flight, joining a background refresh already running) and the new value
+        returned. For renewing a copy kept elsewhere, where a stale value would live on."""
+        if ttl_s <= 0:
+            raise ValueError("ttl_s must be positive")
+        found = await self.lookup(key)
+        if found is not None and found[1]:
+            self.stats.hits += 1
+            return found[0]
+        return await self._computed(key, ttl_s, compute, tuple(tags))
+
+    async def _computed(
+        self,
+        key: str,
+        ttl_s: float,
+        compute: Callable[[], Awaitable[bytes]],
+        tags: tuple[str, ...],
+    ) -> bytes:
+        """The result of the computation running for ``key``, or of a new one (a miss)."""
         task = self._inflight.get(key)
         if task is None:
             self.stats.misses += 1
-            task = asyncio.create_task(self._fill(key, ttl_s, compute, tag_tuple))
+            task = asyncio.create_task(self._fill(key, ttl_s, compute, tags))
             self._inflight[key] = task
             task.add_done_callback(lambda done: self._forget(key, done))
         else:
@@ -472,6 +512,17 @@ class MemoryCache(_SingleFlightCache):
             return None
         self._entries.move_to_end(key)
         return entry.value
+
+    def peek_fresh(self, key: str) -> tuple[bytes, float] | None:
+        """:meth:`peek` with the seconds the value stays fresh: ``(value, fresh_for_s)``."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        fresh_for_s = entry.fresh_until - time.monotonic()
+        if fresh_for_s <= 0:
+            return None
+        self._entries.move_to_end(key)
+        return entry.value, fresh_for_s
 
     def lifetime(self, key: str) -> tuple[float, float] | None:
         """Seconds until ``key`` turns stale and until it is gone, or ``None`` if absent."""

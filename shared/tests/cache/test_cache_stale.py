@@ -5,6 +5,7 @@ invalidation of stale entries, failed refreshes, jitter bounds and Redis stopped
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -105,6 +106,30 @@ async def test_past_the_grace_callers_wait_for_one_computation(
     assert elapsed >= 0.18  # they waited for it
     assert source.calls == 2  # single-flight
     assert swr_cache.stats.stale_hits == 0
+
+
+async def test_get_fresh_or_compute_bytes_recomputes_a_stale_entry_once(
+    swr_cache: MemoryCache | RedisCache,
+) -> None:
+    source = Source(delay_s=0.1)
+
+    async def render() -> bytes:
+        return json.dumps(await source()).encode()
+
+    key = cache_key(ns(), loop_id="FIC101")
+    assert await swr_cache.get_fresh_or_compute_bytes(key, TTL_S, render) == b'{"version": 1}'
+    assert await swr_cache.get_fresh_or_compute_bytes(key, TTL_S, render) == b'{"version": 1}'
+    assert source.calls == 1  # fresh: served
+    source.version = 2
+    await asyncio.sleep(TTL_S + 0.05)  # stale, within the grace
+    # a stale hit starts the background refresh; the fresh callers join it, none sees version 1
+    stale = await swr_cache.get_or_compute_bytes(key, TTL_S, render)
+    answers = await asyncio.gather(
+        *(swr_cache.get_fresh_or_compute_bytes(key, TTL_S, render) for _ in range(5))
+    )
+    assert stale == b'{"version": 1}'
+    assert answers == [b'{"version": 2}'] * 5
+    assert source.calls == 2  # single-flight with the background refresh
 
 
 @pytest.mark.parametrize("how", ["tag", "prefix"])
