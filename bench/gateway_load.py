@@ -111,6 +111,10 @@ CONFIGS: dict[str, GatewayConfig] = {
     "workers_1_log_warning": GatewayConfig(
         "workers_1_log_warning", 1, {"LOG_LEVEL": "warning"}, ("health", "realtime_cached")
     ),
+    # realtime answers kept 60 s: near copies are renewed from Redis, nothing is recomputed
+    "workers_1_realtime_ttl_60": GatewayConfig(
+        "workers_1_realtime_ttl_60", 1, {"CACHE_TTL_REALTIME_S": "60"}, ("realtime_cached",)
+    ),
     # realtime answers kept 60 s, and their near copies too: nothing expires or is recomputed
     # during the case, the floor of the cached path
     "workers_1_no_expiry": GatewayConfig(
@@ -520,6 +524,9 @@ def main() -> None:
     arguments = parser.parse_args()
     if shutil.which("wrk") is None:
         parser.error("wrk not found: install the Debian package 'wrk'")
+    unknown = set(arguments.configs.split(",")) - CONFIGS.keys()
+    if unknown:
+        parser.error(f"unknown --configs {', '.join(sorted(unknown))}")
     configs = [CONFIGS[name] for name in arguments.configs.split(",")]
     loops = [f"FIC-{i:04d}" for i in range(arguments.loops)]
     report: dict[str, Any] = {
