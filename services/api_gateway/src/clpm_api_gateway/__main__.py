@@ -39,11 +39,12 @@ def main(argv: list[str] | None = None) -> None:
             host=args.host,
             port=args.port,
             log_config=None,
+            access_log=False,  # clpm_api_gateway.access_log writes it
         )
     else:
         app = create_app(settings)
         freeze_startup_objects()
-        uvicorn.run(app, host=args.host, port=args.port, log_config=None)
+        uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
 
 
 def worker_app() -> FastAPI:

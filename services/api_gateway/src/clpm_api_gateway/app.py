@@ -9,11 +9,13 @@ lifespan and closed at shutdown.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 from clpm_api_gateway import (
     routes_data,
@@ -22,6 +24,7 @@ from clpm_api_gateway import (
     routes_loops,
     routes_operations,
 )
+from clpm_api_gateway.access_log import AccessLog, access_line_writer
 from clpm_api_gateway.cached_hits import CachedHitAnswers, CachedHitStats
 from clpm_api_gateway.dependencies import GatewayResources
 from clpm_api_gateway.diagnostics_client import create_client
@@ -55,6 +58,25 @@ Loop data, KPIs and diagnoses of the CLPM suite.
 """
 
 
+class GatewayApp(FastAPI):
+    """FastAPI with layers outside its own middleware stack (error pages, CORS...).
+
+    ``outer_layers`` wrap the stack in order, the first outermost: the access log, then the
+    answers to fresh cached hits, which need neither error handling nor CORS (they leave
+    cross-origin requests to it). Set them before the first request.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.outer_layers: list[Callable[[ASGIApp], ASGIApp]] = []
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app = super().build_middleware_stack()
+        for wrap in reversed(self.outer_layers):
+            app = wrap(app)
+        return app
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the gateway; engines and clients are created in the lifespan."""
     resolved = settings or load_settings()
@@ -82,18 +104,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await store.close()
             await engine.dispose()
 
-    app = FastAPI(
+    app = GatewayApp(
         title="CLPM API gateway",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
     )
     install_problem_handlers(app)
-    app.state.cached_hits = CachedHitStats()
-    if resolved.api.api_fast_cached_hits:  # inside CORS: added first
-        app.add_middleware(
-            CachedHitAnswers, prefix=resolved.api.api_prefix, stats=app.state.cached_hits
-        )
+    writer = access_line_writer()
+    if writer is not None:
+        write, service = writer
+        app.outer_layers.append(lambda inner: AccessLog(inner, write=write, service=service))
+    stats = app.state.cached_hits = CachedHitStats()
+    if resolved.api.api_fast_cached_hits:
+        prefix = resolved.api.api_prefix
+        app.outer_layers.append(lambda inner: CachedHitAnswers(inner, prefix=prefix, stats=stats))
     app.add_middleware(
         CORSMiddleware,
         allow_origins=resolved.api.api_cors_origins,

@@ -1,11 +1,12 @@
 """ASGI layer answering fresh in-process cache hits of ``/data/realtime`` and ``/data/aggregated``.
 
 Most requests for these two endpoints are cache hits, and for a hit FastAPI's routing,
-dependency resolution and parameter conversion cost more than the answer. This layer (inside
-the CORS middleware, so CORS headers are added as for any route) answers a request itself only
+dependency resolution and parameter conversion cost more than the answer. This layer (outside
+FastAPI's own middleware stack, see :class:`clpm_api_gateway.app.GatewayApp`: error pages and
+CORS are not needed for the answers it gives) answers a request itself only
 when every check the routed endpoint would make is already known to pass; everything else goes
 to FastAPI unchanged, which then answers exactly as before (401/403/422/404/503, misses, stale
-entries and their refresh, ``Cache-Control: no-cache``, CSV):
+entries and their refresh, ``Cache-Control: no-cache``, CSV, cross-origin requests):
 
 * ``GET`` on the exact path (``API_PREFIX`` or not), no ``root_path``;
 * the bearer token is one the token validator has already accepted and still remembers
@@ -15,13 +16,15 @@ entries and their refresh, ``Cache-Control: no-cache``, CSV):
   form: the same parsers as the endpoint, any problem falls through so the endpoint names the
   parameter; ``/data/aggregated`` needs an explicit ``end`` (without it the answer depends on
   the time of the request) and no ``format``;
-* no ``Cache-Control`` header (the endpoint handles ``no-cache``), no ``Accept`` asking for CSV;
+* no ``Cache-Control`` header (the endpoint handles ``no-cache``), no ``Accept`` asking for CSV,
+  no ``Origin`` (a cross-origin request gets its CORS headers from FastAPI's stack);
 * the answer is fresh in this process's memory (:meth:`ResponseCache.fresh_hit`).
 
 The answer is the routed endpoint's: the same body (realtime ``age_s`` at answer time through
 :func:`~clpm_api_gateway.realtime_age.with_current_age`), status 200 and the same headers
-(``content-length``, ``content-type: application/json``). The principal is put on the request
-state as the bearer dependency does. ``API_FAST_CACHED_HITS=false`` routes every request.
+(``content-length``, ``content-type: application/json``, ``vary: Origin``). The principal is
+put on the request state as the bearer dependency does. ``API_FAST_CACHED_HITS=false`` routes
+every request.
 """
 
 from __future__ import annotations
@@ -53,6 +56,11 @@ from clpm_shared.auth import Role, TokenValidator
 KEY_MEMORY = 4096
 """Query strings whose cache key is remembered per endpoint (cleared when full)."""
 JSON_HEADERS = (b"content-type", b"application/json")
+VARY_ORIGIN = (b"vary", b"Origin")
+"""As FastAPI's CORS layer marks every answer: it would differ for a cross-origin request."""
+# requests with these headers are routed: no-cache is the endpoint's; cross-origin ones need
+# the CORS headers of FastAPI's stack
+_ROUTED_HEADERS = frozenset({b"cache-control", b"origin"})
 
 Query = list[tuple[str, str]]
 
@@ -151,7 +159,11 @@ class CachedHitAnswers:
                     {
                         "type": "http.response.start",
                         "status": 200,
-                        "headers": [(b"content-length", str(len(body)).encode()), JSON_HEADERS],
+                        "headers": [
+                            (b"content-length", str(len(body)).encode()),
+                            JSON_HEADERS,
+                            VARY_ORIGIN,
+                        ],
                     }
                 )
                 await send({"type": "http.response.body", "body": body})
@@ -175,7 +187,7 @@ class CachedHitAnswers:
             if name == b"authorization":
                 if authorization is None:  # the first one, as the bearer dependency reads it
                     authorization = value
-            elif name == b"cache-control" or (name == b"accept" and b"text/csv" in value.lower()):
+            elif name in _ROUTED_HEADERS or (name == b"accept" and b"text/csv" in value.lower()):
                 return None
         if authorization is None:
             return None
