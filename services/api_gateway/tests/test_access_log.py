@@ -20,14 +20,9 @@ import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from clpm_api_gateway.access_log import (
-    LOGGER_NAME,
-    AccessLog,
-    StreamLines,
-    access_line_writer,
-    through_logging,
-)
+from clpm_api_gateway.app import ACCESS_LOGGER
 from clpm_shared.logs import JsonLineFormatter, configure_logging
+from clpm_shared.web.access_log import AccessLog, LoggingLines, StreamLines, access_line_writer
 from tests.harness.servers import REALM_FILE, free_port, migrate, wait_for
 
 ISSUER_PATH = "/realms/clpm/protocol/openid-connect/token"
@@ -75,7 +70,7 @@ def run_gateway(root: Path, log_level: str, requests: Any) -> list[dict[str, Any
 
 
 def access_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [line for line in lines if line["logger"] == LOGGER_NAME]
+    return [line for line in lines if line["logger"] == ACCESS_LOGGER]
 
 
 def test_the_gateway_process_logs_each_request_once_with_status_duration_and_user(
@@ -180,7 +175,7 @@ async def test_lines_of_one_event_loop_turn_are_written_together(
 ) -> None:
     handler, stream = stream_handler
     write = StreamLines([handler])
-    app = AccessLog(answer, write=write, service="api-gateway")
+    app = AccessLog(answer, write=write, service="api-gateway", logger_name=ACCESS_LOGGER)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
         answers = await asyncio.gather(*(http.get(f"/x/{i}?n={i}") for i in range(40)))
@@ -201,15 +196,15 @@ async def test_lines_go_through_logging_when_handlers_are_not_plain_streams(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
-    writer = access_line_writer()
+    writer = access_line_writer(logging.getLogger(ACCESS_LOGGER))
     assert writer is not None
     write, _ = writer
-    assert write is through_logging  # pytest's capture handler is on the root logger
-    app = AccessLog(answer, write=write, service="")
+    assert isinstance(write, LoggingLines)  # pytest's capture handler is on the root logger
+    app = AccessLog(answer, write=write, service="", logger_name=ACCESS_LOGGER)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
         await http.get("/x/1?n=1")
-    [record] = [record for record in caplog.records if record.name == LOGGER_NAME]
+    [record] = [record for record in caplog.records if record.name == ACCESS_LOGGER]
     assert record.getMessage().endswith('"GET /x/1?n=1 HTTP/1.1" 204')
     assert record.__dict__["status"] == 204
     assert record.__dict__["path"] == "/x/1"
@@ -220,12 +215,12 @@ def test_the_services_logging_configuration_gets_the_stream_writer() -> None:
     saved_handlers, saved_level = list(root.handlers), root.level
     try:
         configure_logging("api-gateway", "info")
-        writer = access_line_writer()
+        writer = access_line_writer(logging.getLogger(ACCESS_LOGGER))
         assert writer is not None
         assert isinstance(writer[0], StreamLines)
         assert writer[1] == "api-gateway"
         configure_logging("api-gateway", "warning")
-        assert access_line_writer() is None
+        assert access_line_writer(logging.getLogger(ACCESS_LOGGER)) is None
     finally:
         for handler in list(root.handlers):
             root.removeHandler(handler)

@@ -246,7 +246,7 @@ async def test_time_series_store_down_is_a_503_with_retry_after(
         response = await client.post("/diagnose", json=_window("PIC-301"))
         assert response.status_code == 503
         assert int(response.headers["retry-after"]) >= 1
-        assert response.json()["backend"] == "time-series store"
+        assert response.json()["backend"] == "timeseries"
         assert (await client.get("/ready")).status_code == 503
     finally:
         influx_server.start()

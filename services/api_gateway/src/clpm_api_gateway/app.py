@@ -9,13 +9,11 @@ lifespan and closed at shutdown.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp
 
 from clpm_api_gateway import (
     routes_data,
@@ -24,18 +22,19 @@ from clpm_api_gateway import (
     routes_loops,
     routes_operations,
 )
-from clpm_api_gateway.access_log import AccessLog, access_line_writer
 from clpm_api_gateway.cached_hits import CachedHitAnswers, CachedHitStats
 from clpm_api_gateway.dependencies import GatewayResources
 from clpm_api_gateway.diagnostics_client import create_client
 from clpm_api_gateway.frontend_hosting import install_frontend
-from clpm_api_gateway.problems import Problem, install_problem_handlers
 from clpm_api_gateway.response_cache import ResponseCache
 from clpm_api_gateway.security import mount_security, security_lifespan
 from clpm_shared import __version__
 from clpm_shared.config import Settings, load_settings
 from clpm_shared.db import create_engine, create_session_factory
 from clpm_shared.timeseries.factory import create_store
+from clpm_shared.web.access_log import access_log_layer
+from clpm_shared.web.layered_app import LayeredFastAPI
+from clpm_shared.web.problems import Problem, install_problem_handlers
 
 API_ROUTERS: tuple[APIRouter, ...] = (
     routes_data.router,
@@ -43,6 +42,8 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     routes_kpis.router,
     routes_diagnostics.router,
 )
+
+ACCESS_LOGGER = "clpm_api_gateway.access"
 
 DESCRIPTION = """\
 Loop data, KPIs and diagnoses of the CLPM suite.
@@ -56,25 +57,6 @@ Loop data, KPIs and diagnoses of the CLPM suite.
   the parameter in `errors[].parameter`; an unavailable backend answers 503 with `Retry-After`.
 * **CSV**: data and KPI queries answer CSV with `format=csv` or `Accept: text/csv`.
 """
-
-
-class GatewayApp(FastAPI):
-    """FastAPI with layers outside its own middleware stack (error pages, CORS...).
-
-    ``outer_layers`` wrap the stack in order, the first outermost: the access log, then the
-    answers to fresh cached hits, which need neither error handling nor CORS (they leave
-    cross-origin requests to it). Set them before the first request.
-    """
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self.outer_layers: list[Callable[[ASGIApp], ASGIApp]] = []
-
-    def build_middleware_stack(self) -> ASGIApp:
-        app = super().build_middleware_stack()
-        for wrap in reversed(self.outer_layers):
-            app = wrap(app)
-        return app
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -104,17 +86,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await store.close()
             await engine.dispose()
 
-    app = GatewayApp(
+    app = LayeredFastAPI(
         title="CLPM API gateway",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
     )
     install_problem_handlers(app)
-    writer = access_line_writer()
-    if writer is not None:
-        write, service = writer
-        app.outer_layers.append(lambda inner: AccessLog(inner, write=write, service=service))
+    access_log = access_log_layer(ACCESS_LOGGER)
+    if access_log is not None:  # outermost: every request, also the layer's answers
+        app.outer_layers.append(access_log)
     stats = app.state.cached_hits = CachedHitStats()
     if resolved.api.api_fast_cached_hits:
         prefix = resolved.api.api_prefix

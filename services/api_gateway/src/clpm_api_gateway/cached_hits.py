@@ -2,9 +2,9 @@
 
 Most requests for these two endpoints are cache hits, and for a hit FastAPI's routing,
 dependency resolution and parameter conversion cost more than the answer. This layer (outside
-FastAPI's own middleware stack, see :class:`clpm_api_gateway.app.GatewayApp`: error pages and
-CORS are not needed for the answers it gives) answers a request itself only
-when every check the routed endpoint would make is already known to pass; everything else goes
+FastAPI's own middleware stack, see :class:`clpm_shared.web.layered_app.LayeredFastAPI`: error
+pages and CORS are not needed for the answers it gives) answers a request itself only when every
+check the routed endpoint would make is already known to pass; everything else goes
 to FastAPI unchanged, which then answers exactly as before (401/403/422/404/503, misses, stale
 entries and their refresh, ``Cache-Control: no-cache``, CSV, cross-origin requests):
 
@@ -37,7 +37,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clpm_api_gateway.data_queries import check_bucket_count
 from clpm_api_gateway.dependencies import GatewayResources
-from clpm_api_gateway.problems import ProblemError
 from clpm_api_gateway.query_parameters import (
     now_utc,
     parse_fields,
@@ -52,6 +51,7 @@ from clpm_api_gateway.routes_data import (
     realtime_key,
 )
 from clpm_shared.auth import Role, TokenValidator
+from clpm_shared.web.problems import ProblemError
 
 KEY_MEMORY = 4096
 """Query strings whose cache key is remembered per endpoint (cleared when full)."""

@@ -22,13 +22,14 @@ from clpm_api_gateway.columnar import (
     iso_times,
     text_values,
 )
-from clpm_api_gateway.problems import invalid_parameter, loop_not_found
+from clpm_api_gateway.problems import loop_not_found
 from clpm_api_gateway.query_parameters import TimeWindow
 from clpm_shared.aggregation.buckets import BucketTable
 from clpm_shared.aggregation.rollup import rollup
 from clpm_shared.db.repositories.aggregates import AggregateRepository, AggregateTable
 from clpm_shared.db.repositories.loops import LoopRepository
 from clpm_shared.timeseries import IntervalAggregate, TimeSeriesStore
+from clpm_shared.web.problems import invalid_parameter
 
 MAX_AGGREGATE_BUCKETS = 100_000
 """Most buckets one aggregated answer may hold (also the time-series store's own bound)."""

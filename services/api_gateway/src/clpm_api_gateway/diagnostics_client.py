@@ -15,7 +15,7 @@ import httpx
 from pydantic import ValidationError
 
 from clpm_api_gateway.columnar import iso_time
-from clpm_api_gateway.problems import (
+from clpm_shared.web.problems import (
     DEFAULT_RETRY_AFTER_S,
     TYPE_UNAVAILABLE,
     TYPE_UPSTREAM,

@@ -23,8 +23,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
-from clpm_api_gateway.problems import TYPE_NOT_FOUND, problem_response
 from clpm_shared.config import Settings
+from clpm_shared.web.problems import TYPE_NOT_FOUND, problem_response
 
 logger = logging.getLogger("clpm_api_gateway.frontend_hosting")
 

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from clpm_api_gateway.columnar import iso_time
-from clpm_api_gateway.problems import invalid_parameter
 from clpm_shared.db.models import KpiResult
+from clpm_shared.web.problems import invalid_parameter
 
 KPI_COLUMNS: tuple[str, ...] = (
     "loop_id",

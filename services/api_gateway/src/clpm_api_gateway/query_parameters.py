@@ -14,8 +14,8 @@ from typing import Annotated, Any
 
 from fastapi import Query
 
-from clpm_api_gateway.problems import invalid_parameter
 from clpm_shared.timeseries import InvalidQueryError, validate_fields, validate_loop_id
+from clpm_shared.web.problems import invalid_parameter
 
 _INTERVAL = re.compile(r"^\s*(\d{1,7})\s*(s|sec|m|min|h|d)\s*$", re.IGNORECASE)
 _INTERVAL_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}

@@ -14,13 +14,7 @@ from fastapi import APIRouter, Body, Depends, Query
 
 from clpm_api_gateway import diagnostics_client
 from clpm_api_gateway.dependencies import DiagnosticsClientDep, ResourcesDep, SessionDep
-from clpm_api_gateway.problems import (
-    PROBLEM_401,
-    PROBLEM_404,
-    PROBLEM_422,
-    PROBLEM_503,
-    invalid_parameter,
-)
+from clpm_api_gateway.problems import PROBLEM_401, PROBLEM_404, PROBLEM_422, PROBLEM_503
 from clpm_api_gateway.query_parameters import (
     OptionalEnd,
     OptionalStart,
@@ -34,6 +28,7 @@ from clpm_api_gateway.schemas import DiagnoseRequest, Finding, Findings
 from clpm_api_gateway.security import EngineerPrincipal, require_role
 from clpm_shared.db.models import DiagnosticResult
 from clpm_shared.db.repositories.diagnostics_read import DiagnosticReadRepository
+from clpm_shared.web.problems import invalid_parameter
 
 router = APIRouter(
     tags=["diagnostics"],

@@ -17,9 +17,6 @@ from clpm_api_gateway.problems import (
     PROBLEM_404,
     PROBLEM_422,
     PROBLEM_503,
-    TYPE_CONFLICT,
-    ProblemError,
-    invalid_parameter,
     loop_not_found,
 )
 from clpm_api_gateway.query_parameters import parse_loop_id
@@ -51,6 +48,7 @@ from clpm_shared.analytics.ranking import bad_actor_value
 from clpm_shared.db.models import LoopConfig
 from clpm_shared.db.repositories.loop_overview import LoopOverview, LoopOverviewRepository
 from clpm_shared.db.repositories.loops import LoopConfigRepository, LoopRepository
+from clpm_shared.web.problems import TYPE_CONFLICT, ProblemError, invalid_parameter
 
 router = APIRouter(
     prefix="/loops",

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from clpm_api_gateway.dependencies import ResourcesDep
-from clpm_api_gateway.problems import TYPE_UNAVAILABLE, problem_response
 from clpm_api_gateway.schemas import Health, Readiness
 from clpm_shared import __version__
+from clpm_shared.web.problems import TYPE_UNAVAILABLE, problem_response
 
 router = APIRouter(tags=["operations"])
 

@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> None:
     host = args.host or settings.diagnostics.diag_host
     port = args.port or settings.diagnostics.diag_port
     configure_logging("diagnostics", settings.runtime.log_level)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+    # access_log=False: clpm_shared.web.access_log writes it
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
 
 
 if __name__ == "__main__":

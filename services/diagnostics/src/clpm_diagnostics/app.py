@@ -11,7 +11,7 @@ from pydantic import AwareDatetime
 from sqlalchemy import text
 
 from clpm_diagnostics import problems
-from clpm_diagnostics.problems import PROBLEM_RESPONSES, Problem, invalid_parameter
+from clpm_diagnostics.problems import PROBLEM_RESPONSES
 from clpm_diagnostics.runs import DiagnosisRunner, UnknownLoopError, json_safe
 from clpm_diagnostics.schemas import (
     BatchOut,
@@ -26,6 +26,9 @@ from clpm_shared.config import Settings, load_settings
 from clpm_shared.db import create_engine, create_session_factory
 from clpm_shared.timeseries import StoreUnavailableError, TimeSeriesStore
 from clpm_shared.timeseries.factory import create_store
+from clpm_shared.web.access_log import access_log_layer
+from clpm_shared.web.layered_app import LayeredFastAPI
+from clpm_shared.web.problems import Problem, install_problem_handlers, invalid_parameter
 
 DESCRIPTION = """\
 Why a control loop performs badly. For a loop and a window it reads the raw PV/SP/OP/mode
@@ -74,14 +77,17 @@ def create_app(settings: Settings | None = None, store: TimeSeriesStore | None =
                 await timeseries.close()
             await engine.dispose()
 
-    app = FastAPI(
+    app = LayeredFastAPI(
         title="CLPM diagnostics",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
         responses={500: {"model": Problem, "description": "Unexpected error (logged)"}},
     )
-    problems.install(app)
+    install_problem_handlers(app)
+    access_log = access_log_layer("clpm_diagnostics.access")
+    if access_log is not None:
+        app.outer_layers.append(access_log)
 
     @app.get("/health", tags=["operations"], summary="Liveness")
     async def health() -> dict[str, str]:
@@ -113,7 +119,7 @@ def create_app(settings: Settings | None = None, store: TimeSeriesStore | None =
     async def diagnose(body: DiagnoseRequest, runner: RunnerDep) -> dict[str, object]:
         problem = range_problem(body.start, body.end)
         if problem:
-            raise invalid_parameter("end", problem)
+            raise invalid_parameter("end", problem, location="body")
         try:
             outcomes, _, _ = await runner.diagnose(
                 [body.loop_id], body.start, body.end, body.trigger
@@ -133,7 +139,7 @@ def create_app(settings: Settings | None = None, store: TimeSeriesStore | None =
     async def diagnose_batch(body: BatchRequest, runner: RunnerDep) -> dict[str, object]:
         problem = range_problem(body.start, body.end)
         if problem:
-            raise invalid_parameter("end", problem)
+            raise invalid_parameter("end", problem, location="body")
         outcomes, clusters, unknown = await runner.diagnose(
             body.loop_ids, body.start, body.end, body.trigger, require_known=False
         )

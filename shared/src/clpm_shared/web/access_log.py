@@ -1,7 +1,7 @@
-"""The gateway's access log: one JSON line per HTTP request, with its duration and caller.
+"""Access log of the HTTP services: one JSON line per request, with its duration and caller.
 
-An ASGI layer, outermost, so every request is logged, also those answered by the cached-hit
-layer and those that fail. The line has the keys of every other log line
+An ASGI layer, outermost, so every request is logged, also those answered by the gateway's
+cached-hit layer and those that fail. The line has the keys of every other log line
 (:mod:`clpm_shared.logs`: ``ts``, ``level``, ``service``, ``logger``, ``event``) and::
 
     "event": "127.0.0.1:5555 - \\"GET /data/realtime?loopId=FIC-101 HTTP/1.1\\" 200",
@@ -17,8 +17,9 @@ for every request (~15-20 us, a tenth of a cached answer's CPU time). Here the l
 with orjson and the lines of one event-loop turn are written together, once per turn, to the
 streams of the root logger's handlers (stdout, and the log file when there is one), under each
 handler's lock. When the root logger has other handlers (tests capturing logs), the lines go
-through ``logging`` instead, with the same keys. Nothing is logged when the level excludes
-``info`` (``LOG_LEVEL=warning``).
+through ``logging`` instead, with the same keys. Each service names its access logger
+(``clpm_api_gateway.access``, ``clpm_diagnostics.access``). Nothing is logged when the level
+excludes ``info`` (``LOG_LEVEL=warning``).
 """
 
 from __future__ import annotations
@@ -35,9 +36,6 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clpm_shared.logs import JsonLineFormatter
-
-LOGGER_NAME = "clpm_api_gateway.access"
-logger = logging.getLogger(LOGGER_NAME)
 
 Entry = dict[str, Any]
 
@@ -79,17 +77,23 @@ class StreamLines:
                 handler.release()
 
 
-def through_logging(entry: Entry) -> None:
-    """The access line as a ``logging`` record (for handlers other than plain streams)."""
-    extra = {key: value for key, value in entry.items() if key not in _RECORD_KEYS}
-    logger.info(entry["event"], extra=extra)
+class LoggingLines:
+    """Writes access lines as ``logging`` records (for handlers other than plain streams)."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+
+    def __call__(self, entry: Entry) -> None:
+        extra = {key: value for key, value in entry.items() if key not in _RECORD_KEYS}
+        self.logger.info(entry["event"], extra=extra)
 
 
 _RECORD_KEYS = frozenset({"ts", "level", "service", "logger", "event"})
 
 
-def access_line_writer() -> tuple[Callable[[Entry], None], str] | None:
-    """Where access lines go, and the service name they carry; ``None`` when not logged.
+def access_line_writer(logger: logging.Logger) -> tuple[Callable[[Entry], None], str] | None:
+    """Where ``logger``'s access lines go, and the service name they carry; ``None`` when the
+    level excludes them.
 
     Plain stream handlers of the root logger with the JSON line formatter (the services' own
     configuration, :func:`clpm_shared.logs.configure_logging`): written to their streams.
@@ -110,7 +114,21 @@ def access_line_writer() -> tuple[Callable[[Entry], None], str] | None:
         formatter = streams[0].formatter
         assert isinstance(formatter, JsonLineFormatter)
         return StreamLines(streams), formatter.service
-    return through_logging, ""
+    return LoggingLines(logger), ""
+
+
+def access_log_layer(logger_name: str) -> Callable[[ASGIApp], ASGIApp] | None:
+    """Wraps an ASGI app in the access log of logger ``logger_name`` (e.g.
+    ``clpm_api_gateway.access``); ``None`` when the log level excludes it."""
+    writer = access_line_writer(logging.getLogger(logger_name))
+    if writer is None:
+        return None
+    write, service = writer
+
+    def wrap(app: ASGIApp) -> ASGIApp:
+        return AccessLog(app, write=write, service=service, logger_name=logger_name)
+
+    return wrap
 
 
 def client_address(scope: Scope) -> str:
@@ -128,10 +146,18 @@ def path_and_query(scope: Scope) -> str:
 class AccessLog:
     """The ASGI layer (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, *, write: Callable[[Entry], None], service: str = "") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        write: Callable[[Entry], None],
+        service: str = "",
+        logger_name: str = "access",
+    ) -> None:
         self.app = app
         self.write = write
         self.service = service
+        self.logger_name = logger_name
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -161,7 +187,7 @@ class AccessLog:
             "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "level": "info",
             "service": self.service,
-            "logger": LOGGER_NAME,
+            "logger": self.logger_name,
             "event": f'{client} - "{method} {path_and_query(scope)} '
             f'HTTP/{scope.get("http_version", "1.1")}" {status}',
             "method": method,
