@@ -145,6 +145,11 @@ class InfluxSettings(BaseSettings):
     influxdb_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
     influxdb_max_retries: Annotated[int, Field(ge=0, le=20)] = 4
     embedded_tsdb_path: Path = Path(".clpm/timeseries.db")
+    embedded_retention_days: Annotated[float, Field(ge=0, le=36500)] = Field(
+        default=30.0,
+        description="Days of raw samples the embedded store keeps (0: all); the process that "
+        "writes deletes older ones once an hour.",
+    )
 
     @field_validator("influxdb_url")
     @classmethod

@@ -136,3 +136,54 @@ async def test_an_unreadable_file_makes_the_store_unavailable(tmp_path: Path) ->
         assert raised.value.retry_after_s > 0
     finally:
         await store.close()
+
+
+async def test_prune_deletes_samples_older_than_the_cutoff_and_moves_the_spans(
+    tmp_path: Path,
+) -> None:
+    store = EmbeddedStore(tmp_path / "ts.db")
+    old = [Point("OLD-1", BASE + timedelta(minutes=i), pv=float(i)) for i in range(10)]
+    mixed = [Point("MIX-1", BASE + timedelta(minutes=i), pv=float(i)) for i in range(10)]
+    new = [Point("NEW-1", BASE + timedelta(hours=2, minutes=i), pv=float(i)) for i in range(5)]
+    await store.write([*old, *mixed, *new])
+    await store.write([Point("MIX-1", BASE + timedelta(hours=3), pv=99.0)])
+    cutoff = BASE + timedelta(hours=1)
+    assert await store.prune(cutoff) == 20  # OLD-1's 10 and MIX-1's first 10
+    assert await store.discover_loops() == ["MIX-1", "NEW-1"]  # OLD-1 has nothing left
+    mix_range = await store.time_range("MIX-1")
+    assert mix_range is not None
+    assert mix_range.start == BASE + timedelta(hours=3)  # the span starts at what remains
+    assert await store.time_range("OLD-1") is None
+    span = await store.query_raw_many(["NEW-1"], BASE, BASE + timedelta(hours=4))
+    assert len(span["NEW-1"]) == 5  # newer than the cutoff: untouched
+    assert await store.prune(cutoff) == 0
+    await store.close()
+
+
+async def test_writes_prune_past_the_retention_at_most_once_per_interval(tmp_path: Path) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    store = EmbeddedStore(tmp_path / "ts.db", retention_s=3600.0, prune_interval_s=0.3)
+    stale = [Point("FIC-101", now - timedelta(hours=2, seconds=i), pv=1.0) for i in range(5)]
+    fresh = [Point("FIC-101", now - timedelta(seconds=i), pv=2.0) for i in range(5)]
+    await store.write(fresh)  # the first write prunes (nothing old yet)
+    await store.write(stale)  # within the interval: kept for now
+    window = (now - timedelta(hours=3), now + timedelta(seconds=1))
+    assert len((await store.query_raw_many(["FIC-101"], *window))["FIC-101"]) == 10
+    await asyncio.sleep(0.35)
+    await store.write([Point("FIC-101", now, pv=3.0)])  # past the interval: prunes
+    kept = (await store.query_raw_many(["FIC-101"], *window))["FIC-101"]
+    assert len(kept) == 5
+    assert int(kept.t_ns.min()) >= int((now - timedelta(hours=1)).timestamp()) * 1_000_000_000
+    await store.close()
+
+
+async def test_no_retention_keeps_every_sample(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "ts.db", retention_s=0.0, prune_interval_s=0.0)
+    ancient = [Point("FIC-101", BASE - timedelta(days=400 + i), pv=1.0) for i in range(3)]
+    await store.write(ancient)
+    await store.write([Point("FIC-101", BASE, pv=2.0)])
+    found = await store.query_raw_many(
+        ["FIC-101"], BASE - timedelta(days=500), BASE + timedelta(seconds=1)
+    )
+    assert len(found["FIC-101"]) == 4
+    await store.close()

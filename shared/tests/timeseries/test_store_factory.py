@@ -38,6 +38,23 @@ async def test_the_backend_setting_chooses_the_store(
         await store.close()
 
 
+@pytest.mark.parametrize(("days", "retention_s"), [(30.0, 30 * 86400.0), (0.0, None)])
+async def test_the_embedded_store_keeps_embedded_retention_days(
+    days: float, retention_s: float | None, tmp_path: Path
+) -> None:
+    settings = InfluxSettings(
+        timeseries_backend="embedded",  # type: ignore[arg-type]
+        embedded_tsdb_path=tmp_path / "ts.db",
+        embedded_retention_days=days,
+    )
+    store = create_store(settings)
+    try:
+        assert isinstance(store, EmbeddedStore)
+        assert store.retention_s == retention_s
+    finally:
+        await store.close()
+
+
 async def test_an_influxql_store_from_settings_talks_to_influxd(
     influx_server: InfluxServer, influx_database: str
 ) -> None:

@@ -8,17 +8,24 @@ connection and two reader threads with read-only connections.
 Table ``samples`` holds one row per ``(loop_id, t_ns)``; writing the same time again merges the
 non-missing values (as InfluxDB overwrites fields of a point). Table ``loop_spans`` keeps each
 loop's first and last sample time so discovery does not scan the samples.
+
+Retention (``retention_s``, ``EMBEDDED_RETENTION_DAYS``): at most once per ``prune_interval_s``
+(an hour) a write also deletes the samples older than the retention, loop by loop, on the
+writer thread (:meth:`EmbeddedStore.prune`); samples written with older times are deleted then
+too. Aggregates in the relational database are not touched.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +41,7 @@ from clpm_shared.timeseries.base import (
     StoreUnavailableError,
     TimeRange,
     from_ns,
+    to_ns,
     validate_interval,
     validate_limit,
     validate_loop_id,
@@ -49,6 +57,8 @@ from clpm_shared.timeseries.raw_columns import (
 )
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
+PRUNE_INTERVAL_S = 3600.0
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS samples (
@@ -97,9 +107,20 @@ def _present_condition(fields: Sequence[str]) -> str:
 class EmbeddedStore:
     """:class:`~clpm_shared.timeseries.base.TimeSeriesStore` on a SQLite file (WAL)."""
 
-    def __init__(self, path: Path, *, busy_timeout_s: float = 30.0, batch_size: int = 5000) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        busy_timeout_s: float = 30.0,
+        batch_size: int = 5000,
+        retention_s: float | None = None,
+        prune_interval_s: float = PRUNE_INTERVAL_S,
+    ) -> None:
         self.path = Path(path)
         self.batch_size = batch_size
+        self.retention_s = retention_s or None  # 0: keep everything
+        self.prune_interval_s = prune_interval_s
+        self._pruned_at: float | None = None  # monotonic time of the last prune
         self._busy_timeout_ms = int(busy_timeout_s * 1000)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="tsdb-write")
         self._readers = ThreadPoolExecutor(2, thread_name_prefix="tsdb-read")
@@ -166,7 +187,39 @@ class EmbeddedStore:
             await self._run(
                 functools.partial(_write_rows, rows[offset : offset + self.batch_size]), write=True
             )
+        if self.retention_s is not None and (
+            self._pruned_at is None or time.monotonic() - self._pruned_at >= self.prune_interval_s
+        ):
+            self._pruned_at = time.monotonic()
+            await self.prune(datetime.now(UTC) - timedelta(seconds=self.retention_s))
         return len(rows)
+
+    async def prune(self, before: datetime) -> int:
+        """Delete every sample older than ``before``; the number deleted.
+
+        Loop by loop (one short write transaction each, so readers and other writers are not
+        held up); each loop's span starts at its oldest remaining sample, or is removed.
+        """
+        before_ns = to_ns(before)
+        loop_ids: list[str] = await self._run(
+            lambda db: [
+                row[0]
+                for row in db.execute(
+                    "SELECT loop_id FROM loop_spans WHERE first_ns < ?", (before_ns,)
+                )
+            ]
+        )
+        deleted = 0
+        for loop_id in loop_ids:
+            deleted += await self._run(
+                functools.partial(_prune_loop, loop_id, before_ns), write=True
+            )
+        if deleted:
+            logger.info(
+                "embedded store: deleted samples older than the retention",
+                extra={"deleted": deleted, "loops": len(loop_ids), "before": before.isoformat()},
+            )
+        return deleted
 
     # ------------------------------------------------------------------ reading
 
@@ -298,6 +351,26 @@ def _write_rows(rows: Sequence[SampleRow], db: sqlite3.Connection) -> None:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+def _prune_loop(loop_id: str, before_ns: int, db: sqlite3.Connection) -> int:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        deleted = db.execute(
+            "DELETE FROM samples WHERE loop_id = ? AND t_ns < ?", (loop_id, before_ns)
+        ).rowcount
+        first = db.execute(
+            "SELECT min(t_ns) FROM samples WHERE loop_id = ?", (loop_id,)
+        ).fetchone()[0]
+        if first is None:
+            db.execute("DELETE FROM loop_spans WHERE loop_id = ?", (loop_id,))
+        else:
+            db.execute("UPDATE loop_spans SET first_ns = ? WHERE loop_id = ?", (first, loop_id))
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return int(deleted)
 
 
 def _read_many(

@@ -17,7 +17,9 @@ def create_store(settings: InfluxSettings) -> TimeSeriesStore:
     """
     backend = settings.timeseries_backend
     if backend is TimeSeriesBackend.EMBEDDED:
-        return EmbeddedStore(settings.embedded_tsdb_path)
+        return EmbeddedStore(
+            settings.embedded_tsdb_path, retention_s=settings.embedded_retention_days * 86400.0
+        )
     if backend is TimeSeriesBackend.FLUX:
         return FluxStore(settings)
     return InfluxQLStore(settings)
