@@ -47,6 +47,24 @@ class Dockerfile:
     def stage(self, name: str) -> Stage:
         return next(stage for stage in self.stages if stage.name == name)
 
+    def chain(self, name: str) -> list[Stage]:
+        """The stage ``name`` and the stages it is built on (``FROM <stage>``), the first first."""
+        names = {stage.name for stage in self.stages}
+        stages = [self.stage(name)]
+        while stages[0].base in names:
+            stages.insert(0, self.stage(stages[0].base))
+        return stages
+
+    def environment(self, name: str) -> dict[str, str]:
+        """The ENV of stage ``name`` with what it inherits (values as written, not expanded)."""
+        values: dict[str, str] = {}
+        for stage in self.chain(name):
+            for instruction in stage.all("ENV"):
+                for assignment in shlex.split(instruction.arguments):
+                    key, _, value = assignment.partition("=")
+                    values[key] = value
+        return values
+
     def resolved_base(self, stage: Stage) -> str:
         return re.sub(r"\$\{(\w+)\}", lambda m: self.global_args[m[1]], stage.base)
 

@@ -144,7 +144,7 @@ def test_dependencies_wait_for_health_or_for_the_migration(
 def test_migration_job_runs_alembic_upgrade_head(base_model: dict[str, Any]) -> None:
     migrate = base_model["services"][ONE_SHOT]
     assert migrate["command"] == ["alembic", "-c", "migrations/alembic.ini", "upgrade", "head"]
-    assert migrate["build"]["dockerfile"] == "deploy/migrate/Dockerfile"
+    assert (migrate["build"]["dockerfile"], migrate["build"]["target"]) == ("Dockerfile", "migrate")
 
 
 def test_restart_policies(all_models: dict[str, dict[str, Any]]) -> None:
@@ -174,7 +174,7 @@ def test_third_party_images_are_pinned_and_clpm_images_are_built(
             image = service["image"]
             if "build" in service:
                 assert image.startswith("clpm/"), f"{stack}: {name}"
-                assert (REPO_ROOT / service["build"]["dockerfile"]).parent.is_dir()
+                assert (REPO_ROOT / service["build"]["dockerfile"]).is_file(), f"{stack}: {name}"
                 continue
             repository, _, tag = image.rpartition(":")
             assert repository, f"{stack}: {name} image {image} has no tag"
@@ -314,7 +314,7 @@ def test_dev_adds_the_tools_and_live_reload(dev_model: dict[str, Any]) -> None:
     assert vite["environment"]["VITE_API_PROXY_TARGET"] == "http://api-gateway:8080"
     for name, (directory, package) in PACKAGES.items():
         service = services[name]
-        assert service["build"]["target"] == "dev", name
+        assert service["build"]["target"] == f"{name}-dev", name
         assert service["environment"]["LOG_LEVEL"] == "debug", name
         sources = {v["target"]: Path(v["source"]) for v in service["volumes"]}
         assert sources["/src/shared/src"] == REPO_ROOT / "shared" / "src"

@@ -1,9 +1,12 @@
-"""The Dockerfiles: pinned bases, non-root runtime, health checks, and build stages that work.
+"""The Dockerfiles: one for the Python images (common stages once, a target per image), frontend's.
 
-No Docker engine runs here, so the build stage of each Python image is replayed instead: its
-COPY lines copy the same files out of the repository and its `uv sync` lines run as written
-(with the image paths moved under a temporary directory). In the resulting virtualenv, without
-the repository on the path, every import of the service must resolve and the health probe run.
+Every image target is checked for the same properties: pinned base, non-root user, health
+check, command, environment defaults and port, and a runtime without uv or the build tools.
+No Docker engine runs here, so the build stage is also replayed: its COPY lines copy the same
+files out of the repository and its `uv sync` lines run as written, with the build args that
+docker-compose.yml passes and the image paths moved under a temporary directory. In the
+resulting virtualenv, without the repository on the path, every import of the service must
+resolve and the health probe run.
 """
 
 from __future__ import annotations
@@ -16,28 +19,89 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.deployment.compose_engine import REPO_ROOT
 from tests.deployment.dockerfile_reader import (
     Dockerfile,
+    Instruction,
     copy_sources,
     ignored_by,
     read_dockerfile,
 )
 
+DOCKERFILE = REPO_ROOT / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
-# image -> (Dockerfile, workspace member, module run by the image, health probe argument)
-PYTHON_IMAGES = {
-    "data-streaming": ("services/data_streaming", "data_streaming_service"),
-    "aggregation": ("services/aggregation", "clpm_aggregation"),
-    "kpi-worker": ("services/kpi_worker", "clpm_kpi_worker"),
-    "diagnostics": ("services/diagnostics", "clpm_diagnostics"),
-    "api-gateway": ("services/api_gateway", "clpm_api_gateway"),
-}
 PYTHON_BASE = re.compile(r"python:3\.11\.\d+-slim-bookworm")
+COMMON_STAGES = ["base", "uv", "build", "runtime", "dev"]
+HEALTHCHECK_OPTIONS = "--interval=30s --timeout=10s --start-period=60s --retries=3"
+VENV = "/opt/clpm/venv"
+# Set in `base`, so in every image and dev image.
+BASE_ENVIRONMENT = {
+    "PATH": f"{VENV}/bin:$PATH",
+    "PYTHONUNBUFFERED": "1",
+    "CLPM_DATA_DIR": "/var/lib/clpm",
+}
+
+
+@dataclass(frozen=True)
+class Image:
+    """What one image target sets: the rest comes from the common stages."""
+
+    member: str  # workspace member directory whose package the image installs
+    command: list[str]
+    probe: list[str] | None  # HEALTHCHECK CMD; None: HEALTHCHECK NONE
+    environment: dict[str, str] = field(default_factory=dict)
+    port: str | None = None
+    workdir: str = "/var/lib/clpm"
+
+    @property
+    def module(self) -> str:
+        return self.command[2] if self.command[:2] == ["python", "-m"] else "alembic"
+
+
+def _probe(name: str) -> list[str]:
+    return ["python", "-m", "clpm_shared.healthcheck", name]
+
+
+IMAGES = {
+    "data-streaming": Image(
+        "services/data_streaming",
+        ["python", "-m", "data_streaming_service"],
+        _probe("data-streaming"),
+    ),
+    "aggregation": Image(
+        "services/aggregation", ["python", "-m", "clpm_aggregation"], _probe("aggregation")
+    ),
+    "kpi-worker": Image(
+        "services/kpi_worker", ["python", "-m", "clpm_kpi_worker"], _probe("kpi-worker")
+    ),
+    "diagnostics": Image(
+        "services/diagnostics",
+        ["python", "-m", "clpm_diagnostics"],
+        _probe("diagnostics"),
+        {"DIAG_HOST": "0.0.0.0", "DIAG_PORT": "8050"},
+        "8050",
+    ),
+    "api-gateway": Image(
+        "services/api_gateway",
+        ["python", "-m", "clpm_api_gateway"],
+        _probe("api-gateway"),
+        {"API_HOST": "0.0.0.0", "API_PORT": "8080"},
+        "8080",
+    ),
+    "migrate": Image(
+        "shared",
+        ["alembic", "-c", "migrations/alembic.ini", "upgrade", "head"],
+        None,
+        workdir="/opt/clpm/app",
+    ),
+}
+SERVICES = [name for name in IMAGES if name != "migrate"]  # each has a `<name>-dev` target
 
 
 def _member_name(directory: str) -> str:
@@ -64,55 +128,223 @@ def _uv_version_of_bootstrap() -> str:
     return match[1]
 
 
-def _service_dockerfile(directory: str) -> Dockerfile:
-    return read_dockerfile(REPO_ROOT / directory / "Dockerfile")
+def _build_args(image: str) -> dict[str, str]:
+    """The build args the image needs: its package, and its sources unless it is shared's."""
+    member = IMAGES[image].member
+    args = {"SERVICE_PACKAGE": _member_name(member)}
+    if member != "shared":
+        args["SERVICE_SRC"] = f"{member}/src"
+    return args
 
 
-@pytest.mark.parametrize("image", list(PYTHON_IMAGES))
-def test_python_image_layout(image: str) -> None:
-    directory, module = PYTHON_IMAGES[image]
-    dockerfile = _service_dockerfile(directory)
+def _syncs(dockerfile: Dockerfile, stage: str) -> list[Instruction]:
+    return [i for i in dockerfile.stage(stage).all("RUN") if "uv sync" in i.arguments]
+
+
+def _only(instructions: list[Instruction]) -> Instruction:
+    assert len(instructions) == 1, instructions
+    return instructions[0]
+
+
+def _last(dockerfile: Dockerfile, target: str, keyword: str) -> Instruction | None:
+    """The instruction ``keyword`` in effect for ``target`` (its own or inherited)."""
+    found = [i for stage in dockerfile.chain(target) for i in stage.all(keyword)]
+    return found[-1] if found else None
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> Dockerfile:
+    return read_dockerfile(DOCKERFILE)
+
+
+def test_common_stages_once_then_one_target_per_image(dockerfile: Dockerfile) -> None:
+    names = [stage.name for stage in dockerfile.stages]
+    assert names[: len(COMMON_STAGES)] == COMMON_STAGES
+    targets = names[len(COMMON_STAGES) :]
+    assert sorted(targets) == sorted([*IMAGES, *(f"{name}-dev" for name in SERVICES)])
+    assert names[-1] in IMAGES  # `docker build` without --target never builds a dev image
+    bases = {stage.name: stage.base for stage in dockerfile.stages}
+    assert bases["base"] == "${PYTHON_IMAGE}"
     assert PYTHON_BASE.fullmatch(dockerfile.global_args["PYTHON_IMAGE"])
-    assert [s.name for s in dockerfile.stages] == ["build", "dev", "runtime"]
-    build, dev, runtime = dockerfile.stages
-    assert dockerfile.resolved_base(build) == dockerfile.resolved_base(runtime)
-    assert dev.base == "build"
-    # build: the locked, production-only dependencies of exactly this member
-    syncs = [i.arguments for i in build.all("RUN") if "uv sync" in i.arguments]
-    assert len(syncs) == 2
-    for sync in syncs:
-        assert "--frozen --no-dev" in sync
-        assert f"--package {_member_name(directory)}" in sync
-    assert "--no-install-workspace" in syncs[0]
-    assert "--no-editable" in syncs[1]
-    assert build.all("ARG")[0].arguments == f"UV_VERSION={_uv_version_of_bootstrap()}"
-    assert build.all("RUN")[0].arguments == 'pip install "uv==${UV_VERSION}"'
-    copied = {copy_sources(i)[0][0] for i in build.all("COPY")}
-    assert {f"{m}/pyproject.toml" for m in _workspace_members()} <= copied
-    assert {"uv.lock", "shared/src", f"{directory}/src"} <= copied | {"uv.lock"}
-    # runtime: the virtualenv only, a non-root user, the health probe, the service module
+    assert (bases["uv"], bases["build"], bases["runtime"], bases["dev"]) == (
+        "base",
+        "uv",
+        "base",
+        "uv",
+    )
+    for target in targets:
+        assert bases[target] == ("dev" if target.endswith("-dev") else "runtime"), target
+
+
+def test_base_creates_the_unprivileged_user(dockerfile: Dockerfile) -> None:
+    base = dockerfile.stage("base")
+    run = _only(base.all("RUN")).arguments
+    assert "groupadd --system --gid 10001 clpm" in run
+    assert "useradd --system --uid 10001 --gid clpm --home-dir /var/lib/clpm" in run
+    assert "--shell /usr/sbin/nologin clpm" in run
+    assert dockerfile.environment("base") == BASE_ENVIRONMENT
+    assert base.all("USER") == []  # the build stages run as root; runtime and dev switch
+
+
+def test_build_stage_installs_the_named_package_from_the_lock(dockerfile: Dockerfile) -> None:
+    uv = dockerfile.stage("uv")
+    assert uv.all("ARG")[0].arguments == f"UV_VERSION={_uv_version_of_bootstrap()}"
+    assert _only(uv.all("RUN")).arguments == 'pip install "uv==${UV_VERSION}"'
+    environment = dockerfile.environment("uv")
+    assert environment["UV_COMPILE_BYTECODE"] == "1"
+    assert environment["UV_PROJECT_ENVIRONMENT"] == VENV
+    assert environment["UV_PYTHON_DOWNLOADS"] == "never"
+    manifests = {copy_sources(i)[0][0] for i in uv.all("COPY")}
+    assert {f"{m}/pyproject.toml" for m in _workspace_members()} | {"pyproject.toml"} <= (
+        manifests | {"pyproject.toml"}
+    )
+    assert "uv.lock" in copy_sources(uv.all("COPY")[0])[0]
+    build = dockerfile.stage("build")
+    assert [i.arguments for i in build.all("ARG")] == ["SERVICE_PACKAGE", "SERVICE_SRC=shared/src"]
+    deps, workspace = (i.arguments for i in _syncs(dockerfile, "build"))
+    for sync in (deps, workspace):
+        assert sync.startswith(
+            "--mount=type=cache,target=/root/.cache/uv uv sync --frozen --no-dev"
+        )
+    # third-party dependencies first (a layer that only uv.lock and the manifests invalidate) ...
+    assert "--no-install-workspace" in deps
+    assert '--package "${SERVICE_PACKAGE:?' in deps  # no package given: the build stops
+    # ... then the package and shared, non-editable, from the sources copied in between
+    assert workspace.endswith('--no-editable --package "${SERVICE_PACKAGE}"')
+    copies = [copy_sources(i) for i in build.all("COPY")]
+    assert copies == [
+        (["shared/src"], "shared/src", None),
+        (["${SERVICE_SRC}"], "${SERVICE_SRC}", None),
+    ]
+    ordered = [i.keyword for i in build.instructions]
+    assert ordered == ["ARG", "ARG", "RUN", "COPY", "COPY", "RUN"]
+
+
+def test_build_stage_stops_without_a_package(dockerfile: Dockerfile, tmp_path: Path) -> None:
+    """The shell expands ${SERVICE_PACKAGE:?...} before uv runs: a clear message, no image."""
+    command = re.sub(r"--mount=\S+\s*", "", _syncs(dockerfile, "build")[0].arguments)
+    result = subprocess.run(
+        ["/bin/sh", "-c", command],
+        cwd=tmp_path,
+        env={"PATH": "/nonexistent"},  # uv would not be found either: the expansion fails first
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "build with --build-arg SERVICE_PACKAGE=" in result.stderr
+
+
+def test_runtime_holds_the_virtualenv_only(dockerfile: Dockerfile) -> None:
+    runtime = dockerfile.stage("runtime")
     copies = [copy_sources(i) for i in runtime.all("COPY")]
-    assert copies == [(["/opt/clpm/venv"], "/opt/clpm/venv", "build")]
+    assert copies == [([VENV], VENV, "build")]
+    assert runtime.all("RUN") == []
+    assert dockerfile.environment("runtime") == {**BASE_ENVIRONMENT, "PYTHONDONTWRITEBYTECODE": "1"}
     user = runtime.last("USER")
     assert user is not None
-    assert user.arguments.split(":")[0] not in ("root", "0")
-    healthcheck = runtime.last("HEALTHCHECK")
-    assert healthcheck is not None
-    assert healthcheck.exec_form() == ["python", "-m", "clpm_shared.healthcheck", image]
-    command = runtime.last("CMD")
-    assert command is not None
-    assert command.exec_form() == ["python", "-m", module]
-    assert (REPO_ROOT / directory / "src" / module / "__main__.py").is_file()
-    dev_user = dev.last("USER")
-    assert dev_user is not None
-    assert dev_user.arguments == user.arguments
+    assert user.arguments == "clpm:clpm"
+
+
+@pytest.mark.parametrize("image", list(IMAGES))
+def test_image_target(image: str, dockerfile: Dockerfile) -> None:
+    expected = IMAGES[image]
+    chain = dockerfile.chain(image)
+    assert [stage.name for stage in chain] == ["base", "runtime", image]
+    assert dockerfile.resolved_base(chain[0]) == dockerfile.global_args["PYTHON_IMAGE"]
+    target = chain[-1]
+    # no uv, pip or compiler in the image: nothing installed after the pinned base but the
+    # user, the virtualenv built elsewhere (and migrate's revisions)
+    instructions = [i for stage in chain for i in stage.instructions]
+    copies = [copy_sources(i) for i in instructions if i.keyword == "COPY"]
+    expected_copies = [([VENV], VENV, "build")]
+    if image == "migrate":
+        expected_copies.append((["migrations/"], "/opt/clpm/app/migrations/", None))
+    assert copies == expected_copies
+    assert not [i for i in instructions if i.keyword in ("ADD", "ARG")]
+    runs = [i.arguments for stage in chain[1:] for i in stage.all("RUN")]
+    # the build fails when the virtualenv lacks what the command runs (another SERVICE_PACKAGE)
+    guard = "import alembic, clpm_shared" if image == "migrate" else f"import {expected.module}"
+    assert runs == [f'python -c "{guard}"']
+    assert not re.search(r"\b(uv|pip|apt-get|gcc)\b", " ".join(runs))
+    user = _last(dockerfile, image, "USER")
+    assert user is not None
+    assert user.arguments == "clpm:clpm"
+    assert target.all("USER") == []  # the runtime's user, not one of its own
+    assert dockerfile.environment(image) == {
+        **BASE_ENVIRONMENT,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        **expected.environment,
+    }
+    exposed = [i.arguments for i in target.all("EXPOSE")]
+    assert exposed == ([expected.port] if expected.port else [])
+    workdir = _last(dockerfile, image, "WORKDIR")
+    assert workdir is not None
+    assert workdir.arguments == expected.workdir
+    healthcheck = _only(target.all("HEALTHCHECK"))
+    if expected.probe is None:
+        assert healthcheck.arguments == "NONE"  # a one-shot job: its exit status is its health
+    else:
+        assert healthcheck.arguments.startswith(f"{HEALTHCHECK_OPTIONS} CMD ")
+        assert healthcheck.exec_form() == expected.probe
+    assert _only(target.all("CMD")).exec_form() == expected.command
+    if expected.module != "alembic":
+        member_src = REPO_ROOT / expected.member / "src"
+        assert (member_src / expected.module / "__main__.py").is_file()
+
+
+@pytest.mark.parametrize("image", SERVICES)
+def test_dev_target(image: str, dockerfile: Dockerfile) -> None:
+    """Same command, environment, port and user as the image, on every package editable."""
+    expected = IMAGES[image]
+    target = f"{image}-dev"
+    assert [stage.name for stage in dockerfile.chain(target)] == ["base", "uv", "dev", target]
+    own = dockerfile.stage(target)
+    assert {i.keyword for i in own.instructions} <= {"ENV", "EXPOSE", "CMD"}
+    assert _only(own.all("CMD")).exec_form() == expected.command
+    assert [i.arguments for i in own.all("EXPOSE")] == ([expected.port] if expected.port else [])
+    environment = dockerfile.environment(target)
+    assert environment == {**dockerfile.environment("uv"), **expected.environment}
+    assert environment.items() >= BASE_ENVIRONMENT.items()
+    user = _last(dockerfile, target, "USER")
+    assert user is not None
+    assert user.arguments == _last(dockerfile, image, "USER").arguments  # type: ignore[union-attr]
+    dev = dockerfile.stage("dev")
+    deps, workspace = (i.arguments for i in _syncs(dockerfile, "dev"))
+    assert deps.endswith("uv sync --frozen --no-dev --no-install-workspace --all-packages")
+    assert workspace.endswith("uv sync --frozen --no-dev --all-packages")  # editable
+    copies = [copy_sources(i) for i in dev.all("COPY")]
+    assert copies == [(["shared/"], "shared/", None), (["services/"], "services/", None)]
+
+
+@pytest.mark.parametrize("image", list(IMAGES))
+def test_compose_builds_each_image_from_its_target(
+    image: str, dockerfile: Dockerfile, base_model: dict[str, Any], dev_model: dict[str, Any]
+) -> None:
+    build = base_model["services"][image]["build"]
+    assert Path(build["context"]) == REPO_ROOT
+    assert build["dockerfile"] == "Dockerfile"
+    assert build["target"] == image
+    assert build["args"] == _build_args(image)
+    source = build["args"].get("SERVICE_SRC", "shared/src")  # the ARG's default
+    assert (REPO_ROOT / source).is_dir()
+    assert not ignored_by(DOCKERIGNORE, source)
+    dev_build = dev_model["services"][image]["build"]
+    assert dev_build["target"] == (f"{image}-dev" if image in SERVICES else image)
+    assert dev_build["target"] in {stage.name for stage in dockerfile.stages}
 
 
 def test_every_copied_path_exists_and_is_in_the_build_context() -> None:
-    dockerfiles = [REPO_ROOT / d / "Dockerfile" for d, _ in PYTHON_IMAGES.values()]
-    dockerfiles += [REPO_ROOT / "deploy/migrate/Dockerfile", REPO_ROOT / "frontend/Dockerfile"]
-    for path in dockerfiles:
-        for stage in read_dockerfile(path).stages:
+    for path in (DOCKERFILE, REPO_ROOT / "frontend/Dockerfile"):
+        dockerfile = read_dockerfile(path)
+        defaults = {
+            name: value
+            for stage in dockerfile.stages
+            for i in stage.all("ARG")
+            for name, _, value in [i.arguments.partition("=")]
+        }
+        for stage in dockerfile.stages:
             for instruction in stage.all("COPY"):
                 sources, _, origin = copy_sources(instruction)
                 if origin is not None:
@@ -123,8 +355,15 @@ def test_every_copied_path_exists_and_is_in_the_build_context() -> None:
                         and not (REPO_ROOT / "frontend/package.json").exists()
                     ):
                         continue  # the frontend sources are written separately
-                    assert (REPO_ROOT / source).exists(), f"{path}: COPY {source}: no such path"
-                    assert not ignored_by(DOCKERIGNORE, source), f"{path}: {source} is ignored"
+                    if source == "${SERVICE_SRC}":  # each image's, and the default
+                        candidates = [defaults["SERVICE_SRC"]]
+                        candidates += [a["SERVICE_SRC"] for a in map(_build_args, SERVICES)]
+                    else:
+                        assert "$" not in source, f"{path}: COPY {source}"
+                        candidates = [source]
+                    for candidate in candidates:
+                        assert (REPO_ROOT / candidate).exists(), f"{path}: COPY {candidate}"
+                        assert not ignored_by(DOCKERIGNORE, candidate), f"{path}: {candidate}"
 
 
 def test_dockerignore_keeps_secrets_caches_and_tests_out() -> None:
@@ -153,23 +392,6 @@ def test_dockerignore_keeps_secrets_caches_and_tests_out() -> None:
         assert not ignored_by(DOCKERIGNORE, path), path
 
 
-def test_migrate_image_runs_alembic_with_the_migrations() -> None:
-    dockerfile = read_dockerfile(REPO_ROOT / "deploy/migrate/Dockerfile")
-    assert PYTHON_BASE.fullmatch(dockerfile.global_args["PYTHON_IMAGE"])
-    runtime = dockerfile.stages[-1]
-    copies = [copy_sources(i) for i in runtime.all("COPY")]
-    assert (["migrations/"], "/opt/clpm/app/migrations/", None) in copies
-    workdir = runtime.last("WORKDIR")
-    assert workdir is not None
-    assert workdir.arguments == "/opt/clpm/app"
-    command = runtime.last("CMD")
-    assert command is not None
-    assert command.exec_form() == ["alembic", "-c", "migrations/alembic.ini", "upgrade", "head"]
-    user = runtime.last("USER")
-    assert user is not None
-    assert user.arguments == "clpm:clpm"
-
-
 def test_frontend_image_builds_with_node_and_serves_with_unprivileged_nginx() -> None:
     dockerfile = read_dockerfile(REPO_ROOT / "frontend/Dockerfile")
     build, runtime = dockerfile.stages
@@ -196,11 +418,12 @@ def test_frontend_image_builds_with_node_and_serves_with_unprivileged_nginx() ->
     assert "location = /healthz" in (REPO_ROOT / "deploy/nginx/default.conf").read_text()
 
 
-def _replay(dockerfile: Dockerfile, root: Path, stages: tuple[str, ...] = ("build",)) -> Path:
-    """Run the COPY and `uv sync` lines of ``stages`` with ``root`` standing in for ``/``.
+def _replay(dockerfile: Dockerfile, target: str, args: dict[str, str], root: Path) -> Path:
+    """Run the ARG, ENV, WORKDIR, COPY and `uv sync` lines of ``target`` and the stages it is
+    built on, with the build ``args`` and ``root`` standing in for ``/``.
 
-    Returns the virtualenv (UV_PROJECT_ENVIRONMENT). User creation (groupadd/useradd) is
-    not replayed: it changes nothing in the virtualenv.
+    Returns the virtualenv (UV_PROJECT_ENVIRONMENT). User creation (groupadd/useradd) and
+    PATH are not replayed: they change nothing in the virtualenv.
     """
     uv = shutil.which("uv")
     assert uv, "uv is not installed (deploy/bootstrap.sh installs it)"
@@ -213,51 +436,61 @@ def _replay(dockerfile: Dockerfile, root: Path, stages: tuple[str, ...] = ("buil
     }
     env["PATH"] = f"{Path(uv).parent}:/usr/bin:/bin"
     env["UV_PYTHON"] = str(Path(sys.executable).resolve())  # CPython 3.11, as in the image
+
+    def substituted(text: str) -> str:  # what Docker does to ARGs in COPY
+        return re.sub(r"\$\{(\w+)\}", lambda m: env[m[1]], text)
+
     workdir = root
-    for instruction in [i for name in stages for i in dockerfile.stage(name).instructions]:
-        if instruction.keyword == "ENV":
-            for assignment in shlex.split(instruction.arguments):
-                name, _, value = assignment.partition("=")
-                env[name] = str(root) + value if value.startswith("/") else value
-        elif instruction.keyword == "WORKDIR":
-            workdir = root / instruction.arguments.lstrip("/")
-            workdir.mkdir(parents=True, exist_ok=True)
-        elif instruction.keyword == "COPY":
-            sources, destination, _ = copy_sources(instruction)
-            target = workdir / destination
-            for source in sources:
-                origin = REPO_ROOT / source
-                if origin.is_dir():  # Docker copies a directory's contents, not the directory
-                    shutil.copytree(
-                        origin,
-                        target,
-                        ignore=shutil.ignore_patterns("__pycache__"),
-                        dirs_exist_ok=True,
+    for stage in dockerfile.chain(target):
+        for instruction in stage.instructions:
+            if instruction.keyword == "ARG":
+                name, _, default = instruction.arguments.partition("=")
+                if name in args or default:
+                    env[name] = args.get(name, default)
+            elif instruction.keyword == "ENV":
+                for assignment in shlex.split(instruction.arguments):
+                    name, _, value = assignment.partition("=")
+                    if name != "PATH":
+                        env[name] = str(root) + value if value.startswith("/") else value
+            elif instruction.keyword == "WORKDIR":
+                workdir = root / instruction.arguments.lstrip("/")
+                workdir.mkdir(parents=True, exist_ok=True)
+            elif instruction.keyword == "COPY":
+                sources, destination, _ = copy_sources(instruction)
+                target_path = workdir / substituted(destination)
+                for source in map(substituted, sources):
+                    origin = REPO_ROOT / source
+                    if origin.is_dir():  # Docker copies a directory's contents
+                        shutil.copytree(
+                            origin,
+                            target_path,
+                            ignore=shutil.ignore_patterns("__pycache__"),
+                            dirs_exist_ok=True,
+                        )
+                    elif destination.endswith("/"):
+                        target_path.mkdir(parents=True, exist_ok=True)
+                        shutil.copy2(origin, target_path / origin.name)
+                    else:
+                        shutil.copy2(origin, target_path)
+            elif instruction.keyword == "RUN":
+                command = re.sub(r"--mount=\S+\s*", "", instruction.arguments).strip()
+                if command.startswith("pip install"):
+                    continue  # uv itself: the version is checked against deploy/bootstrap.sh
+                for part in (p.strip() for p in command.split("&&")):
+                    if part.startswith(("groupadd ", "useradd ")):
+                        continue
+                    assert part.startswith("uv sync"), part
+                    env.update({"UV_COMPILE_BYTECODE": "0", "UV_LINK_MODE": "hardlink"})  # speed
+                    result = subprocess.run(
+                        ["bash", "-c", part],
+                        cwd=workdir,
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        timeout=300,
+                        check=False,
                     )
-                elif destination.endswith("/"):
-                    target.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(origin, target / origin.name)
-                else:
-                    shutil.copy2(origin, target)
-        elif instruction.keyword == "RUN":
-            command = re.sub(r"--mount=\S+\s*", "", instruction.arguments).strip()
-            if command.startswith("pip install"):
-                continue  # uv itself: the version is checked against deploy/bootstrap.sh
-            for part in (p.strip() for p in command.split("&&")):
-                if part.startswith(("groupadd ", "useradd ")):
-                    continue
-                assert part.startswith("uv sync"), part
-                env.update({"UV_COMPILE_BYTECODE": "0", "UV_LINK_MODE": "hardlink"})  # speed
-                result = subprocess.run(
-                    ["bash", "-c", part],
-                    cwd=workdir,
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    timeout=300,
-                    check=False,
-                )
-                assert result.returncode == 0, f"{part}\n{result.stderr}"
+                    assert result.returncode == 0, f"{part}\n{result.stderr}"
     return Path(env["UV_PROJECT_ENVIRONMENT"])
 
 
@@ -267,9 +500,13 @@ def _replay(dockerfile: Dockerfile, root: Path, stages: tuple[str, ...] = ("buil
 _UNRESOLVED_IMPORTS = """
 import ast, importlib.util, json, pathlib, sys
 unresolved = {}
-for name in sys.argv[1:]:
+skipped = [a[1:] for a in sys.argv[1:] if a.startswith("-")]  # -pkg.sub: an extra not installed
+for name in (a for a in sys.argv[1:] if not a.startswith("-")):
     root = pathlib.Path(importlib.util.find_spec(name).origin).parent
     for path in sorted(root.rglob("*.py")):
+        dotted = ".".join(path.relative_to(root.parent).with_suffix("").parts)
+        if any(dotted == s or dotted.startswith(s + ".") for s in skipped):
+            continue
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 modules = [alias.name for alias in node.names]
@@ -288,15 +525,22 @@ print(json.dumps(unresolved))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("image", list(PYTHON_IMAGES))
-def test_build_stage_yields_a_virtualenv_that_runs_the_service(image: str, tmp_path: Path) -> None:
-    directory, module = PYTHON_IMAGES[image]
-    venv = _replay(_service_dockerfile(directory), tmp_path)
+@pytest.mark.parametrize("image", SERVICES)
+def test_build_stage_yields_a_virtualenv_that_runs_the_service(
+    image: str, dockerfile: Dockerfile, base_model: dict[str, Any], tmp_path: Path
+) -> None:
+    module = IMAGES[image].module
+    build_args = base_model["services"][image]["build"]["args"]  # as docker compose builds it
+    venv = _replay(dockerfile, "build", build_args, tmp_path)
     python = venv / "bin" / "python"
     outside = tmp_path / "run"  # not the repository: only the virtualenv is importable
     outside.mkdir()
+    # clpm_shared.web needs the extra `web` (FastAPI), which only the HTTP services request
+    project = tomllib.loads((REPO_ROOT / IMAGES[image].member / "pyproject.toml").read_text())
+    web = "clpm-shared[web]" in project["project"]["dependencies"]
     result = subprocess.run(
-        [str(python), "-c", _UNRESOLVED_IMPORTS, module, "clpm_shared"],
+        [str(python), "-c", _UNRESOLVED_IMPORTS, module, "clpm_shared"]
+        + ([] if web else ["-clpm_shared.web"]),
         cwd=outside,
         env={"PATH": f"{venv / 'bin'}:/usr/bin:/bin"},
         capture_output=True,
@@ -334,8 +578,11 @@ def test_build_stage_yields_a_virtualenv_that_runs_the_service(image: str, tmp_p
 
 
 @pytest.mark.slow
-def test_migrate_build_stage_upgrades_a_database(tmp_path: Path) -> None:
-    venv = _replay(read_dockerfile(REPO_ROOT / "deploy/migrate/Dockerfile"), tmp_path)
+def test_migrate_build_stage_upgrades_a_database(
+    dockerfile: Dockerfile, base_model: dict[str, Any], tmp_path: Path
+) -> None:
+    build_args = base_model["services"]["migrate"]["build"]["args"]
+    venv = _replay(dockerfile, "build", build_args, tmp_path)
     app = tmp_path / "opt" / "clpm" / "app"
     shutil.copytree(
         REPO_ROOT / "migrations", app / "migrations", ignore=shutil.ignore_patterns("__pycache__")
@@ -356,10 +603,11 @@ def test_migrate_build_stage_upgrades_a_database(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_dev_stage_has_every_package_editable_and_the_reloader(tmp_path: Path) -> None:
+def test_dev_stage_has_every_package_editable_and_the_reloader(
+    dockerfile: Dockerfile, tmp_path: Path
+) -> None:
     """docker-compose.dev.yml mounts the sources over /src and restarts with watchfiles."""
-    dockerfile = _service_dockerfile("services/aggregation")  # a worker: no watchfiles of its own
-    venv = _replay(dockerfile, tmp_path, stages=("build", "dev"))
+    venv = _replay(dockerfile, "aggregation-dev", {}, tmp_path)  # a worker: no watchfiles own
     assert (venv / "bin" / "watchfiles").is_file()
     result = subprocess.run(
         [str(venv / "bin" / "python"), "-c", "import clpm_aggregation, clpm_shared;"
