@@ -20,12 +20,18 @@ export interface OscillationCluster {
 export interface ClusterCounts {
   loopsAnalysed: number | null;
   oscillatingLoops: number | null;
+  /** "minute_means" when long windows were judged on 1-minute means, else raw samples */
+  onMinuteMeans: boolean;
 }
 
 /** How many loops the service analysed and found oscillating, when it says so. */
 export function clusterCounts(answer: unknown): ClusterCounts {
   const item = (answer && typeof answer === "object" && !Array.isArray(answer) ? answer : {}) as Record<string, unknown>;
-  return { loopsAnalysed: num(item.loops_analysed), oscillatingLoops: num(item.oscillating_loops) };
+  return {
+    loopsAnalysed: num(item.loops_analysed),
+    oscillatingLoops: num(item.oscillating_loops),
+    onMinuteMeans: item.basis === "minute_means",
+  };
 }
 
 const num = (value: unknown) => (typeof value === "number" && Number.isFinite(value) ? value : null);

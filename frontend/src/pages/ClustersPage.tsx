@@ -102,6 +102,8 @@ export function ClustersPage() {
               <p className="muted">
                 {counts.loopsAnalysed} loops analysed, {counts.oscillatingLoops ?? "–"} oscillating, {clusters.length} cluster
                 {clusters.length === 1 ? "" : "s"}.
+                {counts.onMinuteMeans &&
+                  " Judged on 1-minute means (a long period): oscillations from 4 minutes show; the likely source is the largest swing."}
               </p>
             )}
             {clusters.length === 0 && <EmptyState>No oscillation cluster in this period: no two loops oscillate with the same period.</EmptyState>}

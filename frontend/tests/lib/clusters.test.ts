@@ -42,8 +42,9 @@ describe("normaliseClusters", () => {
     const [cluster] = normaliseClusters(answer);
     expect(cluster).toMatchObject({ periodS: 88, source: "PIC-301", sourceEvidence: { stiction_index: 0.81 } });
     expect(cluster.members.map((member) => member.loopId)).toEqual(["PIC-301", "FIC-302"]);
-    expect(clusterCounts(answer)).toEqual({ loopsAnalysed: 12, oscillatingLoops: 4 });
-    expect(clusterCounts([])).toEqual({ loopsAnalysed: null, oscillatingLoops: null });
+    expect(clusterCounts(answer)).toEqual({ loopsAnalysed: 12, oscillatingLoops: 4, onMinuteMeans: false });
+    expect(clusterCounts({ ...answer, basis: "minute_means" }).onMinuteMeans).toBe(true);
+    expect(clusterCounts([])).toEqual({ loopsAnalysed: null, oscillatingLoops: null, onMinuteMeans: false });
   });
 
   it("reads a plain list with member ids and drops empty clusters", () => {

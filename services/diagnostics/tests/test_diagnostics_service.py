@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import numpy as np
 import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import select
@@ -20,6 +21,7 @@ from clpm_diagnostics.app import create_app
 from clpm_shared.analytics import detect_oscillation
 from clpm_shared.config import Settings, load_settings
 from clpm_shared.db import DiagnosticResult, create_engine, create_session_factory
+from clpm_shared.db.models import Agg1m
 from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository
 from clpm_shared.simulation import SimulatedLoopSpec, SimulatedSeries, simulate
 from clpm_shared.timeseries import Point
@@ -220,6 +222,7 @@ async def test_oscillation_clusters_name_the_sticky_valve_as_source(
     answer = response.json()
     assert answer["loops_analysed"] == 3
     assert answer["oscillating_loops"] == 2
+    assert answer["basis"] == "raw"  # one hour: raw samples
     [cluster] = answer["clusters"]
     assert cluster["likely_source"] == "PIC-301"
     assert cluster["source_evidence"]["stiction_verdict"] == "stiction"
@@ -227,6 +230,67 @@ async def test_oscillation_clusters_name_the_sticky_valve_as_source(
     missing = await client.get("/oscillation-clusters", params={"end": END.isoformat()})
     assert missing.status_code == 422
     assert missing.json()["errors"][0]["parameter"] == "start"
+
+
+MEANS_DAY = T0 + timedelta(days=1)
+MEANS_PERIOD_S = 1200.0
+
+
+async def _minute_means(settings: Settings) -> None:
+    """Six hours of agg_1m: PIC-301 and FIC-302 swing with a 20-minute period (amplitudes 3
+    and 1), TIC-303 only has noise; in automatic, SP constant."""
+    rng = np.random.default_rng(5)
+    amplitudes = {"PIC-301": 3.0, "FIC-302": 1.0, "TIC-303": 0.0}
+    engine = create_engine(settings.database)
+    async with create_session_factory(engine)() as session:
+        for loop_id, amplitude in amplitudes.items():
+            minutes = np.arange(6 * 60)
+            pv = 50.0 + amplitude * np.sin(2 * np.pi * minutes * 60.0 / MEANS_PERIOD_S)
+            pv += rng.normal(0.0, 0.1, minutes.size)
+            session.add_all(
+                Agg1m(
+                    loop_id=loop_id,
+                    bucket_start=MEANS_DAY + timedelta(minutes=int(m)),
+                    pv_count=60,
+                    pv_mean=float(value),
+                    sp_mean=50.0,
+                    mode_shares={"AUT": 1.0},
+                )
+                for m, value in zip(minutes, pv, strict=True)
+            )
+        await session.commit()
+    await engine.dispose()
+
+
+async def test_clusters_of_long_windows_come_from_the_minute_means(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    await _minute_means(settings)
+    params = {
+        "start": MEANS_DAY.isoformat(),
+        "end": (MEANS_DAY + timedelta(hours=6)).isoformat(),
+    }
+    response = await client.get("/oscillation-clusters", params=params)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["basis"] == "minute_means"  # longer than DIAG_CLUSTER_RAW_MAX_H (2 h)
+    assert answer["loops_analysed"] == 3
+    assert answer["oscillating_loops"] == 2  # the noisy loop is not oscillating
+    [cluster] = answer["clusters"]
+    assert sorted(cluster["members"]) == ["FIC-302", "PIC-301"]
+    assert cluster["period_s"] == pytest.approx(MEANS_PERIOD_S, rel=0.05)
+    assert cluster["likely_source"] == "PIC-301"  # the largest swing: no stiction test on means
+    assert cluster["source_evidence"]["stiction_verdict"] == "undetermined"
+    # a week is allowed for clusters (minute means), more is not
+    week = {
+        "start": (MEANS_DAY - timedelta(days=6)).isoformat(),
+        "end": (MEANS_DAY + timedelta(days=1)).isoformat(),
+    }
+    assert (await client.get("/oscillation-clusters", params=week)).status_code == 200
+    week["start"] = (MEANS_DAY - timedelta(days=7)).isoformat()
+    too_long = await client.get("/oscillation-clusters", params=week)
+    assert too_long.status_code == 422
+    assert too_long.json()["errors"][0]["parameter"] == "end"
 
 
 async def test_health_ready_and_openapi(client: httpx.AsyncClient) -> None:

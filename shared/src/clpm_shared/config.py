@@ -268,6 +268,11 @@ class DiagnosticsSettings(BaseSettings):
     diag_host: str = "127.0.0.1"
     diag_port: Port = 8050
     diag_health_threshold: Annotated[float, Field(ge=0, le=100)] = 60.0
+    diag_cluster_raw_max_h: Annotated[float, Field(gt=0, le=24)] = Field(
+        default=2.0,
+        description="Longest window for which plant-wide oscillation clusters are judged on "
+        "raw samples; longer windows use the 1-minute means (periods from 4 minutes).",
+    )
 
 
 class AggregationSettings(BaseSettings):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -14,6 +15,7 @@ from clpm_diagnostics import problems
 from clpm_diagnostics.problems import PROBLEM_RESPONSES
 from clpm_diagnostics.runs import DiagnosisRunner, UnknownLoopError, json_safe
 from clpm_diagnostics.schemas import (
+    CLUSTER_MAX_RANGE,
     BatchOut,
     BatchRequest,
     ClustersOut,
@@ -69,7 +71,11 @@ def create_app(settings: Settings | None = None, store: TimeSeriesStore | None =
         app.state.settings = resolved
         app.state.engine = engine
         app.state.store = timeseries
-        app.state.runner = DiagnosisRunner(create_session_factory(engine), timeseries)
+        app.state.runner = DiagnosisRunner(
+            create_session_factory(engine),
+            timeseries,
+            cluster_raw_max=timedelta(hours=resolved.diagnostics.diag_cluster_raw_max_h),
+        )
         try:
             yield
         finally:
@@ -165,17 +171,18 @@ def create_app(settings: Settings | None = None, store: TimeSeriesStore | None =
         start: Annotated[AwareDatetime, Query(examples=["2025-01-10T10:00:00Z"])],
         end: Annotated[AwareDatetime, Query(examples=["2025-01-10T11:00:00Z"])],
     ) -> dict[str, object]:
-        problem = range_problem(start, end)
+        problem = range_problem(start, end, max_range=CLUSTER_MAX_RANGE)
         if problem:
             raise invalid_parameter("end", problem, location="query")
-        clusters, analysed, oscillating = await runner.clusters(start, end)
+        run = await runner.clusters(start, end)
         answer: dict[str, object] = json_safe(
             {
                 "start": start,
                 "end": end,
-                "loops_analysed": analysed,
-                "oscillating_loops": oscillating,
-                "clusters": [cluster.to_dict() for cluster in clusters],
+                "loops_analysed": run.loops_analysed,
+                "oscillating_loops": run.oscillating_loops,
+                "basis": run.basis,
+                "clusters": [cluster.to_dict() for cluster in run.clusters],
             }
         )
         return answer

@@ -7,12 +7,13 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from clpm_shared.aggregation.buckets import BucketTable
 from clpm_shared.analytics import LoopConfig, LoopWindow
 from clpm_shared.analytics.diagnosis import (
     LoopDiagnosis,
@@ -22,14 +23,17 @@ from clpm_shared.analytics.diagnosis import (
     diagnose_loop,
     with_plant_context,
 )
+from clpm_shared.analytics.minute_mean_oscillation import minute_mean_oscillation
 from clpm_shared.db.models import LoopConfig as LoopConfigRow
 from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository
+from clpm_shared.db.repositories.aggregates import AggregateRepository
 from clpm_shared.db.repositories.diagnostics import DiagnosticRepository
 from clpm_shared.timeseries import RawSeries, TimeSeriesStore
 
 log = logging.getLogger("clpm_diagnostics.runs")
 
 LOOPS_PER_READ = 50
+DEFAULT_CLUSTER_RAW_MAX = timedelta(hours=2)
 """Loops fetched from the time-series store per query (bounded memory, few round trips)."""
 
 MIN_TS_S, MAX_TS_S = 0.1, 60.0
@@ -189,9 +193,16 @@ class UnknownLoopError(LookupError):
 class DiagnosisRunner:
     """Reads raw data and loop settings, diagnoses, stores the findings."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], store: TimeSeriesStore) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        store: TimeSeriesStore,
+        *,
+        cluster_raw_max: timedelta = DEFAULT_CLUSTER_RAW_MAX,
+    ) -> None:
         self.sessions = sessions
         self.store = store
+        self.cluster_raw_max = cluster_raw_max
 
     async def _known(self, loop_ids: Sequence[str]) -> tuple[list[str], list[str]]:
         async with self.sessions() as session:
@@ -265,15 +276,34 @@ class DiagnosisRunner:
 
     async def clusters(
         self, start: datetime, end: datetime, loop_ids: Sequence[str] | None = None
-    ) -> tuple[list[OscillationCluster], int, int]:
+    ) -> ClusterRun:
         """Plant-wide oscillation clusters over ``[start, end)`` (nothing is stored).
 
-        Returns the clusters, the number of loops analysed and how many oscillate.
+        Windows up to ``cluster_raw_max`` are judged on the raw samples (every period, stiction
+        evidence for the likely source); longer ones on the 1-minute means in ``agg_1m``
+        (periods from 4 minutes; see
+        :mod:`clpm_shared.analytics.minute_mean_oscillation`): a day of a whole plant is too
+        many raw samples for one request.
         """
         if loop_ids is None:
             async with self.sessions() as session:
                 loop_ids = await LoopRepository(session).all_ids()
         configs = await self._configs(loop_ids)
+        if end - start > self.cluster_raw_max:
+            oscillating = await self._oscillations_on_means(loop_ids, configs, start, end)
+            basis = CLUSTERS_ON_MINUTE_MEANS
+        else:
+            oscillating = await self._oscillations_on_raw(loop_ids, configs, start, end)
+            basis = CLUSTERS_ON_RAW
+        return ClusterRun(cluster_oscillations(oscillating), len(loop_ids), len(oscillating), basis)
+
+    async def _oscillations_on_raw(
+        self,
+        loop_ids: Sequence[str],
+        configs: dict[str, tuple[LoopConfig, str | None]],
+        start: datetime,
+        end: datetime,
+    ) -> list[OscillationSummary]:
         oscillating: list[OscillationSummary] = []
         for offset in range(0, len(loop_ids), LOOPS_PER_READ):
             chunk = list(loop_ids[offset : offset + LOOPS_PER_READ])
@@ -284,7 +314,69 @@ class DiagnosisRunner:
                 for o in outcomes
                 if o.diagnosis is not None and o.diagnosis.oscillation is not None
             )
-        return cluster_oscillations(oscillating), len(loop_ids), len(oscillating)
+        return oscillating
+
+    async def _oscillations_on_means(
+        self,
+        loop_ids: Sequence[str],
+        configs: dict[str, tuple[LoopConfig, str | None]],
+        start: datetime,
+        end: datetime,
+    ) -> list[OscillationSummary]:
+        async with self.sessions() as session:
+            minutes = await AggregateRepository(session).read("agg_1m", loop_ids, start, end)
+        return await asyncio.to_thread(_oscillations_in_minutes, minutes, configs, start, end)
+
+
+CLUSTERS_ON_RAW = "raw"
+CLUSTERS_ON_MINUTE_MEANS = "minute_means"
+
+
+@dataclass(frozen=True)
+class ClusterRun:
+    """Clusters of a window, how many loops were analysed and oscillate, and on what data."""
+
+    clusters: list[OscillationCluster]
+    loops_analysed: int
+    oscillating_loops: int
+    basis: str  # CLUSTERS_ON_RAW or CLUSTERS_ON_MINUTE_MEANS
+
+
+def _oscillations_in_minutes(
+    minutes: BucketTable,
+    configs: dict[str, tuple[LoopConfig, str | None]],
+    start: datetime,
+    end: datetime,
+) -> list[OscillationSummary]:
+    """Each loop's oscillation on its minute means (CPU only, no I/O)."""
+    if not len(minutes):
+        return []
+    start_ns = int(start.timestamp()) * 1_000_000_000
+    n_minutes = math.ceil((end - start).total_seconds() / 60.0)
+    minute_index = (minutes.bucket_ns - start_ns) // 60_000_000_000
+    manual = (
+        minutes.mode_shares[:, minutes.modes.index("MAN")]
+        if "MAN" in minutes.modes
+        else np.zeros(len(minutes))
+    )
+    loops = minutes.loop_ids
+    bounds = np.flatnonzero(loops[1:] != loops[:-1]) + 1
+    found: list[OscillationSummary] = []
+    for rows in np.split(np.arange(len(minutes)), bounds):
+        loop_id = str(loops[rows[0]])
+        config = configs.get(loop_id, (LoopConfig(), None))[0]
+        summary = minute_mean_oscillation(
+            loop_id,
+            minute_index[rows],
+            minutes.stats["pv_mean"][rows],
+            minutes.stats["sp_mean"][rows],
+            manual[rows],
+            n_minutes,
+            config,
+        )
+        if summary is not None:
+            found.append(summary)
+    return found
 
 
 def json_safe(value: Any) -> Any:

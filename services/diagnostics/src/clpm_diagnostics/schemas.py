@@ -11,6 +11,8 @@ from clpm_shared.timeseries import validate_loop_id
 
 MAX_RANGE = timedelta(hours=24)
 """Longest window one request may analyse (raw data at 1 s: 86,400 samples per loop)."""
+CLUSTER_MAX_RANGE = timedelta(days=7)
+"""Plant-wide clusters over more than DIAG_CLUSTER_RAW_MAX_H use 1-minute means: up to a week."""
 
 MAX_BATCH = 1000
 """Most loops in one batch request."""
@@ -18,12 +20,12 @@ MAX_BATCH = 1000
 Trigger = Literal["on_demand", "kpi_cycle"]
 
 
-def range_problem(start: datetime, end: datetime) -> str | None:
+def range_problem(start: datetime, end: datetime, max_range: timedelta = MAX_RANGE) -> str | None:
     """Why ``[start, end)`` is not an acceptable window (a message about ``end``), or None."""
     if end <= start:
         return "must be after start"
-    if end - start > MAX_RANGE:
-        return f"the window may span at most {MAX_RANGE.total_seconds() / 3600:g} h"
+    if end - start > max_range:
+        return f"the window may span at most {max_range.total_seconds() / 3600:g} h"
     return None
 
 
@@ -157,4 +159,10 @@ class ClustersOut(BaseModel):
     end: AwareDatetime
     loops_analysed: int
     oscillating_loops: int
+    basis: Literal["raw", "minute_means"] = Field(
+        description="What the loops were judged on: raw samples (windows up to "
+        "DIAG_CLUSTER_RAW_MAX_H, every period, stiction evidence for the likely source) or "
+        "1-minute means (longer windows: periods from 4 minutes; the likely source is the "
+        "largest oscillation)"
+    )
     clusters: list[ClusterOut]
