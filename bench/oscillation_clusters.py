@@ -1,14 +1,17 @@
 """Benchmark of plant-wide oscillation clusters (``/oscillation-clusters``) on influxd.
 
 Simulates ``--loops`` loops at 1 Hz for ``--hours`` (``clpm_shared.simulation``): a tenth of
-them disturbed by one common external oscillation (one cluster to find), a tenth with sticky
-valves, the rest healthy; writes them to a private influxd 1.6 and registers the loops in a
-SQLite database. Then times, end to end, what the diagnostics service does for one request
-(``DiagnosisRunner.clusters``: loop list and settings, raw reads of ``LOOPS_PER_READ`` loops at
-a time, diagnosis of every loop in a worker thread, clustering), and in the same run its floor:
-the raw read of the same loops and window alone (``query_raw_many``). Reports seconds, loops
-per second, raw samples per second, the clusters found, and the loop count that fits in the
-gateway's default ``DIAG_TIMEOUT_S`` (30 s) at the measured rate. Prints one JSON object.
+them disturbed by one common 15-minute external oscillation (one cluster to find), a tenth with sticky
+valves, the rest healthy; writes them to a private influxd 1.6, registers the loops in a SQLite
+database and stores their 1-minute aggregates there (``agg_1m``, the aggregation's bucket code).
+Then times, end to end, one request as the diagnostics service runs it
+(``DiagnosisRunner.clusters``) on both bases, for the same window: on the raw samples (raw
+reads of ``LOOPS_PER_READ`` loops at a time, diagnosis of every loop in a worker thread,
+clustering) and on the 1-minute means (what windows longer than ``DIAG_CLUSTER_RAW_MAX_H``
+use), and the raw read of the same loops and window alone (``query_raw_many``), the floor of
+the raw basis. Reports seconds, loops per second, the clusters found, and the loop count that
+fits in the gateway's default ``DIAG_TIMEOUT_S`` (30 s) at the measured rate. Prints one JSON
+object.
 
     PYTHONPATH=. .venv/bin/python bench/oscillation_clusters.py [--loops 200] [--hours 2]
 """
@@ -27,10 +30,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from clpm_diagnostics.runs import DiagnosisRunner
+from clpm_shared.aggregation.buckets import minute_buckets
 from clpm_shared.config import DatabaseSettings, InfluxSettings, TimeSeriesBackend
 from clpm_shared.db import create_engine, create_session_factory
 from clpm_shared.db.models import Loop
+from clpm_shared.db.repositories.aggregates import AggregateRepository
 from clpm_shared.simulation import LoopProfile, SimulatedLoopSpec, simulate_fleet
 from clpm_shared.timeseries import Point
 from clpm_shared.timeseries.influxql import InfluxQLStore
@@ -38,7 +45,7 @@ from tests.harness.servers import InfluxServer, free_port, migrate
 
 BASE = datetime(2025, 1, 10, 0, 0, tzinfo=UTC)
 DIAG_TIMEOUT_S = 30.0
-COMMON_PERIOD_S = 240.0
+COMMON_PERIOD_S = 900.0
 WRITE_BATCH = 50_000
 
 
@@ -84,6 +91,25 @@ async def write_fleet(store: InfluxQLStore, specs: list[SimulatedLoopSpec], seco
     return written
 
 
+async def store_minute_means(
+    store: InfluxQLStore,
+    sessions: async_sessionmaker[AsyncSession],
+    specs: list[SimulatedLoopSpec],
+    start: datetime,
+    seconds: int,
+) -> int:
+    """agg_1m of the written samples, built with the aggregation's bucket code."""
+    rows = 0
+    end = start + timedelta(seconds=seconds)
+    for offset in range(0, len(specs), 50):
+        loop_ids = [spec.loop_id for spec in specs[offset : offset + 50]]
+        raw = await store.query_raw_many(loop_ids, start, end)
+        async with sessions() as session, session.begin():
+            repository = AggregateRepository(session)
+            rows += await repository.upsert("agg_1m", minute_buckets(raw).buckets)
+    return rows
+
+
 async def measure(arguments: argparse.Namespace, root: Path) -> dict[str, Any]:
     influx = InfluxServer("influxd", free_port(), root / "influx", rpc_port=free_port())
     influx.workdir.mkdir()
@@ -112,38 +138,51 @@ async def measure(arguments: argparse.Namespace, root: Path) -> dict[str, Any]:
                 session.add_all(Loop(loop_id=spec.loop_id, unit="U1") for spec in specs)
                 await session.commit()
             start, end = BASE, BASE + timedelta(seconds=seconds)
-            runner = DiagnosisRunner(sessions, store)
-            results: dict[str, Any] = {"samples_written": samples, "write_s": round(write_s, 1)}
+            minute_rows = await store_minute_means(store, sessions, specs, BASE, seconds)
+            on_raw = DiagnosisRunner(sessions, store, cluster_raw_max=timedelta(days=7))
+            on_means = DiagnosisRunner(sessions, store, cluster_raw_max=timedelta(0))
+            results: dict[str, Any] = {
+                "samples_written": samples,
+                "write_s": round(write_s, 1),
+                "agg_1m_rows": minute_rows,
+            }
+            loop_ids = [spec.loop_id for spec in specs]
             for repeat in range(arguments.repeats):
                 began = time.perf_counter()
-                raw = await store.query_raw_many([spec.loop_id for spec in specs], start, end)
+                raw = await store.query_raw_many(loop_ids, start, end)
                 read_s = time.perf_counter() - began
                 read_samples = sum(len(series) for series in raw.values())
                 del raw
-                began = time.perf_counter()
-                clusters, analysed, oscillating = await runner.clusters(start, end)
-                clusters_s = time.perf_counter() - began
-                results[f"run_{repeat + 1}"] = {
-                    "clusters_s": round(clusters_s, 2),
+                run: dict[str, Any] = {
                     "raw_read_alone_s": round(read_s, 2),
                     "raw_samples": read_samples,
-                    "loops_per_s": round(analysed / clusters_s, 1),
-                    "raw_samples_per_s": round(read_samples / clusters_s),
-                    "loops_in_diag_timeout": int(DIAG_TIMEOUT_S * analysed / clusters_s),
-                    "loops_analysed": analysed,
-                    "oscillating": oscillating,
-                    "clusters": [
-                        {
-                            "members": len(cluster.members),
-                            "period_s": round(cluster.period_s, 1),
-                            "members_oscillating_externally": sum(
-                                int(member.split("-")[1]) % 10 == 0 for member in cluster.members
-                            ),
-                            "likely_source": cluster.likely_source,
-                        }
-                        for cluster in clusters
-                    ],
                 }
+                for basis, runner in (("raw", on_raw), ("minute_means", on_means)):
+                    began = time.perf_counter()
+                    answer = await runner.clusters(start, end)
+                    elapsed = time.perf_counter() - began
+                    assert answer.basis == basis
+                    run[basis] = {
+                        "clusters_s": round(elapsed, 2),
+                        "loops_per_s": round(answer.loops_analysed / elapsed, 1),
+                        "loops_in_diag_timeout": int(
+                            DIAG_TIMEOUT_S * answer.loops_analysed / elapsed
+                        ),
+                        "oscillating": answer.oscillating_loops,
+                        "clusters": [
+                            {
+                                "members": len(cluster.members),
+                                "period_s": round(cluster.period_s, 1),
+                                "members_oscillating_externally": sum(
+                                    int(member.split("-")[1]) % 10 == 0
+                                    for member in cluster.members
+                                ),
+                                "likely_source": cluster.likely_source,
+                            }
+                            for cluster in answer.clusters
+                        ],
+                    }
+                results[f"run_{repeat + 1}"] = run
             return results
         finally:
             await store.close()
