@@ -1,9 +1,10 @@
 """Benchmark of plant-wide oscillation clusters (``/oscillation-clusters``) on influxd.
 
 Simulates ``--loops`` loops at 1 Hz for ``--hours`` (``clpm_shared.simulation``): a tenth of
-them disturbed by one common 15-minute external oscillation (one cluster to find), a tenth with sticky
-valves, the rest healthy; writes them to a private influxd 1.6, registers the loops in a SQLite
-database and stores their 1-minute aggregates there (``agg_1m``, the aggregation's bucket code).
+them disturbed by one common 15-minute external oscillation (one cluster to find), a tenth with
+sticky valves, the rest healthy; writes them to a private influxd 1.6, registers the loops in a
+SQLite database and stores their 1-minute aggregates there (``agg_1m``, the aggregation's bucket
+code).
 Then times, end to end, one request as the diagnostics service runs it
 (``DiagnosisRunner.clusters``) on both bases, for the same window: on the raw samples (raw
 reads of ``LOOPS_PER_READ`` loops at a time, diagnosis of every loop in a worker thread,
