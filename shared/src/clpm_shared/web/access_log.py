@@ -25,6 +25,7 @@ excludes ``info`` (``LOG_LEVEL=warning``).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -47,6 +48,7 @@ class StreamLines:
         self._handlers = tuple(handlers)
         self._pending: list[str] = []
         self._flush_scheduled = False
+        atexit.register(self.flush)  # lines of the last turn before an exit are not lost
 
     def __call__(self, entry: Entry) -> None:
         self._pending.append(orjson.dumps(entry).decode())
