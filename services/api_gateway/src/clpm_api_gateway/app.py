@@ -26,6 +26,7 @@ from clpm_api_gateway.cached_hits import CachedHitAnswers, CachedHitStats
 from clpm_api_gateway.dependencies import GatewayResources
 from clpm_api_gateway.diagnostics_client import create_client
 from clpm_api_gateway.frontend_hosting import install_frontend
+from clpm_api_gateway.metrics import gateway_registry
 from clpm_api_gateway.response_cache import ResponseCache
 from clpm_api_gateway.security import mount_security, security_lifespan
 from clpm_shared import __version__
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if access_log is not None:  # outermost: every request, also the layer's answers
         app.outer_layers.append(access_log)
     stats = app.state.cached_hits = CachedHitStats()
+    app.state.metrics_registry = gateway_registry(app.state)
     if resolved.api.api_fast_cached_hits:
         prefix = resolved.api.api_prefix
         app.outer_layers.append(lambda inner: CachedHitAnswers(inner, prefix=prefix, stats=stats))

@@ -1,4 +1,6 @@
-"""``/health`` (liveness) and ``/ready`` (database and time-series store reachable); no auth."""
+"""``/health`` (liveness), ``/ready`` (database and time-series store reachable) and
+``/metrics`` (Prometheus, :mod:`clpm_api_gateway.metrics`); no auth: the frontend's nginx does
+not pass ``/metrics`` on, it is for scrapers inside the deployment."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import asyncio
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from clpm_api_gateway.dependencies import ResourcesDep
 from clpm_api_gateway.schemas import Health, Readiness
@@ -59,3 +62,14 @@ async def ready(request: Request, resources: ResourcesDep) -> Response:
         retry_after_s=RETRY_AFTER_S,
         extensions={"checks": checks},
     )
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics of this process (response cache at work)",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+)
+async def metrics(request: Request) -> Response:
+    registry: CollectorRegistry = request.app.state.metrics_registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
