@@ -128,6 +128,27 @@ async def test_read_is_limited_to_the_window_and_loops(sessions: Sessions) -> No
     assert got.bucket_ns.tolist() == [T0_NS + m * 60 * S for m in (2, 3, 4)]
 
 
+async def test_read_of_some_statistics_returns_those_with_the_mode_shares(
+    sessions: Sessions,
+) -> None:
+    loops = loop_names("cols", 2)
+    written = sample_table(loops, 5)
+    async with sessions() as session, session.begin():
+        await AggregateRepository(session).upsert("agg_1m", written)
+    async with sessions() as session:
+        repository = AggregateRepository(session)
+        got = await repository.read(
+            "agg_1m", loops, T0, T0 + timedelta(minutes=5), statistics=("pv_mean", "sp_mean")
+        )
+        with pytest.raises(ValueError, match="statistics: unknown columns"):
+            await repository.read("agg_1m", loops, T0, T0 + timedelta(minutes=5), ("pv_avg",))
+    assert set(got.stats) == {"pv_mean", "sp_mean"}
+    assert got.bucket_ns.tolist() == written.bucket_ns.tolist()
+    np.testing.assert_array_equal(got.stats["pv_mean"], written.stats["pv_mean"])
+    np.testing.assert_array_equal(got.stats["sp_mean"], written.stats["sp_mean"])
+    assert got.mode_share_maps() == written.mode_share_maps()
+
+
 async def test_watermarks_initialize_once_and_advance_as_compare_and_set(
     sessions: Sessions,
 ) -> None:

@@ -34,6 +34,9 @@ log = logging.getLogger("clpm_diagnostics.runs")
 
 LOOPS_PER_READ = 50
 DEFAULT_CLUSTER_RAW_MAX = timedelta(hours=2)
+LOOPS_PER_MEANS_READ = 200
+"""Loops whose minute means are read at once: a week of 200 loops is ~2 M rows of 2 columns."""
+MEANS_STATISTICS = ("pv_mean", "sp_mean")
 """Loops fetched from the time-series store per query (bounded memory, few round trips)."""
 
 MIN_TS_S, MAX_TS_S = 0.1, 60.0
@@ -323,9 +326,15 @@ class DiagnosisRunner:
         start: datetime,
         end: datetime,
     ) -> list[OscillationSummary]:
-        async with self.sessions() as session:
-            minutes = await AggregateRepository(session).read("agg_1m", loop_ids, start, end)
-        return await asyncio.to_thread(_oscillations_in_minutes, minutes, configs, start, end)
+        found: list[OscillationSummary] = []
+        for offset in range(0, len(loop_ids), LOOPS_PER_MEANS_READ):
+            chunk = list(loop_ids[offset : offset + LOOPS_PER_MEANS_READ])
+            async with self.sessions() as session:
+                minutes = await AggregateRepository(session).read(
+                    "agg_1m", chunk, start, end, statistics=MEANS_STATISTICS
+                )
+            found += await asyncio.to_thread(_oscillations_in_minutes, minutes, configs, start, end)
+        return found
 
 
 CLUSTERS_ON_RAW = "raw"
