@@ -27,22 +27,31 @@ import shutil
 import subprocess
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clpm_diagnostics.runs import DiagnosisRunner
-from clpm_shared.aggregation.buckets import minute_buckets
+from clpm_shared.aggregation.buckets import BucketTable, minute_buckets
 from clpm_shared.config import DatabaseSettings, InfluxSettings, TimeSeriesBackend
 from clpm_shared.db import create_engine, create_session_factory
 from clpm_shared.db.models import Loop
 from clpm_shared.db.repositories.aggregates import AggregateRepository
 from clpm_shared.simulation import LoopProfile, SimulatedLoopSpec, simulate_fleet
-from clpm_shared.timeseries import Point
+from clpm_shared.timeseries import Point, RawSeries
+from clpm_shared.timeseries.embedded import EmbeddedStore
 from clpm_shared.timeseries.influxql import InfluxQLStore
-from tests.harness.servers import InfluxServer, free_port, migrate
+from tests.harness.servers import (
+    PG_BIN_CANDIDATES,
+    InfluxServer,
+    PostgresServer,
+    free_port,
+    migrate,
+)
 
 BASE = datetime(2025, 1, 10, 0, 0, tzinfo=UTC)
 DIAG_TIMEOUT_S = 30.0
@@ -109,6 +118,83 @@ async def store_minute_means(
             repository = AggregateRepository(session)
             rows += await repository.upsert("agg_1m", minute_buckets(raw).buckets)
     return rows
+
+
+def minute_means_of(specs: list[SimulatedLoopSpec], minutes: int) -> BucketTable:
+    """Synthetic agg_1m rows: the fleet simulated at one sample a minute (one-sample buckets)."""
+    per_minute = [replace(spec, ts=60.0, time_constant_s=900.0, ti_s=900.0) for spec in specs]
+    rows = []
+    for offset in range(0, len(per_minute), 200):
+        for series in simulate_fleet(per_minute[offset : offset + 200], minutes):
+            t_ns = int(BASE.timestamp()) * 1_000_000_000 + (series.t * 1e9).astype(np.int64)
+            mode = np.asarray(series.mode, dtype=object)
+            rows.append(RawSeries(series.loop_id, t_ns, series.pv, series.sp, series.op, mode))
+    return minute_buckets(rows).buckets
+
+
+def start_postgres(root: Path) -> PostgresServer:
+    pg_dir = root / "pg"
+    pg_dir.mkdir()
+    root.chmod(0o755)
+    pg_dir.chmod(0o755)
+    if os.geteuid() == 0:
+        shutil.chown(pg_dir, "postgres", "postgres")
+    bin_dir = next(c for c in PG_BIN_CANDIDATES if (c / "initdb").exists())
+    postgres = PostgresServer("postgresql", free_port(), pg_dir, bin_dir=bin_dir)
+    postgres.initdb()
+    postgres.start()
+    return postgres
+
+
+async def measure_means_on_postgres(arguments: argparse.Namespace, root: Path) -> dict[str, Any]:
+    """Only the minute-means basis, on PostgreSQL, for plants too large to simulate at 1 Hz."""
+    postgres = await asyncio.to_thread(start_postgres, root)
+    try:
+        postgres.psql('CREATE DATABASE "bench"')
+        migrate(postgres.url("bench"))
+        engine = create_engine(DatabaseSettings(database_url=postgres.url("bench")))
+        sessions = create_session_factory(engine)
+        try:
+            specs = fleet_specs(arguments.loops)
+            minutes = int(arguments.hours * 60)
+            table = minute_means_of(specs, minutes)
+            async with sessions() as session, session.begin():
+                session.add_all(Loop(loop_id=spec.loop_id, unit="U1") for spec in specs)
+            async with sessions() as session, session.begin():
+                rows = await AggregateRepository(session).upsert("agg_1m", table)
+            unused_store = EmbeddedStore(root / "unused.db")  # the means basis reads no raw data
+            runner = DiagnosisRunner(sessions, unused_store, cluster_raw_max=timedelta(0))
+            results: dict[str, Any] = {"agg_1m_rows": rows}
+            start, end = BASE, BASE + timedelta(minutes=minutes)
+            for repeat in range(arguments.repeats):
+                began = time.perf_counter()
+                answer = await runner.clusters(start, end)
+                elapsed = time.perf_counter() - began
+                results[f"run_{repeat + 1}"] = {
+                    "minute_means": {
+                        "clusters_s": round(elapsed, 2),
+                        "loops_per_s": round(answer.loops_analysed / elapsed, 1),
+                        "oscillating": answer.oscillating_loops,
+                        "clusters": [
+                            {
+                                "members": len(cluster.members),
+                                "period_s": round(cluster.period_s, 1),
+                                "members_oscillating_externally": sum(
+                                    int(member.split("-")[1]) % 10 == 0
+                                    for member in cluster.members
+                                ),
+                                "likely_source": cluster.likely_source,
+                            }
+                            for cluster in answer.clusters
+                        ],
+                    }
+                }
+            await unused_store.close()
+            return results
+        finally:
+            await engine.dispose()
+    finally:
+        postgres.stop()
 
 
 async def measure(arguments: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -201,6 +287,12 @@ def main() -> None:
     parser.add_argument("--loops", type=int, default=200, help="simulated loops")
     parser.add_argument("--hours", type=float, default=2.0, help="window (the web page's default)")
     parser.add_argument("--repeats", type=int, default=2, help="measured requests")
+    parser.add_argument(
+        "--means-on-postgres",
+        action="store_true",
+        help="only the minute-means basis, on PostgreSQL, from synthetic agg_1m rows (no raw "
+        "samples: for plants of thousands of loops over days)",
+    )
     arguments = parser.parse_args()
     report: dict[str, Any] = {
         "benchmark": "oscillation-clusters",
@@ -211,7 +303,8 @@ def main() -> None:
     }
     root = Path(tempfile.mkdtemp(prefix="clpm-bench-clusters-"))
     try:
-        report["results"] = asyncio.run(measure(arguments, root))
+        run = measure_means_on_postgres if arguments.means_on_postgres else measure
+        report["results"] = asyncio.run(run(arguments, root))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     report["uptime_after"] = uptime()
