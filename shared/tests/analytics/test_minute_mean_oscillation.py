@@ -121,3 +121,11 @@ def test_rows_outside_the_window_and_no_rows_are_ignored() -> None:
         )
         is None
     )
+
+
+def test_a_loop_with_data_for_part_of_the_window_is_judged_on_that_part() -> None:
+    pv = sine(20.0, 2.0)
+    last_six_hours = np.arange(N) >= N - 6 * 60
+    found = judge(pv, keep=last_six_hours)
+    assert found is not None, "3/4 of the window without rows is not 'too many missing'"
+    assert found.period_s == pytest.approx(1200.0, rel=0.05)

@@ -46,8 +46,9 @@ def minute_mean_oscillation(
     loop_id : str
         The loop.
     minute_index : ndarray of int
-        Minute of each row from the window start (``0 <= index < n_minutes``); minutes without
-        a row are missing (at most 20 % may be, as for raw samples).
+        Minute of each row from the window start (``0 <= index < n_minutes``, others are
+        ignored). The loop is judged from its first to its last minute with a row; minutes
+        without a row in between are missing (at most 20 % may be, as for raw samples).
     pv_mean, sp_mean : ndarray of float
         Minute means of PV and SP (NaN where undefined).
     manual_share : ndarray of float
@@ -66,9 +67,15 @@ def minute_mean_oscillation(
     if n_minutes < 1 or minute_index.size == 0:
         return None
     inside = (minute_index >= 0) & (minute_index < n_minutes)
-    index = minute_index[inside]
-    pv = np.full(n_minutes, np.nan)
-    sp = np.full(n_minutes, np.nan)
+    if not inside.any():
+        return None
+    # judged over the minutes the loop has data for (a loop added or started late in the
+    # window is judged on what it has); gaps inside that span count as missing
+    first = int(minute_index[inside].min())
+    index = minute_index[inside] - first
+    span_minutes = int(index.max()) + 1
+    pv = np.full(span_minutes, np.nan)
+    sp = np.full(span_minutes, np.nan)
     pv[index] = pv_mean[inside]
     sp[index] = sp_mean[inside]
     mostly_manual = float(np.nanmean(manual_share[inside])) > 0.5 if index.size else False
