@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from clpm_diagnostics.runs import DiagnosisRunner
+from clpm_diagnostics.runs import ClusterRun, DiagnosisRunner
 from clpm_shared.aggregation.buckets import BucketTable, minute_buckets
 from clpm_shared.config import DatabaseSettings, InfluxSettings, TimeSeriesBackend
 from clpm_shared.db import create_engine, create_session_factory
@@ -62,21 +62,26 @@ WRITE_BATCH = 50_000
 def fleet_specs(loops: int) -> list[SimulatedLoopSpec]:
     specs = []
     for index in range(loops):
+        loop_id = f"TIC-{index:04d}"
         if index % 10 == 0:
-            profile, extra = (
-                LoopProfile.EXTERNAL_OSCILLATION,
-                {
-                    "osc_amplitude": 2.0,
-                    "osc_period_s": COMMON_PERIOD_S,
-                },
+            spec = SimulatedLoopSpec(
+                loop_id=loop_id,
+                profile=LoopProfile.EXTERNAL_OSCILLATION,
+                seed=index,
+                osc_amplitude=2.0,
+                osc_period_s=COMMON_PERIOD_S,
             )
         elif index % 10 == 5:
-            profile, extra = LoopProfile.STICKY_VALVE, {"valve_s": 3.0, "valve_j": 1.0}
+            spec = SimulatedLoopSpec(
+                loop_id=loop_id,
+                profile=LoopProfile.STICKY_VALVE,
+                seed=index,
+                valve_s=3.0,
+                valve_j=1.0,
+            )
         else:
-            profile, extra = LoopProfile.HEALTHY, {}
-        specs.append(
-            SimulatedLoopSpec(loop_id=f"TIC-{index:04d}", profile=profile, seed=index, **extra)
-        )
+            spec = SimulatedLoopSpec(loop_id=loop_id, profile=LoopProfile.HEALTHY, seed=index)
+        specs.append(spec)
     return specs
 
 
@@ -132,6 +137,27 @@ def minute_means_of(specs: list[SimulatedLoopSpec], minutes: int) -> BucketTable
     return minute_buckets(rows).buckets
 
 
+def request_report(answer: ClusterRun, elapsed_s: float) -> dict[str, Any]:
+    """Time, rates and clusters of one request (planted members: every tenth loop)."""
+    return {
+        "clusters_s": round(elapsed_s, 2),
+        "loops_per_s": round(answer.loops_analysed / elapsed_s, 1),
+        "loops_in_diag_timeout": int(DIAG_TIMEOUT_S * answer.loops_analysed / elapsed_s),
+        "oscillating": answer.oscillating_loops,
+        "clusters": [
+            {
+                "members": len(cluster.members),
+                "period_s": round(cluster.period_s, 1),
+                "members_oscillating_externally": sum(
+                    int(member.split("-")[1]) % 10 == 0 for member in cluster.members
+                ),
+                "likely_source": cluster.likely_source,
+            }
+            for cluster in answer.clusters
+        ],
+    }
+
+
 def start_postgres(root: Path) -> PostgresServer:
     pg_dir = root / "pg"
     pg_dir.mkdir()
@@ -170,25 +196,7 @@ async def measure_means_on_postgres(arguments: argparse.Namespace, root: Path) -
                 began = time.perf_counter()
                 answer = await runner.clusters(start, end)
                 elapsed = time.perf_counter() - began
-                results[f"run_{repeat + 1}"] = {
-                    "minute_means": {
-                        "clusters_s": round(elapsed, 2),
-                        "loops_per_s": round(answer.loops_analysed / elapsed, 1),
-                        "oscillating": answer.oscillating_loops,
-                        "clusters": [
-                            {
-                                "members": len(cluster.members),
-                                "period_s": round(cluster.period_s, 1),
-                                "members_oscillating_externally": sum(
-                                    int(member.split("-")[1]) % 10 == 0
-                                    for member in cluster.members
-                                ),
-                                "likely_source": cluster.likely_source,
-                            }
-                            for cluster in answer.clusters
-                        ],
-                    }
-                }
+                results[f"run_{repeat + 1}"] = {"minute_means": request_report(answer, elapsed)}
             await unused_store.close()
             return results
         finally:
@@ -249,26 +257,7 @@ async def measure(arguments: argparse.Namespace, root: Path) -> dict[str, Any]:
                     answer = await runner.clusters(start, end)
                     elapsed = time.perf_counter() - began
                     assert answer.basis == basis
-                    run[basis] = {
-                        "clusters_s": round(elapsed, 2),
-                        "loops_per_s": round(answer.loops_analysed / elapsed, 1),
-                        "loops_in_diag_timeout": int(
-                            DIAG_TIMEOUT_S * answer.loops_analysed / elapsed
-                        ),
-                        "oscillating": answer.oscillating_loops,
-                        "clusters": [
-                            {
-                                "members": len(cluster.members),
-                                "period_s": round(cluster.period_s, 1),
-                                "members_oscillating_externally": sum(
-                                    int(member.split("-")[1]) % 10 == 0
-                                    for member in cluster.members
-                                ),
-                                "likely_source": cluster.likely_source,
-                            }
-                            for cluster in answer.clusters
-                        ],
-                    }
+                    run[basis] = request_report(answer, elapsed)
                 results[f"run_{repeat + 1}"] = run
             return results
         finally:
