@@ -26,7 +26,11 @@ from clpm_api_gateway.cached_hits import CachedHitAnswers, CachedHitStats
 from clpm_api_gateway.dependencies import GatewayResources
 from clpm_api_gateway.diagnostics_client import create_client
 from clpm_api_gateway.frontend_hosting import install_frontend
-from clpm_api_gateway.metrics import gateway_registry
+from clpm_api_gateway.metrics import (
+    RequestMetrics,
+    gateway_registry,
+    request_duration_histogram,
+)
 from clpm_api_gateway.response_cache import ResponseCache
 from clpm_api_gateway.security import mount_security, security_lifespan
 from clpm_shared import __version__
@@ -98,7 +102,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if access_log is not None:  # outermost: every request, also the layer's answers
         app.outer_layers.append(access_log)
     stats = app.state.cached_hits = CachedHitStats()
-    app.state.metrics_registry = gateway_registry(app.state)
+    registry = app.state.metrics_registry = gateway_registry(app.state)
+    durations = request_duration_histogram(registry)
+    app.outer_layers.append(lambda inner: RequestMetrics(inner, histogram=durations))
     if resolved.api.api_fast_cached_hits:
         prefix = resolved.api.api_prefix
         app.outer_layers.append(lambda inner: CachedHitAnswers(inner, prefix=prefix, stats=stats))

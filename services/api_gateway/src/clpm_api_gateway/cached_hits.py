@@ -53,6 +53,9 @@ from clpm_api_gateway.routes_data import (
 from clpm_shared.auth import Role, TokenValidator
 from clpm_shared.web.problems import ProblemError
 
+ROUTE_TEMPLATE_KEY = "clpm.route_template"
+"""Scope key set to the answered path (a route template without parameters), for the request
+metrics, which see no FastAPI route for the answers given here."""
 KEY_MEMORY = 4096
 """Query strings whose cache key is remembered per endpoint (cleared when full)."""
 JSON_HEADERS = (b"content-type", b"application/json")
@@ -209,6 +212,7 @@ class CachedHitAnswers:
         except ProblemError:  # a cached answer the endpoint itself refuses: let it answer
             return None
         scope.setdefault("state", {})["principal"] = principal  # as current_principal does
+        scope[ROUTE_TEMPLATE_KEY] = path  # for the request metrics: the path has no parameters
         return body
 
     def _key(self, path: str, query_string: bytes, endpoint: _Endpoint) -> str | None:
