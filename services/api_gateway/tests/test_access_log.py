@@ -22,7 +22,8 @@ from starlette.types import Receive, Scope, Send
 
 from clpm_api_gateway.app import ACCESS_LOGGER
 from clpm_shared.logs import JsonLineFormatter, configure_logging
-from clpm_shared.web.access_log import AccessLog, LoggingLines, StreamLines, access_line_writer
+from clpm_shared.web.access_log import AccessLines, LoggingLines, StreamLines, access_line_writer
+from clpm_shared.web.observed_requests import ObservedRequests
 from tests.harness.servers import REALM_FILE, free_port, migrate, wait_for
 
 ISSUER_PATH = "/realms/clpm/protocol/openid-connect/token"
@@ -175,7 +176,8 @@ async def test_lines_of_one_event_loop_turn_are_written_together(
 ) -> None:
     handler, stream = stream_handler
     write = StreamLines([handler])
-    app = AccessLog(answer, write=write, service="api-gateway", logger_name=ACCESS_LOGGER)
+    lines = AccessLines(write=write, service="api-gateway", logger_name=ACCESS_LOGGER)
+    app = ObservedRequests(answer, observers=[lines])
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
         answers = await asyncio.gather(*(http.get(f"/x/{i}?n={i}") for i in range(40)))
@@ -200,7 +202,8 @@ async def test_lines_go_through_logging_when_handlers_are_not_plain_streams(
     assert writer is not None
     write, _ = writer
     assert isinstance(write, LoggingLines)  # pytest's capture handler is on the root logger
-    app = AccessLog(answer, write=write, service="", logger_name=ACCESS_LOGGER)
+    lines = AccessLines(write=write, service="", logger_name=ACCESS_LOGGER)
+    app = ObservedRequests(answer, observers=[lines])
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
         await http.get("/x/1?n=1")

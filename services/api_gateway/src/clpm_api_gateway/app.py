@@ -27,7 +27,7 @@ from clpm_api_gateway.dependencies import GatewayResources
 from clpm_api_gateway.diagnostics_client import create_client
 from clpm_api_gateway.frontend_hosting import install_frontend
 from clpm_api_gateway.metrics import (
-    RequestMetrics,
+    RequestDurations,
     gateway_registry,
     request_duration_histogram,
 )
@@ -37,8 +37,9 @@ from clpm_shared import __version__
 from clpm_shared.config import Settings, load_settings
 from clpm_shared.db import create_engine, create_session_factory
 from clpm_shared.timeseries.factory import create_store
-from clpm_shared.web.access_log import access_log_layer
+from clpm_shared.web.access_log import access_log_observer
 from clpm_shared.web.layered_app import LayeredFastAPI
+from clpm_shared.web.observed_requests import ObservedRequests, RequestObserver
 from clpm_shared.web.problems import Problem, install_problem_handlers
 
 API_ROUTERS: tuple[APIRouter, ...] = (
@@ -98,13 +99,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app)
-    access_log = access_log_layer(ACCESS_LOGGER)
-    if access_log is not None:  # outermost: every request, also the layer's answers
-        app.outer_layers.append(access_log)
     stats = app.state.cached_hits = CachedHitStats()
     registry = app.state.metrics_registry = gateway_registry(app.state)
-    durations = request_duration_histogram(registry)
-    app.outer_layers.append(lambda inner: RequestMetrics(inner, histogram=durations))
+    observers: list[RequestObserver] = [RequestDurations(request_duration_histogram(registry))]
+    access_log = access_log_observer(ACCESS_LOGGER)
+    if access_log is not None:
+        observers.append(access_log)
+    # outermost: every request is timed once, also those the cached-hit layer answers
+    app.outer_layers.append(lambda inner: ObservedRequests(inner, observers=observers))
     if resolved.api.api_fast_cached_hits:
         prefix = resolved.api.api_prefix
         app.outer_layers.append(lambda inner: CachedHitAnswers(inner, prefix=prefix, stats=stats))

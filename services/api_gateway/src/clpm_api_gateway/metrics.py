@@ -22,7 +22,6 @@ The hit ratio of the shared cache, for instance, is ``hits / (hits + misses)``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import fields
 
@@ -30,7 +29,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.datastructures import State
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from clpm_api_gateway.cached_hits import ROUTE_TEMPLATE_KEY, CachedHitStats
 from clpm_api_gateway.dependencies import GatewayResources
@@ -98,8 +97,9 @@ def request_duration_histogram(registry: CollectorRegistry) -> Histogram:
     )
 
 
-class RequestMetrics:
-    """ASGI layer timing every HTTP request into ``histogram`` (see the module docstring).
+class RequestDurations:
+    """Observer of :class:`~clpm_shared.web.observed_requests.ObservedRequests` putting each
+    request's duration into ``histogram`` (see the module docstring).
 
     The route template is rebuilt from the path and the parameters FastAPI's routing found in
     it (``scope["path_params"]``), or, for a parameter spanning segments (the web front's
@@ -107,29 +107,11 @@ class RequestMetrics:
     layer) puts its path's template under :data:`ROUTE_TEMPLATE_KEY`.
     """
 
-    def __init__(self, app: ASGIApp, *, histogram: Histogram) -> None:
-        self.app = app
+    def __init__(self, histogram: Histogram) -> None:
         self.histogram = histogram
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # what the server answers when the app fails before answering
-
-        async def send_noting_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_noting_status)
-        finally:
-            self.histogram.labels(scope["method"], self._route(scope), str(status)).observe(
-                time.perf_counter() - started
-            )
+    def __call__(self, scope: Scope, status: int, elapsed_s: float) -> None:
+        self.histogram.labels(scope["method"], self._route(scope), str(status)).observe(elapsed_s)
 
     def _route(self, scope: Scope) -> str:
         answered_before_routing = scope.get(ROUTE_TEMPLATE_KEY)

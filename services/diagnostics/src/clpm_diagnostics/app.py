@@ -28,8 +28,9 @@ from clpm_shared.config import Settings, load_settings
 from clpm_shared.db import create_engine, create_session_factory
 from clpm_shared.timeseries import StoreUnavailableError, TimeSeriesStore
 from clpm_shared.timeseries.factory import create_store
-from clpm_shared.web.access_log import access_log_layer
+from clpm_shared.web.access_log import access_log_observer
 from clpm_shared.web.layered_app import LayeredFastAPI
+from clpm_shared.web.observed_requests import ObservedRequests
 from clpm_shared.web.problems import Problem, install_problem_handlers, invalid_parameter
 
 DESCRIPTION = """\
@@ -91,9 +92,9 @@ def create_app(settings: Settings | None = None, store: TimeSeriesStore | None =
         responses={500: {"model": Problem, "description": "Unexpected error (logged)"}},
     )
     install_problem_handlers(app)
-    access_log = access_log_layer("clpm_diagnostics.access")
+    access_log = access_log_observer("clpm_diagnostics.access")
     if access_log is not None:
-        app.outer_layers.append(access_log)
+        app.outer_layers.append(lambda inner: ObservedRequests(inner, observers=[access_log]))
 
     @app.get("/health", tags=["operations"], summary="Liveness")
     async def health() -> dict[str, str]:

@@ -1,7 +1,8 @@
 """Access log of the HTTP services: one JSON line per request, with its duration and caller.
 
-An ASGI layer, outermost, so every request is logged, also those answered by the gateway's
-cached-hit layer and those that fail. The line has the keys of every other log line
+An observer of :class:`~clpm_shared.web.observed_requests.ObservedRequests`, the outermost
+layer, so every request is logged, also those answered by the gateway's cached-hit layer and
+those that fail. The line has the keys of every other log line
 (:mod:`clpm_shared.logs`: ``ts``, ``level``, ``service``, ``logger``, ``event``) and::
 
     "event": "127.0.0.1:5555 - \\"GET /data/realtime?loopId=FIC-101 HTTP/1.1\\" 200",
@@ -27,14 +28,13 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from clpm_shared.logs import JsonLineFormatter
 
@@ -119,18 +119,15 @@ def access_line_writer(logger: logging.Logger) -> tuple[Callable[[Entry], None],
     return LoggingLines(logger), ""
 
 
-def access_log_layer(logger_name: str) -> Callable[[ASGIApp], ASGIApp] | None:
-    """Wraps an ASGI app in the access log of logger ``logger_name`` (e.g.
-    ``clpm_api_gateway.access``); ``None`` when the log level excludes it."""
+def access_log_observer(logger_name: str) -> AccessLines | None:
+    """The access log of logger ``logger_name`` (e.g. ``clpm_api_gateway.access``), an observer
+    for :class:`~clpm_shared.web.observed_requests.ObservedRequests`; ``None`` when the log
+    level excludes it."""
     writer = access_line_writer(logging.getLogger(logger_name))
     if writer is None:
         return None
     write, service = writer
-
-    def wrap(app: ASGIApp) -> ASGIApp:
-        return AccessLog(app, write=write, service=service, logger_name=logger_name)
-
-    return wrap
+    return AccessLines(write=write, service=service, logger_name=logger_name)
 
 
 def client_address(scope: Scope) -> str:
@@ -145,44 +142,17 @@ def path_and_query(scope: Scope) -> str:
     return f"{path}?{query.decode('ascii', 'replace')}" if query else path
 
 
-class AccessLog:
-    """The ASGI layer (see the module docstring)."""
+class AccessLines:
+    """Makes the access line of each observed request and hands it to ``write``."""
 
     def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        write: Callable[[Entry], None],
-        service: str = "",
-        logger_name: str = "access",
+        self, *, write: Callable[[Entry], None], service: str = "", logger_name: str = "access"
     ) -> None:
-        self.app = app
         self.write = write
         self.service = service
         self.logger_name = logger_name
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 0
-
-        async def send_noting_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_noting_status)
-        except BaseException:
-            status = status or 500  # uvicorn answers 500 when nothing was sent
-            raise
-        finally:
-            self._log(scope, status, time.perf_counter() - started)
-
-    def _log(self, scope: Scope, status: int, elapsed_s: float) -> None:
+    def __call__(self, scope: Scope, status: int, elapsed_s: float) -> None:
         method = scope["method"]
         client = client_address(scope)
         entry: Entry = {
