@@ -57,11 +57,11 @@ from clpm_shared.db.repositories.watermarks import WatermarkRepository
 from clpm_shared.timeseries.base import RawSeries
 from clpm_shared.timeseries.influxql import InfluxQLStore
 from tests.harness.servers import (
-    PG_BIN_CANDIDATES,
     InfluxServer,
     PostgresServer,
     free_port,
     migrate,
+    start_postgres,
 )
 
 T0 = datetime(2025, 1, 10, 10, 0, tzinfo=UTC)
@@ -83,16 +83,7 @@ class Servers:
 
 def start_servers() -> Servers:
     workdir = Path(tempfile.mkdtemp(prefix="bench-aggregation-"))
-    workdir.chmod(0o755)
-    pg_dir = workdir / "pg"
-    pg_dir.mkdir()
-    pg_dir.chmod(0o755)
-    if os.geteuid() == 0:
-        shutil.chown(pg_dir, "postgres", "postgres")
-    bin_dir = next(c for c in PG_BIN_CANDIDATES if (c / "initdb").exists())
-    postgres = PostgresServer("postgresql", free_port(), pg_dir, bin_dir=bin_dir)
-    postgres.initdb()
-    postgres.start()
+    postgres = start_postgres("bench-aggregation-pg-")
     postgres.psql(f'CREATE DATABASE "{postgres.template}"')
     migrate(postgres.url(postgres.template))
     influx_dir = workdir / "influx"
@@ -107,6 +98,7 @@ def start_servers() -> Servers:
 def stop_servers(servers: Servers) -> None:
     servers.influx.stop()
     servers.postgres.stop()
+    shutil.rmtree(servers.postgres.workdir, ignore_errors=True)
     shutil.rmtree(servers.workdir, ignore_errors=True)
 
 

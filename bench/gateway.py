@@ -45,6 +45,7 @@ from tests.harness.servers import (
     RedisServer,
     free_port,
     migrate,
+    start_postgres,
     wait_for,
 )
 
@@ -55,14 +56,7 @@ TARGET_P99_MS = 20.0
 
 
 def start_servers(root: Path) -> tuple[PostgresServer, InfluxServer, RedisServer, str]:
-    pg_dir = Path(tempfile.mkdtemp(prefix="clpm-bench-pg-"))  # postgres must reach it
-    pg_dir.chmod(0o755)
-    if os.geteuid() == 0:
-        shutil.chown(pg_dir, "postgres", "postgres")
-    bin_dir = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)[0]
-    postgres = PostgresServer("postgresql", free_port(), pg_dir, bin_dir=bin_dir)
-    postgres.initdb()
-    postgres.start()
+    postgres = start_postgres("clpm-bench-pg-")
     postgres.psql('CREATE DATABASE "bench"')
     database_url = postgres.url("bench")
     migrate(database_url)

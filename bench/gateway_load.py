@@ -63,6 +63,7 @@ from tests.harness.servers import (
     RedisServer,
     free_port,
     migrate,
+    start_postgres,
     wait_for,
 )
 
@@ -148,19 +149,13 @@ class Servers:
 
 
 def start_servers(root: Path) -> Servers:
-    pg_dir = Path(tempfile.mkdtemp(prefix="clpm-bench-gw-pg-"))  # the postgres user must reach it
-    pg_dir.chmod(0o755)
-    if os.geteuid() == 0:
-        shutil.chown(pg_dir, "postgres", "postgres")
-    postgres = PostgresServer("postgresql", free_port(), pg_dir)
+    postgres = start_postgres("clpm-bench-gw-pg-")
     influx = InfluxServer("influxd", free_port(), root / "influx", rpc_port=free_port())
     redis = RedisServer("redis", free_port(), root / "redis")
     oidc = OidcProvider("oidc-provider", free_port(), root / "oidc")
     for directory in (influx.workdir, redis.workdir, oidc.workdir):
         directory.mkdir()
     servers = Servers(postgres, influx, redis, oidc, postgres.url("bench"))
-    postgres.initdb()
-    postgres.start()
     postgres.psql('CREATE DATABASE "bench"')
     migrate(servers.database_url)
     influx.write_config()

@@ -37,7 +37,7 @@ from clpm_shared.db.repositories.kpis_write import KpiWriteRepository
 from clpm_shared.simulation import LoopProfile, SimulatedLoopSpec, simulate_fleet
 from clpm_shared.timeseries import Point
 from clpm_shared.timeseries.influxql import InfluxQLStore
-from tests.harness.servers import InfluxServer, PostgresServer, free_port, migrate
+from tests.harness.servers import InfluxServer, PostgresServer, free_port, migrate, start_postgres
 
 START = datetime(2025, 1, 10, 10, 0, tzinfo=UTC)
 WINDOW = KpiWindow(START, START + timedelta(minutes=15))
@@ -166,23 +166,19 @@ def main() -> None:
     influx_dir = Path(tempfile.mkdtemp(prefix="bench-influx-"))
     influx = InfluxServer("influxd", free_port(), influx_dir, rpc_port=free_port())
     influx.write_config()
-    pg_dir = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-    pg_dir.chmod(0o755)
-    if os.geteuid() == 0:
-        shutil.chown(pg_dir, "postgres", "postgres")
-    pg = PostgresServer("postgresql", free_port(), pg_dir)
+    pg: PostgresServer | None = None
     try:
         influx.start()
-        pg.initdb()
-        pg.start()
+        pg = start_postgres("bench-pg-")
         pg.psql(f'CREATE DATABASE "{pg.template}"')
         migrate(pg.url(pg.template))
         print(json.dumps(asyncio.run(_run(args, influx, pg)), indent=2))
     finally:
         influx.stop()
-        pg.stop()
         shutil.rmtree(influx_dir, ignore_errors=True)
-        shutil.rmtree(pg_dir, ignore_errors=True)
+        if pg is not None:
+            pg.stop()
+            shutil.rmtree(pg.workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -46,11 +46,10 @@ from clpm_shared.timeseries import Point, RawSeries
 from clpm_shared.timeseries.embedded import EmbeddedStore
 from clpm_shared.timeseries.influxql import InfluxQLStore
 from tests.harness.servers import (
-    PG_BIN_CANDIDATES,
     InfluxServer,
-    PostgresServer,
     free_port,
     migrate,
+    start_postgres,
 )
 
 BASE = datetime(2025, 1, 10, 0, 0, tzinfo=UTC)
@@ -158,23 +157,9 @@ def request_report(answer: ClusterRun, elapsed_s: float) -> dict[str, Any]:
     }
 
 
-def start_postgres(root: Path) -> PostgresServer:
-    pg_dir = root / "pg"
-    pg_dir.mkdir()
-    root.chmod(0o755)
-    pg_dir.chmod(0o755)
-    if os.geteuid() == 0:
-        shutil.chown(pg_dir, "postgres", "postgres")
-    bin_dir = next(c for c in PG_BIN_CANDIDATES if (c / "initdb").exists())
-    postgres = PostgresServer("postgresql", free_port(), pg_dir, bin_dir=bin_dir)
-    postgres.initdb()
-    postgres.start()
-    return postgres
-
-
 async def measure_means_on_postgres(arguments: argparse.Namespace, root: Path) -> dict[str, Any]:
     """Only the minute-means basis, on PostgreSQL, for plants too large to simulate at 1 Hz."""
-    postgres = await asyncio.to_thread(start_postgres, root)
+    postgres = await asyncio.to_thread(start_postgres, "clpm-bench-clusters-pg-")
     try:
         postgres.psql('CREATE DATABASE "bench"')
         migrate(postgres.url("bench"))
@@ -203,6 +188,7 @@ async def measure_means_on_postgres(arguments: argparse.Namespace, root: Path) -
             await engine.dispose()
     finally:
         postgres.stop()
+        shutil.rmtree(postgres.workdir, ignore_errors=True)
 
 
 async def measure(arguments: argparse.Namespace, root: Path) -> dict[str, Any]:

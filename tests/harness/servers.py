@@ -262,20 +262,30 @@ def migrate(url: str) -> None:
     )
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A PostgreSQL server with a template database already at ``alembic upgrade head``."""
-    bin_dir = _pg_bin()
-    workdir = Path(
-        tempfile.mkdtemp(prefix="clpm-pg-")
-    )  # not under tmp_path: postgres must reach it
+def start_postgres(prefix: str = "clpm-pg-") -> PostgresServer:
+    """A started PostgreSQL cluster on a free port, in a new directory the ``postgres`` user can
+    reach (not under pytest's tmp_path). The caller stops it and removes ``workdir``."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     workdir.chmod(0o755)
     if os.geteuid() == 0:
         shutil.chown(workdir, "postgres", "postgres")
-    server = PostgresServer("postgresql", free_port(), workdir, bin_dir=bin_dir)
+    server = PostgresServer("postgresql", free_port(), workdir, bin_dir=_pg_bin())
     try:
         server.initdb()
         server.start()
+    except BaseException:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server with a template database already at ``alembic upgrade head``."""
+    server = start_postgres()
+    workdir = server.workdir
+    try:
         server.psql(f'CREATE DATABASE "{server.template}"')
         migrate(server.url(server.template))
         yield server
