@@ -116,12 +116,20 @@ def _quantiles(values: FloatArray, low_pct: float, high_pct: float) -> tuple[flo
 
 
 def pv_span(window: LoopWindow, config: LoopConfig) -> tuple[float | None, str | None]:
+    """PV span of a window's samples (see :func:`pv_span_of`)."""
+    return pv_span_of(window.pv, window.sp, config)
+
+
+def pv_span_of(
+    pv: FloatArray, sp: FloatArray, config: LoopConfig
+) -> tuple[float | None, str | None]:
     """PV span: ``pv_hi - pv_lo`` when configured, else the 0.1-99.9 percentile range of PV
-    and SP together (SP included so a set-point step widens the range it is judged against).
+    and SP together (SP included so a set-point step widens the range it is judged against);
+    with the reason when it cannot be known. NaN values are ignored.
     """
     if config.pv_lo is not None and config.pv_hi is not None:
         return config.pv_hi - config.pv_lo, None
-    values = np.concatenate((window.pv, window.sp))
+    values = np.concatenate((pv, sp))
     values = values[~np.isnan(values)]
     if values.size < 2:
         return None, "PV span unknown: no pv_lo/pv_hi configured and no data"

@@ -15,17 +15,15 @@ verdict is "undetermined", and a cluster's likely source is then its largest osc
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import numpy.typing as npt
 
 from clpm_shared.analytics.diagnosis import OscillationSummary
+from clpm_shared.analytics.kpis import pv_span_of
 from clpm_shared.analytics.loop_config import LoopConfig
 from clpm_shared.analytics.oscillation import detect_oscillation
 
 MINUTE_S = 60.0
-SPAN_PERCENTILES = (0.1, 99.9)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -83,7 +81,7 @@ def minute_mean_oscillation(
     result = detect_oscillation(signal, MINUTE_S)
     if not result.oscillating or result.period_s is None:
         return None
-    span = _pv_span(pv, sp, config)
+    span, _ = pv_span_of(pv, sp, config)
     amplitude_pct = (
         100.0 * result.amplitude / span
         if result.amplitude is not None and span is not None
@@ -95,15 +93,3 @@ def minute_mean_oscillation(
         amplitude_pct=amplitude_pct,
         regularity=result.regularity,
     )
-
-
-def _pv_span(pv: FloatArray, sp: FloatArray, config: LoopConfig) -> float | None:
-    if config.pv_lo is not None and config.pv_hi is not None:
-        return config.pv_hi - config.pv_lo
-    values = np.concatenate((pv, sp))
-    values = values[~np.isnan(values)]
-    if values.size < 2:
-        return None
-    lo, hi = np.percentile(values, SPAN_PERCENTILES)
-    span = float(hi - lo)
-    return span if math.isfinite(span) and span > 0 else None
