@@ -29,6 +29,7 @@ from clpm_shared.db import (
 from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository, upsert_rows
 from clpm_shared.db.repositories.diagnostics import DiagnosticRepository
 from clpm_shared.healthcheck import KPI_WORKER_MAX_HEARTBEAT_AGE_S
+from clpm_shared.simulation import LoopProfile, SimulatedLoopSpec, simulate_fleet
 from clpm_shared.timeseries import Point
 from clpm_shared.timeseries.influxql import InfluxQLStore
 from tests.harness.servers import InfluxServer
@@ -267,6 +268,22 @@ async def test_two_replicas_share_the_loops_without_overlap(
     assert b2.loops == 2
 
 
+def _simulated(spec: SimulatedLoopSpec, start: datetime) -> list[Point]:
+    """One KPI window of a simulated closed loop at 1 Hz."""
+    [series] = simulate_fleet([spec], 15 * 60)
+    return [
+        Point(
+            spec.loop_id,
+            start + timedelta(seconds=float(series.t[k])),
+            float(series.pv[k]),
+            float(series.sp[k]),
+            float(series.op[k]),
+            str(series.mode[k]),
+        )
+        for k in range(15 * 60)
+    ]
+
+
 async def _findings(
     sessions: async_sessionmaker[AsyncSession], loop_id: str, start: datetime
 ) -> list[DiagnosticResult]:
@@ -287,16 +304,45 @@ async def test_every_loop_is_diagnosed_and_the_root_cause_is_the_main_problem(
     stats = await make_worker(None).run_range(WINDOW.start, WINDOW.end)
     rows = await _kpi_rows(sessions)
     manual, auto = rows["FIC200"], rows["FIC100"]
-    # the loop in manual: diagnosed in the cycle, its root cause is the main problem
-    found = await _findings(sessions, "FIC200", WINDOW.start)
-    assert "mode_issue" in {f.category for f in found}
-    assert {f.trigger for f in found} == {"kpi_cycle"}
-    assert manual.main_problem == "mode_issue"
+    # the loop in manual with its OP beyond 100 %: diagnosed in the cycle; the root cause
+    # (the out-of-range signal) is the main problem, the manual mode kept as its evidence
+    found = {f.category: f for f in await _findings(sessions, "FIC200", WINDOW.start)}
+    assert {f.trigger for f in found.values()} == {"kpi_cycle"}
+    assert manual.main_problem == "sensor_fault"
+    root = found["sensor_fault"]
+    assert root.evidence["fault"] == "out_of_range"
+    assert "mode_issue" in {e["category"] for e in root.evidence["explained"]}
+    assert "mode_issue" not in found
     assert manual.status == "poor"
-    # the healthy loop: good, and a good loop has no main problem
-    assert auto.status == "good"
-    assert auto.main_problem is None
     assert stats.findings == len(found) + len(await _findings(sessions, "FIC100", WINDOW.start))
+    assert auto.status != "offline"
+
+
+async def test_a_simulated_saturated_loop_has_saturation_as_main_problem_and_a_healthy_loop_none(
+    sessions: async_sessionmaker[AsyncSession],
+    make_worker: Callable[..., KpiWorker],
+    store: InfluxQLStore,
+) -> None:
+    window = KpiWindow(WINDOW.start + timedelta(days=4), WINDOW.end + timedelta(days=4))
+    specs = [
+        SimulatedLoopSpec.for_profile("SIM-HEALTHY", LoopProfile.HEALTHY, seed=11),
+        SimulatedLoopSpec.for_profile("SIM-SATURATED", LoopProfile.SATURATED, seed=12),
+    ]
+    for spec in specs:
+        await store.write(_simulated(spec, window.start))
+    async with sessions() as session, session.begin():
+        await LoopRepository(session).register_discovered([spec.loop_id for spec in specs])
+    await make_worker(None).run_range(window.start, window.end, [s.loop_id for s in specs])
+    async with sessions() as session:
+        healthy = await session.get(KpiResult, ("SIM-HEALTHY", window.start))
+        saturated = await session.get(KpiResult, ("SIM-SATURATED", window.start))
+    assert healthy is not None
+    assert saturated is not None
+    assert (healthy.status, healthy.main_problem) == ("good", None)
+    assert await _findings(sessions, "SIM-HEALTHY", window.start) == []
+    assert (saturated.status, saturated.main_problem) == ("poor", "saturation")
+    found = await _findings(sessions, "SIM-SATURATED", window.start)
+    assert [(f.category, f.trigger) for f in found] == [("saturation", "kpi_cycle")]
 
 
 async def test_a_cycle_replaces_its_own_findings_and_keeps_an_on_demand_run(
@@ -347,7 +393,7 @@ async def test_a_window_with_too_little_data_is_not_assessed_with_its_reason(
     assert row.health_score is None
     assert row.main_problem is None
     assert row.reasons is not None
-    assert row.reasons["status"] == "data 40 % complete"
+    assert row.reasons["status"] == "data 40 % complete (at least 80 % needed)"
     assert await _findings(sessions, "FIC300", window.start) == []
 
 
@@ -373,7 +419,8 @@ async def test_a_window_stored_offline_during_an_outage_is_recomputed_once_data_
     assert (stored.status, stored.samples) == ("offline", 0)
 
     # the data arrives: the store holds the window, the aggregation has caught up
-    await store.write(_points("FIC400", "AUT", 40.0, 4, window.start))
+    healthy = SimulatedLoopSpec.for_profile("FIC400", LoopProfile.HEALTHY, seed=4)
+    await store.write(_simulated(healthy, window.start))
     minutes = [
         {"loop_id": "FIC400", "bucket_start": window.start + timedelta(minutes=m), "pv_count": 60}
         for m in range(15)

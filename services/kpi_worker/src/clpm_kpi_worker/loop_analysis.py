@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from clpm_kpi_worker.window_rating import WindowVerdict, is_assessable, rate_window
 from clpm_kpi_worker.windows import KpiWindow
 from clpm_shared.aggregation.buckets import BucketTable
 from clpm_shared.analytics import KpiResult, LoopConfig, LoopWindow, apc_attainment, compute_kpis
 from clpm_shared.analytics.diagnosis import LoopDiagnosis, OscillationSummary, diagnose_loop
+from clpm_shared.analytics.verdict import WindowVerdict, window_verdict
 from clpm_shared.timeseries import RawSeries
 
 RAW_SAMPLE_PERIOD_S = 1.0
@@ -73,7 +73,7 @@ class LoopAnalysis:
         self, diagnosis: LoopDiagnosis, config: LoopConfig, min_completeness: float
     ) -> LoopAnalysis:
         """The same window judged on another diagnosis (e.g. with the plant-wide context)."""
-        verdict = rate_window(self.kpis, diagnosis, config, min_completeness=min_completeness)
+        verdict = window_verdict(self.kpis, diagnosis, config, min_completeness=min_completeness)
         return replace(self, verdict=verdict, diagnosis=diagnosis)
 
 
@@ -130,10 +130,10 @@ def analyse(
     kpis = compute_kpis(data, config)
     diagnosis = (
         diagnose_loop(data, config, kpis, loop_id=loop_id)
-        if is_assessable(kpis, min_completeness)
-        else None
+        if kpis.samples > 0 and (kpis.dq_completeness or 0.0) >= min_completeness
+        else None  # offline or not_assessed: nothing to diagnose
     )
-    verdict = rate_window(kpis, diagnosis, config, min_completeness=min_completeness)
+    verdict = window_verdict(kpis, diagnosis, config, min_completeness=min_completeness)
     apc = apc_attainment(data, config).to_row() if config.apc_enabled else None
     return LoopAnalysis(loop_id, window, kpis, apc, verdict, diagnosis)
 

@@ -31,30 +31,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime, timedelta
 
+from clpm_shared.analytics.assessment import (
+    ASSESSED,
+    STATUSES,
+    FindingPersistence,
+    PeriodAssessment,
+    WorstWindow,
+)
 from clpm_shared.analytics.health import status_of
-
-PERIOD_STATUSES = ("good", "fair", "poor", "offline", "not_assessed")
-ASSESSED = ("good", "fair", "poor")
-
-
-@dataclass(frozen=True)
-class WorstWindow:
-    """The assessed window with the lowest health of the period."""
-
-    start: str
-    end: str
-    health_score: float
-    status: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "start": self.start,
-            "end": self.end,
-            "health_score": self.health_score,
-            "status": self.status,
-        }
+from clpm_shared.analytics.verdict import HEALTH_CAP_OF_CAUSE
 
 
 @dataclass(frozen=True)
@@ -63,83 +50,108 @@ class PeriodTotals:
 
     Attributes
     ----------
-    windows_total : int
-        Windows in the period from the loop's first window in it (missing rows included).
     status_counts : Mapping[str, int]
         Stored windows per status.
     health_sum : float
-        Sum of the health of the assessed windows.
+        Sum of the health of the assessed windows (those with a health score).
     root_causes : Mapping[str, int]
         Assessed windows per main problem.
     findings : Mapping[str, tuple[int, float]]
-        Category -> (assessed windows with such a finding, mean severity).
+        Category -> (assessed windows with such a finding, sum of their severities).
     worst : WorstWindow or None
+        The assessed window with the lowest health (earliest on a tie).
     """
 
-    windows_total: int
-    status_counts: Mapping[str, int]
+    status_counts: Mapping[str, int] = field(default_factory=dict)
     health_sum: float = 0.0
     root_causes: Mapping[str, int] = field(default_factory=dict)
     findings: Mapping[str, tuple[int, float]] = field(default_factory=dict)
     worst: WorstWindow | None = None
 
 
-@dataclass(frozen=True)
-class PeriodRating:
-    """A loop's rating over a period (the API's assessment fields)."""
-
-    status: str
-    health_score: float | None
-    main_problem: str | None
-    status_shares: dict[str, float]
-    findings: list[dict[str, Any]]
-    worst_window: WorstWindow | None
-    windows_assessed: int
-    windows_total: int
-    reason: str | None = None
-
-
 def rate_totals(
     totals: PeriodTotals,
+    start: datetime,
+    end: datetime,
+    window: timedelta,
     *,
     min_assessed_share: float = 0.5,
     min_persistence: float = 0.25,
-) -> PeriodRating:
-    """The period rating from its window totals (rules in the module docstring)."""
-    counts = {status: int(totals.status_counts.get(status, 0)) for status in PERIOD_STATUSES}
+) -> PeriodAssessment:
+    """The rating of ``[start, end)`` from its window totals (rules in the module docstring).
+
+    Parameters
+    ----------
+    totals : PeriodTotals
+    start, end : datetime
+        The period.
+    window : timedelta
+        The length of every window.
+    min_assessed_share, min_persistence : float
+        As in :func:`~clpm_shared.analytics.assessment.assess_period`.
+    """
+    if not end > start:
+        raise ValueError(f"end: must be after start, got {start!r} .. {end!r}")
+    counts = {status: int(totals.status_counts.get(status, 0)) for status in STATUSES}
     stored = sum(counts.values())
-    total = max(totals.windows_total, stored)
-    counts["offline"] += total - stored
+    period_s = (end - start).total_seconds()
+    weight = window.total_seconds() / period_s
+    shares = {status: counts[status] * weight for status in STATUSES}
+    shares["offline"] += max(0.0, 1.0 - sum(shares.values()))
+    status_shares = {k: round(v, 4) for k, v in shares.items()}
+    windows_total = max(stored, round(period_s / window.total_seconds())) if stored else 0
     assessed = sum(counts[status] for status in ASSESSED)
-    shares = {status: (counts[status] / total if total else 0.0) for status in PERIOD_STATUSES}
-    findings: list[dict[str, Any]] = sorted(
-        (
-            {
-                "category": category,
-                "persistence": round(windows / assessed, 4),
-                "mean_severity": round(severity, 4),
-            }
-            for category, (windows, severity) in totals.findings.items()
-            if assessed and windows
-        ),
-        key=lambda f: (-float(f["persistence"]) * float(f["mean_severity"]), str(f["category"])),
+    if not assessed or assessed * weight < min_assessed_share:
+        has_data = stored > counts["offline"]
+        return PeriodAssessment(
+            start,
+            end,
+            "not_assessed" if has_data else "offline",
+            None,
+            None,
+            status_shares,
+            (),
+            None,
+            assessed,
+            windows_total,
+        )
+    health = totals.health_sum / assessed
+    present = {c: n for c, (n, _) in totals.findings.items() if n}
+    severity = {c: totals.findings[c][1] / n for c, n in present.items()}
+    for cause, n in totals.root_causes.items():
+        if cause not in present:
+            present[cause], severity[cause] = n, 1.0
+    persistence = {c: n / assessed for c, n in present.items()}
+    findings = tuple(
+        FindingPersistence(c, round(persistence[c], 4), round(severity[c], 4))
+        for c in sorted(persistence, key=lambda c: (-persistence[c], c))
+        if persistence[c] >= min_persistence
     )
-    if total == 0 or counts["offline"] == total:
-        return PeriodRating(
-            "offline", None, None, shares, [], None, 0, total, "no data in the period"
-        )
-    if assessed < min_assessed_share * total:
-        reason = f"{assessed} of {total} windows assessed"
-        return PeriodRating(
-            "not_assessed", None, None, shares, findings, None, assessed, total, reason
-        )
-    health = round(totals.health_sum / assessed, 2)
-    status = status_of(health)
-    severity = {str(f["category"]): float(f["mean_severity"]) for f in findings}
-    candidates = [
-        (windows / assessed * severity.get(cause, 0.0), cause)
-        for cause, windows in totals.root_causes.items()
-        if windows >= min_persistence * assessed
-    ]
-    main = max(candidates)[1] if candidates and status != "good" else None
-    return PeriodRating(status, health, main, shares, findings, totals.worst, assessed, total, None)
+    candidates = [c for c in totals.root_causes if persistence.get(c, 0.0) >= min_persistence]
+    main_problem = (
+        max(candidates, key=lambda c: (persistence[c] * severity[c], c)) if candidates else None
+    )
+    if main_problem is not None:
+        health = min(health, HEALTH_CAP_OF_CAUSE)
+    health = round(health, 2)
+    return PeriodAssessment(
+        start,
+        end,
+        status_of(health),
+        health,
+        main_problem,
+        status_shares,
+        findings,
+        totals.worst,
+        assessed,
+        windows_total,
+    )
+
+
+def not_assessed_reason(assessment: PeriodAssessment) -> str | None:
+    """Why a period has no rating (None when it has one)."""
+    if assessment.status == "offline":
+        return "no data in the period"
+    if assessment.status == "not_assessed":
+        return f"{assessment.windows_assessed} of {assessment.windows_total} windows assessed"
+    return None

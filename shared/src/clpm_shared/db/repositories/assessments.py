@@ -19,13 +19,8 @@ from typing import Any, Literal
 from sqlalchemy import Select, and_, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clpm_shared.analytics.period_totals import (
-    ASSESSED,
-    PERIOD_STATUSES,
-    PeriodTotals,
-    WorstWindow,
-    rate_totals,
-)
+from clpm_shared.analytics.assessment import ASSESSED, STATUSES, WorstWindow
+from clpm_shared.analytics.period_totals import PeriodTotals, not_assessed_reason, rate_totals
 from clpm_shared.db.models import (
     DiagnosticResult,
     KpiResult,
@@ -40,10 +35,6 @@ PERIODS: tuple[str, ...] = ("shift", "day", "week")
 GroupBy = Literal["unit", "area", "plant"]
 DEFAULT_CRITICALITY = 3
 _BATCH = 1000
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -105,10 +96,9 @@ class AssessmentRepository:
             causes = await self._root_causes(chunk, start, end)
             findings = await self._finding_totals(chunk, start, end)
             for loop_id in chunk:
-                rating = rate_totals(
-                    _totals(current.get(loop_id), end, window, worst, causes, findings, loop_id)
-                )
-                before = rate_totals(_totals(previous.get(loop_id), start, window))
+                totals = _totals(current.get(loop_id), loop_id, worst, causes, findings)
+                rating = rate_totals(totals, start, end, window)
+                before = rate_totals(_totals(previous.get(loop_id)), start - length, start, window)
                 rows.append(
                     {
                         "loop_id": loop_id,
@@ -119,9 +109,9 @@ class AssessmentRepository:
                         "status": rating.status,
                         "health_score": rating.health_score,
                         "main_problem": rating.main_problem,
-                        "reason": rating.reason,
+                        "reason": not_assessed_reason(rating),
                         "status_shares": rating.status_shares,
-                        "findings": rating.findings,
+                        "findings": [finding.to_dict() for finding in rating.findings],
                         "worst_window": None
                         if rating.worst_window is None
                         else rating.worst_window.to_dict(),
@@ -137,8 +127,7 @@ class AssessmentRepository:
     async def _status_totals(
         self, loop_ids: list[str], earliest: datetime, start: datetime, end: datetime
     ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-        """Per loop, for the period and the one before: windows and health sum per status,
-        and the first window start."""
+        """Per loop, for the period and the one before: windows and health sum per status."""
         current = case((KpiResult.window_start >= start, 1), else_=0).label("current")
         statement = (
             select(
@@ -147,7 +136,6 @@ class AssessmentRepository:
                 KpiResult.status,
                 func.count(),
                 func.sum(KpiResult.health_score),
-                func.min(KpiResult.window_start),
             )
             .where(
                 KpiResult.loop_id.in_(loop_ids),
@@ -157,16 +145,11 @@ class AssessmentRepository:
             .group_by(KpiResult.loop_id, current, KpiResult.status)
         )
         out: tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] = ({}, {})
-        for loop_id, is_current, status, count, health, first in await self.session.execute(
-            statement
-        ):
-            entry = out[0 if is_current else 1].setdefault(
-                loop_id, {"counts": {}, "health": 0.0, "first": first}
-            )
+        for loop_id, is_current, status, count, health in await self.session.execute(statement):
+            entry = out[0 if is_current else 1].setdefault(loop_id, {"counts": {}, "health": 0.0})
             entry["counts"][status] = entry["counts"].get(status, 0) + int(count)
             if status in ASSESSED and health is not None:
                 entry["health"] += float(health)
-            entry["first"] = min(entry["first"], first)
         return out
 
     async def _worst_windows(
@@ -201,7 +184,7 @@ class AssessmentRepository:
         rows = await self.session.execute(select(ranked).where(ranked.c.position == 1))
         return {
             row.loop_id: WorstWindow(
-                _iso(row.window_start), _iso(row.window_end), float(row.health_score), row.status
+                row.window_start, row.window_end, float(row.health_score), row.status
             )
             for row in rows
         }
@@ -228,13 +211,13 @@ class AssessmentRepository:
     async def _finding_totals(
         self, loop_ids: list[str], start: datetime, end: datetime
     ) -> dict[str, dict[str, tuple[int, float]]]:
-        """Per loop and category: assessed windows with a KPI-cycle finding, mean severity."""
+        """Per loop and category: assessed windows with a KPI-cycle finding, severity sum."""
         statement = (
             select(
                 DiagnosticResult.loop_id,
                 DiagnosticResult.category,
                 func.count(),
-                func.avg(DiagnosticResult.severity),
+                func.sum(DiagnosticResult.severity),
             )
             .join(
                 KpiResult,
@@ -365,7 +348,7 @@ class AssessmentRepository:
             label = None if by == "plant" or name in (None, "") else str(name)
             entry = groups.setdefault(
                 label,
-                {"counts": dict.fromkeys(PERIOD_STATUSES, 0), "hc": 0.0, "c": 0.0, "loops": 0},
+                {"counts": dict.fromkeys(STATUSES, 0), "hc": 0.0, "c": 0.0, "loops": 0},
             )
             entry["counts"][str(group_status)] = entry["counts"].get(str(group_status), 0) + int(
                 loops
@@ -387,19 +370,15 @@ class AssessmentRepository:
 
 def _totals(
     sums: dict[str, Any] | None,
-    end: datetime,
-    window: timedelta,
+    loop_id: str = "",
     worst: dict[str, WorstWindow] | None = None,
     causes: dict[str, dict[str, int]] | None = None,
     findings: dict[str, dict[str, tuple[int, float]]] | None = None,
-    loop_id: str = "",
 ) -> PeriodTotals:
-    """The totals of one loop; windows in the period are counted from its first window."""
+    """The totals of one loop (empty when it has no window in the period)."""
     if sums is None:
-        return PeriodTotals(0, {})
-    windows = max(1, round((end - sums["first"]) / window))
+        return PeriodTotals()
     return PeriodTotals(
-        windows_total=windows,
         status_counts=sums["counts"],
         health_sum=sums["health"],
         root_causes=(causes or {}).get(loop_id, {}),
