@@ -1,5 +1,4 @@
-"""loop_assessments on PostgreSQL and SQLite: the SQL totals give assess_period's rating;
-ranking, not-ranked loops and roll-ups of a period."""
+"""loop_assessments on PostgreSQL and SQLite: the SQL totals give assess_period's rating."""
 
 from __future__ import annotations
 
@@ -223,54 +222,6 @@ async def test_the_change_against_the_previous_period_is_stored(
     assert row.previous_status == "good"
     assert row.previous_health_score == pytest.approx(previous.health_score, abs=0.011)
     assert (sticky.previous_status, sticky.previous_health_score) == (None, None)  # no data
-
-
-async def test_the_ranking_covers_the_assessed_fleet_worst_first_in_pages(
-    sessions: async_sessionmaker[AsyncSession], fleet: dict[str, list[WindowRating]]
-) -> None:
-    async with sessions() as session:
-        repository = AssessmentRepository(session)
-        everything, total = await repository.ranking("day", limit=None)
-        page, same_total = await repository.ranking("day", offset=1, limit=1)
-        unranked = await repository.unranked("day")
-    values = {r.loop.loop_id: r.bad_actor_score for r in everything}
-    assert total == same_total == 3
-    assert everything[0].loop.loop_id == "STICKY"  # (100 - h) x 5
-    assert set(values) == {"STICKY", "GOOD", "MIXED"}
-    assert list(values.values()) == sorted(values.values(), reverse=True)
-    for ranked in everything:
-        assert ranked.bad_actor_score == pytest.approx(
-            (100 - (ranked.assessment.health_score or 0)) * ranked.criticality, abs=1e-3
-        )
-    assert [(r.rank, r.loop.loop_id) for r in page] == [(2, everything[1].loop.loop_id)]
-    assert [(u.loop.loop_id, u.status, u.reason) for u in unranked] == [
-        ("PARTIAL", "not_assessed", "30 of 96 windows assessed"),
-        ("SILENT", "offline", "no data in the period"),
-    ]
-
-
-async def test_roll_ups_weight_health_by_criticality_and_leave_unassessed_loops_out(
-    sessions: async_sessionmaker[AsyncSession], fleet: dict[str, list[WindowRating]]
-) -> None:
-    async with sessions() as session:
-        repository = AssessmentRepository(session)
-        units = await repository.roll_ups("day", "unit")
-        [plant] = await repository.roll_ups("day", "plant")
-        rated = {r.loop.loop_id: r for r in (await repository.ranking("day", limit=None))[0]}
-    health = {k: v.assessment.health_score or 0.0 for k, v in rated.items()}
-    u1, u2, none = units
-    assert (u1.name, u2.name, none.name) == ("U1", "U2", None)
-    assert u1.health_score == pytest.approx(
-        (5 * health["STICKY"] + 3 * health["GOOD"]) / 8, abs=0.01
-    )
-    assert u2.health_score == pytest.approx(health["MIXED"], abs=0.01)  # PARTIAL is left out
-    assert u2.status_counts["not_assessed"] == 1
-    assert none.loops == 1  # SILENT: no unit, offline
-    assert none.health_score is None
-    assert plant.loops == 5
-    assert plant.health_score == pytest.approx(
-        (5 * health["STICKY"] + 3 * health["GOOD"] + health["MIXED"]) / 9, abs=0.01
-    )
 
 
 def test_totals_of_a_period_without_windows_are_offline() -> None:

@@ -18,6 +18,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from clpm_api_gateway import (
     routes_data,
     routes_diagnostics,
+    routes_fleet,
     routes_kpis,
     routes_loops,
     routes_operations,
@@ -46,6 +47,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     routes_data.router,
     routes_loops.router,
     routes_kpis.router,
+    routes_fleet.router,
     routes_diagnostics.router,
 )
 

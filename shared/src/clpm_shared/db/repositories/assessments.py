@@ -4,29 +4,25 @@
 ``GROUP BY`` queries over ``kpi_results`` and ``diagnostic_results``, both read through their
 ``(loop_id, window_start)`` primary keys), rates the totals with
 :func:`clpm_shared.analytics.period_totals.rate_totals` and upserts one row per loop and
-period. The reads answer the gateway: one loop's rating, the fleet ranking (whole fleet,
-paginated, bad-actor value :math:`(100 - h) \\cdot c`) with the loops that are not ranked and
-why, and criticality-weighted roll-ups per unit, area or plant.
+period. The fleet listing, ranking and roll-ups over a period read these rows through
+:class:`~clpm_shared.db.repositories.loop_overview.LoopOverviewRepository`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Select, and_, case, func, literal, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clpm_shared.analytics.assessment import ASSESSED, STATUSES, WorstWindow
+from clpm_shared.analytics.assessment import ASSESSED, WorstWindow
 from clpm_shared.analytics.period_totals import PeriodTotals, not_assessed_reason, rate_totals
 from clpm_shared.db.models import (
     DiagnosticResult,
     KpiResult,
-    Loop,
     LoopAssessment,
-    LoopConfig,
 )
 from clpm_shared.db.repositories.upsert import upsert_rows
 
@@ -35,36 +31,6 @@ PERIODS: tuple[str, ...] = ("shift", "day", "week")
 GroupBy = Literal["unit", "area", "plant"]
 DEFAULT_CRITICALITY = 3
 _BATCH = 1000
-
-
-@dataclass(frozen=True)
-class RankedLoop:
-    """One loop of the period ranking."""
-
-    rank: int
-    assessment: LoopAssessment
-    loop: Loop
-    criticality: int
-    bad_actor_score: float
-
-
-@dataclass(frozen=True)
-class UnrankedLoop:
-    """A loop left out of the ranking and roll-ups (offline or not assessed) and why."""
-
-    loop: Loop
-    status: str
-    reason: str | None
-
-
-@dataclass(frozen=True)
-class GroupRollUp:
-    """Criticality-weighted health of a group of loops over a period."""
-
-    name: str | None
-    loops: int
-    health_score: float | None
-    status_counts: dict[str, int]
 
 
 class AssessmentRepository:
@@ -245,127 +211,6 @@ class AssessmentRepository:
     async def get(self, loop_id: str, period: str) -> LoopAssessment | None:
         """The stored rating of one loop over ``period``; None when not rated yet."""
         return await self.session.get(LoopAssessment, (loop_id, period))
-
-    def _fleet(self, period: str, unit: str | None, area: str | None) -> Select[Any]:
-        criticality = func.coalesce(LoopConfig.criticality, literal(DEFAULT_CRITICALITY))
-        statement: Any = (
-            select(Loop, LoopAssessment, criticality.label("criticality"))
-            .select_from(Loop)
-            .outerjoin(
-                LoopAssessment,
-                and_(LoopAssessment.loop_id == Loop.loop_id, LoopAssessment.period == period),
-            )
-            .outerjoin(LoopConfig, LoopConfig.loop_id == Loop.loop_id)
-            .where(Loop.deleted_at.is_(None))
-        )
-        if unit is not None:
-            statement = statement.where(Loop.unit == unit)
-        if area is not None:
-            statement = statement.where(Loop.area == area)
-        selected: Select[Any] = statement
-        return selected
-
-    async def ranking(
-        self,
-        period: str,
-        *,
-        unit: str | None = None,
-        area: str | None = None,
-        offset: int = 0,
-        limit: int | None = 100,
-    ) -> tuple[list[RankedLoop], int]:
-        """Assessed loops, worst bad-actor value first (ties: lower health, then loop id),
-        one page of them and how many are ranked in total."""
-        criticality = func.coalesce(LoopConfig.criticality, literal(DEFAULT_CRITICALITY))
-        value = (literal(100.0) - LoopAssessment.health_score) * criticality
-        ranked = self._fleet(period, unit, area).where(
-            LoopAssessment.status.in_(ASSESSED), LoopAssessment.health_score.is_not(None)
-        )
-        total = (
-            await self.session.execute(select(func.count()).select_from(ranked.subquery()))
-        ).scalar_one()
-        statement = (
-            ranked.add_columns(value.label("bad_actor"))
-            .order_by(value.desc(), LoopAssessment.health_score.asc(), Loop.loop_id)
-            .offset(offset)
-        )
-        if limit is not None:
-            statement = statement.limit(limit)
-        rows = await self.session.execute(statement)
-        return [
-            RankedLoop(offset + k + 1, row[1], row[0], int(row[2]), round(float(row[3]), 3))
-            for k, row in enumerate(rows)
-        ], int(total)
-
-    async def unranked(
-        self, period: str, *, unit: str | None = None, area: str | None = None
-    ) -> list[UnrankedLoop]:
-        """Loops without a health over ``period`` (offline, not assessed, not rated yet)."""
-        statement = (
-            self._fleet(period, unit, area)
-            .where(
-                (LoopAssessment.loop_id.is_(None))
-                | LoopAssessment.status.not_in(ASSESSED)
-                | LoopAssessment.health_score.is_(None)
-            )
-            .order_by(Loop.loop_id)
-        )
-        out = []
-        for loop, assessment, _ in await self.session.execute(statement):
-            if assessment is None:
-                out.append(UnrankedLoop(loop, "offline", "not rated yet"))
-            else:
-                out.append(UnrankedLoop(loop, assessment.status, assessment.reason))
-        return out
-
-    async def roll_ups(
-        self,
-        period: str,
-        by: GroupBy,
-        *,
-        unit: str | None = None,
-        area: str | None = None,
-    ) -> list[GroupRollUp]:
-        """Per unit, area or the plant: loops, loops per status (not rated = offline) and
-        the criticality-weighted mean health :math:`\\sum c_i h_i / \\sum c_i` of the
-        assessed loops. Groups by name; loops without a unit/area under None, last."""
-        criticality = func.coalesce(LoopConfig.criticality, literal(DEFAULT_CRITICALITY))
-        status = func.coalesce(LoopAssessment.status, literal("offline"))
-        assessed = and_(
-            LoopAssessment.status.in_(ASSESSED), LoopAssessment.health_score.is_not(None)
-        )
-        key: Any = {"unit": Loop.unit, "area": Loop.area, "plant": literal("plant")}[by]
-        base = self._fleet(period, unit, area).with_only_columns(
-            key.label("name"),
-            status.label("status"),
-            func.count().label("loops"),
-            func.sum(case((assessed, LoopAssessment.health_score * criticality))).label("hc"),
-            func.sum(case((assessed, criticality))).label("c"),
-        )
-        statement = base.group_by(key, status)
-        groups: dict[str | None, dict[str, Any]] = {}
-        for name, group_status, loops, weighted, weights in await self.session.execute(statement):
-            label = None if by == "plant" or name in (None, "") else str(name)
-            entry = groups.setdefault(
-                label,
-                {"counts": dict.fromkeys(STATUSES, 0), "hc": 0.0, "c": 0.0, "loops": 0},
-            )
-            entry["counts"][str(group_status)] = entry["counts"].get(str(group_status), 0) + int(
-                loops
-            )
-            entry["loops"] += int(loops)
-            entry["hc"] += float(weighted or 0.0)
-            entry["c"] += float(weights or 0.0)
-        ordered = sorted(groups.items(), key=lambda item: (item[0] is None, item[0] or ""))
-        return [
-            GroupRollUp(
-                name,
-                entry["loops"],
-                round(entry["hc"] / entry["c"], 2) if entry["c"] else None,
-                entry["counts"],
-            )
-            for name, entry in ordered
-        ]
 
 
 def _totals(
