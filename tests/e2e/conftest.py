@@ -14,13 +14,13 @@ from playwright.sync_api import Browser, sync_playwright
 from tests.e2e.embedded_suite import CHROMIUM, CHROMIUM_ARGS, Suite, running_suite
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
     with running_suite(tmp_path_factory.mktemp("clpm-e2e")) as started:
         yield started
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium not found: apt-get install chromium", pytrace=False)

@@ -6,7 +6,7 @@ written by its backfill into the embedded time-series store; the aggregation's b
 registers the loops); the diagnostics service; the API gateway serving the built frontend; an
 admin who places the loops in units and enables APC on one cascade loop through the API; and
 the kpi-worker's run-once over the last hour, which sends the unhealthy loops to the
-diagnostics service.
+diagnostics service. One loop has its PV range configured; the others' spans are estimated.
 
 The realm is the real one (``deploy/keycloak/clpm-realm.json``) with this run's address added to
 the frontend client's redirect URIs, as an operator would for another port. Chromium is Debian's
@@ -52,6 +52,9 @@ KPI_HOURS = 1.0
 KPI_WINDOW = timedelta(minutes=15)
 APC_LOOP = "FIC208040"  # a flow loop the simulator runs in cascade (CAS)
 UNITS = {"TIC": "U208 reactor", "FIC": "U208 feed", "PIC": "U208 header", "LIC": "U208 drum"}
+RANGED_LOOP = "TIC208031"  # the sticky valve: its PV range (0-500 degC) is configured
+RANGED_SPAN = (0.0, 500.0)
+ESTIMATED_LOOP = "TIC208030"  # the healthy loop: no PV range, its span is estimated
 
 
 @dataclass
@@ -182,7 +185,8 @@ def realm_with_redirect(target: Path, origin: str) -> Path:
 
 
 def _seed_through_the_api(suite: Suite) -> None:
-    """What an admin does first: units for the loops, APC on for one cascade loop."""
+    """What an admin does first: units for the loops, APC on for one cascade loop, the PV
+    range of one loop (the others keep an estimated span)."""
     with suite.api("admin") as admin:
         for loop_id in suite.loops:
             unit = UNITS.get(loop_id[:3])
@@ -193,6 +197,10 @@ def _seed_through_the_api(suite: Suite) -> None:
         admin.put(
             f"/loops/{APC_LOOP}/config",
             json={"apc_enabled": True, "apc_modes": ["CAS"], "normal_modes": ["AUT", "CAS"]},
+        ).raise_for_status()
+        admin.put(
+            f"/loops/{RANGED_LOOP}/config",
+            json={"pv_lo": RANGED_SPAN[0], "pv_hi": RANGED_SPAN[1]},
         ).raise_for_status()
 
 

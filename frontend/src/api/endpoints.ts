@@ -3,6 +3,7 @@
 import type { ApiClient, Query } from "./client";
 import type {
   AggregatedData,
+  Assessment,
   ApcSummary,
   DataRange,
   Findings,
@@ -16,11 +17,14 @@ import type {
   LoopPage,
   LoopSortKey,
   LoopStatus,
+  OnDemandDiagnosis,
+  Period,
   RawData,
   RealtimeData,
 } from "./types";
 
 export interface LoopListQuery {
+  period?: Period;
   unit?: string;
   area?: string;
   status?: LoopStatus;
@@ -59,7 +63,7 @@ export class ClpmApi {
     return this.http.delete(path(loopId));
   }
 
-  fleetSummary(query: { unit?: string; area?: string; top?: number }, signal?: AbortSignal): Promise<FleetSummary> {
+  fleetSummary(query: { unit?: string; area?: string; top?: number; period?: Period }, signal?: AbortSignal): Promise<FleetSummary> {
     return this.http.get<FleetSummary>("/fleet/summary", query, signal);
   }
 
@@ -111,8 +115,14 @@ export class ClpmApi {
     return this.http.get<Findings>(`${path(loopId)}/diagnostics`, undefined, signal);
   }
 
-  runDiagnosis(loopId: string, window?: { start: string; end: string }): Promise<unknown> {
-    return this.http.post<unknown>(`${path(loopId)}/diagnostics/run`, window ?? {});
+  /** Diagnose ``window`` (default: the last hour) now; answers the run's own findings. */
+  runDiagnosis(loopId: string, window?: { start: string; end: string }): Promise<OnDemandDiagnosis> {
+    return this.http.post<OnDemandDiagnosis>(`${path(loopId)}/diagnostics/run`, window ?? {});
+  }
+
+  /** A loop's rating over a shift, day or week (status shares, findings, worst window, change). */
+  assessment(loopId: string, period: Period, signal?: AbortSignal): Promise<Assessment> {
+    return this.http.get<Assessment>(`${path(loopId)}/assessment`, { period }, signal);
   }
 
   oscillationClusters(query: { start?: string; end?: string }, signal?: AbortSignal): Promise<unknown> {

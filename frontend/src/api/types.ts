@@ -1,7 +1,14 @@
 // Shapes of the gateway's answers (see the gateway's /openapi.json), as the web front uses them.
 
-export type LoopStatus = "good" | "fair" | "poor" | "offline";
-export const LOOP_STATUSES: LoopStatus[] = ["good", "fair", "poor", "offline"];
+/** ``not_assessed``: too little data to judge (the reason says why); ``offline``: no data. */
+export type LoopStatus = "good" | "fair" | "poor" | "offline" | "not_assessed";
+export const LOOP_STATUSES: LoopStatus[] = ["good", "fair", "poor", "not_assessed", "offline"];
+
+/** What a status, health and ranking cover: the latest KPI window, or a shift, day or week. */
+export type Period = "window" | "shift" | "day" | "week";
+
+/** Where a window's "% of span" figures come from: pv_lo/pv_hi, or an estimate from the data. */
+export type SpanSource = "configured" | "estimated";
 
 export type Role = "viewer" | "engineer" | "admin";
 
@@ -29,6 +36,8 @@ export interface Loop {
   kpi_window_end: string | null;
   criticality: number;
   bad_actor_score: number | null;
+  /** Why the loop is not assessed (status ``not_assessed``). */
+  not_assessed_reason?: string | null;
 }
 
 export interface LoopPage {
@@ -59,6 +68,7 @@ export interface BadActor {
   bad_actor_score: number;
   status: LoopStatus;
   main_problem: string | null;
+  not_assessed_reason?: string | null;
 }
 
 export interface HealthBand {
@@ -75,6 +85,7 @@ export interface UnitRollup {
 }
 
 export interface FleetSummary {
+  period?: Period;
   loops: number;
   health_score: number | null;
   status_counts: Partial<Record<LoopStatus, number>>;
@@ -225,6 +236,46 @@ export interface ApcSummary {
   loops: number;
   attainment: number | null;
   items: ApcLoop[];
+}
+
+export interface PeriodFinding {
+  category: string;
+  /** Share of the assessed windows with this finding, 0..1. */
+  persistence: number;
+  mean_severity: number;
+}
+
+/** ``GET /loops/{id}/assessment?period=``: a loop's rating over one shift, day or week. */
+export interface Assessment {
+  loop_id: string;
+  period: Period;
+  start: string;
+  end: string;
+  status: LoopStatus;
+  health_score: number | null;
+  main_problem: string | null;
+  /** Why the period is not assessed (also ``not_assessed_reason`` in some answers). */
+  reason?: string | null;
+  not_assessed_reason?: string | null;
+  status_shares: Partial<Record<LoopStatus, number>>;
+  findings: PeriodFinding[];
+  worst_window: { start: string; end: string; health_score: number | null; status: LoopStatus } | null;
+  windows_assessed: number;
+  windows_total: number;
+  previous: { health_score: number | null; status: LoopStatus } | null;
+  change: { health_score: number | null } | null;
+}
+
+/** ``POST /loops/{id}/diagnostics/run``: the diagnosis of the window asked for (also stored). */
+export interface OnDemandDiagnosis {
+  loop_id: string;
+  window_start: string;
+  window_end: string;
+  samples: number;
+  primary: string | null;
+  findings: Omit<Finding, "loop_id" | "window_start" | "window_end" | "trigger" | "created_at">[];
+  health_score: number | null;
+  notes: Record<string, string>;
 }
 
 /** RFC 9457 problem details, as every gateway error is answered. */

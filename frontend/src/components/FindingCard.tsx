@@ -1,9 +1,11 @@
 // One diagnosis finding: category, severity and confidence, recommendation, evidence.
 
-import type { Finding } from "../api/types";
+import type { Finding, SpanSource } from "../api/types";
 import { formatEvidence, formatShare, formatTime, labelOf } from "../lib/format";
+import { ESTIMATED_SPAN_HELP, PV_SPAN_EVIDENCE, evidenceLabel } from "../lib/spans";
 
-export function FindingCard({ finding }: { finding: Finding }) {
+/** ``spanSource``: the loop's span source, to mark evidence in % of an estimated PV span. */
+export function FindingCard({ finding, spanSource = null }: { finding: Finding; spanSource?: SpanSource | null }) {
   const severity = Math.max(0, Math.min(1, finding.severity));
   return (
     <article className={`finding${severity < 0.5 ? " minor" : ""}`} aria-label={`Finding: ${labelOf(finding.category)}`}>
@@ -26,7 +28,12 @@ export function FindingCard({ finding }: { finding: Finding }) {
         <dl>
           {Object.entries(finding.evidence).map(([key, value]) => (
             <div key={key} style={{ display: "contents" }}>
-              <dt>{labelOf(key)}</dt>
+              <dt
+                className={spanSource === "estimated" && PV_SPAN_EVIDENCE.has(key) ? "span-estimated" : undefined}
+                title={spanSource === "estimated" && PV_SPAN_EVIDENCE.has(key) ? ESTIMATED_SPAN_HELP : undefined}
+              >
+                {evidenceLabel(key, spanSource)}
+              </dt>
               <dd>{formatEvidence(value)}</dd>
             </div>
           ))}

@@ -2,10 +2,19 @@
 
 import type { LoopStatus } from "../api/types";
 
-const TEXT: Record<LoopStatus, string> = { good: "Good", fair: "Fair", poor: "Poor", offline: "Offline" };
+const TEXT: Record<LoopStatus, string> = { good: "Good", fair: "Fair", poor: "Poor", offline: "Offline", not_assessed: "Not assessed" };
 
-export function StatusBadge({ status }: { status: LoopStatus | null | undefined }) {
+/** ``reason``: why a loop is not assessed, as the badge's tooltip and accessible name. */
+export function StatusBadge({ status, reason }: { status: LoopStatus | null | undefined; reason?: string | null }) {
   const value: LoopStatus = status && status in TEXT ? status : "offline";
+  if (value === "not_assessed") {
+    const why = reason || "too little data to judge";
+    return (
+      <span className="status status-not_assessed" title={`Not assessed: ${why}`} aria-label={`Not assessed: ${why}`} data-reason={why}>
+        {TEXT[value]}
+      </span>
+    );
+  }
   return <span className={`status status-${value}`}>{TEXT[value]}</span>;
 }
 

@@ -44,6 +44,8 @@ const LABELS: Record<string, string> = {
   aggressive_tuning: "Aggressive tuning",
   sluggish_tuning: "Sluggish tuning",
   sensor_fault: "Sensor fault",
+  sensor_noise: "Sensor noise",
+  not_assessed: "Not assessed",
   external_disturbance: "External disturbance",
   mode_issue: "Mode issue",
   data_quality: "Data quality",

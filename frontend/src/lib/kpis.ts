@@ -10,11 +10,11 @@ export const KPI_CARDS: KpiDefinition[] = [
   { key: "osc_regularity", name: "Oscillation regularity", format: (v) => formatNumber(v, 2), help: "Thornhill regularity r of the control error; above 1 means oscillating" },
   { key: "osc_period_s", name: "Oscillation period", format: (v) => formatDuration(v), help: "Period of the detected oscillation" },
   { key: "harris_index", name: "Harris index", format: (v) => formatNumber(v, 2), help: "Minimum-variance performance index (1 = best possible)" },
-  { key: "error_std_pct", name: "Control error σ", format: (v) => (v === null ? "–" : `${formatNumber(v, 2)} %`), help: "Standard deviation of SP − PV, % of PV span" },
+  { key: "error_std_pct", name: "Control error σ", format: (v) => (v === null ? "–" : `${formatNumber(v, 2)} %`), help: "Standard deviation of SP − PV, % of PV span", ofPvSpan: true },
   { key: "op_travel_per_hour", name: "Valve travel", format: (v) => (v === null ? "–" : `${formatNumber(v, 0)} %/h`), help: "OP movement per hour, % of span" },
 ];
 
-export const HISTORY_COLUMNS = ["window_start", "window_end", "mode_shares", ...KPI_CARDS.map((kpi) => kpi.key)];
+export const HISTORY_COLUMNS = ["window_start", "window_end", "mode_shares", "span_source", ...KPI_CARDS.map((kpi) => kpi.key)];
 
 /** The KPI columns of the fleet table, read from each loop's latest window. */
 export const FLEET_KPI_COLUMNS = ["service_factor", "saturation", "oscillating", "osc_period_s", "osc_regularity"];

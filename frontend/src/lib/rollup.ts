@@ -8,7 +8,7 @@ export interface GroupRollup extends Omit<UnitRollup, "unit"> {
 }
 
 export function rollUp(loops: Loop[]): Omit<GroupRollup, "name"> {
-  const counts: Record<LoopStatus, number> = { good: 0, fair: 0, poor: 0, offline: 0 };
+  const counts: Record<LoopStatus, number> = { good: 0, fair: 0, poor: 0, not_assessed: 0, offline: 0 };
   let weighted = 0;
   let weights = 0;
   for (const loop of loops) {

@@ -1,28 +1,31 @@
-// Fleet overview: status counts, health distribution, roll-up per unit, and the bad-actor
-// table (sorted, filtered and paged by the gateway; KPI columns from each loop's latest window).
+// Fleet overview over an assessment period (latest window, shift, day or week; default day):
+// status counts, health distribution, roll-up per unit, and the bad-actor table (sorted,
+// filtered and paged by the gateway; KPI columns from each loop's latest window).
 
 import { useCallback, useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 
 import { useApi } from "../api/ApiProvider";
 import type { ClpmApi, LoopListQuery } from "../api/endpoints";
-import { LOOP_STATUSES, type Loop, type LoopSortKey, type LoopStatus } from "../api/types";
+import { LOOP_STATUSES, type Loop, type LoopSortKey, type LoopStatus, type Period } from "../api/types";
 import { useAsync } from "../api/useAsync";
 import { AsyncView, ErrorState } from "../components/AsyncView";
 import { CsvButton } from "../components/CsvButton";
 import { HealthHistogram } from "../components/HealthHistogram";
 import { Pagination } from "../components/Pagination";
+import { PeriodPicker } from "../components/PeriodPicker";
 import { SortHeader, type SortOrder } from "../components/SortHeader";
 import { HealthBar, StatusBadge, statusText } from "../components/StatusBadge";
 import { formatNumber, formatShare, labelOf } from "../lib/format";
 import { FLEET_KPI_COLUMNS, headlineOf, oscillationText, type KpiHeadline } from "../lib/kpis";
+import { DEFAULT_PERIOD, periodDescription, periodOf } from "../lib/periods";
 import { rollUpBy, type GroupRollup } from "../lib/rollup";
-import { downloadText, toCsv } from "../lib/table";
 
 const SORTS: LoopSortKey[] = ["bad_actor", "loop_id", "name", "unit", "area", "health_score", "status", "criticality"];
 const DEFAULT_PAGE_SIZE = 25;
 
 export interface FleetQuery {
+  period: Period;
   status?: LoopStatus;
   unit?: string;
   area?: string;
@@ -41,6 +44,7 @@ export function fleetQueryOf(params: URLSearchParams): FleetQuery {
   const offset = Number(params.get("offset"));
   const limit = Number(params.get("limit"));
   return {
+    period: periodOf(params.get("period")),
     status: status && LOOP_STATUSES.includes(status) ? status : undefined,
     unit: params.get("unit") || undefined,
     area: params.get("area") || undefined,
@@ -113,12 +117,13 @@ export function FleetPage() {
   const api = useApi();
   const [params, setParams] = useSearchParams();
   const query = fleetQueryOf(params);
-  const { status, unit, area, sort, order, offset, limit } = query;
+  const { period, status, unit, area, sort, order, offset, limit } = query;
 
   const update = useCallback(
     (change: Partial<FleetQuery>) => {
       const next = { ...query, offset: 0, ...change };
       const out = new URLSearchParams();
+      if (next.period !== DEFAULT_PERIOD) out.set("period", next.period);
       if (next.status) out.set("status", next.status);
       if (next.unit) out.set("unit", next.unit);
       if (next.area) out.set("area", next.area);
@@ -133,9 +138,9 @@ export function FleetPage() {
     [query, setParams],
   );
 
-  const summary = useAsync((signal) => api.fleetSummary({ unit, area, top: 500 }, signal), [api, unit, area]);
-  const listQuery: LoopListQuery = { unit, area, status, sort, order, offset, limit };
-  const page = useAsync((signal) => api.listLoops(listQuery, signal), [api, unit, area, status, sort, order, offset, limit]);
+  const summary = useAsync((signal) => api.fleetSummary({ unit, area, top: 500, period }, signal), [api, unit, area, period]);
+  const listQuery: LoopListQuery = { period, unit, area, status, sort, order, offset, limit };
+  const page = useAsync((signal) => api.listLoops(listQuery, signal), [api, period, unit, area, status, sort, order, offset, limit]);
   const pageLoops = page.state.data?.items;
   const kpis = useAsync(
     (signal) => (pageLoops ? headlines(api, pageLoops, signal) : Promise.resolve({} as Record<string, KpiHeadline>)),
@@ -144,43 +149,26 @@ export function FleetPage() {
 
   const [groupBy, setGroupBy] = useState<"unit" | "area">("unit");
   const areaLoops = useAsync(
-    (signal) => (groupBy === "area" ? api.listLoops({ unit, area, sort: "loop_id", limit: 1000 }, signal) : Promise.resolve(null)),
-    [api, groupBy, unit, area],
+    (signal) => (groupBy === "area" ? api.listLoops({ period, unit, area, sort: "loop_id", limit: 1000 }, signal) : Promise.resolve(null)),
+    [api, groupBy, period, unit, area],
   );
   const ranks = new Map((summary.state.data?.bad_actors ?? []).map((actor) => [actor.loop_id, actor.rank]));
   const units = (summary.state.data?.units ?? []).map((item) => item.unit).filter((name): name is string => !!name);
 
-  const exportCsv = async () => {
-    const all = await api.listLoops({ unit, area, status, sort, order, offset: 0, limit: 1000 });
-    const extra = await headlines(api, all.items);
-    const csv = toCsv(all.items, [
-      { header: "rank", value: (loop) => ranks.get(loop.loop_id) },
-      { header: "loop_id", value: (loop) => loop.loop_id },
-      { header: "name", value: (loop) => loop.name },
-      { header: "unit", value: (loop) => loop.unit },
-      { header: "area", value: (loop) => loop.area },
-      { header: "status", value: (loop) => loop.status },
-      { header: "health_score", value: (loop) => loop.health_score },
-      { header: "main_problem", value: (loop) => loop.main_problem },
-      { header: "criticality", value: (loop) => loop.criticality },
-      { header: "bad_actor_score", value: (loop) => loop.bad_actor_score },
-      { header: "service_factor", value: (loop) => extra[loop.loop_id]?.service_factor },
-      { header: "oscillating", value: (loop) => extra[loop.loop_id]?.oscillating },
-      { header: "osc_period_s", value: (loop) => extra[loop.loop_id]?.osc_period_s },
-      { header: "saturation", value: (loop) => extra[loop.loop_id]?.saturation },
-      { header: "kpi_window_end", value: (loop) => loop.kpi_window_end },
-    ]);
-    downloadText(csv, "clpm-fleet.csv");
-  };
+  // the whole fleet's ranking in one request: the gateway renders the CSV
+  const exportCsv = () => api.http.downloadCsv("/fleet/ranking", { period, unit, area, status }, `clpm-fleet-${period}.csv`);
 
   return (
     <>
       <div className="page-head">
         <div>
           <h1>Fleet overview</h1>
-          <p>Health of every loop from its latest KPI window; the worst, most critical loops first.</p>
+          <p>Health of every loop over {periodDescription(period)}; the worst, most critical loops first.</p>
         </div>
-        <CsvButton download={exportCsv} label="Export fleet CSV" />
+        <div className="toolbar" style={{ alignItems: "center" }}>
+          <PeriodPicker period={period} onChange={(next) => update({ period: next })} />
+          <CsvButton download={exportCsv} label="Export fleet CSV" />
+        </div>
       </div>
 
       <AsyncView state={summary.state} what="the fleet summary" onRetry={summary.reload}>
@@ -353,7 +341,7 @@ export function FleetPage() {
                         <tr key={loop.loop_id} data-loop={loop.loop_id}>
                           <td className="num">{ranks.get(loop.loop_id) ?? "–"}</td>
                           <td>
-                            <Link to={`/fleet/loops/${encodeURIComponent(loop.loop_id)}`}>{loop.loop_id}</Link>
+                            <Link to={`/fleet/loops/${encodeURIComponent(loop.loop_id)}${period === DEFAULT_PERIOD ? "" : `?period=${period}`}`}>{loop.loop_id}</Link>
                             {loop.name && loop.name !== loop.loop_id && <div className="small muted">{loop.name}</div>}
                           </td>
                           <td className="nowrap">{loop.unit ?? <span className="muted">–</span>}</td>
@@ -361,7 +349,7 @@ export function FleetPage() {
                             <HealthBar score={loop.health_score} />
                           </td>
                           <td>
-                            <StatusBadge status={loop.status} />
+                            <StatusBadge status={loop.status} reason={loop.not_assessed_reason} />
                           </td>
                           <td>{loop.main_problem ? labelOf(loop.main_problem) : <span className="muted">–</span>}</td>
                           <td className="num">{headline ? formatShare(headline.service_factor) : "…"}</td>

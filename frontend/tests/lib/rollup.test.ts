@@ -26,9 +26,15 @@ describe("roll-up per area", () => {
     expect(rollUp([loop("a", "A", 90, 1, "good"), loop("b", "A", 40, 4, "poor"), loop("c", "A", null, 5, "offline")])).toEqual({
       loops: 3,
       health_score: 50,
-      status_counts: { good: 1, fair: 0, poor: 1, offline: 1 },
+      status_counts: { good: 1, fair: 0, poor: 1, not_assessed: 0, offline: 1 },
     });
     expect(rollUp([loop("c", "A", null, 5, "offline")]).health_score).toBeNull();
+  });
+
+  it("counts not-assessed loops but leaves them out of the health", () => {
+    const rolled = rollUp([loop("a", "A", 90, 1, "good"), loop("b", "A", null, 5, "not_assessed")]);
+    expect(rolled.health_score).toBe(90);
+    expect(rolled.status_counts).toMatchObject({ good: 1, not_assessed: 1 });
   });
 
   it("groups by area, sorted, loops without an area last", () => {

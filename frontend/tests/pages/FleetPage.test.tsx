@@ -46,6 +46,7 @@ const KPIS: Record<string, object> = {
 function gateway(loops = LOOPS) {
   const routes: Record<string, Parameters<typeof fakeGateway>[0][string]> = {
     "GET /fleet/summary": () => SUMMARY,
+    "GET /fleet/ranking": () => ({ status: 200, body: "rank,loop_id\n1,TIC-205\n", headers: { "content-type": "text/csv" } }),
     "GET /loops": (request) => {
       const status = request.query.get("status");
       const items = loops.filter((item) => !status || item.status === status);
@@ -114,6 +115,7 @@ describe("FleetPage", () => {
 
   it("reads the table query from the address, ignoring unknown values", () => {
     expect(fleetQueryOf(new URLSearchParams("status=poor&sort=unit&offset=50&limit=50"))).toEqual({
+      period: "day",
       status: "poor",
       unit: undefined,
       area: undefined,
@@ -123,5 +125,54 @@ describe("FleetPage", () => {
       limit: 50,
     });
     expect(fleetQueryOf(new URLSearchParams("status=bogus&sort=drop&limit=7"))).toMatchObject({ status: undefined, sort: "bad_actor", order: "desc", limit: 25 });
+    expect(fleetQueryOf(new URLSearchParams("period=week")).period).toBe("week");
+    expect(fleetQueryOf(new URLSearchParams("period=month")).period).toBe("day");
+    expect(fleetQueryOf(new URLSearchParams("status=not_assessed")).status).toBe("not_assessed");
+  });
+
+  it("ranks over a day by default and over the period the user picks", async () => {
+    const { api, requests } = gateway();
+    renderPage(<FleetPage />, { api, path: "/fleet", at: "/fleet" });
+    await screen.findByRole("table", { name: /bad-actor score/ });
+    const picker = screen.getByRole("group", { name: "Assessment period" });
+    expect(within(picker).getByRole("button", { name: "Day" })).toHaveAttribute("aria-pressed", "true");
+    expect(requests.find((r) => r.path === "/fleet/summary")!.query.get("period")).toBe("day");
+    expect(requests.find((r) => r.path === "/loops")!.query.get("period")).toBe("day");
+    await userEvent.click(within(picker).getByRole("button", { name: "Shift" }));
+    await waitFor(() => expect(requests.some((r) => r.path === "/loops" && r.query.get("period") === "shift")).toBe(true));
+    expect(requests.some((r) => r.path === "/fleet/summary" && r.query.get("period") === "shift")).toBe(true);
+    expect(within(picker).getByRole("button", { name: "Shift" })).toHaveAttribute("aria-pressed", "true");
+    expect(screen.getByText(/over the last shift \(8 h\)/)).toBeInTheDocument();
+    expect(screen.getByRole("link", { name: "TIC-205" })).toHaveAttribute("href", "/fleet/loops/TIC-205?period=shift");
+  });
+
+  it("shows a not-assessed loop as such, with its reason", async () => {
+    const unjudged = { ...loop("PIC-400", null, "not_assessed", null), not_assessed_reason: "data 49 % complete" };
+    const { api } = gateway([...LOOPS, unjudged]);
+    renderPage(<FleetPage />, { api, path: "/fleet", at: "/fleet" });
+    const row = (await screen.findByRole("link", { name: "PIC-400" })).closest("tr")!;
+    const badge = within(row).getByText("Not assessed");
+    expect(badge).toHaveAttribute("title", "Not assessed: data 49 % complete");
+    expect(badge).toHaveAccessibleName("Not assessed: data 49 % complete");
+    expect(screen.getByRole("option", { name: "Not assessed" })).toBeInTheDocument();
+  });
+
+  it("exports the whole fleet's ranking as one CSV request for the chosen period", async () => {
+    const { api, requests } = gateway();
+    const created: string[] = [];
+    URL.createObjectURL = (() => {
+      created.push("blob");
+      return "blob:fleet";
+    }) as typeof URL.createObjectURL;
+    URL.revokeObjectURL = (() => undefined) as typeof URL.revokeObjectURL;
+    renderPage(<FleetPage />, { api, path: "/fleet", at: "/fleet?period=week" });
+    await screen.findByRole("table", { name: /bad-actor score/ });
+    const before = requests.length;
+    await userEvent.click(screen.getByRole("button", { name: /Export fleet CSV/ }));
+    await waitFor(() => expect(requests.some((r) => r.path === "/fleet/ranking")).toBe(true));
+    const exported = requests.slice(before);
+    expect(exported.map((r) => r.path)).toEqual(["/fleet/ranking"]);
+    expect(exported[0].query.get("format")).toBe("csv");
+    expect(exported[0].query.get("period")).toBe("week");
   });
 });

@@ -194,8 +194,9 @@ async def seeded(settings: Settings) -> dict[str, Any]:
 
 
 def kpi_rows() -> list[KpiResult]:
-    """FIC-101: four 15-minute windows (health 90, 85, 70, 50); TIC-205: one (health 40);
-    LIC-300: one (health 95); PIC-400: none (offline)."""
+    """FIC-101: four 15-minute windows (health 90, 85, 70, 50; % of an estimated span);
+    TIC-205: one (health 40); LIC-300: one (health 95; % of its configured span); PIC-400:
+    none (offline)."""
     rows = []
     for index, (health, status) in enumerate(
         [(90.0, "good"), (85.0, "good"), (70.0, "fair"), (50.0, "poor")]
@@ -213,6 +214,8 @@ def kpi_rows() -> list[KpiResult]:
                 osc_regularity=0.8 + index,
                 op_travel_per_hour=12.0,
                 sp_changes=index,
+                error_std_pct=2.0 + index,
+                span_source="estimated",
                 health_score=health,
                 status=status,
                 main_problem="oscillation" if index == 3 else None,
@@ -234,6 +237,8 @@ def kpi_rows() -> list[KpiResult]:
             loop_id="LIC-300",
             window_start=BASE,
             window_end=BASE + timedelta(minutes=15),
+            error_std_pct=0.5,
+            span_source="configured",
             health_score=95.0,
             status="good",
         )

@@ -118,6 +118,23 @@ async def test_history_as_csv(client: httpx.AsyncClient, headers: H) -> None:
     assert len(lines) == 5
 
 
+async def test_every_percent_of_span_comes_with_its_span_source(
+    client: httpx.AsyncClient, headers: H
+) -> None:
+    body = (await get(client, headers, "/loops/FIC-101/kpis", **HOUR)).json()
+    columns = body["columns"]
+    assert columns.index("span_source") == columns.index("error_std_pct") + 1
+    assert [row["span_source"] for row in body["items"]] == ["estimated"] * 4
+    configured = (await get(client, headers, "/loops/LIC-300/kpis/latest")).json()
+    assert (configured["error_std_pct"], configured["span_source"]) == (0.5, "configured")
+    offline = (await get(client, headers, "/loops/PIC-400/kpis/latest")).json()
+    assert offline["span_source"] is None
+    csv = await get(client, headers, "/loops/FIC-101/kpis", **HOUR, format="csv")
+    header = csv.text.splitlines()[0].split(",")
+    assert header[header.index("error_std_pct") + 1] == "span_source"
+    assert csv.text.splitlines()[1].split(",")[header.index("span_source")] == "estimated"
+
+
 async def test_latest_window(client: httpx.AsyncClient, headers: H) -> None:
     latest = (await get(client, headers, "/loops/FIC-101/kpis/latest")).json()
     assert latest["window_start"] == "2025-01-10T10:45:00.000Z"

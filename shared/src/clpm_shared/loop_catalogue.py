@@ -9,7 +9,8 @@ anything is written; the import is one transaction, so a bad file changes nothin
 Columns: loop_id (required), name, description, unit, area, engineering_units, and the
 loop_config fields loop_type, criticality, apc_enabled, apc_modes, normal_modes (lists
 separated by ``;``), op_lo, op_hi, pv_lo, pv_hi, sat_margin, deadband, dead_time_s,
-kpi_window_min. Empty cells mean "leave the default".
+kpi_window_min. Empty cells mean "leave the default". ``pv_lo``/``pv_hi`` (the transmitter
+range, both or neither) make every "% of span" KPI exact; without them it is of an estimate.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from clpm_shared.config import load_settings
 from clpm_shared.db import create_engine, create_session_factory
@@ -77,6 +85,15 @@ class LoopEntry(BaseModel):
     @classmethod
     def _valid_id(cls, value: str) -> str:
         return validate_loop_id(value.strip())
+
+    @model_validator(mode="after")
+    def _pv_range(self) -> LoopEntry:
+        # one limit alone cannot give a span: the KPIs would silently keep estimating it
+        if (self.pv_lo is None) != (self.pv_hi is None):
+            raise ValueError("pv_lo and pv_hi: give both limits of the PV range, or neither")
+        if self.pv_lo is not None and self.pv_hi is not None and self.pv_lo >= self.pv_hi:
+            raise ValueError("pv_hi: must be greater than pv_lo")
+        return self
 
     def loop_values(self) -> dict[str, Any]:
         values = {

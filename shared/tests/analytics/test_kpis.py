@@ -108,12 +108,48 @@ def test_error_statistics_in_engineering_units_and_percent_of_span() -> None:
     assert result.iae_per_hour == pytest.approx(5.0 / (4 / 3600))
 
 
-def test_pv_span_defaults_to_data_percentiles() -> None:
-    pv = np.linspace(0.0, 10.0, 1001)
+def test_configured_span_is_the_range_and_says_so() -> None:
+    result = compute_kpis(window([48.0, 52.0, 47.0, 53.0], sp=[50.0] * 4), RANGED)
+    assert result.pv_span == pytest.approx(100.0)
+    assert result.span_source == "configured"
+    assert result.to_row()["span_source"] == "configured"
+
+
+def test_estimated_span_is_the_smallest_zero_based_range_of_the_data() -> None:
+    # a ±3 °C cycle at 398 °C: the span is 0..~401, not the cycle's own 6 °C
+    t = np.arange(900.0)
+    pv = 398.0 + 3.0 * np.sin(2 * np.pi * t / 120.0)
+    result = compute_kpis(window(pv, sp=[398.0] * pv.size), LoopConfig())
+    assert result.span_source == "estimated"
+    q_hi = np.percentile(np.concatenate((pv, np.full(pv.size, 398.0))), 99.9)
+    assert result.pv_span == pytest.approx(q_hi)
+    assert result.pv_span == pytest.approx(401.0, abs=0.01)
+    assert result.osc_amplitude is not None
+    assert result.osc_amplitude < 1.0  # 3 of ~401 is 0.75 %, it was 34 % of the old estimate
+
+
+def test_estimated_span_of_data_around_zero_is_their_percentile_range() -> None:
+    pv = np.linspace(-4.0, 6.0, 1001)
     result = compute_kpis(window(pv, sp=pv), LoopConfig())
-    assert result.pv_span == pytest.approx(
-        np.percentile(np.concatenate((pv, pv)), 99.9) - np.percentile(pv, 0.1)
-    )
+    values = np.concatenate((pv, pv))
+    assert result.pv_span == pytest.approx(np.percentile(values, 99.9) - np.percentile(values, 0.1))
+    negative = compute_kpis(window(pv - 20.0, sp=pv - 20.0), LoopConfig())
+    assert negative.pv_span == pytest.approx(-np.percentile(values - 20.0, 0.1))
+
+
+def test_healthy_noise_is_a_small_share_of_the_estimated_span() -> None:
+    rng = np.random.default_rng(5)
+    pv = 405.0 + 0.3 * rng.standard_normal(900)
+    result = compute_kpis(window(pv, sp=[405.0] * pv.size), LoopConfig())
+    assert result.error_std_pct is not None
+    assert result.error_std_pct == pytest.approx(0.3 / result.pv_span * 100, rel=0.1)
+    assert result.error_std_pct < 0.1  # the window's own range made it ~16 %
+
+
+def test_constant_data_and_no_data_have_no_span_and_no_source() -> None:
+    flat = compute_kpis(window([50.0] * 10, sp=[50.0] * 10), LoopConfig())
+    assert (flat.pv_span, flat.span_source) == (None, None)
+    assert "PV/SP do not vary" in flat.reasons["error_std_pct"]
 
 
 def test_variability_index_is_zero_for_white_noise_and_high_for_drift() -> None:

@@ -22,6 +22,26 @@ def test_the_demo_plant_file_is_valid_and_covers_the_simulated_loops() -> None:
     ids = {e.loop_id for e in entries}
     assert {"TIC208030", "TIC208031", "TIC208032", "TIC208033", "TIC208034"} <= ids
     assert len({e.unit for e in entries}) >= 3  # roll-ups by unit have something to show
+    for entry in entries:  # every loop has its transmitter range: no span is estimated
+        assert entry.pv_lo is not None, entry.loop_id
+        assert entry.pv_hi is not None, entry.loop_id
+        assert entry.pv_lo < entry.pv_hi
+
+
+def test_pv_range_needs_both_limits_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "plant.csv"
+    path.write_text("loop_id,pv_lo,pv_hi\nTIC1,0,500\nTIC2,0,\nTIC3,500,0\nTIC4,,\n")
+    with pytest.raises(CatalogueError) as caught:
+        read_catalogue(path)
+    assert len(caught.value.lines) == 2
+    assert caught.value.lines[0].startswith("row 3: ")
+    assert "give both limits" in caught.value.lines[0]
+    assert caught.value.lines[1].startswith("row 4: ")
+    assert "pv_hi: must be greater than pv_lo" in caught.value.lines[1]
+    path.write_text("loop_id,pv_lo,pv_hi\nTIC1,0,500\nTIC4,,\n")
+    first, second = read_catalogue(path)
+    assert first.config_values() == {"pv_lo": 0.0, "pv_hi": 500.0}
+    assert second.config_values() == {}
 
 
 def test_invalid_rows_are_reported_with_row_and_column(tmp_path: Path) -> None:

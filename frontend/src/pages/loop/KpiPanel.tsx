@@ -1,6 +1,8 @@
 // KPI cards of a loop's latest window with sparklines of the previous 24 hours, the health
 // breakdown, and a CSV export of the KPI history.
 
+import { Link } from "react-router-dom";
+
 import { useApi } from "../../api/ApiProvider";
 import type { KpiRow } from "../../api/types";
 import { useAsync } from "../../api/useAsync";
@@ -10,6 +12,7 @@ import { KpiCard } from "../../components/KpiCard";
 import { HealthBar } from "../../components/StatusBadge";
 import { formatTime, isoOf, labelOf } from "../../lib/format";
 import { HISTORY_COLUMNS, KPI_CARDS } from "../../lib/kpis";
+import { ESTIMATED_SPAN_HELP, spanSourceOf } from "../../lib/spans";
 
 export const HISTORY_SPAN_S = 24 * 3600;
 
@@ -28,6 +31,7 @@ export function KpiPanel({ loopId, latest }: { loopId: string; latest: KpiRow })
   const history = useAsync((signal) => api.kpiHistory(loopId, { ...range, columns: HISTORY_COLUMNS, limit: 2000 }, signal), [api, loopId, range.start]);
   const subScores = (latest.sub_scores ?? {}) as Record<string, number | null>;
   const reasons = (latest.reasons ?? {}) as Record<string, string>;
+  const spanSource = spanSourceOf(latest);
 
   return (
     <section className="panel" aria-labelledby="kpi-heading">
@@ -42,6 +46,15 @@ export function KpiPanel({ loopId, latest }: { loopId: string; latest: KpiRow })
           download={() => api.http.downloadCsv(`/loops/${encodeURIComponent(loopId)}/kpis`, { ...range, limit: 2000 }, `${loopId}-kpis.csv`)}
         />
       </div>
+      {spanSource === "estimated" && (
+        <p className="small muted" data-testid="span-estimated-note">
+          <span className="span-estimated" title={ESTIMATED_SPAN_HELP}>
+            % of est. span
+          </span>
+          : no PV range is configured, so percentages of the PV span are of a span estimated from the data (upper bounds).{" "}
+          <Link to={`/fleet/loops/${encodeURIComponent(loopId)}/config`}>Set the PV range</Link>
+        </p>
+      )}
       <AsyncView state={history.state} what="the KPI history" onRetry={history.reload}>
         {(rows) => (
           <div className="kpi-cards">
@@ -53,6 +66,7 @@ export function KpiPanel({ loopId, latest }: { loopId: string; latest: KpiRow })
                   definition={definition}
                   value={typeof value === "number" ? value : null}
                   history={columnOf(rows.items, definition.key)}
+                  spanSource={spanSource}
                 />
               );
             })}

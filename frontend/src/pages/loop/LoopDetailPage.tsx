@@ -1,15 +1,21 @@
-// One loop: headline, trend, KPI cards, diagnosis and PV-OP plot.
+// One loop: headline (status over the chosen period), period assessment, trend, KPI cards,
+// diagnosis and PV-OP plot.
 
 import { useState } from "react";
-import { Link, useParams } from "react-router-dom";
+import { Link, useParams, useSearchParams } from "react-router-dom";
 
 import { useApi } from "../../api/ApiProvider";
 import { ApiError } from "../../api/client";
 import { useAsync } from "../../api/useAsync";
-import { ErrorState, Loading } from "../../components/AsyncView";
+import { AsyncView, ErrorState, Loading } from "../../components/AsyncView";
+import { PeriodPicker } from "../../components/PeriodPicker";
 import { HealthBar, StatusBadge } from "../../components/StatusBadge";
+import { notAssessedReason } from "../../lib/assessment";
 import { formatTime, labelOf } from "../../lib/format";
+import { periodDescription, periodOf, withPeriod } from "../../lib/periods";
 import type { TrendData } from "../../lib/series";
+import { spanSourceOf } from "../../lib/spans";
+import { AssessmentPanel } from "./AssessmentPanel";
 import { DiagnosisPanel } from "./DiagnosisPanel";
 import { KpiPanel } from "./KpiPanel";
 import { PvOpPanel } from "./PvOpPanel";
@@ -31,6 +37,12 @@ export function LoopDetailPage() {
     [api, loopId],
   );
   const [raw, setRaw] = useState<TrendData | null>(null);
+  const [params, setParams] = useSearchParams();
+  const period = periodOf(params.get("period"));
+  const assessment = useAsync(
+    (signal) => (period === "window" ? Promise.resolve(null) : api.assessment(loopId, period, signal)),
+    [api, loopId, period],
+  );
 
   if (overview.state.status === "error" && overview.state.error instanceof ApiError && overview.state.error.status === 404) {
     return (
@@ -45,6 +57,15 @@ export function LoopDetailPage() {
   if (overview.state.status === "error") return <ErrorState error={overview.state.error} what={`loop ${loopId}`} onRetry={overview.reload} />;
   if (!overview.state.data) return <Loading label={`Loading loop ${loopId}…`} />;
   const { loop, range, latest, config } = overview.state.data;
+  const rated = period === "window" ? null : assessment.state.data;
+  const headline = rated
+    ? { status: rated.status, health: rated.health_score, problem: rated.main_problem, reason: notAssessedReason(rated) }
+    : {
+        status: loop.status,
+        health: loop.health_score,
+        problem: loop.main_problem,
+        reason: notAssessedReason(loop) ?? notAssessedReason(latest as { reasons?: unknown }),
+      };
 
   return (
     <>
@@ -62,12 +83,13 @@ export function LoopDetailPage() {
           </p>
         </div>
         <div className="toolbar" style={{ alignItems: "center" }}>
-          <StatusBadge status={loop.status} />
-          <div style={{ width: "10rem" }} aria-label={`Health score ${loop.health_score ?? "unknown"}`}>
-            <HealthBar score={loop.health_score} />
+          <PeriodPicker period={period} onChange={(next) => setParams(withPeriod(params, next), { replace: true })} />
+          <StatusBadge status={headline.status} reason={headline.reason} />
+          <div style={{ width: "10rem" }} aria-label={`Health score ${headline.health ?? "unknown"}`}>
+            <HealthBar score={headline.health} />
           </div>
           <span>
-            Main problem: <strong>{labelOf(loop.main_problem)}</strong>
+            Main problem: <strong>{labelOf(headline.problem)}</strong>
           </span>
           <Link className="button secondary" to={`/fleet/loops/${encodeURIComponent(loop.loop_id)}/config`}>
             Configuration
@@ -75,8 +97,19 @@ export function LoopDetailPage() {
         </div>
       </div>
       <p className="small muted" style={{ marginTop: "-0.5rem" }}>
-        Latest KPI window ended {formatTime(loop.kpi_window_end)} · criticality {loop.criticality} · loop type {config.loop_type}
+        Status over {periodDescription(period)} · latest KPI window ended {formatTime(loop.kpi_window_end)} · criticality {loop.criticality} · loop
+        type {config.loop_type}
       </p>
+      {headline.status === "not_assessed" && (
+        <p className="notice notice-info" data-testid="headline-not-assessed">
+          Not assessed: {headline.reason ?? "too little data to judge the loop"}.
+        </p>
+      )}
+      {period !== "window" && (
+        <AsyncView state={assessment.state} what={`the ${period} assessment`} onRetry={assessment.reload}>
+          {(data) => (data ? <AssessmentPanel assessment={data} period={period} /> : null)}
+        </AsyncView>
+      )}
 
       <TrendPanel loopId={loop.loop_id} range={range} units={loop.engineering_units} normalModes={config.normal_modes} onRawData={setRaw} />
 
@@ -90,7 +123,7 @@ export function LoopDetailPage() {
               <p className="state state-empty">No KPI window has been computed for this loop yet.</p>
             </section>
           )}
-          <DiagnosisPanel loopId={loop.loop_id} />
+          <DiagnosisPanel loopId={loop.loop_id} spanSource={spanSourceOf(latest)} />
         </div>
         <PvOpPanel loopId={loop.loop_id} range={range} raw={raw} units={loop.engineering_units} />
       </div>

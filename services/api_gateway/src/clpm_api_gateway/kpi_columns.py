@@ -21,6 +21,7 @@ counterpart here, the alias answers null and its note says why.
 | control_error | error_mean | mean of SP - PV |
 | noise_level | error_std | std of SP - PV |
 | setpoint_changes | sp_changes | |
+| (new) | span_source | "configured" (pv_lo/pv_hi) or "estimated": the span of every % of span |
 | rpi, stiction, deadband, peak_error, process_gain, time_constant, dead_time, mode_changes | \
   null | see the notes |
 """
@@ -54,6 +55,7 @@ KPI_COLUMNS: tuple[str, ...] = (
     "error_std",
     "error_mean_pct",
     "error_std_pct",
+    "span_source",
     "iae_per_hour",
     "variability_index",
     "harris_index",

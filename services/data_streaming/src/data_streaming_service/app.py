@@ -13,12 +13,13 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from clpm_shared.config import Settings, TimeSeriesBackend, load_settings
 from clpm_shared.db.engine import create_engine, create_session_factory
 from clpm_shared.logs import configure_logging
 from clpm_shared.timeseries import InfluxQLStore, TimeSeriesError, create_store
-from data_streaming_service.catalogue import loop_specs
+from data_streaming_service.catalogue import catalogue_csv, loop_specs
 from data_streaming_service.data_generator import ControlLoopDataGenerator
 from data_streaming_service.heartbeat import HeartbeatPublisher, new_instance_id
 from data_streaming_service.streaming import StreamingService, StreamOptions
@@ -116,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the simulated loops (id, type, behaviour profile) and exit",
     )
     parser.add_argument(
+        "--write-catalogue",
+        type=Path,
+        metavar="FILE",
+        help="write the simulated loops with their transmitter ranges (pv_lo, pv_hi) as a "
+        "loop list for 'python -m clpm_shared.loop_catalogue FILE' and exit",
+    )
+    parser.add_argument(
         "--log-level",
         choices=["debug", "info", "warning", "error", "critical"],
         help="log level (default: LOG_LEVEL, info)",
@@ -196,6 +204,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = load_settings()
     if args.list_loops:
         sys.stdout.write(list_loops(build_generator(settings, args)) + "\n")
+        return
+    if args.write_catalogue is not None:
+        specs = build_generator(settings, args).specs
+        args.write_catalogue.write_text(catalogue_csv(specs), encoding="utf-8")
+        sys.stdout.write(f"{len(specs)} loops written to {args.write_catalogue}\n")
         return
     configure_logging(
         "data-streaming",

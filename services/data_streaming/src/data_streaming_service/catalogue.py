@@ -4,10 +4,18 @@ The default catalogue keeps the seed's five temperature loops TIC208030-TIC20803
 few flow, pressure and level loops, so that every behaviour profile shows up in a local run:
 some loops are healthy, others have a sticky valve, aggressive or sluggish tuning, a saturated
 valve, periods in manual, a frozen or noisy transmitter, or an oscillation from elsewhere.
+
+Every loop has a transmitter range (``pv_lo``/``pv_hi``) around its operating point, as a plant
+would configure it; :func:`catalogue_csv` writes them as a loop list for
+``python -m clpm_shared.loop_catalogue`` (``deploy/local/demo-plant.csv`` holds the same
+ranges for the default catalogue).
 """
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from clpm_shared.simulation import LoopProfile, LoopType, SimulatedLoopSpec
@@ -22,6 +30,18 @@ class CatalogueEntry:
     base_sp: float | None = None
     base_op: float | None = None
     mode: str = "AUT"
+    pv_range: tuple[float, float] | None = None
+    """Transmitter range; None: the loop type's (:data:`TYPE_RANGES`)."""
+
+
+TYPE_RANGES: dict[LoopType, tuple[float, float]] = {
+    LoopType.FLOW: (0.0, 100.0),
+    LoopType.PRESSURE: (0.0, 16.0),
+    LoopType.TEMPERATURE: (0.0, 500.0),
+    LoopType.LEVEL: (0.0, 100.0),
+}
+"""Transmitter range (pv_lo, pv_hi) of a loop type at the simulator's default operating points
+(flow 50 m3/h, pressure 8 barg, temperature 400 degC, level 50 %)."""
 
 
 DEFAULT_CATALOGUE: tuple[CatalogueEntry, ...] = (
@@ -33,14 +53,24 @@ DEFAULT_CATALOGUE: tuple[CatalogueEntry, ...] = (
         "TIC208034", LoopType.TEMPERATURE, LoopProfile.MANUAL_PERIODS, 395.0, 395.0, 64.0
     ),
     CatalogueEntry("FIC208040", LoopType.FLOW, LoopProfile.HEALTHY, 52.0, 52.0, 47.0, "CAS"),
-    CatalogueEntry("FIC208041", LoopType.FLOW, LoopProfile.STICKY_VALVE, 35.0, 35.0, 40.0),
+    CatalogueEntry(
+        "FIC208041", LoopType.FLOW, LoopProfile.STICKY_VALVE, 35.0, 35.0, 40.0, pv_range=(0, 60)
+    ),
     CatalogueEntry("FIC208042", LoopType.FLOW, LoopProfile.NOISY_SENSOR, 60.0, 60.0, 55.0),
     CatalogueEntry("PIC208060", LoopType.PRESSURE, LoopProfile.EXTERNAL_OSCILLATION, 8.0, 8.0),
-    CatalogueEntry("PIC208061", LoopType.PRESSURE, LoopProfile.SATURATED, 12.0, 12.0, 80.0),
+    CatalogueEntry(
+        "PIC208061", LoopType.PRESSURE, LoopProfile.SATURATED, 12.0, 12.0, 80.0, pv_range=(0, 20)
+    ),
     CatalogueEntry("LIC208050", LoopType.LEVEL, LoopProfile.HEALTHY, 50.0, 50.0, 50.0),
     CatalogueEntry("LIC208051", LoopType.LEVEL, LoopProfile.FLATLINED_SENSOR, 45.0, 45.0, 48.0),
 )
 """Default loops of the local run (the first five are the seed's default loops)."""
+
+
+def pv_range_of(entry: CatalogueEntry) -> tuple[float, float]:
+    """The entry's transmitter range (its own, else its loop type's)."""
+    return entry.pv_range or TYPE_RANGES[entry.loop_type]
+
 
 SEED_LOOP_IDS: tuple[str, ...] = tuple(f"TIC20803{i}" for i in range(5))
 
@@ -128,3 +158,19 @@ def loop_specs(n_loops: int, seed: int, interval_s: float = 1.0) -> list[Simulat
             )
         )
     return specs
+
+
+CATALOGUE_COLUMNS = ("loop_id", "loop_type", "pv_lo", "pv_hi")
+
+
+def catalogue_csv(specs: Sequence[SimulatedLoopSpec]) -> str:
+    """A loop list (``clpm_shared.loop_catalogue`` columns) with the transmitter range of
+    every simulated loop: the catalogue's own, else the loop type's."""
+    ranges = {entry.loop_id: pv_range_of(entry) for entry in DEFAULT_CATALOGUE}
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CATALOGUE_COLUMNS)
+    for spec in specs:
+        lo, hi = ranges.get(spec.loop_id, TYPE_RANGES[spec.loop_type])
+        writer.writerow((spec.loop_id, spec.loop_type.value, f"{lo:g}", f"{hi:g}"))
+    return out.getvalue()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -23,7 +23,10 @@ from clpm_shared.analytics.signal_preparation import FloatArray, fill_gaps
 from clpm_shared.analytics.step_response import find_sp_steps
 
 SPAN_PERCENTILES = (0.1, 99.9)
-"""PV span from these percentiles of PV and SP when pv_lo/pv_hi are not configured."""
+"""Without pv_lo/pv_hi the span is estimated from these percentiles of PV and SP."""
+
+SpanSource = Literal["configured", "estimated"]
+"""Where a window's PV span came from: ``pv_lo``/``pv_hi``, or the estimate from its data."""
 
 MIN_SERVICE_FOR_ERROR_SIGNAL = 0.8
 """Oscillation is judged on the control error when at least this share is in service
@@ -88,6 +91,9 @@ class KpiResult:
     main_problem: str | None = None
     sub_scores: dict[str, float] | None = None
     reasons: dict[str, str] = field(default_factory=dict)
+    span_source: SpanSource | None = None
+    """Whether every "% of span" figure of the window is of the configured range or of the
+    estimate (:func:`pv_span_of`); None when the span is unknown."""
     pv_span: float | None = None
     """PV span used for the % figures (not stored: it follows from loop_config and data)."""
 
@@ -123,9 +129,26 @@ def pv_span(window: LoopWindow, config: LoopConfig) -> tuple[float | None, str |
 def pv_span_of(
     pv: FloatArray, sp: FloatArray, config: LoopConfig
 ) -> tuple[float | None, str | None]:
-    """PV span: ``pv_hi - pv_lo`` when configured, else the 0.1-99.9 percentile range of PV
-    and SP together (SP included so a set-point step widens the range it is judged against);
-    with the reason when it cannot be known. NaN values are ignored.
+    """PV span: ``pv_hi - pv_lo`` when configured, else an estimate from PV and SP.
+
+    The estimate is the width of the smallest zero-based range holding the 0.1-99.9
+    percentiles ``[q_lo, q_hi]`` of PV and SP together (SP included so a set-point step
+    widens it; NaN values ignored):
+
+    .. math:: \\hat S = \\max(q_{hi}, 0) - \\min(q_{lo}, 0)
+
+    Transmitter ranges of flows, pressures, levels and most temperatures start at zero and
+    hold the operating point, so :math:`\\hat S` is the narrowest range the instrument can
+    plausibly have: percentages of it are upper bounds of the percentages of the real
+    range. The window's own percentile range (used before) made every loop's variation a
+    large share of its "span" (a healthy loop's error σ about 1/6 of it, a ±3 °C cycle at
+    398 °C a third of it); data that straddle zero keep that range. Which of the two a
+    window used is :func:`pv_span_source`.
+
+    Returns
+    -------
+    span, reason : float or None, str or None
+        The span, or None with the reason when it cannot be known.
     """
     if config.pv_lo is not None and config.pv_hi is not None:
         return config.pv_hi - config.pv_lo, None
@@ -134,10 +157,18 @@ def pv_span_of(
     if values.size < 2:
         return None, "PV span unknown: no pv_lo/pv_hi configured and no data"
     lo, hi = _quantiles(values, *SPAN_PERCENTILES)
-    span = hi - lo
-    if not (math.isfinite(span) and span > 0):
+    span = max(hi, 0.0) - min(lo, 0.0)
+    if not (math.isfinite(span) and span > 0 and hi > lo):
         return None, "PV span unknown: no pv_lo/pv_hi configured and PV/SP do not vary"
     return span, None
+
+
+def pv_span_source(config: LoopConfig, span: float | None) -> SpanSource | None:
+    """``"configured"`` with ``pv_lo``/``pv_hi``, ``"estimated"`` for a span from the data
+    (:func:`pv_span_of`), None when there is no span."""
+    if span is None:
+        return None
+    return "configured" if config.pv_lo is not None and config.pv_hi is not None else "estimated"
 
 
 def _expected_settling_s(config: LoopConfig) -> float:
@@ -232,6 +263,8 @@ def _compute(window: LoopWindow, config: LoopConfig) -> KpiResult:
         )
 
     span, span_reason = pv_span(window, config)
+    if span is None:
+        reasons["span_source"] = span_reason or "PV span unknown"
     e = sp - pv
     stats = error_statistics(e, in_service, span, window.ts, window.hours)
     error_names = (
@@ -340,6 +373,7 @@ def _compute(window: LoopWindow, config: LoopConfig) -> KpiResult:
         samples=samples,
         reasons=reasons,
         pv_span=span,
+        span_source=pv_span_source(config, span),
         **values,
     )
     health = health_score(result, config)

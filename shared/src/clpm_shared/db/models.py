@@ -163,6 +163,7 @@ class KpiResult(Base):
     error_std: Mapped[float | None] = mapped_column(Float)
     error_mean_pct: Mapped[float | None] = mapped_column(Float)
     error_std_pct: Mapped[float | None] = mapped_column(Float)
+    span_source: Mapped[str | None] = mapped_column(String(16))
     iae_per_hour: Mapped[float | None] = mapped_column(Float)
     variability_index: Mapped[float | None] = mapped_column(Float)
     harris_index: Mapped[float | None] = mapped_column(Float)
