@@ -329,3 +329,24 @@ async def test_database_down_is_a_503_with_retry_after(
     finally:
         postgres_server.start()
     assert (await client.post("/diagnose", json=_window("PIC-301"))).status_code == 200
+
+
+async def test_a_body_over_the_limit_is_a_413_before_it_is_read(
+    client: httpx.AsyncClient,
+) -> None:
+    """DIAG_MAX_BODY_BYTES (1 MiB): announced or streamed, a larger body is refused."""
+    big = b"[" + b"0," * (1024 * 1024) + b"0]"
+    announced = await client.post(
+        "/diagnose", content=big, headers={"Content-Type": "application/json"}
+    )
+    assert announced.status_code == 413
+    assert announced.headers["content-type"] == "application/problem+json"
+
+    async def streamed() -> AsyncIterator[bytes]:
+        for _ in range(40):
+            yield b" " * 65536
+
+    cut = await client.post(
+        "/diagnose/batch", content=streamed(), headers={"Content-Type": "application/json"}
+    )
+    assert cut.status_code == 413

@@ -29,6 +29,7 @@ from clpm_shared.db import create_engine, create_session_factory
 from clpm_shared.timeseries import StoreUnavailableError, TimeSeriesStore
 from clpm_shared.timeseries.factory import create_store
 from clpm_shared.web.access_log import access_log_observer
+from clpm_shared.web.body_limit import RequestBodyLimit
 from clpm_shared.web.layered_app import LayeredFastAPI
 from clpm_shared.web.observed_requests import ObservedRequests
 from clpm_shared.web.problems import Problem, install_problem_handlers, invalid_parameter
@@ -95,6 +96,8 @@ def create_app(settings: Settings | None = None, store: TimeSeriesStore | None =
     access_log = access_log_observer("clpm_diagnostics.access")
     if access_log is not None:
         app.outer_layers.append(lambda inner: ObservedRequests(inner, observers=[access_log]))
+    max_body = resolved.diagnostics.diag_max_body_bytes
+    app.outer_layers.append(lambda inner: RequestBodyLimit(inner, max_bytes=max_body))
 
     @app.get("/health", tags=["operations"], summary="Liveness")
     async def health() -> dict[str, str]:
