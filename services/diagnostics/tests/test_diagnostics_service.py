@@ -32,6 +32,7 @@ WARM_UP_S = 600
 WINDOW_S = 3600
 T0 = datetime(2025, 1, 10, 10, 0, tzinfo=UTC)
 START, END = T0, T0 + timedelta(seconds=WINDOW_S)
+SERVICE_TOKEN = "diagnostics-test-token"
 
 
 def _points(loop_id: str, series: SimulatedSeries) -> list[Point]:
@@ -73,6 +74,7 @@ def settings(postgres_url: str, influx_server: InfluxServer, influx_database: st
             "influxdb_max_retries": 1,
             "influxdb_timeout_s": 3,
         },
+        diagnostics={"diag_service_token": SERVICE_TOKEN},
     )
 
 
@@ -99,7 +101,11 @@ async def client(settings: Settings, seeded: None) -> AsyncIterator[httpx.AsyncC
     app = create_app(settings)
     async with (
         LifespanManager(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://diag") as client,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app),
+            base_url="http://diag",
+            headers={"Authorization": f"Bearer {SERVICE_TOKEN}"},
+        ) as client,
     ):
         yield client
 

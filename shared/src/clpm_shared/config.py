@@ -274,6 +274,12 @@ class DiagnosticsSettings(BaseSettings):
     diag_host: str = "127.0.0.1"
     diag_port: Port = 8050
     diag_health_threshold: Annotated[float, Field(ge=0, le=100)] = 60.0
+    diag_service_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token the gateway and the workers present to the diagnostics "
+        "service (which accepts nothing else); unset: CLPM_DATA_DIR/service-token, created "
+        "on first use.",
+    )
     diag_max_body_bytes: Annotated[int, Field(ge=1024, le=1024**3)] = Field(
         default=1024 * 1024,
         description="Largest request body the diagnostics service accepts (bytes; 413 before "

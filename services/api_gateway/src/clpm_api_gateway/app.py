@@ -36,6 +36,7 @@ from clpm_api_gateway.security import body_limits_of, mount_security, security_l
 from clpm_shared import __version__
 from clpm_shared.config import Settings, load_settings
 from clpm_shared.db import create_engine, create_session_factory
+from clpm_shared.service_token import service_token
 from clpm_shared.timeseries.factory import create_store
 from clpm_shared.web.access_log import access_log_observer
 from clpm_shared.web.body_limit import RequestBodyLimit
@@ -75,7 +76,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(resolved.database)
         store = create_store(resolved.influx)
         cache = ResponseCache.from_settings(resolved.cache)
-        diagnostics = create_client(resolved.api.diag_service_url, resolved.api.diag_timeout_s)
+        diagnostics = create_client(
+            resolved.api.diag_service_url, resolved.api.diag_timeout_s, service_token(resolved)
+        )
         app.state.resources = GatewayResources(
             settings=resolved,
             engine=engine,

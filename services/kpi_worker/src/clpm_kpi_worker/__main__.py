@@ -15,6 +15,7 @@ from clpm_kpi_worker.worker import KpiWorker
 from clpm_shared.config import Settings, load_settings
 from clpm_shared.db import create_engine, create_session_factory
 from clpm_shared.logs import configure_logging
+from clpm_shared.service_token import service_headers, service_token
 from clpm_shared.timeseries import validate_loop_id
 from clpm_shared.timeseries.factory import create_store
 
@@ -59,7 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
 async def _main(args: argparse.Namespace, settings: Settings) -> int:
     engine = create_engine(settings.database)
     store = create_store(settings.influx)
-    trigger = DiagnosticsTrigger(settings.api.diag_service_url, settings.api.diag_timeout_s)
+    trigger = DiagnosticsTrigger(
+        settings.api.diag_service_url,
+        settings.api.diag_timeout_s,
+        headers=service_headers(service_token(settings)),
+    )
     worker = KpiWorker(
         settings.kpi,
         create_session_factory(engine),

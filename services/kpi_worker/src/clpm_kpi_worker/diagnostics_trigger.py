@@ -14,8 +14,12 @@ log = logging.getLogger("clpm_kpi_worker.diagnostics_trigger")
 class DiagnosticsTrigger:
     """POSTs ``{loop_ids, start, end, trigger}`` to ``DIAG_SERVICE_URL/diagnose/batch``."""
 
-    def __init__(self, base_url: str, timeout_s: float = 30.0) -> None:
-        self.client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout_s)
+    def __init__(
+        self, base_url: str, timeout_s: float = 30.0, headers: dict[str, str] | None = None
+    ) -> None:
+        self.client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), timeout=timeout_s, headers=headers
+        )
 
     async def __call__(self, window: KpiWindow, loop_ids: list[str]) -> None:
         body = {
