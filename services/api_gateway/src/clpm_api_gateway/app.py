@@ -129,8 +129,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["*"],
         expose_headers=["Retry-After", "Location", "X-Next-Cursor", "Content-Disposition"],
     )
-    app.include_router(routes_operations.router)
     prefix = resolved.api.api_prefix.rstrip("/")
+    app.include_router(routes_operations.router)
+    if prefix:  # the probes also under the prefix, as every route
+        app.include_router(routes_operations.router, prefix=prefix, include_in_schema=False)
     for router in API_ROUTERS:
         app.include_router(router, prefix=prefix)
         app.include_router(router, include_in_schema=False)
