@@ -25,6 +25,7 @@ from tests.harness.servers import InfluxServer, OidcProvider, RedisServer
 BASE = datetime(2025, 1, 10, 10, 0, tzinfo=UTC)
 WINDOW = {"start": "2025-01-10T10:00:00Z", "end": "2025-01-10T11:00:00Z"}
 LOOPS = ("FIC-201", "FIC-202")
+SERVICE_TOKEN = "gateway-and-workers-only"
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +46,7 @@ def settings(
         },
         cache={"cache_backend": "redis", "redis_url": redis_server.url},
         auth={"oidc_issuer": oidc_provider.issuer, "oidc_jwks_uri": oidc_provider.jwks_uri},
+        diagnostics={"diag_service_token": SERVICE_TOKEN},
     )
 
 
@@ -145,3 +147,41 @@ async def test_the_services_refusal_is_passed_on_with_the_parameter(
     assert problem["backend"] == "diagnostics service"
     assert problem["errors"][0]["parameter"] == "end"
     assert "168 h" in problem["detail"]  # clusters: up to a week (on 1-minute means)
+
+
+@pytest.mark.parametrize(
+    "authorization", [None, "Bearer not-the-token", f"Basic {SERVICE_TOKEN}", "Bearer"]
+)
+async def test_the_diagnostics_service_refuses_callers_without_the_service_token(
+    gateway: httpx.AsyncClient,
+    diagnostics_url: str,
+    engineer: dict[str, str],
+    authorization: str | None,
+) -> None:
+    """A direct POST with a spoofed trigger no longer writes what viewers are shown."""
+    before = (await gateway.get("/api/v1/loops/FIC-202/diagnostics", headers=engineer)).json()
+    headers = {} if authorization is None else {"Authorization": authorization}
+    async with httpx.AsyncClient(base_url=diagnostics_url, headers=headers) as direct:
+        spoofed = await direct.post(
+            "/diagnose", json={"loop_id": "FIC-202", **WINDOW, "trigger": "kpi_cycle"}
+        )
+        batch = await direct.post(
+            "/diagnose/batch", json={"loop_ids": ["FIC-202"], **WINDOW, "trigger": "kpi_cycle"}
+        )
+        clusters = await direct.get("/oscillation-clusters", params=WINDOW)
+        probes = [(await direct.get(path)).status_code for path in ("/health", "/ready")]
+    for answer in (spoofed, batch, clusters):
+        assert answer.status_code == 401
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.headers["www-authenticate"].startswith("Bearer")
+    assert probes == [200, 200]
+    after = (await gateway.get("/api/v1/loops/FIC-202/diagnostics", headers=engineer)).json()
+    assert after == before
+
+
+async def test_a_caller_with_the_service_token_is_served(diagnostics_url: str) -> None:
+    async with httpx.AsyncClient(
+        base_url=diagnostics_url, headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}
+    ) as worker:
+        answer = await worker.get("/oscillation-clusters", params=WINDOW, timeout=60)
+    assert answer.status_code == 200

@@ -28,6 +28,7 @@ PROD_SECRETS = {
     "INFLUXDB_TOKEN": "influx-token-3",
     "REDIS_PASSWORD": "redis-Secret-4",
     "KEYCLOAK_ADMIN_PASSWORD": "kc-Secret-5",
+    "DIAG_SERVICE_TOKEN": "svc-Secret-6",
     "KEYCLOAK_PUBLIC_URL": "https://auth.example.com",
 }
 

@@ -84,7 +84,13 @@ def test_prod_refuses_to_start_without_the_secrets(tmp_path: Path) -> None:
 
 def test_prod_contains_no_default_password(prod_model: dict[str, Any]) -> None:
     text = json.dumps(prod_model)
-    for default in ("clpm_pwd", "adminpassword", "clpm-admin-token", "admin123"):
+    for default in (
+        "clpm_pwd",
+        "adminpassword",
+        "clpm-admin-token",
+        "admin123",
+        "clpm-dev-service-token",
+    ):
         assert default not in text, f"default secret {default!r} left in the production stack"
     for secret in PROD_SECRETS.values():
         assert secret in text

@@ -133,3 +133,17 @@ async def test_a_watermark_moved_behind_the_services_back_is_reread_not_overwrit
     async with database.sessions() as session:
         marks = await WatermarkRepository(session).get(loop_ids)
     assert set(marks.values()) == {BASE + 8 * MINUTE}
+
+
+async def test_replicas_started_together_share_the_loops_from_their_first_cycle(
+    influx: InfluxQLStore, database: Database, clock: TestClock
+) -> None:
+    loops = [f"LIC{k:02d}" for k in range(12)]
+    await influx.write(plant_points(loops, BASE, 10 * 60, seed=8, step_s=5.0))
+    clock.set(BASE + 10 * MINUTE + timedelta(seconds=7))
+    replicas = [
+        make_service(influx, database, clock, instance_id=f"node-{name}:1", agg_lease_s=300.0)
+        for name in "abc"
+    ]
+    first = await asyncio.gather(*(replica.run_cycle() for replica in replicas))
+    assert [report.loops for report in first] == [4, 4, 4]

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import socket
 from datetime import timedelta
 
+import pytest
+
+from clpm_shared.db.repositories.leases import WorkLeaseRepository
 from clpm_shared.db.repositories.watermarks import WatermarkRepository
 from clpm_shared.timeseries.influxql import InfluxQLStore
 from services.aggregation.tests.conftest import (
@@ -77,3 +83,61 @@ async def test_after_a_crash_the_new_process_takes_over_once_the_lease_expires(
     assert set(rows) == set(expected)  # primary key: one row per (loop, minute), no gap
     for key, want in expected.items():
         assert_matches(rows[key], want)
+
+
+@pytest.mark.parametrize("predecessor", ["same pid (container restart)", "pid gone"])
+async def test_a_process_restarted_in_place_takes_over_its_predecessors_leases_at_once(
+    influx: InfluxQLStore,
+    database: Database,
+    clock: TestClock,
+    loop_ids: list[str],
+    predecessor: str,
+) -> None:
+    """Same host, the old process gone: no waiting ~AGG_LEASE_S for its own dead leases."""
+    host = socket.gethostname()
+    if predecessor.startswith("same pid"):
+        dead_pid = os.getpid()
+    else:
+        child = await asyncio.create_subprocess_exec("true")  # a pid that no longer runs
+        await child.wait()
+        dead_pid = child.pid
+    points = plant_points(loop_ids, BASE, 3 * 60, seed=5)
+    await influx.write(points)
+    clock.set(BASE + 3 * MINUTE + timedelta(seconds=5))
+    crashed = make_service(
+        influx, database, clock, instance_id=f"{host}:{dead_pid}:0ld0ld", agg_lease_s=300.0
+    )
+    await crashed.run_cycle()  # then killed: no shutdown, leases valid for 300 s
+    more = plant_points(loop_ids, BASE + 3 * MINUTE, 3 * 60, seed=6)
+    await influx.write(more)
+    clock.set(BASE + 6 * MINUTE + timedelta(seconds=5))
+    restarted = make_service(
+        influx, database, clock, instance_id=f"{host}:{os.getpid()}:n3wn3w", agg_lease_s=300.0
+    )
+    report = await restarted.run_cycle()
+    assert report.loops == len(loop_ids)
+    async with database.sessions() as session:
+        owners = await WorkLeaseRepository(session, "aggregation").owners(clock())
+    assert owners == {f"{host}:{os.getpid()}:n3wn3w": len(loop_ids)}
+    rows = await stored_rows(database, "agg_1m", loop_ids, BASE - MINUTE, BASE + 7 * MINUTE)
+    expected = reference_buckets(points + more)
+    assert set(rows) == set(expected)
+    for key, want in expected.items():
+        assert_matches(rows[key], want)
+
+
+async def test_a_live_process_of_this_host_is_not_taken_for_dead(
+    influx: InfluxQLStore, database: Database, clock: TestClock, loop_ids: list[str]
+) -> None:
+    host = socket.gethostname()
+    await influx.write(plant_points(loop_ids, BASE, 60, seed=7))
+    clock.set(BASE + MINUTE + timedelta(seconds=5))
+    alive = await asyncio.create_subprocess_exec("sleep", "30")
+    try:
+        other = make_service(influx, database, clock, instance_id=f"{host}:{alive.pid}:a11ve0")
+        await other.run_cycle()
+        me = make_service(influx, database, clock, instance_id=f"{host}:{os.getpid()}:me0000")
+        assert (await me.run_cycle()).loops == 0  # the other one's leases are respected
+    finally:
+        alive.kill()
+        await alive.wait()

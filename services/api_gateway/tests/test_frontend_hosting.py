@@ -126,6 +126,13 @@ async def test_paths_outside_the_build_are_not_served(served: httpx.AsyncClient)
         assert "not served" not in answer.text, path
 
 
+async def test_a_nul_byte_in_the_path_is_a_404_not_a_500(served: httpx.AsyncClient) -> None:
+    for path in ("/a%00b", "/assets/x%00.js", "/%00"):
+        answer = await served.get(path)
+        assert answer.status_code == 404, path
+        assert answer.headers["content-type"] == "application/problem+json"
+
+
 async def test_without_a_build_only_the_configuration_is_served(
     unbuilt: httpx.AsyncClient,
 ) -> None:

@@ -3,10 +3,16 @@ stack trace) and recovery once they are back; Redis stopped -> answers keep comi
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 import httpx
+from asgi_lifespan import LifespanManager
+from sqlalchemy import text
 
+from clpm_api_gateway.app import create_app
+from clpm_shared.config import Settings
+from clpm_shared.db import create_engine
 from tests.harness.servers import InfluxServer, PostgresServer, RedisServer
 
 API = "/api/v1"
@@ -102,4 +108,35 @@ async def test_health_needs_no_backend(client: httpx.AsyncClient) -> None:
     response = await client.get("/health")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
-    assert (await client.get(f"{API}/health")).status_code == 404
+    prefixed = await client.get(f"{API}/health")  # every route is also under the prefix
+    assert prefixed.status_code == 200
+    assert prefixed.json() == response.json()
+    ready = await client.get(f"{API}/ready")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready"
+
+
+async def test_postgres_shutting_down_answers_503_not_500(
+    settings: Settings, seeded: dict[str, Any], headers: H, postgres_server: PostgresServer
+) -> None:
+    """A smart shutdown (SIGTERM) waits for open sessions and refuses new ones with SQLSTATE
+    57P03 "the database system is shutting down", which asyncpg raises as a plain error."""
+    holder = create_engine(settings.database)
+    app = create_app(settings)  # a fresh pool: every request needs a new connection
+    try:
+        async with holder.connect() as held:
+            await held.execute(text("SELECT 1"))
+            assert postgres_server.process is not None
+            postgres_server.process.send_signal(signal.SIGTERM)
+            async with (
+                LifespanManager(app),
+                httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw") as gw,
+            ):
+                loops = await gw.get(f"{API}/loops", headers=headers["viewer"])
+                assert_unavailable(loops, "database")
+                assert loops.json()["reason"] == "unreachable"
+                assert (await gw.get(f"{API}/ready")).status_code == 503
+    finally:
+        await holder.dispose()
+        postgres_server.stop()  # other clients' sessions keep it up: a fast shutdown ends them
+        postgres_server.start()

@@ -39,7 +39,12 @@ def test_the_diagnostics_process_logs_each_request_once(tmp_path: Path) -> None:
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: httpx.get(f"{base_url}/health", timeout=1).raise_for_status(), process, 60)
-        with httpx.Client(base_url=base_url, timeout=10) as http:
+        # DIAG_SERVICE_TOKEN unset: the process created the installation's token file
+        token = (tmp_path / ".clpm" / "service-token").read_text().strip()
+        assert len(token) >= 32
+        assert (tmp_path / ".clpm" / "service-token").stat().st_mode & 0o077 == 0
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=base_url, timeout=10, headers=headers) as http:
             statuses = [
                 http.get("/health").status_code,
                 http.post(

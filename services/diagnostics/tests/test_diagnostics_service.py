@@ -32,6 +32,7 @@ WARM_UP_S = 600
 WINDOW_S = 3600
 T0 = datetime(2025, 1, 10, 10, 0, tzinfo=UTC)
 START, END = T0, T0 + timedelta(seconds=WINDOW_S)
+SERVICE_TOKEN = "diagnostics-test-token"
 
 
 def _points(loop_id: str, series: SimulatedSeries) -> list[Point]:
@@ -73,6 +74,7 @@ def settings(postgres_url: str, influx_server: InfluxServer, influx_database: st
             "influxdb_max_retries": 1,
             "influxdb_timeout_s": 3,
         },
+        diagnostics={"diag_service_token": SERVICE_TOKEN},
     )
 
 
@@ -99,7 +101,11 @@ async def client(settings: Settings, seeded: None) -> AsyncIterator[httpx.AsyncC
     app = create_app(settings)
     async with (
         LifespanManager(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://diag") as client,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app),
+            base_url="http://diag",
+            headers={"Authorization": f"Bearer {SERVICE_TOKEN}"},
+        ) as client,
     ):
         yield client
 
@@ -329,3 +335,24 @@ async def test_database_down_is_a_503_with_retry_after(
     finally:
         postgres_server.start()
     assert (await client.post("/diagnose", json=_window("PIC-301"))).status_code == 200
+
+
+async def test_a_body_over_the_limit_is_a_413_before_it_is_read(
+    client: httpx.AsyncClient,
+) -> None:
+    """DIAG_MAX_BODY_BYTES (1 MiB): announced or streamed, a larger body is refused."""
+    big = b"[" + b"0," * (1024 * 1024) + b"0]"
+    announced = await client.post(
+        "/diagnose", content=big, headers={"Content-Type": "application/json"}
+    )
+    assert announced.status_code == 413
+    assert announced.headers["content-type"] == "application/problem+json"
+
+    async def streamed() -> AsyncIterator[bytes]:
+        for _ in range(40):
+            yield b" " * 65536
+
+    cut = await client.post(
+        "/diagnose/batch", content=streamed(), headers={"Content-Type": "application/json"}
+    )
+    assert cut.status_code == 413

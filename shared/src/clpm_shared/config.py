@@ -256,6 +256,12 @@ class ApiSettings(BaseSettings):
     frontend_dist: Path | None = None
     diag_service_url: str = "http://localhost:8050"
     diag_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    api_max_body_bytes: Annotated[int, Field(ge=1024, le=1024**3)] = Field(
+        default=1024 * 1024,
+        description="Largest request body the gateway accepts (bytes); a larger one is "
+        "refused with 413 before it is read, on every route and the local issuer (whose "
+        "forms are capped at 16 KiB).",
+    )
     api_fast_cached_hits: bool = Field(
         default=True,
         description="Answer fresh in-process cache hits of /data/realtime and /data/aggregated "
@@ -268,6 +274,17 @@ class DiagnosticsSettings(BaseSettings):
 
     diag_host: str = "127.0.0.1"
     diag_port: Port = 8050
+    diag_service_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token the gateway and the workers present to the diagnostics "
+        "service (which accepts nothing else); unset: CLPM_DATA_DIR/service-token, created "
+        "on first use.",
+    )
+    diag_max_body_bytes: Annotated[int, Field(ge=1024, le=1024**3)] = Field(
+        default=1024 * 1024,
+        description="Largest request body the diagnostics service accepts (bytes; 413 before "
+        "it is read).",
+    )
     diag_cluster_raw_max_h: Annotated[float, Field(gt=0, le=24)] = Field(
         default=2.0,
         description="Longest window for which plant-wide oscillation clusters are judged on "

@@ -22,6 +22,7 @@ backoff) resumes there: nothing is skipped, nothing is counted twice.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import os
@@ -47,6 +48,7 @@ from clpm_aggregation.planning import (
 )
 from clpm_aggregation.progress import ProgressMeter
 from clpm_shared.config import AggregationSettings
+from clpm_shared.db.errors import DatabaseFailure, classify
 from clpm_shared.db.repositories.heartbeats import HeartbeatRepository
 from clpm_shared.db.repositories.leases import WorkLeaseRepository
 from clpm_shared.db.repositories.loops import LoopRepository
@@ -63,6 +65,11 @@ MAX_SAMPLES_PER_UNIT = 600_000
 
 TIME_RANGE_CONCURRENCY = 8
 
+CLAIM_ROUNDS = 3
+
+JOIN_SETTLE_S = 2.0
+"""Seconds a starting instance waits after its first heartbeat before it claims loops."""
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -71,6 +78,50 @@ def utc_now() -> datetime:
 def default_instance_id() -> str:
     """``host:pid:random``: starts with the host name (the health check filters on it)."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def _spread(instance_id: str, loop_id: str) -> bytes:
+    return hashlib.blake2b(f"{instance_id}/{loop_id}".encode(), digest_size=8).digest()
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def is_dead_predecessor(instance_id: str, me: str) -> bool:
+    """Whether ``instance_id`` names a process of this host that is gone (``host:pid:random``).
+
+    A crashed or killed instance leaves its leases behind; the process that replaces it (a
+    restart in place: same host, often the same pid in a container) need not wait for them to
+    expire. Instances of other hosts are never judged: their leases expire by themselves.
+    """
+    if instance_id == me:
+        return False
+    host, _, rest = instance_id.partition(":")
+    pid_text, _, _ = rest.partition(":")
+    my_host, _, my_rest = me.partition(":")
+    if host != my_host or host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if str(pid) == my_rest.partition(":")[0]:
+        return True  # two live processes of one host never share a pid: that one is gone
+    return not _pid_running(pid)
+
+
+_DATABASE_FAILURES = {
+    DatabaseFailure.UNREACHABLE: "database unavailable; uncommitted work rolled back, retrying",
+    DatabaseFailure.NO_SPACE: "database out of disk space or memory; uncommitted work rolled "
+    "back, retrying",
+    DatabaseFailure.BUSY: "database statement or lock wait timed out; uncommitted work rolled "
+    "back, retrying",
+    DatabaseFailure.OTHER: "database refused a statement; uncommitted work rolled back, retrying",
+}
 
 
 class StoppedError(Exception):
@@ -179,6 +230,8 @@ class AggregationService:
         self._registered: set[str] = set()
         self._stopping = asyncio.Event()
         self._last_renewal = 0.0
+        self._joined = False
+        self.join_settle_s = min(JOIN_SETTLE_S, self.interval_s)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -218,7 +271,7 @@ class AggregationService:
             except (SQLAlchemyError, OSError) as exc:
                 delay = backoff.next_delay()
                 logger.warning(
-                    "database unavailable; uncommitted work rolled back, retrying",
+                    _DATABASE_FAILURES[classify(exc)],
                     extra={"error": _first_line(exc), "retry_in_s": round(delay, 2)},
                 )
             except Exception as exc:  # a worker keeps going; the next cycle retries
@@ -260,6 +313,8 @@ class AggregationService:
             raise
 
     async def _cycle(self) -> CycleReport:
+        if not self._joined:
+            await self.join()
         started = time.monotonic()
         report = CycleReport()
         now = self.clock()
@@ -343,6 +398,19 @@ class AggregationService:
 
     # ------------------------------------------------------------------ coordination
 
+    async def join(self) -> None:
+        """Announce this instance, then give replicas started with it time to do the same.
+
+        Without it the first replica to coordinate sees itself alone, takes every loop and
+        keeps them through its (long) first catch-up cycle while the others idle.
+        """
+        async with self.sessions() as session, session.begin():
+            await HeartbeatRepository(session, SERVICE).beat(
+                self.instance_id, self.clock(), asdict(self.last_report)
+            )
+        await asyncio.sleep(self.join_settle_s)
+        self._joined = True
+
     async def coordinate(self, now: datetime) -> tuple[list[str], int]:
         """Register new loops, beat, and settle this instance's leases; returns (loops, new)."""
         discovered = await self.store.discover_loops()
@@ -359,6 +427,19 @@ class AggregationService:
             await beats.beat(self.instance_id, now, asdict(self.last_report))
             live = await beats.live(now - self.lease)
             leases = WorkLeaseRepository(session, SERVICE)
+            dead = [
+                instance
+                for instance in sorted(set(live) | set(await leases.owners(now)))
+                if is_dead_predecessor(instance, self.instance_id)
+            ]
+            for instance in dead:
+                released = await leases.release(instance)
+                await beats.remove(instance)
+                logger.info(
+                    "released the leases of a dead instance of this host",
+                    extra={"dead_instance": instance, "leases": released},
+                )
+            live = [instance for instance in live if instance not in dead]
             until = now + self.lease
             renewed = await leases.renew(self.instance_id, now, until)
             gone = [loop_id for loop_id in renewed if loop_id not in known]
@@ -369,9 +450,18 @@ class AggregationService:
                 mine = mine[:fair]
             if gone:
                 await leases.release(self.instance_id, gone)
-            if len(mine) < fair:
-                candidates = await leases.claimable(now, fair - len(mine))
-                mine.extend(await leases.claim(self.instance_id, candidates, now, until))
+            for _ in range(CLAIM_ROUNDS):
+                if len(mine) >= fair:
+                    break
+                # replicas claiming at the same moment would all try the same first free loops
+                # (and all but one get nothing): each takes its own pseudo-random share of the
+                # free loops, and tries again with what is still free after the others' commits
+                need = fair - len(mine)
+                free = await leases.claimable(now, need * max(1, len(live)))
+                if not free:
+                    break
+                free.sort(key=lambda loop_id: _spread(self.instance_id, loop_id))
+                mine.extend(await leases.claim(self.instance_id, free[:need], now, until))
         self._last_renewal = time.monotonic()
         for loop_id in gone:
             self.settled.pop(loop_id, None)

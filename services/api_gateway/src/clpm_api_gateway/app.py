@@ -33,12 +33,14 @@ from clpm_api_gateway.metrics import (
     request_duration_histogram,
 )
 from clpm_api_gateway.response_cache import ResponseCache
-from clpm_api_gateway.security import mount_security, security_lifespan
+from clpm_api_gateway.security import body_limits_of, mount_security, security_lifespan
 from clpm_shared import __version__
 from clpm_shared.config import Settings, load_settings
 from clpm_shared.db import create_engine, create_session_factory
+from clpm_shared.service_token import service_token
 from clpm_shared.timeseries.factory import create_store
 from clpm_shared.web.access_log import access_log_observer
+from clpm_shared.web.body_limit import RequestBodyLimit
 from clpm_shared.web.layered_app import LayeredFastAPI
 from clpm_shared.web.observed_requests import ObservedRequests, RequestObserver
 from clpm_shared.web.problems import Problem, install_problem_handlers
@@ -76,7 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(resolved.database)
         store = create_store(resolved.influx)
         cache = ResponseCache.from_settings(resolved.cache)
-        diagnostics = create_client(resolved.api.diag_service_url, resolved.api.diag_timeout_s)
+        diagnostics = create_client(
+            resolved.api.diag_service_url, resolved.api.diag_timeout_s, service_token(resolved)
+        )
         app.state.resources = GatewayResources(
             settings=resolved,
             engine=engine,
@@ -109,6 +113,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         observers.append(access_log)
     # outermost: every request is timed once, also those the cached-hit layer answers
     app.outer_layers.append(lambda inner: ObservedRequests(inner, observers=observers))
+    mount_security(app, resolved)
+    body_limits = body_limits_of(app, resolved)
+    app.outer_layers.append(
+        lambda inner: RequestBodyLimit(
+            inner, max_bytes=resolved.api.api_max_body_bytes, limits=body_limits
+        )
+    )
     if resolved.api.api_fast_cached_hits:
         prefix = resolved.api.api_prefix
         app.outer_layers.append(lambda inner: CachedHitAnswers(inner, prefix=prefix, stats=stats))
@@ -120,9 +131,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["*"],
         expose_headers=["Retry-After", "Location", "X-Next-Cursor", "Content-Disposition"],
     )
-    mount_security(app, resolved)
-    app.include_router(routes_operations.router)
     prefix = resolved.api.api_prefix.rstrip("/")
+    app.include_router(routes_operations.router)
+    if prefix:  # the probes also under the prefix, as every route
+        app.include_router(routes_operations.router, prefix=prefix, include_in_schema=False)
     for router in API_ROUTERS:
         app.include_router(router, prefix=prefix)
         app.include_router(router, include_in_schema=False)

@@ -15,6 +15,7 @@ import httpx
 from pydantic import ValidationError
 
 from clpm_api_gateway.columnar import iso_time
+from clpm_shared.service_token import service_headers
 from clpm_shared.web.problems import (
     DEFAULT_RETRY_AFTER_S,
     TYPE_UNAVAILABLE,
@@ -29,11 +30,12 @@ logger = logging.getLogger("clpm_api_gateway.diagnostics_client")
 BACKEND = "diagnostics service"
 
 
-def create_client(base_url: str, timeout_s: float) -> httpx.AsyncClient:
+def create_client(base_url: str, timeout_s: float, token: str) -> httpx.AsyncClient:
+    """A client that authenticates with the service token (:mod:`clpm_shared.service_token`)."""
     return httpx.AsyncClient(
         base_url=base_url.rstrip("/"),
         timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
-        headers={"user-agent": "clpm-api-gateway"},
+        headers={"user-agent": "clpm-api-gateway", **service_headers(token)},
     )
 
 

@@ -95,6 +95,8 @@ def install_frontend(app: FastAPI, settings: Settings) -> None:
             return problem_response(
                 request, 404, f"no route {request.url.path}", type_=TYPE_NOT_FOUND
             )
+        if "\x00" in path:  # no file name holds a NUL (resolve() would raise ValueError)
+            return problem_response(request, 404, "no such file", type_=TYPE_NOT_FOUND)
         if path:
             candidate = (dist / path).resolve()
             if candidate.is_relative_to(dist) and candidate.is_file():

@@ -599,9 +599,17 @@ async def read_form(request: Request) -> dict[str, str]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise OAuthError("invalid_request", "body must be application/x-www-form-urlencoded")
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise OAuthError("invalid_request", "form body too large")
+    announced = request.headers.get("content-length", "")
+    if announced.isdigit() and int(announced) > MAX_FORM_BYTES:
+        raise OAuthError("invalid_request", "form body too large", status_code=413)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():  # counted as it arrives, never buffered past the cap
+        size += len(chunk)
+        if size > MAX_FORM_BYTES:
+            raise OAuthError("invalid_request", "form body too large", status_code=413)
+        chunks.append(chunk)
+    body = b"".join(chunks)
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=64)
     except (UnicodeDecodeError, ValueError):

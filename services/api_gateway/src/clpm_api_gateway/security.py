@@ -163,6 +163,17 @@ def mount_security(app: FastAPI, settings: Settings) -> None:
         app.include_router(local_issuer_router(issuer))
 
 
+def body_limits_of(app: FastAPI, settings: Settings) -> tuple[tuple[str, int], ...]:
+    """Path prefixes with a smaller body limit than ``API_MAX_BODY_BYTES``: the issuer's forms."""
+    local = getattr(app.state, "local_issuer", None)
+    if local is None:
+        return ()
+    from clpm_api_gateway.local_issuer import MAX_FORM_BYTES  # noqa: PLC0415
+
+    limit = min(MAX_FORM_BYTES, settings.api.api_max_body_bytes)
+    return ((local.mount_path.rstrip("/") + "/", limit),)
+
+
 @asynccontextmanager
 async def security_lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[TokenValidator]:
     """Create the token validator on ``app.state.token_validator``; close it on shutdown."""
@@ -187,6 +198,7 @@ __all__ = [
     "Role",
     "ViewerPrincipal",
     "bearer_scheme",
+    "body_limits_of",
     "current_principal",
     "mount_security",
     "require_role",

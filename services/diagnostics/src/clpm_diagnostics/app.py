@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime
 from sqlalchemy import text
 
@@ -26,9 +27,11 @@ from clpm_diagnostics.schemas import (
 from clpm_shared import __version__
 from clpm_shared.config import Settings, load_settings
 from clpm_shared.db import create_engine, create_session_factory
+from clpm_shared.service_token import is_service_token, service_token
 from clpm_shared.timeseries import StoreUnavailableError, TimeSeriesStore
 from clpm_shared.timeseries.factory import create_store
 from clpm_shared.web.access_log import access_log_observer
+from clpm_shared.web.body_limit import RequestBodyLimit
 from clpm_shared.web.layered_app import LayeredFastAPI
 from clpm_shared.web.observed_requests import ObservedRequests
 from clpm_shared.web.problems import Problem, install_problem_handlers, invalid_parameter
@@ -45,6 +48,10 @@ and one recommendation; findings are stored in `diagnostic_results`.
 loop itself on each window, trigger `kpi_cycle`). `GET /oscillation-clusters` groups the
 plant's oscillating loops whose periods agree within ±10 % and names the likely source.
 
+Every route but `/health` and `/ready` needs `Authorization: Bearer <DIAG_SERVICE_TOKEN>`:
+only the API gateway (which checks the user's role and always asks for `on_demand` runs) and
+the workers call this service.
+
 Errors are RFC 9457 problem details (`application/problem+json`).
 """
 
@@ -55,6 +62,36 @@ def _runner(request: Request) -> DiagnosisRunner:
 
 
 RunnerDep = Annotated[DiagnosisRunner, Depends(_runner)]
+
+
+PUBLIC_PATHS = frozenset({"/health", "/ready"})
+service_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="serviceToken",
+    description="DIAG_SERVICE_TOKEN (or CLPM_DATA_DIR/service-token): the gateway and the "
+    "workers only.",
+)
+
+
+def service_caller_check(token: str) -> Callable[..., Awaitable[None]]:
+    """App-wide dependency: every route but the probes needs the service token (else 401)."""
+
+    async def require_service_token(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(service_bearer)],
+    ) -> None:
+        if request.url.path in PUBLIC_PATHS:
+            return
+        presented = None if credentials is None else f"Bearer {credentials.credentials}"
+        if not is_service_token(presented, token):
+            raise HTTPException(
+                401,
+                "this service answers the gateway and the workers only: "
+                "send 'Authorization: Bearer <DIAG_SERVICE_TOKEN>'",
+                headers={"WWW-Authenticate": 'Bearer realm="clpm-services"'},
+            )
+
+    return require_service_token
 
 
 def create_app(settings: Settings | None = None, store: TimeSeriesStore | None = None) -> FastAPI:
@@ -84,8 +121,10 @@ def create_app(settings: Settings | None = None, store: TimeSeriesStore | None =
                 await timeseries.close()
             await engine.dispose()
 
+    caller_check = service_caller_check(service_token(resolved))
     app = LayeredFastAPI(
         title="CLPM diagnostics",
+        dependencies=[Depends(caller_check)],
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
@@ -95,6 +134,8 @@ def create_app(settings: Settings | None = None, store: TimeSeriesStore | None =
     access_log = access_log_observer("clpm_diagnostics.access")
     if access_log is not None:
         app.outer_layers.append(lambda inner: ObservedRequests(inner, observers=[access_log]))
+    max_body = resolved.diagnostics.diag_max_body_bytes
+    app.outer_layers.append(lambda inner: RequestBodyLimit(inner, max_bytes=max_body))
 
     @app.get("/health", tags=["operations"], summary="Liveness")
     async def health() -> dict[str, str]:

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from clpm_shared.db.errors import DatabaseFailure, classify, sqlstate_of
 from clpm_shared.timeseries import InvalidQueryError, StoreUnavailableError, TimeSeriesError
 
 logger = logging.getLogger(__name__)
@@ -222,25 +223,41 @@ async def _on_store_unavailable(request: Request, exc: Exception) -> JSONRespons
 
 def is_connection_error(exc: BaseException) -> bool:
     """True for errors that mean "the database cannot be reached", not a bad statement."""
-    if isinstance(exc, sa_exc.DBAPIError):
-        return bool(exc.connection_invalidated) or isinstance(
-            exc, sa_exc.OperationalError | sa_exc.InterfaceError
-        )
-    return isinstance(exc, OSError | TimeoutError | sa_exc.TimeoutError)
+    return classify(exc) is DatabaseFailure.UNREACHABLE
+
+
+_DATABASE_PROBLEMS = {
+    DatabaseFailure.UNREACHABLE: ("the database is not reachable; try again later", 5),
+    DatabaseFailure.NO_SPACE: (
+        "the database cannot store data now (out of disk space or memory); try again later",
+        60,
+    ),
+    DatabaseFailure.BUSY: (
+        "the database is busy (a statement or a lock wait took too long); try again later",
+        5,
+    ),
+}
 
 
 async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
-    if not is_connection_error(exc):
+    failure = classify(exc)
+    if failure is DatabaseFailure.OTHER:
         return await _on_unexpected(request, exc)
-    logger.warning("relational database unavailable: %s", type(exc).__name__)
+    detail, retry_after_s = _DATABASE_PROBLEMS[failure]
+    logger.warning(
+        "relational database %s: %s (SQLSTATE %s)",
+        failure.value,
+        type(exc).__name__,
+        sqlstate_of(exc),
+    )
     return problem_response(
         request,
         503,
-        "the database is not reachable; try again later",
+        detail,
         type_=TYPE_UNAVAILABLE,
         title="Backend unavailable",
-        retry_after_s=DEFAULT_RETRY_AFTER_S,
-        extensions={"backend": "database"},
+        retry_after_s=retry_after_s,
+        extensions={"backend": "database", "reason": failure.value},
     )
 
 
