@@ -43,7 +43,8 @@ and one recommendation; findings are stored in `diagnostic_results`.
 
 `POST /diagnose/batch` is what the KPI worker calls after each cycle for the loops whose health
 fell below `DIAG_HEALTH_THRESHOLD` (trigger `kpi_cycle`). `GET /oscillation-clusters` groups the
-plant's oscillating loops whose periods agree within ±10 % and names the likely source.
+plant's oscillating loops that share one oscillation (coherent at a common period, not merely
+of a similar period) and names the likely source, with each member's evidence.
 
 Errors are RFC 9457 problem details (`application/problem+json`).
 """
@@ -163,7 +164,7 @@ def create_app(settings: Settings | None = None, store: TimeSeriesStore | None =
     @app.get(
         "/oscillation-clusters",
         tags=["diagnosis"],
-        summary="Plant-wide oscillation clusters (periods within ±10 %) and their likely source",
+        summary="Plant-wide oscillation clusters (loops sharing one oscillation) and their source",
         response_model=ClustersOut,
         responses=PROBLEM_RESPONSES,
     )
