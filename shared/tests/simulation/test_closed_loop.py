@@ -236,7 +236,7 @@ def test_a_driven_loop_gets_the_upstream_oscillation_delayed_by_its_coupling() -
         "FI-DOWN", kc=0.0, noise_std=0.0, disturbance_std=0.0, time_constant_s=1.0, dead_time_s=0
     ).coupled_to("PIC-UP", 2.0, delay_s=20.0)
     up, down = simulate_fleet([quiet, driven], 4000)
-    deviation = up.pv - quiet.base_pv
+    deviation = up.pv - up.sp
     # an open loop (kc = 0) with a fast process: PV follows 2 x the upstream deviation,
     # 20 s later (plus the process sample and its lag)
     lags = np.arange(0, 60)

@@ -4,6 +4,11 @@ The default catalogue keeps the seed's five temperature loops TIC208030-TIC20803
 few flow, pressure and level loops, so that every behaviour profile shows up in a local run:
 some loops are healthy, others have a sticky valve, aggressive or sluggish tuning, a saturated
 valve, periods in manual, a frozen or noisy transmitter, or an oscillation from elsewhere.
+
+One oscillation is plant-wide: the sticky reflux valve FIC208041 disturbs the overhead drum
+level LIC208050 (the reflux is drawn from the drum) and the condenser outlet temperature
+TIC208033 of the same column, each through a dead time and a lag, so the clusters page shows
+one real cluster with FIC208041 as its source; the other oscillating loops are independent.
 """
 
 from __future__ import annotations
@@ -22,13 +27,35 @@ class CatalogueEntry:
     base_sp: float | None = None
     base_op: float | None = None
     mode: str = "AUT"
+    coupling: Coupling | None = None
 
+
+@dataclass(frozen=True)
+class Coupling:
+    """A loop's process input follows another loop's PV (see ``SimulatedLoopSpec``)."""
+
+    upstream: str
+    gain: float  # % OP per PV unit of the upstream loop
+    delay_s: float
+    lag_s: float
+
+
+DEMO_LEVEL_GAIN = 40.0
+DEMO_CONDENSER_GAIN = 20.0
 
 DEFAULT_CATALOGUE: tuple[CatalogueEntry, ...] = (
     CatalogueEntry("TIC208030", LoopType.TEMPERATURE, LoopProfile.HEALTHY, 405.0, 405.0, 60.0),
     CatalogueEntry("TIC208031", LoopType.TEMPERATURE, LoopProfile.STICKY_VALVE, 398.0, 398.0, 55.0),
     CatalogueEntry("TIC208032", LoopType.TEMPERATURE, LoopProfile.OVER_TUNED, 410.0, 410.0, 62.0),
-    CatalogueEntry("TIC208033", LoopType.TEMPERATURE, LoopProfile.SLUGGISH, 402.0, 402.5, 58.0),
+    CatalogueEntry(
+        "TIC208033",
+        LoopType.TEMPERATURE,
+        LoopProfile.SLUGGISH,
+        402.0,
+        402.5,
+        58.0,
+        coupling=Coupling("FIC208041", DEMO_CONDENSER_GAIN, 10.0, 5.0),
+    ),
     CatalogueEntry(
         "TIC208034", LoopType.TEMPERATURE, LoopProfile.MANUAL_PERIODS, 395.0, 395.0, 64.0
     ),
@@ -37,7 +64,15 @@ DEFAULT_CATALOGUE: tuple[CatalogueEntry, ...] = (
     CatalogueEntry("FIC208042", LoopType.FLOW, LoopProfile.NOISY_SENSOR, 60.0, 60.0, 55.0),
     CatalogueEntry("PIC208060", LoopType.PRESSURE, LoopProfile.EXTERNAL_OSCILLATION, 8.0, 8.0),
     CatalogueEntry("PIC208061", LoopType.PRESSURE, LoopProfile.SATURATED, 12.0, 12.0, 80.0),
-    CatalogueEntry("LIC208050", LoopType.LEVEL, LoopProfile.HEALTHY, 50.0, 50.0, 50.0),
+    CatalogueEntry(
+        "LIC208050",
+        LoopType.LEVEL,
+        LoopProfile.HEALTHY,
+        50.0,
+        50.0,
+        50.0,
+        coupling=Coupling("FIC208041", DEMO_LEVEL_GAIN, 5.0, 10.0),
+    ),
     CatalogueEntry("LIC208051", LoopType.LEVEL, LoopProfile.FLATLINED_SENSOR, 45.0, 45.0, 48.0),
 )
 """Default loops of the local run (the first five are the seed's default loops)."""
@@ -86,7 +121,12 @@ def default_loop_specs(seed: int, interval_s: float = 1.0) -> list[SimulatedLoop
             base_sp=entry.base_sp,
             base_op=entry.base_op,
         )
-        specs.append(replace(spec, mode=entry.mode) if entry.mode != spec.mode else spec)
+        if entry.mode != spec.mode:
+            spec = replace(spec, mode=entry.mode)
+        if entry.coupling is not None:
+            c = entry.coupling
+            spec = spec.coupled_to(c.upstream, c.gain, c.delay_s, c.lag_s)
+        specs.append(spec)
     return specs
 
 

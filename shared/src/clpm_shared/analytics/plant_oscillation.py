@@ -605,7 +605,11 @@ def _member(
             f"period {loop.summary.period_s:.0f} s (cluster {period:.0f} s)",
         ]
         if lag is not None:
-            parts.append(f"lags it by {lag:.0f} s" if lag >= 0 else f"leads it by {-lag:.0f} s")
+            parts.append(
+                f"its cycle runs {lag:.0f} s behind the source's"
+                if lag >= 0
+                else f"its cycle runs {-lag:.0f} s ahead of the source's"
+            )
         if structure.connected(loop.loop_id, src.loop_id):
             parts.append("connected in the plant structure")
         elif loop.unit is not None and loop.unit == src.unit:

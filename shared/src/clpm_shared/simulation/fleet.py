@@ -165,9 +165,9 @@ class FleetSimulator:
         self._coupling_rows = np.arange(len(driven))
 
     def _coupling(self, pv_true: FloatArray, k: int) -> FloatArray:
-        """Load (% OP) of every loop from its upstream loop's PV deviation, delayed and lagged."""
+        """Load (% OP) of every loop from its upstream loop's upset, delayed and lagged."""
         column = k % self._coupling_len
-        self._coupling_history[:, column] = pv_true[self._upstream] - self._base_pv[self._upstream]
+        self._coupling_history[:, column] = pv_true[self._upstream] - self._sp[self._upstream]
         delayed = self._coupling_history[
             self._coupling_rows, (column - self._coupling_delay) % self._coupling_len
         ]

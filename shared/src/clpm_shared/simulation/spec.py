@@ -92,12 +92,12 @@ class SimulatedLoopSpec:
     not negative).
 
     Coupling: a loop ``driven_by`` another loop of the same fleet (an upstream flow, a shared
-    utility header) gets a load on its process input, in % OP, from the upstream process
-    deviation ``y_u = PV_u - base_pv_u`` (without measurement noise) through a dead time and
-    a first-order lag,
+    utility header) gets a load on its process input, in % OP, from the upstream loop's upset
+    ``u = PV_u - SP_u`` (without measurement noise) through a dead time and a first-order lag,
     ``G_c(s) = K_c e^{-θ_c s} / (τ_c s + 1)`` (``coupling_gain``, ``coupling_delay_s``,
-    ``coupling_lag_s``): what happens upstream, an oscillation above all, reaches it later,
-    filtered, as it does in a plant.
+    ``coupling_lag_s``): what the upstream loop fails to hold, an oscillation above all,
+    reaches it later, filtered, as in a plant (planned set-point moves upstream are left out:
+    they would need a coordinated move downstream, which the simulator does not model).
     """
 
     loop_id: str
