@@ -150,6 +150,13 @@ def test_loops_driven_by_a_shared_disturbance_are_one_cluster_named_after_the_dr
         assert len(clusters) == 1
         assert set(clusters[0].member_ids) == {"PIC-SRC", "TIC-E1", "FIC-E2", "LIC-E3"}
         assert clusters[0].likely_source == "PIC-SRC"
+        # no stiction, no non-linearity: the source is found by propagation
+        assert "Granger" in clusters[0].source_reason
+        for member in clusters[0].members[1:]:
+            assert member.granger_from_source is not None
+            assert member.granger_to_source is not None
+            assert member.granger_from_source > member.granger_to_source
+            assert "driven by it" in member.why
         assert clusters[0].period_s == pytest.approx(specs[0].osc_period_s, rel=0.05)
 
 

@@ -18,15 +18,16 @@ independent oscillations do not: their phases drift apart from one segment to th
    loops (the plant structure) makes it a single test with a lower floor;
 3. forms clusters as the connected components of the coherent pairs;
 4. ranks the members of a cluster for the root cause (Thornhill, Cox & Paulonis 2003;
-   Thornhill 2005): a sticky-valve verdict first, then the non-linearity of the signal (the
-   bicoherence indices NGI/NLI of Choudhury, Shah & Thornhill 2004), which is strongest at
-   the source and is filtered out as the oscillation travels through the plant, then the
-   purity of the oscillation (the share of the loop's variance at the period): downstream it
-   mixes with each loop's own variation. The lag of every member behind the source (phase
-   of the cross-spectrum, within half a period) is reported, not ranked on: the control
-   error of a loop that rejects a disturbance leads that disturbance by up to 90 degrees
-   (the controller's sensitivity function), so the lags between control errors do not
-   order the loops along the plant reliably.
+   Thornhill 2005): a sticky-valve verdict of the single-loop diagnosis first, then the
+   non-linearity of the signal (bicoherence indices NGI/NLI, Choudhury, Shah & Thornhill
+   2004), which is strongest at the source and is filtered out as the oscillation travels
+   through the plant, then propagation: the oscillation travels from the source together
+   with the source's own variation, so the source's past predicts the other members and not
+   the reverse (pairwise Granger causality, Yuan & Qin 2014). The phase lag of each member
+   behind the source (cross-spectrum, within half a period) is reported, not ranked on: the
+   control error of a loop that rejects a disturbance leads that disturbance by up to 90
+   degrees (its controller's sensitivity function), so phase lags between control errors do
+   not order the loops along the plant.
 
 Every member carries why it belongs (coherence with the source, its lag, the period), its
 unit and area and the strength of its oscillation. :func:`with_plant_context` then tells a
@@ -41,6 +42,11 @@ N. F. Thornhill, "Finding the source of nonlinearity in a process with plant-wid
 oscillation", IEEE Transactions on Control Systems Technology 13 (2005) 434-443.
 M. A. A. S. Choudhury, S. L. Shah, N. F. Thornhill, "Diagnosis of poor control-loop
 performance using higher-order statistics", Automatica 40 (2004) 1719-1728.
+C. W. J. Granger, "Investigating causal relations by econometric models and cross-spectral
+methods", Econometrica 37 (1969) 424-438; J. Geweke, "Measurement of linear dependence and
+feedback between multiple time series", J. Am. Stat. Assoc. 77 (1982) 304-313.
+T. Yuan, S. J. Qin, "Root cause diagnosis of plant-wide oscillations using Granger
+causality", Journal of Process Control 24 (2014) 450-459.
 G. C. Carter, "Coherence and time delay estimation", Proceedings of the IEEE 75 (1987)
 236-255.
 """
@@ -101,6 +107,10 @@ BICOHERENCE_SEGMENT: Final = 64
 """Bicoherence segments of 64 samples (four periods)."""
 BICOHERENCE_ALPHA: Final = 0.05
 """Significance of the bicoherence threshold of the NGI."""
+GRANGER_SAMPLES_PER_PERIOD: Final = 16
+"""Granger causality is tested at 16 samples per period with one period of lags."""
+MAX_SOURCE_CANDIDATES: Final = 20
+"""Members tested as the source by propagation (the likeliest by non-linearity, strength)."""
 MIN_BICOHERENCE_SEGMENTS: Final = 30
 """With fewer segments (a window of fewer than about 60 periods) the bicoherence scatters too
 much for its NLI to be trusted: the source is then ranked by propagation alone."""
@@ -154,6 +164,8 @@ class ClusterMember:
     power_share: float | None
     coherence: float | None
     lag_s: float | None
+    granger_from_source: float | None
+    granger_to_source: float | None
     ngi: float | None
     nli: float | None
     stiction_verdict: str
@@ -170,6 +182,8 @@ class ClusterMember:
             "power_share": _r(self.power_share),
             "coherence_with_source": _r(self.coherence),
             "lag_behind_source_s": _r(self.lag_s, 1),
+            "granger_from_source": _r(self.granger_from_source),
+            "granger_to_source": _r(self.granger_to_source),
             "ngi": _r(self.ngi),
             "nli": _r(self.nli),
             "stiction_verdict": self.stiction_verdict,
@@ -487,6 +501,78 @@ def cluster_oscillations(
     return clusters
 
 
+def _decimated(x: FloatArray, ts: float, period_s: float) -> FloatArray:
+    """``x`` at about :data:`GRANGER_SAMPLES_PER_PERIOD` samples per period (anti-aliased)."""
+    down = max(1, round(period_s / ts / GRANGER_SAMPLES_PER_PERIOD))
+    if down == 1:
+        return x
+    y: FloatArray = sps.resample_poly(x, 1, down)
+    return y
+
+
+def _lagged(x: FloatArray, order: int) -> FloatArray:
+    n = x.size
+    return np.column_stack([x[order - k - 1 : n - k - 1] for k in range(order)])
+
+
+class _Granger:
+    """Pairwise Granger causality of the members of one cluster (Geweke's measure).
+
+    For loops ``x`` and ``y`` on a grid of about 16 samples per period and ``p`` lags (one
+    period), the residual variance of the autoregression of ``y`` on its own past,
+    ``σ²(y | y⁻)``, and on its own and ``x``'s past, ``σ²(y | y⁻, x⁻)`` (least squares), give
+
+    .. math:: F_{x \\to y} = \\ln \\frac{\\sigma^2(y \\mid y^-)}{\\sigma^2(y \\mid y^-, x^-)}
+
+    (Granger 1969, Geweke 1982): how much of what is new in ``y`` the past of ``x`` predicts.
+    An oscillation travels downstream with the upstream loop's own variation, none of a
+    downstream loop's goes back upstream, so the source is the member with the largest net
+    outflow ``sum_j F_{i -> j} - F_{j -> i}`` (Yuan & Qin 2014).
+    """
+
+    def __init__(self, signals: Mapping[int, FloatArray]) -> None:
+        self.order = GRANGER_SAMPLES_PER_PERIOD
+        self.signals = {i: x for i, x in signals.items() if x.size > 4 * self.order}
+        self._own: dict[int, tuple[FloatArray, FloatArray, float]] = {}
+        self._measure: dict[tuple[int, int], float] = {}
+
+    def _own_fit(self, j: int) -> tuple[FloatArray, FloatArray, float]:
+        if j not in self._own:
+            y = self.signals[j]
+            target = y[self.order :]
+            design = np.column_stack([np.ones(target.size), _lagged(y, self.order)])
+            residual = target - design @ np.linalg.lstsq(design, target, rcond=None)[0]
+            self._own[j] = (target, design, float(np.var(residual)))
+        return self._own[j]
+
+    def measure(self, i: int, j: int) -> float | None:
+        """``F_{i -> j}``, or None when either signal is too short."""
+        if i not in self.signals or j not in self.signals:
+            return None
+        if (i, j) not in self._measure:
+            target, own, own_var = self._own_fit(j)
+            x = self.signals[i]
+            n = min(x.size, self.signals[j].size)
+            if n != target.size + self.order:
+                return None
+            design = np.column_stack([own, _lagged(x, self.order)])
+            residual = target - design @ np.linalg.lstsq(design, target, rcond=None)[0]
+            full_var = float(np.var(residual))
+            ratio = own_var / full_var if full_var > 0 else 1.0
+            self._measure[(i, j)] = float(np.log(max(ratio, 1.0)))
+        return self._measure[(i, j)]
+
+    def net_outflow(self, i: int, others: Sequence[int]) -> float:
+        total = 0.0
+        for j in others:
+            if j == i:
+                continue
+            forward, backward = self.measure(i, j), self.measure(j, i)
+            if forward is not None and backward is not None:
+                total += forward - backward
+        return total
+
+
 def _cluster(
     loops: Sequence[LoopSignal],
     group: Sequence[int],
@@ -497,37 +583,23 @@ def _cluster(
     ts = spectra.ts
     period = float(np.median([loops[i].summary.period_s for i in group]))
     nonlinearity = {i: _nonlinearity(spectra.prepared[i], ts, period) for i in group}
-    relations: dict[tuple[int, int], _Pair] = {}
-    for a in group:
-        for b in group:
-            if a < b:
-                result = _pair(
-                    spectra, a, b, loops[a].summary.period_s, loops[b].summary.period_s, n
-                )
-                if result is not None:
-                    relations[(a, b)] = result[0]
-                    relations[(b, a)] = replace(result[0], lag_s=-result[0].lag_s)
-
-    def lead(i: int) -> float:
-        """Mean lag of the other members behind ``i``: positive when ``i`` leads."""
-        lags = [relations[(i, j)].lag_s for j in group if (i, j) in relations]
-        return float(np.mean(lags)) if lags else 0.0
-
-    purity = {
+    strength = {
         i: band_power_share(x, ts, period) if (x := spectra.prepared[i]) is not None else None
         for i in group
     }
+    granger = _Granger(
+        {i: _decimated(x, ts, period) for i in group if (x := spectra.prepared[i]) is not None}
+    )
 
-    def rank(i: int) -> tuple[bool, bool, float, float]:
-        summary, nl = loops[i].summary, nonlinearity[i]
-        return (
-            summary.stiction_verdict == "stiction",
-            nl.nonlinear,
-            (nl.ngi or 0.0) if nl.nonlinear else 0.0,
-            purity[i] or 0.0,
-        )
+    def evidence(i: int) -> tuple[bool, bool]:
+        return loops[i].summary.stiction_verdict == "stiction", nonlinearity[i].nonlinear
 
-    source = max(group, key=rank)
+    # the propagation test costs two regressions per pair: it runs for the most likely
+    # candidates only (by non-linearity evidence, then strength)
+    candidates = sorted(group, key=lambda i: (evidence(i), strength[i] or 0.0), reverse=True)
+    candidates = candidates[:MAX_SOURCE_CANDIDATES]
+    outflow = {i: granger.net_outflow(i, group) for i in candidates}
+    source = max(candidates, key=lambda i: (evidence(i), outflow[i]))
     src = loops[source].summary
     src_nl = nonlinearity[source]
     reasons = []
@@ -535,30 +607,39 @@ def _cluster(
         reasons.append("its valve is sticky (stiction verdict)")
     if src_nl.nonlinear:
         reasons.append(
-            f"the most non-linear signal of the cluster (NGI {src_nl.ngi or 0:.2f}, "
+            f"a non-linear signal (bicoherence NGI {src_nl.ngi or 0:.2f}, "
             f"NLI {src_nl.nli or 0:.2f}): non-linearity fades as an oscillation propagates"
         )
-    if purity[source] is not None and purity[source] == max(p or 0.0 for p in purity.values()):
+    if outflow[source] > 0 and outflow[source] == max(outflow.values()):
         reasons.append(
-            f"its oscillation is the purest of the cluster ({100 * (purity[source] or 0):.0f} % "
-            "of its variance at the period): it mixes with each loop's own variation downstream"
+            "its past predicts the other members' variation more than theirs predicts its "
+            f"own (Granger net outflow {outflow[source]:.2f}): the oscillation travels from it"
         )
-    lead_s = lead(source)
+    if not reasons:
+        reasons.append("no member stands out by non-linearity or propagation: uncertain")
+    relations: dict[int, _Pair] = {}
+    for i in group:
+        if i != source:
+            a, b = min(i, source), max(i, source)
+            result = _pair(spectra, a, b, loops[a].summary.period_s, loops[b].summary.period_s, n)
+            if result is not None:
+                pair = result[0]
+                relations[i] = pair if a == source else replace(pair, lag_s=-pair.lag_s)
     members = [
         _member(
-            loops,
-            spectra.prepared[i],
-            ts,
-            i,
-            source,
-            relations,
+            loops[i],
+            loops[source],
+            i == source,
+            relations.get(i),
             nonlinearity[i],
+            strength[i],
+            (granger.measure(source, i), granger.measure(i, source)),
             structure,
             period,
         )
         for i in group
     ]
-    members.sort(key=lambda m: (m.role != "source", m.lag_s if m.lag_s is not None else 0.0))
+    members.sort(key=lambda m: (m.role != "source", -(m.granger_from_source or 0.0)))
     return OscillationCluster(
         period_s=round(period, 2),
         members=tuple(members),
@@ -571,39 +652,37 @@ def _cluster(
             "amplitude_pct_of_span": _r(src.amplitude_pct, 2),
             "ngi": _r(src_nl.ngi),
             "nli": _r(src_nl.nli),
-            "power_share": _r(purity[source]),
-            "mean_lead_s": _r(lead_s, 1),
+            "granger_net_outflow": _r(outflow[source]),
         },
     )
 
 
 def _member(
-    loops: Sequence[LoopSignal],
-    x: FloatArray | None,
-    ts: float,
-    i: int,
-    source: int,
-    relations: Mapping[tuple[int, int], _Pair],
+    loop: LoopSignal,
+    src: LoopSignal,
+    is_source: bool,
+    relation: _Pair | None,
     nl: _Nonlinearity,
+    power: float | None,
+    granger: tuple[float | None, float | None],
     structure: PlantStructure,
     period: float,
 ) -> ClusterMember:
-    loop, src = loops[i], loops[source]
-    power = None if x is None else band_power_share(x, ts, loop.summary.period_s)
-    relation = relations.get((source, i))
-    if i == source:
-        role, why = "source", "likely source of the cluster's oscillation"
-        coherence = lag = None
+    from_source, to_source = granger
+    coherence = relation.coherence if relation else None
+    lag = relation.lag_s if relation else None
+    if is_source:
+        why = "likely source of the cluster's oscillation"
     else:
-        role = "member"
-        coherence = relation.coherence if relation else None
-        lag = relation.lag_s if relation else None
         parts = [
             f"coherence {coherence:.2f} with {src.loop_id}"
             if coherence is not None
             else f"linked to {src.loop_id} through other members",
             f"period {loop.summary.period_s:.0f} s (cluster {period:.0f} s)",
         ]
+        if from_source is not None and to_source is not None:
+            direction = "driven by it" if from_source > to_source else "not clearly driven by it"
+            parts.append(f"{direction} (Granger {from_source:.2f} from it, {to_source:.2f} back)")
         if lag is not None:
             parts.append(
                 f"its cycle runs {lag:.0f} s behind the source's"
@@ -619,7 +698,7 @@ def _member(
         why = "; ".join(parts)
     return ClusterMember(
         loop_id=loop.loop_id,
-        role=role,
+        role="source" if is_source else "member",
         unit=loop.unit,
         area=loop.area,
         period_s=loop.summary.period_s,
@@ -627,6 +706,8 @@ def _member(
         power_share=power,
         coherence=coherence,
         lag_s=lag,
+        granger_from_source=None if is_source else from_source,
+        granger_to_source=None if is_source else to_source,
         ngi=nl.ngi,
         nli=nl.nli,
         stiction_verdict=loop.summary.stiction_verdict,
