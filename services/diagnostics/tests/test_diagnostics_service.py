@@ -1,8 +1,9 @@
 """Diagnostics service on real PostgreSQL + influxd: diagnose, batch, clusters, errors, outages.
 
 Three simulated loops are written to influxd for one hour (plus ten minutes of start-up):
-PIC-301 has a sticky valve, FIC-302 is a healthy flow loop disturbed by a sinusoid with
-PIC-301's period (as if fed by it), TIC-303 is healthy.
+PIC-301 has a sticky valve, FIC-302 is a healthy flow loop fed from PIC-301's header (its
+process input follows PIC-301's pressure through 5 s of dead time and a 20-s lag), TIC-303
+is healthy.
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import select
 
 from clpm_diagnostics.app import create_app
-from clpm_shared.analytics import detect_oscillation
 from clpm_shared.config import Settings, load_settings
 from clpm_shared.db import DiagnosticResult, create_engine, create_session_factory
 from clpm_shared.db.models import Agg1m
 from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository
-from clpm_shared.simulation import SimulatedLoopSpec, SimulatedSeries, simulate
+from clpm_shared.simulation import SimulatedLoopSpec, SimulatedSeries, simulate_fleet
 from clpm_shared.timeseries import Point
 from clpm_shared.timeseries.influxql import InfluxQLStore
 from tests.harness.servers import InfluxServer, PostgresServer
@@ -33,6 +33,8 @@ WINDOW_S = 3600
 T0 = datetime(2025, 1, 10, 10, 0, tzinfo=UTC)
 START, END = T0, T0 + timedelta(seconds=WINDOW_S)
 SERVICE_TOKEN = "diagnostics-test-token"
+FEED_GAIN = 20.0
+"""% OP of load on FIC-302 per bar of PIC-301's pressure deviation."""
 
 
 def _points(loop_id: str, series: SimulatedSeries) -> list[Point]:
@@ -49,17 +51,13 @@ def _points(loop_id: str, series: SimulatedSeries) -> list[Point]:
 def plant() -> dict[str, tuple[SimulatedLoopSpec, SimulatedSeries]]:
     samples = WARM_UP_S + WINDOW_S
     sticky = SimulatedLoopSpec.for_profile("PIC-301", "sticky_valve", "pressure", seed=2)
-    sticky_series = simulate(sticky, samples)
-    error = (sticky_series.sp - sticky_series.pv)[WARM_UP_S:]
-    period = detect_oscillation(error, 1.0).period_s
-    assert period is not None
     fed = SimulatedLoopSpec.for_profile("FIC-302", "healthy", "flow", seed=3)
-    fed = replace(fed, osc_amplitude=2.0, osc_period_s=period * 1.02, sp_change_interval_s=0.0)
+    fed = replace(fed, sp_change_interval_s=0.0).coupled_to("PIC-301", FEED_GAIN, 5.0, 20.0)
     healthy = SimulatedLoopSpec.for_profile("TIC-303", "healthy", "temperature", seed=4)
+    specs = [sticky, fed, healthy]
     return {
-        "PIC-301": (sticky, sticky_series),
-        "FIC-302": (fed, simulate(fed, samples)),
-        "TIC-303": (healthy, simulate(healthy, samples)),
+        spec.loop_id: (spec, series)
+        for spec, series in zip(specs, simulate_fleet(specs, samples), strict=True)
     }
 
 
@@ -89,7 +87,7 @@ async def seeded(
     engine = create_engine(settings.database)
     async with create_session_factory(engine)() as session, session.begin():
         for loop_id, (spec, _) in plant.items():
-            await LoopRepository(session).save(loop_id, {"name": loop_id})
+            await LoopRepository(session).save(loop_id, {"name": loop_id, "unit": "U3"})
             await LoopConfigRepository(session).save(
                 loop_id, {"loop_type": spec.loop_type.value, "dead_time_s": spec.dead_time_s}
             )
@@ -213,7 +211,7 @@ async def test_batch_of_the_kpi_worker_diagnoses_clusters_and_reports_unknown_id
         "TIC-303": None,
     }
     [cluster] = answer["clusters"]
-    assert set(cluster["members"]) == {"PIC-301", "FIC-302"}
+    assert {member["loop_id"] for member in cluster["members"]} == {"PIC-301", "FIC-302"}
     assert cluster["likely_source"] == "PIC-301"
     rows = await _stored(settings, "FIC-302")
     assert {row.trigger for row in rows} == {"kpi_cycle"}
@@ -233,6 +231,17 @@ async def test_oscillation_clusters_name_the_sticky_valve_as_source(
     assert cluster["likely_source"] == "PIC-301"
     assert cluster["source_evidence"]["stiction_verdict"] == "stiction"
     assert 60.0 < cluster["period_s"] < 130.0  # the sticky pressure loop cycles in ~1.5 min
+    source, member = cluster["members"]
+    assert source["loop_id"] == "PIC-301"
+    assert source["role"] == "source"
+    assert member["loop_id"] == "FIC-302"
+    assert member["coherence_with_source"] > 0.9
+    assert 0 < member["lag_behind_source_s"] < 30  # 5 s dead time, 20 s lag, its own loop
+    assert member["unit"] == "U3"
+    assert member["period_s"] == pytest.approx(cluster["period_s"], rel=0.1)
+    assert member["amplitude_pct_of_span"] > 0
+    assert "PIC-301" in member["why"]
+    assert "same unit (U3)" in member["why"]
     missing = await client.get("/oscillation-clusters", params={"end": END.isoformat()})
     assert missing.status_code == 422
     assert missing.json()["errors"][0]["parameter"] == "start"
@@ -283,9 +292,9 @@ async def test_clusters_of_long_windows_come_from_the_minute_means(
     assert answer["loops_analysed"] == 3
     assert answer["oscillating_loops"] == 2  # the noisy loop is not oscillating
     [cluster] = answer["clusters"]
-    assert sorted(cluster["members"]) == ["FIC-302", "PIC-301"]
+    assert sorted(member["loop_id"] for member in cluster["members"]) == ["FIC-302", "PIC-301"]
     assert cluster["period_s"] == pytest.approx(MEANS_PERIOD_S, rel=0.05)
-    assert cluster["likely_source"] == "PIC-301"  # the largest swing: no stiction test on means
+    assert cluster["likely_source"] == "PIC-301"  # the purest swing: no stiction test on means
     assert cluster["source_evidence"]["stiction_verdict"] == "undetermined"
     # a week is allowed for clusters (minute means), more is not
     week = {

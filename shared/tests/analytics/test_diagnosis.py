@@ -12,12 +12,9 @@ from clpm_shared.analytics import LoopConfig, LoopWindow, stiction_index
 from clpm_shared.analytics.diagnosis import (
     CATEGORIES,
     LoopDiagnosis,
-    OscillationSummary,
-    cluster_oscillations,
     count_spikes,
     diagnose_loop,
     robust_noise_std,
-    with_plant_context,
 )
 from clpm_shared.simulation import (
     LoopProfile,
@@ -292,54 +289,3 @@ def test_out_of_range_pv_is_a_sensor_fault() -> None:
     diagnosis = diagnose_loop(_window(series), config)
     fault = next(f for f in diagnosis.findings if f.evidence.get("fault") == "out_of_range")
     assert fault.evidence["out_of_range_share"] > 0.01  # type: ignore[operator]
-
-
-def test_periods_within_ten_percent_form_a_cluster_named_after_the_sticky_valve() -> None:
-    loops = [
-        OscillationSummary("FIC-1", 100.0, 3.0, stiction_verdict="no_stiction", stiction_index=0.3),
-        OscillationSummary("FIC-2", 104.0, 8.0, stiction_verdict="stiction", stiction_index=0.8),
-        OscillationSummary(
-            "TIC-3", 108.0, 9.0, stiction_verdict="undetermined", stiction_index=0.5
-        ),
-        OscillationSummary("LIC-4", 300.0, 2.0),
-        OscillationSummary("PIC-5", 45.0, 2.0),
-        OscillationSummary("PIC-6", 48.0, 5.0),
-    ]
-    clusters = cluster_oscillations(loops)
-    assert [set(c.members) for c in clusters] == [{"PIC-5", "PIC-6"}, {"FIC-1", "FIC-2", "TIC-3"}]
-    assert clusters[1].likely_source == "FIC-2"
-    assert clusters[1].period_s == pytest.approx(104.0)
-    assert clusters[1].source_evidence["stiction_verdict"] == "stiction"
-    # without stiction evidence the strongest non-linearity, then amplitude, decides
-    assert clusters[0].likely_source == "PIC-6"
-
-
-def test_periods_further_apart_than_ten_percent_do_not_cluster() -> None:
-    loops = [OscillationSummary("A", 100.0), OscillationSummary("B", 111.0)]
-    assert cluster_oscillations(loops) == []
-    with pytest.raises(ValueError, match=r"^tolerance:"):
-        cluster_oscillations(loops, tolerance=1.5)
-
-
-def test_cluster_member_is_told_its_disturbance_comes_from_the_source(
-    fleet: dict[str, tuple[SimulatedLoopSpec, SimulatedSeries]],
-) -> None:
-    spec, series = fleet["over_tuned/temperature"]
-    own = _diagnose(spec, series)
-    assert own.primary == "aggressive_tuning"
-    assert own.oscillation is not None
-    source = OscillationSummary(
-        "FV-SOURCE",
-        own.oscillation.period_s * 1.05,
-        5.0,
-        stiction_verdict="stiction",
-        stiction_index=0.85,
-    )
-    clusters = cluster_oscillations([own.oscillation, source])
-    assert clusters[0].likely_source == "FV-SOURCE"
-    placed = with_plant_context(own, spec.loop_id, clusters)
-    assert placed.primary == "external_disturbance"
-    assert placed.findings[0].evidence["likely_source"] == "FV-SOURCE"
-    assert "FV-SOURCE" in placed.findings[0].recommendation
-    # the source itself and loops outside the cluster keep their own diagnosis
-    assert with_plant_context(own, "ELSEWHERE", clusters) is own

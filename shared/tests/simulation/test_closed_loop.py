@@ -227,3 +227,40 @@ def test_invalid_spec_names_the_parameter() -> None:
         SimulatedLoopSpec("X", mode="AUTO")
     with pytest.raises(ValueError, match="share ts"):
         FleetSimulator([SimulatedLoopSpec("A"), SimulatedLoopSpec("B", ts=2.0)])
+
+
+def test_a_driven_loop_gets_the_upstream_oscillation_delayed_by_its_coupling() -> None:
+    upstream = SimulatedLoopSpec.for_profile("PIC-UP", "external_oscillation", "pressure", seed=1)
+    quiet = replace(upstream, noise_std=0.0, disturbance_std=0.0, sp_step=0.0)
+    driven = SimulatedLoopSpec(
+        "FI-DOWN", kc=0.0, noise_std=0.0, disturbance_std=0.0, time_constant_s=1.0, dead_time_s=0
+    ).coupled_to("PIC-UP", 2.0, delay_s=20.0)
+    up, down = simulate_fleet([quiet, driven], 4000)
+    deviation = up.pv - up.sp
+    # an open loop (kc = 0) with a fast process: PV follows 2 x the upstream deviation,
+    # 20 s later (plus the process sample and its lag)
+    lags = np.arange(0, 60)
+    tail = slice(1000, 3900)
+    errors = [
+        float(
+            np.mean(
+                (
+                    down.pv[tail]
+                    - driven.base_pv
+                    - 2.0 * driven.process_gain * np.roll(deviation, lag)[tail]
+                )
+                ** 2
+            )
+        )
+        for lag in lags
+    ]
+    assert 20 <= int(lags[int(np.argmin(errors))]) <= 23
+    assert np.std(down.pv[tail]) > 0.5 * 2.0 * driven.process_gain * np.std(deviation[tail])
+
+
+def test_coupling_to_an_unknown_or_the_same_loop_is_refused() -> None:
+    spec = SimulatedLoopSpec.for_profile("A", "healthy")
+    with pytest.raises(ValueError, match="driven_by"):
+        spec.coupled_to("A", 1.0)
+    with pytest.raises(ValueError, match="not in the fleet"):
+        simulate_fleet([spec.coupled_to("B", 1.0)], 10)

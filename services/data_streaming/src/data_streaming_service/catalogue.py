@@ -9,6 +9,11 @@ Every loop has a transmitter range (``pv_lo``/``pv_hi``) around its operating po
 would configure it; :func:`catalogue_csv` writes them as a loop list for
 ``python -m clpm_shared.loop_catalogue`` (``deploy/local/demo-plant.csv`` holds the same
 ranges for the default catalogue).
+
+One oscillation is plant-wide: the sticky reflux valve FIC208041 disturbs the overhead drum
+level LIC208050 (the reflux is drawn from the drum) and the condenser outlet temperature
+TIC208033 of the same column, each through a dead time and a lag, so the clusters page shows
+one real cluster with FIC208041 as its source; the other oscillating loops are independent.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ class CatalogueEntry:
     mode: str = "AUT"
     pv_range: tuple[float, float] | None = None
     """Transmitter range; None: the loop type's (:data:`TYPE_RANGES`)."""
+    coupling: Coupling | None = None
 
 
 TYPE_RANGES: dict[LoopType, tuple[float, float]] = {
@@ -44,11 +50,32 @@ TYPE_RANGES: dict[LoopType, tuple[float, float]] = {
 (flow 50 m3/h, pressure 8 barg, temperature 400 degC, level 50 %)."""
 
 
+@dataclass(frozen=True)
+class Coupling:
+    """A loop's process input follows another loop's PV (see ``SimulatedLoopSpec``)."""
+
+    upstream: str
+    gain: float  # % OP per PV unit of the upstream loop
+    delay_s: float
+    lag_s: float
+
+
+DEMO_LEVEL_GAIN = 40.0
+DEMO_CONDENSER_GAIN = 20.0
+
 DEFAULT_CATALOGUE: tuple[CatalogueEntry, ...] = (
     CatalogueEntry("TIC208030", LoopType.TEMPERATURE, LoopProfile.HEALTHY, 405.0, 405.0, 60.0),
     CatalogueEntry("TIC208031", LoopType.TEMPERATURE, LoopProfile.STICKY_VALVE, 398.0, 398.0, 55.0),
     CatalogueEntry("TIC208032", LoopType.TEMPERATURE, LoopProfile.OVER_TUNED, 410.0, 410.0, 62.0),
-    CatalogueEntry("TIC208033", LoopType.TEMPERATURE, LoopProfile.SLUGGISH, 402.0, 402.5, 58.0),
+    CatalogueEntry(
+        "TIC208033",
+        LoopType.TEMPERATURE,
+        LoopProfile.SLUGGISH,
+        402.0,
+        402.5,
+        58.0,
+        coupling=Coupling("FIC208041", DEMO_CONDENSER_GAIN, 10.0, 5.0),
+    ),
     CatalogueEntry(
         "TIC208034", LoopType.TEMPERATURE, LoopProfile.MANUAL_PERIODS, 395.0, 395.0, 64.0
     ),
@@ -61,7 +88,15 @@ DEFAULT_CATALOGUE: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         "PIC208061", LoopType.PRESSURE, LoopProfile.SATURATED, 12.0, 12.0, 80.0, pv_range=(0, 20)
     ),
-    CatalogueEntry("LIC208050", LoopType.LEVEL, LoopProfile.HEALTHY, 50.0, 50.0, 50.0),
+    CatalogueEntry(
+        "LIC208050",
+        LoopType.LEVEL,
+        LoopProfile.HEALTHY,
+        50.0,
+        50.0,
+        50.0,
+        coupling=Coupling("FIC208041", DEMO_LEVEL_GAIN, 5.0, 10.0),
+    ),
     CatalogueEntry("LIC208051", LoopType.LEVEL, LoopProfile.FLATLINED_SENSOR, 45.0, 45.0, 48.0),
 )
 """Default loops of the local run (the first five are the seed's default loops)."""
@@ -116,7 +151,12 @@ def default_loop_specs(seed: int, interval_s: float = 1.0) -> list[SimulatedLoop
             base_sp=entry.base_sp,
             base_op=entry.base_op,
         )
-        specs.append(replace(spec, mode=entry.mode) if entry.mode != spec.mode else spec)
+        if entry.mode != spec.mode:
+            spec = replace(spec, mode=entry.mode)
+        if entry.coupling is not None:
+            c = entry.coupling
+            spec = spec.coupled_to(c.upstream, c.gain, c.delay_s, c.lag_s)
+        specs.append(spec)
     return specs
 
 

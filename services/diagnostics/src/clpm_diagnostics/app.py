@@ -46,7 +46,8 @@ and one recommendation; findings are stored in `diagnostic_results`.
 
 `POST /diagnose/batch` diagnoses several loops over one window (the KPI worker diagnoses every
 loop itself on each window, trigger `kpi_cycle`). `GET /oscillation-clusters` groups the
-plant's oscillating loops whose periods agree within ±10 % and names the likely source.
+plant's oscillating loops that share one oscillation (coherent at a common period, not merely
+of a similar period) and names the likely source, with each member's evidence.
 
 Every route but `/health` and `/ready` needs `Authorization: Bearer <DIAG_SERVICE_TOKEN>`:
 only the API gateway (which checks the user's role and always asks for `on_demand` runs) and
@@ -204,7 +205,7 @@ def create_app(settings: Settings | None = None, store: TimeSeriesStore | None =
     @app.get(
         "/oscillation-clusters",
         tags=["diagnosis"],
-        summary="Plant-wide oscillation clusters (periods within ±10 %) and their likely source",
+        summary="Plant-wide oscillation clusters (loops sharing one oscillation) and their source",
         response_model=ClustersOut,
         responses=PROBLEM_RESPONSES,
     )

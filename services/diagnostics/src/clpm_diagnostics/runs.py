@@ -11,19 +11,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clpm_shared.aggregation.buckets import BucketTable
 from clpm_shared.analytics import LoopConfig, LoopWindow
-from clpm_shared.analytics.diagnosis import (
-    LoopDiagnosis,
+from clpm_shared.analytics.diagnosis import LoopDiagnosis, diagnose_loop
+from clpm_shared.analytics.minute_mean_oscillation import MINUTE_S, minute_mean_error
+from clpm_shared.analytics.plant_oscillation import (
+    LoopSignal,
     OscillationCluster,
-    OscillationSummary,
     cluster_oscillations,
-    diagnose_loop,
     with_plant_context,
 )
-from clpm_shared.analytics.minute_mean_oscillation import minute_mean_oscillation
 from clpm_shared.db.models import LoopConfig as LoopConfigRow
 from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository
 from clpm_shared.db.repositories.aggregates import AggregateRepository
@@ -31,6 +31,8 @@ from clpm_shared.db.repositories.diagnostics import DiagnosticRepository
 from clpm_shared.timeseries import RawSeries, TimeSeriesStore
 
 log = logging.getLogger("clpm_diagnostics.runs")
+
+FloatArray = npt.NDArray[np.float64]
 
 LOOPS_PER_READ = 50
 DEFAULT_CLUSTER_RAW_MAX = timedelta(hours=2)
@@ -54,6 +56,8 @@ class LoopOutcome:
     ts: float | None
     diagnosis: LoopDiagnosis | None
     notes: dict[str, str] = field(default_factory=dict)
+    error: tuple[FloatArray, FloatArray] | None = None
+    """Time stamps (s) and control error of an oscillating loop, for the plant-wide view."""
 
     def findings(self) -> list[dict[str, Any]]:
         if self.diagnosis is None:
@@ -146,7 +150,55 @@ def diagnose_series(
         ts=ts,
     )
     diagnosis = diagnose_loop(window, config, loop_id=series.loop_id)
-    return LoopOutcome(series.loop_id, start, end, len(series), ts, diagnosis, notes)
+    error = None
+    if diagnosis.oscillation is not None:
+        manual = float(np.mean(window.mode == "MAN")) > 0.5 if len(window) else False
+        error = (window.t, window.pv if manual else window.sp - window.pv)
+    return LoopOutcome(series.loop_id, start, end, len(series), ts, diagnosis, notes, error)
+
+
+def plant_signals(
+    outcomes: Sequence[LoopOutcome],
+    start: datetime,
+    end: datetime,
+    places: dict[str, tuple[str | None, str | None]],
+) -> tuple[list[LoopSignal], float]:
+    """The oscillating loops' control errors on one grid (step: the longest sample period)."""
+    oscillating = [
+        (o, o.diagnosis.oscillation, o.error)
+        for o in outcomes
+        if o.diagnosis is not None and o.diagnosis.oscillation is not None and o.error is not None
+    ]
+    if not oscillating:
+        return [], 1.0
+    step = max(float(o.ts or 1.0) for o, _, _ in oscillating)
+    t0 = start.timestamp()
+    grid = t0 + step * np.arange(max(1, int((end.timestamp() - t0) // step)))
+    signals = []
+    for o, summary, (t, values) in oscillating:
+        finite = np.isfinite(values)
+        if finite.sum() < 2:
+            continue
+        on_grid = np.interp(grid, t[finite], values[finite], left=np.nan, right=np.nan)
+        unit, area = places.get(o.loop_id, (None, None))
+        signals.append(LoopSignal(summary, on_grid, unit, area))
+    return signals, step
+
+
+def diagnose_each(
+    raw: dict[str, RawSeries],
+    configs: dict[str, tuple[LoopConfig, str | None]],
+    loop_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+) -> list[LoopOutcome]:
+    """Diagnose several loops of one window, each on its own (CPU only, no I/O)."""
+    outcomes = []
+    for loop_id in loop_ids:
+        config, note = configs.get(loop_id, (LoopConfig(), None))
+        series = raw.get(loop_id) or RawSeries.empty(loop_id)
+        outcomes.append(diagnose_series(series, config, start, end, note))
+    return outcomes
 
 
 def diagnose_many(
@@ -155,19 +207,12 @@ def diagnose_many(
     loop_ids: Sequence[str],
     start: datetime,
     end: datetime,
+    places: dict[str, tuple[str | None, str | None]] | None = None,
 ) -> tuple[list[LoopOutcome], list[OscillationCluster]]:
     """Diagnose several loops of one window, cluster their oscillations, add the plant view."""
-    outcomes = []
-    for loop_id in loop_ids:
-        config, note = configs.get(loop_id, (LoopConfig(), None))
-        series = raw.get(loop_id) or RawSeries.empty(loop_id)
-        outcomes.append(diagnose_series(series, config, start, end, note))
-    oscillating = [
-        o.diagnosis.oscillation
-        for o in outcomes
-        if o.diagnosis is not None and o.diagnosis.oscillation is not None
-    ]
-    clusters = cluster_oscillations(oscillating)
+    outcomes = diagnose_each(raw, configs, loop_ids, start, end)
+    signals, step = plant_signals(outcomes, start, end, places or {})
+    clusters = cluster_oscillations(signals, step)
     placed = [
         o
         if o.diagnosis is None
@@ -215,6 +260,10 @@ class DiagnosisRunner:
         missing = [loop_id for loop_id in loop_ids if loop_id not in known]
         return present, missing
 
+    async def _places(self, loop_ids: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
+        async with self.sessions() as session:
+            return await LoopRepository(session).places(loop_ids)
+
     async def _configs(self, loop_ids: Sequence[str]) -> dict[str, tuple[LoopConfig, str | None]]:
         async with self.sessions() as session:
             rows = await LoopConfigRepository(session).get_many(loop_ids)
@@ -260,9 +309,10 @@ class DiagnosisRunner:
         if missing and require_known:
             raise UnknownLoopError(missing)
         configs = await self._configs(present)
+        places = await self._places(present)
         raw = await self._raw(present, start, end)
         outcomes, clusters = await asyncio.to_thread(
-            diagnose_many, raw, configs, present, start, end
+            diagnose_many, raw, configs, present, start, end, places
         )
         written = await self._store(outcomes, trigger)
         log.info(
@@ -292,48 +342,50 @@ class DiagnosisRunner:
             async with self.sessions() as session:
                 loop_ids = await LoopRepository(session).all_ids()
         configs = await self._configs(loop_ids)
+        places = await self._places(loop_ids)
         if end - start > self.cluster_raw_max:
-            oscillating = await self._oscillations_on_means(loop_ids, configs, start, end)
-            basis = CLUSTERS_ON_MINUTE_MEANS
+            signals = await self._oscillations_on_means(loop_ids, configs, places, start, end)
+            step, basis = MINUTE_S, CLUSTERS_ON_MINUTE_MEANS
         else:
-            oscillating = await self._oscillations_on_raw(loop_ids, configs, start, end)
+            signals, step = await self._oscillations_on_raw(loop_ids, configs, places, start, end)
             basis = CLUSTERS_ON_RAW
-        return ClusterRun(cluster_oscillations(oscillating), len(loop_ids), len(oscillating), basis)
+        clusters = await asyncio.to_thread(cluster_oscillations, signals, step)
+        return ClusterRun(clusters, len(loop_ids), len(signals), basis)
 
     async def _oscillations_on_raw(
         self,
         loop_ids: Sequence[str],
         configs: dict[str, tuple[LoopConfig, str | None]],
+        places: dict[str, tuple[str | None, str | None]],
         start: datetime,
         end: datetime,
-    ) -> list[OscillationSummary]:
-        oscillating: list[OscillationSummary] = []
+    ) -> tuple[list[LoopSignal], float]:
+        oscillating: list[LoopOutcome] = []
         for offset in range(0, len(loop_ids), LOOPS_PER_READ):
             chunk = list(loop_ids[offset : offset + LOOPS_PER_READ])
             raw = await self.store.query_raw_many(chunk, start, end)
-            outcomes, _ = await asyncio.to_thread(diagnose_many, raw, configs, chunk, start, end)
-            oscillating.extend(
-                o.diagnosis.oscillation
-                for o in outcomes
-                if o.diagnosis is not None and o.diagnosis.oscillation is not None
-            )
-        return oscillating
+            outcomes = await asyncio.to_thread(diagnose_each, raw, configs, chunk, start, end)
+            oscillating.extend(o for o in outcomes if o.error is not None)
+        return plant_signals(oscillating, start, end, places)
 
     async def _oscillations_on_means(
         self,
         loop_ids: Sequence[str],
         configs: dict[str, tuple[LoopConfig, str | None]],
+        places: dict[str, tuple[str | None, str | None]],
         start: datetime,
         end: datetime,
-    ) -> list[OscillationSummary]:
-        found: list[OscillationSummary] = []
+    ) -> list[LoopSignal]:
+        found: list[LoopSignal] = []
         for offset in range(0, len(loop_ids), LOOPS_PER_MEANS_READ):
             chunk = list(loop_ids[offset : offset + LOOPS_PER_MEANS_READ])
             async with self.sessions() as session:
                 minutes = await AggregateRepository(session).read(
                     "agg_1m", chunk, start, end, statistics=MEANS_STATISTICS
                 )
-            found += await asyncio.to_thread(_oscillations_in_minutes, minutes, configs, start, end)
+            found += await asyncio.to_thread(
+                _oscillations_in_minutes, minutes, configs, places, start, end
+            )
         return found
 
 
@@ -354,9 +406,10 @@ class ClusterRun:
 def _oscillations_in_minutes(
     minutes: BucketTable,
     configs: dict[str, tuple[LoopConfig, str | None]],
+    places: dict[str, tuple[str | None, str | None]],
     start: datetime,
     end: datetime,
-) -> list[OscillationSummary]:
+) -> list[LoopSignal]:
     """Each loop's oscillation on its minute means (CPU only, no I/O)."""
     if not len(minutes):
         return []
@@ -370,11 +423,11 @@ def _oscillations_in_minutes(
     )
     loops = minutes.loop_ids
     bounds = np.flatnonzero(loops[1:] != loops[:-1]) + 1
-    found: list[OscillationSummary] = []
+    found: list[LoopSignal] = []
     for rows in np.split(np.arange(len(minutes)), bounds):
         loop_id = str(loops[rows[0]])
         config = configs.get(loop_id, (LoopConfig(), None))[0]
-        summary = minute_mean_oscillation(
+        judged = minute_mean_error(
             loop_id,
             minute_index[rows],
             minutes.stats["pv_mean"][rows],
@@ -383,8 +436,10 @@ def _oscillations_in_minutes(
             n_minutes,
             config,
         )
-        if summary is not None:
-            found.append(summary)
+        if judged is not None:
+            summary, error = judged
+            unit, area = places.get(loop_id, (None, None))
+            found.append(LoopSignal(summary, error, unit, area))
     return found
 
 

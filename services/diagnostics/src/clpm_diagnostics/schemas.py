@@ -132,12 +132,37 @@ class LoopDiagnosisOut(BaseModel):
     notes: dict[str, str] = Field(description="Why parts of the analysis were skipped")
 
 
+class ClusterMemberOut(BaseModel):
+    """One loop of a cluster: where it is, how strongly it oscillates and why it belongs."""
+
+    loop_id: str = Field(examples=["FIC-302"])
+    role: Literal["source", "member"]
+    unit: str | None
+    area: str | None
+    period_s: float | None = Field(examples=[88.0])
+    amplitude_pct_of_span: float | None = Field(description="Oscillation amplitude, % of span")
+    power_share: float | None = Field(
+        description="Share of the loop's variance at the cluster's period (0-1)"
+    )
+    coherence_with_source: float | None = Field(
+        description="Magnitude-squared coherence with the source at the period (0-1)"
+    )
+    lag_behind_source_s: float | None = Field(
+        description="How far its control error lags the source's (within half a period)"
+    )
+    ngi: float | None = Field(description="Non-Gaussianity index (bicoherence)")
+    nli: float | None = Field(description="Non-linearity index (bicoherence)")
+    stiction_verdict: str
+    why: str = Field(examples=["coherence 0.97 with PIC-301; period 88 s; lags it by 6 s"])
+
+
 class ClusterOut(BaseModel):
-    """Loops oscillating with a common period (within ±10 %) and the likely source."""
+    """Loops sharing one oscillation (coherent at a common period) and its likely source."""
 
     period_s: float = Field(examples=[88.0])
-    members: list[str] = Field(examples=[["PIC-301", "FIC-302", "TIC-303"]])
+    members: list[ClusterMemberOut]
     likely_source: str = Field(examples=["PIC-301"])
+    source_reason: str = Field(examples=["its valve is sticky (stiction verdict)"])
     source_evidence: dict[str, Any] = Field(
         examples=[{"stiction_verdict": "stiction", "stiction_index": 0.81}]
     )
@@ -162,7 +187,6 @@ class ClustersOut(BaseModel):
     basis: Literal["raw", "minute_means"] = Field(
         description="What the loops were judged on: raw samples (windows up to "
         "DIAG_CLUSTER_RAW_MAX_H, every period, stiction evidence for the likely source) or "
-        "1-minute means (longer windows: periods from 4 minutes; the likely source is the "
-        "largest oscillation)"
+        "1-minute means (longer windows: periods from 4 minutes; no stiction evidence)"
     )
     clusters: list[ClusterOut]

@@ -2,11 +2,8 @@
 
 :func:`diagnose_loop` turns one loop's window into :class:`Finding` objects, each with a
 category, a severity and a confidence (0-1), the numbers that led there and one sentence an
-engineer can act on. :func:`cluster_oscillations` groups the oscillating loops of a plant
-whose periods agree within ±10 % and names the most likely source (Thornhill et al. 2003:
-loops oscillating with a common period usually share one root cause, found where the
-non-linearity is strongest); :func:`with_plant_context` then marks the other members as
-disturbed from outside.
+engineer can act on. The plant-wide view (which loops share
+one oscillation, and its source) is :mod:`clpm_shared.analytics.plant_oscillation`.
 
 Rules (thresholds are module constants, documented where they are defined):
 
@@ -157,9 +154,6 @@ STICTION_SHAPE: Final = 0.6
 """A curve-fitting index above this (He et al. 2007) is a triangular, valve-like cycle: it is
 then not blamed on tuning even when the stiction verdict stays undetermined."""
 
-CLUSTER_TOLERANCE: Final = 0.10
-"""Oscillation periods agreeing within ±10 % form one plant-wide cluster."""
-
 
 @dataclass(frozen=True)
 class Finding:
@@ -223,24 +217,6 @@ class LoopDiagnosis:
     stiction: StictionResult | None = None
     oscillation: OscillationSummary | None = None
     notes: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class OscillationCluster:
-    """Loops oscillating with a common period (within ±10 %) and the likely source."""
-
-    period_s: float
-    members: tuple[str, ...]
-    likely_source: str
-    source_evidence: Evidence
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "period_s": self.period_s,
-            "members": list(self.members),
-            "likely_source": self.likely_source,
-            "source_evidence": dict(self.source_evidence),
-        }
 
 
 def _clip01(value: float) -> float:
@@ -817,101 +793,3 @@ def diagnose_loop(
                 findings.append(sluggish)
     primary = _primary(findings)
     return LoopDiagnosis(_ordered(findings, primary), primary, kpis, stiction, summary, notes)
-
-
-def cluster_oscillations(
-    loops: Sequence[OscillationSummary], tolerance: float = CLUSTER_TOLERANCE
-) -> list[OscillationCluster]:
-    """Group oscillating loops whose periods agree within ``±tolerance``; name each source.
-
-    Loops are sorted by period and swept once: a loop joins the current group while its
-    period is at most ``(1 + tolerance)`` times the group's shortest period, so every pair
-    in a group agrees within the tolerance. Groups of one are not clusters.
-
-    The likely source is the member with the strongest non-linearity evidence (Thornhill,
-    Cox & Paulonis 2003: the non-linearity is strongest at the root cause and is filtered
-    out as the oscillation propagates): a "stiction" verdict first, then the highest
-    combined stiction index, then the largest amplitude.
-
-    References
-    ----------
-    N. F. Thornhill, J. W. Cox, M. A. Paulonis, "Diagnosis of plant-wide oscillation
-    through data-driven analysis and process understanding", Control Engineering Practice
-    11 (2003) 1481-1490.
-    """
-    if not 0 < tolerance < 1:
-        raise ValueError(f"tolerance: must be within (0, 1), got {tolerance!r}")
-    ordered = sorted(
-        (loop for loop in loops if loop.period_s > 0 and math.isfinite(loop.period_s)),
-        key=lambda loop: loop.period_s,
-    )
-    groups: list[list[OscillationSummary]] = []
-    for loop in ordered:
-        if groups and loop.period_s <= groups[-1][0].period_s * (1.0 + tolerance):
-            groups[-1].append(loop)
-        else:
-            groups.append([loop])
-    clusters: list[OscillationCluster] = []
-    for group in groups:
-        if len(group) < 2:
-            continue
-        source = max(
-            group,
-            key=lambda loop: (
-                loop.stiction_verdict == "stiction",
-                loop.stiction_index if loop.stiction_index is not None else -1.0,
-                loop.amplitude_pct or 0.0,
-            ),
-        )
-        clusters.append(
-            OscillationCluster(
-                period_s=round(float(np.median([loop.period_s for loop in group])), 2),
-                members=tuple(loop.loop_id for loop in group),
-                likely_source=source.loop_id,
-                source_evidence={
-                    "stiction_verdict": source.stiction_verdict,
-                    "stiction_index": _r(source.stiction_index),
-                    "apparent_stiction_pct": _r(source.apparent_stiction_pct, 2),
-                    "amplitude_pct_of_span": _r(source.amplitude_pct, 2),
-                },
-            )
-        )
-    return clusters
-
-
-def with_plant_context(
-    diagnosis: LoopDiagnosis, loop_id: str, clusters: Sequence[OscillationCluster]
-) -> LoopDiagnosis:
-    """Add the plant-wide view: a cluster member that is not the source is disturbed.
-
-    When ``loop_id`` oscillates in a cluster whose likely source is another loop showing
-    stiction, its own aggressive-tuning or undecided explanation gives way to an
-    external_disturbance finding naming that source.
-    """
-    cluster = next((c for c in clusters if loop_id in c.members), None)
-    if cluster is None or cluster.likely_source == loop_id:
-        return diagnosis
-    if cluster.source_evidence.get("stiction_verdict") != "stiction":
-        return diagnosis
-    if any(f.category in {"stiction", "external_disturbance"} for f in diagnosis.findings):
-        return diagnosis
-    kept = [f for f in diagnosis.findings if f.category != "aggressive_tuning"]
-    severity = max((f.severity for f in kept if f.category == "oscillation"), default=0.5)
-    kept.append(
-        Finding(
-            "external_disturbance",
-            severity,
-            0.7,
-            {
-                "cluster_period_s": cluster.period_s,
-                "likely_source": cluster.likely_source,
-                "cluster_size": len(cluster.members),
-                "source_stiction_index": cluster.source_evidence.get("stiction_index"),
-            },
-            f"Loop oscillates with {len(cluster.members) - 1} other loop(s) at about "
-            f"{cluster.period_s:.0f} s, most likely driven by the sticky valve of "
-            f"{cluster.likely_source}: repair that valve first, then re-check this loop.",
-        )
-    )
-    primary = _primary(kept)
-    return replace(diagnosis, findings=_ordered(kept, primary), primary=primary)

@@ -39,6 +39,25 @@ def minute_mean_oscillation(
 ) -> OscillationSummary | None:
     """The oscillation of one loop over ``n_minutes`` minutes, or None when it does not oscillate.
 
+    The summary of :func:`minute_mean_error`, which documents the parameters.
+    """
+    judged = minute_mean_error(
+        loop_id, minute_index, pv_mean, sp_mean, manual_share, n_minutes, config
+    )
+    return None if judged is None else judged[0]
+
+
+def minute_mean_error(
+    loop_id: str,
+    minute_index: npt.NDArray[np.int64],
+    pv_mean: FloatArray,
+    sp_mean: FloatArray,
+    manual_share: FloatArray,
+    n_minutes: int,
+    config: LoopConfig,
+) -> tuple[OscillationSummary, FloatArray] | None:
+    """An oscillating loop's oscillation and minute-mean control error, else None.
+
     Parameters
     ----------
     loop_id : str
@@ -59,8 +78,10 @@ def minute_mean_oscillation(
 
     Returns
     -------
-    OscillationSummary or None
-        Period, amplitude in % of span and regularity; stiction "undetermined".
+    (OscillationSummary, ndarray) or None
+        Period, amplitude in % of span and regularity (stiction "undetermined"), and the
+        control error (PV when mostly in manual) of every minute of the window, NaN where
+        missing, for the plant-wide analysis.
     """
     if n_minutes < 1 or minute_index.size == 0:
         return None
@@ -87,9 +108,12 @@ def minute_mean_oscillation(
         if result.amplitude is not None and span is not None
         else None
     )
-    return OscillationSummary(
+    summary = OscillationSummary(
         loop_id=loop_id,
         period_s=float(result.period_s),
         amplitude_pct=amplitude_pct,
         regularity=result.regularity,
     )
+    error = np.full(n_minutes, np.nan)
+    error[first : first + span_minutes] = signal
+    return summary, error

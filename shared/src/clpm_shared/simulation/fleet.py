@@ -120,6 +120,8 @@ class FleetSimulator:
         self._has_flatline = bool(np.any(np.isfinite(flat_after)))
         self._flat_value = np.full(n, np.nan)
 
+        self._init_coupling(specs)
+
         delays = np.array([spec.dead_time_samples for spec in specs], dtype=np.int64)
         self._delay = delays
         self._buffer_len = int(delays.max()) + 1
@@ -140,6 +142,40 @@ class FleetSimulator:
         self._block = max(1, min(4096, 2**20 // n))
         self._normals = np.empty((0, 2, n))
         self._block_pos = 0
+
+    def _init_coupling(self, specs: Sequence[SimulatedLoopSpec]) -> None:
+        index = {spec.loop_id: i for i, spec in enumerate(specs)}
+        driven = [i for i, spec in enumerate(specs) if spec.driven_by is not None]
+        for i in driven:
+            if specs[i].driven_by not in index:
+                raise ValueError(
+                    f"specs: {specs[i].loop_id} is driven_by {specs[i].driven_by!r}, "
+                    "which is not in the fleet"
+                )
+        self._coupled = np.array(driven, dtype=np.int64)
+        self._upstream = np.array([index[str(specs[i].driven_by)] for i in driven], dtype=np.int64)
+        self._coupling_gain = np.array([specs[i].coupling_gain for i in driven])
+        delay = np.array([round(specs[i].coupling_delay_s / self.ts) for i in driven])
+        self._coupling_delay = delay.astype(np.int64)
+        lag = np.array([specs[i].coupling_lag_s for i in driven])
+        self._coupling_keep = np.where(lag > 0, np.exp(-self.ts / np.maximum(lag, 1e-12)), 0.0)
+        self._coupling_len = int(delay.max()) + 1 if driven else 1
+        self._coupling_history = np.zeros((len(driven), self._coupling_len))
+        self._coupling_load = np.zeros(len(driven))
+        self._coupling_rows = np.arange(len(driven))
+
+    def _coupling(self, pv_true: FloatArray, k: int) -> FloatArray:
+        """Load (% OP) of every loop from its upstream loop's upset, delayed and lagged."""
+        column = k % self._coupling_len
+        self._coupling_history[:, column] = pv_true[self._upstream] - self._sp[self._upstream]
+        delayed = self._coupling_history[
+            self._coupling_rows, (column - self._coupling_delay) % self._coupling_len
+        ]
+        keep = self._coupling_keep
+        self._coupling_load = keep * self._coupling_load + (1.0 - keep) * delayed
+        load = np.zeros(self.n_loops)
+        load[self._coupled] = self._coupling_gain * self._coupling_load
+        return load
 
     @property
     def step_count(self) -> int:
@@ -184,7 +220,10 @@ class FleetSimulator:
         valve = self._valve.step(self._op)
 
         column = k % self._buffer_len
-        self._buffer[:, column] = valve - self._base_op + self._input_load + self._disturbance
+        load = self._input_load + self._disturbance
+        if self._coupled.size:
+            load = load + self._coupling(pv_true, k)
+        self._buffer[:, column] = valve - self._base_op + load
         delayed = self._buffer[self._rows, (column - self._delay) % self._buffer_len]
         self._y = np.clip(self._a * self._y + self._b * delayed, self._y_low, self._y_high)
         self._disturbance = self._dist_pole * self._disturbance + self._dist_std * normals[1]

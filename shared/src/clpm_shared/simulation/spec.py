@@ -90,6 +90,14 @@ class SimulatedLoopSpec:
     durations). A flatlined transmitter freezes PV from ``flatline_after_s`` on. The process
     cannot leave its physical range ``[pv_low, pv_high]`` (a tank is full or empty; a flow is
     not negative).
+
+    Coupling: a loop ``driven_by`` another loop of the same fleet (an upstream flow, a shared
+    utility header) gets a load on its process input, in % OP, from the upstream loop's upset
+    ``u = PV_u - SP_u`` (without measurement noise) through a dead time and a first-order lag,
+    ``G_c(s) = K_c e^{-θ_c s} / (τ_c s + 1)`` (``coupling_gain``, ``coupling_delay_s``,
+    ``coupling_lag_s``): what the upstream loop fails to hold, an oscillation above all,
+    reaches it later, filtered, as in a plant (planned set-point moves upstream are left out:
+    they would need a coordinated move downstream, which the simulator does not model).
     """
 
     loop_id: str
@@ -125,6 +133,10 @@ class SimulatedLoopSpec:
     base_sp: float = 400.0
     base_op: float = 60.0
     seed: int = 0
+    driven_by: str | None = None
+    coupling_gain: float = 0.0
+    coupling_delay_s: float = 0.0
+    coupling_lag_s: float = 0.0
 
     def __post_init__(self) -> None:
         positive = {"ts": self.ts, "ti_s": self.ti_s}
@@ -145,6 +157,8 @@ class SimulatedLoopSpec:
             "sp_change_interval_s": self.sp_change_interval_s,
             "auto_mean_s": self.auto_mean_s,
             "manual_mean_s": self.manual_mean_s,
+            "coupling_delay_s": self.coupling_delay_s,
+            "coupling_lag_s": self.coupling_lag_s,
         }
         for name, value in non_negative.items():
             if not value >= 0:
@@ -166,10 +180,26 @@ class SimulatedLoopSpec:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.osc_amplitude > 0 and self.osc_period_s <= 0:
             raise ValueError("osc_period_s must be > 0 when osc_amplitude > 0")
+        if self.driven_by == self.loop_id:
+            raise ValueError("driven_by: a loop cannot drive itself")
+        if not math.isfinite(self.coupling_gain):
+            raise ValueError(f"coupling_gain must be finite, got {self.coupling_gain!r}")
 
     @property
     def dead_time_samples(self) -> int:
         return round(self.dead_time_s / self.ts)
+
+    def coupled_to(
+        self, upstream: str, gain: float, delay_s: float = 0.0, lag_s: float = 0.0
+    ) -> SimulatedLoopSpec:
+        """This loop with a load from ``upstream``'s PV deviation (see the class docstring)."""
+        return replace(
+            self,
+            driven_by=upstream,
+            coupling_gain=gain,
+            coupling_delay_s=delay_s,
+            coupling_lag_s=lag_s,
+        )
 
     @classmethod
     def for_profile(

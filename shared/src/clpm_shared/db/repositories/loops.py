@@ -54,6 +54,18 @@ class LoopRepository:
         statement = select(Loop.loop_id).where(Loop.deleted_at.is_(None)).order_by(Loop.loop_id)
         return list((await self.session.execute(statement)).scalars())
 
+    async def places(self, loop_ids: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
+        """Unit and area of each of ``loop_ids`` that is a loop."""
+        ids = list(loop_ids)
+        places: dict[str, tuple[str | None, str | None]] = {}
+        for offset in range(0, len(ids), 1000):
+            statement = select(Loop.loop_id, Loop.unit, Loop.area).where(
+                Loop.loop_id.in_(ids[offset : offset + 1000])
+            )
+            for loop_id, unit, area in (await self.session.execute(statement)).all():
+                places[loop_id] = (unit, area)
+        return places
+
     async def register_discovered(self, loop_ids: Iterable[str]) -> int:
         """Insert loops first seen in the raw data; existing rows (renamed, soft-deleted) are left
         untouched (``ON CONFLICT DO NOTHING``)."""
