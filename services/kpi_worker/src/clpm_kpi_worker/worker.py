@@ -46,7 +46,6 @@ from clpm_kpi_worker.windows import (
 )
 from clpm_shared.aggregation.buckets import BucketTable
 from clpm_shared.analytics import LoopConfig
-from clpm_shared.analytics.diagnosis import cluster_oscillations, with_plant_context
 from clpm_shared.config import KpiSettings
 from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository
 from clpm_shared.db.repositories.aggregates import AggregateRepository
@@ -289,14 +288,12 @@ class KpiWorker:
     async def _run_window(self, window: KpiWindow, loop_ids: list[str], stats: CycleStats) -> None:
         """Analyse ``loop_ids`` over ``window`` in chunks; the next chunk's raw data is read
         while the current one is analysed (reading millions of raw lines dominates a cycle).
-        Once all chunks are stored, the plant-wide oscillation clusters of the window may
-        re-attribute a member's oscillation to an external source: those loops are stored
-        again."""
+        Plant-wide oscillation clusters (which need every member's signal on one grid) are
+        judged by the diagnostics service, not per window here."""
         configs = await self._configs(loop_ids)
         chunks = [
             loop_ids[i : i + self.chunk_size] for i in range(0, len(loop_ids), self.chunk_size)
         ]
-        oscillating: list[LoopAnalysis] = []
         pending = asyncio.create_task(self._read_raw(chunks[0], window)) if chunks else None
         for index, chunk in enumerate(chunks):
             assert pending is not None
@@ -308,8 +305,6 @@ class KpiWorker:
             )
             analyses = await self._analyse_chunk(chunk, window, raw, configs, stats)
             stats.findings += await self._store(window, analyses)
-            oscillating.extend(a for a in analyses if a.oscillation is not None)
-        await self._plant_context(window, oscillating, configs, stats)
 
     async def _store(self, window: KpiWindow, analyses: Sequence[LoopAnalysis]) -> int:
         """Upsert the KPI and APC rows and replace the window's kpi_cycle findings (one
@@ -321,34 +316,6 @@ class KpiWorker:
             return await DiagnosticRepository(session).replace_cycle_findings(
                 window.start, window.end, {a.loop_id: a.findings() for a in analyses}
             )
-
-    async def _plant_context(
-        self,
-        window: KpiWindow,
-        oscillating: Sequence[LoopAnalysis],
-        configs: dict[str, LoopConfig],
-        stats: CycleStats,
-    ) -> None:
-        """Cluster the window's oscillating loops; a member disturbed by another loop's sticky
-        valve gets external_disturbance instead of its own tuning (see with_plant_context)."""
-        summaries = [a.oscillation for a in oscillating if a.oscillation is not None]
-        clusters = cluster_oscillations(summaries)
-        if not clusters:
-            return
-        changed: list[LoopAnalysis] = []
-        for analysis in oscillating:
-            diagnosis = analysis.diagnosis
-            if diagnosis is None:
-                continue
-            placed = with_plant_context(diagnosis, analysis.loop_id, clusters)
-            if placed is not diagnosis:
-                changed.append(
-                    analysis.with_diagnosis(
-                        placed, configs[analysis.loop_id], self.settings.kpi_min_completeness
-                    )
-                )
-        if changed:
-            await self._store(window, changed)
 
     async def _configs(self, loop_ids: list[str]) -> dict[str, LoopConfig]:
         async with self.sessions() as session:
