@@ -100,8 +100,8 @@ def test_explained_findings_are_in_the_root_cause_s_dict() -> None:
 
 def test_health_cap_keeps_a_confirmed_cause_out_of_good() -> None:
     assert health_cap(0.0) == pytest.approx(79.0)
-    assert health_cap(1.0) == pytest.approx(39.0)
-    assert health_cap(0.5) < 60.0 < health_cap(0.45)
+    assert health_cap(1.0) == pytest.approx(20.0)
+    assert health_cap(0.2) > 60.0 > health_cap(0.25)
 
 
 def _kpis(completeness: float, samples: int = 900) -> KpiResult:
