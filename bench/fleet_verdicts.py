@@ -24,7 +24,13 @@ Reports (JSON):
 * ``status_stability`` — for loops with a steady fault, the share of consecutive hourly
   ratings with the same status;
 * ``reliability`` — reported window findings binned by confidence: how often the category
-  is the loop's real fault (a confidence of 0.8 should be right about 80 % of the time);
+  is the loop's real fault (a confidence of 0.8 should be right about 80 % of the time).
+  An oscillation of unknown cause is a symptom, not a claim about the cause: it is counted
+  apart (``oscillation_without_cause_findings``). ``--calibrate`` prints instead the
+  isotonic calibration table of the rule confidences
+  (``diagnosis.CONFIDENCE_CALIBRATION``; fit it on a development seed, not the reported one);
+* ``demo_plant`` — the 12 demo loops at the day rating: does every faulty loop rank below
+  every healthy one, with the right main problem?
 * ``baseline`` — the same loops judged as before the verdicts: the latest window's KPI health
   status and its health-only main problem (a sub-score name), the findings of
   ``diagnose_loop`` only when the latest window's health is below 60 (its ``primary`` as the
@@ -55,13 +61,15 @@ from clpm_shared.analytics.assessment import WindowRating, assess_period
 from clpm_shared.analytics.diagnosis import Finding, LoopDiagnosis, diagnose_loop
 from clpm_shared.analytics.verdict import CONTRADICTORY_PAIRS, window_verdict
 from clpm_shared.simulation import FleetSimulator, LoopProfile, mode_names
-from data_streaming_service.catalogue import loop_specs
+from data_streaming_service.catalogue import DEFAULT_CATALOGUE, loop_specs
 
 WARM_UP_S = 600.0
 WINDOW_S = 900.0
 CHUNK = 40
 """Loops simulated and judged together by one worker process."""
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
+DEMO_LOOPS = frozenset(entry.loop_id for entry in DEFAULT_CATALOGUE)
+"""The demo plant: the data-streaming catalogue, the first loops of every fleet."""
 
 EXPECTED: dict[str, str | None] = {
     LoopProfile.HEALTHY: None,
@@ -200,7 +208,10 @@ def _judge_chunk(task: tuple[int, int, int, float, int]) -> list[dict[str, Any]]
                     {f.category: f.severity for f in verdict.findings},
                 )
             )
-            record["findings"].extend((f.category, f.confidence) for f in verdict.findings)
+            record["findings"].extend(
+                (f.category, f.confidence, float(f.evidence.get("rule_confidence", f.confidence)))  # type: ignore[arg-type]
+                for f in verdict.findings
+            )
             record["window_main"][str(verdict.main_problem)] += 1
             if verdict.findings:
                 record["root_severity"].append(verdict.findings[0].severity)
@@ -224,6 +235,7 @@ def _judge_chunk(task: tuple[int, int, int, float, int]) -> list[dict[str, Any]]
             for h in range(int(n_windows * WINDOW_S // 3600))
         ]
         record["daily_status"] = daily.status
+        record["daily_health"] = daily.health_score
         record["daily_main"] = daily.main_problem
         record["daily_findings"] = [f.category for f in daily.findings]
         record["hourly_status"] = [h.status for h in hourly]
@@ -285,8 +297,12 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     pairs = [
         (category == EXPECTED[r["profile"]], confidence)
         for r in records
-        for category, confidence in r["findings"]
+        for category, confidence, _ in r["findings"]
+        if category != "oscillation"
     ]
+    demo = [r for r in records if r["loop_id"] in DEMO_LOOPS]
+    faulty = [r for r in demo if EXPECTED[r["profile"]] is not None]
+    sound = [r for r in demo if EXPECTED[r["profile"]] is None]
     diagnose_s = sum(r["diagnose_s"] for r in records)
     windows = sum(r["windows"] for r in records)
     return {
@@ -309,7 +325,29 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
             profile: _stability([r["hourly_status"] for r in group])
             for profile, group in sorted(by_profile.items())
         },
+        "demo_plant": {
+            "every_faulty_loop_below_every_healthy_loop": bool(faulty and sound)
+            and max(r["daily_health"] if r["daily_health"] is not None else 100.0 for r in faulty)
+            < min(r["daily_health"] if r["daily_health"] is not None else 0.0 for r in sound),
+            "faulty_with_right_main_problem": sum(
+                r["daily_main"] == EXPECTED[r["profile"]] for r in faulty
+            ),
+            "faulty_loops": len(faulty),
+            "loops": [
+                {
+                    "loop_id": r["loop_id"],
+                    "profile": r["profile"],
+                    "health": r["daily_health"],
+                    "status": r["daily_status"],
+                    "main_problem": r["daily_main"],
+                }
+                for r in sorted(demo, key=lambda r: (r["daily_health"] is None, r["daily_health"]))
+            ],
+        },
         "reliability": _reliability(pairs),
+        "oscillation_without_cause_findings": sum(
+            1 for r in records for category, _, _ in r["findings"] if category == "oscillation"
+        ),
         "window_main_problem_by_profile": {
             profile: dict(sum((r["window_main"] for r in group), Counter()).most_common())
             for profile, group in sorted(by_profile.items())
@@ -337,12 +375,60 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def calibration(records: Sequence[dict[str, Any]], min_bin: int = 40) -> dict[str, Any]:
+    """Per category, isotonic breakpoints (rule confidence -> share right) of the findings.
+
+    Findings of a category are sorted by rule confidence and cut into bins of at least
+    ``min_bin``; each bin's share right (Laplace-smoothed, (k + 1) / (n + 2)) is made
+    non-decreasing by pool-adjacent-violators; a breakpoint is (bin's mean rule confidence,
+    pooled share).
+    """
+    by_category: dict[str, list[tuple[float, bool]]] = defaultdict(list)
+    for r in records:
+        for category, _, raw in r["findings"]:
+            if category != "oscillation":
+                by_category[category].append((raw, category == EXPECTED[r["profile"]]))
+    table: dict[str, Any] = {}
+    for category, items in sorted(by_category.items()):
+        items.sort()
+        n_bins = max(1, min(5, len(items) // min_bin))
+        bins = [
+            items[round(k * len(items) / n_bins) : round((k + 1) * len(items) / n_bins)]
+            for k in range(n_bins)
+        ]
+        blocks = [[float(np.mean([c for c, _ in b])), sum(ok for _, ok in b), len(b)] for b in bins]
+        merged: list[list[float]] = []
+        for block in blocks:
+            merged.append(block)
+            while len(merged) > 1 and (merged[-2][1] + 1) / (merged[-2][2] + 2) > (
+                merged[-1][1] + 1
+            ) / (merged[-1][2] + 2):
+                right = merged.pop()
+                left = merged.pop()
+                weight = left[2] + right[2]
+                merged.append(
+                    [(left[0] * left[2] + right[0] * right[2]) / weight, left[1] + right[1], weight]
+                )
+        points: dict[float, list[float]] = {}
+        for x, k, n in merged:  # bins sharing one rule confidence are one point
+            pooled = points.setdefault(round(x, 3), [0.0, 0.0])
+            pooled[0] += k
+            pooled[1] += n
+        table[category] = [[x, round((k + 1) / (n + 2), 3)] for x, (k, n) in sorted(points.items())]
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loops", type=int, default=2000)
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="print the confidence calibration table of this run (use a development seed)",
+    )
     args = parser.parse_args()
     if args.loops < 13:
         parser.error("--loops: at least 13 (the demo catalogue has 12)")
@@ -355,6 +441,9 @@ def main() -> None:
     started = time.perf_counter()
     with multiprocessing.Pool(args.workers) as pool:
         records = [r for chunk in pool.imap(_judge_chunk, tasks) for r in chunk]
+    if args.calibrate:
+        print(json.dumps(calibration(records), indent=1))
+        return
     result = {
         "hours": args.hours,
         "seed": args.seed,
