@@ -13,7 +13,8 @@ unreliable or follows from what*, as in the cause-and-effect hierarchy of loop a
 
 1. ``sensor_fault`` — a frozen, spiking or out-of-range measurement: every other KPI is
    computed on it, and a frozen PV below SP winds the controller into a limit ("saturation
-   low" on a flat-lined transmitter is a consequence, not a second fault).
+   low" on a flat-lined transmitter is a consequence, not a second fault). Spikes do not
+   make or hide a valve's or an outside cycle, which stay reported beside them.
 2. ``sensor_noise`` — noise moves the valve and inflates the error statistics; a noisy
    transmitter makes a loop look over-active, never sluggish.
 3. ``mode_issue`` — out of automatic the controller does not act: an error that is not
