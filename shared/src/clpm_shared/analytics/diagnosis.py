@@ -249,9 +249,6 @@ confidence says how sure the loop oscillates, not what causes it. On the simulat
 every rule is right far more often than its author guessed (stiction "0.5" was right 98 %
 of the time); a fleet or plant with harder cases calls for a new fit."""
 
-CLUSTER_TOLERANCE: Final = 0.10
-"""Oscillation periods agreeing within ±10 % form one plant-wide cluster."""
-
 
 @dataclass(frozen=True)
 class Finding:
