@@ -165,7 +165,9 @@ class KpiWorker:
                 stats.rechecked += len(again)
         for window in sorted(plan):
             await self._run_window(window, sorted(plan[window]), stats)
-        await self._assess(loop_ids, last_complete_window(now, minutes).end, stats)
+        stats.assessment_seconds = await self.rate_periods(
+            loop_ids, last_complete_window(now, minutes).end
+        )
         stats.seconds = time.perf_counter() - started
         self.last_stats = stats
         await self._heartbeat(now, stats.as_dict())
@@ -196,10 +198,10 @@ class KpiWorker:
             }
         return windows_to_recheck(incomplete, counts, minutes)
 
-    async def _assess(self, loop_ids: Sequence[str], end: datetime, stats: CycleStats) -> None:
-        """Re-rate every period (shift, day, week) of ``loop_ids`` ending at ``end``."""
-        if not loop_ids:
-            return
+    async def rate_periods(self, loop_ids: Sequence[str], end: datetime) -> float:
+        """Re-rate every period (shift, day, week) of ``loop_ids`` ending at ``end``
+        (``loop_assessments``); returns the seconds it took. A database error is logged, not
+        raised: the next cycle rates them again."""
         started = time.perf_counter()
         window = timedelta(minutes=self.settings.kpi_window_min)
         try:
@@ -208,12 +210,11 @@ class KpiWorker:
                 async with self.sessions() as session, session.begin():
                     repository = AssessmentRepository(session)
                     for period in PERIODS:
-                        await repository.refresh(
-                            chunk, period, end - self.settings.period_length(period), end, window
-                        )
+                        length = self.settings.period_length(period)
+                        await repository.refresh(chunk, period, end - length, end, window)
         except SQLAlchemyError:
-            log.exception("assessment periods not refreshed; the next cycle tries again")
-        stats.assessment_seconds = time.perf_counter() - started
+            log.exception("assessment periods not rated; the next cycle rates them again")
+        return time.perf_counter() - started
 
     async def beat(self, now: datetime | None = None) -> None:
         """Heartbeat between (and during) cycles, so a health probe need not wait a cron period:
