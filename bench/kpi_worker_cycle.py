@@ -88,6 +88,8 @@ async def _run(
         influxdb_bucket="bench",
     )
     store = InfluxQLStore(settings)
+    if args.assessment_only:
+        return await _assessment_only(args, store, pg, database)
     started = time.perf_counter()
     loop_ids, batches = _fleet_points(args.loops, args.seed)
     simulate_s = time.perf_counter() - started
@@ -219,6 +221,29 @@ async def _rate_periods(
     }
 
 
+async def _assessment_only(
+    args: argparse.Namespace, store: InfluxQLStore, pg: PostgresServer, database: str
+) -> dict[str, object]:
+    """Only the period ratings: loops registered without raw data, synthetic windows."""
+    engine = create_engine(pg.url(database))
+    sessions = create_session_factory(engine)
+    loop_ids = [f"FIC{i:05d}" for i in range(args.loops)]
+    async with sessions() as session, session.begin():
+        await LoopRepository(session).register_discovered(loop_ids)
+    worker = KpiWorker(KpiSettings(), sessions, store)
+    try:
+        return {
+            "loops": args.loops,
+            "assessment": await _rate_periods(
+                worker, pg, database, loop_ids, args.assessment_days or 14
+            ),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+        }
+    finally:
+        await store.close()
+        await engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loops", type=int, default=1000, help="number of loops (10000 = target)")
@@ -233,6 +258,11 @@ def main() -> None:
         default=0,
         help="days of synthetic KPI windows per loop, then time the period ratings (14: a week "
         "and the week before it)",
+    )
+    parser.add_argument(
+        "--assessment-only",
+        action="store_true",
+        help="skip the cycle: only the period ratings over --assessment-days synthetic days",
     )
     args = parser.parse_args()
     influx_dir = Path(tempfile.mkdtemp(prefix="bench-influx-"))

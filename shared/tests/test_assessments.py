@@ -21,7 +21,12 @@ from clpm_shared.db import (
     create_engine,
     create_session_factory,
 )
-from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository, upsert_rows
+from clpm_shared.db.repositories import (
+    LoopConfigRepository,
+    LoopRepository,
+    assessments,
+    upsert_rows,
+)
 from clpm_shared.db.repositories.aggregates import AggregateRepository
 from clpm_shared.db.repositories.assessments import AssessmentRepository
 from clpm_shared.db.repositories.diagnostics import DiagnosticRepository
@@ -191,6 +196,38 @@ async def test_the_stored_rating_is_assess_periods_rating_of_the_same_windows(
         assert row.worst_window is not None
         assert datetime.fromisoformat(row.worst_window["start"]) == worst.start
         assert row.worst_window["health_score"] == pytest.approx(worst.health_score)
+
+
+async def test_summing_the_whole_fleet_in_one_pass_gives_the_same_ratings(
+    sessions: async_sessionmaker[AsyncSession],
+    fleet: dict[str, list[WindowRating]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # above FILTER_MAX loops (a fleet) the sums read every loop of the period, then pick
+    monkeypatch.setattr(assessments, "FILTER_MAX", 2)
+    loops = [*fleet, "SILENT"]
+    async with sessions() as session, session.begin():
+        await AssessmentRepository(session).refresh(loops, "shift", START, END, WINDOW)
+    columns = (
+        "status",
+        "health_score",
+        "main_problem",
+        "status_shares",
+        "findings",
+        "worst_window",
+        "windows_assessed",
+        "windows_total",
+        "previous_health_score",
+    )
+    async with sessions() as session:
+        for loop_id in loops:
+            one_pass = await AssessmentRepository(session).get(loop_id, "shift")
+            filtered = await AssessmentRepository(session).get(loop_id, "day")
+            assert one_pass is not None
+            assert filtered is not None
+            assert [getattr(one_pass, c) for c in columns] == [
+                getattr(filtered, c) for c in columns
+            ]
 
 
 async def test_a_sticky_valve_is_a_poor_day_with_stiction_and_no_sporadic_finding(

@@ -59,8 +59,6 @@ from clpm_shared.timeseries import RawSeries, StoreUnavailableError, TimeSeriesS
 
 log = logging.getLogger("clpm_kpi_worker")
 
-ASSESS_CHUNK = 1000
-"""Loops whose periods are re-rated per transaction (bounded statement size and lock time)."""
 
 WORK = "kpi"
 SERVICE = "kpi-worker"
@@ -200,18 +198,18 @@ class KpiWorker:
 
     async def rate_periods(self, loop_ids: Sequence[str], end: datetime) -> float:
         """Re-rate every period (shift, day, week) of ``loop_ids`` ending at ``end``
-        (``loop_assessments``); returns the seconds it took. A database error is logged, not
-        raised: the next cycle rates them again."""
+        (``loop_assessments``; one transaction per period, the fleet summed in one pass);
+        returns the seconds it took. A database error is logged, not raised: the next cycle
+        rates them again."""
         started = time.perf_counter()
         window = timedelta(minutes=self.settings.kpi_window_min)
         try:
-            for offset in range(0, len(loop_ids), ASSESS_CHUNK):
-                chunk = list(loop_ids[offset : offset + ASSESS_CHUNK])
+            for period in PERIODS:
+                length = self.settings.period_length(period)
                 async with self.sessions() as session, session.begin():
-                    repository = AssessmentRepository(session)
-                    for period in PERIODS:
-                        length = self.settings.period_length(period)
-                        await repository.refresh(chunk, period, end - length, end, window)
+                    await AssessmentRepository(session).refresh(
+                        loop_ids, period, end - length, end, window
+                    )
         except SQLAlchemyError:
             log.exception("assessment periods not rated; the next cycle rates them again")
         return time.perf_counter() - started
