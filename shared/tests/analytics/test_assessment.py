@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from clpm_shared.analytics.assessment import WindowRating, assess_period
+from clpm_shared.analytics.verdict import health_cap
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
 Q = timedelta(minutes=15)
@@ -29,7 +30,8 @@ def test_steady_fault_over_a_day_is_the_main_problem() -> None:
     result = assess_period(ratings, START, START + 96 * Q)
     assert result.main_problem == "stiction"
     assert result.status_shares["poor"] == pytest.approx(80 / 96, abs=1e-4)
-    assert result.health_score == pytest.approx((80 * 50 + 16 * 90) / 96, abs=0.01)
+    # mean health 56.7, capped by the impact of the stiction: 80/96 of the time x 0.6
+    assert result.health_score == pytest.approx(health_cap(80 / 96 * 0.6), abs=0.01)
     assert result.status == "poor"
     assert result.findings[0].category == "stiction"
     assert result.findings[0].persistence == pytest.approx(80 / 96, abs=1e-4)
@@ -66,7 +68,16 @@ def test_period_with_a_main_problem_is_not_good() -> None:
     result = assess_period(ratings, START, START + 96 * Q)
     assert result.main_problem == "stiction"
     assert result.status == "fair"
-    assert result.health_score == 79.0
+    assert result.health_score == pytest.approx(health_cap(30 / 96 * 0.1), abs=0.01)
+
+
+def test_steady_fault_with_clean_looking_windows_stays_poor() -> None:
+    sticky = ("poor", 40.0, "stiction", {"stiction": 0.7})
+    clean = ("good", 92.0, None, {})
+    hour = _day([sticky, sticky, clean, sticky])
+    result = assess_period(hour, START, START + 4 * Q)
+    assert result.main_problem == "stiction"
+    assert result.status == "poor"
 
 
 def test_half_the_windows_missing_is_not_assessed() -> None:

@@ -11,6 +11,7 @@ from scipy import signal
 from clpm_shared.analytics import LoopConfig, LoopWindow, stiction_index
 from clpm_shared.analytics.diagnosis import (
     CATEGORIES,
+    Finding,
     LoopDiagnosis,
     OscillationSummary,
     cluster_oscillations,
@@ -64,6 +65,15 @@ def _diagnose(spec: SimulatedLoopSpec, series: SimulatedSeries) -> LoopDiagnosis
     return diagnose_loop(_window(series, spec.ts), config, loop_id=spec.loop_id)
 
 
+def _every_finding(diagnosis: LoopDiagnosis) -> list[Finding]:
+    """Reported findings, those their root cause explains, and the dropped contradicting ones."""
+    every: list[Finding] = []
+    for finding in diagnosis.findings:
+        every.append(finding)
+        every.extend(finding.explained)
+    return every + list(diagnosis.dropped)
+
+
 @pytest.fixture(scope="module")
 def fleet() -> dict[str, tuple[SimulatedLoopSpec, SimulatedSeries]]:
     """Every profile on every loop type, one fixed seed, simulated together (vectorised)."""
@@ -110,7 +120,7 @@ def test_findings_are_well_formed(
 ) -> None:
     seen: set[str] = set()
     for spec, series in fleet.values():
-        for finding in _diagnose(spec, series).findings:
+        for finding in _every_finding(_diagnose(spec, series)):
             seen.add(finding.category)
             assert finding.category in CATEGORIES
             assert 0.0 <= finding.severity <= 1.0
@@ -143,7 +153,7 @@ def test_noisy_healthy_loop_is_neither_stiction_nor_oscillating(loop_type: LoopT
     spec = SimulatedLoopSpec.for_profile("noisy", "healthy", loop_type, seed=4)
     spec = replace(spec, noise_std=3.0 * spec.noise_std)
     diagnosis = _diagnose(spec, simulate_fleet([spec], WARM_UP + WINDOW)[0])
-    categories = {f.category for f in diagnosis.findings}
+    categories = {f.category for f in _every_finding(diagnosis)}
     assert "stiction" not in categories
     assert "oscillation" not in categories
 
@@ -168,7 +178,8 @@ def test_sticky_loop_too_irregular_for_the_kpi_test_is_diagnosed_as_stiction(
     assert diagnosis.primary == "stiction"
     assert diagnosis.stiction is not None
     assert diagnosis.stiction.cycle_source == "valve_band"
-    oscillation = next(f for f in diagnosis.findings if f.category == "oscillation")
+    # the cycle is the valve's: kept as evidence under the stiction finding
+    oscillation = next(f for f in diagnosis.findings[0].explained if f.category == "oscillation")
     assert oscillation.evidence["analysed"] == "valve_cycle"
     stiction = next(f for f in diagnosis.findings if f.category == "stiction")
     assert stiction.evidence["cycle_source"] == "valve_band"
@@ -182,7 +193,7 @@ def test_same_irregular_loop_with_a_linear_valve_gets_no_oscillation_or_stiction
 ) -> None:
     spec = _irregular_loop(loop_type, seed, sticky=False)
     diagnosis = _diagnose(spec, simulate_fleet([spec], WARM_UP + WINDOW)[0])
-    categories = {f.category for f in diagnosis.findings}
+    categories = {f.category for f in _every_finding(diagnosis)}
     assert "stiction" not in categories
     assert "oscillation" not in categories
 
@@ -221,7 +232,7 @@ def test_sinusoidal_cycle_on_the_steady_stretch_is_not_stiction() -> None:
     window = _level_window_with_a_set_point_step(triangular_after_step=False)
     diagnosis = diagnose_loop(window, LoopConfig(loop_type="level", pv_lo=0.0, pv_hi=100.0))
     assert diagnosis.kpis.oscillating
-    assert "stiction" not in {f.category for f in diagnosis.findings}
+    assert "stiction" not in {f.category for f in _every_finding(diagnosis)}
 
 
 @pytest.mark.parametrize("profile", ["over_tuned", "external_oscillation"])
@@ -231,7 +242,7 @@ def test_linear_oscillations_are_not_stiction(
     for loop_type in LoopType:
         spec, series = fleet[f"{profile}/{loop_type.value}"]
         diagnosis = _diagnose(spec, series)
-        assert "stiction" not in {f.category for f in diagnosis.findings}
+        assert "stiction" not in {f.category for f in _every_finding(diagnosis)}
         assert diagnosis.stiction is not None
         assert diagnosis.stiction.verdict != "stiction"
 
@@ -243,8 +254,12 @@ def test_flatline_wins_over_the_saturation_it_causes(
     diagnosis = _diagnose(spec, series)
     assert diagnosis.primary == "sensor_fault"
     assert diagnosis.findings[0].evidence["fault"] == "flatline"
-    saturation = [f for f in diagnosis.findings if f.category == "saturation"]
-    assert all(f.confidence <= 0.3 for f in saturation)
+    # the wound-up OP is not a second fault: not reported, not even as evidence
+    assert [f.category for f in diagnosis.findings] == ["sensor_fault"]
+    assert "saturation" not in {f.category for f in diagnosis.findings[0].explained}
+    saturation = [f for f in diagnosis.dropped if f.category == "saturation"]
+    assert all(f.evidence["rule_confidence"] == 0.3 for f in saturation)
+    assert all(f.confidence < 0.5 for f in saturation)  # calibrated, still untrusted
 
 
 def test_saturation_names_valve_sizing(

@@ -100,8 +100,8 @@ def test_explained_findings_are_in_the_root_cause_s_dict() -> None:
 
 def test_health_cap_keeps_a_confirmed_cause_out_of_good() -> None:
     assert health_cap(0.0) == pytest.approx(79.0)
-    assert health_cap(1.0) == pytest.approx(39.0)
-    assert health_cap(0.5) < 60.0 < health_cap(0.45)
+    assert health_cap(1.0) == pytest.approx(20.0)
+    assert health_cap(0.2) > 60.0 > health_cap(0.25)
 
 
 def _kpis(completeness: float, samples: int = 900) -> KpiResult:
@@ -209,3 +209,15 @@ def test_a_finding_caps_health_that_the_kpis_alone_call_good() -> None:
     assert verdict.health_score == pytest.approx(health_cap(0.8))
     assert verdict.status == "poor"
     assert np.isfinite(verdict.health_score)
+
+
+def test_severity_is_graded_by_impact_not_always_full(
+    simulated: dict[str, tuple[LoopConfig, LoopWindow]],
+) -> None:
+    severities = []
+    for key in ("sticky_valve/flow", "sticky_valve/temperature"):
+        config, window = simulated[key]
+        diagnosis = diagnose_loop(window, config)
+        severities.append(diagnosis.findings[0].severity)
+    assert all(0.0 < s <= 1.0 for s in severities)
+    assert min(severities) < 0.95

@@ -5,6 +5,7 @@ here are the stable public API used by the workers, the diagnostics service and 
 """
 
 from clpm_shared.analytics.apc_attainment import ApcAttainmentResult, apc_attainment
+from clpm_shared.analytics.assessment import PeriodAssessment, WindowRating, assess_period
 from clpm_shared.analytics.harris import harris_delay, harris_index
 from clpm_shared.analytics.health import HealthResult, health_score
 from clpm_shared.analytics.kpis import KpiResult, compute_kpis
@@ -22,6 +23,7 @@ from clpm_shared.analytics.ranking import (
 )
 from clpm_shared.analytics.step_response import StepResponse, find_sp_steps
 from clpm_shared.analytics.stiction import StictionResult, stiction_index
+from clpm_shared.analytics.verdict import WindowVerdict, window_verdict
 
 __all__ = [
     "ApcAttainmentResult",
@@ -32,10 +34,14 @@ __all__ = [
     "LoopHealth",
     "LoopWindow",
     "OscillationResult",
+    "PeriodAssessment",
     "RollUp",
     "StepResponse",
     "StictionResult",
+    "WindowRating",
+    "WindowVerdict",
     "apc_attainment",
+    "assess_period",
     "bad_actor_value",
     "compute_kpis",
     "detect_oscillation",
@@ -47,4 +53,5 @@ __all__ = [
     "roll_up",
     "roll_up_by",
     "stiction_index",
+    "window_verdict",
 ]

@@ -19,9 +19,12 @@ assessed windows — status good, fair or poor):
   w_i` and its mean severity :math:`\\bar s_c` over those windows; findings with
   :math:`p_c` < ``min_persistence`` are sporadic and not part of the period's rating;
 * main problem: among the windows' root causes (their ``main_problem``) with
-  :math:`p_c \\ge` ``min_persistence``, the one with the largest :math:`p_c \\bar s_c`. A
-  period with a main problem is not "good": its health is capped at 79 as a window's is
-  (:data:`~clpm_shared.analytics.verdict.HEALTH_CAP_OF_CAUSE`).
+  :math:`p_c \\ge` ``min_persistence``, the one with the largest impact
+  :math:`p_c \\bar s_c`. The period's health is then capped by that impact as a window's
+  is by its root cause's severity, :math:`H \\le C(p_c \\bar s_c)`
+  (:func:`~clpm_shared.analytics.verdict.health_cap`: never "good", "poor" from 0.25): a
+  valve that sticks in three windows of four stays "poor" over the hour even when the
+  fourth window happens to look clean.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from statistics import median
 from typing import Final
 
 from clpm_shared.analytics.health import status_of
-from clpm_shared.analytics.verdict import HEALTH_CAP_OF_CAUSE
+from clpm_shared.analytics.verdict import health_cap
 
 STATUSES: Final[tuple[str, ...]] = ("good", "fair", "poor", "offline", "not_assessed")
 ASSESSED: Final[frozenset[str]] = frozenset({"good", "fair", "poor"})
@@ -109,7 +112,8 @@ class PeriodAssessment:
         good / fair / poor from the health; ``not_assessed`` or ``offline`` when too little
         of the period was assessed.
     health_score : float or None
-        Time-weighted mean health of the assessed windows (capped at 79 with a main problem).
+        Time-weighted mean health of the assessed windows, capped by the main problem's
+        impact (persistence x mean severity).
     main_problem : str or None
         The persistent root cause with the largest persistence x mean severity.
     status_shares : dict
@@ -249,7 +253,8 @@ def assess_period(
         else None
     )
     if main_problem is not None:
-        health = min(health, HEALTH_CAP_OF_CAUSE)
+        impact = persistence[main_problem] * mean_severity[main_problem]
+        health = min(health, health_cap(impact))
     health = round(health, 2)
     worst, _ = min(assessed, key=lambda item: (float(item[0].health_score or 0.0), item[0].start))
     return PeriodAssessment(

@@ -45,10 +45,19 @@ The root cause is the highest-precedence finding. Every other finding is then ei
 
 Health and status
 -----------------
-``health = min(H_kpi, C(root))`` where ``H_kpi`` is :func:`~clpm_shared.analytics.health.
-health_score` and the cap :math:`C = 79 - 40\\,s` (``s`` the root cause's severity, 0-1)
-keeps a loop with a confirmed root cause out of "good" and makes a severe one "poor"
-(``s > 0.475``). A loop without findings keeps its KPI health, and has no main problem.
+``health = min(H_kpi, C(s))`` where ``H_kpi`` is :func:`~clpm_shared.analytics.health.
+health_score` and ``C`` caps it by the root cause's severity ``s`` (0-1; piecewise linear
+79 → 59 → 20 at s = 0, 0.25, 1): a loop with a confirmed root cause is never "good", and
+it is "poor" from a severity of 0.25 on — a fault that takes a quarter of the time or
+causes a quarter of the control error's variance.
+
+Severity is graded by impact (set by each rule of :func:`~clpm_shared.analytics.diagnosis.
+diagnose_loop`): the share of the window affected (time out of normal mode, at an OP limit,
+frozen) or the share of the control error's variance the fault causes (a cycle's
+least-squares sinusoid share, measurement noise, variance above the minimum-variance
+bound).
+
+A loop without findings keeps its KPI health, and has no main problem.
 A window with data completeness below ``min_completeness`` is ``not_assessed`` (with the
 reason); a window without data is ``offline``. Above the threshold, missing samples no
 longer lower the health: the data-quality sub-score is taken at full completeness (a
@@ -71,76 +80,37 @@ Engineering Practice 13 (2005) 641-658.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Literal
 
-from clpm_shared.analytics.diagnosis import Finding, LoopDiagnosis
-from clpm_shared.analytics.health import health_score, status_of
+from clpm_shared.analytics.diagnosis import (
+    CONTRADICTORY_PAIRS,
+    INDEPENDENT_PAIRS,
+    PRECEDENCE,
+    Finding,
+    LoopDiagnosis,
+    contradicts,
+    resolve_root_cause,
+)
+from clpm_shared.analytics.health import health_score, piecewise_score, status_of
 from clpm_shared.analytics.kpis import KpiResult
 from clpm_shared.analytics.loop_config import LoopConfig
 
 Status = Literal["good", "fair", "poor", "offline", "not_assessed"]
 
-PRECEDENCE: Final[tuple[str, ...]] = (
-    "sensor_fault",
-    "sensor_noise",
-    "mode_issue",
-    "saturation",
-    "stiction",
-    "aggressive_tuning",
-    "sluggish_tuning",
-    "external_disturbance",
-    "oscillation",
-)
-"""Root-cause precedence, first wins (the reasons are in the module docstring)."""
-
-CONTRADICTORY_PAIRS: Final[frozenset[frozenset[str]]] = frozenset(
-    frozenset(pair)
-    for pair in (
-        # OP pinned at a limit: more gain cannot help ("increase the gain" is harmful)
-        ("saturation", "sluggish_tuning"),
-        # a valve that cannot move cannot cycle by itself, nor ring with the controller
-        ("saturation", "aggressive_tuning"),
-        # a frozen PV makes the controller wind up: the limit is not the valve's fault
-        ("sensor_fault", "saturation"),
-        ("sensor_fault", "sluggish_tuning"),
-        ("sensor_fault", "aggressive_tuning"),
-        ("sensor_fault", "stiction"),
-        ("sensor_fault", "external_disturbance"),
-        # one cycle has one origin: inside the valve, the controller, or outside the loop
-        ("stiction", "external_disturbance"),
-        ("stiction", "aggressive_tuning"),
-        ("aggressive_tuning", "external_disturbance"),
-        # a controller cannot be too slow and too fast at once
-        ("aggressive_tuning", "sluggish_tuning"),
-        ("stiction", "sluggish_tuning"),
-        ("sluggish_tuning", "external_disturbance"),
-        # noise is not a cycle: a noisy transmitter does not make the loop ring
-        ("sensor_noise", "aggressive_tuning"),
-        ("sensor_noise", "sluggish_tuning"),
-    )
-)
-"""Pairs of findings that cannot both be true of one loop in one window."""
-
-INDEPENDENT_PAIRS: Final[frozenset[frozenset[str]]] = frozenset(
-    frozenset(pair)
-    for pair in (
-        # different equipment, neither follows from the other
-        ("sensor_noise", "stiction"),
-        ("sensor_noise", "saturation"),
-        ("sensor_noise", "mode_issue"),
-        ("sensor_noise", "external_disturbance"),
-        ("mode_issue", "stiction"),
-    )
-)
-"""Pairs of findings that are two problems, each reported (the root cause first)."""
-
 HEALTH_CAP_OF_CAUSE: Final = 79.0
 """Highest health of a loop with a confirmed root cause (never "good", which is >= 80)."""
 
-HEALTH_CAP_PER_SEVERITY: Final = 40.0
-"""The cap falls by this per unit of the root cause's severity (79 → 39)."""
+POOR_FROM_SEVERITY: Final = 0.25
+"""Root-cause severity from which the loop is "poor": a fault that costs a quarter of the
+loop's time or causes a quarter of its control-error variance needs action now."""
+
+HEALTH_CAP_BREAKPOINTS: Final[tuple[tuple[float, float], ...]] = (
+    (0.0, HEALTH_CAP_OF_CAUSE),
+    (POOR_FROM_SEVERITY, 59.0),
+    (1.0, 20.0),
+)
+"""Cap of the health score by the root cause's severity ``(severity, highest health)``."""
 
 
 @dataclass(frozen=True)
@@ -181,56 +151,12 @@ class WindowVerdict:
         }
 
 
-def contradicts(a: str, b: str) -> bool:
-    """Whether findings of categories ``a`` and ``b`` cannot both be true."""
-    return frozenset((a, b)) in CONTRADICTORY_PAIRS
-
-
-def _rank(finding: Finding) -> tuple[int, float]:
-    order = PRECEDENCE.index(finding.category) if finding.category in PRECEDENCE else 99
-    return order, -finding.severity * finding.confidence
-
-
-def resolve_root_cause(findings: Sequence[Finding]) -> tuple[Finding, ...]:
-    """Reported findings: the root cause (with what it explains) first, then independent ones.
-
-    Findings are taken in :data:`PRECEDENCE` order (within a category, the one with the
-    larger severity x confidence first). The first is the root cause. Each later finding is
-    dropped when it contradicts a kept one (:data:`CONTRADICTORY_PAIRS`), reported when it
-    is independent of every reported one (:data:`INDEPENDENT_PAIRS`), and otherwise kept
-    under the root cause as explained evidence. A second finding of the root cause's own
-    category is evidence too.
-
-    Returns
-    -------
-    tuple of Finding
-        Empty when ``findings`` is; no two reported or explained findings contradict.
-    """
-    if not findings:
-        return ()
-    ordered = sorted(findings, key=_rank)
-    root = ordered[0]
-    reported: list[Finding] = []
-    explained: list[Finding] = []
-    for finding in ordered[1:]:
-        kept = [root, *reported, *explained]
-        if any(contradicts(finding.category, other.category) for other in kept):
-            continue
-        independent = finding.category != root.category and all(
-            frozenset((finding.category, other.category)) in INDEPENDENT_PAIRS
-            for other in (root, *reported)
-        )
-        if independent and finding.category not in {f.category for f in reported}:
-            reported.append(finding)
-        else:
-            explained.append(finding)
-    return (replace(root, explained=root.explained + tuple(explained)), *reported)
-
-
 def health_cap(severity: float) -> float:
-    """Highest health of a loop whose root cause has ``severity`` (0-1): ``79 - 40 s``."""
-    s = min(1.0, max(0.0, severity))
-    return HEALTH_CAP_OF_CAUSE - HEALTH_CAP_PER_SEVERITY * s
+    """Highest health of a loop whose root cause has ``severity`` (0-1).
+
+    Piecewise linear through :data:`HEALTH_CAP_BREAKPOINTS`: 79 at 0, 59 at 0.25, 20 at 1.
+    """
+    return piecewise_score(min(1.0, max(0.0, severity)), HEALTH_CAP_BREAKPOINTS)
 
 
 def window_verdict(
@@ -258,7 +184,7 @@ def window_verdict(
     -------
     WindowVerdict
         ``offline`` without data, ``not_assessed`` below ``min_completeness``; otherwise
-        ``health = min(H_kpi, 79 - 40 s_root)`` and the status from it (good >= 80,
+        ``health = min(H_kpi, C(s_root))`` and the status from it (good >= 80,
         fair >= 60, poor below); the main problem is the root cause of
         :func:`resolve_root_cause`, None when there are no findings.
     """
