@@ -232,7 +232,8 @@ class KpiWorker:
         loop_ids: Sequence[str] | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> CycleStats:
-        """Compute every aligned window in ``[start, end)`` (backfill; no leases needed)."""
+        """Compute every aligned window in ``[start, end)`` (backfill; no leases needed), then
+        rate the periods that end with its last window."""
         started = time.perf_counter()
         if loop_ids is None:
             await self._register_new_loops()
@@ -244,6 +245,8 @@ class KpiWorker:
             await self._run_window(window, list(loop_ids), stats)
             if progress is not None:
                 progress(done, len(windows))
+        if windows:  # the periods ending with the backfilled range are rated again
+            stats.assessment_seconds = await self.rate_periods(loop_ids, windows[-1].end)
         stats.seconds = time.perf_counter() - started
         return stats
 
