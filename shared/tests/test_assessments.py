@@ -1,4 +1,5 @@
-"""loop_assessments on PostgreSQL and SQLite: the SQL totals give assess_period's rating."""
+"""The KPI worker's repositories on PostgreSQL and SQLite: the SQL totals of loop_assessments
+give assess_period's rating; kpi_cycle findings; windows stored without their data."""
 
 from __future__ import annotations
 
@@ -13,9 +14,24 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clpm_shared.analytics.assessment import WindowRating, assess_period
 from clpm_shared.analytics.period_totals import PeriodTotals, rate_totals
-from clpm_shared.db import DiagnosticResult, KpiResult, create_engine, create_session_factory
-from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository, upsert_rows
+from clpm_shared.db import (
+    Agg1m,
+    DiagnosticResult,
+    KpiResult,
+    create_engine,
+    create_session_factory,
+)
+from clpm_shared.db.repositories import (
+    LoopConfigRepository,
+    LoopRepository,
+    assessments,
+    upsert_rows,
+)
+from clpm_shared.db.repositories.aggregates import AggregateRepository
 from clpm_shared.db.repositories.assessments import AssessmentRepository
+from clpm_shared.db.repositories.diagnostics import DiagnosticRepository
+from clpm_shared.db.repositories.diagnostics_read import DiagnosticReadRepository
+from clpm_shared.db.repositories.kpis_write import KpiWriteRepository
 from tests.harness.servers import migrate
 
 WINDOW = timedelta(minutes=15)
@@ -182,6 +198,38 @@ async def test_the_stored_rating_is_assess_periods_rating_of_the_same_windows(
         assert row.worst_window["health_score"] == pytest.approx(worst.health_score)
 
 
+async def test_summing_the_whole_fleet_in_one_pass_gives_the_same_ratings(
+    sessions: async_sessionmaker[AsyncSession],
+    fleet: dict[str, list[WindowRating]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # above FILTER_MAX loops (a fleet) the sums read every loop of the period, then pick
+    monkeypatch.setattr(assessments, "FILTER_MAX", 2)
+    loops = [*fleet, "SILENT"]
+    async with sessions() as session, session.begin():
+        await AssessmentRepository(session).refresh(loops, "shift", START, END, WINDOW)
+    columns = (
+        "status",
+        "health_score",
+        "main_problem",
+        "status_shares",
+        "findings",
+        "worst_window",
+        "windows_assessed",
+        "windows_total",
+        "previous_health_score",
+    )
+    async with sessions() as session:
+        for loop_id in loops:
+            one_pass = await AssessmentRepository(session).get(loop_id, "shift")
+            filtered = await AssessmentRepository(session).get(loop_id, "day")
+            assert one_pass is not None
+            assert filtered is not None
+            assert [getattr(one_pass, c) for c in columns] == [
+                getattr(filtered, c) for c in columns
+            ]
+
+
 async def test_a_sticky_valve_is_a_poor_day_with_stiction_and_no_sporadic_finding(
     sessions: async_sessionmaker[AsyncSession], fleet: dict[str, list[WindowRating]]
 ) -> None:
@@ -228,3 +276,83 @@ def test_totals_of_a_period_without_windows_are_offline() -> None:
     rating = rate_totals(PeriodTotals(), START, END, WINDOW)
     assert (rating.status, rating.health_score, rating.windows_total) == ("offline", None, 0)
     assert rating.status_shares["offline"] == 1.0
+
+
+async def test_a_cycle_replaces_its_findings_and_keeps_an_on_demand_run(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    start = END + timedelta(days=3)
+    end = start + WINDOW
+
+    def finding(category: str, severity: float) -> dict[str, Any]:
+        return {
+            "category": category,
+            "severity": severity,
+            "confidence": 0.8,
+            "evidence": {},
+            "recommendation": "-",
+        }
+
+    async with sessions() as session, session.begin():
+        await LoopRepository(session).register_discovered(["CYC-1", "CYC-2"])
+        repository = DiagnosticRepository(session)
+        await repository.replace_window(
+            "CYC-1", start, start + timedelta(hours=1), [finding("stiction", 0.9)]
+        )
+        await repository.replace_cycle_findings(
+            start,
+            end,
+            {"CYC-1": [finding("stiction", 0.1), finding("saturation", 0.5)], "CYC-2": []},
+        )
+        await repository.replace_cycle_findings(
+            start, end, {"CYC-1": [finding("sensor_noise", 0.3)], "CYC-2": []}
+        )
+    async with sessions() as session:
+        rows = {
+            (row.category, row.trigger, row.severity)
+            for row in await DiagnosticReadRepository(session).history("CYC-1")
+        }
+    # the second cycle replaced the first one's findings; the on-demand run kept its row
+    assert rows == {("stiction", "on_demand", 0.9), ("sensor_noise", "kpi_cycle", 0.3)}
+
+
+async def test_windows_stored_without_their_data_and_the_minutes_that_arrived_since(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    start = END + timedelta(days=4)
+    kpis = [
+        {
+            "loop_id": loop_id,
+            "window_start": start + k * WINDOW,
+            "window_end": start + (k + 1) * WINDOW,
+            "source": "agg_1m",
+            "samples": 0,
+            "status": status,
+            "dq_completeness": completeness,
+        }
+        for loop_id, k, status, completeness in [
+            ("LATE-1", 0, "offline", None),
+            ("LATE-1", 1, "good", 1.0),
+            ("LATE-2", 0, "not_assessed", 0.4),
+        ]
+    ]
+    minutes = [
+        {
+            "loop_id": "LATE-1",
+            "bucket_start": start + timedelta(minutes=m),
+            "pv_count": 60 if m % 5 else 0,
+        }
+        for m in range(15)
+    ]
+    async with sessions() as session, session.begin():
+        await upsert_rows(session, KpiResult.__table__, kpis, ["loop_id", "window_start"])  # type: ignore[arg-type]
+        await upsert_rows(session, Agg1m.__table__, minutes, ["loop_id", "bucket_start"])  # type: ignore[arg-type]
+    async with sessions() as session:
+        incomplete = await KpiWriteRepository(session).incomplete_windows(
+            ["LATE-1", "LATE-2"], start
+        )
+        counts = await AggregateRepository(session).minutes_with_data(
+            ["LATE-1", "LATE-2"], start, start + WINDOW
+        )
+    assert incomplete == [("LATE-1", start, None), ("LATE-2", start, 0.4)]
+    assert counts == {"LATE-1": 12}  # minutes with PV samples only

@@ -131,11 +131,12 @@ def test_roll_up_is_criticality_weighted_with_counts_per_status() -> None:
         LoopHealth("B", 60.0, "fair", criticality=2, unit="U1"),
         LoopHealth("C", 30.0, "poor", criticality=1, unit="U2"),
         LoopHealth("D", None, "offline", criticality=5, unit="U2"),
+        LoopHealth("E", None, "not_assessed", criticality=5, unit="U2"),
     ]
     plant = roll_up(loops)
-    assert plant.score == pytest.approx((90 + 120 + 30) / 4)
-    assert plant.loops == 4
-    assert plant.counts == {"good": 1, "fair": 1, "poor": 1, "offline": 1, "not_assessed": 0}
+    assert plant.score == pytest.approx((90 + 120 + 30) / 4)  # D and E have no health
+    assert plant.loops == 5
+    assert plant.counts == {"good": 1, "fair": 1, "poor": 1, "offline": 1, "not_assessed": 1}
     units = roll_up_by(loops, lambda h: h.unit)
     assert units["U1"].score == pytest.approx(70.0)
     assert units["U2"].score == pytest.approx(30.0)

@@ -92,8 +92,8 @@ def ranked_item(rank: int, item: LoopOverview) -> dict[str, Any]:
 def not_ranked_item(item: LoopOverview) -> dict[str, Any]:
     loop = item.loop
     reason = item.reason
-    if reason is None and item.kpi_window_end is None:
-        reason = "no rating yet"
+    if reason is None:
+        reason = "no rating yet" if item.kpi_window_end is None else "no data"
     return {
         "loop_id": loop.loop_id,
         "name": loop.name,

@@ -58,8 +58,6 @@ from clpm_shared.timeseries import RawSeries, StoreUnavailableError, TimeSeriesS
 
 log = logging.getLogger("clpm_kpi_worker")
 
-ASSESS_CHUNK = 1000
-"""Loops whose periods are re-rated per transaction (bounded statement size and lock time)."""
 
 WORK = "kpi"
 SERVICE = "kpi-worker"
@@ -164,7 +162,9 @@ class KpiWorker:
                 stats.rechecked += len(again)
         for window in sorted(plan):
             await self._run_window(window, sorted(plan[window]), stats)
-        await self._assess(loop_ids, last_complete_window(now, minutes).end, stats)
+        stats.assessment_seconds = await self.rate_periods(
+            loop_ids, last_complete_window(now, minutes).end
+        )
         stats.seconds = time.perf_counter() - started
         self.last_stats = stats
         await self._heartbeat(now, stats.as_dict())
@@ -195,24 +195,23 @@ class KpiWorker:
             }
         return windows_to_recheck(incomplete, counts, minutes)
 
-    async def _assess(self, loop_ids: Sequence[str], end: datetime, stats: CycleStats) -> None:
-        """Re-rate every period (shift, day, week) of ``loop_ids`` ending at ``end``."""
-        if not loop_ids:
-            return
+    async def rate_periods(self, loop_ids: Sequence[str], end: datetime) -> float:
+        """Re-rate every period (shift, day, week) of ``loop_ids`` ending at ``end``
+        (``loop_assessments``; one transaction per period, the fleet summed in one pass);
+        returns the seconds it took. A database error is logged, not raised: the next cycle
+        rates them again."""
         started = time.perf_counter()
         window = timedelta(minutes=self.settings.kpi_window_min)
         try:
-            for offset in range(0, len(loop_ids), ASSESS_CHUNK):
-                chunk = list(loop_ids[offset : offset + ASSESS_CHUNK])
+            for period in PERIODS:
+                length = self.settings.period_length(period)
                 async with self.sessions() as session, session.begin():
-                    repository = AssessmentRepository(session)
-                    for period in PERIODS:
-                        await repository.refresh(
-                            chunk, period, end - self.settings.period_length(period), end, window
-                        )
+                    await AssessmentRepository(session).refresh(
+                        loop_ids, period, end - length, end, window
+                    )
         except SQLAlchemyError:
-            log.exception("assessment periods not refreshed; the next cycle tries again")
-        stats.assessment_seconds = time.perf_counter() - started
+            log.exception("assessment periods not rated; the next cycle rates them again")
+        return time.perf_counter() - started
 
     async def beat(self, now: datetime | None = None) -> None:
         """Heartbeat between (and during) cycles, so a health probe need not wait a cron period:
@@ -232,7 +231,8 @@ class KpiWorker:
         loop_ids: Sequence[str] | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> CycleStats:
-        """Compute every aligned window in ``[start, end)`` (backfill; no leases needed)."""
+        """Compute every aligned window in ``[start, end)`` (backfill; no leases needed), then
+        rate the periods that end with its last window."""
         started = time.perf_counter()
         if loop_ids is None:
             await self._register_new_loops()
@@ -244,6 +244,8 @@ class KpiWorker:
             await self._run_window(window, list(loop_ids), stats)
             if progress is not None:
                 progress(done, len(windows))
+        if windows:  # the periods ending with the backfilled range are rated again
+            stats.assessment_seconds = await self.rate_periods(loop_ids, windows[-1].end)
         stats.seconds = time.perf_counter() - started
         return stats
 

@@ -1,23 +1,23 @@
 """A loop's rating over an assessment period from the totals of its windows (pure).
 
-The database sums a period's windows per loop (``AssessmentRepository``: counts per status,
-the sum of the assessed windows' health, windows per root cause, findings per category);
-:func:`rate_totals` turns those totals into the period rating with the rules of
-``clpm_shared.analytics.assessment.assess_period``, so ten thousand loops x a week need no
-window to leave the database. All windows of a period have the same length
-(``KPI_WINDOW_MIN``), so a time-weighted mean is the mean over windows.
+The database sums a period's windows per loop (``AssessmentRepository``: windows per status,
+the sum of the assessed windows' health, the root causes, windows and severity sum per
+finding category, the worst window); :func:`rate_totals` turns those totals into the
+:class:`~clpm_shared.analytics.assessment.PeriodAssessment` that
+:func:`~clpm_shared.analytics.assessment.assess_period` gives for the same windows, so ten
+thousand loops x a week need no window to leave the database. The windows of a period all
+have the same length ``W`` (``KPI_WINDOW_MIN``) and lie inside it, so every time weight
+:math:`w_i = W` and the time-weighted sums of ``assess_period`` become counts:
 
-Rules (one window = one kpi_results row; windows missing after the loop's first window in
-the period count as offline):
-
-* status shares: windows per status / windows in the period;
-* health :math:`\\bar h = \\frac{1}{n_a} \\sum_{i \\in A} h_i` over the assessed windows
-  :math:`A` (good, fair, poor), status from :math:`\\bar h` (good >= 80, fair >= 60);
-* a period with :math:`n_a < 0.5\\,n` is ``not_assessed`` (``offline`` without any data);
-* finding persistence :math:`p_c = n_c / n_a` (windows with a finding of category :math:`c`),
-  with its mean severity :math:`\\bar s_c`;
-* main problem: among root causes (the windows' main problems) present in at least 25 % of
-  the assessed windows, the one with the largest :math:`p_c \\bar s_c`; none for a good period.
+* status shares :math:`n_k W / |T|`, the rest of the period offline;
+* health :math:`H = \\frac{1}{n_A} \\sum_{i \\in A} H_i` over the assessed windows :math:`A`;
+  below ``min_assessed_share`` of the period assessed: ``not_assessed`` (``offline`` when no
+  window had data);
+* persistence :math:`p_c = n_c / n_A`, mean severity :math:`\\bar s_c = \\sum s_{c,i} / n_c`;
+  a root cause without any stored finding counts with severity 1 (as in ``assess_period``);
+* main problem: the root cause with :math:`p_c \\ge` ``min_persistence`` and the largest
+  impact :math:`p_c \\bar s_c`; the health is then capped, :math:`H \\le C(p_c \\bar s_c)`
+  (``verdict.health_cap``).
 
 References
 ----------
@@ -41,7 +41,7 @@ from clpm_shared.analytics.assessment import (
     WorstWindow,
 )
 from clpm_shared.analytics.health import status_of
-from clpm_shared.analytics.verdict import HEALTH_CAP_OF_CAUSE
+from clpm_shared.analytics.verdict import health_cap
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def rate_totals(
         max(candidates, key=lambda c: (persistence[c] * severity[c], c)) if candidates else None
     )
     if main_problem is not None:
-        health = min(health, HEALTH_CAP_OF_CAUSE)
+        health = min(health, health_cap(persistence[main_problem] * severity[main_problem]))
     health = round(health, 2)
     return PeriodAssessment(
         start,

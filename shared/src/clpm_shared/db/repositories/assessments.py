@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clpm_shared.analytics.assessment import ASSESSED, WorstWindow
@@ -30,7 +30,10 @@ PERIODS: tuple[str, ...] = ("shift", "day", "week")
 """Assessment periods stored per loop (their lengths are settings: ASSESS_*)."""
 GroupBy = Literal["unit", "area", "plant"]
 DEFAULT_CRITICALITY = 3
-_BATCH = 1000
+FILTER_MAX = 500
+"""Up to this many loops the sums read only theirs (index range scans); more loops, a replica's
+share or the whole fleet, are summed in one pass over the period and picked afterwards: one
+sequential scan instead of one per batch of loop ids."""
 
 
 class AssessmentRepository:
@@ -55,13 +58,13 @@ class AssessmentRepository:
         length = end - start
         computed_at = datetime.now(UTC)
         rows: list[dict[str, Any]] = []
-        for offset in range(0, len(ids), _BATCH):
-            chunk = ids[offset : offset + _BATCH]
-            current, previous = await self._status_totals(chunk, start - length, start, end)
-            worst = await self._worst_windows(chunk, start, end)
-            causes = await self._root_causes(chunk, start, end)
-            findings = await self._finding_totals(chunk, start, end)
-            for loop_id in chunk:
+        only = ids if len(ids) <= FILTER_MAX else None
+        if ids:
+            current, previous = await self._status_totals(only, start - length, start, end)
+            worst = await self._worst_windows(only, start, end)
+            causes = await self._root_causes(only, start, end)
+            findings = await self._finding_totals(only, start, end)
+            for loop_id in ids:
                 totals = _totals(current.get(loop_id), loop_id, worst, causes, findings)
                 rating = rate_totals(totals, start, end, window)
                 before = rate_totals(_totals(previous.get(loop_id)), start - length, start, window)
@@ -91,7 +94,7 @@ class AssessmentRepository:
         return await upsert_rows(self.session, table, rows, ("loop_id", "period"))
 
     async def _status_totals(
-        self, loop_ids: list[str], earliest: datetime, start: datetime, end: datetime
+        self, loop_ids: list[str] | None, earliest: datetime, start: datetime, end: datetime
     ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
         """Per loop, for the period and the one before: windows and health sum per status."""
         current = case((KpiResult.window_start >= start, 1), else_=0).label("current")
@@ -104,7 +107,7 @@ class AssessmentRepository:
                 func.sum(KpiResult.health_score),
             )
             .where(
-                KpiResult.loop_id.in_(loop_ids),
+                _of(KpiResult.loop_id, loop_ids),
                 KpiResult.window_start >= earliest,
                 KpiResult.window_start < end,
             )
@@ -119,35 +122,47 @@ class AssessmentRepository:
         return out
 
     async def _worst_windows(
-        self, loop_ids: list[str], start: datetime, end: datetime
+        self, loop_ids: list[str] | None, start: datetime, end: datetime
     ) -> dict[str, WorstWindow]:
-        position = (
-            func.row_number()
-            .over(
-                partition_by=KpiResult.loop_id,
-                order_by=(KpiResult.health_score.asc(), KpiResult.window_start.asc()),
-            )
-            .label("position")
+        """Per loop, its assessed window with the lowest health (the earliest on a tie): the
+        lowest health per loop, then the windows that have it (hash joins, no sort)."""
+        in_period = and_(
+            _of(KpiResult.loop_id, loop_ids),
+            KpiResult.window_start >= start,
+            KpiResult.window_start < end,
+            KpiResult.status.in_(ASSESSED),
+            KpiResult.health_score.is_not(None),
         )
-        ranked = (
-            select(
-                KpiResult.loop_id,
-                KpiResult.window_start,
-                KpiResult.window_end,
-                KpiResult.health_score,
-                KpiResult.status,
-                position,
-            )
-            .where(
-                KpiResult.loop_id.in_(loop_ids),
-                KpiResult.window_start >= start,
-                KpiResult.window_start < end,
-                KpiResult.status.in_(ASSESSED),
-                KpiResult.health_score.is_not(None),
-            )
+        lowest = (
+            select(KpiResult.loop_id, func.min(KpiResult.health_score).label("health"))
+            .where(in_period)
+            .group_by(KpiResult.loop_id)
             .subquery()
         )
-        rows = await self.session.execute(select(ranked).where(ranked.c.position == 1))
+        first = (
+            select(KpiResult.loop_id, func.min(KpiResult.window_start).label("start"))
+            .join(
+                lowest,
+                and_(
+                    lowest.c.loop_id == KpiResult.loop_id,
+                    lowest.c.health == KpiResult.health_score,
+                ),
+            )
+            .where(in_period)
+            .group_by(KpiResult.loop_id)
+            .subquery()
+        )
+        statement = select(
+            KpiResult.loop_id,
+            KpiResult.window_start,
+            KpiResult.window_end,
+            KpiResult.health_score,
+            KpiResult.status,
+        ).join(
+            first,
+            and_(first.c.loop_id == KpiResult.loop_id, first.c.start == KpiResult.window_start),
+        )
+        rows = await self.session.execute(statement)
         return {
             row.loop_id: WorstWindow(
                 row.window_start, row.window_end, float(row.health_score), row.status
@@ -156,12 +171,12 @@ class AssessmentRepository:
         }
 
     async def _root_causes(
-        self, loop_ids: list[str], start: datetime, end: datetime
+        self, loop_ids: list[str] | None, start: datetime, end: datetime
     ) -> dict[str, dict[str, int]]:
         statement = (
             select(KpiResult.loop_id, KpiResult.main_problem, func.count())
             .where(
-                KpiResult.loop_id.in_(loop_ids),
+                _of(KpiResult.loop_id, loop_ids),
                 KpiResult.window_start >= start,
                 KpiResult.window_start < end,
                 KpiResult.status.in_(ASSESSED),
@@ -175,9 +190,11 @@ class AssessmentRepository:
         return out
 
     async def _finding_totals(
-        self, loop_ids: list[str], start: datetime, end: datetime
+        self, loop_ids: list[str] | None, start: datetime, end: datetime
     ) -> dict[str, dict[str, tuple[int, float]]]:
-        """Per loop and category: assessed windows with a KPI-cycle finding, severity sum."""
+        """Per loop and category: windows with a KPI-cycle finding, severity sum. The KPI cycle
+        stores findings only for assessed windows (and removes them when a window is judged
+        again), so no join with kpi_results is needed."""
         statement = (
             select(
                 DiagnosticResult.loop_id,
@@ -185,19 +202,11 @@ class AssessmentRepository:
                 func.count(),
                 func.sum(DiagnosticResult.severity),
             )
-            .join(
-                KpiResult,
-                and_(
-                    KpiResult.loop_id == DiagnosticResult.loop_id,
-                    KpiResult.window_start == DiagnosticResult.window_start,
-                ),
-            )
             .where(
-                DiagnosticResult.loop_id.in_(loop_ids),
+                _of(DiagnosticResult.loop_id, loop_ids),
                 DiagnosticResult.window_start >= start,
                 DiagnosticResult.window_start < end,
                 DiagnosticResult.trigger == "kpi_cycle",
-                KpiResult.status.in_(ASSESSED),
             )
             .group_by(DiagnosticResult.loop_id, DiagnosticResult.category)
         )
@@ -230,3 +239,8 @@ def _totals(
         findings=(findings or {}).get(loop_id, {}),
         worst=(worst or {}).get(loop_id),
     )
+
+
+def _of(column: Any, loop_ids: list[str] | None) -> Any:
+    """``column IN loop_ids``, or no condition for every loop."""
+    return true() if loop_ids is None else column.in_(loop_ids)
