@@ -278,6 +278,13 @@ export interface OnDemandDiagnosis {
   notes: Record<string, string>;
 }
 
+/** ``POST /loops/catalogue``: what an import did (or would do, with ``dry_run``). */
+export interface CatalogueImport {
+  loops: number;
+  dry_run: boolean;
+  loop_ids: string[];
+}
+
 /** RFC 9457 problem details, as every gateway error is answered. */
 export interface Problem {
   type?: string;
