@@ -9,8 +9,8 @@ start-up, and the primary cause is compared with the profile's cause:
 
     healthy → none, sticky_valve → stiction, over_tuned → aggressive_tuning,
     sluggish → sluggish_tuning, saturated → saturation, manual_periods → mode_issue
-    (none when the random operator left the loop in automatic all hour), flatlined_sensor and
-    noisy_sensor → sensor_fault, external_oscillation → external_disturbance.
+    (none when the random operator left the loop in automatic all hour), flatlined_sensor →
+    sensor_fault, noisy_sensor → sensor_noise, external_oscillation → external_disturbance.
 
 Reports the confusion matrix, accuracy, stiction precision and recall (a loop counts as
 "stiction" when the diagnosis has a stiction finding), recall on the sticky loops whose cycle
@@ -66,7 +66,7 @@ CAUSE: dict[LoopProfile, str] = {
     LoopProfile.SATURATED: "saturation",
     LoopProfile.MANUAL_PERIODS: "mode_issue",
     LoopProfile.FLATLINED_SENSOR: "sensor_fault",
-    LoopProfile.NOISY_SENSOR: "sensor_fault",
+    LoopProfile.NOISY_SENSOR: "sensor_noise",
     LoopProfile.EXTERNAL_OSCILLATION: "external_disturbance",
 }
 STICTION_METHODS = ("curve_fit", "non_gaussianity", "ellipse")
@@ -81,6 +81,7 @@ CLASSES = (
     "saturation",
     "mode_issue",
     "sensor_fault",
+    "sensor_noise",
     "external_disturbance",
     "oscillation",
 )

@@ -3,11 +3,17 @@
 Starts a private influxd 1.6 and PostgreSQL (as the test harness does), writes ``--loops``
 simulated closed loops (mixed behaviour profiles) for one KPI window, registers them, then
 times :meth:`KpiWorker.run_range` for that window: raw read (chunked, next chunk read while the
-current one is analysed), analytics in worker processes, upsert into kpi_results. Baseline in
+current one is analysed), KPIs + diagnosis of every loop + window verdict in worker processes,
+upsert into kpi_results and diagnostic_results, the plant-wide oscillation clusters. Baseline in
 the same run: the straightforward path — one ``query_raw`` per loop, analysed in-process,
-one row written at a time — on a subset of loops, extrapolated. Prints JSON.
+one row written at a time — on a subset of loops, extrapolated.
 
-    PYTHONPATH=. .venv/bin/python bench/kpi_worker_cycle.py --loops 10000
+With ``--assessment-days D`` it then fills D days of synthetic KPI windows (random status,
+health, root cause and its finding) for every loop before the cycle's window and times
+:meth:`KpiWorker.rate_periods` — the shift, day and week ratings (and their previous periods)
+of every loop summed in SQL, as after each cycle. Prints JSON.
+
+    PYTHONPATH=. .venv/bin/python bench/kpi_worker_cycle.py --loops 10000 --assessment-days 14
 """
 
 from __future__ import annotations
@@ -117,6 +123,11 @@ async def _run(
         cpu.pop("all") - cpu["bench_main"] - cpu["influxd"] - cpu["postgres"], 2
     )
     worker.close()
+    assessment = (
+        await _rate_periods(worker, pg, database, loop_ids, args.assessment_days)
+        if args.assessment_days
+        else None
+    )
 
     # baseline: one query per loop, analysed in-process, one upsert per loop
     subset = loop_ids[: args.baseline_loops]
@@ -141,6 +152,7 @@ async def _run(
         "cycle_ms_per_loop": round(cycle_s * 1000 / args.loops, 2),
         "cycle_raw_lines_per_s": round(args.loops * SAMPLES / cycle_s),
         "cycle_stats": stats.as_dict(),
+        "assessment": assessment,
         "cycle_cpu_s": cpu,
         "cycle_cpu_us_per_raw_line": {
             name: round(seconds * 1e6 / (args.loops * SAMPLES), 2) for name, seconds in cpu.items()
@@ -154,6 +166,59 @@ async def _run(
     }
 
 
+SYNTHETIC_WINDOWS = """
+INSERT INTO kpi_results (loop_id, window_start, window_end, computed_at, source, samples,
+                         status, health_score, main_problem)
+SELECT loop_id, w, w + interval '15 minutes', now(), 'raw', 900,
+       CASE WHEN r < 0.05 THEN 'not_assessed' WHEN h >= 80 THEN 'good'
+            WHEN h >= 60 THEN 'fair' ELSE 'poor' END,
+       CASE WHEN r < 0.05 THEN NULL ELSE h END,
+       CASE WHEN r >= 0.05 AND h < 80 THEN (ARRAY['stiction', 'saturation',
+            'aggressive_tuning', 'sensor_noise'])[1 + abs(hashtext(loop_id)) % 4] END
+FROM (SELECT loop_id, w, random() AS r, 30 + 70 * random() AS h
+      FROM loops, generate_series(timestamptz '{first}', timestamptz '{last}',
+                                  interval '15 minutes') AS w) AS s
+ON CONFLICT (loop_id, window_start) DO NOTHING;
+INSERT INTO diagnostic_results (loop_id, window_start, category, window_end, created_at,
+                                severity, confidence, evidence, recommendation, trigger)
+SELECT loop_id, window_start, main_problem, window_end, now(), random(), 0.8, '{{}}'::jsonb,
+       '-', 'kpi_cycle'
+FROM kpi_results WHERE main_problem IS NOT NULL AND window_start < timestamptz '{end}'
+ON CONFLICT DO NOTHING;
+ANALYZE kpi_results; ANALYZE diagnostic_results;
+"""
+"""Synthetic windows of every loop (bench set-up through psql, like the other benches)."""
+
+
+async def _rate_periods(
+    worker: KpiWorker, pg: PostgresServer, database: str, loop_ids: list[str], days: int
+) -> dict[str, object]:
+    """Fill ``days`` of windows before the cycle's window, then time the period ratings."""
+    first = WINDOW.start - timedelta(days=days)
+    last = WINDOW.start - timedelta(minutes=15)
+    started = time.perf_counter()
+    pg.psql(
+        SYNTHETIC_WINDOWS.format(
+            first=first.isoformat(), last=last.isoformat(), end=WINDOW.start.isoformat()
+        ),
+        database=database,
+    )
+    fill_s = time.perf_counter() - started
+    rows = int(pg.psql("SELECT count(*) FROM kpi_results", database=database))
+    findings = int(pg.psql("SELECT count(*) FROM diagnostic_results", database=database))
+    runs = [await worker.rate_periods(loop_ids, WINDOW.end) for _ in range(2)]
+    rated = int(pg.psql("SELECT count(*) FROM loop_assessments", database=database))
+    return {
+        "days": days,
+        "kpi_rows": rows,
+        "finding_rows": findings,
+        "fill_s": round(fill_s, 1),
+        "rate_periods_s": [round(run, 2) for run in runs],
+        "loop_assessment_rows": rated,
+        "ms_per_loop": round(min(runs) * 1000 / len(loop_ids), 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loops", type=int, default=1000, help="number of loops (10000 = target)")
@@ -162,6 +227,13 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=250, help="loops read per chunk")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--profile", help="write a cProfile of the bench process's cycle here")
+    parser.add_argument(
+        "--assessment-days",
+        type=int,
+        default=0,
+        help="days of synthetic KPI windows per loop, then time the period ratings (14: a week "
+        "and the week before it)",
+    )
     args = parser.parse_args()
     influx_dir = Path(tempfile.mkdtemp(prefix="bench-influx-"))
     influx = InfluxServer("influxd", free_port(), influx_dir, rpc_port=free_port())

@@ -17,6 +17,7 @@ from clpm_diagnostics.app import create_app as create_diagnostics
 from clpm_shared.config import Settings, load_settings
 from clpm_shared.db import create_engine, create_session_factory
 from clpm_shared.db.models import Loop
+from clpm_shared.db.repositories.diagnostics import DiagnosticRepository
 from clpm_shared.timeseries import Point
 from clpm_shared.timeseries.factory import create_store
 from tests.harness.asgi_server import serve_in_thread
@@ -145,3 +146,51 @@ async def test_the_services_refusal_is_passed_on_with_the_parameter(
     assert problem["backend"] == "diagnostics service"
     assert problem["errors"][0]["parameter"] == "end"
     assert "168 h" in problem["detail"]  # clusters: up to a week (on 1-minute means)
+
+
+async def test_an_on_demand_run_is_read_back_although_the_kpi_cycle_diagnosed_newer_windows(
+    gateway: httpx.AsyncClient, engineer: dict[str, str], settings: Settings
+) -> None:
+    noise = {
+        "category": "sensor_noise",
+        "severity": 0.4,
+        "confidence": 0.7,
+        "evidence": {"noise_pct": 2.0},
+        "recommendation": "Filter the transmitter.",
+    }
+    engine = create_engine(settings.database)
+    async with create_session_factory(engine)() as session, session.begin():
+        for quarter in range(1, 4):  # the cycle's windows 10:15 ... 10:45, newer than 10:00
+            start = BASE + timedelta(minutes=15 * quarter)
+            await DiagnosticRepository(session).replace_cycle_findings(
+                start, start + timedelta(minutes=15), {"FIC-202": [noise]}
+            )
+    await engine.dispose()
+    run = await gateway.post("/api/v1/loops/FIC-202/diagnostics/run", json=WINDOW, headers=engineer)
+    assert run.status_code == 200, run.text
+    asked = sorted(finding["category"] for finding in run.json()["findings"])
+    assert asked
+
+    latest = (await gateway.get("/api/v1/loops/FIC-202/diagnostics", headers=engineer)).json()
+    exact = (
+        await gateway.get("/api/v1/loops/FIC-202/diagnostics", params=WINDOW, headers=engineer)
+    ).json()
+    for answer in (latest, exact):
+        assert sorted(item["category"] for item in answer["items"]) == asked
+        assert {item["trigger"] for item in answer["items"]} == {"on_demand"}
+        assert {item["window_end"][:19] for item in answer["items"]} == {"2025-01-10T11:00:00"}
+    cycle = (
+        await gateway.get(
+            "/api/v1/loops/FIC-202/diagnostics",
+            params={"start": "2025-01-10T10:45:00Z", "end": "2025-01-10T11:00:00Z"},
+            headers=engineer,
+        )
+    ).json()
+    assert [(i["category"], i["trigger"]) for i in cycle["items"]] == [
+        ("sensor_noise", "kpi_cycle")
+    ]
+    half = await gateway.get(
+        "/api/v1/loops/FIC-202/diagnostics", params={"start": WINDOW["start"]}, headers=engineer
+    )
+    assert half.status_code == 422
+    assert half.json()["errors"][0]["parameter"] == "end"

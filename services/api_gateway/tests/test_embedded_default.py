@@ -124,14 +124,22 @@ async def test_aggregates_from_sqlite_and_raw_fallback(embedded: httpx.AsyncClie
 
 async def test_loops_fleet_and_writes_on_sqlite(embedded: httpx.AsyncClient) -> None:
     ranked = (
-        await embedded.get(f"{API}/loops", params={"sort": "bad_actor", "order": "desc"})
+        await embedded.get(
+            f"{API}/loops", params={"sort": "bad_actor", "order": "desc", "period": "window"}
+        )
     ).json()
     assert [item["loop_id"] for item in ranked["items"]] == ["TIC-205", "FIC-101"]
-    fleet = (await embedded.get(f"{API}/fleet/summary")).json()
-    assert fleet["status_counts"] == {"good": 0, "fair": 0, "poor": 1, "offline": 1}
+    fleet = (await embedded.get(f"{API}/fleet/summary", params={"period": "window"})).json()
+    assert fleet["status_counts"] == {
+        "good": 0,
+        "fair": 0,
+        "poor": 1,
+        "offline": 1,
+        "not_assessed": 0,
+    }
     changed = await embedded.put(f"{API}/loops/TIC-205/config", json={"criticality": 5})
     assert changed.json()["criticality"] == 5
-    fleet = (await embedded.get(f"{API}/fleet/summary")).json()
+    fleet = (await embedded.get(f"{API}/fleet/summary", params={"period": "window"})).json()
     assert fleet["bad_actors"][0]["bad_actor_score"] == 300.0
     range_ = (await embedded.get(f"{API}/data/range", params={"loopId": "TIC-205"})).json()
     assert range_["agg_1m"] == {

@@ -174,6 +174,7 @@ async def test_kpis_of_unknown_loop_are_404(
         ("/loops/FIC-101/kpis", {**HOUR, "limit": 10_001}, "limit"),
         ("/loops/FIC-101/kpis/summary", {"start": HOUR["end"], "end": HOUR["start"]}, "end"),
         ("/fleet/summary", {"top": 0}, "top"),
+        ("/fleet/summary", {"period": "month"}, "period"),
         ("/apc/attainment", {"end": "tomorrow"}, "end"),
     ],
 )
@@ -188,9 +189,16 @@ async def test_kpi_parameters_are_validated(
 async def test_fleet_summary_distribution_ranking_and_units(
     client: httpx.AsyncClient, headers: H
 ) -> None:
-    body = (await get(client, headers, "/fleet/summary")).json()
+    body = (await get(client, headers, "/fleet/summary", period="window")).json()
+    assert body["period"] == "window"
     assert body["loops"] == 4
-    assert body["status_counts"] == {"good": 1, "fair": 0, "poor": 2, "offline": 1}
+    assert body["status_counts"] == {
+        "good": 1,
+        "fair": 0,
+        "poor": 2,
+        "offline": 1,
+        "not_assessed": 0,
+    }
     # (50 x 3 + 40 x 5 + 95 x 1) / (3 + 5 + 1)
     assert body["health_score"] == pytest.approx(445 / 9, abs=0.01)
     assert [(a["loop_id"], a["bad_actor_score"]) for a in body["bad_actors"]] == [
@@ -204,7 +212,13 @@ async def test_fleet_summary_distribution_ranking_and_units(
     assert units["U100"]["loops"] == 2
     assert units["U100"]["health_score"] == pytest.approx(350 / 8, abs=0.01)
     assert units["U200"]["health_score"] == 95.0
-    assert units["U200"]["status_counts"] == {"good": 1, "fair": 0, "poor": 0, "offline": 1}
+    assert units["U200"]["status_counts"] == {
+        "good": 1,
+        "fair": 0,
+        "poor": 0,
+        "offline": 1,
+        "not_assessed": 0,
+    }
     bands = {band["from"]: band["loops"] for band in body["health_histogram"]}
     assert bands[40] == 1
     assert bands[50] == 1
@@ -213,7 +227,9 @@ async def test_fleet_summary_distribution_ranking_and_units(
 
 
 async def test_fleet_summary_filters_and_top(client: httpx.AsyncClient, headers: H) -> None:
-    body = (await get(client, headers, "/fleet/summary", unit="U200", top=1)).json()
+    body = (
+        await get(client, headers, "/fleet/summary", unit="U200", top=1, period="window")
+    ).json()
     assert body["loops"] == 2
     assert [a["loop_id"] for a in body["bad_actors"]] == ["LIC-300"]
     assert [unit["unit"] for unit in body["units"]] == ["U200"]

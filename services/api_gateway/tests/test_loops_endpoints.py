@@ -17,6 +17,7 @@ H = dict[str, dict[str, str]]
 
 
 async def ids(client: httpx.AsyncClient, headers: H, **params: Any) -> list[str]:
+    params.setdefault("period", "window")
     response = await client.get(f"{API}/loops", params=params, headers=headers["viewer"])
     assert response.status_code == 200, response.text
     return [item["loop_id"] for item in response.json()["items"]]
@@ -25,7 +26,9 @@ async def ids(client: httpx.AsyncClient, headers: H, **params: Any) -> list[str]
 async def test_list_is_ordered_by_id_with_latest_kpi_headline(
     client: httpx.AsyncClient, headers: H
 ) -> None:
-    body = (await client.get(f"{API}/loops", headers=headers["viewer"])).json()
+    body = (
+        await client.get(f"{API}/loops", params={"period": "window"}, headers=headers["viewer"])
+    ).json()
     assert body["total"] == 4
     assert [item["loop_id"] for item in body["items"]] == [
         "FIC-101",
@@ -64,7 +67,9 @@ async def test_list_sorts_bad_actors_first_with_missing_scores_last(
 async def test_list_pages(client: httpx.AsyncClient, headers: H) -> None:
     body = (
         await client.get(
-            f"{API}/loops", params={"offset": 2, "limit": 2}, headers=headers["viewer"]
+            f"{API}/loops",
+            params={"offset": 2, "limit": 2, "period": "window"},
+            headers=headers["viewer"],
         )
     ).json()
     assert body["total"] == 4
@@ -82,6 +87,7 @@ async def test_list_pages(client: httpx.AsyncClient, headers: H) -> None:
         ({"limit": 1001}, "limit"),
         ({"offset": -1}, "offset"),
         ({"unit": "U1\x00"}, "unit"),
+        ({"period": "month"}, "period"),
     ],
 )
 async def test_list_parameters_are_validated(
@@ -268,7 +274,11 @@ async def test_config_change_drops_cached_fleet_answers(
 ) -> None:
     async def fic_criticality() -> int:
         body = (
-            await client.get(f"{API}/fleet/summary", params={"top": 50}, headers=headers["viewer"])
+            await client.get(
+                f"{API}/fleet/summary",
+                params={"top": 50, "period": "window"},
+                headers=headers["viewer"],
+            )
         ).json()
         return next(a["criticality"] for a in body["bad_actors"] if a["loop_id"] == "FIC-101")
 

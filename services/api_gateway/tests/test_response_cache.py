@@ -40,7 +40,11 @@ async def two_processes(
 
 async def lic_criticality(http: httpx.AsyncClient, headers: H) -> int:
     body = (
-        await http.get(f"{API}/fleet/summary", params={"top": 50}, headers=headers["viewer"])
+        await http.get(
+            f"{API}/fleet/summary",
+            params={"top": 50, "period": "window"},
+            headers=headers["viewer"],
+        )
     ).json()
     return int(next(a["criticality"] for a in body["bad_actors"] if a["loop_id"] == "LIC-300"))
 

@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from clpm_kpi_worker.diagnostics_trigger import DiagnosticsTrigger
 from clpm_kpi_worker.scheduler import HEARTBEAT_INTERVAL_S, build_scheduler
 from clpm_kpi_worker.windows import KpiWindow
 from clpm_kpi_worker.worker import KpiWorker
@@ -21,23 +20,29 @@ from clpm_shared.config import InfluxSettings, KpiSettings, TimeSeriesBackend
 from clpm_shared.db import (
     Agg1m,
     ApcAttainment,
+    DiagnosticResult,
     KpiResult,
+    LoopAssessment,
     WorkerHeartbeat,
     create_engine,
     create_session_factory,
 )
 from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository, upsert_rows
+from clpm_shared.db.repositories.diagnostics import DiagnosticRepository
 from clpm_shared.healthcheck import KPI_WORKER_MAX_HEARTBEAT_AGE_S
+from clpm_shared.simulation import LoopProfile, SimulatedLoopSpec, simulate_fleet
 from clpm_shared.timeseries import Point
 from clpm_shared.timeseries.influxql import InfluxQLStore
-from tests.harness.servers import InfluxServer, free_port
+from tests.harness.servers import InfluxServer
 
 WINDOW_START = datetime(2025, 1, 10, 10, 0, tzinfo=UTC)
 WINDOW = KpiWindow(WINDOW_START, WINDOW_START + timedelta(minutes=15))
 NOW = WINDOW.end + timedelta(minutes=1)
 
 
-def _points(loop_id: str, mode: str, op_level: float, seed: int) -> list[Point]:
+def _points(
+    loop_id: str, mode: str, op_level: float, seed: int, start: datetime = WINDOW_START
+) -> list[Point]:
     rng = np.random.default_rng(seed)
     out = []
     for k in range(15 * 60):
@@ -45,7 +50,7 @@ def _points(loop_id: str, mode: str, op_level: float, seed: int) -> list[Point]:
         out.append(
             Point(
                 loop_id,
-                WINDOW_START + timedelta(seconds=k),
+                start + timedelta(seconds=k),
                 pv,
                 50.0,
                 op_level + rng.normal(0, 0.5),
@@ -264,34 +269,176 @@ async def test_two_replicas_share_the_loops_without_overlap(
     assert b2.loops == 2
 
 
-async def test_loops_below_the_health_threshold_are_sent_to_diagnostics(
+def _simulated(spec: SimulatedLoopSpec, start: datetime) -> list[Point]:
+    """One KPI window of a simulated closed loop at 1 Hz."""
+    [series] = simulate_fleet([spec], 15 * 60)
+    return [
+        Point(
+            spec.loop_id,
+            start + timedelta(seconds=float(series.t[k])),
+            float(series.pv[k]),
+            float(series.sp[k]),
+            float(series.op[k]),
+            str(series.mode[k]),
+        )
+        for k in range(15 * 60)
+    ]
+
+
+async def _findings(
+    sessions: async_sessionmaker[AsyncSession], loop_id: str, start: datetime
+) -> list[DiagnosticResult]:
+    async with sessions() as session:
+        rows = await session.execute(
+            select(DiagnosticResult)
+            .where(DiagnosticResult.loop_id == loop_id, DiagnosticResult.window_start == start)
+            .order_by(DiagnosticResult.category)
+        )
+        return list(rows.scalars())
+
+
+async def test_every_loop_is_diagnosed_and_the_root_cause_is_the_main_problem(
     seeded: None,
     sessions: async_sessionmaker[AsyncSession],
     make_worker: Callable[..., KpiWorker],
 ) -> None:
-    requested: list[tuple[KpiWindow, list[str]]] = []
+    stats = await make_worker(None).run_range(WINDOW.start, WINDOW.end)
+    rows = await _kpi_rows(sessions)
+    manual, auto = rows["FIC200"], rows["FIC100"]
+    # the loop in manual with its OP beyond 100 %: diagnosed in the cycle; the root cause
+    # (the out-of-range signal) is the main problem, the manual mode kept as its evidence
+    found = {f.category: f for f in await _findings(sessions, "FIC200", WINDOW.start)}
+    assert {f.trigger for f in found.values()} == {"kpi_cycle"}
+    assert manual.main_problem == "sensor_fault"
+    root = found["sensor_fault"]
+    assert root.evidence["fault"] == "out_of_range"
+    assert "mode_issue" in {e["category"] for e in root.evidence["explained"]}
+    assert "mode_issue" not in found
+    assert manual.status == "poor"
+    assert stats.findings == len(found) + len(await _findings(sessions, "FIC100", WINDOW.start))
+    assert auto.status != "offline"
 
-    async def record(window: KpiWindow, loop_ids: list[str]) -> None:
-        requested.append((window, loop_ids))
 
-    worker = make_worker(None, health_threshold=60.0, on_unhealthy=record)
+async def test_a_simulated_saturated_loop_has_saturation_as_main_problem_and_a_healthy_loop_none(
+    sessions: async_sessionmaker[AsyncSession],
+    make_worker: Callable[..., KpiWorker],
+    store: InfluxQLStore,
+) -> None:
+    window = KpiWindow(WINDOW.start + timedelta(days=4), WINDOW.end + timedelta(days=4))
+    specs = [
+        SimulatedLoopSpec.for_profile("SIM-HEALTHY", LoopProfile.HEALTHY, seed=11),
+        SimulatedLoopSpec.for_profile("SIM-SATURATED", LoopProfile.SATURATED, seed=12),
+    ]
+    for spec in specs:
+        await store.write(_simulated(spec, window.start))
+    async with sessions() as session, session.begin():
+        await LoopRepository(session).register_discovered([spec.loop_id for spec in specs])
+    await make_worker(None).run_range(window.start, window.end, [s.loop_id for s in specs])
+    async with sessions() as session:
+        healthy = await session.get(KpiResult, ("SIM-HEALTHY", window.start))
+        saturated = await session.get(KpiResult, ("SIM-SATURATED", window.start))
+    assert healthy is not None
+    assert saturated is not None
+    assert (healthy.status, healthy.main_problem) == ("good", None)
+    assert await _findings(sessions, "SIM-HEALTHY", window.start) == []
+    assert (saturated.status, saturated.main_problem) == ("poor", "saturation")
+    found = await _findings(sessions, "SIM-SATURATED", window.start)
+    assert [(f.category, f.trigger) for f in found] == [("saturation", "kpi_cycle")]
+
+
+async def test_a_cycle_replaces_its_own_findings_and_keeps_an_on_demand_run(
+    seeded: None,
+    sessions: async_sessionmaker[AsyncSession],
+    make_worker: Callable[..., KpiWorker],
+) -> None:
+    worker = make_worker(None)
     await worker.run_range(WINDOW.start, WINDOW.end)
-    assert requested == [(WINDOW, ["FIC200"])]  # the loop in manual; the healthy one is not sent
+    first = await _findings(sessions, "FIC200", WINDOW.start)
+    on_demand = {
+        "category": "stiction",
+        "severity": 0.5,
+        "confidence": 0.9,
+        "evidence": {"asked": True},
+        "recommendation": "Check the valve.",
+    }
+    async with sessions() as session, session.begin():
+        await DiagnosticRepository(session).replace_window(
+            "FIC200", WINDOW.start, WINDOW.start + timedelta(hours=1), [on_demand]
+        )
+    await worker.run_range(WINDOW.start, WINDOW.end)
+    again = await _findings(sessions, "FIC200", WINDOW.start)
+    cycle = [(f.category, f.severity) for f in again if f.trigger == "kpi_cycle"]
+    assert cycle == [(f.category, f.severity) for f in first]  # replaced, not doubled
+    kept = [f for f in again if f.trigger == "on_demand"]
+    assert [(f.category, f.evidence) for f in kept] == [("stiction", {"asked": True})]
 
 
-async def test_an_unreachable_diagnostics_service_does_not_stop_the_cycle(
-    seeded: None,
+async def test_a_window_with_too_little_data_is_not_assessed_with_its_reason(
     sessions: async_sessionmaker[AsyncSession],
     make_worker: Callable[..., KpiWorker],
+    store: InfluxQLStore,
 ) -> None:
-    trigger = DiagnosticsTrigger(f"http://127.0.0.1:{free_port()}", timeout_s=2)
-    worker = make_worker(None, on_unhealthy=trigger)
+    window = KpiWindow(WINDOW.start + timedelta(days=3), WINDOW.end + timedelta(days=3))
+    points = [
+        Point("FIC300", window.start + timedelta(seconds=k), 50.0, 50.0, 40.0, "AUT")
+        for k in range(6 * 60)  # 6 of 15 minutes
+    ]
+    await store.write(points)
+    async with sessions() as session, session.begin():
+        await LoopRepository(session).register_discovered(["FIC300"])
+    await make_worker(None).run_range(window.start, window.end, ["FIC300"])
+    async with sessions() as session:
+        row = await session.get(KpiResult, ("FIC300", window.start))
+    assert row is not None
+    assert row.status == "not_assessed"
+    assert row.health_score is None
+    assert row.main_problem is None
+    assert row.reasons is not None
+    assert row.reasons["status"] == "data 40 % complete (at least 80 % needed)"
+    assert await _findings(sessions, "FIC300", window.start) == []
+
+
+async def test_a_window_stored_offline_during_an_outage_is_recomputed_once_data_arrived(
+    sessions: async_sessionmaker[AsyncSession],
+    make_worker: Callable[..., KpiWorker],
+    store: InfluxQLStore,
+    influx_server: InfluxServer,
+) -> None:
+    window = KpiWindow(WINDOW.start + timedelta(days=2), WINDOW.end + timedelta(days=2))
+    settings = KpiSettings(kpi_catchup_max_windows=2, kpi_recheck_windows=4)
+    worker = make_worker(settings, instance_id="w-recheck")
+    async with sessions() as session, session.begin():
+        await LoopRepository(session).register_discovered(["FIC400"])
+    influx_server.stop()
     try:
-        stats = await worker.run_range(WINDOW.start, WINDOW.end)
+        await worker.run_cycle(window.end + timedelta(minutes=1))
     finally:
-        await trigger.close()
-    assert stats.windows == 2
-    assert stats.unhealthy == ["FIC200"]
+        influx_server.start()
+    async with sessions() as session:
+        stored = await session.get(KpiResult, ("FIC400", window.start))
+    assert stored is not None
+    assert (stored.status, stored.samples) == ("offline", 0)
+
+    # the data arrives: the store holds the window, the aggregation has caught up
+    healthy = SimulatedLoopSpec.for_profile("FIC400", LoopProfile.HEALTHY, seed=4)
+    await store.write(_simulated(healthy, window.start))
+    minutes = [
+        {"loop_id": "FIC400", "bucket_start": window.start + timedelta(minutes=m), "pv_count": 60}
+        for m in range(15)
+    ]
+    async with sessions() as session, session.begin():
+        await upsert_rows(session, Agg1m.__table__, minutes, ["loop_id", "bucket_start"])  # type: ignore[arg-type]
+    later = window.end + timedelta(minutes=16)
+    stats = await worker.run_cycle(later)
+    assert stats.rechecked == 1
+    async with sessions() as session:
+        recomputed = await session.get(KpiResult, ("FIC400", window.start))
+    assert recomputed is not None
+    assert recomputed.source == "raw"
+    assert recomputed.samples == 900
+    assert recomputed.status == "good"
+    # computed once: a complete window is not re-checked again
+    assert (await worker.run_cycle(later)).rechecked == 0
 
 
 async def test_the_worker_beats_between_cycles_with_its_last_statistics(
@@ -323,3 +470,79 @@ async def _beat_of(sessions: async_sessionmaker[AsyncSession], instance: str) ->
                 select(WorkerHeartbeat).where(WorkerHeartbeat.instance_id == instance)
             )
         ).scalar_one()
+
+
+async def test_each_cycle_rates_its_loops_over_the_shift_day_and_week(
+    seeded: None,
+    sessions: async_sessionmaker[AsyncSession],
+    make_worker: Callable[..., KpiWorker],
+) -> None:
+    now = WINDOW.end + timedelta(days=5, minutes=1)
+    worker = make_worker(KpiSettings(kpi_catchup_max_windows=1), instance_id="w-rate")
+    stats = await worker.run_cycle(now)
+    assert stats.loops >= 2
+    end = WINDOW.end + timedelta(days=5)
+    async with sessions() as session:
+        rows = (
+            (
+                await session.execute(
+                    select(LoopAssessment).where(LoopAssessment.loop_id == "FIC100")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    ratings = {row.period: row for row in rows}
+    assert {period: (r.period_start, r.period_end) for period, r in ratings.items()} == {
+        "shift": (end - timedelta(hours=8), end),
+        "day": (end - timedelta(hours=24), end),
+        "week": (end - timedelta(days=7), end),
+    }
+    # the day holds only this cycle's window, without data: no rating, and why
+    day = ratings["day"]
+    assert (day.status, day.health_score, day.reason) == ("offline", None, "no data in the period")
+    assert day.windows_total == 96
+    # the week holds the seeded window with data, far less than half of it
+    week = ratings["week"]
+    assert week.status == "not_assessed"
+    assert week.windows_assessed >= 1
+    assert week.reason == f"{week.windows_assessed} of 672 windows assessed"
+
+
+async def test_a_backfill_reaching_the_present_rates_the_periods_too(
+    seeded: None,
+    sessions: async_sessionmaker[AsyncSession],
+    make_worker: Callable[..., KpiWorker],
+) -> None:
+    minutes = 15
+    now = datetime.now(UTC)
+    end = datetime.fromtimestamp(now.timestamp() // (60 * minutes) * (60 * minutes), UTC)
+    await make_worker(None).run_range(end - timedelta(minutes=minutes), end, ["FIC300"])
+    async with sessions() as session:
+        rows = (
+            (
+                await session.execute(
+                    select(LoopAssessment).where(LoopAssessment.loop_id == "FIC300")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert {row.period: row.period_end for row in rows} == {
+        "shift": end,
+        "day": end,
+        "week": end,
+    }
+    # a backfill of old history leaves the current ratings alone
+    await make_worker(None).run_range(WINDOW.start, WINDOW.end, ["FIC300"])
+    async with sessions() as session:
+        ends = (
+            (
+                await session.execute(
+                    select(LoopAssessment.period_end).where(LoopAssessment.loop_id == "FIC300")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert set(ends) == {end}

@@ -12,6 +12,7 @@ allowed (:class:`SettingsError`); secrets are ``SecretStr`` and never appear in 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -267,7 +268,6 @@ class DiagnosticsSettings(BaseSettings):
 
     diag_host: str = "127.0.0.1"
     diag_port: Port = 8050
-    diag_health_threshold: Annotated[float, Field(ge=0, le=100)] = 60.0
     diag_cluster_raw_max_h: Annotated[float, Field(gt=0, le=24)] = Field(
         default=2.0,
         description="Longest window for which plant-wide oscillation clusters are judged on "
@@ -294,6 +294,36 @@ class KpiSettings(BaseSettings):
     kpi_max_concurrency: Annotated[int, Field(ge=1, le=256)] = 5
     kpi_catchup_max_windows: Annotated[int, Field(ge=0, le=10_000)] = 96
     kpi_lease_s: Annotated[float, Field(gt=0, le=3600)] = 300.0
+    kpi_min_completeness: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.8,
+        description="A window whose data completeness is below this share is not_assessed "
+        "(left out of health, ranking and roll-ups); no data at all is offline.",
+    )
+    kpi_recheck_windows: Annotated[int, Field(ge=0, le=10_000)] = Field(
+        default=8,
+        description="Recent windows stored as offline or not_assessed that each cycle re-checks "
+        "against the agg_1m minute counts; recomputed once more data has arrived.",
+    )
+    assess_shift_h: Annotated[float, Field(gt=0, le=24)] = Field(
+        default=8.0, description="Length of the 'shift' assessment period, hours"
+    )
+    assess_day_h: Annotated[float, Field(gt=0, le=168)] = Field(
+        default=24.0, description="Length of the 'day' assessment period, hours"
+    )
+    assess_week_d: Annotated[float, Field(gt=0, le=31)] = Field(
+        default=7.0, description="Length of the 'week' assessment period, days"
+    )
+
+    def period_length(self, period: str) -> timedelta:
+        """Length of an assessment period: ``shift``, ``day`` or ``week``."""
+        lengths = {
+            "shift": timedelta(hours=self.assess_shift_h),
+            "day": timedelta(hours=self.assess_day_h),
+            "week": timedelta(days=self.assess_week_d),
+        }
+        if period not in lengths:
+            raise ValueError(f"period: must be one of {sorted(lengths)}, got {period!r}")
+        return lengths[period]
 
     @field_validator("kpi_cron_schedule")
     @classmethod

@@ -42,7 +42,7 @@ EXPECTED_CAUSE: dict[LoopProfile, str | None] = {
     LoopProfile.SATURATED: "saturation",
     LoopProfile.MANUAL_PERIODS: "mode_issue",
     LoopProfile.FLATLINED_SENSOR: "sensor_fault",
-    LoopProfile.NOISY_SENSOR: "sensor_fault",
+    LoopProfile.NOISY_SENSOR: "sensor_noise",
     LoopProfile.EXTERNAL_OSCILLATION: "external_disturbance",
 }
 

@@ -135,7 +135,7 @@ def test_roll_up_is_criticality_weighted_with_counts_per_status() -> None:
     plant = roll_up(loops)
     assert plant.score == pytest.approx((90 + 120 + 30) / 4)
     assert plant.loops == 4
-    assert plant.counts == {"good": 1, "fair": 1, "poor": 1, "offline": 1}
+    assert plant.counts == {"good": 1, "fair": 1, "poor": 1, "offline": 1, "not_assessed": 0}
     units = roll_up_by(loops, lambda h: h.unit)
     assert units["U1"].score == pytest.approx(70.0)
     assert units["U2"].score == pytest.approx(30.0)

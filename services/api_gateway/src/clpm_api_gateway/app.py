@@ -19,6 +19,7 @@ from clpm_api_gateway import (
     routes_catalogue,
     routes_data,
     routes_diagnostics,
+    routes_fleet,
     routes_kpis,
     routes_loops,
     routes_operations,
@@ -48,6 +49,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     routes_catalogue.router,
     routes_loops.router,
     routes_kpis.router,
+    routes_fleet.router,
     routes_diagnostics.router,
 )
 

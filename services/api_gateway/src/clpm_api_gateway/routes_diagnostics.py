@@ -67,15 +67,30 @@ def findings(loop_id: str, rows: Sequence[DiagnosticResult]) -> Findings:
 
 @router.get(
     "/loops/{loop_id}/diagnostics",
-    summary="Latest findings of a loop",
+    summary="Latest findings of a loop, or those of one diagnosed window",
     response_model=Findings,
     responses=PROBLEM_404,
 )
-async def latest_findings(session: SessionDep, loop_id: LoopIdPath) -> Findings:
-    """Findings of the most recently analysed window, most severe first (empty when none)."""
+async def latest_findings(
+    session: SessionDep,
+    loop_id: LoopIdPath,
+    start: OptionalStart = None,
+    end: OptionalEnd = None,
+) -> Findings:
+    """Findings of the loop's most recent diagnosis (the last one stored: after
+    ``POST .../diagnostics/run`` that run, until the KPI cycle diagnoses the next window),
+    most severe first. With ``start`` and ``end``: the diagnosis of exactly that window,
+    e.g. the one just asked for (empty when it found nothing or did not run)."""
     loop_id = path_loop_id(loop_id)
     await existing_loop(session, loop_id)
-    return findings(loop_id, await DiagnosticReadRepository(session).latest(loop_id))
+    repository = DiagnosticReadRepository(session)
+    if start is None and end is None:
+        return findings(loop_id, await repository.latest(loop_id))
+    if start is None or end is None:
+        missing = "start" if start is None else "end"
+        raise invalid_parameter(missing, "give both start and end (the diagnosed window)")
+    window = parse_window(start, end, default_span=MAX_RUN_SPAN, now=now_utc())
+    return findings(loop_id, await repository.for_window(loop_id, window.start, window.end))
 
 
 @router.get(

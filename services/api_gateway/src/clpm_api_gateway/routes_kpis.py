@@ -50,6 +50,7 @@ from clpm_api_gateway.query_parameters import (
 from clpm_api_gateway.response_cache import FLEET_TAG, cached_json, json_response, loop_tags
 from clpm_api_gateway.routes_data import FormatQuery
 from clpm_api_gateway.routes_diagnostics import findings
+from clpm_api_gateway.routes_fleet import PeriodQuery, stored_period
 from clpm_api_gateway.routes_loops import (
     AreaQuery,
     LoopIdPath,
@@ -70,6 +71,7 @@ from clpm_api_gateway.schemas import (
     KpiLatest,
     KpiRows,
     KpiSummary,
+    Period,
 )
 from clpm_api_gateway.security import require_role
 from clpm_shared.cache import cache_key, ttl_for_range
@@ -325,17 +327,22 @@ async def fleet(
     unit: UnitQuery = None,
     area: AreaQuery = None,
     top: Annotated[int, Query(ge=1, le=500, description="bad actors to list")] = 10,
+    period: PeriodQuery = Period.DAY,
 ) -> Response:
-    """From each loop's latest KPI window: loops per status and per 10-point health band, the
-    ``top`` bad actors by (100 - health) x criticality, and criticality-weighted health per unit
-    and for the whole selection."""
+    """From each loop's rating over ``period`` (default the last day; ``window``: its latest
+    KPI window): loops per status and per 10-point health band, the ``top`` bad actors by
+    (100 - health) x criticality, and criticality-weighted health per unit and for the whole
+    selection. Offline and not-assessed loops are counted, not ranked and not in the health
+    (the whole ranking: ``GET /fleet/ranking``)."""
 
     async def compute() -> dict[str, Any]:
         async with resources.sessions() as session:
-            loops = await LoopOverviewRepository(session).all(unit=unit, area=area)
-        return fleet_summary(loops, top)
+            loops = await LoopOverviewRepository(session).all(
+                unit=unit, area=area, period=stored_period(period)
+            )
+        return {"period": period.value, **fleet_summary(loops, top)}
 
-    key = cache_key("api:fleet:summary", unit=unit, area=area, top=top)
+    key = cache_key("api:fleet:summary", unit=unit, area=area, top=top, period=period.value)
     ttl = resources.settings.cache.cache_ttl_recent_s
     return json_response(
         await cached_json(resources.cache, key, ttl, compute, [FLEET_TAG], fresh=fresh)

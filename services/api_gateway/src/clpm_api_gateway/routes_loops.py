@@ -41,6 +41,7 @@ from clpm_api_gateway.schemas import (
     LoopSort,
     LoopStatus,
     LoopUpdate,
+    Period,
     RawData,
 )
 from clpm_api_gateway.security import AdminPrincipal, EngineerPrincipal, require_role
@@ -87,6 +88,7 @@ def loop_out(item: LoopOverview) -> LoopOut:
         health_score=item.health_score,
         main_problem=item.main_problem,
         kpi_window_end=item.kpi_window_end,
+        reason=item.reason,
         criticality=item.criticality,
         bad_actor_score=(
             None
@@ -119,9 +121,17 @@ async def list_loops(
     order: Annotated[str, Query(pattern="^(asc|desc)$", description="asc or desc")] = "asc",
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    period: Annotated[
+        Period,
+        Query(
+            description="status, health and bad-actor score over: the latest KPI window, or "
+            "the rating of the last shift / day / week"
+        ),
+    ] = Period.DAY,
 ) -> LoopPage:
-    """Active loops with the headline of their latest KPI window. Sorting by ``bad_actor``
-    descending ranks the loops most worth fixing first; loops without a value come last."""
+    """Active loops with their status, health and main problem over ``period`` (default the
+    last day). Sorting by ``bad_actor`` descending ranks the loops most worth fixing first;
+    loops without a value (offline, not assessed: ``reason``) come last."""
     items, total = await LoopOverviewRepository(session).list_page(
         unit=unit,
         area=area,
@@ -130,6 +140,7 @@ async def list_loops(
         descending=order == "desc",
         offset=offset,
         limit=limit,
+        period=None if period is Period.WINDOW else period.value,
     )
     return LoopPage(items=[loop_out(i) for i in items], total=total, offset=offset, limit=limit)
 

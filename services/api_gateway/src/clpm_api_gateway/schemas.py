@@ -112,6 +112,23 @@ class LoopStatus(StrEnum):
     FAIR = "fair"
     POOR = "poor"
     OFFLINE = "offline"
+    NOT_ASSESSED = "not_assessed"
+
+
+class Period(StrEnum):
+    """What a status, health and rank are judged over: the latest KPI window or the rating
+    of the last shift, day or week (lengths: ASSESS_SHIFT_H, ASSESS_DAY_H, ASSESS_WEEK_D)."""
+
+    WINDOW = "window"
+    SHIFT = "shift"
+    DAY = "day"
+    WEEK = "week"
+
+
+class AssessmentPeriod(StrEnum):
+    SHIFT = "shift"
+    DAY = "day"
+    WEEK = "week"
 
 
 class LoopSort(StrEnum):
@@ -164,10 +181,20 @@ class LoopOut(BaseModel):
     active: bool
     created_at: datetime | None
     updated_at: datetime | None
-    status: LoopStatus = Field(description="status of the latest KPI window; offline without one")
+    status: LoopStatus = Field(
+        description="status over the period asked for (the listing's `period`, else the latest "
+        "KPI window); offline without data"
+    )
     health_score: float | None = Field(examples=[72.5])
     main_problem: str | None = Field(examples=["oscillation"])
-    kpi_window_end: datetime | None
+    kpi_window_end: datetime | None = Field(
+        description="end of the latest KPI window, or of the period rated"
+    )
+    reason: str | None = Field(
+        default=None,
+        description="why an offline / not_assessed loop has no health",
+        examples=["data 49 % complete (at least 80 % needed)"],
+    )
     criticality: int = Field(examples=[3])
     bad_actor_score: float | None = Field(
         description="(100 - health_score) x criticality", examples=[82.5]
@@ -320,6 +347,7 @@ class UnitRollup(BaseModel):
 
 
 class FleetSummary(BaseModel):
+    period: Period = Field(examples=["day"])
     loops: int = Field(examples=[120])
     health_score: float | None = Field(description="plant roll-up", examples=[77.5])
     status_counts: dict[str, int] = Field(
@@ -331,6 +359,94 @@ class FleetSummary(BaseModel):
     )
     bad_actors: list[BadActor]
     units: list[UnitRollup]
+
+
+class NotRanked(BaseModel):
+    """A loop without a health over the period: left out of ranking and roll-ups."""
+
+    loop_id: str = Field(examples=["PIC-400"])
+    name: str
+    unit: str | None
+    area: str | None
+    status: LoopStatus = Field(examples=["not_assessed"])
+    reason: str | None = Field(examples=["40 of 96 windows assessed"])
+
+
+class FleetRanking(BaseModel):
+    """The whole fleet's bad-actor ranking over a period, one page of it."""
+
+    period: Period = Field(examples=["day"])
+    total: int = Field(description="loops ranked (with a health)", examples=[9870])
+    offset: int = Field(examples=[0])
+    limit: int = Field(examples=[100])
+    items: list[BadActor]
+    not_ranked_total: int = Field(examples=[130])
+    not_ranked: list[NotRanked] = Field(
+        description="every loop of the selection without a health, by id (on every page)"
+    )
+
+
+class RollupGroup(BaseModel):
+    name: str | None = Field(description="unit / area (null: none set); 'plant'", examples=["U100"])
+    loops: int = Field(examples=[12])
+    health_score: float | None = Field(
+        description="criticality-weighted mean health of the loops with one", examples=[74.2]
+    )
+    status_counts: dict[str, int] = Field(
+        examples=[{"good": 8, "fair": 2, "poor": 1, "offline": 0, "not_assessed": 1}]
+    )
+
+
+class FleetRollups(BaseModel):
+    period: Period = Field(examples=["day"])
+    by: str = Field(examples=["area"])
+    groups: list[RollupGroup]
+
+
+class FindingPersistenceOut(BaseModel):
+    category: str = Field(examples=["stiction"])
+    persistence: float = Field(description="share of the assessed windows", examples=[0.92])
+    mean_severity: float = Field(examples=[0.7])
+
+
+class WorstWindowOut(BaseModel):
+    start: datetime
+    end: datetime
+    health_score: float | None = Field(examples=[31.5])
+    status: str = Field(examples=["poor"])
+
+
+class PreviousPeriod(BaseModel):
+    health_score: float | None = Field(examples=[70.1])
+    status: LoopStatus = Field(examples=["fair"])
+
+
+class Change(BaseModel):
+    health_score: float | None = Field(
+        description="health now minus health of the previous period", examples=[-12.3]
+    )
+
+
+class Assessment(BaseModel):
+    """A loop's rating over the last shift, day or week (recomputed after each KPI cycle)."""
+
+    loop_id: str = Field(examples=["TIC-205"])
+    period: AssessmentPeriod = Field(examples=["day"])
+    start: datetime | None
+    end: datetime | None
+    status: LoopStatus = Field(examples=["poor"])
+    health_score: float | None = Field(examples=[52.4])
+    main_problem: str | None = Field(examples=["stiction"])
+    reason: str | None = Field(description="why there is no rating", examples=[None])
+    status_shares: dict[str, float] = Field(
+        examples=[{"good": 0.1, "fair": 0.2, "poor": 0.7, "offline": 0.0, "not_assessed": 0.0}]
+    )
+    findings: list[FindingPersistenceOut]
+    worst_window: WorstWindowOut | None
+    windows_assessed: int = Field(examples=[96])
+    windows_total: int = Field(examples=[96])
+    previous: PreviousPeriod | None
+    change: Change
 
 
 class ApcLoop(BaseModel):

@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "CLPM diagnostics service (FastAPI): POST /diagnose, POST /diagnose/batch, "
             "GET /oscillation-clusters, /health, /ready, OpenAPI at /docs. Settings come from "
-            "the environment (DIAG_HOST, DIAG_PORT, DIAG_HEALTH_THRESHOLD, DATABASE_URL or "
+            "the environment (DIAG_HOST, DIAG_PORT, DATABASE_URL or "
             "POSTGRES_*, TIMESERIES_BACKEND, INFLUXDB_*, LOG_LEVEL)."
         ),
     )

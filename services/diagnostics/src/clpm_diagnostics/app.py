@@ -41,8 +41,8 @@ valve sizing, sluggish tuning, sensor faults (flatline, spikes, out of range, no
 issues. Each finding has a category, a severity and a confidence (0-1), the evidence (numbers)
 and one recommendation; findings are stored in `diagnostic_results`.
 
-`POST /diagnose/batch` is what the KPI worker calls after each cycle for the loops whose health
-fell below `DIAG_HEALTH_THRESHOLD` (trigger `kpi_cycle`). `GET /oscillation-clusters` groups the
+`POST /diagnose/batch` diagnoses several loops over one window (the KPI worker diagnoses every
+loop itself on each window, trigger `kpi_cycle`). `GET /oscillation-clusters` groups the
 plant's oscillating loops whose periods agree within ±10 % and names the likely source.
 
 Errors are RFC 9457 problem details (`application/problem+json`).

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 
 from tqdm import tqdm
 
-from clpm_kpi_worker.diagnostics_trigger import DiagnosticsTrigger
 from clpm_kpi_worker.scheduler import run_forever
 from clpm_kpi_worker.worker import KpiWorker
 from clpm_shared.config import Settings, load_settings
@@ -41,8 +40,9 @@ def _loop_id(text: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m clpm_kpi_worker",
-        description="CLPM kpi-worker: computes KPIs of every loop per KPI_WINDOW_MIN window "
-        "on the KPI_CRON_SCHEDULE and stores them in kpi_results / apc_attainment.",
+        description="CLPM kpi-worker: computes KPIs, diagnosis and verdict of every loop per "
+        "KPI_WINDOW_MIN window on the KPI_CRON_SCHEDULE and stores them in kpi_results / "
+        "apc_attainment / diagnostic_results, then re-rates the assessment periods.",
     )
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="catch up missed windows, then run on the schedule (default)")
@@ -59,13 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
 async def _main(args: argparse.Namespace, settings: Settings) -> int:
     engine = create_engine(settings.database)
     store = create_store(settings.influx)
-    trigger = DiagnosticsTrigger(settings.api.diag_service_url, settings.api.diag_timeout_s)
     worker = KpiWorker(
         settings.kpi,
         create_session_factory(engine),
         store,
-        health_threshold=settings.diagnostics.diag_health_threshold,
-        on_unhealthy=trigger,
     )
     try:
         if args.command == "run-once":
@@ -85,7 +82,6 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     finally:
         worker.close()
-        await trigger.close()
         await store.close()
         await engine.dispose()
 

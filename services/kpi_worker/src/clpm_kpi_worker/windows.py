@@ -6,6 +6,7 @@ and every restart agrees on the same boundaries (15-minute windows start at :00,
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -62,3 +63,29 @@ def due_windows(
     length = timedelta(minutes=minutes)
     earliest = max(last_done + length, newest.start - (max_catchup - 1) * length)
     return windows_between(earliest, newest.end, minutes)
+
+
+RECHECK_GAIN = 0.1
+"""A stored offline / not_assessed window is computed again when the share of its minutes
+with data in agg_1m exceeds its stored completeness by at least this much: enough new data to
+change the verdict, without recomputing a window that stays partial every cycle."""
+
+
+def windows_to_recheck(
+    incomplete: Sequence[tuple[str, datetime, float | None]],
+    minutes_with_data: Mapping[datetime, Mapping[str, int]],
+    minutes: int,
+) -> dict[KpiWindow, list[str]]:
+    """Loops per window whose data has arrived since the window was stored.
+
+    ``incomplete`` holds ``(loop_id, window_start, stored completeness or None)`` of windows
+    stored as offline or not_assessed; ``minutes_with_data[window_start][loop_id]`` counts
+    the window's agg_1m minutes with PV samples now.
+    """
+    length = timedelta(minutes=minutes)
+    out: dict[KpiWindow, list[str]] = {}
+    for loop_id, start, completeness in incomplete:
+        share = minutes_with_data.get(start, {}).get(loop_id, 0) / minutes
+        if share >= (completeness or 0.0) + RECHECK_GAIN:
+            out.setdefault(KpiWindow(start, start + length), []).append(loop_id)
+    return out

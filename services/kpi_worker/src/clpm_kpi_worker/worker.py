@@ -1,9 +1,15 @@
-"""The KPI worker: for each due window, read each loop's data, compute KPIs, upsert the rows.
+"""The KPI worker: for each due window, read each loop's data, compute KPIs, diagnose every
+loop, upsert the rows and the findings, then re-rate the assessment periods.
 
 Per loop the raw samples come from the time-series store; when the store has no raw data for
 the window or is down, the window is built from agg_1m means instead (``source = "agg_1m"``).
-At most KPI_MAX_CONCURRENCY loops are analysed at once. Replicas share loops through
-``work_leases`` (work ``"kpi"``) with expiry, like the aggregation service.
+At most KPI_MAX_CONCURRENCY loops are analysed at once, in worker processes that also run the
+diagnosis on the samples they already hold (findings: ``diagnostic_results``, trigger
+``kpi_cycle``). The window's verdict (status incl. ``not_assessed``, health, main problem =
+root cause) goes into ``kpi_results``. Windows stored as offline or not_assessed are
+re-checked against the agg_1m minute counts for ``KPI_RECHECK_WINDOWS`` windows and
+recomputed once their data has arrived. Replicas share loops through ``work_leases`` (work
+``"kpi"``) with expiry, like the aggregation service.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,18 +37,30 @@ from clpm_kpi_worker.loop_analysis import (
     loop_config_from_row,
     window_from_buckets,
 )
-from clpm_kpi_worker.windows import KpiWindow, due_windows, windows_between
+from clpm_kpi_worker.windows import (
+    KpiWindow,
+    due_windows,
+    last_complete_window,
+    windows_between,
+    windows_to_recheck,
+)
 from clpm_shared.aggregation.buckets import BucketTable
 from clpm_shared.analytics import LoopConfig
+from clpm_shared.analytics.diagnosis import cluster_oscillations, with_plant_context
 from clpm_shared.config import KpiSettings
 from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository
 from clpm_shared.db.repositories.aggregates import AggregateRepository
+from clpm_shared.db.repositories.assessments import PERIODS, AssessmentRepository
+from clpm_shared.db.repositories.diagnostics import DiagnosticRepository
 from clpm_shared.db.repositories.heartbeats import HeartbeatRepository
 from clpm_shared.db.repositories.kpis_write import KpiWriteRepository
 from clpm_shared.db.repositories.leases import WorkLeaseRepository
 from clpm_shared.timeseries import RawSeries, StoreUnavailableError, TimeSeriesStore
 
 log = logging.getLogger("clpm_kpi_worker")
+
+ASSESS_CHUNK = 1000
+"""Loops whose periods are re-rated per transaction (bounded statement size and lock time)."""
 
 WORK = "kpi"
 SERVICE = "kpi-worker"
@@ -73,7 +91,10 @@ class CycleStats:
     from_agg_1m: int = 0
     failed: int = 0
     seconds: float = 0.0
-    unhealthy: list[str] = field(default_factory=list)
+    findings: int = 0
+    rechecked: int = 0
+    assessment_seconds: float = 0.0
+    statuses: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -83,7 +104,10 @@ class CycleStats:
             "from_agg_1m": self.from_agg_1m,
             "failed": self.failed,
             "seconds": round(self.seconds, 3),
-            "unhealthy": len(self.unhealthy),
+            "findings": self.findings,
+            "rechecked": self.rechecked,
+            "assessment_seconds": round(self.assessment_seconds, 3),
+            "statuses": dict(self.statuses),
         }
 
 
@@ -97,8 +121,6 @@ class KpiWorker:
         store: TimeSeriesStore,
         *,
         instance_id: str | None = None,
-        health_threshold: float = 60.0,
-        on_unhealthy: Callable[[KpiWindow, list[str]], Awaitable[None]] | None = None,
         chunk_size: int = 250,
         executor: Executor | None = None,
     ) -> None:
@@ -106,8 +128,6 @@ class KpiWorker:
         self.sessions = sessions
         self.store = store
         self.instance_id = instance_id or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
-        self.health_threshold = health_threshold
-        self.on_unhealthy = on_unhealthy
         self.chunk_size = chunk_size
         self._pool: Executor | None = executor
         self.last_stats: CycleStats | None = None
@@ -127,25 +147,74 @@ class KpiWorker:
     async def _cycle(self, now: datetime) -> CycleStats:
         started = time.perf_counter()
         loop_ids = await self._claim_loops(now)
+        minutes = self.settings.kpi_window_min
         async with self.sessions() as session:
             last = await KpiWriteRepository(session).last_windows(loop_ids)
         plan: dict[KpiWindow, list[str]] = {}
         for loop_id in loop_ids:
             for window in due_windows(
-                now,
-                self.settings.kpi_window_min,
-                last.get(loop_id),
-                self.settings.kpi_catchup_max_windows,
+                now, minutes, last.get(loop_id), self.settings.kpi_catchup_max_windows
             ):
                 plan.setdefault(window, []).append(loop_id)
         stats = CycleStats(loops=len(loop_ids))
+        for window, ids in (await self._windows_with_new_data(loop_ids, now)).items():
+            planned = set(plan.get(window, ()))
+            again = [loop_id for loop_id in ids if loop_id not in planned]
+            if again:
+                plan.setdefault(window, []).extend(again)
+                stats.rechecked += len(again)
         for window in sorted(plan):
-            await self._run_window(window, plan[window], stats)
+            await self._run_window(window, sorted(plan[window]), stats)
+        stats.assessment_seconds = await self.rate_periods(
+            loop_ids, last_complete_window(now, minutes).end
+        )
         stats.seconds = time.perf_counter() - started
         self.last_stats = stats
         await self._heartbeat(now, stats.as_dict())
         log.info("kpi cycle done", extra={"cycle": stats.as_dict()})
         return stats
+
+    async def _windows_with_new_data(
+        self, loop_ids: Sequence[str], now: datetime
+    ) -> dict[KpiWindow, list[str]]:
+        """Recent windows stored as offline / not_assessed whose agg_1m minutes now hold
+        clearly more data than the stored completeness (the data arrived late, e.g. after a
+        store outage): they are computed again."""
+        count = self.settings.kpi_recheck_windows
+        if count == 0 or not loop_ids:
+            return {}
+        minutes = self.settings.kpi_window_min
+        since = last_complete_window(now, minutes).end - timedelta(minutes=minutes * count)
+        async with self.sessions() as session:
+            incomplete = await KpiWriteRepository(session).incomplete_windows(loop_ids, since)
+            starts = sorted({start for _, start, _ in incomplete})
+            counts = {
+                start: await AggregateRepository(session).minutes_with_data(
+                    sorted({loop for loop, s, _ in incomplete if s == start}),
+                    start,
+                    start + timedelta(minutes=minutes),
+                )
+                for start in starts
+            }
+        return windows_to_recheck(incomplete, counts, minutes)
+
+    async def rate_periods(self, loop_ids: Sequence[str], end: datetime) -> float:
+        """Re-rate every period (shift, day, week) of ``loop_ids`` ending at ``end``
+        (``loop_assessments``); returns the seconds it took. A database error is logged, not
+        raised: the next cycle rates them again."""
+        started = time.perf_counter()
+        window = timedelta(minutes=self.settings.kpi_window_min)
+        try:
+            for offset in range(0, len(loop_ids), ASSESS_CHUNK):
+                chunk = list(loop_ids[offset : offset + ASSESS_CHUNK])
+                async with self.sessions() as session, session.begin():
+                    repository = AssessmentRepository(session)
+                    for period in PERIODS:
+                        length = self.settings.period_length(period)
+                        await repository.refresh(chunk, period, end - length, end, window)
+        except SQLAlchemyError:
+            log.exception("assessment periods not rated; the next cycle rates them again")
+        return time.perf_counter() - started
 
     async def beat(self, now: datetime | None = None) -> None:
         """Heartbeat between (and during) cycles, so a health probe need not wait a cron period:
@@ -165,7 +234,11 @@ class KpiWorker:
         loop_ids: Sequence[str] | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> CycleStats:
-        """Compute every aligned window in ``[start, end)`` (backfill; no leases needed)."""
+        """Compute every aligned window in ``[start, end)`` (backfill; no leases needed).
+
+        A backfill that reaches the present (``end`` within two windows of now) also rates the
+        loops' periods ending with its last window, as a cycle does: without it the shift /
+        day / week ratings stayed "no rating yet" until the first scheduled cycle."""
         started = time.perf_counter()
         if loop_ids is None:
             await self._register_new_loops()
@@ -177,6 +250,9 @@ class KpiWorker:
             await self._run_window(window, list(loop_ids), stats)
             if progress is not None:
                 progress(done, len(windows))
+        length = timedelta(minutes=self.settings.kpi_window_min)
+        if windows and windows[-1].end >= datetime.now(UTC) - 2 * length:
+            stats.assessment_seconds = await self.rate_periods(loop_ids, windows[-1].end)
         stats.seconds = time.perf_counter() - started
         return stats
 
@@ -220,12 +296,15 @@ class KpiWorker:
 
     async def _run_window(self, window: KpiWindow, loop_ids: list[str], stats: CycleStats) -> None:
         """Analyse ``loop_ids`` over ``window`` in chunks; the next chunk's raw data is read
-        while the current one is analysed (reading millions of raw lines dominates a cycle)."""
+        while the current one is analysed (reading millions of raw lines dominates a cycle).
+        Once all chunks are stored, the plant-wide oscillation clusters of the window may
+        re-attribute a member's oscillation to an external source: those loops are stored
+        again."""
         configs = await self._configs(loop_ids)
         chunks = [
             loop_ids[i : i + self.chunk_size] for i in range(0, len(loop_ids), self.chunk_size)
         ]
-        unhealthy: list[str] = []
+        oscillating: list[LoopAnalysis] = []
         pending = asyncio.create_task(self._read_raw(chunks[0], window)) if chunks else None
         for index, chunk in enumerate(chunks):
             assert pending is not None
@@ -236,20 +315,48 @@ class KpiWorker:
                 else None
             )
             analyses = await self._analyse_chunk(chunk, window, raw, configs, stats)
-            for analysis in analyses:
-                score = analysis.kpis.health_score
-                if score is not None and score < self.health_threshold:
-                    unhealthy.append(analysis.loop_id)
-            async with self.sessions() as session, session.begin():
-                repository = KpiWriteRepository(session)
-                await repository.upsert_kpis([a.kpi_row() for a in analyses])
-                await repository.upsert_apc([r for a in analyses if (r := a.apc_row()) is not None])
-        stats.unhealthy.extend(unhealthy)
-        if unhealthy and self.on_unhealthy is not None:
-            try:
-                await self.on_unhealthy(window, unhealthy)
-            except Exception:
-                log.exception("diagnostics trigger failed", extra={"loops": len(unhealthy)})
+            stats.findings += await self._store(window, analyses)
+            oscillating.extend(a for a in analyses if a.oscillation is not None)
+        await self._plant_context(window, oscillating, configs, stats)
+
+    async def _store(self, window: KpiWindow, analyses: Sequence[LoopAnalysis]) -> int:
+        """Upsert the KPI and APC rows and replace the window's kpi_cycle findings (one
+        transaction); returns the number of finding rows written."""
+        async with self.sessions() as session, session.begin():
+            repository = KpiWriteRepository(session)
+            await repository.upsert_kpis([a.kpi_row() for a in analyses])
+            await repository.upsert_apc([r for a in analyses if (r := a.apc_row()) is not None])
+            return await DiagnosticRepository(session).replace_cycle_findings(
+                window.start, window.end, {a.loop_id: a.findings() for a in analyses}
+            )
+
+    async def _plant_context(
+        self,
+        window: KpiWindow,
+        oscillating: Sequence[LoopAnalysis],
+        configs: dict[str, LoopConfig],
+        stats: CycleStats,
+    ) -> None:
+        """Cluster the window's oscillating loops; a member disturbed by another loop's sticky
+        valve gets external_disturbance instead of its own tuning (see with_plant_context)."""
+        summaries = [a.oscillation for a in oscillating if a.oscillation is not None]
+        clusters = cluster_oscillations(summaries)
+        if not clusters:
+            return
+        changed: list[LoopAnalysis] = []
+        for analysis in oscillating:
+            diagnosis = analysis.diagnosis
+            if diagnosis is None:
+                continue
+            placed = with_plant_context(diagnosis, analysis.loop_id, clusters)
+            if placed is not diagnosis:
+                changed.append(
+                    analysis.with_diagnosis(
+                        placed, configs[analysis.loop_id], self.settings.kpi_min_completeness
+                    )
+                )
+        if changed:
+            await self._store(window, changed)
 
     async def _configs(self, loop_ids: list[str]) -> dict[str, LoopConfig]:
         async with self.sessions() as session:
@@ -279,13 +386,18 @@ class KpiWorker:
         """Prepare each loop's window (raw, else agg_1m), then analyse them in worker processes,
         at most KPI_MAX_CONCURRENCY loops at once."""
         jobs: list[AnalysisJob] = []
+        floor = self.settings.kpi_min_completeness
         without_raw = [i for i in loop_ids if i not in raw or len(raw[i]) == 0]
         aggregates = await self._read_agg_1m(without_raw, window)
         for loop_id in loop_ids:
             series = raw.get(loop_id)
             if series is not None and len(series) > 0:
                 # the grid is built in the worker process: it costs as much as the analysis
-                jobs.append(AnalysisJob(loop_id, window, configs[loop_id], raw=series))
+                jobs.append(
+                    AnalysisJob(
+                        loop_id, window, configs[loop_id], raw=series, min_completeness=floor
+                    )
+                )
                 continue
             try:
                 rows = aggregates.select(aggregates.loop_ids == loop_id)
@@ -297,7 +409,9 @@ class KpiWorker:
                 )
                 stats.failed += 1
                 continue
-            jobs.append(AnalysisJob(loop_id, window, configs[loop_id], data=data))
+            jobs.append(
+                AnalysisJob(loop_id, window, configs[loop_id], data=data, min_completeness=floor)
+            )
         workers = self.settings.kpi_max_concurrency
         batches = [jobs[i::workers] for i in range(workers) if jobs[i::workers]]
         loop = asyncio.get_running_loop()
@@ -310,6 +424,8 @@ class KpiWorker:
             for item in outcome:
                 if isinstance(item, LoopAnalysis):
                     analyses.append(item)
+                    status = item.kpi_row()["status"]
+                    stats.statuses[status] = stats.statuses.get(status, 0) + 1
                     if item.kpis.source == "raw":
                         stats.from_raw += 1
                     else:

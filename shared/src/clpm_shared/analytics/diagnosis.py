@@ -11,8 +11,9 @@ disturbed from outside.
 Rules (thresholds are module constants, documented where they are defined):
 
 * **mode_issue** — service factor below 95 %: the loop spent time outside its normal modes.
-* **sensor_fault** — PV flatline, isolated spikes, samples outside the configured range, or
-  measurement noise large compared with the PV span.
+* **sensor_fault** — PV flatline, isolated spikes or samples outside the configured range.
+* **sensor_noise** — measurement noise large compared with the PV span, or noise that makes
+  up most of the PV's variation and moves the valve.
 * **saturation** — OP at a limit for at least 5 % of the in-service time; with the PV away
   from SP that means the valve cannot deliver (sizing, or a load beyond its range).
 * **oscillation** — the control error oscillates regularly (KPI oscillation, Thornhill,
@@ -57,6 +58,7 @@ Category = Literal[
     "sensor_fault",
     "external_disturbance",
     "mode_issue",
+    "sensor_noise",
 ]
 CATEGORIES: Final[tuple[str, ...]] = (
     "oscillation",
@@ -67,10 +69,12 @@ CATEGORIES: Final[tuple[str, ...]] = (
     "sensor_fault",
     "external_disturbance",
     "mode_issue",
+    "sensor_noise",
 )
 
 ROOT_CAUSE_ORDER: Final[tuple[str, ...]] = (
     "sensor_fault",
+    "sensor_noise",
     "mode_issue",
     "stiction",
     "saturation",
@@ -173,6 +177,9 @@ class Finding:
         The numbers that led to the finding (JSON-compatible scalars).
     recommendation : str
         One sentence an engineer can act on.
+    explained : tuple of Finding
+        Findings this one explains (see :mod:`clpm_shared.analytics.verdict`): kept as its
+        evidence, not reported as problems of their own.
     """
 
     category: Category
@@ -180,6 +187,7 @@ class Finding:
     confidence: float
     evidence: Evidence
     recommendation: str
+    explained: tuple[Finding, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -188,6 +196,7 @@ class Finding:
             "confidence": self.confidence,
             "evidence": dict(self.evidence),
             "recommendation": self.recommendation,
+            "explained": [finding.to_dict() for finding in self.explained],
         }
 
 
@@ -397,7 +406,7 @@ def _sensor_findings(
         )
         findings.append(
             Finding(
-                "sensor_fault",
+                "sensor_noise",
                 _clip01(0.3 + 0.35 * (excess - 1.0)),
                 0.8,
                 {

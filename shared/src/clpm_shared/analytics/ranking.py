@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-STATUSES: tuple[str, ...] = ("good", "fair", "poor", "offline")
+STATUSES: tuple[str, ...] = ("good", "fair", "poor", "offline", "not_assessed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +37,10 @@ class RollUp:
     Attributes
     ----------
     score : float or None
-        Criticality-weighted mean of the loop scores (offline loops excluded); None when
-        no loop has a score.
+        Criticality-weighted mean of the loop scores (offline and not assessed loops
+        excluded); None when no loop has a score.
     loops : int
-        Number of loops in the group (offline included).
+        Number of loops in the group (offline and not assessed included).
     counts : dict
         Loops per status; every status is present (0 when none).
     """

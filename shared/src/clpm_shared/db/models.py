@@ -190,6 +190,31 @@ class KpiResult(Base):
     reasons: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
 
 
+class LoopAssessment(Base):
+    """The latest rating of a loop over an assessment period (shift, day, week), recomputed
+    by the KPI worker after each cycle from the period's kpi_results and findings."""
+
+    __tablename__ = "loop_assessments"
+    __table_args__ = (Index("ix_loop_assessments_period_health", "period", "health_score"),)
+
+    loop_id: Mapped[str] = mapped_column(String(LOOP_ID_LENGTH), primary_key=True)
+    period: Mapped[str] = mapped_column(String(8), primary_key=True)
+    period_start: Mapped[datetime] = mapped_column()
+    period_end: Mapped[datetime] = mapped_column()
+    computed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    status: Mapped[str] = mapped_column(String(16), default="offline")
+    health_score: Mapped[float | None] = mapped_column(Float)
+    main_problem: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    status_shares: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    findings: Mapped[list[Any]] = mapped_column(JsonDocument)
+    worst_window: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
+    windows_assessed: Mapped[int] = mapped_column(Integer, default=0)
+    windows_total: Mapped[int] = mapped_column(Integer, default=0)
+    previous_health_score: Mapped[float | None] = mapped_column(Float)
+    previous_status: Mapped[str | None] = mapped_column(String(16))
+
+
 class DiagnosticResult(Base):
     """One finding of the diagnostics service for a loop and analysis window."""
 

@@ -133,6 +133,27 @@ class AggregateRepository:
             return None
         return first, last + BUCKET_WIDTH[table]
 
+    async def minutes_with_data(
+        self, loop_ids: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, int]:
+        """Number of agg_1m minutes with PV samples per loop in ``[start, end)`` (loops with
+        none are absent)."""
+        out: dict[str, int] = {}
+        wanted = sorted(set(loop_ids))
+        for offset in range(0, len(wanted), _READ_BATCH):
+            rows = await self.session.execute(
+                select(Agg1m.loop_id, func.count())
+                .where(
+                    Agg1m.loop_id.in_(wanted[offset : offset + _READ_BATCH]),
+                    Agg1m.bucket_start >= start,
+                    Agg1m.bucket_start < end,
+                    Agg1m.pv_count > 0,
+                )
+                .group_by(Agg1m.loop_id)
+            )
+            out.update({loop_id: int(count) for loop_id, count in rows})
+        return out
+
     async def read(
         self,
         table: AggregateTable,

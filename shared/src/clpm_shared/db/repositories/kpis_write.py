@@ -13,6 +13,8 @@ from clpm_shared.db.models import ApcAttainment, KpiResult
 from clpm_shared.db.repositories.upsert import upsert_rows
 
 _KEY = ("loop_id", "window_start")
+INCOMPLETE_STATUSES = ("offline", "not_assessed")
+"""Window statuses that say data was missing (and may arrive later)."""
 
 
 class KpiWriteRepository:
@@ -41,4 +43,24 @@ class KpiWriteRepository:
             )
             for loop_id, newest in rows:
                 out[loop_id] = newest
+        return out
+
+    async def incomplete_windows(
+        self, loop_ids: Sequence[str], since: datetime
+    ) -> list[tuple[str, datetime, float | None]]:
+        """``(loop_id, window_start, dq_completeness)`` of windows starting at or after
+        ``since`` stored as offline or not_assessed (candidates for a recomputation)."""
+        out: list[tuple[str, datetime, float | None]] = []
+        ids = sorted(set(loop_ids))
+        for offset in range(0, len(ids), 1000):
+            rows = await self.session.execute(
+                select(KpiResult.loop_id, KpiResult.window_start, KpiResult.dq_completeness)
+                .where(
+                    KpiResult.loop_id.in_(ids[offset : offset + 1000]),
+                    KpiResult.window_start >= since,
+                    KpiResult.status.in_(INCOMPLETE_STATUSES),
+                )
+                .order_by(KpiResult.window_start, KpiResult.loop_id)
+            )
+            out.extend((loop_id, start, completeness) for loop_id, start, completeness in rows)
         return out

@@ -35,3 +35,20 @@ async def upsert_rows(
         statement = statement.on_conflict_do_nothing(index_elements=key_columns)
     await session.execute(statement, list(rows))
     return len(rows)
+
+
+async def insert_missing(
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    key_columns: Sequence[str],
+) -> int:
+    """Insert ``rows``, leaving any existing row with the same key as it is
+    (``ON CONFLICT DO NOTHING``); returns the number of rows sent."""
+    if not rows:
+        return 0
+    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).on_conflict_do_nothing(index_elements=key_columns)
+    await session.execute(statement, list(rows))
+    return len(rows)
