@@ -197,3 +197,21 @@ def test_on_demand_diagnosis_shows_where_it_was_asked(engineer: Page, suite: Sui
     result.get_by_role("button", name="Back to the stored findings").click()
     expect(engineer.get_by_test_id("on-demand-diagnosis")).to_have_count(0)
     expect(engineer.get_by_test_id("findings").get_by_role("article").first).to_be_visible()
+
+
+def test_fleet_csv_is_one_request_for_the_whole_fleet(engineer: Page, suite: Suite) -> None:
+    engineer.goto(f"{suite.url}/fleet?period=window")
+    engineer.get_by_role("table", name=re.compile("bad-actor score")).locator(
+        "tbody tr"
+    ).first.wait_for()
+    asked: list[str] = []
+    engineer.on("request", lambda request: asked.append(request.url))
+    with engineer.expect_download() as download:
+        engineer.get_by_role("button", name=re.compile("Export fleet CSV")).click()
+    text = download.value.path().read_text()
+    assert [url for url in asked if "/api/v1/" in url] == [
+        f"{suite.url}/api/v1/fleet/ranking?period=window&format=csv"
+    ]
+    lines = text.splitlines()
+    assert lines[0].split(",")[:3] == ["rank", "loop_id", "name"]
+    assert sorted(line.split(",")[1] for line in lines[1:]) == sorted(suite.loops)
