@@ -9,6 +9,16 @@ export interface Recorded {
   path: string;
   query: URLSearchParams;
   body: unknown;
+  contentType?: string;
+}
+
+/** JSON bodies parsed; anything else (a CSV upload) as the text sent. */
+function parsed(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
 }
 
 type Handler = (request: Recorded) => { status?: number; body?: unknown; headers?: Record<string, string> } | unknown;
@@ -26,7 +36,8 @@ export function fakeGateway(routes: Record<string, Handler>) {
       method: init?.method ?? "GET",
       path: url.pathname.replace(/^\/api\/v1/, ""),
       query: url.searchParams,
-      body: init?.body ? JSON.parse(String(init.body)) : undefined,
+      body: init?.body ? parsed(String(init.body)) : undefined,
+      contentType: (init?.headers as Record<string, string> | undefined)?.["Content-Type"],
     };
     requests.push(request);
     const handler = routes[`${request.method} ${request.path}`];

@@ -1,7 +1,7 @@
 """kpi_results.span_source: whether the window's % of span is of the configured PV range
 
 Revision ID: 5a1e7c3d9b20
-Revises: 277e7522248b
+Revises: 6dc02bf9fd42
 Create Date: 2026-12-05 12:30:00.000000+00:00
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "5a1e7c3d9b20"
-down_revision: str | Sequence[str] | None = "277e7522248b"
+down_revision: str | Sequence[str] | None = "6dc02bf9fd42"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -14,13 +14,15 @@ from playwright.sync_api import Browser, sync_playwright
 from tests.e2e.embedded_suite import CHROMIUM, CHROMIUM_ARGS, Suite, running_suite
 
 
+# one seeded suite for every e2e module; the browser (Playwright's event loop) per module, so
+# that no loop outlives the e2e modules and the asyncio tests after them can run
 @pytest.fixture(scope="session")
 def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
     with running_suite(tmp_path_factory.mktemp("clpm-e2e")) as started:
         yield started
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium not found: apt-get install chromium", pytrace=False)

@@ -7,6 +7,10 @@ registers the loops); the diagnostics service; the API gateway serving the built
 admin who places the loops in units and enables APC on one cascade loop through the API; and
 the kpi-worker's run-once over the last hour, which sends the unhealthy loops to the
 diagnostics service. One loop has its PV range configured; the others' spans are estimated.
+One loop's transmitter drops out for the last 10 minutes of the hour (its samples are removed
+from the store before the aggregation, as a dropout leaves them): its latest window is
+"not assessed" (a third of its data). The hour of KPI windows is too little for a shift, day
+or week rating: over those periods every loop is "not assessed" with the count of windows.
 
 The realm is the real one (``deploy/keycloak/clpm-realm.json``) with this run's address added to
 the frontend client's redirect URIs, as an operator would for another port. Chromium is Debian's
@@ -18,10 +22,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,6 +60,8 @@ UNITS = {"TIC": "U208 reactor", "FIC": "U208 feed", "PIC": "U208 header", "LIC":
 RANGED_LOOP = "TIC208031"  # the sticky valve: its PV range (0-500 degC) is configured
 RANGED_SPAN = (0.0, 500.0)
 ESTIMATED_LOOP = "TIC208030"  # the healthy loop: no PV range, its span is estimated
+DROPOUT_LOOP = "LIC208050"  # its transmitter drops out for the last 10 minutes of the KPI hour
+DROPOUT = timedelta(minutes=10)
 
 
 @dataclass
@@ -204,6 +211,18 @@ def _seed_through_the_api(suite: Suite) -> None:
         ).raise_for_status()
 
 
+def _drop_out(store: Path, loop_id: str, start: datetime, end: datetime) -> None:
+    """A transmitter dropout: the loop's samples of [start, end) removed from the embedded
+    store (the simulator has no dropout profile; this is the state a dropout leaves)."""
+    with closing(sqlite3.connect(store)) as db, db:
+        removed = db.execute(
+            "DELETE FROM samples WHERE loop_id = ? AND t_ns >= ? AND t_ns < ?",
+            (loop_id, int(start.timestamp() * 1e9), int(end.timestamp() * 1e9)),
+        ).rowcount
+    if removed == 0:
+        pytest.fail(f"no samples of {loop_id} in [{start}, {end}) to drop", pytrace=False)
+
+
 @contextmanager
 def running_suite(data_dir: Path) -> Iterator[Suite]:
     """Start and seed the suite in ``data_dir``; stop its processes on exit."""
@@ -241,6 +260,12 @@ def running_suite(data_dir: Path) -> Iterator[Suite]:
         environment,
         log,
     )
+    now = datetime.now(UTC)
+    end = datetime.fromtimestamp(
+        now.timestamp() // KPI_WINDOW.total_seconds() * KPI_WINDOW.total_seconds(), UTC
+    )
+    start = end - timedelta(hours=KPI_HOURS)
+    _drop_out(data_dir / "timeseries.db", DROPOUT_LOOP, end - DROPOUT, end)
     run_step(
         [python, "-m", "clpm_aggregation", "backfill", "--hours", str(BACKFILL_HOURS + 0.25)],
         environment,
@@ -263,11 +288,6 @@ def running_suite(data_dir: Path) -> Iterator[Suite]:
             processes[1],
             timeout=60,
         )
-        now = datetime.now(UTC)
-        end = datetime.fromtimestamp(
-            now.timestamp() // KPI_WINDOW.total_seconds() * KPI_WINDOW.total_seconds(), UTC
-        )
-        start = end - timedelta(hours=KPI_HOURS)
         suite = Suite(url, data_dir, loops)
         _seed_through_the_api(suite)
         run_step(

@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.embedded_suite import (
     APC_LOOP,
+    DROPOUT_LOOP,
     Suite,
     screenshot,
     sign_in,
@@ -51,6 +52,7 @@ def _fleet_rows(page: Page) -> dict[str, str]:
 
 
 def test_fleet_lists_the_simulated_loops_with_their_status(engineer: Page, suite: Suite) -> None:
+    engineer.goto(f"{suite.url}/fleet?period=window")  # each loop's latest KPI window
     engineer.get_by_role("table", name=re.compile("bad-actor score")).locator(
         "tbody tr"
     ).first.wait_for()
@@ -59,11 +61,12 @@ def test_fleet_lists_the_simulated_loops_with_their_status(engineer: Page, suite
     expect(engineer.locator("tbody td", has_text="…")).to_have_count(0)
     statuses = _fleet_rows(engineer)
     assert sorted(statuses) == sorted(suite.loops)
-    assert set(statuses.values()) <= {"Good", "Fair", "Poor", "Offline"}
+    assert set(statuses.values()) <= {"Good", "Fair", "Poor", "Offline", "Not assessed"}
     assert "Poor" in statuses.values(), statuses  # the simulated plant has sick loops
+    assert statuses[DROPOUT_LOOP] == "Not assessed"  # its last window holds a third of its data
     counts = {
         name: int(engineer.get_by_test_id(f"count-{name}").inner_text())
-        for name in ("good", "fair", "poor", "offline")
+        for name in ("good", "fair", "poor", "not_assessed", "offline")
     }
     assert sum(counts.values()) == len(suite.loops)
     assert counts["poor"] == list(statuses.values()).count("Poor")
@@ -80,14 +83,14 @@ def test_fleet_lists_the_simulated_loops_with_their_status(engineer: Page, suite
 
 
 def test_worst_loop_has_a_trend_and_a_diagnosis(engineer: Page, suite: Suite) -> None:
-    engineer.goto(f"{suite.url}/fleet")
+    engineer.goto(f"{suite.url}/fleet?period=window")
     table = engineer.get_by_role("table", name=re.compile("bad-actor score"))
     first = table.locator("tbody tr").first
     expect(first.locator("td").first).to_have_text("1")
     worst = first.get_attribute("data-loop")
     assert worst
     first.get_by_role("link", name=worst).click()
-    engineer.wait_for_url(f"**/fleet/loops/{worst}")
+    engineer.wait_for_url(f"**/fleet/loops/{worst}?period=window")
     expect(engineer.get_by_role("heading", level=1)).to_contain_text(worst)
     summary = engineer.get_by_test_id("trend-summary")
     expect(summary).to_contain_text(re.compile(r"[1-9][\d,]* samples \(raw samples\)"))

@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Request, expect
 
 from tests.e2e.embedded_suite import (
+    DROPOUT_LOOP,
     ESTIMATED_LOOP,
     RANGED_LOOP,
     Suite,
@@ -66,6 +67,16 @@ def test_fleet_ranks_over_a_day_by_default_and_over_the_period_picked(
     }
     expect(engineer.get_by_text(re.compile("over the last day;"))).to_be_visible()
     assert any("period=day" in url for url in asked), asked
+    # an hour of KPI windows is too little to rate a day: every loop is not assessed, and says
+    # why (left out of the ranking: no rank)
+    badges = table.locator("tbody tr .status")
+    expect(badges.first).to_have_text("Not assessed")
+    assert set(badges.all_inner_texts()) == {"Not assessed"}
+    reason = badges.first.get_attribute("title") or ""
+    assert re.fullmatch(r"Not assessed: [1-9]\d* of 96 windows assessed", reason), reason
+    assert set(table.locator("tbody tr td:first-child").all_inner_texts()) == {"–"}
+    assert int(engineer.get_by_test_id("count-not_assessed").inner_text()) == len(suite.loops)
+    screenshot(engineer, "09-fleet-day-not-assessed")
 
     engineer.get_by_role("group", name="Assessment period").get_by_role(
         "button", name="Shift"
@@ -87,12 +98,38 @@ def test_fleet_ranks_over_a_day_by_default_and_over_the_period_picked(
     expect(engineer.get_by_role("heading", level=1)).to_contain_text(loop_id or "")
     assert _period_buttons(engineer)["Shift"] == "true"
     expect(engineer.get_by_text(re.compile(r"Status over the last shift \(8 h\)"))).to_be_visible()
+    panel = engineer.get_by_test_id("assessment")
+    expect(panel.get_by_role("heading", name="Shift assessment")).to_be_visible()
+    expect(panel).to_contain_text(re.compile(r"[1-9]\d* of 32 windows assessed"))
+    expect(panel.get_by_test_id("not-assessed-reason")).to_contain_text(
+        re.compile(r"Not assessed: [1-9]\d* of 32 windows assessed")
+    )
+    shares = panel.get_by_role("table", name="Share of the period in each status")
+    expect(shares).to_contain_text("Offline")  # the hours before the first KPI window
+    screenshot(engineer, "13-loop-shift-assessment")
     engineer.get_by_role("group", name="Assessment period").get_by_role(
         "button", name="Window"
     ).click()
     engineer.wait_for_url(f"**/fleet/loops/{loop_id}?period=window")
     expect(engineer.get_by_text(re.compile("Status over the latest KPI window"))).to_be_visible()
+    expect(engineer.get_by_test_id("assessment")).to_have_count(0)
     engineer.remove_listener("request", record)
+
+
+def test_a_window_with_too_little_data_is_not_assessed_with_its_reason(
+    engineer: Page, suite: Suite
+) -> None:
+    engineer.goto(f"{suite.url}/fleet?period=window")
+    row = engineer.locator(f'tbody tr[data-loop="{DROPOUT_LOOP}"]')
+    badge = row.locator(".status")
+    expect(badge).to_have_text("Not assessed")
+    expect(badge).to_have_attribute("title", re.compile(r"^Not assessed: data \d+ % complete"))
+    expect(row.locator("td").first).to_have_text("–")  # not ranked
+    engineer.goto(f"{suite.url}/fleet/loops/{DROPOUT_LOOP}?period=window")
+    expect(engineer.get_by_test_id("headline-not-assessed")).to_contain_text(
+        re.compile(r"Not assessed: data (2\d|3\d|4\d) % complete")
+    )
+    screenshot(engineer, "14-loop-not-assessed")
 
 
 def test_percentages_of_an_estimated_span_say_so(engineer: Page, suite: Suite) -> None:
@@ -132,7 +169,7 @@ def test_percentages_of_an_estimated_span_say_so(engineer: Page, suite: Suite) -
 
 
 def test_on_demand_diagnosis_shows_where_it_was_asked(engineer: Page, suite: Suite) -> None:
-    engineer.goto(f"{suite.url}/fleet")
+    engineer.goto(f"{suite.url}/fleet?period=window")
     worst = (
         engineer.get_by_role("table", name=re.compile("bad-actor score"))
         .locator("tbody tr")
@@ -157,6 +194,24 @@ def test_on_demand_diagnosis_shows_where_it_was_asked(engineer: Page, suite: Sui
     assert findings.first.locator("p.small").inner_text() != stored_window
     assert engineer.get_by_text(stored_window).count() == 0
     screenshot(engineer, "12-on-demand-diagnosis")
-    result.get_by_role("button", name="Show the latest scheduled findings").click()
+    result.get_by_role("button", name="Back to the stored findings").click()
     expect(engineer.get_by_test_id("on-demand-diagnosis")).to_have_count(0)
     expect(engineer.get_by_test_id("findings").get_by_role("article").first).to_be_visible()
+
+
+def test_fleet_csv_is_one_request_for_the_whole_fleet(engineer: Page, suite: Suite) -> None:
+    engineer.goto(f"{suite.url}/fleet?period=window")
+    engineer.get_by_role("table", name=re.compile("bad-actor score")).locator(
+        "tbody tr"
+    ).first.wait_for()
+    asked: list[str] = []
+    engineer.on("request", lambda request: asked.append(request.url))
+    with engineer.expect_download() as download:
+        engineer.get_by_role("button", name=re.compile("Export fleet CSV")).click()
+    text = download.value.path().read_text()
+    assert [url for url in asked if "/api/v1/" in url] == [
+        f"{suite.url}/api/v1/fleet/ranking?period=window&format=csv"
+    ]
+    lines = text.splitlines()
+    assert lines[0].split(",")[:3] == ["rank", "loop_id", "name"]
+    assert sorted(line.split(",")[1] for line in lines[1:]) == sorted(suite.loops)

@@ -117,18 +117,20 @@ export class ApiClient {
     body: unknown,
     accept: string,
     signal?: AbortSignal,
+    /** send ``body`` (a string) as is, with this Content-Type, instead of as JSON */
+    textType?: string,
   ): Promise<Response> {
     const fetcher = this.options.fetchImpl ?? fetch;
     const attempt = async (): Promise<Response> => {
       const headers: Record<string, string> = { Accept: accept };
       const token = await this.options.getToken();
       if (token) headers.Authorization = `Bearer ${token}`;
-      if (body !== undefined) headers["Content-Type"] = "application/json";
+      if (body !== undefined) headers["Content-Type"] = textType ?? "application/json";
       try {
         return await fetcher(this.url(path, query), {
           method,
           headers,
-          body: body === undefined ? undefined : JSON.stringify(body),
+          body: body === undefined ? undefined : textType ? String(body) : JSON.stringify(body),
           signal,
         });
       } catch (error) {
@@ -156,6 +158,12 @@ export class ApiClient {
 
   async post<T>(path: string, body: unknown): Promise<T> {
     const response = await this.send("POST", path, undefined, body, "application/json");
+    return (await response.json()) as T;
+  }
+
+  /** POST a text document (e.g. CSV) as is; answers the JSON reply. */
+  async postText<T>(path: string, text: string, contentType: string, query?: Query): Promise<T> {
+    const response = await this.send("POST", path, query, text, "application/json", undefined, contentType);
     return (await response.json()) as T;
   }
 

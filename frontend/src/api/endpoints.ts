@@ -4,6 +4,7 @@ import type { ApiClient, Query } from "./client";
 import type {
   AggregatedData,
   Assessment,
+  CatalogueImport,
   ApcSummary,
   DataRange,
   Findings,
@@ -57,6 +58,16 @@ export class ClpmApi {
 
   updateLoop(loopId: string, fields: LoopFields): Promise<Loop> {
     return this.http.put<Loop>(path(loopId), fields);
+  }
+
+  /** Import a loop list (CSV or JSON text, as the catalogue command line takes it; admin). */
+  importCatalogue(text: string, format: "csv" | "json", dryRun = false): Promise<CatalogueImport> {
+    return this.http.postText<CatalogueImport>(
+      "/loops/catalogue",
+      text,
+      format === "json" ? "application/json" : "text/csv",
+      dryRun ? { dry_run: "true" } : undefined,
+    );
   }
 
   deleteLoop(loopId: string): Promise<void> {

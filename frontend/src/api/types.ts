@@ -36,8 +36,11 @@ export interface Loop {
   kpi_window_end: string | null;
   criticality: number;
   bad_actor_score: number | null;
-  /** Why the loop is not assessed (status ``not_assessed``). */
+  /** Why an offline / not-assessed loop has no health (e.g. "data 49 % complete"). */
+  reason?: string | null;
   not_assessed_reason?: string | null;
+  /** What status and health cover (the listing's ``period``). */
+  period?: Period;
 }
 
 export interface LoopPage {
@@ -68,7 +71,7 @@ export interface BadActor {
   bad_actor_score: number;
   status: LoopStatus;
   main_problem: string | null;
-  not_assessed_reason?: string | null;
+  reason?: string | null;
 }
 
 export interface HealthBand {
@@ -249,12 +252,12 @@ export interface PeriodFinding {
 export interface Assessment {
   loop_id: string;
   period: Period;
-  start: string;
-  end: string;
+  start: string | null;
+  end: string | null;
   status: LoopStatus;
   health_score: number | null;
   main_problem: string | null;
-  /** Why the period is not assessed (also ``not_assessed_reason`` in some answers). */
+  /** Why the period has no rating (e.g. "40 of 96 windows assessed"). */
   reason?: string | null;
   not_assessed_reason?: string | null;
   status_shares: Partial<Record<LoopStatus, number>>;
@@ -276,6 +279,13 @@ export interface OnDemandDiagnosis {
   findings: Omit<Finding, "loop_id" | "window_start" | "window_end" | "trigger" | "created_at">[];
   health_score: number | null;
   notes: Record<string, string>;
+}
+
+/** ``POST /loops/catalogue``: what an import did (or would do, with ``dry_run``). */
+export interface CatalogueImport {
+  loops: number;
+  dry_run: boolean;
+  loop_ids: string[];
 }
 
 /** RFC 9457 problem details, as every gateway error is answered. */

@@ -18,6 +18,7 @@ import { SortHeader, type SortOrder } from "../components/SortHeader";
 import { HealthBar, StatusBadge, statusText } from "../components/StatusBadge";
 import { formatNumber, formatShare, labelOf } from "../lib/format";
 import { FLEET_KPI_COLUMNS, headlineOf, oscillationText, type KpiHeadline } from "../lib/kpis";
+import { notAssessedReason } from "../lib/assessment";
 import { DEFAULT_PERIOD, periodDescription, periodOf } from "../lib/periods";
 import { rollUpBy, type GroupRollup } from "../lib/rollup";
 
@@ -156,7 +157,7 @@ export function FleetPage() {
   const units = (summary.state.data?.units ?? []).map((item) => item.unit).filter((name): name is string => !!name);
 
   // the whole fleet's ranking in one request: the gateway renders the CSV
-  const exportCsv = () => api.http.downloadCsv("/fleet/ranking", { period, unit, area, status }, `clpm-fleet-${period}.csv`);
+  const exportCsv = () => api.http.downloadCsv("/fleet/ranking", { period, unit, area }, `clpm-fleet-${period}.csv`);
 
   return (
     <>
@@ -349,7 +350,7 @@ export function FleetPage() {
                             <HealthBar score={loop.health_score} />
                           </td>
                           <td>
-                            <StatusBadge status={loop.status} reason={loop.not_assessed_reason} />
+                            <StatusBadge status={loop.status} reason={notAssessedReason(loop)} />
                           </td>
                           <td>{loop.main_problem ? labelOf(loop.main_problem) : <span className="muted">–</span>}</td>
                           <td className="num">{headline ? formatShare(headline.service_factor) : "…"}</td>

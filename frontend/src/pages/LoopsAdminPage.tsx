@@ -1,4 +1,5 @@
-// Loops admin (admin role): register loops, change their names, units and areas, delete them.
+// Loops admin (admin role): register loops, change their names, units and areas, delete them,
+// and import a plant's loop list (CSV or JSON, PV ranges included).
 
 import { useState, type FormEvent } from "react";
 import { Link } from "react-router-dom";
@@ -112,6 +113,84 @@ function LoopForm({ initial, creating, onDone, onCancel }: { initial: Draft; cre
   );
 }
 
+/** "csv" or "json" by the file's name (a list exported from a spreadsheet is CSV). */
+export function catalogueFormatOf(fileName: string): "csv" | "json" {
+  return fileName.toLowerCase().endsWith(".json") ? "json" : "csv";
+}
+
+/** A chosen file's text (FileReader: supported wherever file inputs are). */
+function readText(file: Blob): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result));
+    reader.onerror = () => reject(reader.error ?? new Error("the file could not be read"));
+    reader.readAsText(file);
+  });
+}
+
+function CatalogueImportForm({ onDone }: { onDone: (message: string) => void }) {
+  const api = useApi();
+  const [file, setFile] = useState<File | null>(null);
+  const [dryRun, setDryRun] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [rows, setRows] = useState<[string, string][]>([]);
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (!file) {
+      setError("Choose a CSV or JSON file first.");
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    setRows([]);
+    try {
+      const answer = await api.importCatalogue(await readText(file), catalogueFormatOf(file.name), dryRun);
+      onDone(answer.dry_run ? `${answer.loops} loops valid; nothing imported (validation only).` : `${answer.loops} loops imported from ${file.name}.`);
+    } catch (failure) {
+      setError(describeError(failure));
+      if (failure instanceof ApiError) setRows(Object.entries(failure.parameterErrors));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form onSubmit={submit} className="panel" aria-label="Import a loop list">
+      <h2>Import a loop list</h2>
+      <p className="hint">
+        CSV with a header row or JSON: loop_id, name, unit, area, engineering_units, loop_type, criticality, op_lo, op_hi, pv_lo, pv_hi (the PV range:
+        both or neither), … Empty cells keep the defaults; a bad cell refuses the whole list.
+      </p>
+      {error && (
+        <div className="state state-error" role="alert">
+          {error}
+          {rows.length > 0 && (
+            <ul>
+              {rows.map(([where, message]) => (
+                <li key={where}>
+                  {where}: {message}
+                </li>
+              ))}
+            </ul>
+          )}
+        </div>
+      )}
+      <div className="toolbar" style={{ alignItems: "end" }}>
+        <div className="field">
+          <label htmlFor="catalogue-file">Loop list file</label>
+          <input id="catalogue-file" type="file" accept=".csv,.json,text/csv,application/json" onChange={(event) => setFile(event.target.files?.[0] ?? null)} />
+        </div>
+        <label className="field-inline">
+          <input type="checkbox" checked={dryRun} onChange={(event) => setDryRun(event.target.checked)} /> Validate only
+        </label>
+        <button type="submit" disabled={busy} aria-busy={busy}>
+          {busy ? "Importing…" : "Import loop list"}
+        </button>
+      </div>
+    </form>
+  );
+}
+
 const draftOf = (loop: Loop): Draft => ({
   loop_id: loop.loop_id,
   name: loop.name ?? "",
@@ -194,6 +273,7 @@ export function LoopsAdminPage() {
           {error}
         </p>
       )}
+      <CatalogueImportForm onDone={done} />
       {creating && <LoopForm initial={EMPTY} creating onDone={done} onCancel={() => setCreating(false)} />}
       {editing && <LoopForm key={editing.loop_id} initial={editing} creating={false} onDone={done} onCancel={() => setEditing(null)} />}
       <section className="panel" aria-labelledby="loops-heading">

@@ -147,7 +147,7 @@ describe("FleetPage", () => {
   });
 
   it("shows a not-assessed loop as such, with its reason", async () => {
-    const unjudged = { ...loop("PIC-400", null, "not_assessed", null), not_assessed_reason: "data 49 % complete" };
+    const unjudged = { ...loop("PIC-400", null, "not_assessed", null), reason: "data 49 % complete" };
     const { api } = gateway([...LOOPS, unjudged]);
     renderPage(<FleetPage />, { api, path: "/fleet", at: "/fleet" });
     const row = (await screen.findByRole("link", { name: "PIC-400" })).closest("tr")!;

@@ -184,7 +184,7 @@ describe("LoopDetailPage", () => {
     expect(within(result).getByText("Increase the gain.")).toBeInTheDocument();
     expect(within(result).getByText(/on_demand/)).toBeInTheDocument();
     expect(screen.queryByText("An older stored finding.")).not.toBeInTheDocument();
-    await userEvent.click(within(result).getByRole("button", { name: "Show the latest scheduled findings" }));
+    await userEvent.click(within(result).getByRole("button", { name: "Back to the stored findings" }));
     expect(await screen.findByText("An older stored finding.")).toBeInTheDocument();
   });
 

@@ -505,3 +505,42 @@ async def test_each_cycle_rates_its_loops_over_the_shift_day_and_week(
     assert week.status == "not_assessed"
     assert week.windows_assessed >= 1
     assert week.reason == f"{week.windows_assessed} of 672 windows assessed"
+
+
+async def test_a_backfill_reaching_the_present_rates_the_periods_too(
+    seeded: None,
+    sessions: async_sessionmaker[AsyncSession],
+    make_worker: Callable[..., KpiWorker],
+) -> None:
+    minutes = 15
+    now = datetime.now(UTC)
+    end = datetime.fromtimestamp(now.timestamp() // (60 * minutes) * (60 * minutes), UTC)
+    await make_worker(None).run_range(end - timedelta(minutes=minutes), end, ["FIC300"])
+    async with sessions() as session:
+        rows = (
+            (
+                await session.execute(
+                    select(LoopAssessment).where(LoopAssessment.loop_id == "FIC300")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert {row.period: row.period_end for row in rows} == {
+        "shift": end,
+        "day": end,
+        "week": end,
+    }
+    # a backfill of old history leaves the current ratings alone
+    await make_worker(None).run_range(WINDOW.start, WINDOW.end, ["FIC300"])
+    async with sessions() as session:
+        ends = (
+            (
+                await session.execute(
+                    select(LoopAssessment.period_end).where(LoopAssessment.loop_id == "FIC300")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert set(ends) == {end}

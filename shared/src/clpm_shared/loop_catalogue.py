@@ -6,6 +6,8 @@ anything is written; the import is one transaction, so a bad file changes nothin
 
     python -m clpm_shared.loop_catalogue plant.csv [--dry-run]
 
+The gateway takes the same lists at ``POST /api/v1/loops/catalogue`` (admin).
+
 Columns: loop_id (required), name, description, unit, area, engineering_units, and the
 loop_config fields loop_type, criticality, apc_enabled, apc_modes, normal_modes (lists
 separated by ``;``), op_lo, op_hi, pv_lo, pv_hi, sat_margin, deadband, dead_time_s,
@@ -21,6 +23,7 @@ import csv
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -32,6 +35,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from clpm_shared.config import load_settings
 from clpm_shared.db import create_engine, create_session_factory
@@ -113,41 +117,86 @@ class LoopEntry(BaseModel):
         return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
 
+@dataclass(frozen=True)
+class RowProblem:
+    """One invalid cell: the row number (CSV: the header is row 1), the column, the problem."""
+
+    row: int
+    column: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.column}: {self.message}"
+
+
 class CatalogueError(ValueError):
-    """The file has invalid rows; ``lines`` says which row and column, one per problem."""
+    """The list has invalid rows; ``problems`` (and ``lines``) say which row and column."""
 
-    def __init__(self, lines: list[str]) -> None:
-        super().__init__("\n".join(lines))
-        self.lines = lines
+    def __init__(self, problems: Sequence[RowProblem]) -> None:
+        self.problems = list(problems)
+        self.lines = [str(problem) for problem in self.problems]
+        super().__init__("\n".join(self.lines))
 
 
-def read_catalogue(path: Path) -> list[LoopEntry]:
-    """Parse and validate every row of a CSV or JSON (list of objects) loop list."""
-    text = path.read_text(encoding="utf-8-sig")
-    rows: list[dict[str, Any]]
-    if path.suffix.lower() == ".json":
+def parse_catalogue(text: str, *, json_list: bool) -> list[LoopEntry]:
+    """Parse and validate every row of a loop list: CSV with a header row, or JSON (a list of
+    objects, or ``{"loops": [...]}``). Raises :class:`CatalogueError` naming every bad cell,
+    ``json.JSONDecodeError`` for JSON that does not parse."""
+    rows: list[Any]
+    if json_list:
         loaded = json.loads(text)
-        rows = loaded if isinstance(loaded, list) else loaded.get("loops", [])
+        found = loaded.get("loops") if isinstance(loaded, dict) else loaded
+        if not isinstance(found, list):
+            raise CatalogueError([RowProblem(1, "loops", "expected a list of loop objects")])
+        rows = found
     else:
-        rows = list(csv.DictReader(text.splitlines()))
+        try:
+            rows = list(csv.DictReader(text.removeprefix("\ufeff").splitlines()))
+        except csv.Error as exc:
+            raise CatalogueError([RowProblem(1, "csv", str(exc))]) from None
     entries: list[LoopEntry] = []
-    problems: list[str] = []
+    problems: list[RowProblem] = []
     seen: set[str] = set()
-    for number, row in enumerate(rows, start=2 if path.suffix.lower() != ".json" else 1):
+    for number, row in enumerate(rows, start=1 if json_list else 2):
+        if not isinstance(row, dict):
+            problems.append(RowProblem(number, "row", "expected an object"))
+            continue
         raw_id = str(row.get("loop_id", "")).strip()
         if raw_id in seen:
-            problems.append(f"row {number}: loop_id: duplicate {raw_id!r}")
+            problems.append(RowProblem(number, "loop_id", f"duplicate {raw_id!r}"))
         seen.add(raw_id)
         try:
             entries.append(LoopEntry.model_validate(row))
         except ValidationError as exc:
             for error in exc.errors():
-                column = ".".join(str(part) for part in error["loc"]) or "row"
+                column = ".".join(str(part) for part in error["loc"])
                 message = str(error["msg"]).removeprefix("Value error, ")
-                problems.append(f"row {number}: {column}: {message}")
+                if not column:  # a check across columns names them: "pv_lo and pv_hi: ..."
+                    head, _, rest = message.partition(": ")
+                    named = rest and all(n in LoopEntry.model_fields for n in head.split(" and "))
+                    column, message = (head, rest) if named else ("row", message)
+                problems.append(RowProblem(number, column, message))
     if problems:
         raise CatalogueError(problems)
     return entries
+
+
+def read_catalogue(path: Path) -> list[LoopEntry]:
+    """Parse and validate every row of a CSV or JSON (list of objects) loop list file."""
+    text = path.read_text(encoding="utf-8-sig")
+    return parse_catalogue(text, json_list=path.suffix.lower() == ".json")
+
+
+async def save_catalogue(session: AsyncSession, entries: Sequence[LoopEntry]) -> int:
+    """Upsert every entry into ``loops`` and ``loop_config`` in the caller's transaction."""
+    loops = LoopRepository(session)
+    configs = LoopConfigRepository(session)
+    for entry in entries:
+        await loops.save(entry.loop_id, entry.loop_values())
+        config = entry.config_values()
+        if config:
+            await configs.save(entry.loop_id, config)
+    return len(entries)
 
 
 async def import_catalogue(database_url: str, entries: Sequence[LoopEntry]) -> int:
@@ -155,13 +204,7 @@ async def import_catalogue(database_url: str, entries: Sequence[LoopEntry]) -> i
     engine = create_engine(database_url)
     try:
         async with create_session_factory(engine)() as session, session.begin():
-            loops = LoopRepository(session)
-            configs = LoopConfigRepository(session)
-            for entry in entries:
-                await loops.save(entry.loop_id, entry.loop_values())
-                config = entry.config_values()
-                if config:
-                    await configs.save(entry.loop_id, config)
+            await save_catalogue(session, entries)
     finally:
         await engine.dispose()
     return len(entries)

@@ -10,7 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from clpm_shared.db import Loop, LoopConfig, create_engine, create_session_factory
-from clpm_shared.loop_catalogue import CatalogueError, import_catalogue, read_catalogue
+from clpm_shared.loop_catalogue import (
+    CatalogueError,
+    import_catalogue,
+    parse_catalogue,
+    read_catalogue,
+)
 from tests.harness.servers import REPO_ROOT
 
 DEMO_PLANT = REPO_ROOT / "deploy" / "local" / "demo-plant.csv"
@@ -34,10 +39,10 @@ def test_pv_range_needs_both_limits_in_order(tmp_path: Path) -> None:
     with pytest.raises(CatalogueError) as caught:
         read_catalogue(path)
     assert len(caught.value.lines) == 2
-    assert caught.value.lines[0].startswith("row 3: ")
-    assert "give both limits" in caught.value.lines[0]
-    assert caught.value.lines[1].startswith("row 4: ")
-    assert "pv_hi: must be greater than pv_lo" in caught.value.lines[1]
+    assert caught.value.lines == [
+        "row 3: pv_lo and pv_hi: give both limits of the PV range, or neither",
+        "row 4: pv_hi: must be greater than pv_lo",
+    ]
     path.write_text("loop_id,pv_lo,pv_hi\nTIC1,0,500\nTIC4,,\n")
     first, second = read_catalogue(path)
     assert first.config_values() == {"pv_lo": 0.0, "pv_hi": 500.0}
@@ -99,3 +104,20 @@ def test_cli_dry_run_validates_without_writing_and_bad_file_exits_2(tmp_path: Pa
     )  # fmt: skip
     assert failed.returncode == 2
     assert "row 2: criticality" in failed.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "json_list", "problem"),
+    [
+        ('"AAA"', True, "loops: expected a list of loop objects"),
+        ('{"loops": 3}', True, "loops: expected a list of loop objects"),
+        ("[1]", True, "row: expected an object"),
+        ("loop_id\n" + "x" * 200_000 + "\n", False, "csv: field larger than field limit (131072)"),
+    ],
+)
+def test_lists_of_the_wrong_shape_are_refused_with_a_reason(
+    text: str, json_list: bool, problem: str
+) -> None:
+    with pytest.raises(CatalogueError) as caught:
+        parse_catalogue(text, json_list=json_list)
+    assert caught.value.lines[0].split(": ", 1)[1] == problem

@@ -1,6 +1,6 @@
-// Diagnosis findings of the latest analysed window, and "Diagnose the last hour" for engineers:
-// the on-demand result replaces the stored findings in the panel (marked as on demand, with the
-// window it covers and when it ran) until the user goes back to the latest scheduled ones.
+// Diagnosis findings stored last for the loop, and "Diagnose the last hour" for engineers: the
+// run's own answer replaces them in the panel (marked as on demand, with the window it covers
+// and when it ran) until the user goes back to the stored findings.
 
 import { useState } from "react";
 
@@ -61,7 +61,7 @@ function OnDemandResult({ run, spanSource, onBack }: { run: OnDemandRun; spanSou
         </ul>
       )}
       <button type="button" className="secondary" onClick={onBack}>
-        Show the latest scheduled findings
+        Back to the stored findings
       </button>
     </div>
   );

@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from clpm_api_gateway import (
+    routes_catalogue,
     routes_data,
     routes_diagnostics,
     routes_fleet,
@@ -47,6 +48,7 @@ from clpm_shared.web.problems import Problem, install_problem_handlers
 
 API_ROUTERS: tuple[APIRouter, ...] = (
     routes_data.router,
+    routes_catalogue.router,
     routes_loops.router,
     routes_kpis.router,
     routes_fleet.router,

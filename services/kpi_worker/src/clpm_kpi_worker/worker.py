@@ -232,7 +232,8 @@ class KpiWorker:
         progress: Callable[[int, int], None] | None = None,
     ) -> CycleStats:
         """Compute every aligned window in ``[start, end)`` (backfill; no leases needed), then
-        rate the periods that end with its last window."""
+        rate the loops' periods ending with its last window, as a cycle does: without it the
+        shift / day / week ratings stayed "no rating yet" until the first scheduled cycle."""
         started = time.perf_counter()
         if loop_ids is None:
             await self._register_new_loops()
