@@ -89,6 +89,22 @@ class DatabaseSettings(BaseSettings):
         "postgresql:// is used with asyncpg; sqlite:///path with aiosqlite.",
     )
     db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+    db_statement_timeout_s: Annotated[float, Field(ge=0, le=86400)] = Field(
+        default=60.0,
+        description="PostgreSQL statement_timeout of every session (0: none): a statement "
+        "running longer is cancelled (the request answers 503).",
+    )
+    db_lock_timeout_s: Annotated[float, Field(ge=0, le=86400)] = Field(
+        default=10.0,
+        description="PostgreSQL lock_timeout of every session (0: none): a statement waiting "
+        "longer for a row or table lock fails instead of stalling behind a frozen holder.",
+    )
+    db_idle_in_transaction_timeout_s: Annotated[float, Field(ge=0, le=86400)] = Field(
+        default=60.0,
+        description="PostgreSQL idle_in_transaction_session_timeout (0: none): the server ends "
+        "a session that keeps a transaction open without a statement this long, releasing its "
+        "locks (a frozen or hung process). Keep it below AGG_LEASE_S and KPI_LEASE_S.",
+    )
 
     @field_validator("database_url")
     @classmethod
