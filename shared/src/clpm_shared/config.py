@@ -160,6 +160,16 @@ class InfluxSettings(BaseSettings):
     influxdb_retention_policy: str | None = None
     influxdb_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
     influxdb_max_retries: Annotated[int, Field(ge=0, le=20)] = 4
+    influxdb_breaker_failures: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=5,
+        description="Failed InfluxDB attempts in a row (all requests of a process together) "
+        "after which requests fail at once (503 with Retry-After) instead of retrying.",
+    )
+    influxdb_breaker_open_s: Annotated[float, Field(gt=0, le=600)] = Field(
+        default=5.0,
+        description="Seconds requests fail at once once the breaker opened; then one request "
+        "probes InfluxDB and closes it again if it answers.",
+    )
     embedded_tsdb_path: Path = Path(".clpm/timeseries.db")
     embedded_retention_days: Annotated[float, Field(ge=0, le=36500)] = Field(
         default=30.0,
