@@ -1,5 +1,9 @@
 """The streaming loop: backfill history, then one sample of every loop per STREAM_INTERVAL.
 
+The simulation is one continuous process, so history and live samples come from it in order:
+the backfill writes up to the tick live streaming starts at (it chases the clock for as long
+as writing history takes), and live streaming starts at the next tick: no gap.
+
 Timestamps sit on the interval grid (``k * STREAM_INTERVAL`` since the epoch), so restarts and
 several loops line up. Generation never waits for the store (:mod:`write_buffer` absorbs
 outages, bounded); backfill does wait, so history is never dropped for speed. On stop (SIGINT
@@ -170,13 +174,19 @@ class StreamingService:
             return None
         return int(span.end.timestamp() * 1_000_000) * 1_000
 
+    def _live_tick(self) -> int:
+        """The next tick of the grid after now: where live streaming would start."""
+        return grid_floor(time.time_ns(), self._interval_ns) + self._interval_ns
+
     async def _backfill(self, stop: asyncio.Event) -> int:
         """Write up to ``backfill_hours`` of history ending now; return the next tick.
 
-        Waits until the store has taken it all (or ``stop``), so live samples follow history.
+        History chases the clock: ticks that passed while it was written are written too, so
+        live streaming starts at exactly the tick after the last one of history (no gap, however
+        long the backfill takes). Waits until the store has taken it all (or ``stop``).
         """
         interval = self._interval_ns
-        end = grid_floor(time.time_ns(), interval) + interval
+        end = self._live_tick()
         ticks = round(self.options.backfill_hours * 3600 * _NS / interval)
         start = end - ticks * interval
         last = await self._last_stored_ns()
@@ -194,37 +204,54 @@ class StreamingService:
         started = time.monotonic()
         done = 0
         t = start
-        while t < end and not stop.is_set():
+        while not stop.is_set():
+            if t >= end:
+                end = self._live_tick()  # the clock moved on while history was written
+                if t >= end:
+                    break
             while self.buffer.points >= high_water and not stop.is_set():
                 await self.buffer.wait_changed(self.buffer.version, timeout_s=0.5)
-            chunk = self.generator.next_chunk(t)
-            self.buffer.append(chunk)
-            self.summary.backfilled_points += chunk.points
+            self._append_history(t)
             t += interval
             done += 1
             if done % 200 == 0:
                 await asyncio.sleep(0)  # let the writer run
-            if total >= 1000 and done % (total // 10) == 0:
+            if total >= 1000 and done % (total // 10) == 0 and done <= total:
                 logger.info("backfill progress", extra={"ticks_done": done, "ticks": total})
         while not self.writer.idle and not stop.is_set():
             await self.buffer.wait_changed(self.buffer.version, timeout_s=0.5)
+        # the seconds spent waiting for the store: generated now, written by the live writer
+        while not stop.is_set() and t < self._live_tick() - interval:
+            self._append_history(t)
+            t += interval
+            done += 1
         logger.info(
-            "backfill written" if self.writer.idle else "backfill interrupted",
+            "backfill interrupted" if stop.is_set() else "backfill written",
             extra={
                 "ticks": done,
+                "ticks_after_the_start": done - total,
                 "points": self.summary.backfilled_points,
                 "seconds": round(time.monotonic() - started, 2),
+                "live_from_ns": t,
             },
         )
         return t
+
+    def _append_history(self, t_ns: int) -> None:
+        chunk = self.generator.next_chunk(t_ns)
+        self.buffer.append(chunk)
+        self.summary.backfilled_points += chunk.points
 
     # ------------------------------------------------------------------ live
 
     async def _stream(self, stop: asyncio.Event, resume_ns: int | None) -> None:
         interval = self._interval_ns
-        next_t = grid_floor(time.time_ns(), interval) + interval
+        next_t = self._live_tick() if resume_ns is None else resume_ns
         if resume_ns is not None:
-            next_t = max(next_t, resume_ns)
+            logger.info(
+                "live streaming continues the history without a gap",
+                extra={"from_ns": resume_ns, "interval_s": self.options.interval_s},
+            )
         deadline = (
             None if self.options.duration_s is None else time.monotonic() + self.options.duration_s
         )
