@@ -277,6 +277,29 @@ class ApiSettings(BaseSettings):
     api_cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:5173"])
     api_max_raw_range_h: Annotated[float, Field(gt=0, le=24 * 366)] = 24.0
     api_max_limit: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
+    api_max_raw_buckets: Annotated[int, Field(ge=10, le=1_000_000)] = Field(
+        default=20_000,
+        description="Most buckets of one /data/aggregated answer computed from raw samples "
+        "(intervals under a minute, or no aggregates stored); its range is also at most "
+        "API_MAX_RAW_RANGE_H.",
+    )
+    api_max_minute_range_d: Annotated[float, Field(gt=0, le=3660)] = Field(
+        default=62.0,
+        description="Longest range (days) of /data/aggregated at minute intervals (agg_1m).",
+    )
+    api_max_hour_range_d: Annotated[float, Field(gt=0, le=36600)] = Field(
+        default=3660.0,
+        description="Longest range (days) of /data/aggregated at hourly intervals (agg_1h).",
+    )
+    api_rate_limit_per_min: Annotated[float, Field(ge=0, le=1_000_000)] = Field(
+        default=600.0,
+        description="Expensive requests (raw and aggregated data, CSV, clusters, diagnosis "
+        "runs) per user and minute, per gateway process (0: no limit); more answer 429.",
+    )
+    api_rate_limit_burst: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=120,
+        description="Expensive requests a user may make at once before the rate applies.",
+    )
     api_default_limit: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
     frontend_dist: Path | None = None
     diag_service_url: str = "http://localhost:8050"
@@ -354,8 +377,14 @@ class StreamingSettings(BaseSettings):
     stream_seed: int = 42
     stream_buffer_max_points: Annotated[int, Field(ge=1000)] = 2_000_000
     stream_log_file: Path | None = Path("data_streaming_service.log")
+    stream_state_file: Path | None = Field(
+        default=None,
+        description="Where the simulator keeps its state (every minute and at shutdown) so "
+        "that a restart continues every trend instead of starting again at its base "
+        "(empty: not kept).",
+    )
 
-    @field_validator("stream_log_file", mode="before")
+    @field_validator("stream_log_file", "stream_state_file", mode="before")
     @classmethod
     def _empty_means_console_only(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

@@ -31,6 +31,7 @@ from clpm_api_gateway.metrics import (
     gateway_registry,
     request_duration_histogram,
 )
+from clpm_api_gateway.rate_limit import RateLimiter
 from clpm_api_gateway.response_cache import ResponseCache
 from clpm_api_gateway.security import body_limits_of, mount_security, security_lifespan
 from clpm_shared import __version__
@@ -104,6 +105,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     stats = app.state.cached_hits = CachedHitStats()
+    app.state.rate_limiter = RateLimiter(
+        resolved.api.api_rate_limit_per_min, resolved.api.api_rate_limit_burst
+    )
     registry = app.state.metrics_registry = gateway_registry(app.state)
     observers: list[RequestObserver] = [RequestDurations(request_duration_histogram(registry))]
     access_log = access_log_observer(ACCESS_LOGGER)
@@ -132,7 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     prefix = resolved.api.api_prefix.rstrip("/")
     app.include_router(routes_operations.router)
     if prefix:  # the probes also under the prefix, as every route
-        app.include_router(routes_operations.router, prefix=prefix, include_in_schema=False)
+        app.include_router(routes_operations.probes, prefix=prefix, include_in_schema=False)
     for router in API_ROUTERS:
         app.include_router(router, prefix=prefix)
         app.include_router(router, include_in_schema=False)

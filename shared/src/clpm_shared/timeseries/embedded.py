@@ -29,9 +29,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from clpm_shared.timeseries.base import (
     LOOP_ID_PATTERN,
     MODE_TAG,
+    FloatArray,
     IntervalAggregate,
     LatestPoint,
     LatestValue,
@@ -48,7 +51,6 @@ from clpm_shared.timeseries.base import (
     validate_window,
 )
 from clpm_shared.timeseries.cursor import decode_cursor, page_of
-from clpm_shared.timeseries.interval_statistics import interval_statistics
 from clpm_shared.timeseries.points import SampleRow, sample_rows
 from clpm_shared.timeseries.raw_columns import (
     float_fields,
@@ -314,8 +316,7 @@ class EmbeddedStore:
         validate_loop_id(loop_id)
         start_ns, end_ns = validate_window(start, end)
         validate_interval(interval_s, start_ns, end_ns)
-        grouped = await self._run(functools.partial(_read_many, [loop_id], start_ns, end_ns))
-        return interval_statistics(series_from_rows(loop_id, grouped.get(loop_id, [])), interval_s)
+        return await self._run(functools.partial(_aggregate, loop_id, start_ns, end_ns, interval_s))
 
     async def ping(self) -> bool:
         try:
@@ -371,6 +372,77 @@ def _prune_loop(loop_id: str, before_ns: int, db: sqlite3.Connection) -> int:
         raise
     db.execute("COMMIT")
     return int(deleted)
+
+
+_FLOAT_COLUMNS = ("pv", "sp", "op")
+
+_BUCKET_STATISTICS = """
+WITH s AS (
+    SELECT t_ns / :interval_ns AS b, pv, sp, op FROM samples
+    WHERE loop_id = :loop_id AND t_ns >= :start_ns AND t_ns < :end_ns
+),
+m AS (
+    SELECT b,
+        count(pv) AS pv_count, avg(pv) AS pv_mean, min(pv) AS pv_min, max(pv) AS pv_max,
+        count(sp) AS sp_count, avg(sp) AS sp_mean, min(sp) AS sp_min, max(sp) AS sp_max,
+        count(op) AS op_count, avg(op) AS op_mean, min(op) AS op_min, max(op) AS op_max
+    FROM s GROUP BY b
+)
+SELECT m.b,
+    m.pv_count, m.pv_mean, m.pv_min, m.pv_max,
+    sum((s.pv - m.pv_mean) * (s.pv - m.pv_mean)),
+    m.sp_count, m.sp_mean, m.sp_min, m.sp_max,
+    sum((s.sp - m.sp_mean) * (s.sp - m.sp_mean)),
+    m.op_count, m.op_mean, m.op_min, m.op_max,
+    sum((s.op - m.op_mean) * (s.op - m.op_mean))
+FROM m JOIN s ON s.b = m.b
+GROUP BY m.b ORDER BY m.b
+"""
+"""Count, mean, min, max and the sum of squared deviations from the bucket mean (two passes,
+as exact as numpy's), per epoch-aligned bucket, computed by SQLite."""
+
+_EDGE_VALUE = """
+SELECT t_ns / :interval_ns AS b, {extreme}(t_ns), {column} FROM samples
+WHERE loop_id = :loop_id AND t_ns >= :start_ns AND t_ns < :end_ns AND {column} IS NOT NULL
+GROUP BY b
+"""
+"""First (min) or last (max) present value per bucket: SQLite takes the bare column from the row
+holding the single min()/max()."""
+
+
+def _aggregate(
+    loop_id: str, start_ns: int, end_ns: int, interval_s: int, db: sqlite3.Connection
+) -> IntervalAggregate:
+    """Per-interval statistics of one loop, computed in SQL: memory does not grow with the
+    number of samples (the buckets are bounded by the caller)."""
+    parameters = {
+        "interval_ns": interval_s * 1_000_000_000,
+        "loop_id": loop_id,
+        "start_ns": start_ns,
+        "end_ns": end_ns,
+    }
+    rows = db.execute(_BUCKET_STATISTICS, parameters).fetchall()
+    table = np.array(rows, dtype=np.float64).reshape(len(rows), 16)
+    buckets = np.array([row[0] for row in rows], dtype=np.int64)
+    stats: dict[str, FloatArray] = {}
+    for index, column in enumerate(_FLOAT_COLUMNS):
+        count, mean, low, high, squares = table[:, 1 + 5 * index : 6 + 5 * index].T
+        stats[f"{column}_count"] = count
+        stats[f"{column}_mean"] = mean
+        stats[f"{column}_min"] = low
+        stats[f"{column}_max"] = high
+        several = count > 1
+        stats[f"{column}_std"] = np.sqrt(
+            np.divide(squares, count - 1, out=np.full(count.size, np.nan), where=several)
+        )
+        position = {int(bucket): i for i, bucket in enumerate(buckets)}
+        for statistic, extreme in (("first", "min"), ("last", "max")):
+            values = np.full(buckets.size, np.nan)
+            sql = _EDGE_VALUE.format(extreme=extreme, column=column)
+            for bucket, _, value in db.execute(sql, parameters):
+                values[position[int(bucket)]] = value
+            stats[f"{column}_{statistic}"] = values
+    return IntervalAggregate(loop_id, interval_s, buckets * interval_s * 1_000_000_000, stats)
 
 
 def _read_many(
