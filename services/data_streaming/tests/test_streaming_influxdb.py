@@ -18,6 +18,7 @@ import pytest
 from clpm_shared.config import InfluxSettings
 from clpm_shared.timeseries import InfluxQLStore
 from data_streaming_service.catalogue import loop_specs
+from data_streaming_service.checkpoint import load_state
 from data_streaming_service.data_generator import ControlLoopDataGenerator
 from data_streaming_service.streaming import StreamingService, StreamOptions, grid_floor
 from tests.harness.servers import InfluxServer, free_port, wait_for
@@ -291,3 +292,36 @@ async def test_stop_while_the_store_is_unreachable_ends_within_the_flush_timeout
     assert summary.written_points == 0
     assert summary.generated_points > 0
     assert any("did not take every point" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_restarted_simulator_continues_its_trends_instead_of_starting_at_base(
+    influx_server: InfluxServer, influx_database: str, store: InfluxQLStore, tmp_path: Path
+) -> None:
+    """Two runs (a restart between them, STREAM_STATE_FILE kept) write exactly what one
+    uninterrupted simulation writes: no step back to the base operating point at the seam."""
+    interval = 0.1
+    specs = [replace(spec, loop_id=f"RST{i}") for i, spec in enumerate(loop_specs(3, 11))]
+    state_file = tmp_path / "simulator-state.pickle"
+    options = StreamOptions(
+        interval_s=interval, backfill_hours=6 / 3600, backfill_only=True, state_file=state_file
+    )
+    first = ControlLoopDataGenerator(specs, interval_s=interval, seed=11)
+    await StreamingService(first, store, options).run(asyncio.Event())
+    assert state_file.stat().st_mode & 0o077 == 0
+    await asyncio.sleep(1.0)  # ten ticks pass while "stopped"
+
+    restored = load_state(state_file, ControlLoopDataGenerator(specs, interval_s=interval))
+    assert restored is not None
+    second = StreamingService(restored.generator, store, options, restored_ns=restored.t_ns)
+    summary = await second.run(asyncio.Event())
+    assert summary.backfilled_points >= 3 * 3 * 5  # the ticks since the first run
+
+    rows = select(
+        influx_server, influx_database, "SELECT PV, OP FROM control_loops WHERE loop_id = 'RST1'"
+    )
+    times = np.array([row["time"] for row in rows], dtype=np.int64)
+    assert np.all(np.diff(times) == round(interval * 1e9))  # contiguous across the restart
+    uninterrupted = ControlLoopDataGenerator(specs, interval_s=interval, seed=11)
+    expected = [uninterrupted.next_chunk(int(t)) for t in times]
+    assert [row["PV"] for row in rows] == [chunk.pv[1] for chunk in expected]
+    assert [row["OP"] for row in rows] == [chunk.op[1] for chunk in expected]

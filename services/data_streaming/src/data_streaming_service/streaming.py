@@ -18,10 +18,12 @@ import contextlib
 import logging
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from clpm_shared.timeseries import TimeSeriesError, TimeSeriesStore
-from data_streaming_service.data_generator import ControlLoopDataGenerator
+from data_streaming_service.checkpoint import save_state
+from data_streaming_service.data_generator import ControlLoopDataGenerator, SampleChunk
 from data_streaming_service.heartbeat import HeartbeatPublisher
 from data_streaming_service.write_buffer import PointBuffer, StoreWriter
 
@@ -44,6 +46,10 @@ class StreamOptions:
     heartbeat_every_s: float = 15.0
     max_lag_ticks: int = 5
     """Further behind than this many ticks, the stream skips ahead instead of catching up."""
+    state_file: Path | None = None
+    """Where the simulator's state is kept (STREAM_STATE_FILE; None: not kept)."""
+    max_replay_s: float = 7200.0
+    """A restored simulator runs silently through at most this much of the time it missed."""
 
 
 @dataclass
@@ -89,6 +95,8 @@ class StreamingService:
         store: TimeSeriesStore,
         options: StreamOptions,
         heartbeat: HeartbeatPublisher | None = None,
+        *,
+        restored_ns: int | None = None,
     ) -> None:
         if generator.interval_s != options.interval_s:
             raise ValueError("generator.interval_s must equal options.interval_s")
@@ -104,6 +112,8 @@ class StreamingService:
         self._next_heartbeat = 0.0
         self._summary_written = 0
         self._summary_at = time.monotonic()
+        self.generated_ns = restored_ns
+        """Tick of the last sample the generator produced (restored: of the previous run)."""
 
     async def run(self, stop: asyncio.Event) -> StreamSummary:
         """Backfill (if asked), stream until ``stop`` is set, then flush; return the summary."""
@@ -123,6 +133,7 @@ class StreamingService:
             self.buffer.wake()
             await self._stop_writer(writer_task, self.options.flush_timeout_s)
             self.summary.flushed = await self.writer.flush(max(0.0, deadline - time.monotonic()))
+            self._save_state()
             self._refresh_summary()
             if self.summary.flushed:
                 logger.info("data-streaming stopped; buffer flushed", extra=self.summary.as_dict())
@@ -192,6 +203,7 @@ class StreamingService:
         last = await self._last_stored_ns()
         if last is not None and last >= start:
             start = grid_floor(last, interval) + interval
+        start = self._continue_restored(start)
         if start >= end:
             logger.info("backfill skipped: history already present", extra={"from_ns": start})
             return end
@@ -237,8 +249,40 @@ class StreamingService:
         )
         return t
 
-    def _append_history(self, t_ns: int) -> None:
+    def _generate(self, t_ns: int) -> SampleChunk:
         chunk = self.generator.next_chunk(t_ns)
+        self.generated_ns = t_ns
+        return chunk
+
+    def _save_state(self) -> None:
+        if self.options.state_file is None or self.generated_ns is None:
+            return
+        try:
+            save_state(self.options.state_file, self.generator, self.generated_ns)
+        except OSError as exc:
+            logger.warning("could not keep the simulator state", extra={"error": str(exc)})
+
+    def _continue_restored(self, start: int) -> int:
+        """Where history starts after a restored state: after its last tick, and the ticks it
+        missed before ``start`` run silently (at most ``max_replay_s``) so trends continue."""
+        interval = self._interval_ns
+        if self.generated_ns is None:
+            return start
+        if self.generated_ns >= start:
+            return self.generated_ns + interval
+        missed = (start - self.generated_ns) // interval - 1
+        if missed * self.options.interval_s > self.options.max_replay_s:
+            logger.info("simulator state older than the replay limit; trends continue from it")
+            return start
+        t = self.generated_ns + interval
+        while t < start:
+            self._generate(t)
+            t += interval
+        logger.info("simulator ran through the time it missed", extra={"ticks": int(missed)})
+        return start
+
+    def _append_history(self, t_ns: int) -> None:
+        chunk = self._generate(t_ns)
         self.buffer.append(chunk)
         self.summary.backfilled_points += chunk.points
 
@@ -274,7 +318,7 @@ class StreamingService:
                     extra={"skipped_ticks": int(behind), "interval_s": self.options.interval_s},
                 )
                 next_t = grid_floor(now, interval)
-            chunk = self.generator.next_chunk(next_t)
+            chunk = self._generate(next_t)
             self.buffer.append(chunk)
             self.summary.cycles += 1
             self.summary.generated_points += chunk.points
@@ -289,6 +333,7 @@ class StreamingService:
         now = time.monotonic()
         if now >= self._next_summary:
             self._log_summary(now)
+            self._save_state()
             self._next_summary = now + self.options.summary_every_s
         if self.heartbeat is not None and now >= self._next_heartbeat:
             self._next_heartbeat = now + self.options.heartbeat_every_s
