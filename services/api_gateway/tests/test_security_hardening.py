@@ -18,13 +18,14 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from jose import jwt
 from sqlalchemy import text
 
 from clpm_api_gateway.app import create_app
 from clpm_shared.config import Settings, load_settings
 from clpm_shared.db import create_engine
 from tests.harness.asgi_server import serve_in_thread
-from tests.harness.servers import REALM_FILE
+from tests.harness.servers import REALM_FILE, OidcProvider
 
 MIB = 1024 * 1024
 H = dict[str, dict[str, str]]
@@ -320,3 +321,19 @@ async def test_expensive_requests_are_rate_limited_per_user(
             "/api/v1/data/realtime", params={"loopId": "FIC-101"}, headers=headers["viewer"]
         )
         assert cheap.status_code == 200  # only the expensive routes count
+
+
+# -- 5. a validly signed token with malformed time claims is a 401, not a 500 --------------------
+
+
+@pytest.mark.parametrize("exp", [None, [1], "4102444800"])
+async def test_a_signed_token_with_a_malformed_exp_is_refused_with_401(
+    gateway_client: httpx.AsyncClient, oidc_provider: OidcProvider, exp: object
+) -> None:
+    claims = jwt.get_unverified_claims(oidc_provider.password_token("admin"))
+    claims["exp"] = exp
+    answer = await gateway_client.get(
+        "/api/v1/loops", headers={"Authorization": f"Bearer {oidc_provider.sign(claims)}"}
+    )
+    assert answer.status_code == 401
+    assert "exp" in answer.json()["detail"]
