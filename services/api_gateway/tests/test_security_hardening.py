@@ -337,3 +337,20 @@ async def test_a_signed_token_with_a_malformed_exp_is_refused_with_401(
     )
     assert answer.status_code == 401
     assert "exp" in answer.json()["detail"]
+
+
+async def test_answers_carry_nosniff_frame_protection_and_no_store(
+    gateway_client: httpx.AsyncClient, headers: H
+) -> None:
+    for path, auth in (
+        ("/api/v1/loops", headers["viewer"]),
+        ("/api/v1/loops", {}),
+        ("/health", {}),
+    ):
+        answer = await gateway_client.get(path, headers=auth)
+        assert answer.headers["x-content-type-options"] == "nosniff", path
+        assert answer.headers["x-frame-options"] == "DENY", path
+    api = await gateway_client.get("/api/v1/loops", headers=headers["viewer"])
+    assert api.headers["cache-control"] == "no-store"
+    config = await gateway_client.get("/api/v1/frontend-config")
+    assert config.headers["cache-control"] == "no-cache"  # its own choice is kept

@@ -44,6 +44,7 @@ from clpm_shared.web.body_limit import RequestBodyLimit
 from clpm_shared.web.layered_app import LayeredFastAPI
 from clpm_shared.web.observed_requests import ObservedRequests, RequestObserver
 from clpm_shared.web.problems import Problem, install_problem_handlers
+from clpm_shared.web.security_headers import SecurityHeaders
 
 API_ROUTERS: tuple[APIRouter, ...] = (
     routes_data.router,
@@ -115,6 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         observers.append(access_log)
     # outermost: every request is timed once, also those the cached-hit layer answers
     app.outer_layers.append(lambda inner: ObservedRequests(inner, observers=observers))
+    no_store = (resolved.api.api_prefix.rstrip("/") + "/", "/realms/")
+    app.outer_layers.append(lambda inner: SecurityHeaders(inner, no_store_prefixes=no_store))
     mount_security(app, resolved)
     body_limits = body_limits_of(app, resolved)
     app.outer_layers.append(
