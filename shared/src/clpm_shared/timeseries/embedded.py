@@ -376,38 +376,39 @@ def _prune_loop(loop_id: str, before_ns: int, db: sqlite3.Connection) -> int:
 
 _FLOAT_COLUMNS = ("pv", "sp", "op")
 
-_BUCKET_STATISTICS = """
-WITH s AS (
-    SELECT t_ns / :interval_ns AS b, pv, sp, op FROM samples
-    WHERE loop_id = :loop_id AND t_ns >= :start_ns AND t_ns < :end_ns
-),
-m AS (
-    SELECT b,
-        count(pv) AS pv_count, avg(pv) AS pv_mean, min(pv) AS pv_min, max(pv) AS pv_max,
-        count(sp) AS sp_count, avg(sp) AS sp_mean, min(sp) AS sp_min, max(sp) AS sp_max,
-        count(op) AS op_count, avg(op) AS op_mean, min(op) AS op_min, max(op) AS op_max
-    FROM s GROUP BY b
-)
-SELECT m.b,
-    m.pv_count, m.pv_mean, m.pv_min, m.pv_max,
-    sum((s.pv - m.pv_mean) * (s.pv - m.pv_mean)),
-    m.sp_count, m.sp_mean, m.sp_min, m.sp_max,
-    sum((s.sp - m.sp_mean) * (s.sp - m.sp_mean)),
-    m.op_count, m.op_mean, m.op_min, m.op_max,
-    sum((s.op - m.op_mean) * (s.op - m.op_mean))
-FROM m JOIN s ON s.b = m.b
-GROUP BY m.b ORDER BY m.b
-"""
-"""Count, mean, min, max and the sum of squared deviations from the bucket mean (two passes,
-as exact as numpy's), per epoch-aligned bucket, computed by SQLite."""
 
-_EDGE_VALUE = """
-SELECT t_ns / :interval_ns AS b, {extreme}(t_ns), {column} FROM samples
-WHERE loop_id = :loop_id AND t_ns >= :start_ns AND t_ns < :end_ns AND {column} IS NOT NULL
-GROUP BY b
-"""
-"""First (min) or last (max) present value per bucket: SQLite takes the bare column from the row
-holding the single min()/max()."""
+def _bucket_statistics_sql() -> str:
+    per_field = []
+    edges = []
+    for c in _FLOAT_COLUMNS:
+        per_field.append(
+            f"count({c}) AS {c}_n, sum({c} - :{c}_k) AS {c}_s, "
+            f"sum(({c} - :{c}_k) * ({c} - :{c}_k)) AS {c}_q, min({c}) AS {c}_lo, "
+            f"max({c}) AS {c}_hi, min(CASE WHEN {c} IS NOT NULL THEN t_ns END) AS {c}_t0, "
+            f"max(CASE WHEN {c} IS NOT NULL THEN t_ns END) AS {c}_t1"
+        )
+        edges.append(
+            f"m.{c}_n, m.{c}_s, m.{c}_q, m.{c}_lo, m.{c}_hi, "  # noqa: S608 - _FLOAT_COLUMNS
+            f"(SELECT {c} FROM samples WHERE loop_id = :loop_id AND t_ns = m.{c}_t0), "
+            f"(SELECT {c} FROM samples WHERE loop_id = :loop_id AND t_ns = m.{c}_t1)"
+        )
+    return (
+        "WITH m AS (SELECT t_ns / :interval_ns AS b, "  # noqa: S608 - names from _FLOAT_COLUMNS
+        + ", ".join(per_field)
+        + " FROM samples WHERE loop_id = :loop_id AND t_ns >= :start_ns AND t_ns < :end_ns"
+        " GROUP BY b) SELECT m.b, " + ", ".join(edges) + " FROM m ORDER BY m.b"
+    )
+
+
+_BUCKET_STATISTICS = _bucket_statistics_sql()
+"""One pass over the window: per epoch-aligned bucket and field the count, the sum and sum of
+squares of the deviations from a reference value (the window's first value: no cancellation
+worth the name), min, max, and the first and last present values (looked up by their time)."""
+
+_REFERENCE = (
+    "SELECT {column} FROM samples WHERE loop_id = :loop_id AND t_ns >= :start_ns "
+    "AND t_ns < :end_ns AND {column} IS NOT NULL ORDER BY t_ns LIMIT 1"
+)
 
 
 def _aggregate(
@@ -415,33 +416,34 @@ def _aggregate(
 ) -> IntervalAggregate:
     """Per-interval statistics of one loop, computed in SQL: memory does not grow with the
     number of samples (the buckets are bounded by the caller)."""
-    parameters = {
+    parameters: dict[str, Any] = {
         "interval_ns": interval_s * 1_000_000_000,
         "loop_id": loop_id,
         "start_ns": start_ns,
         "end_ns": end_ns,
     }
+    for column in _FLOAT_COLUMNS:
+        found = db.execute(_REFERENCE.format(column=column), parameters).fetchone()
+        parameters[f"{column}_k"] = float(found[0]) if found is not None else 0.0
     rows = db.execute(_BUCKET_STATISTICS, parameters).fetchall()
-    table = np.array(rows, dtype=np.float64).reshape(len(rows), 16)
+    table = np.array(rows, dtype=np.float64).reshape(len(rows), 1 + 7 * len(_FLOAT_COLUMNS))
     buckets = np.array([row[0] for row in rows], dtype=np.int64)
     stats: dict[str, FloatArray] = {}
     for index, column in enumerate(_FLOAT_COLUMNS):
-        count, mean, low, high, squares = table[:, 1 + 5 * index : 6 + 5 * index].T
+        count, total, squares, low, high, first, last = table[:, 1 + 7 * index : 8 + 7 * index].T
+        has = count > 0
+        mean_offset = np.divide(total, count, out=np.full(count.size, np.nan), where=has)
+        several = count > 1
+        spread = np.maximum(squares - total * np.where(has, mean_offset, 0.0), 0.0)
         stats[f"{column}_count"] = count
-        stats[f"{column}_mean"] = mean
+        stats[f"{column}_mean"] = parameters[f"{column}_k"] + mean_offset
         stats[f"{column}_min"] = low
         stats[f"{column}_max"] = high
-        several = count > 1
+        stats[f"{column}_first"] = first
+        stats[f"{column}_last"] = last
         stats[f"{column}_std"] = np.sqrt(
-            np.divide(squares, count - 1, out=np.full(count.size, np.nan), where=several)
+            np.divide(spread, count - 1, out=np.full(count.size, np.nan), where=several)
         )
-        position = {int(bucket): i for i, bucket in enumerate(buckets)}
-        for statistic, extreme in (("first", "min"), ("last", "max")):
-            values = np.full(buckets.size, np.nan)
-            sql = _EDGE_VALUE.format(extreme=extreme, column=column)
-            for bucket, _, value in db.execute(sql, parameters):
-                values[position[int(bucket)]] = value
-            stats[f"{column}_{statistic}"] = values
     return IntervalAggregate(loop_id, interval_s, buckets * interval_s * 1_000_000_000, stats)
 
 
