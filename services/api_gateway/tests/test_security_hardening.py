@@ -22,8 +22,10 @@ from jose import jwt
 from sqlalchemy import text
 
 from clpm_api_gateway.app import create_app
+from clpm_api_gateway.csv_export import columnar_csv
 from clpm_shared.config import Settings, load_settings
 from clpm_shared.db import create_engine
+from clpm_shared.web.access_log import path_and_query
 from tests.harness.asgi_server import serve_in_thread
 from tests.harness.servers import REALM_FILE, OidcProvider
 
@@ -354,3 +356,25 @@ async def test_answers_carry_nosniff_frame_protection_and_no_store(
     assert api.headers["cache-control"] == "no-store"
     config = await gateway_client.get("/api/v1/frontend-config")
     assert config.headers["cache-control"] == "no-cache"  # its own choice is kept
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_escaped() -> None:
+    text = columnar_csv(
+        {"name": ['=HYPERLINK("http://x","y")', "+1", "@SUM(A1)", "-2", "FIC-101"], "v": [1.0] * 5},
+        ["name", "v"],
+    )
+    cells = [line.split(",", 1)[0] for line in text.splitlines()[1:]]
+    assert all(cell.strip('"').startswith("'") for cell in cells[:4]), cells
+    assert cells[4] == "FIC-101"
+
+
+def test_token_like_query_parameters_never_reach_the_access_log() -> None:
+    scope = {
+        "path": "/realms/clpm/protocol/openid-connect/logout",
+        "query_string": b"id_token_hint=eyJhbGciOi.secret.sig&state=s1&code=abc",
+    }
+    line = path_and_query(scope)
+    assert "eyJhbGciOi" not in line
+    assert "abc" not in line
+    assert "id_token_hint=***" in line
+    assert "state=s1" in line
