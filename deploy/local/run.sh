@@ -23,7 +23,11 @@ export DIAG_HOST="${DIAG_HOST:-127.0.0.1}"
 export DIAG_PORT="${DIAG_PORT:-8050}"
 export DIAG_SERVICE_URL="${DIAG_SERVICE_URL:-http://127.0.0.1:$DIAG_PORT}"
 export OIDC_ISSUER="${OIDC_ISSUER:-http://127.0.0.1:$API_PORT/realms/clpm}"
-export STREAM_LOG_FILE="${STREAM_LOG_FILE:-$DATA_DIR/logs/data_streaming_service.log}"
+# The simulator logs to the console only: start() below writes it to logs/data-streaming.log
+# (a log file of its own besides would hold every line twice).
+export STREAM_LOG_FILE="${STREAM_LOG_FILE-}"
+# Its state is kept across restarts: trends continue instead of starting again at their base.
+export STREAM_STATE_FILE="${STREAM_STATE_FILE:-$DATA_DIR/simulator-state.pickle}"
 export NODE_ENV="${NODE_ENV:-development}"
 export FRONTEND_DIST="${FRONTEND_DIST:-$ROOT/frontend/dist}"
 

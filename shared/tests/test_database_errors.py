@@ -7,6 +7,7 @@ out of pages (``max_page_count``), and a problem-details app answers them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from clpm_shared.config import DatabaseSettings
 from clpm_shared.db import create_engine
 from clpm_shared.db.errors import DatabaseFailure, classify
 from clpm_shared.web.problems import install_problem_handlers
@@ -117,3 +119,36 @@ async def test_a_bad_statement_stays_a_500(postgres_url: str) -> None:
     finally:
         await engine.dispose()
     assert response.status_code == 500
+
+
+async def test_every_session_carries_the_configured_timeouts(postgres_url: str) -> None:
+    settings = DatabaseSettings(
+        database_url=postgres_url,
+        db_statement_timeout_s=0.5,
+        db_lock_timeout_s=1.5,
+        db_idle_in_transaction_timeout_s=20,
+    )
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            shown = {
+                name: (await connection.execute(text(f"SHOW {name}"))).scalar_one()
+                for name in (
+                    "statement_timeout",
+                    "lock_timeout",
+                    "idle_in_transaction_session_timeout",
+                )
+            }
+        assert shown == {
+            "statement_timeout": "500ms",
+            "lock_timeout": "1500ms",
+            "idle_in_transaction_session_timeout": "20s",
+        }
+        async with engine.connect() as connection:
+            started = time.monotonic()
+            with pytest.raises(DBAPIError) as raised:
+                await connection.execute(text("SELECT pg_sleep(5)"))
+        assert time.monotonic() - started < 3
+        assert classify(raised.value) is DatabaseFailure.BUSY
+    finally:
+        await engine.dispose()

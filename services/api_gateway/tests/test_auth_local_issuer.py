@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import os
 import secrets
 import stat
@@ -628,3 +629,37 @@ def test_gateway_process_refuses_to_start_on_a_public_address(tmp_path: Path) ->
     assert "API_HOST ('0.0.0.0')" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "issuer.pem").exists()  # refused before creating anything
+
+
+@pytest.mark.parametrize("origin", ["http://127.0.0.1:9123", "http://localhost:9123"])
+async def test_sign_in_works_on_any_api_port(tmp_path: Path, origin: str) -> None:
+    """API_PORT=9123 (OIDC_ISSUER follows it in run.sh): the app's own origin is registered,
+    though the realm file lists only the default ports."""
+    settings = load_settings(
+        auth={
+            "auth_mode": "local",
+            "oidc_issuer": "http://127.0.0.1:9123/realms/clpm",
+            "local_issuer_key_path": tmp_path / "issuer.pem",
+            "local_realm_file": REALM_FILE,
+        }
+    )
+    app = issuer_app(settings)
+    _, challenge = pkce_pair()
+    params = {
+        "response_type": "code",
+        "client_id": "clpm-frontend",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "state": "s1",
+    }
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=origin) as http,
+    ):
+        page = await http.get(f"{OIDC}/auth", params={**params, "redirect_uri": f"{origin}/"})
+        assert page.status_code == 200
+        assert "<form" in page.text
+        other = "http://127.0.0.1:9124/"
+        refused = await http.get(f"{OIDC}/auth", params={**params, "redirect_uri": other})
+        assert refused.status_code == 400
+        assert html.unescape(refused.text).count(f"'{other}'") == 1  # the error names the URI

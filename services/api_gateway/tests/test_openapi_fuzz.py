@@ -2,9 +2,9 @@
 
 The gateway runs under uvicorn on a loopback port (real HTTP, its own event loop) on the real
 servers of this module; schemathesis generates valid and invalid parameters and bodies for every
-operation and sends them with an admin token (so the writing operations run too). The only
-5xx allowed is the 503 of the two operations that call the diagnostics service, which is down
-in this module.
+operation and sends them with each role's token (admin: the writing operations run too; viewer,
+engineer, a user without a role and no token at all: the role checks). The only 5xx allowed is
+the 503 of the two operations that call the diagnostics service, which is down in this module.
 """
 
 from __future__ import annotations
@@ -40,6 +40,18 @@ def gateway_url(settings: Settings, seeded: dict[str, Any]) -> Iterator[str]:
 schema = schemathesis.openapi.from_dict(create_app(load_settings()).openapi())
 
 
+def call_without_server_error(
+    case: schemathesis.Case, gateway_url: str, headers: dict[str, str]
+) -> None:
+    response = case.call(base_url=gateway_url, headers=headers, timeout=30)
+    operation = f"{case.method.upper()} {case.path}"
+    if operation in DIAGNOSTICS_PROXIES and response.status_code == 503:
+        return
+    case.validate_response(response, checks=[not_a_server_error])
+    assert response.status_code < 500, response.text
+
+
+@pytest.mark.parametrize("role", ["admin", "viewer"])
 @schema.parametrize()
 @hypothesis_settings(
     max_examples=8,
@@ -49,14 +61,25 @@ schema = schemathesis.openapi.from_dict(create_app(load_settings()).openapi())
     suppress_health_check=list(HealthCheck),
 )
 def test_no_request_causes_a_server_error(
-    case: schemathesis.Case, gateway_url: str, headers: dict[str, dict[str, str]]
+    case: schemathesis.Case, gateway_url: str, headers: dict[str, dict[str, str]], role: str
 ) -> None:
-    response = case.call(base_url=gateway_url, headers=headers["admin"], timeout=30)
-    operation = f"{case.method.upper()} {case.path}"
-    if operation in DIAGNOSTICS_PROXIES and response.status_code == 503:
-        return
-    case.validate_response(response, checks=[not_a_server_error])
-    assert response.status_code < 500, response.text
+    call_without_server_error(case, gateway_url, headers[role])
+
+
+@pytest.mark.parametrize("role", ["engineer", "norole", "anonymous"])
+@schema.parametrize()
+@hypothesis_settings(
+    max_examples=2,
+    deadline=None,
+    derandomize=True,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+def test_no_request_of_the_other_roles_causes_a_server_error(
+    case: schemathesis.Case, gateway_url: str, headers: dict[str, dict[str, str]], role: str
+) -> None:
+    """Fewer examples: most answers are the role check's 401 or 403."""
+    call_without_server_error(case, gateway_url, headers.get(role, {}))
 
 
 def test_openapi_document_is_complete(gateway_url: str) -> None:

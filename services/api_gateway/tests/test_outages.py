@@ -3,7 +3,9 @@ stack trace) and recovery once they are back; Redis stopped -> answers keep comi
 
 from __future__ import annotations
 
+import asyncio
 import signal
+import time
 from typing import Any
 
 import httpx
@@ -140,3 +142,54 @@ async def test_postgres_shutting_down_answers_503_not_500(
         await holder.dispose()
         postgres_server.stop()  # other clients' sessions keep it up: a fast shutdown ends them
         postgres_server.start()
+
+
+async def test_while_influxd_is_down_requests_fail_within_a_second_and_recover_on_their_own(
+    settings: Settings, seeded: dict[str, Any], headers: H, influx_server: InfluxServer
+) -> None:
+    """With the default 4 retries each request used to wait ~3 s of backoff (holding a query
+    slot); the circuit breaker answers 503 at once once the server is known to be down."""
+    parts = {name: getattr(settings, name) for name in Settings.__slots__}
+    parts["influx"] = settings.influx.model_copy(
+        update={"influxdb_max_retries": 4, "influxdb_breaker_open_s": 1.0}
+    )
+    app = create_app(Settings(**parts))
+    viewer = headers["viewer"]
+
+    async def raw(gw: httpx.AsyncClient, minute: int) -> tuple[httpx.Response, float]:
+        started = time.monotonic()
+        response = await gw.get(
+            f"{API}/data/raw",
+            params={
+                "loopId": "FIC-101",
+                "start": f"2025-01-10T10:{minute:02d}:00Z",
+                "end": f"2025-01-10T10:{minute:02d}:30Z",
+            },
+            headers=viewer,
+        )
+        return response, time.monotonic() - started
+
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw") as gw,
+    ):
+        influx_server.stop()
+        try:
+            answers = await asyncio.gather(*(raw(gw, minute) for minute in range(40)))
+            for response, _ in answers:
+                assert_unavailable(response, "timeseries")
+            slowest = max(seconds for _, seconds in answers)
+            assert slowest < 1.0, f"slowest 503 after {slowest:.2f} s"
+            later, seconds = await raw(gw, 45)  # the breaker is open: no attempt at all
+            assert_unavailable(later, "timeseries")
+            assert seconds < 0.2
+        finally:
+            influx_server.start()
+        deadline = time.monotonic() + 10
+        while True:  # no restart, no /ready call: the breaker probes by itself
+            response, _ = await raw(gw, 50)
+            if response.status_code == 200:
+                break
+            assert time.monotonic() < deadline, response.text
+            await asyncio.sleep(0.2)
+        assert len(response.json()["ts"]) == 30

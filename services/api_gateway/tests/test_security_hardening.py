@@ -9,18 +9,28 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
+from asgi_lifespan import LifespanManager
+from jose import jwt
+from sqlalchemy import text
 
 from clpm_api_gateway.app import create_app
+from clpm_api_gateway.csv_export import columnar_csv
 from clpm_shared.config import Settings, load_settings
+from clpm_shared.db import create_engine
+from clpm_shared.web.access_log import path_and_query
 from tests.harness.asgi_server import serve_in_thread
-from tests.harness.servers import REALM_FILE
+from tests.harness.servers import REALM_FILE, OidcProvider
 
 MIB = 1024 * 1024
+H = dict[str, dict[str, str]]
 BODY_ROUTES = (
     ("POST", "/api/v1/loops"),
     ("PUT", "/api/v1/loops/FIC-101"),
@@ -189,3 +199,182 @@ def test_a_nul_byte_in_a_path_is_never_a_500(embedded_url: str) -> None:
             embedded_url, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close", []
         )
         assert status in (401, 404), path
+
+
+# -- 3. the cost of one request is bounded; a viewer cannot bypass the cache or flood -----------
+
+
+@pytest.fixture(scope="module")
+async def gateway_client(
+    settings: Settings, seeded: dict[str, Any]
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw") as http,
+    ):
+        yield http
+
+
+def ago(**span: float) -> str:
+    return (datetime.now(UTC) - timedelta(**span)).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"start": ago(seconds=99_990), "interval": "1s"}, "interval"),  # the review's request
+        ({"start": ago(hours=3), "interval": "10s"}, "end"),  # raw: API_MAX_RAW_RANGE_H (2 h)
+        ({"start": ago(days=63), "interval": "1m"}, "end"),  # agg_1m: 62 days
+        ({"start": ago(days=4000), "interval": "1h"}, "end"),  # agg_1h: 3660 days
+    ],
+)
+async def test_aggregated_ranges_are_bounded_per_resolution(
+    gateway_client: httpx.AsyncClient, headers: H, params: dict[str, str], parameter: str
+) -> None:
+    answer = await gateway_client.get(
+        "/api/v1/data/aggregated",
+        params={"loopId": "FIC-101", **params},
+        headers=headers["viewer"] | {"Cache-Control": "no-cache"},
+    )
+    assert answer.status_code == 422, answer.text
+    assert [error["parameter"] for error in answer.json()["errors"]] == [parameter]
+
+
+async def test_a_long_range_without_aggregates_does_not_scan_raw_samples(
+    gateway_client: httpx.AsyncClient, headers: H
+) -> None:
+    """FIC-101 has raw samples but no aggregates: 60 days of minutes answer no buckets (the
+    raw fallback is for ranges up to API_MAX_RAW_RANGE_H), and a 1-hour range still falls back."""
+    long = await gateway_client.get(
+        "/api/v1/data/aggregated",
+        params={
+            "loopId": "FIC-101",
+            "start": "2024-11-12T00:00:00Z",
+            "end": "2025-01-12T00:00:00Z",
+        },
+        headers=headers["viewer"],
+    )
+    assert long.status_code == 200
+    assert long.json()["count"] == 0
+    short = await gateway_client.get(
+        "/api/v1/data/aggregated",
+        params={
+            "loopId": "FIC-101",
+            "start": "2025-01-10T10:00:00Z",
+            "end": "2025-01-10T11:00:00Z",
+        },
+        headers=headers["viewer"],
+    )
+    assert short.json()["source"] == "raw"
+    assert short.json()["count"] == 60
+
+
+async def test_only_engineers_can_bypass_the_cache(
+    gateway_client: httpx.AsyncClient, headers: H, settings: Settings
+) -> None:
+    params = {"loopId": "TIC-205", "start": "2025-01-10T10:00:00Z", "end": "2025-01-10T10:30:00Z"}
+
+    async def first_mean(role: str, **extra: str) -> float:
+        answer = await gateway_client.get(
+            "/api/v1/data/aggregated", params=params, headers=headers[role] | extra
+        )
+        assert answer.status_code == 200
+        value: float = answer.json()["pv"][0]
+        return value
+
+    assert await first_mean("viewer") == 0.0  # computed and cached
+    engine = create_engine(settings.database)
+    try:
+        async with engine.begin() as connection:  # changed behind the gateway's back
+            await connection.execute(
+                text("UPDATE agg_1m SET pv_mean = 99 WHERE loop_id = 'TIC-205' AND pv_mean = 0")
+            )
+        assert await first_mean("viewer", **{"Cache-Control": "no-cache"}) == 0.0
+        assert await first_mean("engineer", **{"Cache-Control": "no-cache"}) == 99.0
+    finally:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("UPDATE agg_1m SET pv_mean = 0 WHERE loop_id = 'TIC-205' AND pv_mean = 99")
+            )
+        await engine.dispose()
+
+
+async def test_expensive_requests_are_rate_limited_per_user(
+    settings: Settings, seeded: dict[str, Any], headers: H
+) -> None:
+    app = create_app(with_api(settings, api_rate_limit_per_min=6, api_rate_limit_burst=3))
+    params = {"loopId": "FIC-101", "start": "2025-01-10T10:00:00Z", "end": "2025-01-10T10:01:00Z"}
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw") as http,
+    ):
+        statuses = [
+            (await http.get("/api/v1/data/raw", params=params, headers=headers["viewer"]))
+            for _ in range(4)
+        ]
+        assert [answer.status_code for answer in statuses] == [200, 200, 200, 429]
+        refused = statuses[-1]
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert 1 <= int(refused.headers["retry-after"]) <= 10  # 6 per minute: one every 10 s
+        other_user = await http.get("/api/v1/data/raw", params=params, headers=headers["engineer"])
+        assert other_user.status_code == 200
+        cheap = await http.get(
+            "/api/v1/data/realtime", params={"loopId": "FIC-101"}, headers=headers["viewer"]
+        )
+        assert cheap.status_code == 200  # only the expensive routes count
+
+
+# -- 5. a validly signed token with malformed time claims is a 401, not a 500 --------------------
+
+
+@pytest.mark.parametrize("exp", [None, [1], "4102444800"])
+async def test_a_signed_token_with_a_malformed_exp_is_refused_with_401(
+    gateway_client: httpx.AsyncClient, oidc_provider: OidcProvider, exp: object
+) -> None:
+    claims = jwt.get_unverified_claims(oidc_provider.password_token("admin"))
+    claims["exp"] = exp
+    answer = await gateway_client.get(
+        "/api/v1/loops", headers={"Authorization": f"Bearer {oidc_provider.sign(claims)}"}
+    )
+    assert answer.status_code == 401
+    assert "exp" in answer.json()["detail"]
+
+
+async def test_answers_carry_nosniff_frame_protection_and_no_store(
+    gateway_client: httpx.AsyncClient, headers: H
+) -> None:
+    for path, auth in (
+        ("/api/v1/loops", headers["viewer"]),
+        ("/api/v1/loops", {}),
+        ("/health", {}),
+    ):
+        answer = await gateway_client.get(path, headers=auth)
+        assert answer.headers["x-content-type-options"] == "nosniff", path
+        assert answer.headers["x-frame-options"] == "DENY", path
+    api = await gateway_client.get("/api/v1/loops", headers=headers["viewer"])
+    assert api.headers["cache-control"] == "no-store"
+    config = await gateway_client.get("/api/v1/frontend-config")
+    assert config.headers["cache-control"] == "no-cache"  # its own choice is kept
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_escaped() -> None:
+    text = columnar_csv(
+        {"name": ['=HYPERLINK("http://x","y")', "+1", "@SUM(A1)", "-2", "FIC-101"], "v": [1.0] * 5},
+        ["name", "v"],
+    )
+    cells = [line.split(",", 1)[0] for line in text.splitlines()[1:]]
+    assert all(cell.strip('"').startswith("'") for cell in cells[:4]), cells
+    assert cells[4] == "FIC-101"
+
+
+def test_token_like_query_parameters_never_reach_the_access_log() -> None:
+    scope = {
+        "path": "/realms/clpm/protocol/openid-connect/logout",
+        "query_string": b"id_token_hint=eyJhbGciOi.secret.sig&state=s1&code=abc",
+    }
+    line = path_and_query(scope)
+    assert "eyJhbGciOi" not in line
+    assert "abc" not in line
+    assert "id_token_hint=***" in line
+    assert "state=s1" in line

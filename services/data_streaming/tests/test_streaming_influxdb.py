@@ -18,6 +18,7 @@ import pytest
 from clpm_shared.config import InfluxSettings
 from clpm_shared.timeseries import InfluxQLStore
 from data_streaming_service.catalogue import loop_specs
+from data_streaming_service.checkpoint import load_state
 from data_streaming_service.data_generator import ControlLoopDataGenerator
 from data_streaming_service.streaming import StreamingService, StreamOptions, grid_floor
 from tests.harness.servers import InfluxServer, free_port, wait_for
@@ -65,7 +66,10 @@ async def test_backfill_writes_the_seed_schema_read_back_via_influxql(
     summary = await StreamingService(generator, store, options).run(asyncio.Event())
     loops = len(generator)
     assert summary.flushed
-    assert summary.written_points == summary.backfilled_points == 3 * loops * seconds
+    # the ticks that passed while history was written are history too (no gap before live)
+    ticks = summary.backfilled_points // (3 * loops)
+    assert seconds <= ticks <= seconds + 5
+    assert summary.written_points == summary.backfilled_points == 3 * loops * ticks
 
     measurements = select(influx_server, influx_database, "SHOW MEASUREMENTS")
     assert [row["name"] for row in measurements] == ["control_loops"]
@@ -82,7 +86,7 @@ async def test_backfill_writes_the_seed_schema_read_back_via_influxql(
         influx_database,
         "SELECT PV, SP, OP, Mode, loop_id FROM control_loops WHERE loop_id = 'TIC208031'",
     )
-    assert len(rows) == seconds
+    assert len(rows) == ticks
     times = np.array([row["time"] for row in rows], dtype=np.int64)
     assert np.all(np.diff(times) == 1_000_000_000)  # one sample per STREAM_INTERVAL
     assert times[-1] == grid_floor(times[-1], 1_000_000_000)  # on the interval grid
@@ -99,7 +103,7 @@ async def test_backfill_writes_the_seed_schema_read_back_via_influxql(
         influx_server, influx_database, "SELECT count(PV) FROM control_loops GROUP BY loop_id"
     )
     assert {row["loop_id"]: row["count"] for row in counts} == dict.fromkeys(
-        generator.loop_ids, seconds
+        generator.loop_ids, ticks
     )
 
 
@@ -115,7 +119,7 @@ async def test_backfill_only_writes_history_that_is_missing(
     again = await StreamingService(ControlLoopDataGenerator(specs), store, options).run(
         asyncio.Event()
     )
-    assert first.backfilled_points == 3 * 2 * 30
+    assert 3 * 2 * 30 <= first.backfilled_points <= 3 * 2 * 32  # + ticks passed meanwhile
     assert again.backfilled_points < first.backfilled_points / 3  # only the seconds since
     rows = select(
         influx_server, influx_database, "SELECT PV FROM control_loops WHERE loop_id = 'GAP0'"
@@ -123,6 +127,39 @@ async def test_backfill_only_writes_history_that_is_missing(
     times = [row["time"] for row in rows]
     assert len(times) == len(set(times))
     assert np.all(np.diff(times) == 1_000_000_000)
+
+
+async def test_live_streaming_continues_the_backfilled_history_without_a_gap(
+    influx_server: InfluxServer,
+    influx_database: str,
+    store: InfluxQLStore,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """At 50 ms per tick, writing 3 minutes of history for 20 loops takes many ticks: those
+    used to be missing between the end of history and the first live sample."""
+    interval = 0.05
+    specs = [replace(spec, loop_id=f"LIVE{i}") for i, spec in enumerate(loop_specs(20, 3))]
+    generator = ControlLoopDataGenerator(specs, interval_s=interval, seed=3)
+    options = StreamOptions(interval_s=interval, backfill_hours=3 / 60, duration_s=1.0)
+    caplog.set_level(logging.INFO, logger="data_streaming_service.streaming")
+    summary = await StreamingService(generator, store, options).run(asyncio.Event())
+    assert summary.flushed
+    assert summary.cycles > 0
+    rows = select(
+        influx_server, influx_database, "SELECT PV FROM control_loops WHERE loop_id = 'LIVE7'"
+    )
+    times = np.array([row["time"] for row in rows], dtype=np.int64)
+    steps = np.diff(times)
+    assert steps.max() == steps.min() == round(interval * 1e9), "a gap or a double"
+    history_ticks = round(3 * 60 / interval)
+    assert len(times) >= history_ticks + summary.cycles
+    written = [r for r in caplog.records if r.getMessage() == "backfill written"]
+    assert written
+    assert written[0].ticks_after_the_start > 0  # type: ignore[attr-defined]
+    assert any(
+        r.getMessage() == "live streaming continues the history without a gap"
+        for r in caplog.records
+    )
 
 
 async def test_outage_keeps_the_buffer_bounded_counts_drops_and_recovers(
@@ -255,3 +292,36 @@ async def test_stop_while_the_store_is_unreachable_ends_within_the_flush_timeout
     assert summary.written_points == 0
     assert summary.generated_points > 0
     assert any("did not take every point" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_restarted_simulator_continues_its_trends_instead_of_starting_at_base(
+    influx_server: InfluxServer, influx_database: str, store: InfluxQLStore, tmp_path: Path
+) -> None:
+    """Two runs (a restart between them, STREAM_STATE_FILE kept) write exactly what one
+    uninterrupted simulation writes: no step back to the base operating point at the seam."""
+    interval = 0.1
+    specs = [replace(spec, loop_id=f"RST{i}") for i, spec in enumerate(loop_specs(3, 11))]
+    state_file = tmp_path / "simulator-state.pickle"
+    options = StreamOptions(
+        interval_s=interval, backfill_hours=6 / 3600, backfill_only=True, state_file=state_file
+    )
+    first = ControlLoopDataGenerator(specs, interval_s=interval, seed=11)
+    await StreamingService(first, store, options).run(asyncio.Event())
+    assert state_file.stat().st_mode & 0o077 == 0
+    await asyncio.sleep(1.0)  # ten ticks pass while "stopped"
+
+    restored = load_state(state_file, ControlLoopDataGenerator(specs, interval_s=interval))
+    assert restored is not None
+    second = StreamingService(restored.generator, store, options, restored_ns=restored.t_ns)
+    summary = await second.run(asyncio.Event())
+    assert summary.backfilled_points >= 3 * 3 * 5  # the ticks since the first run
+
+    rows = select(
+        influx_server, influx_database, "SELECT PV, OP FROM control_loops WHERE loop_id = 'RST1'"
+    )
+    times = np.array([row["time"] for row in rows], dtype=np.int64)
+    assert np.all(np.diff(times) == round(interval * 1e9))  # contiguous across the restart
+    uninterrupted = ControlLoopDataGenerator(specs, interval_s=interval, seed=11)
+    expected = [uninterrupted.next_chunk(int(t)) for t in times]
+    assert [row["PV"] for row in rows] == [chunk.pv[1] for chunk in expected]
+    assert [row["OP"] for row in rows] == [chunk.op[1] for chunk in expected]

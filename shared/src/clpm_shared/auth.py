@@ -269,6 +269,17 @@ class JwksKeySource:
         return [dict(key) for key in keys if isinstance(key, dict) and key.get("use") != "enc"]
 
 
+def _check_time_claims(claims: Mapping[str, Any]) -> None:
+    """``exp`` (required), ``nbf`` and ``iat`` must be NumericDate values (RFC 7519 section 2):
+    numbers, not strings, lists, booleans or null."""
+    for name in ("exp", "nbf", "iat"):
+        if name not in claims and name != "exp":
+            continue
+        value = claims.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidTokenError(f"token rejected: claim {name!r} must be a number")
+
+
 class TokenValidator:
     """Validates bearer access tokens against the settings (see the module docstring)."""
 
@@ -392,6 +403,7 @@ class TokenValidator:
                 last = exc
                 continue
             # The signature is good: from here on every error is about the claims.
+            _check_time_claims(jwt.get_unverified_claims(token))
             try:
                 claims: dict[str, Any] = jwt.decode(
                     token,
@@ -402,7 +414,7 @@ class TokenValidator:
                 )
             except ExpiredSignatureError as exc:
                 raise InvalidTokenError("token expired") from exc
-            except JOSEError as exc:
+            except (JOSEError, TypeError, ValueError, OverflowError) as exc:
                 raise InvalidTokenError(f"token rejected: {exc}") from exc
             return claims
         raise _BadSignatureError("token signature is invalid") from last

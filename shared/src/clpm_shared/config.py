@@ -90,6 +90,22 @@ class DatabaseSettings(BaseSettings):
         "postgresql:// is used with asyncpg; sqlite:///path with aiosqlite.",
     )
     db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+    db_statement_timeout_s: Annotated[float, Field(ge=0, le=86400)] = Field(
+        default=60.0,
+        description="PostgreSQL statement_timeout of every session (0: none): a statement "
+        "running longer is cancelled (the request answers 503).",
+    )
+    db_lock_timeout_s: Annotated[float, Field(ge=0, le=86400)] = Field(
+        default=10.0,
+        description="PostgreSQL lock_timeout of every session (0: none): a statement waiting "
+        "longer for a row or table lock fails instead of stalling behind a frozen holder.",
+    )
+    db_idle_in_transaction_timeout_s: Annotated[float, Field(ge=0, le=86400)] = Field(
+        default=60.0,
+        description="PostgreSQL idle_in_transaction_session_timeout (0: none): the server ends "
+        "a session that keeps a transaction open without a statement this long, releasing its "
+        "locks (a frozen or hung process). Keep it below AGG_LEASE_S and KPI_LEASE_S.",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -145,6 +161,16 @@ class InfluxSettings(BaseSettings):
     influxdb_retention_policy: str | None = None
     influxdb_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
     influxdb_max_retries: Annotated[int, Field(ge=0, le=20)] = 4
+    influxdb_breaker_failures: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=5,
+        description="Failed InfluxDB attempts in a row (all requests of a process together) "
+        "after which requests fail at once (503 with Retry-After) instead of retrying.",
+    )
+    influxdb_breaker_open_s: Annotated[float, Field(gt=0, le=600)] = Field(
+        default=5.0,
+        description="Seconds requests fail at once once the breaker opened; then one request "
+        "probes InfluxDB and closes it again if it answers.",
+    )
     embedded_tsdb_path: Path = Path(".clpm/timeseries.db")
     embedded_retention_days: Annotated[float, Field(ge=0, le=36500)] = Field(
         default=30.0,
@@ -252,6 +278,29 @@ class ApiSettings(BaseSettings):
     api_cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:5173"])
     api_max_raw_range_h: Annotated[float, Field(gt=0, le=24 * 366)] = 24.0
     api_max_limit: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
+    api_max_raw_buckets: Annotated[int, Field(ge=10, le=1_000_000)] = Field(
+        default=20_000,
+        description="Most buckets of one /data/aggregated answer computed from raw samples "
+        "(intervals under a minute, or no aggregates stored); its range is also at most "
+        "API_MAX_RAW_RANGE_H.",
+    )
+    api_max_minute_range_d: Annotated[float, Field(gt=0, le=3660)] = Field(
+        default=62.0,
+        description="Longest range (days) of /data/aggregated at minute intervals (agg_1m).",
+    )
+    api_max_hour_range_d: Annotated[float, Field(gt=0, le=36600)] = Field(
+        default=3660.0,
+        description="Longest range (days) of /data/aggregated at hourly intervals (agg_1h).",
+    )
+    api_rate_limit_per_min: Annotated[float, Field(ge=0, le=1_000_000)] = Field(
+        default=600.0,
+        description="Expensive requests (raw and aggregated data, CSV, clusters, diagnosis "
+        "runs) per user and minute, per gateway process (0: no limit); more answer 429.",
+    )
+    api_rate_limit_burst: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=120,
+        description="Expensive requests a user may make at once before the rate applies.",
+    )
     api_default_limit: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
     frontend_dist: Path | None = None
     diag_service_url: str = "http://localhost:8050"
@@ -358,8 +407,14 @@ class StreamingSettings(BaseSettings):
     stream_seed: int = 42
     stream_buffer_max_points: Annotated[int, Field(ge=1000)] = 2_000_000
     stream_log_file: Path | None = Path("data_streaming_service.log")
+    stream_state_file: Path | None = Field(
+        default=None,
+        description="Where the simulator keeps its state (every minute and at shutdown) so "
+        "that a restart continues every trend instead of starting again at its base "
+        "(empty: not kept).",
+    )
 
-    @field_validator("stream_log_file", mode="before")
+    @field_validator("stream_log_file", "stream_state_file", mode="before")
     @classmethod
     def _empty_means_console_only(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

@@ -239,6 +239,29 @@ async def test_token_without_exp_is_rejected(
     assert "exp" in await rejected(validator, oidc_provider.sign(claims))
 
 
+@pytest.mark.parametrize(
+    ("claim", "value"),
+    [
+        ("exp", None),
+        ("exp", [4102444800]),
+        ("exp", "4102444800"),
+        ("exp", True),
+        ("nbf", None),
+        ("nbf", [0]),
+        ("iat", None),
+        ("iat", {"at": 0}),
+    ],
+)
+async def test_time_claims_that_are_not_numbers_are_rejected_not_a_crash(
+    validator: TokenValidator, oidc_provider: OidcProvider, claim: str, value: Any
+) -> None:
+    """A validly signed token with exp/nbf/iat null, a list or a string used to raise a
+    TypeError (a 500 at the gateway) or, for a string exp, to be accepted."""
+    claims = claims_like(oidc_provider)
+    claims[claim] = value
+    assert claim in await rejected(validator, oidc_provider.sign(claims))
+
+
 async def test_not_yet_valid_token_is_rejected(
     validator: TokenValidator, oidc_provider: OidcProvider
 ) -> None:

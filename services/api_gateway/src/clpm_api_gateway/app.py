@@ -33,6 +33,7 @@ from clpm_api_gateway.metrics import (
     gateway_registry,
     request_duration_histogram,
 )
+from clpm_api_gateway.rate_limit import RateLimiter
 from clpm_api_gateway.response_cache import ResponseCache
 from clpm_api_gateway.security import body_limits_of, mount_security, security_lifespan
 from clpm_shared import __version__
@@ -45,6 +46,7 @@ from clpm_shared.web.body_limit import RequestBodyLimit
 from clpm_shared.web.layered_app import LayeredFastAPI
 from clpm_shared.web.observed_requests import ObservedRequests, RequestObserver
 from clpm_shared.web.problems import Problem, install_problem_handlers
+from clpm_shared.web.security_headers import SecurityHeaders
 
 API_ROUTERS: tuple[APIRouter, ...] = (
     routes_data.router,
@@ -108,6 +110,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     stats = app.state.cached_hits = CachedHitStats()
+    app.state.rate_limiter = RateLimiter(
+        resolved.api.api_rate_limit_per_min, resolved.api.api_rate_limit_burst
+    )
     registry = app.state.metrics_registry = gateway_registry(app.state)
     observers: list[RequestObserver] = [RequestDurations(request_duration_histogram(registry))]
     access_log = access_log_observer(ACCESS_LOGGER)
@@ -115,6 +120,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         observers.append(access_log)
     # outermost: every request is timed once, also those the cached-hit layer answers
     app.outer_layers.append(lambda inner: ObservedRequests(inner, observers=observers))
+    no_store = (resolved.api.api_prefix.rstrip("/") + "/", "/realms/")
+    app.outer_layers.append(lambda inner: SecurityHeaders(inner, no_store_prefixes=no_store))
     mount_security(app, resolved)
     body_limits = body_limits_of(app, resolved)
     app.outer_layers.append(
@@ -136,7 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     prefix = resolved.api.api_prefix.rstrip("/")
     app.include_router(routes_operations.router)
     if prefix:  # the probes also under the prefix, as every route
-        app.include_router(routes_operations.router, prefix=prefix, include_in_schema=False)
+        app.include_router(routes_operations.probes, prefix=prefix, include_in_schema=False)
     for router in API_ROUTERS:
         app.include_router(router, prefix=prefix)
         app.include_router(router, include_in_schema=False)

@@ -32,11 +32,18 @@ def wants_csv(request: Request, format_: ExportFormat | None) -> bool:
     return CSV_MEDIA_TYPE in accept.lower() and "application/json" not in accept.lower()
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: Any) -> Any:
+    """A cell as written; text that a spreadsheet would run as a formula (``=HYPERLINK(...)``
+    in a loop name) gets a leading ``'``, as the fleet page's own export does."""
     if value is None:
         return ""
     if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+        value = json.dumps(value, separators=(",", ":"), sort_keys=True)
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
     return value
 
 

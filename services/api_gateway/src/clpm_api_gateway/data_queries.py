@@ -8,7 +8,7 @@ lowercase field), extended with ``loop_id`` and metadata (``count``, ``next_curs
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ from clpm_api_gateway.problems import loop_not_found
 from clpm_api_gateway.query_parameters import TimeWindow
 from clpm_shared.aggregation.buckets import BucketTable
 from clpm_shared.aggregation.rollup import rollup
+from clpm_shared.config import ApiSettings
 from clpm_shared.db.repositories.aggregates import AggregateRepository, AggregateTable
 from clpm_shared.db.repositories.loops import LoopRepository
 from clpm_shared.timeseries import IntervalAggregate, TimeSeriesStore
@@ -35,6 +36,7 @@ MAX_AGGREGATE_BUCKETS = 100_000
 """Most buckets one aggregated answer may hold (also the time-series store's own bound)."""
 
 _BASE_WIDTH_S: dict[AggregateTable, int] = {"agg_1m": 60, "agg_1h": 3600}
+_NO_BUCKETS = np.zeros(0, dtype=np.int64)
 
 
 def output_name(field: str) -> str:
@@ -93,6 +95,40 @@ def check_bucket_count(window: TimeWindow, interval_s: int) -> None:
         )
 
 
+def check_aggregated_cost(window: TimeWindow, interval_s: int, settings: ApiSettings) -> None:
+    """Range and resolution bounds of ``/data/aggregated`` that follow where buckets come from.
+
+    Intervals under a minute (or not whole minutes) are computed from raw samples: at most
+    ``API_MAX_RAW_RANGE_H`` and ``API_MAX_RAW_BUCKETS`` buckets. Minute intervals read agg_1m (at
+    most ``API_MAX_MINUTE_RANGE_D``), hourly ones agg_1h (at most ``API_MAX_HOUR_RANGE_D``).
+    422 names ``end`` for a range too long, ``interval`` for too many buckets.
+    """
+    if interval_s % 3600 == 0:
+        longest, basis = timedelta(days=settings.api_max_hour_range_d), "hourly buckets"
+    elif interval_s % 60 == 0:
+        longest, basis = timedelta(days=settings.api_max_minute_range_d), "minute buckets"
+    else:
+        longest, basis = timedelta(hours=settings.api_max_raw_range_h), "buckets from raw samples"
+        if window.seconds / interval_s > settings.api_max_raw_buckets:
+            raise invalid_parameter(
+                "interval",
+                f"too fine for this range: more than {settings.api_max_raw_buckets} buckets "
+                "computed from raw samples; use a coarser interval or a shorter range",
+            )
+    if window.end - window.start > longest:
+        raise invalid_parameter(
+            "end",
+            f"range end - start must be at most {_duration_text(longest)} for {basis}; "
+            "use a coarser interval or a shorter range",
+        )
+    check_bucket_count(window, interval_s)
+
+
+def _duration_text(span: timedelta) -> str:
+    hours = span.total_seconds() / 3600
+    return f"{hours:g} h" if hours <= 48 else f"{hours / 24:g} d"
+
+
 def _tables_for(interval_s: int) -> list[AggregateTable]:
     if interval_s % 3600 == 0:
         return ["agg_1h", "agg_1m"]
@@ -107,14 +143,17 @@ async def aggregated_data(
     loop_id: str,
     window: TimeWindow,
     interval_s: int,
+    raw_max_range: timedelta,
 ) -> dict[str, Any]:
-    """Buckets from agg_1h/agg_1m when the database has rows, else computed by the store.
+    """Buckets from agg_1h/agg_1m when the database has rows, else computed by the store
+    (only over ranges up to ``raw_max_range``: longer ones answer no buckets).
 
     Stored buckets narrower than ``interval_s`` are combined with the exact pooled roll-up of
     the aggregation (counts add, means are count-weighted, extremes of extremes).
     """
     repository = AggregateRepository(session)
-    for table in _tables_for(interval_s):
+    tables = _tables_for(interval_s)
+    for table in tables:
         base = _BASE_WIDTH_S[table]
         if window.seconds / base > 4 * MAX_AGGREGATE_BUCKETS:
             continue  # too many stored rows to combine in one answer; try the next source
@@ -122,6 +161,9 @@ async def aggregated_data(
         if len(stored):
             buckets = stored if interval_s == base else rollup(stored, interval_s * 1_000_000_000)
             return _aggregated_body(loop_id, interval_s, table, buckets.bucket_ns, buckets)
+    if tables and window.end - window.start > raw_max_range:
+        # nothing stored, and too long to aggregate raw samples per request: an empty answer
+        return _aggregated_body(loop_id, interval_s, tables[0], _NO_BUCKETS, BucketTable.empty())
     aggregate = await store.aggregate(loop_id, window.start, window.end, interval_s)
     return _aggregated_body(loop_id, interval_s, "raw", aggregate.bucket_ns, aggregate)
 

@@ -15,6 +15,8 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from clpm_api_gateway.response_cache import ResponseCache
+from clpm_api_gateway.security import CurrentPrincipal
+from clpm_shared.auth import Role
 from clpm_shared.config import Settings
 from clpm_shared.timeseries import TimeSeriesStore
 
@@ -78,13 +80,20 @@ DiagnosticsClientDep = Annotated[httpx.AsyncClient, Depends(diagnostics_client)]
 
 
 async def fresh_answer(
+    principal: CurrentPrincipal,
     cache_control: Annotated[
         str | None,
-        Header(description="`no-cache` asks for an answer computed now, not a cached one"),
+        Header(
+            description="`no-cache` asks for an answer computed now, not a cached one "
+            "(engineers and admins; a viewer's request is answered from the cache)"
+        ),
     ] = None,
 ) -> bool:
-    """True when the client asked to bypass the response cache (``Cache-Control: no-cache``)."""
-    return cache_control is not None and "no-cache" in cache_control.lower()
+    """True when an engineer (or admin) asked to bypass the response cache
+    (``Cache-Control: no-cache``). A viewer's ``no-cache`` is ignored: otherwise any viewer could
+    make every request cost a full computation."""
+    asked = cache_control is not None and "no-cache" in cache_control.lower()
+    return asked and principal.has_role(Role.ENGINEER)
 
 
 FreshDep = Annotated[bool, Depends(fresh_answer)]

@@ -51,7 +51,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from jose import jwk, jwt
 from jose.exceptions import JOSEError
 
-from clpm_api_gateway.local_realm import Realm, RealmClient, RealmUser, load_realm
+from clpm_api_gateway.local_realm import (
+    Realm,
+    RealmClient,
+    RealmUser,
+    load_realm,
+    with_issuer_origin,
+)
 from clpm_shared.auth import InvalidTokenError
 from clpm_shared.config import AuthMode, AuthSettings, Settings, SettingsError
 
@@ -254,7 +260,7 @@ class LocalIssuer:
         return cls(
             issuer=settings.oidc_issuer.rstrip("/"),
             audience=settings.oidc_audience,
-            realm=load_realm(settings.local_realm_file),
+            realm=with_issuer_origin(load_realm(settings.local_realm_file), settings.oidc_issuer),
             private_pem=load_or_create_signing_key(settings.local_issuer_key_path),
         )
 
@@ -489,7 +495,11 @@ class LocalIssuer:
             raise OAuthError("invalid_client", "unknown client or code flow not enabled")
         redirect_uri = params.get("redirect_uri", "")
         if not client.redirect_allowed(redirect_uri):
-            raise OAuthError("invalid_redirect_uri", "redirect_uri is not registered")
+            raise OAuthError(
+                "invalid_redirect_uri",
+                f"redirect_uri {redirect_uri!r} is not registered for client "
+                f"{client.client_id!r}; registered: {', '.join(client.redirect_uris)}",
+            )
         if params.get("response_type") != "code":
             raise OAuthError("unsupported_response_type", "only response_type=code is supported")
         challenge = params.get("code_challenge", "")
@@ -810,7 +820,10 @@ def local_issuer_router(issuer: LocalIssuer) -> APIRouter:
             if redirect:
                 client = issuer.client(client_id)
                 if not client.post_logout_redirect_allowed(redirect):
-                    raise OAuthError("invalid_request", "post_logout_redirect_uri not registered")
+                    raise OAuthError(
+                        "invalid_request",
+                        f"post_logout_redirect_uri {redirect!r} is not registered",
+                    )
                 state = params.get("state")
                 target = _with_query(redirect, {"state": state}) if state else redirect
                 return RedirectResponse(target, status_code=303, headers=_SECURITY_HEADERS)

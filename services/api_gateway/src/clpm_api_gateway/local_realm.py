@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -139,3 +139,36 @@ def load_realm(path: Path) -> Realm:
 
 
 __all__ = ["Realm", "RealmClient", "RealmUser", "load_realm"]
+
+
+def _origins_of(issuer: str) -> tuple[str, ...]:
+    """The issuer's origin, and on loopback the same port under the other loopback name."""
+    parts = urlsplit(issuer)
+    origins = [f"{parts.scheme}://{parts.netloc}"]
+    aliases = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}
+    if parts.hostname in aliases:
+        port = f":{parts.port}" if parts.port else ""
+        origins.append(f"{parts.scheme}://{aliases[parts.hostname]}{port}")
+    return tuple(origins)
+
+
+def with_issuer_origin(realm: Realm, issuer: str) -> Realm:
+    """The realm with the issuer's own origin registered for its browser clients.
+
+    In the embedded run the gateway serves the web front from the issuer's origin, on whatever
+    ``API_PORT`` it was given; the realm file lists only the default ports. Public clients of
+    the code flow accept ``<origin>/*`` as redirect and post-logout URIs too.
+    """
+    patterns = tuple(f"{origin}/*" for origin in _origins_of(issuer))
+    clients = {}
+    for client_id, client in realm.clients.items():
+        clients[client_id] = client
+        if client.public and client.standard_flow:
+            clients[client_id] = replace(
+                client,
+                redirect_uris=tuple(dict.fromkeys((*client.redirect_uris, *patterns))),
+                post_logout_redirect_uris=tuple(
+                    dict.fromkeys((*client.post_logout_redirect_uris, *patterns))
+                ),
+            )
+    return replace(realm, clients=clients)

@@ -34,6 +34,7 @@ from clpm_api_gateway.query_parameters import (
     parse_loop_id,
     parse_window,
 )
+from clpm_api_gateway.rate_limit import PROBLEM_429, rate_limited
 from clpm_api_gateway.realtime_age import with_current_age
 from clpm_api_gateway.response_cache import cached_json, json_response, loop_tags
 from clpm_api_gateway.schemas import AggregatedData, DataRangeOut, RawData, RealtimeData
@@ -158,7 +159,8 @@ async def serve_raw(
     "/raw",
     summary="Raw samples of a loop (columnar, paginated)",
     response_model=RawData,
-    responses=RAW_RESPONSES,
+    responses={**RAW_RESPONSES, **PROBLEM_429},
+    dependencies=[Depends(rate_limited)],
 )
 async def raw(
     request: Request,
@@ -197,7 +199,8 @@ async def raw(
     "/aggregated",
     summary="Aggregated data of a loop (agg_1m/agg_1h first, raw fallback)",
     response_model=AggregatedData,
-    responses=RAW_RESPONSES,
+    responses={**RAW_RESPONSES, **PROBLEM_429},
+    dependencies=[Depends(rate_limited)],
 )
 async def aggregated(
     request: Request,
@@ -217,20 +220,27 @@ async def aggregated(
 ) -> Response:
     """Per-bucket mean, count, min and max. Buckets come from the stored aggregates when the
     database has rows for the range (coarser intervals are combined from them), otherwise they
-    are computed from the raw samples; ``source`` says which."""
+    are computed from the raw samples; ``source`` says which. Ranges: intervals under a minute
+    at most API_MAX_RAW_RANGE_H and API_MAX_RAW_BUCKETS buckets, minutes at most
+    API_MAX_MINUTE_RANGE_D, hours API_MAX_HOUR_RANGE_D (422 naming ``end`` or ``interval``)."""
     loop_id = parse_loop_id(loop_id)
     settings = resources.settings
     now = now_utc()
     interval_s = parse_interval(interval)
     window = parse_window(start, end, default_span=None, now=now)
-    data_queries.check_bucket_count(window, interval_s)
+    data_queries.check_aggregated_cost(window, interval_s, settings.api)
     csv = wants_csv(request, export_format)
 
     async def compute() -> dict[str, Any]:
         async with resources.sessions() as session:
             await data_queries.require_loop(session, resources.store, loop_id)
             return await data_queries.aggregated_data(
-                session, resources.store, loop_id, window, interval_s
+                session,
+                resources.store,
+                loop_id,
+                window,
+                interval_s,
+                timedelta(hours=settings.api.api_max_raw_range_h),
             )
 
     key = aggregated_key(loop_id, window, interval_s)

@@ -22,6 +22,7 @@ from clpm_api_gateway.query_parameters import (
     parse_limit,
     parse_window,
 )
+from clpm_api_gateway.rate_limit import PROBLEM_429, rate_limited
 from clpm_api_gateway.response_cache import invalidate_loop
 from clpm_api_gateway.routes_loops import LoopIdPath, existing_loop, path_loop_id
 from clpm_api_gateway.schemas import DiagnoseRequest, Finding, Findings
@@ -124,7 +125,8 @@ async def finding_history(
 @router.post(
     "/loops/{loop_id}/diagnostics/run",
     summary="Diagnose a loop now (engineer)",
-    responses={**PROBLEM_404, **UPSTREAM_RESPONSES},
+    responses={**PROBLEM_404, **UPSTREAM_RESPONSES, **PROBLEM_429},
+    dependencies=[Depends(rate_limited)],
 )
 async def run_diagnosis(
     session: SessionDep,
@@ -155,7 +157,8 @@ async def run_diagnosis(
 @router.get(
     "/oscillation-clusters",
     summary="Plant-wide oscillation clusters",
-    responses=UPSTREAM_RESPONSES,
+    responses={**UPSTREAM_RESPONSES, **PROBLEM_429},
+    dependencies=[Depends(rate_limited)],
 )
 async def oscillation_clusters(
     client: DiagnosticsClientDep,

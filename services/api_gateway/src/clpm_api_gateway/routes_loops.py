@@ -20,6 +20,7 @@ from clpm_api_gateway.problems import (
     loop_not_found,
 )
 from clpm_api_gateway.query_parameters import parse_loop_id
+from clpm_api_gateway.rate_limit import PROBLEM_429, rate_limited
 from clpm_api_gateway.response_cache import invalidate_loop
 from clpm_api_gateway.routes_data import (
     RAW_RESPONSES,
@@ -393,7 +394,8 @@ async def reset_config(
     "/{loop_id}/data",
     summary="Raw samples of a loop (as /data/raw)",
     response_model=RawData,
-    responses={**RAW_RESPONSES, **PROBLEM_404},
+    responses={**RAW_RESPONSES, **PROBLEM_404, **PROBLEM_429},
+    dependencies=[Depends(rate_limited)],
 )
 async def loop_data(
     request: Request,

@@ -15,13 +15,16 @@ from clpm_api_gateway.schemas import Health, Readiness
 from clpm_shared import __version__
 from clpm_shared.web.problems import TYPE_UNAVAILABLE, problem_response
 
+probes = APIRouter(tags=["operations"])
+"""``/health`` and ``/ready``: also served under the API prefix (``/metrics`` is not: the
+frontend's nginx passes the prefix on, and the metrics are for scrapers inside the deployment)."""
 router = APIRouter(tags=["operations"])
 
 READY_TIMEOUT_S = 3.0
 RETRY_AFTER_S = 5
 
 
-@router.get("/health", summary="Liveness", response_model=Health)
+@probes.get("/health", summary="Liveness", response_model=Health)
 async def health() -> Health:
     return Health(status="ok", service="api-gateway", version=__version__)
 
@@ -42,7 +45,7 @@ async def _store_ok(resources: ResourcesDep) -> bool:
         return False
 
 
-@router.get(
+@probes.get(
     "/ready",
     summary="Readiness: database and time-series store reachable",
     response_model=Readiness,
@@ -62,6 +65,9 @@ async def ready(request: Request, resources: ResourcesDep) -> Response:
         retry_after_s=RETRY_AFTER_S,
         extensions={"checks": checks},
     )
+
+
+router.include_router(probes)
 
 
 @router.get(

@@ -20,6 +20,7 @@ from clpm_shared.db.engine import create_engine, create_session_factory
 from clpm_shared.logs import configure_logging
 from clpm_shared.timeseries import InfluxQLStore, TimeSeriesError, create_store
 from data_streaming_service.catalogue import catalogue_csv, loop_specs
+from data_streaming_service.checkpoint import load_state
 from data_streaming_service.data_generator import ControlLoopDataGenerator
 from data_streaming_service.heartbeat import HeartbeatPublisher, new_instance_id
 from data_streaming_service.streaming import StreamingService, StreamOptions
@@ -142,7 +143,16 @@ def build_generator(settings: Settings, args: argparse.Namespace) -> ControlLoop
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     """Stream until a signal (or ``--duration``); 0 after a clean shutdown."""
     generator = build_generator(settings, args)
+    state_file = settings.streaming.stream_state_file
+    restored = load_state(state_file, generator) if state_file is not None else None
+    if restored is not None:
+        generator = restored.generator
+        logger.info(
+            "simulator state restored: trends continue",
+            extra={"path": str(state_file), "t_ns": restored.t_ns},
+        )
     options = StreamOptions(
+        state_file=state_file,
         interval_s=generator.interval_s,
         buffer_max_points=settings.streaming.stream_buffer_max_points,
         backfill_hours=args.backfill,
@@ -162,7 +172,13 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             TimeSeriesBackend.INFLUXQL
         ):
             await _ensure_database(store)
-        service = StreamingService(generator, store, options, heartbeat)
+        service = StreamingService(
+            generator,
+            store,
+            options,
+            heartbeat,
+            restored_ns=restored.t_ns if restored is not None else None,
+        )
         await service.run(stop)
     finally:
         await store.close()

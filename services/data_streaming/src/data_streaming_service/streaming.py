@@ -1,5 +1,9 @@
 """The streaming loop: backfill history, then one sample of every loop per STREAM_INTERVAL.
 
+The simulation is one continuous process, so history and live samples come from it in order:
+the backfill writes up to the tick live streaming starts at (it chases the clock for as long
+as writing history takes), and live streaming starts at the next tick: no gap.
+
 Timestamps sit on the interval grid (``k * STREAM_INTERVAL`` since the epoch), so restarts and
 several loops line up. Generation never waits for the store (:mod:`write_buffer` absorbs
 outages, bounded); backfill does wait, so history is never dropped for speed. On stop (SIGINT
@@ -14,10 +18,12 @@ import contextlib
 import logging
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from clpm_shared.timeseries import TimeSeriesError, TimeSeriesStore
-from data_streaming_service.data_generator import ControlLoopDataGenerator
+from data_streaming_service.checkpoint import save_state
+from data_streaming_service.data_generator import ControlLoopDataGenerator, SampleChunk
 from data_streaming_service.heartbeat import HeartbeatPublisher
 from data_streaming_service.write_buffer import PointBuffer, StoreWriter
 
@@ -40,6 +46,10 @@ class StreamOptions:
     heartbeat_every_s: float = 15.0
     max_lag_ticks: int = 5
     """Further behind than this many ticks, the stream skips ahead instead of catching up."""
+    state_file: Path | None = None
+    """Where the simulator's state is kept (STREAM_STATE_FILE; None: not kept)."""
+    max_replay_s: float = 7200.0
+    """A restored simulator runs silently through at most this much of the time it missed."""
 
 
 @dataclass
@@ -85,6 +95,8 @@ class StreamingService:
         store: TimeSeriesStore,
         options: StreamOptions,
         heartbeat: HeartbeatPublisher | None = None,
+        *,
+        restored_ns: int | None = None,
     ) -> None:
         if generator.interval_s != options.interval_s:
             raise ValueError("generator.interval_s must equal options.interval_s")
@@ -100,6 +112,8 @@ class StreamingService:
         self._next_heartbeat = 0.0
         self._summary_written = 0
         self._summary_at = time.monotonic()
+        self.generated_ns = restored_ns
+        """Tick of the last sample the generator produced (restored: of the previous run)."""
 
     async def run(self, stop: asyncio.Event) -> StreamSummary:
         """Backfill (if asked), stream until ``stop`` is set, then flush; return the summary."""
@@ -119,6 +133,7 @@ class StreamingService:
             self.buffer.wake()
             await self._stop_writer(writer_task, self.options.flush_timeout_s)
             self.summary.flushed = await self.writer.flush(max(0.0, deadline - time.monotonic()))
+            self._save_state()
             self._refresh_summary()
             if self.summary.flushed:
                 logger.info("data-streaming stopped; buffer flushed", extra=self.summary.as_dict())
@@ -170,18 +185,25 @@ class StreamingService:
             return None
         return int(span.end.timestamp() * 1_000_000) * 1_000
 
+    def _live_tick(self) -> int:
+        """The next tick of the grid after now: where live streaming would start."""
+        return grid_floor(time.time_ns(), self._interval_ns) + self._interval_ns
+
     async def _backfill(self, stop: asyncio.Event) -> int:
         """Write up to ``backfill_hours`` of history ending now; return the next tick.
 
-        Waits until the store has taken it all (or ``stop``), so live samples follow history.
+        History chases the clock: ticks that passed while it was written are written too, so
+        live streaming starts at exactly the tick after the last one of history (no gap, however
+        long the backfill takes). Waits until the store has taken it all (or ``stop``).
         """
         interval = self._interval_ns
-        end = grid_floor(time.time_ns(), interval) + interval
+        end = self._live_tick()
         ticks = round(self.options.backfill_hours * 3600 * _NS / interval)
         start = end - ticks * interval
         last = await self._last_stored_ns()
         if last is not None and last >= start:
             start = grid_floor(last, interval) + interval
+        start = self._continue_restored(start)
         if start >= end:
             logger.info("backfill skipped: history already present", extra={"from_ns": start})
             return end
@@ -194,37 +216,86 @@ class StreamingService:
         started = time.monotonic()
         done = 0
         t = start
-        while t < end and not stop.is_set():
+        while not stop.is_set():
+            if t >= end:
+                end = self._live_tick()  # the clock moved on while history was written
+                if t >= end:
+                    break
             while self.buffer.points >= high_water and not stop.is_set():
                 await self.buffer.wait_changed(self.buffer.version, timeout_s=0.5)
-            chunk = self.generator.next_chunk(t)
-            self.buffer.append(chunk)
-            self.summary.backfilled_points += chunk.points
+            self._append_history(t)
             t += interval
             done += 1
             if done % 200 == 0:
                 await asyncio.sleep(0)  # let the writer run
-            if total >= 1000 and done % (total // 10) == 0:
+            if total >= 1000 and done % (total // 10) == 0 and done <= total:
                 logger.info("backfill progress", extra={"ticks_done": done, "ticks": total})
         while not self.writer.idle and not stop.is_set():
             await self.buffer.wait_changed(self.buffer.version, timeout_s=0.5)
+        # the seconds spent waiting for the store: generated now, written by the live writer
+        while not stop.is_set() and t < self._live_tick() - interval:
+            self._append_history(t)
+            t += interval
+            done += 1
         logger.info(
-            "backfill written" if self.writer.idle else "backfill interrupted",
+            "backfill interrupted" if stop.is_set() else "backfill written",
             extra={
                 "ticks": done,
+                "ticks_after_the_start": done - total,
                 "points": self.summary.backfilled_points,
                 "seconds": round(time.monotonic() - started, 2),
+                "live_from_ns": t,
             },
         )
         return t
+
+    def _generate(self, t_ns: int) -> SampleChunk:
+        chunk = self.generator.next_chunk(t_ns)
+        self.generated_ns = t_ns
+        return chunk
+
+    def _save_state(self) -> None:
+        if self.options.state_file is None or self.generated_ns is None:
+            return
+        try:
+            save_state(self.options.state_file, self.generator, self.generated_ns)
+        except OSError as exc:
+            logger.warning("could not keep the simulator state", extra={"error": str(exc)})
+
+    def _continue_restored(self, start: int) -> int:
+        """Where history starts after a restored state: after its last tick, and the ticks it
+        missed before ``start`` run silently (at most ``max_replay_s``) so trends continue."""
+        interval = self._interval_ns
+        if self.generated_ns is None:
+            return start
+        if self.generated_ns >= start:
+            return self.generated_ns + interval
+        missed = (start - self.generated_ns) // interval - 1
+        if missed * self.options.interval_s > self.options.max_replay_s:
+            logger.info("simulator state older than the replay limit; trends continue from it")
+            return start
+        t = self.generated_ns + interval
+        while t < start:
+            self._generate(t)
+            t += interval
+        logger.info("simulator ran through the time it missed", extra={"ticks": int(missed)})
+        return start
+
+    def _append_history(self, t_ns: int) -> None:
+        chunk = self._generate(t_ns)
+        self.buffer.append(chunk)
+        self.summary.backfilled_points += chunk.points
 
     # ------------------------------------------------------------------ live
 
     async def _stream(self, stop: asyncio.Event, resume_ns: int | None) -> None:
         interval = self._interval_ns
-        next_t = grid_floor(time.time_ns(), interval) + interval
+        next_t = self._live_tick() if resume_ns is None else resume_ns
         if resume_ns is not None:
-            next_t = max(next_t, resume_ns)
+            logger.info(
+                "live streaming continues the history without a gap",
+                extra={"from_ns": resume_ns, "interval_s": self.options.interval_s},
+            )
         deadline = (
             None if self.options.duration_s is None else time.monotonic() + self.options.duration_s
         )
@@ -247,7 +318,7 @@ class StreamingService:
                     extra={"skipped_ticks": int(behind), "interval_s": self.options.interval_s},
                 )
                 next_t = grid_floor(now, interval)
-            chunk = self.generator.next_chunk(next_t)
+            chunk = self._generate(next_t)
             self.buffer.append(chunk)
             self.summary.cycles += 1
             self.summary.generated_points += chunk.points
@@ -262,6 +333,7 @@ class StreamingService:
         now = time.monotonic()
         if now >= self._next_summary:
             self._log_summary(now)
+            self._save_state()
             self._next_summary = now + self.options.summary_every_s
         if self.heartbeat is not None and now >= self._next_heartbeat:
             self._next_heartbeat = now + self.options.heartbeat_every_s

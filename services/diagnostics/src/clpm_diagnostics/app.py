@@ -35,6 +35,7 @@ from clpm_shared.web.body_limit import RequestBodyLimit
 from clpm_shared.web.layered_app import LayeredFastAPI
 from clpm_shared.web.observed_requests import ObservedRequests
 from clpm_shared.web.problems import Problem, install_problem_handlers, invalid_parameter
+from clpm_shared.web.security_headers import SecurityHeaders
 
 DESCRIPTION = """\
 Why a control loop performs badly. For a loop and a window it reads the raw PV/SP/OP/mode
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None, store: TimeSeriesStore | None =
     access_log = access_log_observer("clpm_diagnostics.access")
     if access_log is not None:
         app.outer_layers.append(lambda inner: ObservedRequests(inner, observers=[access_log]))
+    app.outer_layers.append(lambda inner: SecurityHeaders(inner, no_store_prefixes=("/",)))
     max_body = resolved.diagnostics.diag_max_body_bytes
     app.outer_layers.append(lambda inner: RequestBodyLimit(inner, max_bytes=max_body))
 

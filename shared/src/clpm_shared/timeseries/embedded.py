@@ -29,9 +29,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from clpm_shared.timeseries.base import (
     LOOP_ID_PATTERN,
     MODE_TAG,
+    FloatArray,
     IntervalAggregate,
     LatestPoint,
     LatestValue,
@@ -48,7 +51,6 @@ from clpm_shared.timeseries.base import (
     validate_window,
 )
 from clpm_shared.timeseries.cursor import decode_cursor, page_of
-from clpm_shared.timeseries.interval_statistics import interval_statistics
 from clpm_shared.timeseries.points import SampleRow, sample_rows
 from clpm_shared.timeseries.raw_columns import (
     float_fields,
@@ -314,8 +316,7 @@ class EmbeddedStore:
         validate_loop_id(loop_id)
         start_ns, end_ns = validate_window(start, end)
         validate_interval(interval_s, start_ns, end_ns)
-        grouped = await self._run(functools.partial(_read_many, [loop_id], start_ns, end_ns))
-        return interval_statistics(series_from_rows(loop_id, grouped.get(loop_id, [])), interval_s)
+        return await self._run(functools.partial(_aggregate, loop_id, start_ns, end_ns, interval_s))
 
     async def ping(self) -> bool:
         try:
@@ -371,6 +372,79 @@ def _prune_loop(loop_id: str, before_ns: int, db: sqlite3.Connection) -> int:
         raise
     db.execute("COMMIT")
     return int(deleted)
+
+
+_FLOAT_COLUMNS = ("pv", "sp", "op")
+
+
+def _bucket_statistics_sql() -> str:
+    per_field = []
+    edges = []
+    for c in _FLOAT_COLUMNS:
+        per_field.append(
+            f"count({c}) AS {c}_n, sum({c} - :{c}_k) AS {c}_s, "
+            f"sum(({c} - :{c}_k) * ({c} - :{c}_k)) AS {c}_q, min({c}) AS {c}_lo, "
+            f"max({c}) AS {c}_hi, min(CASE WHEN {c} IS NOT NULL THEN t_ns END) AS {c}_t0, "
+            f"max(CASE WHEN {c} IS NOT NULL THEN t_ns END) AS {c}_t1"
+        )
+        edges.append(
+            f"m.{c}_n, m.{c}_s, m.{c}_q, m.{c}_lo, m.{c}_hi, "  # noqa: S608 - _FLOAT_COLUMNS
+            f"(SELECT {c} FROM samples WHERE loop_id = :loop_id AND t_ns = m.{c}_t0), "
+            f"(SELECT {c} FROM samples WHERE loop_id = :loop_id AND t_ns = m.{c}_t1)"
+        )
+    return (
+        "WITH m AS (SELECT t_ns / :interval_ns AS b, "  # noqa: S608 - names from _FLOAT_COLUMNS
+        + ", ".join(per_field)
+        + " FROM samples WHERE loop_id = :loop_id AND t_ns >= :start_ns AND t_ns < :end_ns"
+        " GROUP BY b) SELECT m.b, " + ", ".join(edges) + " FROM m ORDER BY m.b"
+    )
+
+
+_BUCKET_STATISTICS = _bucket_statistics_sql()
+"""One pass over the window: per epoch-aligned bucket and field the count, the sum and sum of
+squares of the deviations from a reference value (the window's first value: no cancellation
+worth the name), min, max, and the first and last present values (looked up by their time)."""
+
+_REFERENCE = (
+    "SELECT {column} FROM samples WHERE loop_id = :loop_id AND t_ns >= :start_ns "
+    "AND t_ns < :end_ns AND {column} IS NOT NULL ORDER BY t_ns LIMIT 1"
+)
+
+
+def _aggregate(
+    loop_id: str, start_ns: int, end_ns: int, interval_s: int, db: sqlite3.Connection
+) -> IntervalAggregate:
+    """Per-interval statistics of one loop, computed in SQL: memory does not grow with the
+    number of samples (the buckets are bounded by the caller)."""
+    parameters: dict[str, Any] = {
+        "interval_ns": interval_s * 1_000_000_000,
+        "loop_id": loop_id,
+        "start_ns": start_ns,
+        "end_ns": end_ns,
+    }
+    for column in _FLOAT_COLUMNS:
+        found = db.execute(_REFERENCE.format(column=column), parameters).fetchone()
+        parameters[f"{column}_k"] = float(found[0]) if found is not None else 0.0
+    rows = db.execute(_BUCKET_STATISTICS, parameters).fetchall()
+    table = np.array(rows, dtype=np.float64).reshape(len(rows), 1 + 7 * len(_FLOAT_COLUMNS))
+    buckets = np.array([row[0] for row in rows], dtype=np.int64)
+    stats: dict[str, FloatArray] = {}
+    for index, column in enumerate(_FLOAT_COLUMNS):
+        count, total, squares, low, high, first, last = table[:, 1 + 7 * index : 8 + 7 * index].T
+        has = count > 0
+        mean_offset = np.divide(total, count, out=np.full(count.size, np.nan), where=has)
+        several = count > 1
+        spread = np.maximum(squares - total * np.where(has, mean_offset, 0.0), 0.0)
+        stats[f"{column}_count"] = count
+        stats[f"{column}_mean"] = parameters[f"{column}_k"] + mean_offset
+        stats[f"{column}_min"] = low
+        stats[f"{column}_max"] = high
+        stats[f"{column}_first"] = first
+        stats[f"{column}_last"] = last
+        stats[f"{column}_std"] = np.sqrt(
+            np.divide(spread, count - 1, out=np.full(count.size, np.nan), where=several)
+        )
+    return IntervalAggregate(loop_id, interval_s, buckets * interval_s * 1_000_000_000, stats)
 
 
 def _read_many(

@@ -20,7 +20,7 @@ import gzip
 import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -55,6 +55,7 @@ from clpm_shared.timeseries.base import (
     validate_loop_id,
     validate_window,
 )
+from clpm_shared.timeseries.circuit_breaker import CircuitBreaker
 from clpm_shared.timeseries.cursor import decode_cursor, page_of
 from clpm_shared.timeseries.line_protocol import encode_rows
 from clpm_shared.timeseries.points import sample_rows
@@ -270,6 +271,11 @@ class InfluxQLStore:
         self.loops_per_query = loops_per_query
         self.retry = RetryPolicy(settings.influxdb_max_retries, backoff_s, max_backoff_s)
         self._in_flight = asyncio.Semaphore(max_in_flight)
+        self.breaker = CircuitBreaker(
+            f"influxdb at {settings.influxdb_url}",
+            failures=settings.influxdb_breaker_failures,
+            open_s=settings.influxdb_breaker_open_s,
+        )
         self._target = text.source(self.measurement, self.retention_policy)
         headers = {"User-Agent": "clpm-timeseries"}
         auth: httpx.BasicAuth | None = None
@@ -304,21 +310,32 @@ class InfluxQLStore:
         content: bytes | None = None,
         data: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        slot: bool = True,
     ) -> httpx.Response:
-        """Send with retries; return the response of any non-retryable status."""
+        """Send with retries; return the response of any non-retryable status.
+
+        At most ``max_in_flight`` queries (``slot``) are on the wire at once; a slot is held for
+        one attempt, never during the backoff between two. The circuit breaker fails requests at
+        once while the server is known to be down (:mod:`~clpm_shared.timeseries.circuit_breaker`).
+        """
         problem = ""
         for attempt in range(self.retry.attempts):
+            self.breaker.admit()
             response: httpx.Response | None = None
             try:
-                response = await self._client.request(
-                    method, path, params=params, content=content, data=data, headers=headers
-                )
+                async with self._in_flight if slot else nullcontext():
+                    self.breaker.check_open()
+                    response = await self._client.request(
+                        method, path, params=params, content=content, data=data, headers=headers
+                    )
             except httpx.TransportError as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             else:
                 if response.status_code not in _RETRY_STATUS:
+                    self.breaker.record_success()
                     return response
                 problem = f"HTTP {response.status_code}: {response.text[:200]}"
+            self.breaker.record_failure()
             if attempt < self.retry.max_retries:
                 retry_after = response.headers.get("Retry-After") if response else None
                 delay = self.retry.delay(attempt, retry_after)
@@ -331,7 +348,7 @@ class InfluxQLStore:
                         "error": problem,
                     },
                 )
-                await asyncio.sleep(delay)
+                await self.breaker.pause(delay)
         raise StoreUnavailableError(
             f"influxdb at {self._client.base_url} unavailable after "
             f"{self.retry.attempts} attempts: {problem}",
@@ -361,11 +378,10 @@ class InfluxQLStore:
             params.update({"chunked": "true", "chunk_size": "20000"})
         if self.retention_policy:
             params["rp"] = self.retention_policy
-        async with self._in_flight:
-            response = await self._request(
-                "POST", "/query", params=params, data={"q": "; ".join(statements)}
-            )
-            body = response.content
+        response = await self._request(
+            "POST", "/query", params=params, data={"q": "; ".join(statements)}
+        )
+        body = response.content
         self._check_auth(response)
         if response.status_code == 404:
             raise StoreUnavailableError(
@@ -401,7 +417,7 @@ class InfluxQLStore:
             body = gzip.compress(body, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
         response = await self._request(
-            "POST", "/write", params=params, content=body, headers=headers
+            "POST", "/write", params=params, content=body, headers=headers, slot=False
         )
         self._check_auth(response)
         if response.status_code == 204:
@@ -616,7 +632,10 @@ class InfluxQLStore:
             response = await self._client.get("/ping", timeout=5.0)
         except httpx.HTTPError:
             return False
-        return response.status_code in (200, 204)
+        if response.status_code in (200, 204):
+            self.breaker.record_success()  # it answers again: no need to wait for a probe
+            return True
+        return False
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -31,7 +31,7 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote_plus
 
 import orjson
 from starlette.types import Scope
@@ -135,11 +135,24 @@ def client_address(scope: Scope) -> str:
     return f"{client[0]}:{client[1]}" if client else ""
 
 
+SECRET_PARAMETERS = frozenset(
+    {"id_token_hint", "token", "access_token", "refresh_token", "code", "client_secret",
+     "password", "code_verifier"}
+)  # fmt: skip
+
+
 def path_and_query(scope: Scope) -> str:
-    """As uvicorn's access log shows it: the quoted path, then ``?`` and the raw query."""
+    """As uvicorn's access log shows it: the quoted path, then ``?`` and the raw query, with
+    the values of token-like parameters (``id_token_hint``, ``code``...) replaced by ``***``."""
     path = quote(scope.get("root_path", "") + scope["path"])
-    query = scope.get("query_string", b"")
-    return f"{path}?{query.decode('ascii', 'replace')}" if query else path
+    query = scope.get("query_string", b"").decode("ascii", "replace")
+    if not query:
+        return path
+    parts = []
+    for part in query.split("&"):
+        name, equals, _ = part.partition("=")
+        parts.append(f"{name}=***" if equals and unquote_plus(name) in SECRET_PARAMETERS else part)
+    return f"{path}?{'&'.join(parts)}"
 
 
 class AccessLines:
