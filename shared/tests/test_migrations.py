@@ -31,6 +31,7 @@ EXPECTED_TABLES = {
     "loop_watermarks",
     "work_leases",
     "worker_heartbeats",
+    "oscillation_cluster_runs",
 }
 
 
