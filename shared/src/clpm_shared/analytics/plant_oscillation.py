@@ -383,7 +383,7 @@ def _pair(
     zi, zj = spectra.segments(i, length), spectra.segments(j, length)
     if zi is None or zj is None:
         return None
-    freqs = np.fft.rfftfreq(length, spectra.ts)
+    freqs = np.fft.rfftfreq(length, spectra.ts)[: zi.shape[1]]
     f0 = 1.0 / period
     band = np.flatnonzero(
         (freqs >= f0 / (1.0 + PERIOD_TOLERANCE)) & (freqs <= f0 * (1.0 + PERIOD_TOLERANCE))
