@@ -11,8 +11,10 @@ reads of ``LOOPS_PER_READ`` loops at a time, diagnosis of every loop in a worker
 clustering) and on the 1-minute means (what windows longer than ``DIAG_CLUSTER_RAW_MAX_H``
 use), and the raw read of the same loops and window alone (``query_raw_many``), the floor of
 the raw basis. Reports seconds, loops per second, the clusters found, and the loop count that
-fits in the gateway's default ``DIAG_TIMEOUT_S`` (30 s) at the measured rate. Prints one JSON
-object.
+fits in the gateway's default ``DIAG_TIMEOUT_S`` (30 s) at the measured rate. Then the
+scheduled path: the diagnostics service's run of the window (``precompute_clusters``, raw
+samples up to ``DIAG_CLUSTER_RAW_MAX_H``) and the request it then answers (the stored run read
+and serialised). Prints one JSON object.
 
     PYTHONPATH=. .venv/bin/python bench/oscillation_clusters.py [--loops 200] [--hours 2]
 """
@@ -35,7 +37,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from clpm_diagnostics.runs import ClusterRun, DiagnosisRunner
+from clpm_diagnostics.runs import ClusterRun, DiagnosisRunner, json_safe
 from clpm_shared.aggregation.buckets import BucketTable, minute_buckets
 from clpm_shared.config import DatabaseSettings, InfluxSettings, TimeSeriesBackend
 from clpm_shared.db import create_engine, create_session_factory
@@ -58,7 +60,7 @@ COMMON_PERIOD_S = 900.0
 WRITE_BATCH = 50_000
 
 
-def fleet_specs(loops: int) -> list[SimulatedLoopSpec]:
+def fleet_specs(loops: int, common_period_s: float = COMMON_PERIOD_S) -> list[SimulatedLoopSpec]:
     specs = []
     for index in range(loops):
         loop_id = f"TIC-{index:04d}"
@@ -68,7 +70,7 @@ def fleet_specs(loops: int) -> list[SimulatedLoopSpec]:
                 profile=LoopProfile.EXTERNAL_OSCILLATION,
                 seed=index,
                 osc_amplitude=2.0,
-                osc_period_s=COMMON_PERIOD_S,
+                osc_period_s=common_period_s,
             )
         elif index % 10 == 5:
             spec = SimulatedLoopSpec(
@@ -136,6 +138,37 @@ def minute_means_of(specs: list[SimulatedLoopSpec], minutes: int) -> BucketTable
     return minute_buckets(rows).buckets
 
 
+async def precomputed_report(
+    runner: DiagnosisRunner, start: datetime, end: datetime
+) -> dict[str, Any]:
+    """The scheduled run of the window (the diagnostics service's worker side) and the request
+    it then answers: the stored run read and serialised as the route answers it."""
+    span = end - start
+    scheduled = DiagnosisRunner(
+        runner.sessions,
+        runner.store,
+        cluster_raw_max=runner.cluster_raw_max,
+        cluster_spans=(span,),
+        cluster_interval=timedelta(minutes=15),
+    )
+    began = time.perf_counter()
+    [run] = await scheduled.precompute_clusters(end)
+    scheduled_s = time.perf_counter() - began
+    asked_at = end + timedelta(minutes=5)  # the page asks a few minutes after the run
+    began = time.perf_counter()
+    stored = await scheduled.stored_clusters(asked_at - span, asked_at)
+    body = json.dumps(json_safe(stored), default=str)
+    served_s = time.perf_counter() - began
+    assert stored is not None
+    return {
+        "scheduled_run_s": round(scheduled_s, 2),
+        "served_request_s": round(served_s, 3),
+        "answer_bytes": len(body),
+        "basis": run.basis,
+        **request_report(run, scheduled_s),
+    }
+
+
 def request_report(answer: ClusterRun, elapsed_s: float) -> dict[str, Any]:
     """Time, rates and clusters of one request (planted members: every tenth loop)."""
     return {
@@ -148,7 +181,7 @@ def request_report(answer: ClusterRun, elapsed_s: float) -> dict[str, Any]:
                 "members": len(cluster.members),
                 "period_s": round(cluster.period_s, 1),
                 "members_oscillating_externally": sum(
-                    int(member.split("-")[1]) % 10 == 0 for member in cluster.members
+                    int(member.split("-")[1]) % 10 == 0 for member in cluster.member_ids
                 ),
                 "likely_source": cluster.likely_source,
             }
@@ -166,13 +199,16 @@ async def measure_means_on_postgres(arguments: argparse.Namespace, root: Path) -
         engine = create_engine(DatabaseSettings(database_url=postgres.url("bench")))
         sessions = create_session_factory(engine)
         try:
-            specs = fleet_specs(arguments.loops)
+            specs = fleet_specs(arguments.loops, arguments.common_period)
             minutes = int(arguments.hours * 60)
-            table = minute_means_of(specs, minutes)
             async with sessions() as session, session.begin():
                 session.add_all(Loop(loop_id=spec.loop_id, unit="U1") for spec in specs)
-            async with sessions() as session, session.begin():
-                rows = await AggregateRepository(session).upsert("agg_1m", table)
+            rows = 0
+            for offset in range(0, len(specs), 200):  # bounded memory: 200 loops at a time
+                table = minute_means_of(specs[offset : offset + 200], minutes)
+                async with sessions() as session, session.begin():
+                    rows += await AggregateRepository(session).upsert("agg_1m", table)
+                del table
             unused_store = EmbeddedStore(root / "unused.db")  # the means basis reads no raw data
             runner = DiagnosisRunner(sessions, unused_store, cluster_raw_max=timedelta(0))
             results: dict[str, Any] = {"agg_1m_rows": rows}
@@ -182,6 +218,7 @@ async def measure_means_on_postgres(arguments: argparse.Namespace, root: Path) -
                 answer = await runner.clusters(start, end)
                 elapsed = time.perf_counter() - began
                 results[f"run_{repeat + 1}"] = {"minute_means": request_report(answer, elapsed)}
+            results["precomputed"] = await precomputed_report(runner, start, end)
             await unused_store.close()
             return results
         finally:
@@ -210,7 +247,7 @@ async def measure(arguments: argparse.Namespace, root: Path) -> dict[str, Any]:
         engine = create_engine(DatabaseSettings(database_url=database_url))
         sessions = create_session_factory(engine)
         try:
-            specs = fleet_specs(arguments.loops)
+            specs = fleet_specs(arguments.loops, arguments.common_period)
             seconds = int(arguments.hours * 3600)
             began = time.perf_counter()
             samples = await write_fleet(store, specs, seconds)
@@ -229,22 +266,23 @@ async def measure(arguments: argparse.Namespace, root: Path) -> dict[str, Any]:
             }
             loop_ids = [spec.loop_id for spec in specs]
             for repeat in range(arguments.repeats):
-                began = time.perf_counter()
-                raw = await store.query_raw_many(loop_ids, start, end)
-                read_s = time.perf_counter() - began
-                read_samples = sum(len(series) for series in raw.values())
-                del raw
-                run: dict[str, Any] = {
-                    "raw_read_alone_s": round(read_s, 2),
-                    "raw_samples": read_samples,
-                }
+                run: dict[str, Any] = {}
+                if not arguments.no_raw_on_demand:
+                    began = time.perf_counter()
+                    raw = await store.query_raw_many(loop_ids, start, end)
+                    run["raw_read_alone_s"] = round(time.perf_counter() - began, 2)
+                    run["raw_samples"] = sum(len(series) for series in raw.values())
+                    del raw
                 for basis, runner in (("raw", on_raw), ("minute_means", on_means)):
+                    if basis == "raw" and arguments.no_raw_on_demand:
+                        continue
                     began = time.perf_counter()
                     answer = await runner.clusters(start, end)
                     elapsed = time.perf_counter() - began
                     assert answer.basis == basis
                     run[basis] = request_report(answer, elapsed)
                 results[f"run_{repeat + 1}"] = run
+            results["precomputed"] = await precomputed_report(on_raw, start, end)
             return results
         finally:
             await store.close()
@@ -262,6 +300,19 @@ def main() -> None:
     parser.add_argument("--loops", type=int, default=200, help="simulated loops")
     parser.add_argument("--hours", type=float, default=2.0, help="window (the web page's default)")
     parser.add_argument("--repeats", type=int, default=2, help="measured requests")
+    parser.add_argument(
+        "--common-period",
+        type=float,
+        default=COMMON_PERIOD_S,
+        help="period (s) of the oscillation every tenth loop shares; the coherence needs ten "
+        "periods in the window",
+    )
+    parser.add_argument(
+        "--no-raw-on-demand",
+        action="store_true",
+        help="skip the on-demand request on raw samples and the raw read alone (minutes and "
+        "gigabytes for thousands of loops)",
+    )
     parser.add_argument(
         "--means-on-postgres",
         action="store_true",

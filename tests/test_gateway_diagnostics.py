@@ -132,7 +132,10 @@ async def test_oscillation_clusters_through_the_gateway(
     body = response.json()
     assert body["loops_analysed"] == 2
     assert body["oscillating_loops"] == 2
-    assert [sorted(cluster["members"]) for cluster in body["clusters"]] == [list(LOOPS)]
+    [cluster] = body["clusters"]
+    assert sorted(member["loop_id"] for member in cluster["members"]) == list(LOOPS)
+    assert {member["unit"] for member in cluster["members"]} == {"U2"}
+    assert all(member["why"] for member in cluster["members"])
 
 
 async def test_the_services_refusal_is_passed_on_with_the_parameter(

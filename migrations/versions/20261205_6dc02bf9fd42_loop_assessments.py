@@ -1,7 +1,7 @@
 """loop assessments
 
 Revision ID: 6dc02bf9fd42
-Revises: 5a1e7c3d9b20
+Revises: 277e7522248b
 Create Date: 2026-12-05 12:06:37.633198+00:00
 
 """
@@ -17,7 +17,7 @@ import clpm_shared.db.types
 
 # revision identifiers, used by Alembic.
 revision: str = "6dc02bf9fd42"
-down_revision: str | Sequence[str] | None = "5a1e7c3d9b20"
+down_revision: str | Sequence[str] | None = "277e7522248b"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

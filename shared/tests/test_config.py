@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,19 @@ def test_secret_values_are_not_echoed_in_errors(monkeypatch: pytest.MonkeyPatch)
 def test_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("KPI_WINDOW_MIN=30\n")
     assert load_settings().kpi.kpi_window_min == 30
+
+
+def test_scheduled_cluster_windows_are_a_list_of_hours(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().diagnostics.cluster_precompute_spans == tuple(
+        timedelta(hours=h) for h in (1, 2, 6, 24)
+    )
+    monkeypatch.setenv("DIAG_CLUSTER_PRECOMPUTE_H", " 0.5, 12 ")
+    assert load_settings().diagnostics.cluster_precompute_spans == (
+        timedelta(minutes=30),
+        timedelta(hours=12),
+    )
+    monkeypatch.setenv("DIAG_CLUSTER_PRECOMPUTE_H", "")
+    assert load_settings().diagnostics.cluster_precompute_spans == ()
+    monkeypatch.setenv("DIAG_CLUSTER_PRECOMPUTE_H", "2h")
+    with pytest.raises(SettingsError, match="DIAG_CLUSTER_PRECOMPUTE_H"):
+        load_settings()

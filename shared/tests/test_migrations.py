@@ -32,6 +32,7 @@ EXPECTED_TABLES = {
     "work_leases",
     "worker_heartbeats",
     "loop_assessments",
+    "oscillation_cluster_runs",
 }
 
 

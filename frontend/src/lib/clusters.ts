@@ -4,6 +4,18 @@
 export interface ClusterMember {
   loopId: string;
   periodS: number | null;
+  /** "source" for the likely source, else "member" (null when the service does not say) */
+  role: string | null;
+  unit: string | null;
+  area: string | null;
+  /** oscillation amplitude, % of the PV span */
+  amplitudePct: number | null;
+  /** share of the loop's variance at the cluster's period (0-1) */
+  powerShare: number | null;
+  /** coherence with the source at the period (0-1) */
+  coherence: number | null;
+  /** why the loop belongs to the cluster, in words */
+  why: string | null;
   details: Record<string, unknown>;
 }
 
@@ -37,14 +49,42 @@ export function clusterCounts(answer: unknown): ClusterCounts {
 const num = (value: unknown) => (typeof value === "number" && Number.isFinite(value) ? value : null);
 const firstOf = (item: Record<string, unknown>, names: string[]) => names.map((name) => item[name]).find((value) => value !== undefined && value !== null);
 
+const str = (value: unknown) => (typeof value === "string" && value !== "" ? value : null);
+
+/** Fields shown in their own columns; the rest are listed as details. */
+export const MEMBER_COLUMNS = [
+  "period_s",
+  "osc_period_s",
+  "period",
+  "role",
+  "unit",
+  "area",
+  "amplitude_pct_of_span",
+  "power_share",
+  "coherence_with_source",
+  "why",
+];
+
 function memberOf(entry: unknown): ClusterMember | null {
-  if (typeof entry === "string") return { loopId: entry, periodS: null, details: {} };
+  const bare = { periodS: null, role: null, unit: null, area: null, amplitudePct: null, powerShare: null, coherence: null, why: null };
+  if (typeof entry === "string") return { loopId: entry, ...bare, details: {} };
   if (!entry || typeof entry !== "object") return null;
   const item = entry as Record<string, unknown>;
   const loopId = firstOf(item, ["loop_id", "loopId", "id"]);
   if (typeof loopId !== "string") return null;
   const { loop_id: _a, loopId: _b, id: _c, ...details } = item;
-  return { loopId, periodS: num(firstOf(item, ["period_s", "osc_period_s", "period"])), details };
+  return {
+    loopId,
+    periodS: num(firstOf(item, ["period_s", "osc_period_s", "period"])),
+    role: str(item.role),
+    unit: str(item.unit),
+    area: str(item.area),
+    amplitudePct: num(item.amplitude_pct_of_span),
+    powerShare: num(item.power_share),
+    coherence: num(item.coherence_with_source),
+    why: str(item.why),
+    details,
+  };
 }
 
 function sourceOf(item: Record<string, unknown>): { source: string | null; reason: string | null } {

@@ -1,4 +1,4 @@
-// Plant-wide oscillation clusters: loops oscillating with the same period, and the likely source.
+// Plant-wide oscillation clusters: loops sharing one oscillation, and its likely source.
 
 import { useState } from "react";
 import { Link } from "react-router-dom";
@@ -7,7 +7,7 @@ import { useApi } from "../api/ApiProvider";
 import { useAsync } from "../api/useAsync";
 import { AsyncView, EmptyState } from "../components/AsyncView";
 import { formatDuration, formatEvidence, isoOf, labelOf } from "../lib/format";
-import { clusterCounts, normaliseClusters, type OscillationCluster } from "../lib/clusters";
+import { MEMBER_COLUMNS, clusterCounts, normaliseClusters, type ClusterMember, type OscillationCluster } from "../lib/clusters";
 
 export const PERIODS = [
   { label: "Last hour", hours: 1 },
@@ -19,43 +19,61 @@ export const PERIODS = [
 
 const loopLink = (loopId: string) => <Link to={`/fleet/loops/${encodeURIComponent(loopId)}`}>{loopId}</Link>;
 
-const DETAIL_SKIP = ["period_s", "osc_period_s", "period"];
+const percent = (value: number | null, digits = 0) => (value === null ? "–" : `${(100 * value).toFixed(digits)} %`);
 
-/** The members of a cluster, with the period and details columns only when the service gives them. */
+/** How strongly a member oscillates: amplitude in % of span and the share of its variance at the period. */
+function strengthOf(member: ClusterMember): string {
+  const parts = [];
+  if (member.amplitudePct !== null) parts.push(`±${member.amplitudePct.toFixed(1)} % of span`);
+  if (member.powerShare !== null) parts.push(`${percent(member.powerShare)} of its variance`);
+  return parts.join(", ") || "–";
+}
+
+/** The members of a cluster: where each sits, how strongly it oscillates, and why it belongs. */
 function MemberTable({ cluster }: { cluster: OscillationCluster }) {
-  const periods = cluster.members.some((member) => member.periodS !== null);
-  const details = cluster.members.some((member) => Object.keys(member.details).some((key) => !DETAIL_SKIP.includes(key)));
+  const details = cluster.members.some((member) => Object.keys(member.details).some((key) => !MEMBER_COLUMNS.includes(key)));
   return (
     <div className="table-wrap">
       <table>
         <thead>
           <tr>
             <th scope="col">Loop</th>
-            {periods && (
-              <th scope="col" className="num">
-                Period
-              </th>
-            )}
+            <th scope="col">Unit</th>
+            <th scope="col" className="num">
+              Period
+            </th>
+            <th scope="col">Strength</th>
+            <th scope="col" className="num">
+              Coherence with source
+            </th>
+            <th scope="col">Why it belongs</th>
             {details && <th scope="col">Details</th>}
           </tr>
         </thead>
         <tbody>
-          {cluster.members.map((member) => (
-            <tr key={member.loopId}>
-              <td>
-                {loopLink(member.loopId)} {member.loopId === cluster.source && <span className="status status-poor">likely source</span>}
-              </td>
-              {periods && <td className="num">{formatDuration(member.periodS)}</td>}
-              {details && (
-                <td className="small">
-                  {Object.entries(member.details)
-                    .filter(([key]) => !DETAIL_SKIP.includes(key))
-                    .map(([key, value]) => `${labelOf(key)}: ${formatEvidence(value)}`)
-                    .join(" · ") || "–"}
+          {cluster.members.map((member) => {
+            const isSource = member.role === "source" || member.loopId === cluster.source;
+            return (
+              <tr key={member.loopId}>
+                <td>
+                  {loopLink(member.loopId)} {isSource && <span className="status status-poor">likely source</span>}
                 </td>
-              )}
-            </tr>
-          ))}
+                <td>{[member.unit, member.area].filter(Boolean).join(" · ") || "–"}</td>
+                <td className="num">{formatDuration(member.periodS)}</td>
+                <td className="small">{strengthOf(member)}</td>
+                <td className="num">{isSource ? "–" : member.coherence === null ? "–" : member.coherence.toFixed(2)}</td>
+                <td className="small">{isSource ? (cluster.sourceReason ?? "likely source") : (member.why ?? "–")}</td>
+                {details && (
+                  <td className="small">
+                    {Object.entries(member.details)
+                      .filter(([key]) => !MEMBER_COLUMNS.includes(key))
+                      .map(([key, value]) => `${labelOf(key)}: ${formatEvidence(value)}`)
+                      .join(" · ") || "–"}
+                  </td>
+                )}
+              </tr>
+            );
+          })}
         </tbody>
       </table>
     </div>
@@ -78,7 +96,10 @@ export function ClustersPage() {
       <div className="page-head">
         <div>
           <h1>Oscillation clusters</h1>
-          <p>Loops whose oscillation periods agree within ±10 % probably share one cause; fix the likely source first.</p>
+          <p>
+            Loops that share one oscillation (coherent at a common period, not merely of a similar period) have one cause; fix the likely source
+            first.
+          </p>
         </div>
         <div className="field">
           <label htmlFor="clusters-period">Period</label>
@@ -103,10 +124,10 @@ export function ClustersPage() {
                 {counts.loopsAnalysed} loops analysed, {counts.oscillatingLoops ?? "–"} oscillating, {clusters.length} cluster
                 {clusters.length === 1 ? "" : "s"}.
                 {counts.onMinuteMeans &&
-                  " Judged on 1-minute means (a long period): oscillations from 4 minutes show; the likely source is the largest swing."}
+                  " Judged on 1-minute means (a long period): oscillations from 4 minutes show; no stiction evidence for the source."}
               </p>
             )}
-            {clusters.length === 0 && <EmptyState>No oscillation cluster in this period: no two loops oscillate with the same period.</EmptyState>}
+            {clusters.length === 0 && <EmptyState>No oscillation cluster in this period: no two loops share an oscillation.</EmptyState>}
             {clusters.map((cluster, index) => (
               <article className="cluster" key={cluster.id} aria-labelledby={`cluster-${index}`}>
                 <h2 id={`cluster-${index}`}>

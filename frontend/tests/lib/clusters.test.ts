@@ -1,7 +1,29 @@
 // @vitest-environment node
 import { clusterCounts, normaliseClusters } from "../../src/lib/clusters";
 
+const NO_EVIDENCE = { role: null, unit: null, area: null, amplitudePct: null, powerShare: null, coherence: null, why: null };
+
 describe("normaliseClusters", () => {
+  it("reads each member's unit, strength, coherence and why it belongs", () => {
+    const [cluster] = normaliseClusters({
+      clusters: [
+        {
+          period_s: 40,
+          likely_source: "FIC-1",
+          source_reason: "its valve is sticky",
+          members: [
+            { loop_id: "FIC-1", role: "source", unit: "U1", area: "A", period_s: 40, amplitude_pct_of_span: 9.1, power_share: 0.6 },
+            { loop_id: "LIC-2", role: "member", unit: "U1", period_s: 41, coherence_with_source: 0.95, why: "coherence 0.95 with FIC-1", nli: 0.1 },
+          ],
+        },
+      ],
+    });
+    expect(cluster.sourceReason).toBe("its valve is sticky");
+    expect(cluster.members[0]).toMatchObject({ role: "source", unit: "U1", area: "A", amplitudePct: 9.1, powerShare: 0.6, coherence: null });
+    expect(cluster.members[1]).toMatchObject({ role: "member", periodS: 41, coherence: 0.95, why: "coherence 0.95 with FIC-1", area: null });
+    expect(cluster.members[1].details).toMatchObject({ nli: 0.1 });
+  });
+
   it("reads clusters with member objects and a likely source", () => {
     const clusters = normaliseClusters({
       clusters: [
@@ -21,8 +43,8 @@ describe("normaliseClusters", () => {
         id: "7",
         periodS: 164,
         members: [
-          { loopId: "TIC-1", periodS: 160, details: { period_s: 160, stiction_index: 0.8 } },
-          { loopId: "PIC-2", periodS: 168, details: { period_s: 168 } },
+          { loopId: "TIC-1", periodS: 160, ...NO_EVIDENCE, details: { period_s: 160, stiction_index: 0.8 } },
+          { loopId: "PIC-2", periodS: 168, ...NO_EVIDENCE, details: { period_s: 168 } },
         ],
         source: "TIC-1",
         sourceReason: "strongest stiction evidence",

@@ -16,6 +16,7 @@ import httpx
 import numpy as np
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from clpm_diagnostics.app import create_app
@@ -65,6 +66,7 @@ def plant() -> dict[str, tuple[SimulatedLoopSpec, SimulatedSeries]]:
 def settings(postgres_url: str, influx_server: InfluxServer, influx_database: str) -> Settings:
     return load_settings(
         database={"database_url": postgres_url},
+        diagnostics={"diag_cluster_precompute_h": "1", "diag_cluster_interval_s": 900},
         influx={
             "timeseries_backend": "influxql",
             "influxdb_url": influx_server.url,
@@ -95,16 +97,20 @@ async def seeded(
 
 
 @pytest.fixture(scope="module")
-async def client(settings: Settings, seeded: None) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with (
-        LifespanManager(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app),
-            base_url="http://diag",
-            headers={"Authorization": f"Bearer {SERVICE_TOKEN}"},
-        ) as client,
-    ):
+async def app(settings: Settings, seeded: None) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture(scope="module")
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app)
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://diag",
+        headers={"Authorization": f"Bearer {SERVICE_TOKEN}"},
+    ) as client:
         yield client
 
 
@@ -227,6 +233,7 @@ async def test_oscillation_clusters_name_the_sticky_valve_as_source(
     assert answer["loops_analysed"] == 3
     assert answer["oscillating_loops"] == 2
     assert answer["basis"] == "raw"  # one hour: raw samples
+    assert answer["precomputed"] is False  # no run stored for this window yet
     [cluster] = answer["clusters"]
     assert cluster["likely_source"] == "PIC-301"
     assert cluster["source_evidence"]["stiction_verdict"] == "stiction"
@@ -245,6 +252,39 @@ async def test_oscillation_clusters_name_the_sticky_valve_as_source(
     missing = await client.get("/oscillation-clusters", params={"end": END.isoformat()})
     assert missing.status_code == 422
     assert missing.json()["errors"][0]["parameter"] == "start"
+
+
+async def test_scheduled_windows_are_answered_from_the_stored_run(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    runner = app.state.runner
+    [run] = await runner.precompute_clusters(END + timedelta(minutes=5))  # the 1-h window
+    assert await runner.precompute_clusters(END + timedelta(minutes=5)) == []  # stored once
+    # the page asks for the last hour a few minutes later: the stored run answers
+    later = {
+        "start": (START + timedelta(minutes=7)).isoformat(),
+        "end": (END + timedelta(minutes=7)).isoformat(),
+    }
+    response = await client.get("/oscillation-clusters", params=later)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["precomputed"] is True
+    assert answer["start"] == START.isoformat().replace("+00:00", "Z")
+    assert answer["end"] == END.isoformat().replace("+00:00", "Z")
+    assert [c["likely_source"] for c in answer["clusters"]] == ["PIC-301"]
+    assert answer["oscillating_loops"] == run.oscillating_loops == 2
+    assert answer["clusters"][0]["members"][1]["why"].startswith("coherence")
+    # a window that is not scheduled, or one that ends before the stored run, is computed
+    for params in (
+        {"start": START.isoformat(), "end": (END - timedelta(minutes=10)).isoformat()},
+        {
+            "start": (START - timedelta(minutes=10)).isoformat(),
+            "end": (END - timedelta(minutes=10)).isoformat(),
+        },
+    ):
+        response = await client.get("/oscillation-clusters", params=params)
+        assert response.status_code == 200, response.text
+        assert response.json()["precomputed"] is False
 
 
 MEANS_DAY = T0 + timedelta(days=1)

@@ -339,6 +339,24 @@ class DiagnosticsSettings(BaseSettings):
         description="Longest window for which plant-wide oscillation clusters are judged on "
         "raw samples; longer windows use the 1-minute means (periods from 4 minutes).",
     )
+    diag_cluster_precompute_h: str = Field(
+        default="1,2,6,24",
+        pattern=r"^\s*$|^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*\s*$",
+        description="Window lengths (hours, comma-separated) whose plant-wide oscillation "
+        "clusters are computed on a schedule and served from storage (the clusters page's "
+        "periods); empty: none, every request computes.",
+    )
+    diag_cluster_interval_s: Annotated[int, Field(ge=0, le=86_400)] = Field(
+        default=900,
+        description="Seconds between scheduled cluster runs (0: no schedule). A stored run "
+        "answers a request whose window ends at most this long (plus a minute) after it.",
+    )
+
+    @property
+    def cluster_precompute_spans(self) -> tuple[timedelta, ...]:
+        """The scheduled window lengths (DIAG_CLUSTER_PRECOMPUTE_H)."""
+        hours = [part.strip() for part in self.diag_cluster_precompute_h.split(",")]
+        return tuple(timedelta(hours=float(h)) for h in hours if h and float(h) > 0)
 
 
 class AggregationSettings(BaseSettings):

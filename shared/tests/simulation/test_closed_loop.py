@@ -264,3 +264,22 @@ def test_coupling_to_an_unknown_or_the_same_loop_is_refused() -> None:
         spec.coupled_to("A", 1.0)
     with pytest.raises(ValueError, match="not in the fleet"):
         simulate_fleet([spec.coupled_to("B", 1.0)], 10)
+
+
+def test_a_drifting_external_oscillation_keeps_its_period_but_loses_its_phase() -> None:
+    base = deterministic(SimulatedLoopSpec.for_profile("P", "external_oscillation", "pressure"))
+    steady, drifting = simulate_fleet([base, replace(base, loop_id="D", osc_drift=0.025)], 7200)
+    # without drift the loop gives exactly the samples it always did
+    assert_array_equal(steady.pv, simulate(base, 7200).pv)
+    lag, _ = acf_peak(drifting.pv[600:])
+    assert lag == pytest.approx(base.osc_period_s, rel=0.1)
+
+    def phases(pv: np.ndarray) -> np.ndarray:
+        """Phase of the nominal-period component in each 16-minute block (complex demodulation)."""
+        t = np.arange(pv.size)
+        carrier = np.exp(-2j * np.pi * t / base.osc_period_s)
+        blocks = (pv - pv.mean()) * carrier
+        return np.angle([blocks[k : k + 960].sum() for k in range(600, 7200 - 960, 960)])
+
+    assert np.ptp(np.unwrap(phases(steady.pv))) < 0.2
+    assert np.ptp(np.unwrap(phases(drifting.pv))) > 1.0

@@ -122,6 +122,11 @@ _SCALE_PROFILES: tuple[tuple[LoopProfile, int], ...] = (
 )
 """Share (per cent) of each profile in a synthetic fleet: mostly healthy, as in a plant."""
 
+SYNTHETIC_OSC_DRIFT = 0.025
+"""Phase wander (rad/√s) of a synthetic loop's external oscillation: about 5 % period jitter
+at the 3-minute period of a pressure loop, so that two of them lose their phase relation
+within an hour."""
+
 _TYPE_PREFIX = {
     LoopType.FLOW: "FIC",
     LoopType.PRESSURE: "PIC",
@@ -188,15 +193,17 @@ def loop_specs(n_loops: int, seed: int, interval_s: float = 1.0) -> list[Simulat
     for index in range(n_loops - len(catalogue)):
         loop_type = _TYPE_ORDER[index % len(_TYPE_ORDER)]
         number = 900_001 + index
-        specs.append(
-            SimulatedLoopSpec.for_profile(
-                f"{_TYPE_PREFIX[loop_type]}{number}",
-                profile_for_index(index),
-                loop_type,
-                seed=seed + len(catalogue) + index,
-                ts=interval_s,
-            )
+        spec = SimulatedLoopSpec.for_profile(
+            f"{_TYPE_PREFIX[loop_type]}{number}",
+            profile_for_index(index),
+            loop_type,
+            seed=seed + len(catalogue) + index,
+            ts=interval_s,
         )
+        if spec.osc_amplitude > 0:
+            # independent disturbances of one nominal period drift apart, as in a plant
+            spec = replace(spec, osc_drift=SYNTHETIC_OSC_DRIFT)
+        specs.append(spec)
     return specs
 
 

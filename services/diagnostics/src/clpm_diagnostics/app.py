@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -56,6 +59,22 @@ the workers call this service.
 
 Errors are RFC 9457 problem details (`application/problem+json`).
 """
+
+
+log = logging.getLogger("clpm_diagnostics.app")
+
+
+async def cluster_schedule(runner: DiagnosisRunner) -> None:
+    """Precompute the plant-wide clusters of the scheduled windows, once per interval."""
+    if not runner.cluster_spans or runner.cluster_interval <= timedelta(0):
+        return
+    interval = runner.cluster_interval.total_seconds()
+    while True:
+        try:
+            await runner.precompute_clusters(datetime.now(UTC))
+        except Exception:  # the next interval tries again; a request still computes on demand
+            log.exception("scheduled cluster run failed")
+        await asyncio.sleep(interval - datetime.now(UTC).timestamp() % interval + 1.0)
 
 
 def _runner(request: Request) -> DiagnosisRunner:
@@ -115,10 +134,16 @@ def create_app(settings: Settings | None = None, store: TimeSeriesStore | None =
             create_session_factory(engine),
             timeseries,
             cluster_raw_max=timedelta(hours=resolved.diagnostics.diag_cluster_raw_max_h),
+            cluster_spans=resolved.diagnostics.cluster_precompute_spans,
+            cluster_interval=timedelta(seconds=resolved.diagnostics.diag_cluster_interval_s),
         )
+        schedule = asyncio.create_task(cluster_schedule(app.state.runner))
         try:
             yield
         finally:
+            schedule.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await schedule
             if owned:
                 await timeseries.close()
             await engine.dispose()
@@ -219,6 +244,9 @@ def create_app(settings: Settings | None = None, store: TimeSeriesStore | None =
         problem = range_problem(start, end, max_range=CLUSTER_MAX_RANGE)
         if problem:
             raise invalid_parameter("end", problem, location="query")
+        stored = await runner.stored_clusters(start, end)
+        if stored is not None:
+            return dict(json_safe(stored))
         run = await runner.clusters(start, end)
         answer: dict[str, object] = json_safe(
             {
@@ -227,6 +255,8 @@ def create_app(settings: Settings | None = None, store: TimeSeriesStore | None =
                 "loops_analysed": run.loops_analysed,
                 "oscillating_loops": run.oscillating_loops,
                 "basis": run.basis,
+                "computed_at": datetime.now(UTC),
+                "precomputed": False,
                 "clusters": [cluster.to_dict() for cluster in run.clusters],
             }
         )

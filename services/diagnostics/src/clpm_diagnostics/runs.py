@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,6 +29,7 @@ from clpm_shared.db.models import LoopConfig as LoopConfigRow
 from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository
 from clpm_shared.db.repositories.aggregates import AggregateRepository
 from clpm_shared.db.repositories.diagnostics import DiagnosticRepository
+from clpm_shared.db.repositories.oscillation_clusters import OscillationClusterRepository
 from clpm_shared.timeseries import RawSeries, TimeSeriesStore
 
 log = logging.getLogger("clpm_diagnostics.runs")
@@ -247,10 +249,14 @@ class DiagnosisRunner:
         store: TimeSeriesStore,
         *,
         cluster_raw_max: timedelta = DEFAULT_CLUSTER_RAW_MAX,
+        cluster_spans: Sequence[timedelta] = (),
+        cluster_interval: timedelta = timedelta(0),
     ) -> None:
         self.sessions = sessions
         self.store = store
         self.cluster_raw_max = cluster_raw_max
+        self.cluster_spans = tuple(cluster_spans)
+        self.cluster_interval = cluster_interval
 
     async def _known(self, loop_ids: Sequence[str]) -> tuple[list[str], list[str]]:
         async with self.sessions() as session:
@@ -351,6 +357,68 @@ class DiagnosisRunner:
             basis = CLUSTERS_ON_RAW
         clusters = await asyncio.to_thread(cluster_oscillations, signals, step)
         return ClusterRun(clusters, len(loop_ids), len(signals), basis)
+
+    async def precompute_clusters(self, now: datetime) -> list[ClusterRun]:
+        """Compute and store the clusters of every scheduled window length ending at the last
+        interval boundary before ``now`` (runs already stored are skipped); drop runs older
+        than the longest window."""
+        if not self.cluster_spans or self.cluster_interval <= timedelta(0):
+            return []
+        step = self.cluster_interval.total_seconds()
+        end = datetime.fromtimestamp(now.timestamp() // step * step, tz=now.tzinfo)
+        done = []
+        for span in self.cluster_spans:
+            start = end - span
+            async with self.sessions() as session:
+                if await OscillationClusterRepository(session).exists(start, end):
+                    continue
+            began = time.perf_counter()
+            run = await self.clusters(start, end)
+            elapsed = time.perf_counter() - began
+            async with self.sessions() as session, session.begin():
+                await OscillationClusterRepository(session).save(
+                    start,
+                    end,
+                    basis=run.basis,
+                    loops_analysed=run.loops_analysed,
+                    oscillating_loops=run.oscillating_loops,
+                    clusters=json_safe([cluster.to_dict() for cluster in run.clusters]),
+                    duration_s=elapsed,
+                )
+            log.info(
+                "clusters precomputed",
+                extra={"hours": span.total_seconds() / 3600, "seconds": round(elapsed, 2)},
+            )
+            done.append(run)
+        async with self.sessions() as session, session.begin():
+            await OscillationClusterRepository(session).prune(end - 2 * max(self.cluster_spans))
+        return done
+
+    async def stored_clusters(self, start: datetime, end: datetime) -> dict[str, Any] | None:
+        """The stored run of a scheduled window length ending at most one interval (plus a
+        minute) before ``end``, as the answer of a clusters request; None when there is none."""
+        span = end - start
+        tolerance = timedelta(minutes=1)
+        if self.cluster_interval <= timedelta(0) or not any(
+            abs(span - scheduled) <= tolerance for scheduled in self.cluster_spans
+        ):
+            return None
+        async with self.sessions() as session:
+            run = await OscillationClusterRepository(session).latest(
+                span, end, self.cluster_interval + tolerance, tolerance
+            )
+        if run is None:
+            return None
+        return {
+            "start": run.window_start,
+            "end": run.window_end,
+            "loops_analysed": run.loops_analysed,
+            "oscillating_loops": run.oscillating_loops,
+            "basis": run.basis,
+            "computed_at": run.computed_at,
+            "precomputed": True,
+            "clusters": list(run.clusters.get("clusters", [])),
+        }
 
     async def _oscillations_on_raw(
         self,

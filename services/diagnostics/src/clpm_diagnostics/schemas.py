@@ -189,4 +189,10 @@ class ClustersOut(BaseModel):
         "DIAG_CLUSTER_RAW_MAX_H, every period, stiction evidence for the likely source) or "
         "1-minute means (longer windows: periods from 4 minutes; no stiction evidence)"
     )
+    computed_at: AwareDatetime | None = Field(description="When the clusters were computed")
+    precomputed: bool = Field(
+        description="True when the answer is the stored run of a scheduled window "
+        "(DIAG_CLUSTER_PRECOMPUTE_H, every DIAG_CLUSTER_INTERVAL_S): its start and end are the "
+        "run's, at most one interval before the requested ones"
+    )
     clusters: list[ClusterOut]

@@ -1019,7 +1019,8 @@ def diagnose_loop(
     kpis : KpiResult, optional
         KPIs of the same window when already computed; computed here otherwise.
     loop_id : str
-        Carried into the oscillation summary for :func:`cluster_oscillations`.
+        Carried into the oscillation summary for
+        :func:`~clpm_shared.analytics.plant_oscillation.cluster_oscillations`.
 
     Returns
     -------

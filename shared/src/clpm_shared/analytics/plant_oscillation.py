@@ -98,6 +98,12 @@ interact, the coherence only has to be significant."""
 PERIODS_PER_SEGMENT: Final = 6.0
 """Welch segments span about six periods (a frequency resolution of a sixth of ``f0``)."""
 
+KEPT_BINS: Final = 16
+"""Frequency bins kept of each segment spectrum (a segment spans 2.5-12 periods)."""
+
+PAIRS_PER_BLOCK: Final = 20_000
+"""Pairs judged at once (bounded memory: pairs x segments x 3 bins of complex numbers)."""
+
 MIN_SEGMENTS: Final = 4
 """Fewer independent segments than this cannot tell coherence from chance: no link."""
 
@@ -266,7 +272,8 @@ def coherence_threshold(segments: float, alpha: float, floor: float = MIN_COHERE
 
 
 class _Spectra:
-    """Each loop's Welch segment spectra, computed once per segment length."""
+    """Each loop's Welch segment spectra (Hann window, 50 % overlap, ``numpy.fft.rfft`` of the
+    segments, as ``scipy.signal.csd`` averages them), computed once per segment length."""
 
     def __init__(self, loops: Sequence[LoopSignal], ts: float) -> None:
         self.ts = ts
@@ -280,11 +287,82 @@ class _Spectra:
             if x is None or x.size < length:
                 return None
             window = sps.get_window("hann", length)
-            stft = sps.ShortTimeFFT(window, hop=length // 2, fs=1.0 / self.ts, scale_to=None)
-            lo, hi = stft.lower_border_end[1], stft.upper_border_begin(x.size)[1]
-            spectra = stft.stft(x, p0=lo, p1=hi)  # (frequencies, segments)
-            self._cache[key] = np.ascontiguousarray(spectra.T)
+            hop = length // 2
+            frames = np.lib.stride_tricks.sliding_window_view(x, length)[::hop]
+            spectra = np.fft.rfft(frames * window, axis=1).T  # (frequencies, segments)
+            # a segment holds at most 12 periods: the bins of the oscillation are below 16
+            self._cache[key] = np.ascontiguousarray(spectra[:KEPT_BINS].T)
         return self._cache[key]
+
+    def stacked(self, indices: Sequence[int], length: int) -> ComplexArray:
+        """Segment spectra of ``indices`` at ``length``, shape (loops, segments, bins)."""
+        return np.stack([self.segments(i, length) for i in indices])  # type: ignore[misc]
+
+
+def _coherence_of_pairs(
+    spectra: _Spectra,
+    first: npt.NDArray[np.int64],
+    second: npt.NDArray[np.int64],
+    periods: FloatArray,
+    n: int,
+    tolerance: float,
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.int64]]:
+    """Coherence, lag (s) and independent segments of many pairs at once (NaN: not judged).
+
+    Vectorised form of :func:`_pair`: pairs are grouped by segment length; each pair is
+    judged at the bin, among the three nearest its mean period and inside the ±tolerance
+    band, where the two loops' band-normalised powers add up most.
+    """
+    coherence = np.full(first.size, np.nan)
+    lag = np.full(first.size, np.nan)
+    segments = np.zeros(first.size, dtype=np.int64)
+    # the segment of a pair is that of its longer period (segment_length grows with it)
+    own = np.array([segment_length(p, spectra.ts, n) or 0 for p in periods])
+    longer = np.where(periods[first] >= periods[second], first, second)
+    lengths = own[longer]
+    usable = np.array([x is not None and x.size >= 8 for x in spectra.prepared])
+    for length in (int(value) for value in np.unique(lengths[lengths > 0])):
+        chosen = np.flatnonzero((lengths == length) & usable[first] & usable[second])
+        if chosen.size == 0:
+            continue
+        involved = np.unique(np.concatenate([first[chosen], second[chosen]]))
+        row = np.full(len(spectra.prepared), -1)
+        row[involved] = np.arange(involved.size)
+        z = spectra.stacked(involved.tolist(), length)  # (loops, segments, bins)
+        segments[chosen] = n // length
+        for start in range(0, chosen.size, PAIRS_PER_BLOCK):
+            block = chosen[start : start + PAIRS_PER_BLOCK]
+            a, b = row[first[block]], row[second[block]]
+            mean_period = 0.5 * (periods[first[block]] + periods[second[block]])
+            centre = np.rint(length * spectra.ts / mean_period).astype(np.int64)
+            bins = np.clip(centre[:, None] + np.array([-1, 0, 1]), 1, z.shape[2] - 1)
+            frequency = bins / (length * spectra.ts)
+            f0 = 1.0 / mean_period[:, None]
+            inside = (frequency >= f0 / (1.0 + tolerance)) & (frequency <= f0 * (1.0 + tolerance))
+            inside[:, 1] |= ~inside.any(axis=1)  # the centre bin when none is inside
+            every = np.arange(z.shape[1])[None, :, None]
+            za = z[a[:, None, None], every, bins[:, None, :]]  # (pairs, segments, 3)
+            zb = z[b[:, None, None], every, bins[:, None, :]]
+            pa = np.mean(np.abs(za) ** 2, axis=1)
+            pb = np.mean(np.abs(zb) ** 2, axis=1)
+            cross = np.mean(za * np.conj(zb), axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                score = np.where(
+                    inside,
+                    pa / np.sum(pa * inside, axis=1, keepdims=True)
+                    + pb / np.sum(pb * inside, axis=1, keepdims=True),
+                    -np.inf,
+                )
+                peak = np.argmax(np.nan_to_num(score, nan=-np.inf), axis=1)[:, None]
+                pa_peak = np.take_along_axis(pa, peak, axis=1)[:, 0]
+                pb_peak = np.take_along_axis(pb, peak, axis=1)[:, 0]
+                cross_peak = np.take_along_axis(cross, peak, axis=1)[:, 0]
+                value = np.abs(cross_peak) ** 2 / (pa_peak * pb_peak)
+            frequency_peak = np.take_along_axis(frequency, peak, axis=1)[:, 0]
+            valid = np.isfinite(value) & (pa_peak > 0) & (pb_peak > 0)
+            coherence[block] = np.where(valid, value, np.nan)
+            lag[block] = np.angle(cross_peak) / (2.0 * math.pi * frequency_peak)
+    return coherence, lag, segments
 
 
 @dataclass(frozen=True)
@@ -305,7 +383,7 @@ def _pair(
     zi, zj = spectra.segments(i, length), spectra.segments(j, length)
     if zi is None or zj is None:
         return None
-    freqs = np.fft.rfftfreq(length, spectra.ts)
+    freqs = np.fft.rfftfreq(length, spectra.ts)[: zi.shape[1]]
     f0 = 1.0 / period
     band = np.flatnonzero(
         (freqs >= f0 / (1.0 + PERIOD_TOLERANCE)) & (freqs <= f0 * (1.0 + PERIOD_TOLERANCE))
@@ -397,15 +475,18 @@ def bicoherence_indices(x: FloatArray, ts: float, period_s: float) -> tuple[floa
     return mean - critical, float(bic2.max()) - (mean + 2.0 * std)
 
 
-def _candidate_pairs(periods: FloatArray, tolerance: float) -> list[tuple[int, int]]:
-    order = np.argsort(periods)
-    pairs: list[tuple[int, int]] = []
-    for a, i in enumerate(order):
-        for j in order[a + 1 :]:
-            if periods[j] > periods[i] * (1.0 + tolerance):
-                break
-            pairs.append((int(i), int(j)))
-    return pairs
+def _candidate_pairs(
+    periods: FloatArray, tolerance: float
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Every pair whose periods agree within ``±tolerance`` (indices into ``periods``)."""
+    order = np.argsort(periods, kind="stable")
+    ordered = periods[order]
+    last = np.searchsorted(ordered, ordered * (1.0 + tolerance), side="right")
+    counts = np.maximum(last - np.arange(ordered.size) - 1, 0)
+    first = np.repeat(np.arange(ordered.size), counts)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    second = first + 1 + offsets
+    return order[first].astype(np.int64), order[second].astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -472,20 +553,20 @@ def cluster_oscillations(
     structure = structure or PlantStructure()
     periods = np.array([loop.summary.period_s for loop in usable])
     spectra = _Spectra(usable, ts)
-    pairs = _candidate_pairs(periods, tolerance)
-    tested = max(1, len(pairs))
-    found: dict[tuple[int, int], _Pair] = {}
-    for i, j in pairs:
-        result = _pair(spectra, i, j, periods[i], periods[j], n)
-        if result is None:
-            continue
-        pair, segments = result
+    first, second = _candidate_pairs(periods, tolerance)
+    coherence, _, segments = _coherence_of_pairs(spectra, first, second, periods, n, tolerance)
+    tested = max(1, first.size)
+    found: list[tuple[int, int]] = []
+    for k in np.flatnonzero(np.isfinite(coherence)):
+        i, j = int(first[k]), int(second[k])
         if structure.connected(usable[i].loop_id, usable[j].loop_id):
-            threshold = coherence_threshold(segments, alpha, MIN_COHERENCE_CONNECTED)
+            threshold = coherence_threshold(segments[k], alpha, MIN_COHERENCE_CONNECTED)
+        elif coherence[k] < MIN_COHERENCE:
+            continue
         else:
-            threshold = coherence_threshold(segments, alpha / tested)
-        if pair.coherence >= threshold:
-            found[(i, j)] = pair
+            threshold = coherence_threshold(segments[k], alpha / tested)
+        if coherence[k] >= threshold:
+            found.append((i, j))
     if not found:
         return []
     rows = np.array([i for i, _ in found])

@@ -1,8 +1,9 @@
 """SQLAlchemy 2 models of the CLPM relational schema (one MetaData for alembic).
 
 Tables of the seed design: ``loops``, ``loop_config``, ``agg_1m``, ``agg_1h``, ``kpi_results``,
-``diagnostic_results``, ``apc_attainment``; plus worker coordination: ``loop_watermarks``
-(aggregation progress), ``work_leases`` (replicas sharing loops) and ``worker_heartbeats``.
+``diagnostic_results``, ``apc_attainment``, ``oscillation_cluster_runs``; plus worker
+coordination: ``loop_watermarks`` (aggregation progress), ``work_leases`` (replicas sharing
+loops) and ``worker_heartbeats``.
 Raw samples never go to the relational store.
 
 Aggregates keep, per bucket and field (pv, sp, op): count, mean, min, max, std (sample std,
@@ -231,6 +232,28 @@ class DiagnosticResult(Base):
     evidence: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
     recommendation: Mapped[str] = mapped_column(Text)
     trigger: Mapped[str] = mapped_column(String(16), default="on_demand")
+
+
+class OscillationClusterRun(Base):
+    """Plant-wide oscillation clusters of one window, computed on a schedule and served as is.
+
+    A whole plant's clusters over hours take longer than a request may (raw samples of
+    thousands of loops); the diagnostics service computes them for the page's usual windows
+    every cycle and answers a request for such a window from the latest run.
+    """
+
+    __tablename__ = "oscillation_cluster_runs"
+    __table_args__ = (Index("ix_oscillation_cluster_runs_window_end", "window_end"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    window_start: Mapped[datetime] = mapped_column()
+    window_end: Mapped[datetime] = mapped_column()
+    computed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    duration_s: Mapped[float] = mapped_column(Float)
+    basis: Mapped[str] = mapped_column(String(16))
+    loops_analysed: Mapped[int] = mapped_column(Integer)
+    oscillating_loops: Mapped[int] = mapped_column(Integer)
+    clusters: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
 
 
 class ApcAttainment(Base):

@@ -99,6 +99,10 @@ class FleetSimulator:
         self._osc_omega = np.where(period > 0, 2.0 * math.pi / np.where(period > 0, period, 1.0), 0)
         self._osc_phase = self._rng.uniform(0.0, 2.0 * math.pi, n)
         self._has_osc = bool(np.any(self._osc_amp > 0))
+        self._osc_drift = column("osc_drift") * math.sqrt(self.ts)
+        self._has_drift = bool(np.any(self._osc_drift > 0))
+        # a generator of its own: fleets without drift draw exactly the numbers they did
+        self._drift_rng = np.random.default_rng([spec.seed & 0xFFFFFFFF for spec in specs] + [1])
         self._sp_step = column("sp_step")
         interval = column("sp_change_interval_s")
         self._p_sp = np.where(interval > 0, self.ts / np.where(interval > 0, interval, 1.0), 0.0)
@@ -203,6 +207,8 @@ class FleetSimulator:
         pv_true = self._base_pv + self._y
         if self._has_osc:
             pv_true = pv_true + self._osc_amp * np.sin(self._osc_omega * t_s + self._osc_phase)
+            if self._has_drift:
+                self._osc_phase += self._osc_drift * self._drift_rng.standard_normal(self.n_loops)
         pv = pv_true + self._noise_std * normals[0]
         if self._has_flatline:
             freeze = (k >= self._flat_after_step) & np.isnan(self._flat_value)

@@ -84,12 +84,14 @@ class SimulatedLoopSpec:
     Disturbances: an AR(1) load on the process input, in % OP, ``d_k = φ d_{k-1} + σ w_k``
     (``φ`` = ``disturbance_pole``, 1.0 = random walk), a constant input load ``input_load_pct``
     (% OP the controller must compensate), a sinusoid ``osc_amplitude`` with ``osc_period_s`` on
-    the measurement, white measurement noise ``noise_std``; SP steps of ``±sp_step`` on average
-    every ``sp_change_interval_s`` (0 = never). Mode: ``mode`` at the start; with
-    ``auto_mean_s`` and ``manual_mean_s`` > 0 the operator switches AUT/CAS ↔ MAN (exponential
-    durations). A flatlined transmitter freezes PV from ``flatline_after_s`` on. The process
-    cannot leave its physical range ``[pv_low, pv_high]`` (a tank is full or empty; a flow is
-    not negative).
+    the measurement (whose phase wanders as a random walk of ``osc_drift`` rad/√s when > 0:
+    the period jitter of a real disturbance, which keeps independent disturbances of one
+    nominal period from staying in phase), white measurement noise ``noise_std``; SP steps of
+    ``±sp_step`` on average every ``sp_change_interval_s`` (0 = never). Mode: ``mode`` at the
+    start; with ``auto_mean_s`` and ``manual_mean_s`` > 0 the operator switches AUT/CAS ↔ MAN
+    (exponential durations). A flatlined transmitter freezes PV from ``flatline_after_s`` on.
+    The process cannot leave its physical range ``[pv_low, pv_high]`` (a tank is full or
+    empty; a flow is not negative).
 
     Coupling: a loop ``driven_by`` another loop of the same fleet (an upstream flow, a shared
     utility header) gets a load on its process input, in % OP, from the upstream loop's upset
@@ -121,6 +123,7 @@ class SimulatedLoopSpec:
     input_load_pct: float = 0.0
     osc_amplitude: float = 0.0
     osc_period_s: float = 0.0
+    osc_drift: float = 0.0
     sp_step: float = 0.0
     sp_change_interval_s: float = 0.0
     mode: str = "AUT"
@@ -153,6 +156,7 @@ class SimulatedLoopSpec:
             "disturbance_std": self.disturbance_std,
             "osc_amplitude": self.osc_amplitude,
             "osc_period_s": self.osc_period_s,
+            "osc_drift": self.osc_drift,
             "sp_step": self.sp_step,
             "sp_change_interval_s": self.sp_change_interval_s,
             "auto_mean_s": self.auto_mean_s,
