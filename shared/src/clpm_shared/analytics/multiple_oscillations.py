@@ -146,8 +146,10 @@ def hampel(x: FloatArray, half_window: int = HAMPEL_HALF_WINDOW) -> FloatArray:
     if x.size < size:
         return x
     windows = np.lib.stride_tricks.sliding_window_view(np.pad(x, half_window, mode="edge"), size)
-    median = np.median(windows, axis=1)
-    scale = 1.4826 * np.median(np.abs(windows - median[:, None]), axis=1)
+    median = ndimage.median_filter(x, size=size, mode="nearest")
+    # the window is odd-sized: its median absolute deviation is the middle order statistic
+    spread = np.partition(np.abs(windows - median[:, None]), half_window, axis=1)
+    scale = 1.4826 * spread[:, half_window]
     outlier = (np.abs(x - median) > HAMPEL_THRESHOLD * scale) & (scale > 0.0)
     cleaned: FloatArray = np.where(outlier, median, x)
     return cleaned
