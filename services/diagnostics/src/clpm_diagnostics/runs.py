@@ -14,7 +14,12 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clpm_shared.aggregation.buckets import BucketTable
-from clpm_shared.analytics import LoopConfig, LoopWindow
+from clpm_shared.analytics import (
+    LoopConfig,
+    LoopWindow,
+    OscillationComponent,
+    detect_oscillations,
+)
 from clpm_shared.analytics.diagnosis import (
     LoopDiagnosis,
     OscillationCluster,
@@ -23,7 +28,9 @@ from clpm_shared.analytics.diagnosis import (
     diagnose_loop,
     with_plant_context,
 )
+from clpm_shared.analytics.kpis import MIN_SERVICE_FOR_ERROR_SIGNAL
 from clpm_shared.analytics.minute_mean_oscillation import minute_mean_oscillation
+from clpm_shared.analytics.service_factor import summarise_modes
 from clpm_shared.db.models import LoopConfig as LoopConfigRow
 from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository
 from clpm_shared.db.repositories.aggregates import AggregateRepository
@@ -54,6 +61,7 @@ class LoopOutcome:
     ts: float | None
     diagnosis: LoopDiagnosis | None
     notes: dict[str, str] = field(default_factory=dict)
+    components: tuple[OscillationComponent, ...] = ()
 
     def findings(self) -> list[dict[str, Any]]:
         if self.diagnosis is None:
@@ -94,6 +102,7 @@ class LoopOutcome:
                 "amplitude_pct_of_span": oscillation.amplitude_pct,
                 "regularity": oscillation.regularity,
             },
+            "oscillation_components": [c.to_dict() for c in self.components],
             "health_score": diagnosis.kpis.health_score if diagnosis is not None else None,
             "notes": notes,
         }
@@ -146,7 +155,16 @@ def diagnose_series(
         ts=ts,
     )
     diagnosis = diagnose_loop(window, config, loop_id=series.loop_id)
-    return LoopOutcome(series.loop_id, start, end, len(series), ts, diagnosis, notes)
+    components = detect_oscillations(_oscillation_signal(window, config), ts)
+    return LoopOutcome(series.loop_id, start, end, len(series), ts, diagnosis, notes, components)
+
+
+def _oscillation_signal(window: LoopWindow, config: LoopConfig) -> np.ndarray:
+    """The KPI's oscillation signal: control error in service when the loop mostly is, else PV."""
+    in_service = summarise_modes(window.mode, window.pv, config.normal_modes).in_service
+    if in_service.size and float(np.mean(in_service)) >= MIN_SERVICE_FOR_ERROR_SIGNAL:
+        return np.where(in_service, window.sp - window.pv, np.nan)
+    return window.pv
 
 
 def diagnose_many(
@@ -179,6 +197,7 @@ def diagnose_many(
             o.ts,
             with_plant_context(o.diagnosis, o.loop_id, clusters),
             o.notes,
+            o.components,
         )
         for o in outcomes
     ]
