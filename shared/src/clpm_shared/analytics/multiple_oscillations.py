@@ -27,9 +27,6 @@ from clpm_shared.analytics.signal_preparation import (
     scale_to_unit,
 )
 
-MIN_SAMPLES = 24
-"""Shorter signals are not searched (as :func:`~clpm_shared.analytics.detect_oscillation`)."""
-
 HAMPEL_HALF_WINDOW = 3
 """Hampel filter window: the sample and three neighbours on either side (Pearson 2002)."""
 
@@ -106,7 +103,9 @@ class OscillationComponent:
     strength : float
         ACF of the band-passed component one period later (1 for a steady sine).
     peak_ratio : float
-        Spectral peak over its local background (dimensionless, >= 8).
+        Spectral peak over its local background (dimensionless): at least 8 for a
+        component of the filter bank; as measured (possibly less) for the oscillation the
+        whole-signal ACF test found, e.g. one that stops part-way through the window.
     amplitude : float
         Median Hilbert envelope of the component where it is present, in the units of the
         signal (half the peak-to-peak swing of a sine).
@@ -340,7 +339,7 @@ def _judge(
 def significant_components(filled: FloatArray, ts: float) -> list[OscillationComponent]:
     """Components of the filter bank (``oscillation.detect_oscillations``), strongest first.
 
-    ``filled`` is gap-free and at least ``MIN_SAMPLES`` long.
+    ``filled`` is gap-free and long enough to judge (the callers ask 24 samples).
     """
     scaled, scale = scale_to_unit(filled)
     cleaned = hampel(scaled)
