@@ -166,6 +166,22 @@ async def test_a_healthy_loop_has_no_findings_and_a_repeat_replaces_the_window(
     assert len(await _stored(settings, "PIC-301")) == before
 
 
+async def test_diagnose_answer_lists_each_oscillation_component(
+    client: httpx.AsyncClient,
+) -> None:
+    sticky = (await client.post("/diagnose", json=_window("PIC-301"))).json()
+    components = sticky["oscillation_components"]
+    assert components, sticky
+    main = components[0]
+    assert set(main) == {"period_s", "regularity", "strength", "peak_ratio", "amplitude", "share"}
+    assert main["period_s"] == pytest.approx(sticky["oscillation"]["period_s"], rel=0.1)
+    assert main["regularity"] > 1.0
+    assert main["share"] > 0.8
+    assert main["amplitude"] > 0.0
+    healthy = (await client.post("/diagnose", json=_window("TIC-303"))).json()
+    assert healthy["oscillation_components"] == []
+
+
 async def test_unknown_loop_is_a_404_problem(client: httpx.AsyncClient) -> None:
     response = await client.post("/diagnose", json=_window("NOPE-1"))
     assert response.status_code == 404

@@ -17,6 +17,7 @@ from clpm_shared.analytics.diagnosis import (
     diagnose_loop,
     robust_noise_std,
 )
+from clpm_shared.analytics.oscillation import detect_regular_oscillation
 from clpm_shared.simulation import (
     LoopProfile,
     LoopType,
@@ -165,21 +166,23 @@ def _irregular_loop(loop_type: LoopType, seed: int, sticky: bool) -> SimulatedLo
 @pytest.mark.parametrize(
     ("loop_type", "seed"), [(LoopType.FLOW, 5), (LoopType.LEVEL, 4)], ids=["flow", "level"]
 )
-def test_sticky_loop_too_irregular_for_the_kpi_test_is_diagnosed_as_stiction(
+def test_sticky_loop_too_irregular_for_the_whole_signal_acf_is_diagnosed_as_stiction(
     loop_type: LoopType, seed: int
 ) -> None:
     spec = _irregular_loop(loop_type, seed, sticky=True)
-    diagnosis = _diagnose(spec, simulate_fleet([spec], WARM_UP + WINDOW)[0])
-    # the KPI oscillation test (and its false-positive guards) still says "not oscillating"
-    assert diagnosis.kpis.oscillating is False
+    series = simulate_fleet([spec], WARM_UP + WINDOW)[0]
+    error = (series.sp - series.pv)[WARM_UP:]
+    # the whole-signal ACF test rejects the wandering cycle; the KPI filter bank finds it
+    assert not detect_regular_oscillation(error, 1.0).oscillating
+    diagnosis = _diagnose(spec, series)
+    assert diagnosis.kpis.oscillating is True
     assert diagnosis.primary == "stiction"
     assert diagnosis.stiction is not None
-    assert diagnosis.stiction.cycle_source == "valve_band"
     # the cycle is the valve's: kept as evidence under the stiction finding
     oscillation = next(f for f in diagnosis.findings[0].explained if f.category == "oscillation")
-    assert oscillation.evidence["analysed"] == "valve_cycle"
+    assert oscillation.evidence["analysed"] == "window"
     stiction = next(f for f in diagnosis.findings if f.category == "stiction")
-    assert stiction.evidence["cycle_source"] == "valve_band"
+    assert stiction.evidence["period_s"] == pytest.approx(diagnosis.kpis.osc_period_s, abs=0.1)
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import pytest
 from scipy import signal
 
 from clpm_shared.analytics import StictionResult, detect_oscillation, stiction_index
+from clpm_shared.analytics.oscillation import detect_regular_oscillation
 from clpm_shared.analytics.stiction import (
     apparent_stiction_band,
     curve_fitting_index,
@@ -104,7 +105,7 @@ def test_level_loop_with_sticky_valve_is_stiction_from_the_triangular_pv() -> No
 
 def _irregular_sticky_loop(loop_type: str, seed: int, sticky: bool = True) -> SimulatedLoopSpec:
     """Sticky-valve profile with twice the usual noise and no SP steps: the stick-slip cycle
-    wanders so much that the KPI oscillation test rejects PV, OP and the control error."""
+    wanders so much that the whole-signal ACF test rejects PV, OP and the control error."""
     spec = SimulatedLoopSpec.for_profile("IRREGULAR", "sticky_valve", loop_type, seed=seed)
     spec = replace(spec, noise_std=2.0 * spec.noise_std, sp_change_interval_s=0.0)
     return spec if sticky else replace(spec, valve_s=0.0, valve_j=0.0)
@@ -114,23 +115,26 @@ def _irregular_sticky_loop(loop_type: str, seed: int, sticky: bool = True) -> Si
     ("loop_type", "seed", "period_range"),
     [("flow", 5, (30.0, 50.0)), ("level", 4, (140.0, 190.0))],
 )
-def test_irregular_sticky_cycle_is_judged_on_the_band_passed_valve_signal(
+def test_irregular_sticky_cycle_is_found_by_the_filter_bank_and_judged_stiction(
     loop_type: str, seed: int, period_range: tuple[float, float]
 ) -> None:
     series = simulate(_irregular_sticky_loop(loop_type, seed), WARM_UP + 3600)
     pv, op, sp = series.pv[WARM_UP:], series.op[WARM_UP:], series.sp[WARM_UP:]
-    # the KPI test does not call this loop oscillating ...
-    assert not detect_oscillation(sp - pv, 1.0).oscillating
-    assert not detect_oscillation(pv, 1.0).oscillating
-    assert not detect_oscillation(op, 1.0).oscillating
-    # ... but the valve signal (OP; PV of the integrating level loop) cycles like a valve
+    # the whole-signal ACF test does not call this loop oscillating ...
+    for x in (sp - pv, pv, op):
+        assert not detect_regular_oscillation(x, 1.0).oscillating
+    # ... the band-passed filter bank and the valve gate both find the stick-slip cycle
+    found = detect_oscillation(pv, 1.0)
+    assert found.oscillating
+    assert found.period_s is not None
+    assert period_range[0] < found.period_s < period_range[1]
+    assert valve_cycle(pv if loop_type == "level" else op, 1.0).oscillating
     result = stiction_index(pv - sp, op, 1.0, loop_type)
     assert result.verdict == "stiction"
-    assert result.cycle_source == "valve_band"
     assert result.period_s is not None
     assert period_range[0] < result.period_s < period_range[1]
     assert result.method_scores["curve_fit"] > 0.6
-    # the regularity of a band-passed cycle proves little: lowest regularity factor
+    # a wandering cycle proves little: low confidence
     assert 0.0 < result.confidence <= 0.5
 
 
@@ -145,7 +149,7 @@ def test_same_irregular_loop_with_a_linear_valve_is_not_stiction(loop_type: str,
 @pytest.mark.parametrize("seed", [0, 1, 3])
 def test_valve_cycle_finds_the_mean_period_of_a_wandering_sawtooth(seed: int) -> None:
     """Half periods drawn from 14-26 s (mean period 40 s) plus a random-walk drift and noise:
-    too irregular for the KPI test, a clear cycle for the valve gate."""
+    too irregular for the whole-signal ACF test, a clear cycle for the valve gate."""
     rng = np.random.default_rng(seed)
     halves = rng.uniform(14.0, 26.0, 200)
     edges = np.concatenate(([0.0], np.cumsum(halves)))
@@ -154,7 +158,7 @@ def test_valve_cycle_finds_the_mean_period_of_a_wandering_sawtooth(seed: int) ->
     rising = (t - edges[k]) / halves[k]
     sawtooth = 4.0 * np.where(k % 2 == 0, rising, 1.0 - rising)
     op = 50 + sawtooth + np.cumsum(rng.normal(0, 0.05, t.size)) + rng.normal(0, 0.2, t.size)
-    assert not detect_oscillation(op, 1.0).oscillating
+    assert not detect_regular_oscillation(op, 1.0).oscillating
     cycle = valve_cycle(op, 1.0)
     assert cycle.oscillating
     assert cycle.period_s == pytest.approx(40.0, rel=0.05)

@@ -16,7 +16,12 @@ import numpy.typing as npt
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clpm_shared.aggregation.buckets import BucketTable
-from clpm_shared.analytics import LoopConfig, LoopWindow
+from clpm_shared.analytics import (
+    LoopConfig,
+    LoopWindow,
+    OscillationComponent,
+    detect_oscillations,
+)
 from clpm_shared.analytics.diagnosis import LoopDiagnosis, diagnose_loop
 from clpm_shared.analytics.minute_mean_oscillation import MINUTE_S, minute_mean_error
 from clpm_shared.analytics.plant_oscillation import (
@@ -25,6 +30,8 @@ from clpm_shared.analytics.plant_oscillation import (
     cluster_oscillations,
     with_plant_context,
 )
+from clpm_shared.analytics.kpis import MIN_SERVICE_FOR_ERROR_SIGNAL
+from clpm_shared.analytics.service_factor import summarise_modes
 from clpm_shared.db.models import LoopConfig as LoopConfigRow
 from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository
 from clpm_shared.db.repositories.aggregates import AggregateRepository
@@ -60,6 +67,7 @@ class LoopOutcome:
     notes: dict[str, str] = field(default_factory=dict)
     error: tuple[FloatArray, FloatArray] | None = None
     """Time stamps (s) and control error of an oscillating loop, for the plant-wide view."""
+    components: tuple[OscillationComponent, ...] = ()
 
     def findings(self) -> list[dict[str, Any]]:
         if self.diagnosis is None:
@@ -100,6 +108,7 @@ class LoopOutcome:
                 "amplitude_pct_of_span": oscillation.amplitude_pct,
                 "regularity": oscillation.regularity,
             },
+            "oscillation_components": [c.to_dict() for c in self.components],
             "health_score": diagnosis.kpis.health_score if diagnosis is not None else None,
             "notes": notes,
         }
@@ -156,7 +165,18 @@ def diagnose_series(
     if diagnosis.oscillation is not None:
         manual = float(np.mean(window.mode == "MAN")) > 0.5 if len(window) else False
         error = (window.t, window.pv if manual else window.sp - window.pv)
-    return LoopOutcome(series.loop_id, start, end, len(series), ts, diagnosis, notes, error)
+    components = detect_oscillations(_oscillation_signal(window, config), ts)
+    return LoopOutcome(
+        series.loop_id, start, end, len(series), ts, diagnosis, notes, error, components
+    )
+
+
+def _oscillation_signal(window: LoopWindow, config: LoopConfig) -> np.ndarray:
+    """The KPI's oscillation signal: control error in service when the loop mostly is, else PV."""
+    in_service = summarise_modes(window.mode, window.pv, config.normal_modes).in_service
+    if in_service.size and float(np.mean(in_service)) >= MIN_SERVICE_FOR_ERROR_SIGNAL:
+        return np.where(in_service, window.sp - window.pv, np.nan)
+    return window.pv
 
 
 def plant_signals(
@@ -226,6 +246,7 @@ def diagnose_many(
             o.ts,
             with_plant_context(o.diagnosis, o.loop_id, clusters),
             o.notes,
+            o.components,
         )
         for o in outcomes
     ]

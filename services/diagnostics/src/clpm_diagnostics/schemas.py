@@ -128,6 +128,13 @@ class LoopDiagnosisOut(BaseModel):
         "period_s, reason"
     )
     oscillation: dict[str, Any] | None
+    oscillation_components: list[dict[str, float]] = Field(
+        default_factory=list,
+        description="Every significant oscillation of the control error (PV when mostly "
+        "out of service), largest first: period_s, regularity (r > 1), strength (ACF one "
+        "period later), peak_ratio (spectral peak over its background), amplitude (signal "
+        "units) and share (0-1) of the window in which it is present",
+    )
     health_score: float | None
     notes: dict[str, str] = Field(description="Why parts of the analysis were skipped")
 

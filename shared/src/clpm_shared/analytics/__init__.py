@@ -11,7 +11,12 @@ from clpm_shared.analytics.health import HealthResult, health_score
 from clpm_shared.analytics.kpis import KpiResult, compute_kpis
 from clpm_shared.analytics.loop_config import LoopConfig
 from clpm_shared.analytics.loop_window import LoopWindow
-from clpm_shared.analytics.oscillation import OscillationResult, detect_oscillation
+from clpm_shared.analytics.multiple_oscillations import OscillationComponent
+from clpm_shared.analytics.oscillation import (
+    OscillationResult,
+    detect_oscillation,
+    detect_oscillations,
+)
 from clpm_shared.analytics.ranking import (
     BadActor,
     LoopHealth,
@@ -33,6 +38,7 @@ __all__ = [
     "LoopConfig",
     "LoopHealth",
     "LoopWindow",
+    "OscillationComponent",
     "OscillationResult",
     "PeriodAssessment",
     "RollUp",
@@ -45,6 +51,7 @@ __all__ = [
     "bad_actor_value",
     "compute_kpis",
     "detect_oscillation",
+    "detect_oscillations",
     "find_sp_steps",
     "harris_delay",
     "harris_index",

@@ -44,7 +44,11 @@ import numpy as np
 import numpy.typing as npt
 from scipy import fft as sp_fft
 
-from clpm_shared.analytics.oscillation import OscillationResult, detect_oscillation
+from clpm_shared.analytics.oscillation import (
+    OscillationResult,
+    detect_oscillation,
+    detect_regular_oscillation,
+)
 from clpm_shared.analytics.signal_preparation import (
     FloatArray,
     as_float_array,
@@ -541,7 +545,7 @@ def valve_cycle(x: FloatArray, ts: float) -> OscillationResult:
        mirror-extended signal, smoothed over five bins; the factor f flattens drift) among
        periods of 16 samples (needed by curve fitting) to N/5;
     2. band-pass to :math:`[f_0/3,\\,3 f_0]` (FFT mask: fundamental and third harmonic);
-    3. ACF zero crossings of the band-passed signal (:func:`detect_oscillation`):
+    3. ACF zero crossings of the band-passed signal (:func:`detect_regular_oscillation`):
        regularity :math:`r = \\frac{1}{3}\\overline{T_p}/\\sigma_{T_p} > 1` and at least
        :data:`VALVE_CYCLE_MIN_PERIODS` periods in the window.
 
@@ -579,7 +583,7 @@ def valve_cycle(x: FloatArray, ts: float) -> OscillationResult:
         return OscillationResult(False, None, None, None, reason="no spectral peak")
     peak_hz = float(frequency[int(np.argmax(score))])
     band = _bandpass(detrended, ts, peak_hz / VALVE_BAND_WIDTH, peak_hz * VALVE_BAND_WIDTH)
-    found = detect_oscillation(band, ts)
+    found = detect_regular_oscillation(band, ts)
     period_s, regularity = found.period_s, found.regularity
     if period_s is None or regularity is None:
         return OscillationResult(False, None, None, None, reason=found.reason)
