@@ -66,7 +66,11 @@ def plant() -> dict[str, tuple[SimulatedLoopSpec, SimulatedSeries]]:
 def settings(postgres_url: str, influx_server: InfluxServer, influx_database: str) -> Settings:
     return load_settings(
         database={"database_url": postgres_url},
-        diagnostics={"diag_cluster_precompute_h": "1", "diag_cluster_interval_s": 900},
+        diagnostics={
+            "diag_cluster_precompute_h": "1",
+            "diag_cluster_interval_s": 900,
+            "diag_service_token": SERVICE_TOKEN,
+        },
         influx={
             "timeseries_backend": "influxql",
             "influxdb_url": influx_server.url,
@@ -74,7 +78,6 @@ def settings(postgres_url: str, influx_server: InfluxServer, influx_database: st
             "influxdb_max_retries": 1,
             "influxdb_timeout_s": 3,
         },
-        diagnostics={"diag_service_token": SERVICE_TOKEN},
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import time
@@ -23,6 +24,7 @@ from clpm_shared.analytics import (
     detect_oscillations,
 )
 from clpm_shared.analytics.diagnosis import LoopDiagnosis, diagnose_loop
+from clpm_shared.analytics.kpis import MIN_SERVICE_FOR_ERROR_SIGNAL
 from clpm_shared.analytics.minute_mean_oscillation import MINUTE_S, minute_mean_error
 from clpm_shared.analytics.plant_oscillation import (
     LoopSignal,
@@ -30,7 +32,6 @@ from clpm_shared.analytics.plant_oscillation import (
     cluster_oscillations,
     with_plant_context,
 )
-from clpm_shared.analytics.kpis import MIN_SERVICE_FOR_ERROR_SIGNAL
 from clpm_shared.analytics.service_factor import summarise_modes
 from clpm_shared.db.models import LoopConfig as LoopConfigRow
 from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository
@@ -238,16 +239,7 @@ def diagnose_many(
     placed = [
         o
         if o.diagnosis is None
-        else LoopOutcome(
-            o.loop_id,
-            o.start,
-            o.end,
-            o.samples,
-            o.ts,
-            with_plant_context(o.diagnosis, o.loop_id, clusters),
-            o.notes,
-            o.components,
-        )
+        else dataclasses.replace(o, diagnosis=with_plant_context(o.diagnosis, o.loop_id, clusters))
         for o in outcomes
     ]
     return placed, clusters
