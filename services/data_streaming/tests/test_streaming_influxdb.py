@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from clpm_shared.config import InfluxSettings
+from clpm_shared.simulation import SimulatedLoopSpec
 from clpm_shared.timeseries import InfluxQLStore
 from data_streaming_service.catalogue import loop_specs
 from data_streaming_service.checkpoint import load_state
@@ -24,6 +25,19 @@ from data_streaming_service.streaming import StreamingService, StreamOptions, gr
 from tests.harness.servers import InfluxServer, free_port, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def _renamed(specs: Sequence[SimulatedLoopSpec], prefix: str) -> list[SimulatedLoopSpec]:
+    """The specs under new loop ids, a coupled loop still driven by its (renamed) driver."""
+    ids = {spec.loop_id: f"{prefix}{i}" for i, spec in enumerate(specs)}
+    return [
+        replace(
+            spec,
+            loop_id=ids[spec.loop_id],
+            driven_by=None if spec.driven_by is None else ids[spec.driven_by],
+        )
+        for spec in specs
+    ]
 
 
 def influx_settings(server: InfluxServer, database: str, **extra: Any) -> InfluxSettings:
@@ -111,7 +125,7 @@ async def test_backfill_only_writes_history_that_is_missing(
     influx_server: InfluxServer, influx_database: str, store: InfluxQLStore
 ) -> None:
     generator = ControlLoopDataGenerator(loop_specs(2, seed=1), seed=1)
-    specs = [replace(spec, loop_id=f"GAP{i}") for i, spec in enumerate(generator.specs)]
+    specs = _renamed(generator.specs, "GAP")
     options = StreamOptions(backfill_hours=30 / 3600, backfill_only=True)
     first = await StreamingService(ControlLoopDataGenerator(specs), store, options).run(
         asyncio.Event()
@@ -138,7 +152,7 @@ async def test_live_streaming_continues_the_backfilled_history_without_a_gap(
     """At 50 ms per tick, writing 3 minutes of history for 20 loops takes many ticks: those
     used to be missing between the end of history and the first live sample."""
     interval = 0.05
-    specs = [replace(spec, loop_id=f"LIVE{i}") for i, spec in enumerate(loop_specs(20, 3))]
+    specs = _renamed(loop_specs(20, 3), "LIVE")
     generator = ControlLoopDataGenerator(specs, interval_s=interval, seed=3)
     options = StreamOptions(interval_s=interval, backfill_hours=3 / 60, duration_s=1.0)
     caplog.set_level(logging.INFO, logger="data_streaming_service.streaming")
@@ -170,10 +184,7 @@ async def test_outage_keeps_the_buffer_bounded_counts_drops_and_recovers(
     settings = influx_settings(influx_server, influx_database, influxdb_max_retries=0)
     outage_store = InfluxQLStore(settings, backoff_s=0.05)
     generator = ControlLoopDataGenerator(
-        [
-            replace(s, loop_id=f"OUT{i}")
-            for i, s in enumerate(loop_specs(10, seed=2, interval_s=0.05))
-        ],
+        _renamed(loop_specs(10, seed=2, interval_s=0.05), "OUT"),
         interval_s=0.05,
     )
     options = StreamOptions(interval_s=0.05, buffer_max_points=600, summary_every_s=0.5)
@@ -300,7 +311,7 @@ async def test_a_restarted_simulator_continues_its_trends_instead_of_starting_at
     """Two runs (a restart between them, STREAM_STATE_FILE kept) write exactly what one
     uninterrupted simulation writes: no step back to the base operating point at the seam."""
     interval = 0.1
-    specs = [replace(spec, loop_id=f"RST{i}") for i, spec in enumerate(loop_specs(3, 11))]
+    specs = _renamed(loop_specs(3, 11), "RST")
     state_file = tmp_path / "simulator-state.pickle"
     options = StreamOptions(
         interval_s=interval, backfill_hours=6 / 3600, backfill_only=True, state_file=state_file

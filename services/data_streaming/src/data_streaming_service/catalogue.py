@@ -180,7 +180,8 @@ def loop_specs(n_loops: int, seed: int, interval_s: float = 1.0) -> list[Simulat
 
     ``n_loops = 0`` means the default catalogue alone. Synthetic loops are named by type,
     ``FIC900001``, ``TIC900002``, ... and follow the profile mix of a plant (60 % healthy).
-    Fewer loops than the catalogue take its first ``n_loops`` entries.
+    Fewer loops than the catalogue take its first ``n_loops`` entries; a coupled loop whose
+    driving loop is left out then runs on its own.
     """
     if n_loops < 0:
         raise ValueError(f"loops: must be >= 0, got {n_loops!r}")
@@ -188,7 +189,14 @@ def loop_specs(n_loops: int, seed: int, interval_s: float = 1.0) -> list[Simulat
     if n_loops == 0:
         return catalogue
     if n_loops <= len(catalogue):
-        return catalogue[:n_loops]
+        kept = catalogue[:n_loops]
+        ids = {spec.loop_id for spec in kept}
+        return [
+            spec
+            if spec.driven_by is None or spec.driven_by in ids
+            else replace(spec, driven_by=None, coupling_gain=0.0)
+            for spec in kept
+        ]
     specs = catalogue
     for index in range(n_loops - len(catalogue)):
         loop_type = _TYPE_ORDER[index % len(_TYPE_ORDER)]
