@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -417,7 +418,10 @@ async def test_a_window_stored_offline_during_an_outage_is_recomputed_once_data_
     assert stored is not None
     assert (stored.status, stored.samples) == ("offline", 0)
 
-    # the data arrives: the store holds the window, the aggregation has caught up
+    # the data arrives: the store holds the window, the aggregation has caught up (the
+    # outage opened the store's circuit breaker: the first request after its open time is let
+    # through)
+    await asyncio.sleep(store.breaker.retry_after_s())
     healthy = SimulatedLoopSpec.for_profile("FIC400", LoopProfile.HEALTHY, seed=4)
     await store.write(_simulated(healthy, window.start))
     minutes = [

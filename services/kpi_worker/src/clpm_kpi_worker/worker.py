@@ -233,7 +233,9 @@ class KpiWorker:
     ) -> CycleStats:
         """Compute every aligned window in ``[start, end)`` (backfill; no leases needed), then
         rate the loops' periods ending with its last window, as a cycle does: without it the
-        shift / day / week ratings stayed "no rating yet" until the first scheduled cycle."""
+        shift / day / week ratings stayed "no rating yet" until the first scheduled cycle.
+        Loops rated up to a later time keep their ratings (a backfill of old history does not
+        replace the current ones; an import of old history is rated)."""
         started = time.perf_counter()
         if loop_ids is None:
             await self._register_new_loops()
@@ -245,10 +247,18 @@ class KpiWorker:
             await self._run_window(window, list(loop_ids), stats)
             if progress is not None:
                 progress(done, len(windows))
-        if windows:  # the periods ending with the backfilled range are rated again
-            stats.assessment_seconds = await self.rate_periods(loop_ids, windows[-1].end)
+        if windows:
+            newer = await self._rated_before(loop_ids, windows[-1].end)
+            if newer:
+                stats.assessment_seconds = await self.rate_periods(newer, windows[-1].end)
         stats.seconds = time.perf_counter() - started
         return stats
+
+    async def _rated_before(self, loop_ids: Sequence[str], end: datetime) -> list[str]:
+        """``loop_ids`` not rated yet or rated up to before ``end``."""
+        async with self.sessions() as session:
+            rated = await AssessmentRepository(session).rated_until(loop_ids)
+        return [loop_id for loop_id in loop_ids if loop_id not in rated or rated[loop_id] < end]
 
     async def _claim_loops(self, now: datetime) -> list[str]:
         until = now + timedelta(seconds=self.settings.kpi_lease_s)

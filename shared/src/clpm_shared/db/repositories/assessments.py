@@ -217,6 +217,15 @@ class AssessmentRepository:
 
     # ------------------------------------------------------------------ reading
 
+    async def rated_until(self, loop_ids: Sequence[str]) -> dict[str, datetime]:
+        """The end of each loop's newest stored rating (loops never rated are missing)."""
+        rows = await self.session.execute(
+            select(LoopAssessment.loop_id, func.max(LoopAssessment.period_end))
+            .where(LoopAssessment.loop_id.in_(sorted(set(loop_ids))))
+            .group_by(LoopAssessment.loop_id)
+        )
+        return {loop_id: _aware(end) for loop_id, end in rows.all() if end is not None}
+
     async def get(self, loop_id: str, period: str) -> LoopAssessment | None:
         """The stored rating of one loop over ``period``; None when not rated yet."""
         return await self.session.get(LoopAssessment, (loop_id, period))
@@ -239,6 +248,11 @@ def _totals(
         findings=(findings or {}).get(loop_id, {}),
         worst=(worst or {}).get(loop_id),
     )
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes: they are UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _of(column: Any, loop_ids: list[str] | None) -> Any:
