@@ -227,7 +227,7 @@ def test_cluster_member_is_told_its_disturbance_comes_from_the_sticky_source() -
     specs = [
         SimulatedLoopSpec.for_profile("FIC-SRC", "sticky_valve", "flow", seed=1),
         SimulatedLoopSpec.for_profile("FIC-D1", "healthy", "flow", seed=4).coupled_to(
-            "FIC-SRC", 1.0, 3.0, 3.0
+            "FIC-SRC", 2.0, 3.0, 3.0
         ),
     ]
     diagnosed = _diagnosed(specs)
@@ -245,3 +245,20 @@ def test_cluster_member_is_told_its_disturbance_comes_from_the_sticky_source() -
     source = diagnosed["FIC-SRC"][0]
     assert with_plant_context(source, "FIC-SRC", clusters) is source
     assert with_plant_context(own, "ELSEWHERE", clusters) is own
+
+
+def test_a_member_whose_share_of_the_cycle_does_not_hurt_gets_no_finding() -> None:
+    """Coupled weakly, the cycle explains 5 % of the member's error variance: not reported."""
+    specs = [
+        SimulatedLoopSpec.for_profile("FIC-SRC", "sticky_valve", "flow", seed=1),
+        SimulatedLoopSpec.for_profile("FIC-D1", "healthy", "flow", seed=4).coupled_to(
+            "FIC-SRC", 1.0, 3.0, 3.0
+        ),
+    ]
+    diagnosed = _diagnosed(specs)
+    clusters = cluster_oscillations(_signals(diagnosed), 1.0)
+    assert [c.likely_source for c in clusters] == ["FIC-SRC"]
+    own = diagnosed["FIC-D1"][0]
+    assert own.primary is None
+    assert "not reported" in own.notes["oscillation"]
+    assert with_plant_context(own, "FIC-D1", clusters) is own

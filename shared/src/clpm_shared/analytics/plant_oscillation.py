@@ -803,7 +803,8 @@ def with_plant_context(
 
     When ``loop_id`` shares its oscillation with a cluster whose likely source is another loop
     showing stiction, its own aggressive-tuning or undecided explanation gives way to an
-    external_disturbance finding naming that source.
+    external_disturbance finding naming that source. A member whose own diagnosis reports no
+    cycle (one too small to hurt) is left as it is.
     """
     cluster = next((c for c in clusters if loop_id in c.member_ids), None)
     if cluster is None or cluster.likely_source == loop_id:
@@ -812,6 +813,8 @@ def with_plant_context(
         return diagnosis
     if any(f.category in {"stiction", "external_disturbance"} for f in diagnosis.findings):
         return diagnosis
+    if not any(f.category in {"oscillation", "aggressive_tuning"} for f in diagnosis.findings):
+        return diagnosis  # its share of the cycle was too small to report: nothing to explain
     member = next(m for m in cluster.members if m.loop_id == loop_id)
     kept = [f for f in diagnosis.findings if f.category != "aggressive_tuning"]
     severity = max((f.severity for f in kept if f.category == "oscillation"), default=0.5)
