@@ -7,7 +7,9 @@ asserts that it now holds.
 
 from __future__ import annotations
 
+import os
 import socket
+import stat
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,7 +29,7 @@ from clpm_shared.config import Settings, load_settings
 from clpm_shared.db import create_engine
 from clpm_shared.web.access_log import path_and_query
 from tests.harness.asgi_server import serve_in_thread
-from tests.harness.servers import REALM_FILE, OidcProvider
+from tests.harness.servers import REALM_FILE, OidcProvider, migrate
 
 MIB = 1024 * 1024
 H = dict[str, dict[str, str]]
@@ -378,3 +380,78 @@ def test_token_like_query_parameters_never_reach_the_access_log() -> None:
     assert "abc" not in line
     assert "id_token_hint=***" in line
     assert "state=s1" in line
+
+
+# -- 5. a forged Host never becomes a redirect target ------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/v1/loops/", "/loops/", "/api/v1/loops/FIC-101/", "/docs/"])
+def test_a_trailing_slash_does_not_redirect_to_a_forged_host(
+    gateway_url: str, headers: H, path: str
+) -> None:
+    for auth in ({}, headers["viewer"]):
+        answer = httpx.get(
+            gateway_url + path,
+            headers={"Host": "evil.example", **auth},
+            follow_redirects=False,
+        )
+        assert "evil.example" not in answer.headers.get("location", ""), path
+        assert answer.status_code == 404, (path, answer.status_code)
+        assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+# -- 5. the embedded default's SQLite files are private ----------------------------------------
+
+
+def test_the_embedded_databases_are_created_readable_by_their_owner_only(
+    tmp_path: Path,
+) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'clpm.db'}"
+    previous = os.umask(0o022)  # the usual umask: files 0644, readable by every local user
+    try:
+        migrate(database_url)
+        settings = load_settings(
+            database={"database_url": database_url},
+            influx={"timeseries_backend": "embedded", "embedded_tsdb_path": tmp_path / "ts.db"},
+            cache={"cache_backend": "memory"},
+            auth={
+                "auth_mode": "local",
+                "oidc_issuer": "http://127.0.0.1:8080/realms/clpm",
+                "local_issuer_key_path": tmp_path / "issuer.pem",
+                "local_realm_file": REALM_FILE,
+            },
+        )
+        with serve_in_thread(create_app(settings)) as url:
+            token = httpx.post(
+                f"{url}/realms/clpm/protocol/openid-connect/token",
+                data={
+                    "grant_type": "password",
+                    "client_id": "clpm-cli",
+                    "client_secret": "clpm-cli-secret",
+                    "username": "admin",
+                    "password": "admin",
+                },
+            ).json()["access_token"]
+            auth = {"Authorization": f"Bearer {token}"}
+            created = httpx.post(f"{url}/api/v1/loops", json={"loop_id": "FIC-1"}, headers=auth)
+            assert created.status_code == 201, created.text
+            raw = httpx.get(
+                f"{url}/api/v1/data/raw",
+                params={
+                    "loopId": "FIC-1",
+                    "start": "2025-01-10T10:00:00Z",
+                    "end": "2025-01-10T11:00:00Z",
+                },
+                headers=auth,
+            )
+            assert raw.status_code == 200, raw.text
+            # while the gateway holds its connections the journal files exist
+            files = {
+                path.name: stat.S_IMODE(path.stat().st_mode)
+                for stem in ("clpm.db", "ts.db")
+                for path in tmp_path.glob(f"{stem}*")
+            }
+    finally:
+        os.umask(previous)
+    assert {"clpm.db", "clpm.db-wal", "clpm.db-shm", "ts.db", "ts.db-wal"} <= set(files), files
+    assert all(mode == 0o600 for mode in files.values()), {k: oct(v) for k, v in files.items()}

@@ -108,6 +108,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    # no slash-redirects: Starlette builds their Location from the request's Host header, so a
+    # forged Host would send the client elsewhere; /loops/ is a 404 like any unknown path
+    app.router.redirect_slashes = False
     install_problem_handlers(app)
     stats = app.state.cached_hits = CachedHitStats()
     app.state.rate_limiter = RateLimiter(
