@@ -29,7 +29,7 @@ from clpm_shared.config import Settings, load_settings
 from clpm_shared.db import create_engine
 from clpm_shared.web.access_log import path_and_query
 from tests.harness.asgi_server import serve_in_thread
-from tests.harness.servers import REALM_FILE, OidcProvider, migrate
+from tests.harness.servers import REALM_FILE, OidcProvider, free_port, migrate
 
 MIB = 1024 * 1024
 H = dict[str, dict[str, str]]
@@ -455,3 +455,45 @@ def test_the_embedded_databases_are_created_readable_by_their_owner_only(
         os.umask(previous)
     assert {"clpm.db", "clpm.db-wal", "clpm.db-shm", "ts.db", "ts.db-wal"} <= set(files), files
     assert all(mode == 0o600 for mode in files.values()), {k: oct(v) for k, v in files.items()}
+
+
+# -- 5. after a key rotation the gateway's memory of accepted tokens does not outlive the key --
+
+
+@pytest.fixture
+def rotating_provider(tmp_path: Path) -> Iterator[OidcProvider]:
+    """A provider of its own: rotating its key withdraws the key the shared one signs with."""
+    server = OidcProvider("oidc-provider-rotating", free_port(), tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_a_token_of_a_withdrawn_key_is_refused_at_once_after_the_rotation(
+    settings: Settings, rotating_provider: OidcProvider
+) -> None:
+    auth = settings.auth.model_copy(
+        update={
+            "oidc_issuer": rotating_provider.issuer,
+            "oidc_jwks_uri": rotating_provider.jwks_uri,
+            "oidc_jwks_min_refresh_s": 0.0,
+        }
+    )
+    parts = {name: getattr(settings, name) for name in Settings.__slots__}
+    app = create_app(Settings(**{**parts, "auth": auth}))
+    old = {"Authorization": f"Bearer {rotating_provider.password_token('viewer')}"}
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw") as http,
+    ):
+        assert (await http.get("/api/v1/loops", headers=old)).status_code == 200  # remembered
+        claims = jwt.get_unverified_claims(old["Authorization"].removeprefix("Bearer "))
+        new_kid = rotating_provider.rotate_key()
+        new_token = rotating_provider.sign(claims)
+        assert jwt.get_unverified_header(new_token)["kid"] == new_kid
+        new = {"Authorization": f"Bearer {new_token}"}
+        # the first token of the new key makes the gateway fetch the JWKS: the old key is gone
+        assert (await http.get("/api/v1/loops", headers=new)).status_code == 200
+        refused = await http.get("/api/v1/loops", headers=old)
+        assert refused.status_code == 401, refused.text  # not 60 s later: now
+        assert (await http.get("/api/v1/loops", headers=new)).status_code == 200
