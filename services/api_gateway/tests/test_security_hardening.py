@@ -7,7 +7,10 @@ asserts that it now holds.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
+import re
 import socket
 import stat
 import time
@@ -497,3 +500,38 @@ async def test_a_token_of_a_withdrawn_key_is_refused_at_once_after_the_rotation(
         refused = await http.get("/api/v1/loops", headers=old)
         assert refused.status_code == 401, refused.text  # not 60 s later: now
         assert (await http.get("/api/v1/loops", headers=new)).status_code == 200
+
+
+# -- 5. the API documentation loads nothing from elsewhere and carries a CSP -------------------
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc", "/docs/oauth2-redirect"])
+def test_the_api_docs_reference_only_same_origin_assets_that_are_served(
+    gateway_url: str, page: str
+) -> None:
+    answer = httpx.get(gateway_url + page)
+    assert answer.status_code == 200
+    policy = answer.headers["content-security-policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives["default-src"] == "'none'"
+    assert directives["script-src"].split()[0] == "'self'"
+    assert "unsafe-inline" not in directives["script-src"]
+    assert directives["connect-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'"
+    # every inline script is allowed by its hash, nothing else
+    inline = re.findall(r"<script>(.*?)</script>", answer.text, re.DOTALL)
+    hashes = {
+        "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+        for body in inline
+    }
+    assert set(directives["script-src"].split()[1:]) == hashes
+    references = re.findall(r'(?:src|href|spec-url)="([^"]*)"', answer.text)
+    references += re.findall(r"url: '([^']*)'", answer.text)  # Swagger UI's document
+    if page != "/docs/oauth2-redirect":
+        assert len(references) >= 2, answer.text
+    for reference in references:
+        assert reference.startswith("/"), reference
+        assert not reference.startswith("//"), reference  # not another host
+        served = httpx.get(gateway_url + reference)
+        assert served.status_code == 200, reference
+        assert len(served.content) > 1000, reference
