@@ -26,7 +26,7 @@ export default defineConfig(({ mode }) => {
     build: {
       outDir: "dist",
       emptyOutDir: true,
-      sourcemap: true,
+      sourcemap: false, // maps would publish the sources wherever dist/ is served
       chunkSizeWarningLimit: 800,
     },
     test: {

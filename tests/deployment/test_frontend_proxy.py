@@ -172,7 +172,7 @@ def test_api_requests_reach_the_gateway_unchanged(frontend: Frontend) -> None:
     assert echoed["forwarded_for"] == "127.0.0.1"
     assert echoed["forwarded_proto"] == "http"
     assert echoed["host"] == frontend.url.removeprefix("http://")
-    for path in ("/docs", "/openapi.json"):
+    for path in ("/docs", "/redoc", "/docs/assets/swagger-ui-bundle.js", "/openapi.json"):
         assert json.loads(frontend.get(path).body)["path"] == path
 
 

@@ -494,6 +494,12 @@ class OidcProvider(ManagedServer):
         with urllib.request.urlopen(request, timeout=10) as response:
             return str(json.load(response)["token"])
 
+    def rotate_key(self) -> str:
+        """Test-only: sign from now on with a new key, the only one the JWKS still publishes."""
+        request = urllib.request.Request(f"{self.issuer}/test-only/rotate", data=b"")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return str(json.load(response)["kid"])
+
 
 @pytest.fixture(scope="session")
 def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:

@@ -41,6 +41,7 @@ def write_build(dist: Path) -> None:
     (dist / "assets").mkdir(parents=True)
     (dist / "index.html").write_text(INDEX)
     (dist / "assets" / "index-3f2a9c.js").write_text(ASSET)
+    (dist / "assets" / "index-3f2a9c.js.map").write_text('{"sources": ["src/App.tsx"]}')
     (dist / "favicon.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
     (dist.parent / "secret.txt").write_text("not served")  # beside the build: never served
 
@@ -138,3 +139,20 @@ async def test_without_a_build_only_the_configuration_is_served(
 ) -> None:
     assert (await unbuilt.get("/api/v1/frontend-config")).status_code == 200
     assert (await unbuilt.get("/fleet")).status_code == 404
+
+
+async def test_source_maps_are_not_served(served: httpx.AsyncClient) -> None:
+    for path in ("/assets/index-3f2a9c.js.map", "/assets/index-3f2a9c.js.MAP"):
+        answer = await served.get(path)
+        assert answer.status_code == 404, path
+        assert "sources" not in answer.text
+
+
+async def test_the_app_carries_a_content_security_policy(served: httpx.AsyncClient) -> None:
+    for path in ("/", "/fleet/loops/FIC-101", "/assets/index-3f2a9c.js", "/favicon.svg"):
+        policy = (await served.get(path)).headers["content-security-policy"]
+        directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+        assert directives["script-src"] == "'self'", path  # no inline or foreign scripts
+        assert directives["connect-src"] == "'self' http://127.0.0.1:8080", path  # + the issuer
+        assert directives["frame-ancestors"] == "'none'", path
+        assert directives["object-src"] == "'none'", path

@@ -7,7 +7,12 @@ asserts that it now holds.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
+import re
 import socket
+import stat
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,7 +32,7 @@ from clpm_shared.config import Settings, load_settings
 from clpm_shared.db import create_engine
 from clpm_shared.web.access_log import path_and_query
 from tests.harness.asgi_server import serve_in_thread
-from tests.harness.servers import REALM_FILE, OidcProvider
+from tests.harness.servers import REALM_FILE, OidcProvider, free_port, migrate
 
 MIB = 1024 * 1024
 H = dict[str, dict[str, str]]
@@ -378,3 +383,155 @@ def test_token_like_query_parameters_never_reach_the_access_log() -> None:
     assert "abc" not in line
     assert "id_token_hint=***" in line
     assert "state=s1" in line
+
+
+# -- 5. a forged Host never becomes a redirect target ------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/v1/loops/", "/loops/", "/api/v1/loops/FIC-101/", "/docs/"])
+def test_a_trailing_slash_does_not_redirect_to_a_forged_host(
+    gateway_url: str, headers: H, path: str
+) -> None:
+    for auth in ({}, headers["viewer"]):
+        answer = httpx.get(
+            gateway_url + path,
+            headers={"Host": "evil.example", **auth},
+            follow_redirects=False,
+        )
+        assert "evil.example" not in answer.headers.get("location", ""), path
+        assert answer.status_code == 404, (path, answer.status_code)
+        assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+# -- 5. the embedded default's SQLite files are private ----------------------------------------
+
+
+def test_the_embedded_databases_are_created_readable_by_their_owner_only(
+    tmp_path: Path,
+) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'clpm.db'}"
+    previous = os.umask(0o022)  # the usual umask: files 0644, readable by every local user
+    try:
+        migrate(database_url)
+        settings = load_settings(
+            database={"database_url": database_url},
+            influx={"timeseries_backend": "embedded", "embedded_tsdb_path": tmp_path / "ts.db"},
+            cache={"cache_backend": "memory"},
+            auth={
+                "auth_mode": "local",
+                "oidc_issuer": "http://127.0.0.1:8080/realms/clpm",
+                "local_issuer_key_path": tmp_path / "issuer.pem",
+                "local_realm_file": REALM_FILE,
+            },
+        )
+        with serve_in_thread(create_app(settings)) as url:
+            token = httpx.post(
+                f"{url}/realms/clpm/protocol/openid-connect/token",
+                data={
+                    "grant_type": "password",
+                    "client_id": "clpm-cli",
+                    "client_secret": "clpm-cli-secret",
+                    "username": "admin",
+                    "password": "admin",
+                },
+            ).json()["access_token"]
+            auth = {"Authorization": f"Bearer {token}"}
+            created = httpx.post(f"{url}/api/v1/loops", json={"loop_id": "FIC-1"}, headers=auth)
+            assert created.status_code == 201, created.text
+            raw = httpx.get(
+                f"{url}/api/v1/data/raw",
+                params={
+                    "loopId": "FIC-1",
+                    "start": "2025-01-10T10:00:00Z",
+                    "end": "2025-01-10T11:00:00Z",
+                },
+                headers=auth,
+            )
+            assert raw.status_code == 200, raw.text
+            # while the gateway holds its connections the journal files exist
+            files = {
+                path.name: stat.S_IMODE(path.stat().st_mode)
+                for stem in ("clpm.db", "ts.db")
+                for path in tmp_path.glob(f"{stem}*")
+            }
+    finally:
+        os.umask(previous)
+    assert {"clpm.db", "clpm.db-wal", "clpm.db-shm", "ts.db", "ts.db-wal"} <= set(files), files
+    assert all(mode == 0o600 for mode in files.values()), {k: oct(v) for k, v in files.items()}
+
+
+# -- 5. after a key rotation the gateway's memory of accepted tokens does not outlive the key --
+
+
+@pytest.fixture
+def rotating_provider(tmp_path: Path) -> Iterator[OidcProvider]:
+    """A provider of its own: rotating its key withdraws the key the shared one signs with."""
+    server = OidcProvider("oidc-provider-rotating", free_port(), tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_a_token_of_a_withdrawn_key_is_refused_at_once_after_the_rotation(
+    settings: Settings, rotating_provider: OidcProvider
+) -> None:
+    auth = settings.auth.model_copy(
+        update={
+            "oidc_issuer": rotating_provider.issuer,
+            "oidc_jwks_uri": rotating_provider.jwks_uri,
+            "oidc_jwks_min_refresh_s": 0.0,
+        }
+    )
+    parts = {name: getattr(settings, name) for name in Settings.__slots__}
+    app = create_app(Settings(**{**parts, "auth": auth}))
+    old = {"Authorization": f"Bearer {rotating_provider.password_token('viewer')}"}
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw") as http,
+    ):
+        assert (await http.get("/api/v1/loops", headers=old)).status_code == 200  # remembered
+        claims = jwt.get_unverified_claims(old["Authorization"].removeprefix("Bearer "))
+        new_kid = rotating_provider.rotate_key()
+        new_token = rotating_provider.sign(claims)
+        assert jwt.get_unverified_header(new_token)["kid"] == new_kid
+        new = {"Authorization": f"Bearer {new_token}"}
+        # the first token of the new key makes the gateway fetch the JWKS: the old key is gone
+        assert (await http.get("/api/v1/loops", headers=new)).status_code == 200
+        refused = await http.get("/api/v1/loops", headers=old)
+        assert refused.status_code == 401, refused.text  # not 60 s later: now
+        assert (await http.get("/api/v1/loops", headers=new)).status_code == 200
+
+
+# -- 5. the API documentation loads nothing from elsewhere and carries a CSP -------------------
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc", "/docs/oauth2-redirect"])
+def test_the_api_docs_reference_only_same_origin_assets_that_are_served(
+    gateway_url: str, page: str
+) -> None:
+    answer = httpx.get(gateway_url + page)
+    assert answer.status_code == 200
+    policy = answer.headers["content-security-policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives["default-src"] == "'none'"
+    assert directives["script-src"].split()[0] == "'self'"
+    assert "unsafe-inline" not in directives["script-src"]
+    assert directives["connect-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'"
+    # every inline script is allowed by its hash, nothing else
+    inline = re.findall(r"<script>(.*?)</script>", answer.text, re.DOTALL)
+    hashes = {
+        "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+        for body in inline
+    }
+    assert set(directives["script-src"].split()[1:]) == hashes
+    references = re.findall(r'(?:src|href|spec-url)="([^"]*)"', answer.text)
+    references += re.findall(r"url: '([^']*)'", answer.text)  # Swagger UI's document
+    if page != "/docs/oauth2-redirect":
+        assert len(references) >= 2, answer.text
+    for reference in references:
+        assert reference.startswith("/"), reference
+        assert not reference.startswith("//"), reference  # not another host
+        served = httpx.get(gateway_url + reference)
+        assert served.status_code == 200, reference
+        assert len(served.content) > 1000, reference

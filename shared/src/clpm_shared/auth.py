@@ -32,6 +32,9 @@ Checks, in order:
 
 An accepted token is remembered (bounded LRU) for up to a minute and never past its ``exp``, so
 the many requests of one session pay for the signature check once (about 150 us for RS256).
+The memory never outlasts the key that verified the token: once a JWKS fetch no longer
+publishes that key (the provider rotated it away), the token is validated afresh, which then
+refuses it (:meth:`KeySource.publishes`, checked when the source's ``generation`` changes).
 
 Roles are the union of ``realm_access.roles`` and ``resource_access[OIDC_AUDIENCE].roles``.
 CLPM's roles are ordered: ``viewer`` < ``engineer`` < ``admin``; :meth:`Principal.has_role`
@@ -44,6 +47,7 @@ lacks the ``basic`` scope, so ``preferred_username`` stands in for it then.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import OrderedDict
@@ -137,7 +141,20 @@ class KeySource(Protocol):
         """
         ...
 
+    @property
+    def generation(self) -> int:
+        """A number that changes whenever the set of published keys changes."""
+        ...
+
+    def publishes(self, key: Mapping[str, Any]) -> bool:
+        """Whether ``key`` is among the keys currently published (no I/O)."""
+        ...
+
     async def aclose(self) -> None: ...
+
+
+def _fingerprint(key: Mapping[str, Any]) -> str:
+    return json.dumps(key, sort_keys=True, default=str)
 
 
 class StaticKeySource:
@@ -145,6 +162,14 @@ class StaticKeySource:
 
     def __init__(self, jwks: Mapping[str, Any]) -> None:
         self._keys = [dict(key) for key in jwks.get("keys", [])]
+        self._published = frozenset(_fingerprint(key) for key in self._keys)
+
+    @property
+    def generation(self) -> int:
+        return 0
+
+    def publishes(self, key: Mapping[str, Any]) -> bool:
+        return _fingerprint(key) in self._published
 
     async def key_for(self, kid: str | None, *, refresh: bool = False) -> list[dict[str, Any]]:
         if kid is None:
@@ -183,6 +208,8 @@ class JwksKeySource:
         self._own_client = client is None
         self._client = client or httpx.AsyncClient(timeout=_JWKS_TIMEOUT_S)
         self._keys: list[dict[str, Any]] = []
+        self._published: frozenset[str] = frozenset()
+        self._generation = 0
         self._fetched_at: float | None = None  # monotonic time of the last successful fetch
         self._attempted_at: float | None = None  # monotonic time of the last attempt
         self._last_failed = False
@@ -192,6 +219,13 @@ class JwksKeySource:
     async def aclose(self) -> None:
         if self._own_client:
             await self._client.aclose()
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def publishes(self, key: Mapping[str, Any]) -> bool:
+        return _fingerprint(key) in self._published
 
     def _matching(self, kid: str | None) -> list[dict[str, Any]]:
         if kid is None:
@@ -249,7 +283,11 @@ class JwksKeySource:
                 extra={"error": f"{type(exc).__name__}: {exc}"},
             )
             return
+        published = frozenset(_fingerprint(key) for key in keys)
+        if published != self._published:
+            self._generation += 1
         self._keys = keys
+        self._published = published
         self._fetched_at = time.monotonic()
         self._last_failed = False
         self.fetch_count += 1
@@ -280,6 +318,17 @@ def _check_time_claims(claims: Mapping[str, Any]) -> None:
             raise InvalidTokenError(f"token rejected: claim {name!r} must be a number")
 
 
+@dataclass(slots=True)
+class _Accepted:
+    """A remembered token: whom it names, until when, which key verified it, and the key
+    source's generation when that key was last seen published."""
+
+    principal: Principal
+    until: float
+    key: Mapping[str, Any]
+    generation: int
+
+
 class TokenValidator:
     """Validates bearer access tokens against the settings (see the module docstring)."""
 
@@ -294,9 +343,10 @@ class TokenValidator:
         self._settings = settings
         self._keys = keys
         self._algorithms = frozenset(settings.oidc_algorithms) & ASYMMETRIC_ALGORITHMS
-        # Tokens already accepted, until min(exp + leeway, accepted + remember_s): a repeated
-        # token (every request of a session) skips the RSA/EC verification.
-        self._accepted: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        # Tokens already accepted, until min(exp + leeway, accepted + remember_s) and while the
+        # key that verified them is published: a repeated token (every request of a session)
+        # skips the RSA/EC verification.
+        self._accepted: OrderedDict[str, _Accepted] = OrderedDict()
         self._remember_s = remember_s
         self._remember_max = remember_max
 
@@ -329,8 +379,8 @@ class TokenValidator:
         """The principal of a valid token; :class:`InvalidTokenError` otherwise."""
         principal = self.remembered(token)
         if principal is None:
-            principal = await self._validate(token)
-            self._remember(token, principal)
+            principal, key = await self._validate(token)
+            self._remember(token, principal, key)
         return principal
 
     def remembered(self, token: str) -> Principal | None:
@@ -342,21 +392,30 @@ class TokenValidator:
         remembered = self._accepted.get(token)
         if remembered is None:
             return None
-        if time.time() < remembered[1]:
-            return remembered[0]
-        self._accepted.pop(token, None)
-        return None
+        if time.time() >= remembered.until:
+            self._accepted.pop(token, None)
+            return None
+        generation = self._keys.generation
+        if remembered.generation != generation:  # the keys changed since: is its key still out?
+            if not self._keys.publishes(remembered.key):
+                self._accepted.pop(token, None)
+                return None
+            remembered.generation = generation
+        return remembered.principal
 
-    def _remember(self, token: str, principal: Principal) -> None:
+    def _remember(self, token: str, principal: Principal, key: Mapping[str, Any]) -> None:
         if self._remember_s <= 0:
             return
         now = time.time()
         expires = float(principal.claims["exp"]) + self._settings.oidc_leeway_s
-        self._accepted[token] = (principal, min(expires, now + self._remember_s))
+        self._accepted[token] = _Accepted(
+            principal, min(expires, now + self._remember_s), key, self._keys.generation
+        )
         while len(self._accepted) > self._remember_max:
             self._accepted.popitem(last=False)
 
-    async def _validate(self, token: str) -> Principal:
+    async def _validate(self, token: str) -> tuple[Principal, Mapping[str, Any]]:
+        """The principal of a valid token and the JWK that verified its signature."""
         try:
             header = jwt.get_unverified_header(token)
         except JOSEError as exc:
@@ -371,7 +430,7 @@ class TokenValidator:
         if not candidates:
             raise InvalidTokenError("token signed with an unknown key")
         try:
-            claims = self._decode(token, alg, candidates)
+            claims, key = self._decode(token, alg, candidates)
         except _BadSignatureError as exc:
             # The provider may have replaced the key behind the same kid: refetch (rate-limited)
             # and try again only if the keys actually changed.
@@ -381,13 +440,16 @@ class TokenValidator:
             if not fresh or fresh == candidates:
                 raise InvalidTokenError("token signature is invalid") from exc
             try:
-                claims = self._decode(token, alg, fresh)
+                claims, key = self._decode(token, alg, fresh)
             except _BadSignatureError as again:
                 raise InvalidTokenError("token signature is invalid") from again
-        return self._principal(claims)
+        return self._principal(claims), key
 
-    def _decode(self, token: str, alg: str, candidates: Iterable[dict[str, Any]]) -> dict[str, Any]:
-        """Claims after signature and claim checks; :class:`_BadSignatureError` if no key fits."""
+    def _decode(
+        self, token: str, alg: str, candidates: Iterable[dict[str, Any]]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Claims after signature and claim checks, and the candidate that verified the
+        signature; :class:`_BadSignatureError` if no key fits."""
         options = {
             "leeway": self._settings.oidc_leeway_s,
             "verify_aud": False,  # checked below: aud or azp
@@ -416,7 +478,7 @@ class TokenValidator:
                 raise InvalidTokenError("token expired") from exc
             except (JOSEError, TypeError, ValueError, OverflowError) as exc:
                 raise InvalidTokenError(f"token rejected: {exc}") from exc
-            return claims
+            return claims, candidate
         raise _BadSignatureError("token signature is invalid") from last
 
     def _principal(self, claims: Mapping[str, Any]) -> Principal:

@@ -78,12 +78,27 @@ provider.registerGrantType('password', async (ctx) => {
 
 // Test-only: sign an arbitrary header/payload with the provider's real key, so that tests can
 // present tokens no correct issuer would mint (expired, not yet valid, wrong iss/aud, tampered).
-const signingKey = await jose.importJWK(privateJwk, 'RS256');
+let signingKey = await jose.importJWK(privateJwk, 'RS256');
+let signingKid = KID;
+// Test-only key rotation: from now on test-only/sign uses a new key and the JWKS publishes only
+// that key (the old one is withdrawn). Tokens of the provider's own grants keep the old key.
+let rotatedJwks = null;
+let rotations = 0;
+async function testOnlyRotate(res) {
+  const { privateKey: next } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  rotations += 1;
+  signingKid = `${KID}-rotated-${rotations}`;
+  const nextJwk = { ...next.export({ format: 'jwk' }), kid: signingKid, alg: 'RS256', use: 'sig' };
+  signingKey = await jose.importJWK(nextJwk, 'RS256');
+  const { d, p, q, dp, dq, qi, ...publicJwk } = nextJwk;
+  rotatedJwks = { keys: [publicJwk] };
+  res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ kid: signingKid }));
+}
 async function testOnlySign(req, res) {
   let body = '';
   for await (const chunk of req) body += chunk;
   const { header = {}, payload = {} } = JSON.parse(body || '{}');
-  const token = await new jose.SignJWT(payload).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: KID, ...header }).sign(signingKey);
+  const token = await new jose.SignJWT(payload).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: signingKid, ...header }).sign(signingKey);
   res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token }));
 }
 
@@ -91,6 +106,12 @@ const callback = provider.callback();
 http.createServer((req, res) => {
   if (req.url === `${PREFIX}/test-only/sign` && req.method === 'POST' && process.env.ENABLE_TEST_SIGNING === '1') {
     testOnlySign(req, res).catch((e) => res.writeHead(400).end(String(e))); return;
+  }
+  if (req.url === `${PREFIX}/test-only/rotate` && req.method === 'POST' && process.env.ENABLE_TEST_SIGNING === '1') {
+    testOnlyRotate(res).catch((e) => res.writeHead(400).end(String(e))); return;
+  }
+  if (rotatedJwks !== null && req.url === `${PREFIX}/protocol/openid-connect/certs`) {
+    res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(JSON.stringify(rotatedJwks)); return;
   }
   if (!req.url.startsWith(PREFIX + '/')) { res.writeHead(404).end(); return; }
   req.originalUrl = req.url; req.url = req.url.slice(PREFIX.length); callback(req, res);

@@ -24,6 +24,7 @@ from clpm_api_gateway import (
     routes_loops,
     routes_operations,
 )
+from clpm_api_gateway.api_docs import install_api_docs
 from clpm_api_gateway.cached_hits import CachedHitAnswers, CachedHitStats
 from clpm_api_gateway.dependencies import GatewayResources
 from clpm_api_gateway.diagnostics_client import create_client
@@ -107,7 +108,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by install_api_docs, without a CDN
+        redoc_url=None,
     )
+    # no slash-redirects: Starlette builds their Location from the request's Host header, so a
+    # forged Host would send the client elsewhere; /loops/ is a 404 like any unknown path
+    app.router.redirect_slashes = False
     install_problem_handlers(app)
     stats = app.state.cached_hits = CachedHitStats()
     app.state.rate_limiter = RateLimiter(
@@ -147,6 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in API_ROUTERS:
         app.include_router(router, prefix=prefix)
         app.include_router(router, include_in_schema=False)
+    install_api_docs(app)
     install_frontend(app, resolved)  # keep last: its catch-all serves the web front
     _document_problem_schema(app)
     return app

@@ -8,7 +8,10 @@
   gateway serves it: files by their path (``/assets/*`` cached for good, their names carry a
   content hash) and ``index.html`` for every other ``GET`` that no API route answered, so that
   client-side routes such as ``/fleet/loops/FIC-101`` survive a reload. Paths under the API
-  prefix and the issuer's ``/realms/`` never fall back to the app (they answer 404).
+  prefix and the issuer's ``/realms/`` never fall back to the app (they answer 404). Source
+  maps (``*.map``) are never served (they would publish the app's sources); every file carries
+  a Content-Security-Policy (:func:`frontend_csp`): scripts only from this origin, requests only
+  to this origin and the OIDC issuer, no framing.
 
 :func:`install_frontend` must run after every API router is included: its catch-all route
 only sees what they do not answer.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, Response
@@ -65,6 +69,21 @@ def frontend_config_router(settings: Settings) -> APIRouter:
     return router
 
 
+def frontend_csp(settings: Settings) -> str:
+    """The app's Content-Security-Policy: its own scripts only; fetches to itself and the issuer.
+
+    Styles may be inline (uPlot and React set style attributes); the issuer's origin is needed
+    for the token requests of the sign-in (PKCE) and as the target of its sign-in form.
+    """
+    issuer = urlsplit(settings.auth.oidc_issuer)
+    origin = f" {issuer.scheme}://{issuer.netloc}" if issuer.scheme and issuer.netloc else ""
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        f"img-src 'self' data:; connect-src 'self'{origin}; object-src 'none'; "
+        f"base-uri 'self'; form-action 'self'{origin}; frame-ancestors 'none'"
+    )
+
+
 def built_frontend(settings: Settings) -> Path | None:
     """The build directory if ``FRONTEND_DIST`` is set and holds an ``index.html``."""
     dist = settings.api.frontend_dist
@@ -89,6 +108,8 @@ def install_frontend(app: FastAPI, settings: Settings) -> None:
         return
     reserved = (prefix.lstrip("/") + "/", *_RESERVED_PREFIXES) if prefix else _RESERVED_PREFIXES
     index = dist / "index.html"
+    csp = frontend_csp(settings)
+    no_cache = {"Cache-Control": "no-cache", "Content-Security-Policy": csp}
 
     async def serve_frontend(request: Request, path: str) -> Response:
         if path.startswith(reserved) or path == prefix.lstrip("/"):
@@ -97,16 +118,19 @@ def install_frontend(app: FastAPI, settings: Settings) -> None:
             )
         if "\x00" in path:  # no file name holds a NUL (resolve() would raise ValueError)
             return problem_response(request, 404, "no such file", type_=TYPE_NOT_FOUND)
+        if path.lower().endswith(".map"):  # source maps publish the sources
+            return problem_response(request, 404, "no such file", type_=TYPE_NOT_FOUND)
         if path:
             candidate = (dist / path).resolve()
             if candidate.is_relative_to(dist) and candidate.is_file():
                 cache = _IMMUTABLE if path.startswith("assets/") else "no-cache"
-                return FileResponse(candidate, headers={"Cache-Control": cache})
+                headers = {"Cache-Control": cache, "Content-Security-Policy": csp}
+                return FileResponse(candidate, headers=headers)
             if path.startswith("assets/"):
                 return problem_response(
                     request, 404, f"no file {request.url.path}", type_=TYPE_NOT_FOUND
                 )
-        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+        return FileResponse(index, headers=no_cache)
 
     app.add_api_route(
         "/{path:path}",

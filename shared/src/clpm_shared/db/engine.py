@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -14,21 +13,23 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from clpm_shared.config import DatabaseSettings
+from clpm_shared.private_files import create_private_file, sqlite_file_of
 
 
 def create_engine(settings: DatabaseSettings | str, *, echo: bool = False) -> AsyncEngine:
     """Create the async engine for the configured database.
 
     SQLite files get WAL journaling and a busy timeout so that several processes of the
-    embedded run can read while one writes; the parent directory is created. PostgreSQL
+    embedded run can read while one writes; a missing file is created with mode 0600 (its
+    journal files follow; :mod:`clpm_shared.private_files`), its directory too. PostgreSQL
     sessions opened from :class:`DatabaseSettings` get the ``DB_*_TIMEOUT_S`` settings
     (:func:`session_timeouts`); a bare URL (tests, tools, migrations) gets none.
     """
     url = settings if isinstance(settings, str) else settings.async_url
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file_of(url)
+        if path is not None:
+            create_private_file(path)
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from clpm_shared.private_files import create_private_file
 from clpm_shared.timeseries.base import (
     LOOP_ID_PATTERN,
     MODE_TAG,
@@ -134,7 +135,7 @@ class EmbeddedStore:
     # ------------------------------------------------------------------ connections
 
     def _connect(self, *, read_only: bool) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(self.path)  # 0600, not the umask's mode; -wal/-shm follow it
         connection = sqlite3.connect(
             self.path,
             timeout=self._busy_timeout_ms / 1000,
