@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from clpm_api_gateway import (
+    routes_audit,
     routes_catalogue,
     routes_data,
     routes_diagnostics,
@@ -23,6 +24,7 @@ from clpm_api_gateway import (
     routes_kpis,
     routes_loops,
     routes_operations,
+    routes_work_items,
 )
 from clpm_api_gateway.cached_hits import CachedHitAnswers, CachedHitStats
 from clpm_api_gateway.dependencies import GatewayResources
@@ -55,6 +57,8 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     routes_kpis.router,
     routes_fleet.router,
     routes_diagnostics.router,
+    routes_work_items.router,
+    routes_audit.router,
 )
 
 ACCESS_LOGGER = "clpm_api_gateway.access"
