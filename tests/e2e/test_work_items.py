@@ -51,7 +51,7 @@ def test_an_engineer_acknowledges_a_loop_and_the_fleet_shows_it(
     panel = engineer.get_by_test_id("history-panel")
     expect(panel.get_by_text("No acknowledgements, notes or assignments yet.")).to_be_visible()
     panel.get_by_role("button", name="Acknowledge").click()
-    panel.get_by_label("Until (empty: until the loop changes)").fill("2099-01-01")
+    panel.get_by_label("Until (empty: until it changes)").fill("2099-01-01")
     panel.get_by_label("Comment").fill(NOTE)
     assert unlabelled_controls(engineer) == []
     panel.get_by_role("button", name="Save").click()

@@ -49,12 +49,31 @@ describe("loop history panel", () => {
     renderPage(<HistoryPanel loopId="FIC-101" />, { api, roles: [...ENGINEER], path: "/l", at: "/l" });
     expect(await screen.findByText("valve repacked")).toBeInTheDocument();
     await userEvent.click(screen.getByRole("button", { name: "Acknowledge" }));
-    await userEvent.type(screen.getByLabelText("Until (empty: until the loop changes)"), "2030-01-02");
+    await userEvent.type(screen.getByLabelText("Until (empty: until it changes)"), "2030-01-02");
     await userEvent.type(screen.getByLabelText("Comment"), "known");
     await userEvent.click(screen.getByRole("button", { name: "Save" }));
     expect(await screen.findByText("Acknowledged loop until 2030-01-02")).toBeInTheDocument();
     const sent = requests.find((request) => request.method === "POST")!;
-    expect(sent.body).toEqual({ text: "known", until: untilOf("2030-01-02") });
+    expect(sent.body).toEqual({ text: "known", until: untilOf("2030-01-02"), category: null });
+  });
+
+  it("acknowledges one of the loop's latest findings until it changes", async () => {
+    const { api, requests } = fakeGateway({
+      "GET /loops/TIC-205/work-items": () => ({ items: [], total: 0, offset: 0, limit: 200 }),
+      "GET /loops/TIC-205/diagnostics": () => ({ loop_id: "TIC-205", count: 1, items: [{ category: "stiction", severity: 0.8 }] }),
+      "POST /loops/TIC-205/acknowledge": () => ({
+        status: 201,
+        body: item({ loop_id: "TIC-205", kind: "acknowledgement", category: "stiction", active: true }),
+        headers: { "content-type": "application/json" },
+      }),
+    });
+    renderPage(<HistoryPanel loopId="TIC-205" />, { api, roles: [...ENGINEER], path: "/l", at: "/l" });
+    await userEvent.click(await screen.findByRole("button", { name: "Acknowledge" }));
+    await userEvent.selectOptions(screen.getByLabelText("What"), await screen.findByRole("option", { name: /Finding: / }));
+    await userEvent.click(screen.getByRole("button", { name: "Save" }));
+    await screen.findByRole("button", { name: "Acknowledge" });
+    const sent = requests.find((request) => request.method === "POST")!;
+    expect(sent.body).toEqual({ text: "", until: null, category: "stiction" });
   });
 
   it("changes an item's state through PATCH", async () => {

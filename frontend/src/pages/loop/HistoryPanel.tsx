@@ -18,7 +18,7 @@ import {
 } from "../../api/workItems";
 import { AsyncView } from "../../components/AsyncView";
 import { useAuth } from "../../auth/AuthProvider";
-import { formatTime } from "../../lib/format";
+import { formatTime, labelOf } from "../../lib/format";
 
 type Form = "none" | "acknowledge" | "note" | "assign";
 
@@ -36,16 +36,23 @@ export function HistoryPanel({ loopId }: { loopId: string }) {
   const [form, setForm] = useState<Form>("none");
   const [text, setText] = useState("");
   const [until, setUntil] = useState("");
+  const [category, setCategory] = useState("");
   const [assignee, setAssignee] = useState("");
   const [due, setDue] = useState("");
   const [workOrder, setWorkOrder] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const acknowledging = form === "acknowledge";
+  const findings = useAsync(
+    async (signal) => (acknowledging ? [...new Set((await api.findings(loopId, signal)).items.map((finding) => finding.category))] : []),
+    [api, loopId, acknowledging],
+  );
 
   const reset = () => {
     setForm("none");
     setText("");
     setUntil("");
+    setCategory("");
     setAssignee("");
     setDue("");
     setWorkOrder("");
@@ -67,7 +74,7 @@ export function HistoryPanel({ loopId }: { loopId: string }) {
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    if (form === "acknowledge") void run(() => acknowledge(api.http, loopId, { text, until: untilOf(until) }));
+    if (form === "acknowledge") void run(() => acknowledge(api.http, loopId, { text, until: untilOf(until), category: category || null }));
     if (form === "note") void run(() => createWorkItem(api.http, loopId, { kind: "annotation", text }));
     if (form === "assign")
       void run(() =>
@@ -104,10 +111,23 @@ export function HistoryPanel({ loopId }: { loopId: string }) {
       {form !== "none" && (
         <form onSubmit={submit} className="history-form" aria-label={form === "acknowledge" ? "Acknowledge the loop" : form === "note" ? "Add a note" : "Assign work"}>
           {form === "acknowledge" && (
-            <div className="field">
-              <label htmlFor="ack-until">Until (empty: until the loop changes)</label>
-              <input id="ack-until" type="date" value={until} onChange={(event) => setUntil(event.target.value)} />
-            </div>
+            <>
+              <div className="field">
+                <label htmlFor="ack-what">What</label>
+                <select id="ack-what" value={category} onChange={(event) => setCategory(event.target.value)}>
+                  <option value="">The whole loop</option>
+                  {(findings.state.data ?? []).map((name) => (
+                    <option key={name} value={name}>
+                      Finding: {labelOf(name)}
+                    </option>
+                  ))}
+                </select>
+              </div>
+              <div className="field">
+                <label htmlFor="ack-until">Until (empty: until it changes)</label>
+                <input id="ack-until" type="date" value={until} onChange={(event) => setUntil(event.target.value)} />
+              </div>
+            </>
           )}
           {form === "assign" && (
             <>
