@@ -67,8 +67,8 @@ DESCRIPTION = """\
 Loop data, KPIs and diagnoses of the CLPM suite.
 
 * **Auth**: bearer JWT (Keycloak realm `clpm`, audience `clpm-api`). Roles: `viewer` reads,
-  `engineer` also changes loop configuration and runs diagnoses, `admin` also creates, changes
-  and deletes loops.
+  `engineer` also changes loop configuration, runs diagnoses and creates and changes work
+  items, `admin` also creates, changes and deletes loops and reads the audit trail.
 * **Compatibility**: routes, lowercase field names and columnar shapes of the original API.
   Every route below is also served without the `/api/v1` prefix.
 * **Errors**: RFC 9457 problem details (`application/problem+json`); validation problems name
