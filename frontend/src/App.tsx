@@ -9,12 +9,14 @@ import { AuthProvider, CALLBACK_PATH, createUserManager, useAuth } from "./auth/
 import { Loading } from "./components/AsyncView";
 import { Layout } from "./components/Layout";
 import { ApcPage } from "./pages/ApcPage";
+import { AuditPage } from "./pages/AuditPage";
 import { CallbackPage } from "./pages/CallbackPage";
 import { ClustersPage } from "./pages/ClustersPage";
 import { FleetPage } from "./pages/FleetPage";
 import { LoopConfigPage } from "./pages/loop/LoopConfigPage";
 import { LoopDetailPage } from "./pages/loop/LoopDetailPage";
 import { LoopsAdminPage } from "./pages/LoopsAdminPage";
+import { MyItemsPage } from "./pages/MyItemsPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
 import { SignInPage } from "./pages/SignInPage";
 
@@ -29,6 +31,8 @@ export function AppRoutes() {
       <Route path="/clusters" element={<ClustersPage />} />
       <Route path="/apc" element={<ApcPage />} />
       <Route path="/admin/loops" element={<LoopsAdminPage />} />
+      <Route path="/my-items" element={<MyItemsPage />} />
+      <Route path="/admin/audit" element={<AuditPage />} />
       <Route path="*" element={<NotFoundPage />} />
     </Routes>
   );

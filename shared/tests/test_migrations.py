@@ -33,6 +33,8 @@ EXPECTED_TABLES = {
     "worker_heartbeats",
     "loop_assessments",
     "oscillation_cluster_runs",
+    "work_items",
+    "audit_log",
 }
 
 

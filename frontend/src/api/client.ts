@@ -156,6 +156,11 @@ export class ApiClient {
     return (await response.json()) as T;
   }
 
+  async patch<T>(path: string, body: unknown): Promise<T> {
+    const response = await this.send("PATCH", path, undefined, body, "application/json");
+    return (await response.json()) as T;
+  }
+
   async post<T>(path: string, body: unknown): Promise<T> {
     const response = await this.send("POST", path, undefined, body, "application/json");
     return (await response.json()) as T;

@@ -30,9 +30,17 @@ export function Layout({ children }: { children: ReactNode }) {
             <li>
               <NavLink to="/apc">APC attainment</NavLink>
             </li>
+            <li>
+              <NavLink to="/my-items">My items</NavLink>
+            </li>
             {auth.can("admin") && (
               <li>
                 <NavLink to="/admin/loops">Loops admin</NavLink>
+              </li>
+            )}
+            {auth.can("admin") && (
+              <li>
+                <NavLink to="/admin/audit">Audit trail</NavLink>
               </li>
             )}
           </ul>

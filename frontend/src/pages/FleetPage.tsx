@@ -9,6 +9,8 @@ import { useApi } from "../api/ApiProvider";
 import type { ClpmApi, LoopListQuery } from "../api/endpoints";
 import { LOOP_STATUSES, type Loop, type LoopSortKey, type LoopStatus, type Period } from "../api/types";
 import { useAsync } from "../api/useAsync";
+import { fleetWorkItems } from "../api/workItems";
+import { WorkCell } from "../components/WorkCell";
 import { AsyncView, ErrorState } from "../components/AsyncView";
 import { CsvButton } from "../components/CsvButton";
 import { HealthHistogram } from "../components/HealthHistogram";
@@ -142,6 +144,7 @@ export function FleetPage() {
   const summary = useAsync((signal) => api.fleetSummary({ unit, area, top: 500, period }, signal), [api, unit, area, period]);
   const listQuery: LoopListQuery = { period, unit, area, status, sort, order, offset, limit };
   const page = useAsync((signal) => api.listLoops(listQuery, signal), [api, period, unit, area, status, sort, order, offset, limit]);
+  const work = useAsync((signal) => fleetWorkItems(api.http, signal), [api]);
   const pageLoops = page.state.data?.items;
   const kpis = useAsync(
     (signal) => (pageLoops ? headlines(api, pageLoops, signal) : Promise.resolve({} as Record<string, KpiHeadline>)),
@@ -333,6 +336,7 @@ export function FleetPage() {
                       <SortHeader column="criticality" sort={sort} order={order} initialOrder="desc" className="hide-narrow" onSort={(s, o) => update({ sort: s, order: o })}>
                         Criticality
                       </SortHeader>
+                      <th scope="col">Work</th>
                     </tr>
                   </thead>
                   <tbody>
@@ -357,6 +361,9 @@ export function FleetPage() {
                           <td className="nowrap">{headline ? oscillationText(headline) : "…"}</td>
                           <td className="num">{headline ? formatShare(headline.saturation) : "…"}</td>
                           <td className="num hide-narrow">{loop.criticality}</td>
+                          <td className="nowrap" data-testid="work-cell">
+                            <WorkCell entry={work.state.data?.get(loop.loop_id)} />
+                          </td>
                         </tr>
                       );
                     })}

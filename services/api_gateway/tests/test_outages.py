@@ -77,6 +77,10 @@ async def test_stopped_postgres_answers_503_then_recovers(
         assert_unavailable(loops, "database")
         kpis = await client.get(f"{API}/loops/FIC-101/kpis/latest", headers=viewer)
         assert_unavailable(kpis, "database")
+        work = await client.get(f"{API}/work-items/fleet", headers=viewer)
+        assert_unavailable(work, "database")
+        audit = await client.get(f"{API}/audit", headers=headers["admin"])
+        assert_unavailable(audit, "database")
         ready = await client.get("/ready")
         assert ready.status_code == 503
         assert ready.json()["checks"]["database"] == "down"

@@ -17,6 +17,7 @@ import type { TrendData } from "../../lib/series";
 import { spanSourceOf } from "../../lib/spans";
 import { AssessmentPanel } from "./AssessmentPanel";
 import { DiagnosisPanel } from "./DiagnosisPanel";
+import { HistoryPanel } from "./HistoryPanel";
 import { KpiPanel } from "./KpiPanel";
 import { PvOpPanel } from "./PvOpPanel";
 import { TrendPanel } from "./TrendPanel";
@@ -124,6 +125,7 @@ export function LoopDetailPage() {
             </section>
           )}
           <DiagnosisPanel loopId={loop.loop_id} spanSource={spanSourceOf(latest)} />
+          <HistoryPanel loopId={loop.loop_id} />
         </div>
         <PvOpPanel loopId={loop.loop_id} range={range} raw={raw} units={loop.engineering_units} />
       </div>

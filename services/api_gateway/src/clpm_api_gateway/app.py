@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from clpm_api_gateway import (
+    routes_audit,
     routes_catalogue,
     routes_data,
     routes_diagnostics,
@@ -23,6 +24,7 @@ from clpm_api_gateway import (
     routes_kpis,
     routes_loops,
     routes_operations,
+    routes_work_items,
 )
 from clpm_api_gateway.api_docs import install_api_docs
 from clpm_api_gateway.cached_hits import CachedHitAnswers, CachedHitStats
@@ -56,6 +58,8 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     routes_kpis.router,
     routes_fleet.router,
     routes_diagnostics.router,
+    routes_work_items.router,
+    routes_audit.router,
 )
 
 ACCESS_LOGGER = "clpm_api_gateway.access"
@@ -64,8 +68,8 @@ DESCRIPTION = """\
 Loop data, KPIs and diagnoses of the CLPM suite.
 
 * **Auth**: bearer JWT (Keycloak realm `clpm`, audience `clpm-api`). Roles: `viewer` reads,
-  `engineer` also changes loop configuration and runs diagnoses, `admin` also creates, changes
-  and deletes loops.
+  `engineer` also changes loop configuration, runs diagnoses and creates and changes work
+  items, `admin` also creates, changes and deletes loops and reads the audit trail.
 * **Compatibility**: routes, lowercase field names and columnar shapes of the original API.
   Every route below is also served without the `/api/v1` prefix.
 * **Errors**: RFC 9457 problem details (`application/problem+json`); validation problems name

@@ -2,7 +2,8 @@
 configuration, as ``python -m clpm_shared.loop_catalogue`` does (admin).
 
 Every row is validated first; one bad cell refuses the whole list (422 naming each row and
-column) and nothing is written. ``dry_run=true`` validates only.
+column) and nothing is written. ``dry_run=true`` validates only. Each loop the import changes
+gets an audit entry (action ``import``) with its state before and after.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
+from clpm_api_gateway.audit_trail import LOOP_ENTITY, loop_states, record_loop_changes
 from clpm_api_gateway.dependencies import ResourcesDep, SessionDep
 from clpm_api_gateway.problems import PROBLEM_401, PROBLEM_422, PROBLEM_503
 from clpm_api_gateway.response_cache import invalidate_loop
@@ -64,7 +66,7 @@ async def import_loop_list(
     request: Request,
     session: SessionDep,
     resources: ResourcesDep,
-    _principal: AdminPrincipal,
+    principal: AdminPrincipal,
     dry_run: Annotated[bool, Query(description="validate only, write nothing")] = False,
 ) -> CatalogueImport:
     """Columns as the command line import: loop_id (required), name, description, unit,
@@ -102,7 +104,9 @@ async def import_loop_list(
         raise invalid_parameter("body", "the list has no loops", "body")
     loop_ids = [entry.loop_id for entry in entries]
     if not dry_run:
+        before = await loop_states(session, LOOP_ENTITY, loop_ids)
         await save_catalogue(session, entries)
+        await record_loop_changes(session, principal.username, "import", LOOP_ENTITY, before)
         await session.commit()
         for loop_id in loop_ids:
             await invalidate_loop(resources.cache, loop_id)

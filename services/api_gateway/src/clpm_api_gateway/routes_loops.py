@@ -1,7 +1,8 @@
 """``/loops``: listing (filters, sort, pages), CRUD with soft delete, configuration, data.
 
 Reads need ``viewer``; configuration changes ``engineer``; creating, changing and deleting
-loops ``admin``. Every change drops the cached answers about the loop and the fleet.
+loops ``admin``. Every change drops the cached answers about the loop and the fleet, and is
+recorded in the audit trail in the change's transaction.
 """
 
 from __future__ import annotations
@@ -11,6 +12,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import Response
 
+from clpm_api_gateway.audit_trail import (
+    CONFIG_ENTITY,
+    LOOP_ENTITY,
+    loop_states,
+    record_loop_changes,
+)
 from clpm_api_gateway.dependencies import FreshDep, ResourcesDep, SessionDep, SettingsDep
 from clpm_api_gateway.problems import (
     PROBLEM_401,
@@ -158,7 +165,7 @@ async def create_loop(
     session: SessionDep,
     resources: ResourcesDep,
     response: Response,
-    _principal: AdminPrincipal,
+    principal: AdminPrincipal,
 ) -> LoopOut:
     """Registers a loop; re-creating a deleted loop restores it with the new fields."""
     repository = LoopRepository(session)
@@ -171,7 +178,9 @@ async def create_loop(
         )
     values = body.model_dump(exclude={"loop_id"}, exclude_none=True)
     values.setdefault("name", body.loop_id)
+    before = await loop_states(session, LOOP_ENTITY, [body.loop_id])
     await repository.save(body.loop_id, values)
+    await record_loop_changes(session, principal.username, "create", LOOP_ENTITY, before)
     await session.commit()
     await invalidate_loop(resources.cache, body.loop_id)
     response.headers["Location"] = f"{resources.settings.api.api_prefix}/loops/{body.loop_id}"
@@ -191,7 +200,7 @@ async def update_loop(
     body: LoopUpdate,
     session: SessionDep,
     resources: ResourcesDep,
-    _principal: AdminPrincipal,
+    principal: AdminPrincipal,
 ) -> LoopOut:
     """Changes the given fields; omitted fields keep their value."""
     loop_id = path_loop_id(loop_id)
@@ -206,7 +215,9 @@ async def update_loop(
     if values.get("active") is None:
         values.pop("active", None)
     if values:
+        before = await loop_states(session, LOOP_ENTITY, [loop_id])
         await repository.save(loop_id, values)
+        await record_loop_changes(session, principal.username, "update", LOOP_ENTITY, before)
         await session.commit()
         await invalidate_loop(resources.cache, loop_id)
     return loop_out(await existing_loop(session, loop_id))
@@ -222,12 +233,14 @@ async def delete_loop(
     loop_id: LoopIdPath,
     session: SessionDep,
     resources: ResourcesDep,
-    _principal: AdminPrincipal,
+    principal: AdminPrincipal,
 ) -> Response:
     """Marks the loop deleted (``deleted_at``); its data and history stay in the stores."""
     loop_id = path_loop_id(loop_id)
+    before = await loop_states(session, LOOP_ENTITY, [loop_id])
     if not await LoopRepository(session).soft_delete(loop_id):
         raise loop_not_found(loop_id)
+    await record_loop_changes(session, principal.username, "delete", LOOP_ENTITY, before)
     await session.commit()
     await invalidate_loop(resources.cache, loop_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -311,7 +324,10 @@ async def _save_config(
             merged[name] = defaults[name]
     merged["loop_type"] = str(merged["loop_type"])
     _check_ranges(merged)
+    before = await loop_states(session, CONFIG_ENTITY, [loop_id])
     saved = await repository.save(loop_id, {**merged, "updated_by": username})
+    action = "replace" if replace else "update"
+    await record_loop_changes(session, username, action, CONFIG_ENTITY, before)
     await session.commit()
     await invalidate_loop(resources.cache, loop_id)
     return config_out(loop_id, saved, resources.settings.kpi.kpi_window_min)
@@ -377,11 +393,13 @@ async def reset_config(
     loop_id: LoopIdPath,
     session: SessionDep,
     resources: ResourcesDep,
-    _principal: EngineerPrincipal,
+    principal: EngineerPrincipal,
 ) -> LoopConfigOut:
     loop_id = path_loop_id(loop_id)
     await existing_loop(session, loop_id)
+    before = await loop_states(session, CONFIG_ENTITY, [loop_id])
     await LoopConfigRepository(session).delete(loop_id)
+    await record_loop_changes(session, principal.username, "reset", CONFIG_ENTITY, before)
     await session.commit()
     await invalidate_loop(resources.cache, loop_id)
     return config_out(loop_id, None, resources.settings.kpi.kpi_window_min)

@@ -3,7 +3,8 @@
 Tables of the seed design: ``loops``, ``loop_config``, ``agg_1m``, ``agg_1h``, ``kpi_results``,
 ``diagnostic_results``, ``apc_attainment``, ``oscillation_cluster_runs``; plus worker
 coordination: ``loop_watermarks`` (aggregation progress), ``work_leases`` (replicas sharing
-loops) and ``worker_heartbeats``.
+loops) and ``worker_heartbeats``; the work process: ``work_items`` (acknowledgements,
+annotations, assignments) and the append-only ``audit_log``.
 Raw samples never go to the relational store.
 
 Aggregates keep, per bucket and field (pv, sp, op): count, mean, min, max, std (sample std,
@@ -12,11 +13,12 @@ ddof = 1, as InfluxDB's ``stddev()``), first, last; plus the dominant mode and t
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     Boolean,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -304,6 +306,51 @@ class WorkerHeartbeat(Base):
     instance_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     last_seen: Mapped[datetime] = mapped_column()
     stats: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
+
+
+class WorkItem(Base):
+    """An acknowledgement, annotation or assignment on a loop, or on one finding category."""
+
+    __tablename__ = "work_items"
+    __table_args__ = (
+        Index("ix_work_items_loop_id_state", "loop_id", "state"),
+        Index("ix_work_items_assignee_state", "assignee", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    loop_id: Mapped[str] = mapped_column(
+        ForeignKey("loops.loop_id", ondelete="CASCADE"), nullable=False
+    )
+    category: Mapped[str | None] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text, default="")
+    assignee: Mapped[str | None] = mapped_column(String(256))
+    due_date: Mapped[date | None] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    work_order: Mapped[str | None] = mapped_column(String(128))
+    acknowledged_until: Mapped[datetime | None] = mapped_column()
+    acknowledged_state: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
+    created_by: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_by: Mapped[str] = mapped_column(String(256))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class AuditEntry(Base):
+    """One recorded change: who, when, what, and the entity before and after (append-only:
+    PostgreSQL and SQLite triggers refuse UPDATE and DELETE on the table)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_entity_entity_id", "entity", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)
+    actor: Mapped[str] = mapped_column(String(256), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(256))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
 
 
 metadata = Base.metadata

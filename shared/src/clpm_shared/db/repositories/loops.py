@@ -26,6 +26,26 @@ class LoopRepository:
             statement = statement.where(Loop.deleted_at.is_(None))
         return (await self.session.execute(statement)).scalar_one_or_none()
 
+    async def get_many(
+        self, loop_ids: Iterable[str], *, include_deleted: bool = False
+    ) -> dict[str, Loop]:
+        """The loops among ``loop_ids`` that exist, by id, as stored now (rows already in the
+        session are refreshed)."""
+        ids = list(loop_ids)
+        found: dict[str, Loop] = {}
+        for offset in range(0, len(ids), 1000):
+            statement = (
+                select(Loop)
+                .where(Loop.loop_id.in_(ids[offset : offset + 1000]))
+                .execution_options(populate_existing=True)
+            )
+            if not include_deleted:
+                statement = statement.where(Loop.deleted_at.is_(None))
+            found.update(
+                {loop.loop_id: loop for loop in (await self.session.execute(statement)).scalars()}
+            )
+        return found
+
     async def list_page(
         self,
         *,
@@ -110,10 +130,17 @@ class LoopConfigRepository:
 
     async def get_many(self, loop_ids: Iterable[str]) -> dict[str, LoopConfig]:
         ids = list(loop_ids)
-        if not ids:
-            return {}
-        rows = await self.session.execute(select(LoopConfig).where(LoopConfig.loop_id.in_(ids)))
-        return {row.loop_id: row for row in rows.scalars()}
+        found: dict[str, LoopConfig] = {}
+        for offset in range(0, len(ids), 1000):
+            statement = (
+                select(LoopConfig)
+                .where(LoopConfig.loop_id.in_(ids[offset : offset + 1000]))
+                .execution_options(populate_existing=True)
+            )
+            found.update(
+                {row.loop_id: row for row in (await self.session.execute(statement)).scalars()}
+            )
+        return found
 
     async def save(self, loop_id: str, values: dict[str, Any]) -> LoopConfig:
         row = {"loop_id": loop_id, **values, "updated_at": datetime.now(UTC)}

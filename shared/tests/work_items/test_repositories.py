@@ -1,0 +1,169 @@
+"""Work item and audit repositories on PostgreSQL and SQLite: items by loop, assignee and
+state; audit entries filtered and paged; the audit trail refuses UPDATE and DELETE."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from clpm_shared.db import create_engine, create_session_factory
+from clpm_shared.db.repositories import LoopRepository
+from clpm_shared.db.repositories.audit import AuditChange, AuditFilter, AuditRepository
+from clpm_shared.db.repositories.work_items import WorkItemRepository, work_item_fields
+from tests.harness.servers import migrate
+
+
+@pytest.fixture(scope="module", params=["postgresql", "sqlite"])
+async def sessions(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A fresh migrated database: real PostgreSQL, or the embedded default's SQLite file."""
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+    else:
+        path: Path = tmp_path_factory.mktemp("sqlite") / "clpm.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        migrate(url)
+    engine = create_engine(url)
+    factory = create_session_factory(engine)
+    async with factory() as session:
+        loops = LoopRepository(session)
+        for loop_id in ("FIC-101", "TIC-205", "GONE-1"):
+            await loops.save(loop_id, {"name": loop_id})
+        await loops.soft_delete("GONE-1")
+        await session.commit()
+    yield factory
+    await engine.dispose()
+
+
+async def test_work_items_are_listed_per_loop_newest_first_with_state_and_kind_filters(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions() as session:
+        repository = WorkItemRepository(session)
+        first = await repository.create(
+            "engineer", {"loop_id": "FIC-101", "kind": "annotation", "text": "valve repacked"}
+        )
+        second = await repository.create(
+            "engineer",
+            {
+                "loop_id": "FIC-101",
+                "kind": "assignment",
+                "assignee": "alice",
+                "due_date": date(2025, 4, 1),
+                "work_order": "WO-1",
+            },
+        )
+        await repository.update(second, "admin", {"state": "done"})
+        await session.commit()
+        items, total = await repository.for_loop("FIC-101")
+        assert total == 2
+        assert [item.id for item in items] == [second.id, first.id]
+        done, _ = await repository.for_loop("FIC-101", states=["done"])
+        assert [item.id for item in done] == [second.id]
+        assert done[0].updated_by == "admin"
+        assert done[0].created_by == "engineer"
+        assert done[0].due_date == date(2025, 4, 1)
+        notes, _ = await repository.for_loop("FIC-101", kind="annotation")
+        assert [item.text for item in notes] == ["valve repacked"]
+        assert (await repository.for_loop("TIC-205")) == ([], 0)
+
+
+async def test_my_items_are_the_open_ones_assigned_to_me_on_loops_that_exist(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions() as session:
+        repository = WorkItemRepository(session)
+        mine = await repository.create(
+            "engineer", {"loop_id": "TIC-205", "kind": "assignment", "assignee": "bob"}
+        )
+        closed = await repository.create(
+            "engineer",
+            {"loop_id": "TIC-205", "kind": "assignment", "assignee": "bob", "state": "wont_fix"},
+        )
+        await repository.create(
+            "engineer", {"loop_id": "GONE-1", "kind": "assignment", "assignee": "bob"}
+        )
+        await repository.create(
+            "engineer", {"loop_id": "TIC-205", "kind": "assignment", "assignee": "carol"}
+        )
+        await session.commit()
+        items, total = await repository.assigned_to("bob")
+        assert (total, [item.id for item in items]) == (1, [mine.id])
+        every, total = await repository.assigned_to("bob", states=None)
+        assert total == 2
+        assert {item.id for item in every} == {mine.id, closed.id}
+        open_loops = {item.loop_id for item in await repository.open_items()}
+        assert "GONE-1" not in open_loops
+        assert "TIC-205" in open_loops
+
+
+async def test_audit_entries_are_filtered_and_paged_newest_first(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions() as session:
+        audit = AuditRepository(session)
+        await audit.record("alice", "update", "loop", "A-1", {"name": "a"}, {"name": "b"})
+        await audit.record_many(
+            "bob",
+            [AuditChange("import", "loop", f"B-{i}", None, {"name": f"b{i}"}) for i in range(5)],
+        )
+        await session.commit()
+        entries, total = await audit.list_page(AuditFilter(actor="alice"))
+        assert total == 1
+        assert (entries[0].before, entries[0].after) == ({"name": "a"}, {"name": "b"})
+        page, total = await audit.list_page(AuditFilter(action="import"), offset=1, limit=2)
+        assert total == 5
+        assert [e.entity_id for e in page] == ["B-3", "B-2"]
+        assert (await audit.list_page(AuditFilter(entity_id="B-4")))[1] == 1
+        later = datetime.now(UTC) + timedelta(minutes=1)
+        assert (await audit.list_page(AuditFilter(start=later)))[1] == 0
+        assert (await audit.list_page(AuditFilter(end=later, actor="bob")))[1] == 5
+
+
+async def test_audit_documents_hold_dates_as_iso_text(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions() as session:
+        item = await WorkItemRepository(session).create(
+            "engineer",
+            {
+                "loop_id": "FIC-101",
+                "kind": "assignment",
+                "assignee": "x",
+                "due_date": date(2025, 5, 6),
+            },
+        )
+        audit = AuditRepository(session)
+        await audit.record(
+            "engineer", "create", "work_item", str(item.id), None, work_item_fields(item)
+        )
+        await session.commit()
+        entries, _ = await audit.list_page(AuditFilter(entity="work_item", entity_id=str(item.id)))
+        after = entries[0].after
+        assert after is not None
+        assert after["due_date"] == "2025-05-06"
+        assert after["created_at"].startswith(str(item.created_at.year))
+
+
+@pytest.mark.parametrize(
+    "statement", ["UPDATE audit_log SET actor = 'mallory'", "DELETE FROM audit_log"]
+)
+async def test_the_audit_trail_refuses_update_and_delete(
+    sessions: async_sessionmaker[AsyncSession], statement: str
+) -> None:
+    async with sessions() as session:
+        entity_id = f"Z-{statement.split(maxsplit=1)[0]}"
+        await AuditRepository(session).record("alice", "create", "loop", entity_id, None, {"a": 1})
+        await session.commit()
+        with pytest.raises(DBAPIError, match="append-only"):
+            await session.execute(text(statement))
+        await session.rollback()
+        entries, _ = await AuditRepository(session).list_page(AuditFilter(entity_id=entity_id))
+        assert [(e.actor, e.after) for e in entries] == [("alice", {"a": 1})]
