@@ -17,7 +17,9 @@ and minute, computed by the store) with the counts in ``agg_1m``:
   backfill.
 
 A minute is stale when the store holds more samples of a field than ``agg_1m`` counted (samples
-only ever arrive; minutes pruned from the store by a retention are not touched). Stale minutes
+only ever arrive; minutes pruned from the store by a retention are not touched). The InfluxQL
+store counts PV only (each counted field costs influxd as much again): there a late sample that
+carries no PV is not found; the embedded store counts all three fields. Stale minutes
 are read again, their buckets upserted and the complete hours that contain them rolled up again
 from ``agg_1m``, in one transaction per range; one log line per corrected range. Watermarks are
 not touched: only minutes already written are recomputed (an idempotent upsert of the same key),
@@ -40,7 +42,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from clpm_aggregation.planning import HOUR, MINUTE, floor_to
 from clpm_shared.aggregation import BucketTable, concatenate, minute_buckets, rollup
 from clpm_shared.db.repositories.aggregates import AggregateRepository
-from clpm_shared.timeseries.base import MinuteCounts, TimeSeriesStore, count_minutes, from_ns
+from clpm_shared.timeseries.base import (
+    NOT_COUNTED,
+    MinuteCounts,
+    TimeSeriesStore,
+    count_minutes,
+    from_ns,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +128,8 @@ def stale_ranges(
             have = aggregated.get((loop_id, bucket), (0, 0, 0))
             now_counts = (pv, sp, op)
             stale = any(s > a for s, a in zip(now_counts, have, strict=True))
-            if stale and remembered.get((loop_id, bucket)) == now_counts:
+            earlier = remembered.get((loop_id, bucket))
+            if stale and earlier is not None and _same(now_counts, earlier):
                 stale = False
             if stale and run and bucket != run[-1][0] + MINUTE_NS:
                 ranges.append(_range(loop_id, run))
@@ -133,6 +142,11 @@ def stale_ranges(
         if run:
             ranges.append(_range(loop_id, run))
     return ranges
+
+
+def _same(counted: Counts, remembered: Counts) -> bool:
+    """Equal where the store counted (it may leave SP and OP uncounted)."""
+    return all(c in (NOT_COUNTED, r) for c, r in zip(counted, remembered, strict=True))
 
 
 def _range(loop_id: str, run: Sequence[tuple[int, int, int]]) -> StaleRange:

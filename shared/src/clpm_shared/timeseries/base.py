@@ -301,13 +301,16 @@ class TimeSeriesStore(Protocol):
 
 
 MINUTE_NS = 60_000_000_000
+NOT_COUNTED = -1
+"""A :class:`MinuteCounts` column the store did not count."""
 
 
 @dataclass(frozen=True)
 class MinuteCounts:
     """Samples per minute of one loop: how many carry PV, SP and OP (minutes without any absent).
 
-    ``bucket_ns`` holds the minutes' starts (Unix epoch grid), ascending.
+    ``bucket_ns`` holds the minutes' starts (Unix epoch grid), ascending. A store may leave SP
+    and OP uncounted (:data:`NOT_COUNTED`) when counting them costs as much as PV again.
     """
 
     loop_id: str

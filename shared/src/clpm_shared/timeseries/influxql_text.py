@@ -98,12 +98,10 @@ def select_latest_field(target: str, loop_id: str, field: str) -> str:
 
 
 def select_minute_counts(target: str, loop_ids: Sequence[str], start_ns: int, end_ns: int) -> str:
-    """Samples per minute carrying PV, SP and OP (columns ``pv``, ``sp``, ``op``) per loop."""
-    counts = ", ".join(
-        f"count({quote_identifier(name)}) AS {quote_identifier(name.lower())}" for name in FIELDS
-    )
+    """Samples per minute carrying PV (column ``pv``) per loop: one field only, so influxd
+    decodes a third of the blocks that reading the samples would."""
     return (
-        f"SELECT {counts} FROM {target} "
+        f"SELECT count({quote_identifier(FIELDS[0])}) AS {quote_identifier('pv')} FROM {target} "
         f"WHERE {loop_in(loop_ids)} AND {time_window(start_ns, end_ns)} "
         f"GROUP BY time(1m), {quote_identifier(LOOP_TAG)} fill(none)"
     )
