@@ -362,7 +362,7 @@ export function FleetPage() {
                       <th scope="col" className="num">
                         Saturation
                       </th>
-                      <th scope="col" className="num nowrap" title={`Latest values, refreshed every ${LIVE_REFRESH_MS / 1000} s`}>
+                      <th scope="col" className="num nowrap hide-narrow" title={`Latest values, refreshed every ${LIVE_REFRESH_MS / 1000} s`}>
                         Live PV / SP / OP · mode
                       </th>
                       <SortHeader column="criticality" sort={sort} order={order} initialOrder="desc" className="hide-narrow" onSort={(s, o) => update({ sort: s, order: o })}>
@@ -391,7 +391,7 @@ export function FleetPage() {
                           <td className="num">{headline ? formatShare(headline.service_factor) : "…"}</td>
                           <td className="nowrap">{headline ? oscillationText(headline) : "…"}</td>
                           <td className="num">{headline ? formatShare(headline.saturation) : "…"}</td>
-                          <td className="num nowrap" data-testid={`live-${loop.loop_id}`}>
+                          <td className="num nowrap hide-narrow" data-testid={`live-${loop.loop_id}`}>
                             {liveText(live[loop.loop_id])}
                           </td>
                           <td className="num hide-narrow">{loop.criticality}</td>
