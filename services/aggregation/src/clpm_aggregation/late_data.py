@@ -228,21 +228,23 @@ class LateDataChecker:
             elapsed = self.reconcile_interval_s  # a fresh process reconciles a full slice first
         else:
             elapsed = max(0.0, (now - self.last_reconcile).total_seconds())
-        self.last_reconcile = now
         due = self.reconcile_credit + len(marks) * min(1.0, elapsed / self.reconcile_interval_s)
         take = min(len(marks), math.floor(due))
-        self.reconcile_credit = due - take if take < len(marks) else 0.0
         if take <= 0:
+            self.last_reconcile, self.reconcile_credit = now, due
             return None
         ordered = sorted(marks)
         start_at = self.reconcile_cursor % len(ordered)
         chosen = [ordered[(start_at + k) % len(ordered)] for k in range(take)]
-        self.reconcile_cursor = (start_at + take) % len(ordered)
         start = floor_to(now - self.reconcile_horizon, MINUTE)
         windows = {loop_id: start for loop_id in chosen}
         report = await self._check(
             windows, {loop_id: marks[loop_id] for loop_id in chosen}, reason="reconciliation"
         )
+        # only after the slice succeeded: a failed one is tried again by the next cycle
+        self.last_reconcile = now
+        self.reconcile_credit = due - take if take < len(marks) else 0.0
+        self.reconcile_cursor = (start_at + take) % len(ordered)
         horizon_ns = int(start.timestamp()) * 1_000_000_000
         for key in [
             key for key in self.known if key[1] < horizon_ns - int(HOUR.total_seconds()) * 10**9
