@@ -61,6 +61,10 @@ def test_fleet_lists_the_simulated_loops_with_their_status(engineer: Page, suite
     expect(engineer.locator("tbody td", has_text="…")).to_have_count(0)
     statuses = _fleet_rows(engineer)
     assert sorted(statuses) == sorted(suite.loops)
+    # live PV / SP / OP · mode of the rows on screen, from one batched realtime request
+    expect(engineer.get_by_test_id(f"live-{suite.loops[0]}")).to_have_text(
+        re.compile(r"\d\.\d\d / ")
+    )
     assert set(statuses.values()) <= {"Good", "Fair", "Poor", "Offline", "Not assessed"}
     assert "Poor" in statuses.values(), statuses  # the simulated plant has sick loops
     assert statuses[DROPOUT_LOOP] == "Not assessed"  # its last window holds a third of its data

@@ -22,6 +22,7 @@ import type {
   Period,
   RawData,
   RealtimeData,
+  RealtimeMany,
 } from "./types";
 
 export interface LoopListQuery {
@@ -120,6 +121,11 @@ export class ClpmApi {
 
   realtime(loopId: string, signal?: AbortSignal): Promise<RealtimeData> {
     return this.http.get<RealtimeData>("/data/realtime", { loopId, fields: ["pv", "op", "sp", "mode"] }, signal);
+  }
+
+  /** Latest PV/SP/OP/mode of up to 1,000 loops in one request (one batched store query). */
+  realtimeMany(loopIds: string[], signal?: AbortSignal): Promise<RealtimeMany> {
+    return this.http.get<RealtimeMany>("/data/realtime", { loopIds: loopIds.join(","), fields: ["pv", "op", "sp", "mode"] }, signal);
   }
 
   findings(loopId: string, signal?: AbortSignal): Promise<Findings> {

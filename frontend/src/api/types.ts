@@ -154,6 +154,14 @@ export interface RealtimeData {
   age_s: number | null;
 }
 
+/** ``/data/realtime?loopIds=…``: the latest values of many loops in one answer. */
+export interface RealtimeMany {
+  generated_at: string;
+  count: number;
+  loops: RealtimeData[];
+  unknown: string[];
+}
+
 export interface Span {
   start: string;
   end: string;

@@ -2,12 +2,12 @@
 // status counts, health distribution, roll-up per unit, and the bad-actor table (sorted,
 // filtered and paged by the gateway; KPI columns from each loop's latest window).
 
-import { useCallback, useState } from "react";
+import { useCallback, useEffect, useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 
 import { useApi } from "../api/ApiProvider";
 import type { ClpmApi, LoopListQuery } from "../api/endpoints";
-import { LOOP_STATUSES, type Loop, type LoopSortKey, type LoopStatus, type Period } from "../api/types";
+import { LOOP_STATUSES, type Loop, type LoopSortKey, type LoopStatus, type Period, type RealtimeData } from "../api/types";
 import { useAsync } from "../api/useAsync";
 import { fleetWorkItems } from "../api/workItems";
 import { WorkCell } from "../components/WorkCell";
@@ -26,6 +26,8 @@ import { rollUpBy, type GroupRollup } from "../lib/rollup";
 
 const SORTS: LoopSortKey[] = ["bad_actor", "loop_id", "name", "unit", "area", "health_score", "status", "criticality"];
 const DEFAULT_PAGE_SIZE = 25;
+/** How often the live values of the rows on screen are fetched (one batched request). */
+export const LIVE_REFRESH_MS = 5000;
 
 export interface FleetQuery {
   period: Period;
@@ -67,6 +69,34 @@ async function headlines(api: ClpmApi, loops: Loop[], signal?: AbortSignal): Pro
     }),
   );
   return Object.fromEntries(entries);
+}
+
+/** Latest PV/SP/OP/mode of ``loopIds``, refreshed every LIVE_REFRESH_MS with one request. */
+function useLiveValues(api: ClpmApi, loopIds: string[]): Record<string, RealtimeData> {
+  const [values, setValues] = useState<Record<string, RealtimeData>>({});
+  const key = loopIds.join(",");
+  useEffect(() => {
+    if (!key) return undefined;
+    const controller = new AbortController();
+    const fetchValues = () =>
+      api
+        .realtimeMany(key.split(","), controller.signal)
+        .then((answer) => setValues(Object.fromEntries(answer.loops.map((item) => [item.loop_id, item]))))
+        .catch(() => undefined); // live values are a bonus: the table stays usable without them
+    void fetchValues();
+    const timer = setInterval(fetchValues, LIVE_REFRESH_MS);
+    return () => {
+      clearInterval(timer);
+      controller.abort();
+    };
+  }, [api, key]);
+  return values;
+}
+
+function liveText(value: RealtimeData | undefined): string {
+  if (!value || value.ts === null) return "–";
+  const numbers = [value.pv, value.sp, value.op].map((item) => formatNumber(item ?? null, 2)).join(" / ");
+  return value.mode ? `${numbers} · ${value.mode}` : numbers;
 }
 
 function RollupTable({ label, groups, onPick }: { label: string; groups: GroupRollup[]; onPick: (name: string) => void }) {
@@ -150,6 +180,8 @@ export function FleetPage() {
     (signal) => (pageLoops ? headlines(api, pageLoops, signal) : Promise.resolve({} as Record<string, KpiHeadline>)),
     [api, pageLoops],
   );
+
+  const live = useLiveValues(api, (pageLoops ?? []).map((item) => item.loop_id));
 
   const [groupBy, setGroupBy] = useState<"unit" | "area">("unit");
   const areaLoops = useAsync(
@@ -333,6 +365,9 @@ export function FleetPage() {
                       <th scope="col" className="num">
                         Saturation
                       </th>
+                      <th scope="col" className="num nowrap hide-narrow" title={`Latest values, refreshed every ${LIVE_REFRESH_MS / 1000} s`}>
+                        Live PV / SP / OP · mode
+                      </th>
                       <SortHeader column="criticality" sort={sort} order={order} initialOrder="desc" className="hide-narrow" onSort={(s, o) => update({ sort: s, order: o })}>
                         Criticality
                       </SortHeader>
@@ -360,6 +395,9 @@ export function FleetPage() {
                           <td className="num">{headline ? formatShare(headline.service_factor) : "…"}</td>
                           <td className="nowrap">{headline ? oscillationText(headline) : "…"}</td>
                           <td className="num">{headline ? formatShare(headline.saturation) : "…"}</td>
+                          <td className="num nowrap hide-narrow" data-testid={`live-${loop.loop_id}`}>
+                            {liveText(live[loop.loop_id])}
+                          </td>
                           <td className="num hide-narrow">{loop.criticality}</td>
                           <td className="nowrap" data-testid="work-cell">
                             <WorkCell entry={work.state.data?.get(loop.loop_id)} />

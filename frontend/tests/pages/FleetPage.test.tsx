@@ -4,7 +4,7 @@ import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 
 import type { Loop } from "../../src/api/types";
-import { FleetPage, fleetQueryOf } from "../../src/pages/FleetPage";
+import { FleetPage, LIVE_REFRESH_MS, fleetQueryOf } from "../../src/pages/FleetPage";
 import { fakeGateway, json } from "../fakeGateway";
 import { renderPage } from "../renderApp";
 
@@ -54,7 +54,7 @@ function gateway(loops = LOOPS) {
     },
   };
   for (const item of loops) routes[`GET /loops/${item.loop_id}/kpis/latest`] = () => KPIS[item.loop_id];
-  return fakeGateway(routes);
+  return { ...fakeGateway(routes), routes };
 }
 
 describe("FleetPage", () => {
@@ -74,6 +74,41 @@ describe("FleetPage", () => {
     expect(list.query.get("sort")).toBe("bad_actor");
     expect(list.query.get("order")).toBe("desc");
     expect(requests.find((request) => request.path === "/loops/TIC-205/kpis/latest")!.query.get("columns")).toContain("service_factor");
+  });
+
+  it("shows live PV/SP/OP/mode of the rows on screen from one batched request, refreshed", async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      let calls = 0;
+      const { api, requests } = fakeGateway({
+        ...gateway().routes,
+        "GET /data/realtime": (request) => {
+          calls += 1;
+          const ids = request.query.get("loopIds")!.split(",");
+          return {
+            generated_at: "2026-01-10T11:00:00Z",
+            count: ids.length - 1,
+            loops: ids
+              .filter((id) => id !== "LIC-300")
+              .map((id) => ({ loop_id: id, ts: "2026-01-10T11:00:00Z", pv: 50 + calls, sp: 52.5, op: 31.25, mode: id === "TIC-205" ? "MAN" : "AUT", age_s: 1.2, times: {} })),
+            unknown: [],
+          };
+        },
+      });
+      renderPage(<FleetPage />, { api, path: "/fleet", at: "/fleet" });
+      await waitFor(() => expect(screen.getByTestId("live-TIC-205")).toHaveTextContent("51.00 / 52.50 / 31.25 · MAN"));
+      expect(screen.getByTestId("live-FIC-101")).toHaveTextContent("51.00 / 52.50 / 31.25 · AUT");
+      expect(screen.getByTestId("live-LIC-300")).toHaveTextContent("–");
+      const live = requests.filter((r) => r.path === "/data/realtime");
+      expect(live).toHaveLength(1);
+      expect(live[0].query.get("loopIds")).toBe("TIC-205,FIC-101,LIC-300");
+      expect(live[0].query.get("loopId")).toBeNull();
+      vi.advanceTimersByTime(LIVE_REFRESH_MS);
+      await waitFor(() => expect(screen.getByTestId("live-TIC-205")).toHaveTextContent("52.00 / 52.50 / 31.25 · MAN"));
+      expect(requests.filter((r) => r.path === "/data/realtime")).toHaveLength(2);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("sorts and filters through the gateway", async () => {

@@ -239,6 +239,50 @@ async def test_realtime_mode_and_nulls_for_a_loop_without_raw_data(
         assert empty[field] is None, field
 
 
+async def test_realtime_of_many_loops_in_one_request(client: httpx.AsyncClient, headers: H) -> None:
+    single = await read(client, headers, f"{API}/data/realtime", loopId=RAW, fields="pv,sp,op,mode")
+    body = await read(
+        client,
+        headers,
+        f"{API}/data/realtime",
+        loopIds=f"{RAW},{AGG},NOPE-404",
+        fields="pv,sp,op,mode",
+    )
+    assert body["count"] == 2
+    assert body["unknown"] == ["NOPE-404"]
+    first, second = body["loops"]
+    for name in ("loop_id", "ts", "pv", "sp", "op", "mode", "times"):
+        assert first[name] == single[name], name
+    assert first["mode"] == "MAN"
+    assert second["loop_id"] == AGG
+    assert second["pv"] is None
+    assert second["ts"] is None
+    response = await client.get(
+        "/data/realtime", params=[("loopId", AGG), ("loopId", RAW)], headers=headers["viewer"]
+    )
+    assert response.status_code == 200, response.text
+    repeated = response.json()
+    assert [entry["loop_id"] for entry in repeated["loops"]] == [AGG, RAW]
+    assert repeated["loops"][1]["pv"] == 59.0
+
+
+async def test_realtime_refuses_more_than_a_thousand_loops(
+    client: httpx.AsyncClient, headers: H
+) -> None:
+    many = ",".join(f"L-{k}" for k in range(1001))
+    assert_problem_naming(
+        await get(client, headers, f"{API}/data/realtime", loopIds=many), "loopIds"
+    )
+    assert_problem_naming(await get(client, headers, f"{API}/data/realtime"), "loopId")
+    assert_problem_naming(
+        await get(client, headers, f"{API}/data/realtime", loopIds=f"{RAW},bad id"), "loopIds"
+    )
+    fine = ",".join(f"L-{k}" for k in range(1000))
+    body = await read(client, headers, f"{API}/data/realtime", loopIds=fine)
+    assert body["count"] == 0
+    assert len(body["unknown"]) == 1000
+
+
 async def test_range_of_raw_data(client: httpx.AsyncClient, headers: H) -> None:
     body = await read(client, headers, f"{API}/data/range", loopId=RAW)
     assert_fields(

@@ -15,7 +15,7 @@ import re
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -368,6 +368,27 @@ class AggregationSettings(BaseSettings):
     agg_chunk_minutes: Annotated[int, Field(ge=1, le=1440)] = 60
     agg_loops_per_query: Annotated[int, Field(ge=1, le=10_000)] = 100
     agg_lease_s: Annotated[float, Field(gt=0, le=3600)] = 90.0
+    agg_late_data: Literal["counts", "reread"] = Field(
+        default="counts",
+        description="How samples arriving up to AGG_LATENESS_S late are found: 'counts' reads "
+        "new minutes only and compares the store's per-minute sample counts of the allowance "
+        "with agg_1m, re-reading only the minutes that differ; 'reread' re-reads the whole "
+        "allowance on every poll (the former behaviour).",
+    )
+    agg_late_check_interval_s: Annotated[float, Field(ge=0, le=86400)] = Field(
+        default=60.0,
+        description="Seconds between two count checks of the lateness allowance ('counts').",
+    )
+    agg_reconcile_hours: Annotated[float, Field(ge=0, le=720)] = Field(
+        default=3.0,
+        description="Horizon of the periodic count reconciliation (0: off): minutes whose "
+        "sample counts in the store exceed agg_1m's are recomputed with their hours.",
+    )
+    agg_reconcile_interval_s: Annotated[float, Field(gt=0, le=604800)] = Field(
+        default=3600.0,
+        description="Every loop's horizon is reconciled once per this many seconds (a slice of "
+        "the loops each cycle).",
+    )
 
 
 class KpiSettings(BaseSettings):

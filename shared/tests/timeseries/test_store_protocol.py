@@ -9,12 +9,17 @@ import numpy as np
 import pytest
 
 from clpm_shared.timeseries.base import (
+    NOT_COUNTED,
     InvalidQueryError,
+    LatestManyReader,
+    LatestValue,
+    MinuteCounter,
     Point,
     TimeSeriesStore,
     from_ns,
     to_ns,
 )
+from clpm_shared.timeseries.embedded import EmbeddedStore
 
 BASE = datetime(2025, 1, 10, 10, 0, 0, tzinfo=UTC)
 LoopFactory = Callable[[str], str]
@@ -157,6 +162,51 @@ async def test_latest_gives_each_field_its_own_time(
     assert set(with_mode.values) == {"Mode", "SP"}
     assert with_mode.values["Mode"].value == "MAN"
     assert with_mode.values["Mode"].time == _seconds(10)
+
+
+async def test_latest_many_equals_latest_of_each_loop_in_one_query(
+    store: TimeSeriesStore, unique_loop: LoopFactory
+) -> None:
+    first, second, empty = unique_loop("many-a"), unique_loop("many-b"), unique_loop("many-c")
+    await store.write(
+        [
+            Point(first, _seconds(0), pv=1.0, sp=5.0, op=7.0, mode="AUT"),
+            Point(first, _seconds(10), pv=2.0, op=8.0, mode="MAN"),
+            Point(first, _seconds(20), pv=3.0),
+            Point(second, _seconds(5), pv=9.0, sp=9.5, op=1.0, mode="CAS"),
+            Point(second, _seconds(6), sp=9.7),
+        ]
+    )
+    assert isinstance(store, LatestManyReader)
+    many = await store.latest_many([second, empty, first])
+    assert set(many) == {first, second}
+    for loop in (first, second):
+        one = await store.latest(loop)
+        assert one is not None
+        assert dict(many[loop].values) == dict(one.values), loop
+    assert many[second].values["SP"] == LatestValue(9.7, _seconds(6))
+    assert many[second].values["Mode"].value == "CAS"
+    assert many[first].values["Mode"] == LatestValue("MAN", _seconds(10))
+    assert await store.latest_many([]) == {}
+
+
+async def test_minute_counts_count_each_field(
+    store: TimeSeriesStore, unique_loop: LoopFactory
+) -> None:
+    loop = unique_loop("counts")
+    await store.write(
+        [Point(loop, _seconds(k), pv=1.0, sp=None if k % 3 else 2.0, op=3.0) for k in range(90)]
+    )
+    assert isinstance(store, MinuteCounter)
+    counts = (await store.minute_counts([loop], _seconds(0), _seconds(120)))[loop]
+    assert counts.bucket_ns.tolist() == [to_ns(_seconds(0)), to_ns(_seconds(60))]
+    assert counts.pv.tolist() == [60, 30]
+    if isinstance(store, EmbeddedStore):  # SQLite counts every field
+        assert counts.sp.tolist() == [20, 10]
+        assert counts.op.tolist() == [60, 30]
+    else:  # influxd counts PV only (each counted field costs as much again)
+        assert counts.sp.tolist() == [NOT_COUNTED, NOT_COUNTED]
+        assert counts.op.tolist() == [NOT_COUNTED, NOT_COUNTED]
 
 
 async def test_latest_of_a_loop_without_data_is_none(

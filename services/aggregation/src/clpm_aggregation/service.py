@@ -10,9 +10,13 @@ One cycle:
    its oldest raw sample (or AGG_BACKFILL_HOURS before now), so start-up performs the
    historical aggregation, in chunks of AGG_CHUNK_MINUTES, with progress logged.
 3. **Units** (see :mod:`clpm_aggregation.planning` and :mod:`clpm_aggregation.pipeline`):
-   complete minutes only, re-read from ``W - AGG_LATENESS_S``, one atomic compare-and-set
-   commit per unit.
-4. **Log** one line of cycle statistics (loops, samples read, buckets written, lag behind now).
+   complete minutes only, one atomic compare-and-set commit per unit. With
+   ``AGG_LATE_DATA=counts`` (default) units read from the watermark on, and late samples are
+   found by counting (:mod:`clpm_aggregation.late_data`); with ``reread`` every unit re-reads
+   from ``W - AGG_LATENESS_S``.
+4. **Late data**: the count check of the lateness allowance (when due) and a slice of the
+   periodic reconciliation over AGG_RECONCILE_HOURS recompute the minutes that gained samples.
+5. **Log** one line of cycle statistics (loops, samples read, buckets written, lag behind now).
 
 Faults: the store unavailable or the database unavailable end the cycle; watermarks stay
 where the last committed unit left them, and the next cycle (after a capped exponential
@@ -36,6 +40,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from clpm_aggregation.late_data import LateDataChecker, LateDataReport
 from clpm_aggregation.pipeline import UnitOutcome, WatermarkMode, run_units
 from clpm_aggregation.planning import (
     HOUR,
@@ -144,7 +149,15 @@ class CycleReport:
     missing_values: dict[str, int] = field(default_factory=dict)
     malformed_examples: list[str] = field(default_factory=list)
     lag_s: float | None = None
+    late_minutes: int = 0
+    """Minutes recomputed because their samples changed after they were written."""
+    late_ranges: int = 0
     duration_s: float = 0.0
+
+    def add_late(self, late: LateDataReport | None) -> None:
+        if late is not None:
+            self.late_minutes += late.minutes
+            self.late_ranges += late.ranges
 
     def add(self, outcome: UnitOutcome) -> None:
         self.units += 1
@@ -218,6 +231,18 @@ class AggregationService:
         self.max_samples_per_unit = max_samples_per_unit
         self.read_ahead = read_ahead
         self.lateness = timedelta(seconds=settings.agg_lateness_s)
+        counting = settings.agg_late_data == "counts"
+        self.read_lateness = timedelta(0) if counting else self.lateness
+        """How far before the watermark units re-read: the allowance only with ``reread``."""
+        self.late_data = LateDataChecker(
+            store,
+            sessions,
+            lateness=self.lateness if counting else timedelta(0),
+            check_interval_s=settings.agg_late_check_interval_s,
+            reconcile_horizon=timedelta(hours=settings.agg_reconcile_hours),
+            reconcile_interval_s=settings.agg_reconcile_interval_s,
+            clock=clock,
+        )
         self.chunk = timedelta(minutes=settings.agg_chunk_minutes)
         self.lease = timedelta(seconds=settings.agg_lease_s)
         self.interval_s = settings.polling_interval / 1000.0
@@ -252,6 +277,8 @@ class AggregationService:
                 "instance": self.instance_id,
                 "polling_interval_s": self.interval_s,
                 "lateness_s": self.lateness.total_seconds(),
+                "late_data": self.settings.agg_late_data,
+                "reconcile_hours": self.settings.agg_reconcile_hours,
                 "chunk_minutes": self.settings.agg_chunk_minutes,
                 "lease_s": self.lease.total_seconds(),
             },
@@ -324,12 +351,13 @@ class AggregationService:
         backlog = backlog_minutes(marks, now)
         meter = ProgressMeter(backlog, label="catch-up")
         owned = set(marks)
+        before = dict(marks)
 
         async def on_outcome(outcome: UnitOutcome) -> None:
             report.add(outcome)
             unit = outcome.unit
             if outcome.committed:
-                settled = outcome.read_at - self.lateness
+                settled = outcome.read_at - self.read_lateness
                 for loop_id in unit.loop_ids:
                     if loop_id in marks:
                         marks[loop_id] = unit.end
@@ -363,13 +391,16 @@ class AggregationService:
                 units,
                 store=self.store,
                 sessions=self.sessions,
-                lateness=self.lateness,
+                lateness=self.read_lateness,
                 clock=self.clock,
                 read_ahead=self.read_ahead,
                 on_outcome=on_outcome,
             )
         if meter.logged:
             meter.finish()
+        if not self.stopping:
+            report.add_late(await self.late_data.check_allowance(before, marks))
+            report.add_late(await self.late_data.reconcile(marks))
         end_now = self.clock()
         if marks:
             report.lag_s = round((end_now - min(marks.values())).total_seconds(), 3)
@@ -383,7 +414,7 @@ class AggregationService:
             marks,
             self.settled,
             now=self.clock(),
-            lateness=self.lateness,
+            lateness=self.read_lateness,
             chunk=self.chunk,
             max_samples_per_unit=self.max_samples_per_unit,
             samples_per_loop_s=self.samples_per_loop_s,
@@ -466,6 +497,7 @@ class AggregationService:
         for loop_id in gone:
             self.settled.pop(loop_id, None)
             self.known_marks.pop(loop_id, None)
+        self.late_data.forget(gone)
         return sorted(mine), len(new)
 
     async def _renew_if_due(self, owned: set[str]) -> None:
@@ -587,7 +619,7 @@ class AggregationService:
             units,
             store=self.store,
             sessions=self.sessions,
-            lateness=self.lateness,
+            lateness=self.read_lateness,
             clock=self.clock,
             read_ahead=self.read_ahead,
             mode=WatermarkMode.RECOMPUTE,

@@ -30,6 +30,7 @@ from clpm_shared.config import ApiSettings
 from clpm_shared.db.repositories.aggregates import AggregateRepository, AggregateTable
 from clpm_shared.db.repositories.loops import LoopRepository
 from clpm_shared.timeseries import IntervalAggregate, TimeSeriesStore
+from clpm_shared.timeseries.base import LatestPoint, latest_of_many
 from clpm_shared.web.problems import invalid_parameter
 
 MAX_AGGREGATE_BUCKETS = 100_000
@@ -200,7 +201,13 @@ async def realtime_data(
     store: TimeSeriesStore, loop_id: str, fields: Sequence[str], now: datetime
 ) -> dict[str, Any]:
     """The latest value of each field with its time, and the age of the newest one."""
-    latest = await store.latest(loop_id, fields)
+    return realtime_body(loop_id, await store.latest(loop_id, fields), fields, now)
+
+
+def realtime_body(
+    loop_id: str, latest: LatestPoint | None, fields: Sequence[str], now: datetime
+) -> dict[str, Any]:
+    """A realtime answer of one loop from its latest point (None: no data)."""
     body: dict[str, Any] = {"loop_id": loop_id, "ts": None}
     times: dict[str, str | None] = {}
     newest: datetime | None = None
@@ -215,6 +222,32 @@ async def realtime_data(
     body["age_s"] = None if newest is None else round((now - newest).total_seconds(), 3)
     body["times"] = times
     return body
+
+
+async def realtime_many(
+    session: AsyncSession,
+    store: TimeSeriesStore,
+    loop_ids: Sequence[str],
+    fields: Sequence[str],
+    now: datetime,
+) -> dict[str, Any]:
+    """Realtime answers of many loops from one batched store query (``latest_many``).
+
+    Loops neither registered nor with data, and deleted loops, are listed under ``unknown``
+    instead of failing the whole request.
+    """
+    flags = await LoopRepository(session).deleted_flags(loop_ids)
+    wanted = [loop_id for loop_id in loop_ids if not flags.get(loop_id, False)]
+    latest = await latest_of_many(store, wanted)
+    answered = [loop_id for loop_id in wanted if loop_id in latest or loop_id in flags]
+    found = set(answered)
+    unknown = [loop_id for loop_id in loop_ids if loop_id not in found]
+    return {
+        "generated_at": iso_time(now),
+        "count": len(answered),
+        "loops": [realtime_body(i, latest.get(i), fields, now) for i in answered],
+        "unknown": unknown,
+    }
 
 
 def _span(start: datetime, end: datetime) -> dict[str, str | None]:

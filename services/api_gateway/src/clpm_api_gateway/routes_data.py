@@ -36,10 +36,11 @@ from clpm_api_gateway.query_parameters import (
 )
 from clpm_api_gateway.rate_limit import PROBLEM_429, rate_limited
 from clpm_api_gateway.realtime_age import with_current_age
-from clpm_api_gateway.response_cache import cached_json, json_response, loop_tags
+from clpm_api_gateway.response_cache import FLEET_TAG, cached_json, json_response, loop_tags
 from clpm_api_gateway.schemas import AggregatedData, DataRangeOut, RawData, RealtimeData
 from clpm_api_gateway.security import require_role
 from clpm_shared.cache import cache_key, ttl_for_range
+from clpm_shared.web.problems import invalid_parameter
 
 router = APIRouter(
     prefix="/data",
@@ -253,29 +254,99 @@ async def aggregated(
     return json_response(payload)
 
 
+MAX_REALTIME_LOOPS = 1000
+"""Loops one ``/data/realtime`` request may name."""
+LoopIdsQuery = Annotated[
+    list[str] | None,
+    Query(
+        alias="loopIds",
+        description=f"Several loops at once, comma-separated or repeated (at most "
+        f"{MAX_REALTIME_LOOPS}); the answer is then a list (see the description)",
+        examples=["FIC-101,TIC-204"],
+    ),
+]
+
+
+def realtime_many_key(loop_ids: tuple[str, ...], fields: tuple[str, ...]) -> str:
+    """Cache key of a batched realtime answer (the loop list is hashed when long)."""
+    return cache_key("api:data:realtime-many", loop_ids=loop_ids, fields=fields)
+
+
+def parse_loop_list(loop_id: list[str] | None, loop_ids: list[str] | None) -> list[str]:
+    """Every loop named by ``loopId`` (repeated) and ``loopIds`` (comma-separated), in order."""
+    named: list[tuple[str, str]] = [("loopId", value) for value in loop_id or []]
+    for value in loop_ids or []:
+        named.extend(("loopIds", part.strip()) for part in value.split(",") if part.strip())
+    if not named:
+        raise invalid_parameter("loopId", "is required (or loopIds)")
+    ordered = list(dict.fromkeys(parse_loop_id(value, name) for name, value in named))
+    if len(ordered) > MAX_REALTIME_LOOPS:
+        name = "loopIds" if loop_ids else "loopId"
+        raise invalid_parameter(
+            name, f"at most {MAX_REALTIME_LOOPS} loops per request, got {len(ordered)}"
+        )
+    return ordered
+
+
 @router.get(
     "/realtime",
-    summary="Latest value of each field, with its age",
+    summary="Latest value of each field, with its age (one loop or up to 1,000)",
     response_model=RealtimeData,
+    responses={
+        200: {
+            "description": "One loop: the object below. Several loops (loopId "
+            "repeated or loopIds): {generated_at, count, loops: [the object below, ...], unknown: "
+            "[loop ids neither registered nor with data]}"
+        }
+    },
 )
 async def realtime(
     resources: ResourcesDep,
     fresh: FreshDep,
-    loop_id: LoopIdQuery,
+    loop_id: Annotated[
+        list[str] | None,
+        Query(
+            alias="loopId",
+            description="Loop (tag) id: 1-128 letters, digits and _ . : - /; repeat it for "
+            "several loops",
+            examples=["FIC-101"],
+        ),
+    ] = None,
     fields: FieldsQuery = None,
+    loop_ids: LoopIdsQuery = None,
 ) -> Response:
-    """The most recent value of each requested field; null values when the loop has none."""
-    loop_id = parse_loop_id(loop_id)
+    """The most recent value of each requested field; null values when the loop has none.
+
+    Several loops at once (``loopId`` repeated or ``loopIds=a,b,c``, at most 1,000) are read
+    from the store in one batched query and cached like one loop's answer.
+    """
+    ordered = parse_loop_list(loop_id, loop_ids)
     chosen = parse_fields(fields)
+    ttl = resources.settings.cache.cache_ttl_realtime_s
+    if len(ordered) > 1 or loop_ids:
+        many = tuple(ordered)
+
+        async def compute_many() -> dict[str, Any]:
+            async with resources.sessions() as session:
+                return await data_queries.realtime_many(
+                    session, resources.store, many, chosen, now_utc()
+                )
+
+        key = realtime_many_key(many, chosen)
+        # one fleet-wide tag (dropped with any loop's entries) rather than 1,000 loop tags
+        tags = [FLEET_TAG]
+        return json_response(
+            await cached_json(resources.cache, key, ttl, compute_many, tags, fresh=fresh)
+        )
+    single = ordered[0]
 
     async def compute() -> dict[str, Any]:
         async with resources.sessions() as session:
-            await data_queries.require_loop(session, resources.store, loop_id)
-        return await data_queries.realtime_data(resources.store, loop_id, chosen, now_utc())
+            await data_queries.require_loop(session, resources.store, single)
+        return await data_queries.realtime_data(resources.store, single, chosen, now_utc())
 
-    key = realtime_key(loop_id, chosen)
-    ttl = resources.settings.cache.cache_ttl_realtime_s
-    payload = await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id), fresh=fresh)
+    key = realtime_key(single, chosen)
+    payload = await cached_json(resources.cache, key, ttl, compute, loop_tags(single), fresh=fresh)
     # the age at answer time, also for a cached value
     return json_response(with_current_age(payload, now_utc()))
 

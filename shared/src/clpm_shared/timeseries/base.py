@@ -298,3 +298,83 @@ class TimeSeriesStore(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+MINUTE_NS = 60_000_000_000
+NOT_COUNTED = -1
+"""A :class:`MinuteCounts` column the store did not count."""
+
+
+@dataclass(frozen=True)
+class MinuteCounts:
+    """Samples per minute of one loop: how many carry PV, SP and OP (minutes without any absent).
+
+    ``bucket_ns`` holds the minutes' starts (Unix epoch grid), ascending. A store may leave SP
+    and OP uncounted (:data:`NOT_COUNTED`) when counting them costs as much as PV again.
+    """
+
+    loop_id: str
+    bucket_ns: IntArray
+    pv: IntArray
+    sp: IntArray
+    op: IntArray
+
+    @classmethod
+    def empty(cls, loop_id: str) -> MinuteCounts:
+        nothing = np.empty(0, dtype=np.int64)
+        return cls(loop_id, nothing, nothing.copy(), nothing.copy(), nothing.copy())
+
+    @classmethod
+    def of_series(cls, series: RawSeries) -> MinuteCounts:
+        """Counts of raw samples (what a store without a count query falls back to)."""
+        if not len(series):
+            return cls.empty(series.loop_id)
+        minute = series.t_ns // MINUTE_NS * MINUTE_NS
+        buckets, inverse = np.unique(minute, return_inverse=True)
+        columns = [
+            np.bincount(inverse, weights=~np.isnan(values), minlength=buckets.size).astype(np.int64)
+            for values in (series.pv, series.sp, series.op)
+        ]
+        return cls(series.loop_id, buckets.astype(np.int64), *columns)
+
+
+@runtime_checkable
+class MinuteCounter(Protocol):
+    """A store that counts samples per loop and minute itself (cheaper than reading them)."""
+
+    async def minute_counts(
+        self, loop_ids: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, MinuteCounts]:
+        """Per-minute counts of PV, SP and OP in ``[start, end)`` (minute-aligned), per loop."""
+        ...
+
+
+async def count_minutes(
+    store: TimeSeriesStore, loop_ids: Sequence[str], start: datetime, end: datetime
+) -> dict[str, MinuteCounts]:
+    """:meth:`MinuteCounter.minute_counts` when the store has it, else counted from raw reads."""
+    if isinstance(store, MinuteCounter):
+        return await store.minute_counts(loop_ids, start, end)
+    raw = await store.query_raw_many(loop_ids, start, end)
+    return {loop_id: MinuteCounts.of_series(series) for loop_id, series in raw.items()}
+
+
+@runtime_checkable
+class LatestManyReader(Protocol):
+    """A store that answers the newest values of many loops in one query."""
+
+    async def latest_many(self, loop_ids: Sequence[str]) -> dict[str, LatestPoint]:
+        """Newest PV, SP, OP and Mode of each loop (loops without data are absent)."""
+        ...
+
+
+async def latest_of_many(store: TimeSeriesStore, loop_ids: Sequence[str]) -> dict[str, LatestPoint]:
+    """:meth:`LatestManyReader.latest_many` when the store has it, else one query per loop."""
+    if isinstance(store, LatestManyReader):
+        return await store.latest_many(loop_ids)
+    found: dict[str, LatestPoint] = {}
+    for loop_id in loop_ids:
+        point = await store.latest(loop_id)
+        if point is not None:
+            found[loop_id] = point
+    return found

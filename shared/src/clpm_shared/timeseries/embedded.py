@@ -39,6 +39,7 @@ from clpm_shared.timeseries.base import (
     IntervalAggregate,
     LatestPoint,
     LatestValue,
+    MinuteCounts,
     Point,
     RawPage,
     RawSeries,
@@ -101,6 +102,9 @@ _COLUMN = {"PV": "pv", "SP": "sp", "OP": "op", MODE_TAG: "mode"}
 
 _IN_BATCH = 500
 """Loop ids per ``IN (...)`` query of ``query_raw_many``."""
+_MINUTE_NS = 60_000_000_000
+_LATEST_BATCH = 1000
+"""Loop ids per statement of ``latest_many`` (the gateway asks for at most 1,000 at once)."""
 
 
 def _present_condition(fields: Sequence[str]) -> str:
@@ -292,6 +296,47 @@ class EmbeddedStore:
         }
         return LatestPoint(loop_id, values)
 
+    async def latest_many(self, loop_ids: Sequence[str]) -> dict[str, LatestPoint]:
+        """:meth:`latest` of many loops in one SQL statement (an index probe per loop and
+        column)."""
+        wanted = list(dict.fromkeys(validate_loop_id(i, "loop_ids") for i in loop_ids))
+        result: dict[str, LatestPoint] = {}
+        for offset in range(0, len(wanted), _LATEST_BATCH):
+            batch = wanted[offset : offset + _LATEST_BATCH]
+            rows = await self._run(functools.partial(_latest_many, batch))
+            for row in rows:
+                values: dict[str, LatestValue] = {}
+                for k, name in enumerate(_COLUMN):
+                    value, t_ns = row[1 + 2 * k], row[2 + 2 * k]
+                    values[name] = (
+                        LatestValue(None, None)
+                        if t_ns is None
+                        else LatestValue(value, from_ns(t_ns))
+                    )
+                if any(value.time is not None for value in values.values()):
+                    result[row[0]] = LatestPoint(row[0], values)
+        return result
+
+    async def minute_counts(
+        self, loop_ids: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, MinuteCounts]:
+        """Samples per minute carrying PV, SP, OP, counted by SQLite (``GROUP BY`` minute)."""
+        wanted = list(dict.fromkeys(validate_loop_id(i, "loop_ids") for i in loop_ids))
+        start_ns, end_ns = validate_window(start, end)
+        result = {loop_id: MinuteCounts.empty(loop_id) for loop_id in wanted}
+        for offset in range(0, len(wanted), _IN_BATCH):
+            batch = wanted[offset : offset + _IN_BATCH]
+            rows = await self._run(functools.partial(_minute_counts, batch, start_ns, end_ns))
+            grouped: dict[str, list[tuple[int, int, int, int]]] = {}
+            for loop_id, *counts in rows:
+                grouped.setdefault(loop_id, []).append(tuple(counts))
+            for loop_id, members in grouped.items():
+                table = np.asarray(members, dtype=np.int64)
+                result[loop_id] = MinuteCounts(
+                    loop_id, table[:, 0] * _MINUTE_NS, table[:, 1], table[:, 2], table[:, 3]
+                )
+        return result
+
     async def time_range(self, loop_id: str) -> TimeRange | None:
         validate_loop_id(loop_id)
         row = await self._run(
@@ -461,3 +506,30 @@ def _read_many(
     for row in cursor:
         grouped.setdefault(row[0], []).append(row[1:])
     return grouped
+
+
+def _latest_many(loop_ids: Sequence[str], db: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    newest = "FROM samples s WHERE s.loop_id = l.loop_id AND {0} IS NOT NULL ORDER BY t_ns DESC"
+    probes = ", ".join(
+        f"(SELECT {column} {newest.format(column)} LIMIT 1), "  # column names from _COLUMN
+        f"(SELECT t_ns {newest.format(column)} LIMIT 1)"
+        for column in _COLUMN.values()
+    )
+    marks = ", ".join("?" * len(loop_ids))
+    return db.execute(
+        f"SELECT l.loop_id, {probes} FROM loop_spans l "  # noqa: S608 - columns from _COLUMN
+        f"WHERE l.loop_id IN ({marks})",
+        tuple(loop_ids),
+    ).fetchall()
+
+
+def _minute_counts(
+    loop_ids: Sequence[str], start_ns: int, end_ns: int, db: sqlite3.Connection
+) -> list[tuple[Any, ...]]:
+    marks = ", ".join("?" * len(loop_ids))
+    return db.execute(
+        f"SELECT loop_id, t_ns / {_MINUTE_NS} AS minute, count(pv), count(sp), count(op) "  # noqa: S608
+        f"FROM samples WHERE loop_id IN ({marks}) AND t_ns >= ? AND t_ns < ? "
+        "GROUP BY loop_id, minute ORDER BY loop_id, minute",
+        (*loop_ids, start_ns, end_ns),
+    ).fetchall()

@@ -39,10 +39,12 @@ from clpm_shared.timeseries.base import (
     LOOP_ID_PATTERN,
     LOOP_TAG,
     MODE_TAG,
+    NOT_COUNTED,
     FloatArray,
     IntervalAggregate,
     LatestPoint,
     LatestValue,
+    MinuteCounts,
     Point,
     RawPage,
     RawSeries,
@@ -528,6 +530,67 @@ class InfluxQLStore:
         if all(value.time is None for value in values.values()):
             return None
         return LatestPoint(loop_id, values)
+
+    async def latest_many(self, loop_ids: Sequence[str]) -> dict[str, LatestPoint]:
+        """:meth:`latest` of many loops in one request: ``last()`` of each field and the newest
+        sample with a Mode, each ``GROUP BY loop_id`` over one anchored regex of the loops."""
+        wanted = list(dict.fromkeys(validate_loop_id(i, "loop_ids") for i in loop_ids))
+        if not wanted:
+            return {}
+        statements = [text.select_latest_field_many(self._target, wanted, f) for f in FIELDS]
+        statements.append(text.select_latest_mode_many(self._target, wanted))
+        answers = await self._query(statements)
+        found: dict[str, dict[str, LatestValue]] = {}
+        known = set(wanted)
+        for name, blocks in zip((*FIELDS, MODE_TAG), answers, strict=True):
+            column = MODE_TAG if name == MODE_TAG else "last"
+            for block in blocks:
+                loop_id = block.tags.get(LOOP_TAG, "")
+                if not block.values or loop_id not in known:
+                    continue
+                value = block.column(column)[0]
+                moment = from_ns(int(block.values[0][0]))
+                found.setdefault(loop_id, {})[name] = LatestValue(
+                    value if name == MODE_TAG or value is None else float(value), moment
+                )
+        empty = LatestValue(None, None)
+        return {
+            loop_id: LatestPoint(
+                loop_id, {name: found[loop_id].get(name, empty) for name in (*FIELDS, MODE_TAG)}
+            )
+            for loop_id in wanted
+            if loop_id in found
+        }
+
+    async def minute_counts(
+        self, loop_ids: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, MinuteCounts]:
+        """Samples per minute carrying PV (``count(PV) GROUP BY time(1m), loop_id``): the server
+        counts, one row per loop and minute travels. SP and OP are not counted
+        (:data:`NOT_COUNTED`): each counted field costs influxd as much again."""
+        wanted = list(dict.fromkeys(validate_loop_id(i, "loop_ids") for i in loop_ids))
+        start_ns, end_ns = validate_window(start, end)
+        result = {loop_id: MinuteCounts.empty(loop_id) for loop_id in wanted}
+        if end_ns <= start_ns or not wanted:
+            return result
+
+        async def read(batch: Sequence[str]) -> None:
+            statement = text.select_minute_counts(self._target, batch, start_ns, end_ns)
+            [blocks] = await self._query([statement])
+            for block in blocks:
+                loop_id = block.tags.get(LOOP_TAG, "")
+                if loop_id not in result or not block.values:
+                    continue
+                pv = np.nan_to_num(np.array(block.column("pv"), dtype=np.float64))
+                times = np.asarray(block.column("time"), dtype=np.int64)
+                uncounted = np.full(times.size, NOT_COUNTED, dtype=np.int64)
+                result[loop_id] = MinuteCounts(
+                    loop_id, times, pv.astype(np.int64), uncounted, uncounted.copy()
+                )
+
+        size = self.loops_per_query
+        await asyncio.gather(*(read(wanted[i : i + size]) for i in range(0, len(wanted), size)))
+        return result
 
     async def time_range(self, loop_id: str) -> TimeRange | None:
         validate_loop_id(loop_id)

@@ -97,6 +97,33 @@ def select_latest_field(target: str, loop_id: str, field: str) -> str:
     return f"SELECT last({quote_identifier(field)}) FROM {target} WHERE {loop_equals(loop_id)}"
 
 
+def select_minute_counts(target: str, loop_ids: Sequence[str], start_ns: int, end_ns: int) -> str:
+    """Samples per minute carrying PV (column ``pv``) per loop: one field only, so influxd
+    decodes a third of the blocks that reading the samples would."""
+    return (
+        f"SELECT count({quote_identifier(FIELDS[0])}) AS {quote_identifier('pv')} FROM {target} "
+        f"WHERE {loop_in(loop_ids)} AND {time_window(start_ns, end_ns)} "
+        f"GROUP BY time(1m), {quote_identifier(LOOP_TAG)} fill(none)"
+    )
+
+
+def select_latest_field_many(target: str, loop_ids: Sequence[str], field: str) -> str:
+    """:func:`select_latest_field` of several loops, one series per loop."""
+    return (
+        f"SELECT last({quote_identifier(field)}) FROM {target} WHERE {loop_in(loop_ids)} "
+        f"GROUP BY {quote_identifier(LOOP_TAG)}"
+    )
+
+
+def select_latest_mode_many(target: str, loop_ids: Sequence[str]) -> str:
+    """:func:`select_latest_mode` of several loops (``LIMIT`` applies per loop series)."""
+    return (
+        f"SELECT {column_list((*FIELDS, MODE_TAG))} FROM {target} "
+        f"WHERE {loop_in(loop_ids)} AND {quote_identifier(MODE_TAG)} != '' "
+        f"GROUP BY {quote_identifier(LOOP_TAG)} ORDER BY time DESC LIMIT 1"
+    )
+
+
 def select_latest_mode(target: str, loop_id: str) -> str:
     """Newest sample that carries a Mode tag (a tag cannot be an argument of ``last()``)."""
     return (

@@ -74,6 +74,18 @@ class LoopRepository:
         statement = select(Loop.loop_id).where(Loop.deleted_at.is_(None)).order_by(Loop.loop_id)
         return list((await self.session.execute(statement)).scalars())
 
+    async def deleted_flags(self, loop_ids: Iterable[str]) -> dict[str, bool]:
+        """Which of ``loop_ids`` are registered: loop id -> whether it is deleted."""
+        ids = list(loop_ids)
+        flags: dict[str, bool] = {}
+        for offset in range(0, len(ids), 1000):
+            statement = select(Loop.loop_id, Loop.deleted_at).where(
+                Loop.loop_id.in_(ids[offset : offset + 1000])
+            )
+            for loop_id, deleted_at in (await self.session.execute(statement)).all():
+                flags[loop_id] = deleted_at is not None
+        return flags
+
     async def places(self, loop_ids: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
         """Unit and area of each of ``loop_ids`` that is a loop."""
         ids = list(loop_ids)

@@ -1,0 +1,329 @@
+"""Late samples: find the aggregated minutes whose samples changed, by counting, and recompute them.
+
+Two checks compare the store's per-minute sample counts (``count()`` of PV, SP and OP per loop
+and minute, computed by the store) with the counts in ``agg_1m``:
+
+* **Lateness allowance** (``AGG_LATE_DATA=counts``): every ``AGG_LATE_CHECK_INTERVAL_S`` the
+  minutes from ``T_prev - L`` to the watermark are counted, where ``T_prev`` is the time of the
+  loop's previous check (``W - L`` when unknown) and ``L`` is ``AGG_LATENESS_S``. A sample that
+  arrives at ``t_a <= t + L`` is counted by the first check started after ``t_a``, whose window
+  starts at ``T_prev - L < t_a - L <= t``: every sample within the allowance is found, and only
+  the minutes that gained samples are read again (instead of re-reading the whole allowance on
+  every poll).
+* **Reconciliation** (``AGG_RECONCILE_HOURS``): the same comparison over the last hours, for a
+  slice of the loops each cycle, so that every loop is reconciled once per
+  ``AGG_RECONCILE_INTERVAL_S``. It finds samples later than the allowance (a historian that
+  delivers in batches, a restarted collector) that would otherwise stay missing until a manual
+  backfill.
+
+A minute is stale when the store holds more samples of a field than ``agg_1m`` counted (samples
+only ever arrive; minutes pruned from the store by a retention are not touched). The InfluxQL
+store counts PV only (each counted field costs influxd as much again): there a late sample that
+carries no PV is not found; the embedded store counts all three fields. Stale minutes
+are read again, their buckets upserted and the complete hours that contain them rolled up again
+from ``agg_1m``, in one transaction per range; one log line per corrected range. Watermarks are
+not touched: only minutes already written are recomputed (an idempotent upsert of the same key),
+so exactly-once holds. A sample that replaces another one at the same time stamp does not change
+the counts and is not found.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from clpm_aggregation.planning import HOUR, MINUTE, floor_to
+from clpm_shared.aggregation import BucketTable, concatenate, minute_buckets, rollup
+from clpm_shared.db.repositories.aggregates import AggregateRepository
+from clpm_shared.timeseries.base import (
+    NOT_COUNTED,
+    MinuteCounts,
+    TimeSeriesStore,
+    count_minutes,
+    from_ns,
+)
+
+logger = logging.getLogger(__name__)
+
+MINUTE_NS = 60_000_000_000
+_COUNT_COLUMNS = ("pv_count", "sp_count", "op_count")
+Counts = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class StaleRange:
+    """Consecutive minutes ``[start, end)`` of one loop whose store counts exceed agg_1m's."""
+
+    loop_id: str
+    start: datetime
+    end: datetime
+    store_samples: int
+    """PV samples in the store over the range."""
+    aggregated_samples: int
+    """PV samples agg_1m had counted over the range."""
+
+
+def stale_ranges(
+    counts: Mapping[str, MinuteCounts],
+    stored: BucketTable,
+    until: Mapping[str, datetime],
+    known: Mapping[tuple[str, int], Counts] | None = None,
+) -> list[StaleRange]:
+    """Minutes before each loop's ``until`` where the store has more samples than agg_1m (pure).
+
+    Parameters
+    ----------
+    counts
+        The store's per-minute counts of PV, SP and OP per loop.
+    stored
+        agg_1m rows of the same loops and window (only the count columns are used).
+    until
+        Per loop, the end of the minutes written (its watermark); later minutes are not judged.
+    known
+        ``(loop, minute ns) -> store counts`` of minutes already recomputed at those counts: a
+        value the aggregation rejects (non-finite, wrong type) is counted by the store but not
+        by agg_1m, and must not make the minute stale again at every check.
+
+    Returns
+    -------
+    list of StaleRange
+        Runs of consecutive stale minutes, by loop then time.
+    """
+    aggregated: dict[tuple[str, int], Counts] = {}
+    if len(stored):
+        columns = [stored.stats[name].astype(np.int64).tolist() for name in _COUNT_COLUMNS]
+        for row, (loop_id, bucket) in enumerate(
+            zip(stored.loop_ids.tolist(), stored.bucket_ns.tolist(), strict=True)
+        ):
+            aggregated[(str(loop_id), int(bucket))] = (
+                columns[0][row],
+                columns[1][row],
+                columns[2][row],
+            )
+    remembered = known or {}
+    ranges: list[StaleRange] = []
+    for loop_id in sorted(counts):
+        minutes = counts[loop_id]
+        if loop_id not in until or not minutes.bucket_ns.size:
+            continue
+        limit = int(until[loop_id].timestamp()) * 1_000_000_000
+        run: list[tuple[int, int, int]] = []  # (minute ns, store pv, aggregated pv)
+        rows = zip(
+            minutes.bucket_ns.tolist(),
+            minutes.pv.tolist(),
+            minutes.sp.tolist(),
+            minutes.op.tolist(),
+            strict=True,
+        )
+        for bucket, pv, sp, op in rows:
+            if bucket >= limit:
+                break
+            have = aggregated.get((loop_id, bucket), (0, 0, 0))
+            now_counts = (pv, sp, op)
+            stale = any(s > a for s, a in zip(now_counts, have, strict=True))
+            earlier = remembered.get((loop_id, bucket))
+            if stale and earlier is not None and _same(now_counts, earlier):
+                stale = False
+            if stale and run and bucket != run[-1][0] + MINUTE_NS:
+                ranges.append(_range(loop_id, run))
+                run = []
+            if stale:
+                run.append((bucket, pv, have[0]))
+            elif run:
+                ranges.append(_range(loop_id, run))
+                run = []
+        if run:
+            ranges.append(_range(loop_id, run))
+    return ranges
+
+
+def _same(counted: Counts, remembered: Counts) -> bool:
+    """Equal where the store counted (it may leave SP and OP uncounted)."""
+    return all(c in (NOT_COUNTED, r) for c, r in zip(counted, remembered, strict=True))
+
+
+def _range(loop_id: str, run: Sequence[tuple[int, int, int]]) -> StaleRange:
+    return StaleRange(
+        loop_id,
+        from_ns(run[0][0]),
+        from_ns(run[-1][0] + MINUTE_NS),
+        sum(item[1] for item in run),
+        sum(item[2] for item in run),
+    )
+
+
+@dataclass
+class LateDataReport:
+    """What one check found and corrected."""
+
+    loops: int = 0
+    ranges: int = 0
+    minutes: int = 0
+    hours: int = 0
+    samples: int = 0
+
+
+@dataclass
+class LateDataChecker:
+    """Count checks of the lateness allowance and the periodic reconciliation (module docs)."""
+
+    store: TimeSeriesStore
+    sessions: async_sessionmaker[AsyncSession]
+    lateness: timedelta
+    check_interval_s: float
+    reconcile_horizon: timedelta
+    reconcile_interval_s: float
+    clock: Callable[[], datetime]
+    checked_at: dict[str, datetime] = field(default_factory=dict)
+    """Per loop, the time its last allowance check started (``T_prev``)."""
+    known: dict[tuple[str, int], Counts] = field(default_factory=dict)
+    last_check: datetime | None = None
+    last_reconcile: datetime | None = None
+    reconcile_cursor: int = 0
+    reconcile_credit: float = 0.0
+
+    def forget(self, loop_ids: Sequence[str]) -> None:
+        """Loops no longer leased: a later owner starts with ``W - L`` again."""
+        for loop_id in loop_ids:
+            self.checked_at.pop(loop_id, None)
+
+    async def check_allowance(
+        self, before: Mapping[str, datetime], after: Mapping[str, datetime]
+    ) -> LateDataReport | None:
+        """Count the allowance of every loop (``before``: watermarks at the cycle's start,
+        ``after``: now); None when not due."""
+        now = self.clock()
+        if self.lateness <= timedelta(0):
+            return None
+        if self.last_check is not None and (
+            (now - self.last_check).total_seconds() < self.check_interval_s
+        ):
+            return None
+        windows: dict[str, datetime] = {}
+        for loop_id, mark in after.items():
+            previous = self.checked_at.get(loop_id)
+            start = before.get(loop_id, mark) - self.lateness
+            if previous is not None:
+                start = min(before.get(loop_id, mark), previous - self.lateness)
+            windows[loop_id] = floor_to(start, MINUTE)
+        report = await self._check(windows, after, reason="lateness allowance")
+        for loop_id in after:
+            self.checked_at[loop_id] = now
+        self.last_check = now
+        return report
+
+    async def reconcile(self, marks: Mapping[str, datetime]) -> LateDataReport | None:
+        """Reconcile the next slice of loops over the horizon; None when off or none due."""
+        now = self.clock()
+        if self.reconcile_horizon <= timedelta(0) or not marks:
+            return None
+        if self.last_reconcile is None:
+            elapsed = self.reconcile_interval_s  # a fresh process reconciles a full slice first
+        else:
+            elapsed = max(0.0, (now - self.last_reconcile).total_seconds())
+        due = self.reconcile_credit + len(marks) * min(1.0, elapsed / self.reconcile_interval_s)
+        take = min(len(marks), math.floor(due))
+        if take <= 0:
+            self.last_reconcile, self.reconcile_credit = now, due
+            return None
+        ordered = sorted(marks)
+        start_at = self.reconcile_cursor % len(ordered)
+        chosen = [ordered[(start_at + k) % len(ordered)] for k in range(take)]
+        start = floor_to(now - self.reconcile_horizon, MINUTE)
+        windows = {loop_id: start for loop_id in chosen}
+        report = await self._check(
+            windows, {loop_id: marks[loop_id] for loop_id in chosen}, reason="reconciliation"
+        )
+        # only after the slice succeeded: a failed one is tried again by the next cycle
+        self.last_reconcile = now
+        self.reconcile_credit = due - take if take < len(marks) else 0.0
+        self.reconcile_cursor = (start_at + take) % len(ordered)
+        horizon_ns = int(start.timestamp()) * 1_000_000_000
+        for key in [
+            key for key in self.known if key[1] < horizon_ns - int(HOUR.total_seconds()) * 10**9
+        ]:
+            del self.known[key]
+        return report
+
+    async def _check(
+        self, windows: Mapping[str, datetime], until: Mapping[str, datetime], *, reason: str
+    ) -> LateDataReport:
+        report = LateDataReport(loops=len(windows))
+        groups: dict[tuple[datetime, datetime], list[str]] = defaultdict(list)
+        for loop_id, start in windows.items():
+            end = until[loop_id]
+            if start < end:
+                groups[(start, end)].append(loop_id)
+        found: list[StaleRange] = []
+        for (start, end), loop_ids in groups.items():
+            counts = await count_minutes(self.store, loop_ids, start, end)
+            async with self.sessions() as session:
+                stored = await AggregateRepository(session).read(
+                    "agg_1m", loop_ids, start, end, statistics=_COUNT_COLUMNS
+                )
+            found.extend(stale_ranges(counts, stored, until, self.known))
+        if found:
+            await self._correct(found, until, reason, report)
+        return report
+
+    async def _correct(
+        self,
+        ranges: Sequence[StaleRange],
+        until: Mapping[str, datetime],
+        reason: str,
+        report: LateDataReport,
+    ) -> None:
+        by_window: dict[tuple[datetime, datetime], list[str]] = defaultdict(list)
+        for stale in ranges:
+            by_window[(stale.start, stale.end)].append(stale.loop_id)
+        for (start, end), loop_ids in by_window.items():
+            raw = await self.store.query_raw_many(loop_ids, start, end)
+            result = minute_buckets(raw)
+            for loop_id, series in raw.items():
+                counted = MinuteCounts.of_series(series)
+                for k, bucket in enumerate(counted.bucket_ns.tolist()):
+                    self.known[(loop_id, bucket)] = (
+                        int(counted.pv[k]),
+                        int(counted.sp[k]),
+                        int(counted.op[k]),
+                    )
+            hours: dict[datetime, list[str]] = defaultdict(list)
+            for loop_id in loop_ids:
+                hour = floor_to(start, HOUR)
+                while hour < end:
+                    if hour + HOUR <= until[loop_id]:
+                        hours[hour].append(loop_id)
+                    hour += HOUR
+            async with self.sessions() as session, session.begin():
+                aggregates = AggregateRepository(session)
+                minutes = await aggregates.upsert("agg_1m", result.buckets)
+                tables: list[BucketTable] = []
+                for hour, members in hours.items():
+                    tables.append(
+                        rollup(await aggregates.read("agg_1m", members, hour, hour + HOUR))
+                    )
+                written_hours = await aggregates.upsert("agg_1h", concatenate(tables))
+            report.ranges += len(loop_ids)
+            report.minutes += minutes
+            report.hours += written_hours
+            report.samples += result.samples
+        for stale in ranges:
+            logger.warning(
+                "late samples: minutes recomputed",
+                extra={
+                    "reason": reason,
+                    "loop_id": stale.loop_id,
+                    "start": stale.start.astimezone(UTC).isoformat(),
+                    "end": stale.end.astimezone(UTC).isoformat(),
+                    "minutes": int((stale.end - stale.start) / MINUTE),
+                    "pv_samples_before": stale.aggregated_samples,
+                    "pv_samples_now": stale.store_samples,
+                },
+            )
