@@ -187,6 +187,10 @@ def _loop(row: Mapping[str, object], problems: list[tuple[str, str]]) -> LoopTag
         if loop_type not in LOOP_TYPES:
             allowed = ", ".join(sorted(LOOP_TYPES))
             problems.append(("loop_type", f"{loop_type!r}; allowed: {allowed}"))
+    for name, longest in (("units", 32), ("unit", 128), ("area", 128)):
+        text = _text(row.get(name))
+        if text is not None and len(text) > longest:
+            problems.append((name, f"at most {longest} characters"))
     mode_map = _mode_map(row.get("mode_map"), problems)
     if mode_map and tags["mode"] is None:
         problems.append(("mode_map", "given without a mode_tag"))
