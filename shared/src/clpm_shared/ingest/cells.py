@@ -49,7 +49,7 @@ def parse_numbers(
     Returns ``(values, bad, invalid)``: ``values`` is NaN for empty, bad and invalid cells.
     """
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
-        values = np.asarray(
+        values = np.array(
             pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64
         )
         bad = np.isinf(values)
@@ -70,7 +70,7 @@ def parse_numbers(
         invalid = present & ~numeric & ~bad
         numbers = pc.cast(pc.if_else(pa.array(numeric), text, pa.scalar(None, pa.string())),
                           pa.float64())  # fmt: skip
-    values = np.asarray(
+    values = np.array(
         pc.fill_null(numbers, np.nan).to_numpy(zero_copy_only=False), dtype=np.float64
     )
     infinite = np.isinf(values)

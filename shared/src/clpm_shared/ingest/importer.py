@@ -204,7 +204,7 @@ class _Context:
         room = max(0, self.options.max_problems - len(self.report.problems))
         for row in rows[: max(room, 0)]:
             text = "" if cells is None else repr(cells[int(row)].as_py())
-            self.problem(raw.first_line + int(row), column, f"{reason} {text}".strip())
+            self.problem(raw.line_of(int(row)), column, f"{reason} {text}".strip())
         self.report.problem_count += len(rows) - min(len(rows), room)
 
 

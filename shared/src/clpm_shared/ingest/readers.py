@@ -48,6 +48,17 @@ class RawBatch:
 
     first_line: int
     batch: pa.RecordBatch
+    skipped_lines: tuple[int, ...] = ()
+    """Lines left out of the file before and within this batch (rows with the wrong number of
+    cells): the rows after them sit one line further down."""
+
+    def line_of(self, row: int) -> int:
+        """File line (or Parquet row) number of row ``row`` of the batch."""
+        line = self.first_line + row
+        for skipped in self.skipped_lines:
+            if skipped <= line:
+                line += 1
+        return line
 
 
 @dataclass
@@ -113,12 +124,7 @@ class ExportFile:
         )
         rows = 0
         for batch in reader:
-            # a skipped row shifts the line numbers of every later row by one
-            first = 2 + rows
-            for number in sorted(skipped_before):
-                if number <= first:
-                    first += 1
-            yield RawBatch(first, batch)
+            yield RawBatch(2 + rows, batch, tuple(sorted(skipped_before)))
             rows += batch.num_rows
 
 

@@ -92,7 +92,7 @@ def encode_series(measurement: str, series: RawSeries) -> tuple[bytes, int]:
     )
     parts = [
         pc.binary_join_element_wise(
-            f"{name}=", pc.cast(pa.array(values, nan_to_null=True), pa.string()), ""
+            f"{name}=", pc.cast(pa.array(values, mask=np.isnan(values)), pa.string()), ""
         )
         for name, values in (("PV", pv), ("SP", sp), ("OP", op))
     ]
