@@ -85,7 +85,7 @@ def follow_up_commands(report: ImportReport, loop_ids: list[str]) -> list[str]:
     """The commands that aggregate and rate the imported range (KPI history backfill)."""
     if report.start_ns is None or report.end_ns is None:
         return []
-    hours = max(1, math.ceil((time.time_ns() - report.start_ns) / 3.6e12) + 1)
+    hours = min(24 * 366, max(1, math.ceil((time.time_ns() - report.start_ns) / 3.6e12) + 1))
     start = format_ns(report.start_ns // 60_000_000_000 * 60_000_000_000)
     end = format_ns((report.end_ns // 60_000_000_000 + 1) * 60_000_000_000)
     loops = " ".join(f"--loop {loop_id}" for loop_id in loop_ids)
