@@ -108,6 +108,13 @@ async def main() -> None:
         tag_map = write_export(path, args.loops, args.seconds)
         result["file_mb"] = round(path.stat().st_size / 1e6, 1)
 
+        started = time.perf_counter()  # pass 1 alone: the validation of a dry run
+        await import_exports([path], parse_tag_map_csv(tag_map), None, ImportOptions())
+        validate_s = time.perf_counter() - started
+        result["validate_only"] = {
+            "seconds": round(validate_s, 2),
+            "values_per_s": round(args.loops * 4 * args.seconds / validate_s),
+        }
         embedded = EmbeddedStore(folder / "import.db")
         result["embedded"] = await import_rate(path, tag_map, embedded)
         await embedded.close()
