@@ -2,8 +2,26 @@
 # README command (1): the whole suite on one machine with no servers (the embedded default):
 # SQLite for the relational store, an embedded SQLite time-series store, an in-process cache and
 # a local token issuer bound to loopback. Ctrl-C stops every process cleanly.
+#
+# Your own data first: deploy/local/run.sh --import DIR --tag-map FILE [importer options...]
+# imports every CSV/Parquet export of DIR (python -m clpm_shared.ingest; options such as
+# --timezone Europe/Berlin are passed on), computes the aggregates and KPI history of the
+# imported range, then starts the suite as usual.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+IMPORT_DIR=""
+IMPORT_ARGS=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --import) IMPORT_DIR="$(realpath "$2")"; shift 2 ;;
+    --tag-map) IMPORT_ARGS+=(--tag-map "$(realpath "$2")"); shift 2 ;;
+    *) IMPORT_ARGS+=("$1"); shift ;;
+  esac
+done
+if [[ -n "$IMPORT_DIR" && " ${IMPORT_ARGS[*]} " != *" --tag-map "* ]]; then
+  echo "--import needs --tag-map FILE" >&2
+  exit 2
+fi
 cd "$ROOT"
 
 bash deploy/bootstrap.sh
@@ -47,6 +65,17 @@ if [[ ! -f "$DATA_DIR/demo-plant.imported" ]]; then
   # First run only: names, units/areas and loop settings of the simulated demo plant, so the
   # fleet view has roll-ups; later edits made in the UI are kept across restarts.
   .venv/bin/python -m clpm_shared.loop_catalogue deploy/local/demo-plant.csv && touch "$DATA_DIR/demo-plant.imported"
+fi
+
+if [[ -n "$IMPORT_DIR" ]]; then
+  echo "==> importing $IMPORT_DIR"
+  import_log="$DATA_DIR/logs/import.log"
+  .venv/bin/python -m clpm_shared.ingest "$IMPORT_DIR" "${IMPORT_ARGS[@]}" | tee "$import_log"
+  # aggregates and KPI history of the imported range (the commands the importer prints)
+  while read -r -a words; do
+    echo "==> ${words[*]}"
+    ".venv/bin/${words[0]}" "${words[@]:1}"
+  done < <(grep '^next: python -m ' "$import_log" | cut -c7-)
 fi
 
 pids=()

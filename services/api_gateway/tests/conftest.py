@@ -159,7 +159,14 @@ async def seeded(settings: Settings) -> dict[str, Any]:
             [
                 Loop(loop_id=RAW_LOOP, name="Feed flow", unit="U100", area="Reactors"),
                 Loop(loop_id=AGG_LOOP, name="Reactor temperature", unit="U100", area="Reactors"),
-                Loop(loop_id="LIC-300", name="Drum level", unit="U200", area="Utilities"),
+                Loop(
+                    loop_id="LIC-300",
+                    name="Drum level",
+                    unit="U200",
+                    area="Utilities",
+                    data_source="import",
+                    data_source_detail="utilities-2024.csv",
+                ),
                 Loop(loop_id="PIC-400", name="Header pressure", unit="U200", area="Utilities"),
             ]
         )

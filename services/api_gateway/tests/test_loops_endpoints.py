@@ -114,6 +114,14 @@ async def test_one_loop_and_unknown_loop(client: httpx.AsyncClient, headers: H) 
     }
 
 
+async def test_loops_say_where_their_data_comes_from(client: httpx.AsyncClient, headers: H) -> None:
+    one = (await client.get(f"{API}/loops/LIC-300", headers=headers["viewer"])).json()
+    assert (one["data_source"], one["data_source_detail"]) == ("import", "utilities-2024.csv")
+    listed = await client.get(f"{API}/loops", params={"unit": "U200"}, headers=headers["viewer"])
+    sources = {item["loop_id"]: item["data_source"] for item in listed.json()["items"]}
+    assert sources == {"LIC-300": "import", "PIC-400": None}
+
+
 @pytest.mark.parametrize("role", ["viewer", "engineer"])
 async def test_only_admin_creates_changes_and_deletes_loops(
     client: httpx.AsyncClient, headers: H, role: str

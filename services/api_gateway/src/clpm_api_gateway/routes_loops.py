@@ -89,6 +89,8 @@ def loop_out(item: LoopOverview) -> LoopOut:
         unit=loop.unit,
         area=loop.area,
         engineering_units=loop.engineering_units,
+        data_source=loop.data_source,
+        data_source_detail=loop.data_source_detail,
         active=loop.active,
         created_at=loop.created_at,
         updated_at=loop.updated_at,

@@ -178,6 +178,16 @@ class LoopOut(BaseModel):
     unit: str | None = Field(examples=["U100"])
     area: str | None = Field(examples=["Reactors"])
     engineering_units: str | None
+    data_source: str | None = Field(
+        default=None,
+        description="where the samples come from: simulated, import or opcua (null: unknown)",
+        examples=["import"],
+    )
+    data_source_detail: str | None = Field(
+        default=None,
+        description="the imported file names, or the OPC UA endpoint and node",
+        examples=["plant-2024-03.csv"],
+    )
     active: bool
     created_at: datetime | None
     updated_at: datetime | None

@@ -64,6 +64,10 @@ class Loop(Base):
     unit: Mapped[str | None] = mapped_column(String(128), index=True)
     area: Mapped[str | None] = mapped_column(String(128), index=True)
     engineering_units: Mapped[str | None] = mapped_column(String(32))
+    data_source: Mapped[str | None] = mapped_column(String(16))
+    """Where the samples come from: "simulated", "import", "opcua"; NULL when unknown."""
+    data_source_detail: Mapped[str | None] = mapped_column(Text)
+    """The imported file names, or the OPC UA endpoint and node."""
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())

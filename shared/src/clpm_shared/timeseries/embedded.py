@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
 import sqlite3
 import threading
@@ -200,6 +201,17 @@ class EmbeddedStore:
             self._pruned_at = time.monotonic()
             await self.prune(datetime.now(UTC) - timedelta(seconds=self.retention_s))
         return len(rows)
+
+    async def write_series(self, series: Sequence[RawSeries]) -> int:
+        """Write columnar samples (NaN = field missing, mode None = unknown) in one transaction;
+        the number of samples. Same merge semantics as :meth:`write`; for bulk imports."""
+        blocks = [block for block in series if len(block)]
+        for block in blocks:
+            validate_loop_id(block.loop_id)
+        if not blocks:
+            return 0
+        await self._run(functools.partial(_write_series, blocks), write=True)
+        return sum(len(block) for block in blocks)
 
     async def prune(self, before: datetime) -> int:
         """Delete every sample older than ``before``; the number deleted.
@@ -394,6 +406,29 @@ def _write_rows(rows: Sequence[SampleRow], db: sqlite3.Connection) -> None:
     try:
         db.executemany(_UPSERT_SAMPLE, rows)
         db.executemany(_UPSERT_SPAN, [(key, *span) for key, span in spans.items()])
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _write_series(series: Sequence[RawSeries], db: sqlite3.Connection) -> None:
+    # SQLite binds NaN as NULL: a missing field leaves the stored one (coalesce) untouched
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for block in series:
+            rows = zip(
+                itertools.repeat(block.loop_id, len(block)),
+                block.t_ns.tolist(),
+                block.pv.tolist(),
+                block.sp.tolist(),
+                block.op.tolist(),
+                block.mode.tolist(),
+                strict=True,
+            )
+            db.executemany(_UPSERT_SAMPLE, rows)
+        spans = [(b.loop_id, int(b.t_ns.min()), int(b.t_ns.max())) for b in series]
+        db.executemany(_UPSERT_SPAN, spans)
     except BaseException:
         db.execute("ROLLBACK")
         raise

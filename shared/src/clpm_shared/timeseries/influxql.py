@@ -59,7 +59,7 @@ from clpm_shared.timeseries.base import (
 )
 from clpm_shared.timeseries.circuit_breaker import CircuitBreaker
 from clpm_shared.timeseries.cursor import decode_cursor, page_of
-from clpm_shared.timeseries.line_protocol import encode_rows
+from clpm_shared.timeseries.line_protocol import encode_rows, encode_series
 from clpm_shared.timeseries.points import sample_rows
 from clpm_shared.timeseries.raw_columns import (
     float_fields,
@@ -409,13 +409,35 @@ class InfluxQLStore:
             accepted += await self._write_lines(lines)
         return accepted
 
+    async def write_series(
+        self, series: Sequence[RawSeries], lines_per_request: int = 50_000
+    ) -> int:
+        """Write columnar samples (NaN = field missing) as line protocol built with Arrow, in
+        requests of about ``lines_per_request`` lines; the number of lines accepted."""
+        accepted = 0
+        body: list[bytes] = []
+        pending = 0
+        for block in series:
+            validate_loop_id(block.loop_id)
+            encoded, count = encode_series(self.measurement, block)
+            body.append(encoded)
+            pending += count
+            if pending >= lines_per_request:
+                accepted += await self._write_body(b"".join(body), pending, compress=False)
+                body, pending = [], 0
+        if pending:
+            accepted += await self._write_body(b"".join(body), pending, compress=False)
+        return accepted
+
     async def _write_lines(self, lines: Sequence[str]) -> int:
+        return await self._write_body("\n".join(lines).encode(), len(lines), compress=True)
+
+    async def _write_body(self, body: bytes, count: int, *, compress: bool) -> int:
         params = {"db": self.database, "precision": "ns"}
         if self.retention_policy:
             params["rp"] = self.retention_policy
-        body = "\n".join(lines).encode()
         headers = {"Content-Type": "text/plain; charset=utf-8"}
-        if len(body) > 4096:
+        if compress and len(body) > 4096:
             body = gzip.compress(body, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
         response = await self._request(
@@ -423,7 +445,7 @@ class InfluxQLStore:
         )
         self._check_auth(response)
         if response.status_code == 204:
-            return len(lines)
+            return count
         message = response.text[:500]
         if response.status_code == 404:
             raise StoreUnavailableError(f"influxdb write: {message}", retry_after_s=30.0)
@@ -433,10 +455,8 @@ class InfluxQLStore:
                 "influxdb dropped points",
                 extra={"dropped": int(dropped.group(1)), "error": message},
             )
-            return max(0, len(lines) - int(dropped.group(1)))
-        logger.error(
-            "influxdb refused a write batch", extra={"lines": len(lines), "error": message}
-        )
+            return max(0, count - int(dropped.group(1)))
+        logger.error("influxdb refused a write batch", extra={"lines": count, "error": message})
         return 0
 
     # ------------------------------------------------------------------ reading

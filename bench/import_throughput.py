@@ -1,0 +1,161 @@
+"""Import rate of a wide historian export: values/s into the embedded store, lines/s into influxd.
+
+Writes a wide CSV of ``--loops`` loops x 4 tags (PV, SP, OP, mode: 250 loops = 1,000 tags) at
+1 s for ``--seconds`` seconds, then imports it with ``clpm_shared.ingest`` (both passes:
+validation, then the write) into a fresh embedded store and into a private influxd (started
+as the test harness does). Baseline in the same run: ``pandas.read_csv`` of the same file
+turned into ``Point`` objects and written with the store's plain ``write``. Prints JSON; a
+full day (86,400 s) is extrapolated from the slice at the measured rate (the import is
+streamed, its rate does not depend on the file length).
+
+    PYTHONPATH=. nice .venv/bin/python bench/import_throughput.py --loops 250 --seconds 1800
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+from clpm_shared.config import InfluxSettings
+from clpm_shared.ingest.importer import ImportOptions, import_exports
+from clpm_shared.ingest.tag_map import parse_tag_map_csv
+from clpm_shared.ingest.writer import SeriesWriter
+from clpm_shared.timeseries import EmbeddedStore, InfluxQLStore, Point, TimeSeriesStore
+from tests.harness.servers import InfluxServer, free_port
+
+START = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def write_export(path: Path, loops: int, seconds: int) -> str:
+    """The wide CSV and its tag map (CSV text)."""
+    rng = np.random.default_rng(1)
+    t0 = int(START.timestamp())
+    stamps = pa.array((t0 + np.arange(seconds)) * 1_000_000_000, pa.timestamp("ns", "UTC"))
+    columns: dict[str, pa.Array] = {
+        "timestamp": pa.compute.strftime(stamps, format="%Y-%m-%dT%H:%M:%SZ")
+    }
+    lines = ["loop_id,pv_tag,sp_tag,op_tag,mode_tag,mode_map"]
+    for i in range(loops):
+        name = f"FIC{i:04d}"
+        pv = np.round(50 + np.cumsum(rng.normal(0, 0.1, seconds)), 3)
+        columns[f"{name}.PV"] = pa.array(pv)
+        columns[f"{name}.SP"] = pa.array(np.full(seconds, 50.0))
+        columns[f"{name}.OP"] = pa.array(np.round(40 + rng.normal(0, 1, seconds), 2))
+        columns[f"{name}.MODE"] = pa.array(np.where(np.arange(seconds) < seconds // 2, 1, 0))
+        lines.append(f"{name},{name}.PV,{name}.SP,{name}.OP,{name}.MODE,0=MAN;1=AUT")
+    pa_csv.write_csv(pa.table(columns), path)
+    return "\n".join(lines) + "\n"
+
+
+async def import_rate(path: Path, tag_map_text: str, store: TimeSeriesStore) -> dict[str, float]:
+    tag_map = parse_tag_map_csv(tag_map_text)
+    started = time.perf_counter()
+    report = await import_exports([path], tag_map, SeriesWriter(store), ImportOptions())
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": round(seconds, 2),
+        "values": report.values,
+        "samples": report.written_samples,
+        "values_per_s": round(report.values / seconds),
+        "lines_per_s": round(report.written_samples / seconds),
+    }
+
+
+async def baseline_rate(path: Path, loops: int, store: TimeSeriesStore) -> dict[str, float]:
+    """pandas.read_csv of the whole file, Points, the store's plain write."""
+    started = time.perf_counter()
+    frame = pd.read_csv(path)
+    times = [t.to_pydatetime() for t in pd.to_datetime(frame["timestamp"], utc=True)]
+    modes = {1: "AUT", 0: "MAN"}
+    points: list[Point] = []
+    for i in range(loops):
+        name = f"FIC{i:04d}"
+        pv, sp, op = (frame[f"{name}.{f}"].to_numpy().tolist() for f in ("PV", "SP", "OP"))
+        mode = frame[f"{name}.MODE"].to_numpy().tolist()
+        points.extend(
+            Point(name, t, a, b, c, modes[m])
+            for t, a, b, c, m in zip(times, pv, sp, op, mode, strict=True)
+        )
+    await store.write(points)
+    seconds = time.perf_counter() - started
+    values = len(points) * 4
+    return {
+        "seconds": round(seconds, 2),
+        "values_per_s": round(values / seconds),
+        "lines_per_s": round(len(points) / seconds),
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--loops", type=int, default=250, help="4 tags each")
+    parser.add_argument("--seconds", type=int, default=1800)
+    args = parser.parse_args()
+    result: dict[str, object] = {"tags": args.loops * 4, "seconds": args.seconds}
+    with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
+        folder = Path(tmp)
+        path = folder / "export.csv"
+        tag_map = write_export(path, args.loops, args.seconds)
+        result["file_mb"] = round(path.stat().st_size / 1e6, 1)
+
+        started = time.perf_counter()  # pass 1 alone: the validation of a dry run
+        await import_exports([path], parse_tag_map_csv(tag_map), None, ImportOptions())
+        validate_s = time.perf_counter() - started
+        result["validate_only"] = {
+            "seconds": round(validate_s, 2),
+            "values_per_s": round(args.loops * 4 * args.seconds / validate_s),
+        }
+        embedded = EmbeddedStore(folder / "import.db")
+        result["embedded"] = await import_rate(path, tag_map, embedded)
+        await embedded.close()
+        plain = EmbeddedStore(folder / "baseline.db")
+        result["embedded_baseline"] = await baseline_rate(path, args.loops, plain)
+        await plain.close()
+
+        server = InfluxServer("influxd", free_port(), folder / "influx", rpc_port=free_port())
+        (folder / "influx").mkdir()
+        server.write_config()
+        server.start()
+        try:
+            for database in ("bench", "baseline"):
+                server.create_database(database)
+            stores = {
+                name: InfluxQLStore(
+                    InfluxSettings(
+                        timeseries_backend="influxql",  # type: ignore[arg-type]
+                        influxdb_url=server.url, influxdb_database=name,
+                        influxdb_timeout_s=120.0,
+                    )
+                )
+                for name in ("bench", "baseline")
+            }  # fmt: skip
+            result["influxql"] = await import_rate(path, tag_map, stores["bench"])
+            result["influxql_baseline"] = await baseline_rate(path, args.loops, stores["baseline"])
+            for store in stores.values():
+                await store.close()
+        finally:
+            server.stop()
+    day = 86_400 / args.seconds
+    embedded_rate = result["embedded"]["values_per_s"]  # type: ignore[index]
+    influx_rate = result["influxql"]["lines_per_s"]  # type: ignore[index]
+    result["one_day_extrapolated"] = {
+        "values": args.loops * 4 * 86_400,
+        "embedded_seconds": round(args.loops * 4 * 86_400 / embedded_rate),
+        "influxql_seconds": round(args.loops * 86_400 / influx_rate),
+        "factor": round(day, 1),
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
