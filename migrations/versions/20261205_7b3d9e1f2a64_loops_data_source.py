@@ -1,7 +1,7 @@
 """loops data source: where a loop's samples come from (simulated, import, opcua)
 
 Revision ID: 7b3d9e1f2a64
-Revises: 5c1e0a7d93b2
+Revises: 11f0b02b82b6
 Create Date: 2026-12-05 17:20:00.000000+00:00
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "7b3d9e1f2a64"
-down_revision: str | Sequence[str] | None = "5c1e0a7d93b2"
+down_revision: str | Sequence[str] | None = "11f0b02b82b6"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
