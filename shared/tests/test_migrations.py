@@ -33,6 +33,10 @@ EXPECTED_TABLES = {
     "worker_heartbeats",
     "loop_assessments",
     "oscillation_cluster_runs",
+    "alert_rules",
+    "alert_events",
+    "notification_outbox",
+    "inbox_entries",
 }
 
 

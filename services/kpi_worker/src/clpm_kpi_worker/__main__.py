@@ -63,6 +63,7 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
         settings.kpi,
         create_session_factory(engine),
         store,
+        alerts=settings.alerts,
     )
     try:
         if args.command == "run-once":
