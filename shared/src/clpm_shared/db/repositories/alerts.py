@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import Table, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -276,11 +276,12 @@ class AlertEventRepository:
                 if a.notify and (a.rule_id, a.loop_id, a.key) in opened
             )
         if evaluation.held:
+            table: Table = AlertEvent.__table__  # type: ignore[assignment]
+            # Core executemany (one prepared statement for every row), not ORM bulk by PK
             await self.session.execute(
-                update(AlertEvent)
-                .where(AlertEvent.id == bindparam("event_id"))
-                .values(last_seen=now, value=bindparam("v"), message=bindparam("m"))
-                .execution_options(synchronize_session=False),
+                update(table)
+                .where(table.c.id == bindparam("event_id"))
+                .values(last_seen=now, value=bindparam("v"), message=bindparam("m")),
                 [{"event_id": h.event_id, "v": h.value, "m": h.message} for h in evaluation.held],
             )
             fired = [h.event_id for h in evaluation.held if h.fire]
