@@ -276,14 +276,25 @@ class AlertEventRepository:
                 if a.notify and (a.rule_id, a.loop_id, a.key) in opened
             )
         if evaluation.held:
-            table: Table = AlertEvent.__table__  # type: ignore[assignment]
-            # Core executemany (one prepared statement for every row), not ORM bulk by PK
-            await self.session.execute(
-                update(table)
-                .where(table.c.id == bindparam("event_id"))
-                .values(last_seen=now, value=bindparam("v"), message=bindparam("m")),
-                [{"event_id": h.event_id, "v": h.value, "m": h.message} for h in evaluation.held],
-            )
+            held = [h.event_id for h in evaluation.held]
+            for batch in _batches(held):
+                await self.session.execute(
+                    update(AlertEvent)
+                    .where(AlertEvent.id.in_(batch))
+                    .values(last_seen=now)
+                    .execution_options(synchronize_session=False)
+                )
+            # the value and message change with every window; they are rewritten when a
+            # notice tells them (one statement prepared once, executed per row)
+            told = [h for h in evaluation.held if h.notice or h.fire]
+            if told:
+                table: Table = AlertEvent.__table__  # type: ignore[assignment]
+                await self.session.execute(
+                    update(table)
+                    .where(table.c.id == bindparam("event_id"))
+                    .values(value=bindparam("v"), message=bindparam("m")),
+                    [{"event_id": h.event_id, "v": h.value, "m": h.message} for h in told],
+                )
             fired = [h.event_id for h in evaluation.held if h.fire]
             for batch in _batches(fired):
                 await self.session.execute(
@@ -315,16 +326,28 @@ class AlertEventRepository:
         if not notices:
             return 0, 0
         kinds = dict(notices)
-        events: dict[int, AlertEvent] = {}
+        events: dict[int, NoticedAlert] = {}
         for batch in _batches(list(kinds)):
-            await self.session.execute(
+            rows = await self.session.execute(
                 update(AlertEvent)
                 .where(AlertEvent.id.in_(batch))
                 .values(last_notified_at=now, notify_count=AlertEvent.notify_count + 1)
+                .returning(
+                    AlertEvent.id,
+                    AlertEvent.rule_id,
+                    AlertEvent.loop_id,
+                    AlertEvent.key,
+                    AlertEvent.value,
+                    AlertEvent.message,
+                    AlertEvent.first_seen,
+                    AlertEvent.notify_count,
+                )
                 .execution_options(synchronize_session=False)
             )
-            rows = await self.session.execute(select(AlertEvent).where(AlertEvent.id.in_(batch)))
-            events.update((e.id, e) for e in rows.scalars())
+            for event_id, rule_id, loop_id, key, value, message, first_seen, count in rows:
+                events[event_id] = NoticedAlert(
+                    event_id, rule_id, loop_id, key, value, message, first_seen, count
+                )
         outbox: list[dict[str, Any]] = []
         inbox: list[dict[str, Any]] = []
         for event_id, kind in notices:
@@ -382,7 +405,23 @@ class AlertEventRepository:
         return len(outbox), len(inbox)
 
 
-def notice_payload(event: AlertEvent, rule: AlertRule, kind: str, now: datetime) -> dict[str, Any]:
+@dataclass(frozen=True)
+class NoticedAlert:
+    """The facts of an alert that a notice tells."""
+
+    id: int
+    rule_id: int
+    loop_id: str
+    key: str
+    value: float | None
+    message: str
+    first_seen: datetime
+    notify_count: int
+
+
+def notice_payload(
+    event: NoticedAlert, rule: AlertRule, kind: str, now: datetime
+) -> dict[str, Any]:
     """The JSON body of a webhook (and the facts of an e-mail) about one notice."""
     return {
         "kind": kind,
