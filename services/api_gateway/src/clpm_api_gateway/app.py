@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from clpm_api_gateway import (
+    routes_alerts,
     routes_catalogue,
     routes_data,
     routes_diagnostics,
@@ -55,6 +56,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     routes_kpis.router,
     routes_fleet.router,
     routes_diagnostics.router,
+    *routes_alerts.routers,
 )
 
 ACCESS_LOGGER = "clpm_api_gateway.access"
