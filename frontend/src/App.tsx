@@ -8,6 +8,8 @@ import type { FrontendConfig } from "./api/types";
 import { AuthProvider, CALLBACK_PATH, createUserManager, useAuth } from "./auth/AuthProvider";
 import { Loading } from "./components/AsyncView";
 import { Layout } from "./components/Layout";
+import { AlertRulesPage } from "./pages/alerts/AlertRulesPage";
+import { InboxPage } from "./pages/alerts/InboxPage";
 import { ApcPage } from "./pages/ApcPage";
 import { CallbackPage } from "./pages/CallbackPage";
 import { ClustersPage } from "./pages/ClustersPage";
@@ -29,6 +31,8 @@ export function AppRoutes() {
       <Route path="/clusters" element={<ClustersPage />} />
       <Route path="/apc" element={<ApcPage />} />
       <Route path="/admin/loops" element={<LoopsAdminPage />} />
+      <Route path="/notifications" element={<InboxPage />} />
+      <Route path="/alert-rules" element={<AlertRulesPage />} />
       <Route path="*" element={<NotFoundPage />} />
     </Routes>
   );
