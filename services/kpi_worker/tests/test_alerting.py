@@ -6,6 +6,9 @@ neither lost nor sent twice across a restart of the sender."""
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,7 +43,7 @@ from tests.harness.notification_receivers import (
     SmtpServer,
     WebhookReceiver,
 )
-from tests.harness.servers import migrate
+from tests.harness.servers import REPO_ROOT, migrate
 
 WINDOW = timedelta(minutes=15)
 END = datetime(2026, 3, 4, 6, 0, tzinfo=UTC)
@@ -437,3 +440,46 @@ async def test_a_sender_killed_mid_batch_delivers_each_alert_exactly_once(
     repeated = {k for k in keys if keys.count(k) > 1}
     assert repeated == {rows[2].idempotency_key}  # ... and only the in-flight one repeated
     assert all(r.signature_valid for r in webhook_receiver.requests)
+
+
+async def test_a_sender_process_killed_mid_batch_delivers_each_alert_exactly_once(
+    db: async_sessionmaker[AsyncSession],
+    smtp_server: SmtpServer,
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    """As above with a real process killed by SIGKILL while its 3rd request is in flight."""
+    webhook_receiver.reset()
+    webhook_receiver.hold_request = 3
+    webhook_receiver.hold_s = 3.0
+    await one_alert(db, ["webhook"], webhook_receiver.url, loops=6)
+    config = notifier_settings(smtp_server)
+    url = db.kw["bind"].url.render_as_string(hide_password=False)
+    values = {
+        "alert_webhook_secret": WEBHOOK_SECRET.decode(),
+        "alert_notify_lease_s": config.alert_notify_lease_s,
+    }
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.harness.notifier_child", url, json.dumps(values),
+        NOW.isoformat(), "child", cwd=REPO_ROOT,
+    )  # fmt: skip
+    try:
+        assert await asyncio.to_thread(webhook_receiver.holding.wait, 60)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        await asyncio.wait_for(child.wait(), 30)
+    assert child.returncode == -signal.SIGKILL
+    rows = await outbox(db)
+    assert sum(r.sent_at is not None for r in rows) == 2
+    assert {r.claimed_by for r in rows if r.sent_at is None} == {"child"}
+    survivor = Notifier(config, db, name="restarted")
+    assert (await survivor.run_once(NOW)).claimed == 0  # the dead sender's lease holds
+    after = NOW + timedelta(seconds=config.alert_notify_lease_s + 1)
+    assert (await survivor.run_once(after)).sent == 4
+    assert (await survivor.run_once(after + timedelta(hours=1))).claimed == 0
+    await survivor.aclose()
+    rows = await outbox(db)
+    assert all(r.sent_at is not None for r in rows)
+    keys = webhook_receiver.delivered_keys()
+    assert set(keys) == {r.idempotency_key for r in rows}
+    assert len(keys) == 7
+    assert {k for k in keys if keys.count(k) > 1} == {rows[2].idempotency_key}
