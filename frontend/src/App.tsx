@@ -8,6 +8,8 @@ import type { FrontendConfig } from "./api/types";
 import { AuthProvider, CALLBACK_PATH, createUserManager, useAuth } from "./auth/AuthProvider";
 import { Loading } from "./components/AsyncView";
 import { Layout } from "./components/Layout";
+import { AlertRulesPage } from "./pages/alerts/AlertRulesPage";
+import { InboxPage } from "./pages/alerts/InboxPage";
 import { ApcPage } from "./pages/ApcPage";
 import { AuditPage } from "./pages/AuditPage";
 import { CallbackPage } from "./pages/CallbackPage";
@@ -33,6 +35,8 @@ export function AppRoutes() {
       <Route path="/admin/loops" element={<LoopsAdminPage />} />
       <Route path="/my-items" element={<MyItemsPage />} />
       <Route path="/admin/audit" element={<AuditPage />} />
+      <Route path="/notifications" element={<InboxPage />} />
+      <Route path="/alert-rules" element={<AlertRulesPage />} />
       <Route path="*" element={<NotFoundPage />} />
     </Routes>
   );

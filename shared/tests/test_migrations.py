@@ -35,6 +35,10 @@ EXPECTED_TABLES = {
     "oscillation_cluster_runs",
     "work_items",
     "audit_log",
+    "alert_rules",
+    "alert_events",
+    "notification_outbox",
+    "inbox_entries",
 }
 
 

@@ -5,6 +5,7 @@ import { NavLink } from "react-router-dom";
 
 import { useAuth } from "../auth/AuthProvider";
 import { highestRole } from "../auth/roles";
+import { InboxNavLink } from "./InboxNavLink";
 
 export function Layout({ children }: { children: ReactNode }) {
   const auth = useAuth();
@@ -32,6 +33,12 @@ export function Layout({ children }: { children: ReactNode }) {
             </li>
             <li>
               <NavLink to="/my-items">My items</NavLink>
+            </li>
+            <li>
+              <NavLink to="/alert-rules">Alert rules</NavLink>
+            </li>
+            <li>
+              <InboxNavLink />
             </li>
             {auth.can("admin") && (
               <li>

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from clpm_kpi_worker.scheduler import HEARTBEAT_INTERVAL_S, build_scheduler
 from clpm_kpi_worker.windows import KpiWindow
 from clpm_kpi_worker.worker import KpiWorker
-from clpm_shared.config import InfluxSettings, KpiSettings, TimeSeriesBackend
+from clpm_shared.config import AlertSettings, InfluxSettings, KpiSettings, TimeSeriesBackend
 from clpm_shared.db import (
     Agg1m,
     ApcAttainment,
@@ -28,8 +28,11 @@ from clpm_shared.db import (
     create_engine,
     create_session_factory,
 )
+from clpm_shared.db.models import AlertEvent
 from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository, upsert_rows
+from clpm_shared.db.repositories.alerts import AlertRuleRepository
 from clpm_shared.db.repositories.diagnostics import DiagnosticRepository
+from clpm_shared.db.repositories.notifications import InboxRepository
 from clpm_shared.healthcheck import KPI_WORKER_MAX_HEARTBEAT_AGE_S
 from clpm_shared.simulation import LoopProfile, SimulatedLoopSpec, simulate_fleet
 from clpm_shared.timeseries import Point
@@ -548,3 +551,40 @@ async def test_a_backfill_reaching_the_present_rates_the_periods_too(
             .all()
         )
     assert set(ends) == {end}
+
+
+async def test_a_cycle_evaluates_the_alert_rules_on_what_it_stored(
+    seeded: None,
+    sessions: async_sessionmaker[AsyncSession],
+    make_worker: Callable[..., KpiWorker],
+) -> None:
+    """Weeks after the seeded data (after every earlier test's leases) the cycle stores
+    offline windows; a stale-data rule opens an alert for each silent loop in the same
+    cycle, and the next cycle keeps them."""
+    async with sessions() as session, session.begin():
+        rule = await AlertRuleRepository(session).create(
+            {"name": "silent", "scope": "fleet", "condition": "stale_data", "threshold": 600.0,
+             "channels": ["inbox"], "recipients": ["alice"]},
+            "bob",
+        )  # fmt: skip
+    now = WINDOW.end + timedelta(days=30, minutes=1)
+    worker = make_worker(KpiSettings(kpi_catchup_max_windows=1), alerts=AlertSettings())
+    try:
+        stats = await worker.run_cycle(now)
+        again = await worker.run_cycle(now + timedelta(minutes=15))
+        async with sessions() as session:
+            alerted = {
+                e.loop_id
+                for e in (
+                    await session.execute(select(AlertEvent).where(AlertEvent.rule_id == rule.id))
+                ).scalars()
+            }
+            unread = await InboxRepository(session, "alice").unread()
+    finally:
+        async with sessions() as session, session.begin():
+            await AlertRuleRepository(session).delete(rule.id)
+    assert {"FIC100", "FIC200"} <= alerted
+    assert stats.alerts["opened"] == len(alerted)
+    assert unread == len(alerted)
+    assert again.alerts["opened"] == 0
+    assert again.alerts["held"] == len(alerted)

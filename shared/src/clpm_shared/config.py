@@ -438,6 +438,58 @@ class KpiSettings(BaseSettings):
         return value.strip()
 
 
+class AlertSettings(BaseSettings):
+    """Alert evaluation (KPI worker) and notification delivery (e-mail, webhook)."""
+
+    model_config = _ENV
+
+    alert_enabled: bool = Field(
+        default=True, description="Evaluate the alert rules after each KPI cycle"
+    )
+    alert_recent_h: Annotated[float, Field(gt=0, le=168)] = Field(
+        default=24.0,
+        description="How far back the evaluation looks for a loop's last data (stale_data "
+        "rules: older than this is 'no data in the recent past')",
+    )
+    alert_notify_interval_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=15.0, description="Seconds between the notifier's passes over the outbox"
+    )
+    alert_notify_batch: Annotated[int, Field(ge=1, le=10_000)] = 100
+    alert_notify_lease_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=120.0,
+        description="A claimed notification not marked sent within this time (its sender "
+        "died) is claimed again by another pass",
+    )
+    alert_notify_max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    alert_retry_base_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=30.0, description="First retry delay; doubled per attempt (with jitter)"
+    )
+    alert_retry_max_s: Annotated[float, Field(gt=0, le=86_400)] = 3600.0
+    alert_smtp_host: str | None = Field(
+        default=None, description="SMTP server for e-mail notifications (empty: no e-mail)"
+    )
+    alert_smtp_port: Port = 587
+    alert_smtp_starttls: bool = True
+    alert_smtp_username: str | None = None
+    alert_smtp_password: SecretStr | None = None
+    alert_smtp_from: str = "clpm@localhost"
+    alert_smtp_ca_file: Path | None = Field(
+        default=None,
+        description="CA certificate(s) to trust for the SMTP server (default: the system's)",
+    )
+    alert_smtp_timeout_s: Annotated[float, Field(gt=0, le=600)] = 20.0
+    alert_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Key of the HMAC-SHA256 signature header of webhook notifications",
+    )
+    alert_webhook_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+
+    @field_validator("alert_smtp_host", "alert_smtp_username", "alert_smtp_ca_file", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+
 class StreamingSettings(BaseSettings):
     model_config = _ENV
 
@@ -480,6 +532,7 @@ class Settings:
 
     __slots__ = (
         "aggregation",
+        "alerts",
         "api",
         "auth",
         "cache",
@@ -504,6 +557,7 @@ class Settings:
         kpi: KpiSettings,
         streaming: StreamingSettings,
         runtime: RuntimeSettings,
+        alerts: AlertSettings | None = None,
     ) -> None:
         self.database = database
         self.influx = influx
@@ -515,6 +569,7 @@ class Settings:
         self.kpi = kpi
         self.streaming = streaming
         self.runtime = runtime
+        self.alerts = alerts if alerts is not None else AlertSettings()
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
@@ -532,6 +587,7 @@ CONCERNS: dict[str, type[BaseSettings]] = {
     "kpi": KpiSettings,
     "streaming": StreamingSettings,
     "runtime": RuntimeSettings,
+    "alerts": AlertSettings,
 }
 
 

@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from clpm_api_gateway import (
+    routes_alerts,
     routes_audit,
     routes_catalogue,
     routes_data,
@@ -60,6 +61,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     routes_diagnostics.router,
     routes_work_items.router,
     routes_audit.router,
+    *routes_alerts.routers,
 )
 
 ACCESS_LOGGER = "clpm_api_gateway.access"

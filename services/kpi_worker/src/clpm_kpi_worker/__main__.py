@@ -14,6 +14,7 @@ from clpm_kpi_worker.worker import KpiWorker
 from clpm_shared.config import Settings, load_settings
 from clpm_shared.db import create_engine, create_session_factory
 from clpm_shared.logs import configure_logging
+from clpm_shared.notify import Notifier
 from clpm_shared.timeseries import validate_loop_id
 from clpm_shared.timeseries.factory import create_store
 
@@ -59,11 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
 async def _main(args: argparse.Namespace, settings: Settings) -> int:
     engine = create_engine(settings.database)
     store = create_store(settings.influx)
-    worker = KpiWorker(
-        settings.kpi,
-        create_session_factory(engine),
-        store,
-    )
+    sessions = create_session_factory(engine)
+    worker = KpiWorker(settings.kpi, sessions, store, alerts=settings.alerts)
+    notifier = Notifier(settings.alerts, sessions)
     try:
         if args.command == "run-once":
             if args.end <= args.start:
@@ -78,9 +77,10 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
                 stats = await worker.run_range(args.start, args.end, args.loop, progress)
             print(stats.as_dict())
             return 1 if stats.failed else 0
-        await run_forever(worker, settings.kpi.kpi_cron_schedule)
+        await run_forever(worker, settings.kpi.kpi_cron_schedule, notifier)
         return 0
     finally:
+        await notifier.aclose()
         worker.close()
         await store.close()
         await engine.dispose()

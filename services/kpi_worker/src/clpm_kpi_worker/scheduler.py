@@ -11,6 +11,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from clpm_kpi_worker.worker import KpiWorker
+from clpm_shared.notify import Notifier
 
 log = logging.getLogger("clpm_kpi_worker.scheduler")
 
@@ -46,14 +47,29 @@ def schedule_cycles(scheduler: AsyncIOScheduler, worker: KpiWorker, crontab: str
     )
 
 
-async def run_forever(worker: KpiWorker, crontab: str) -> None:
-    """Catch up at start (bounded), then run on schedule until SIGINT/SIGTERM."""
+def schedule_notifier(scheduler: AsyncIOScheduler, notifier: Notifier) -> None:
+    """A pass of the alert notifier over the outbox every ALERT_NOTIFY_INTERVAL_S, beside
+    (never inside) the cycles: a slow mail server or webhook delays only its own rows."""
+    scheduler.add_job(
+        notifier.run_once,
+        IntervalTrigger(seconds=notifier.settings.alert_notify_interval_s, timezone="UTC"),
+        id="alert-notifier",
+        max_instances=1,
+        coalesce=True,
+    )
+
+
+async def run_forever(worker: KpiWorker, crontab: str, notifier: Notifier | None = None) -> None:
+    """Catch up at start (bounded), then run on schedule until SIGINT/SIGTERM; the notifier
+    (if any) delivers alert notifications from the start."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("kpi-worker started", extra={"schedule": crontab, "instance": worker.instance_id})
     scheduler = build_scheduler(worker)
+    if notifier is not None:
+        schedule_notifier(scheduler, notifier)
     scheduler.start()
     try:
         await worker.beat()

@@ -8,8 +8,9 @@ diagnosis on the samples they already hold (findings: ``diagnostic_results``, tr
 ``kpi_cycle``). The window's verdict (status incl. ``not_assessed``, health, main problem =
 root cause) goes into ``kpi_results``. Windows stored as offline or not_assessed are
 re-checked against the agg_1m minute counts for ``KPI_RECHECK_WINDOWS`` windows and
-recomputed once their data has arrived. Replicas share loops through ``work_leases`` (work
-``"kpi"``) with expiry, like the aggregation service.
+recomputed once their data has arrived. After the periods are rated, the alert rules are
+evaluated on what the cycle stored (``alerting``). Replicas share loops through
+``work_leases`` (work ``"kpi"``) with expiry, like the aggregation service.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from clpm_kpi_worker.alerting import evaluate_alerts
 from clpm_kpi_worker.loop_analysis import (
     AnalysisJob,
     LoopAnalysis,
@@ -46,7 +48,7 @@ from clpm_kpi_worker.windows import (
 )
 from clpm_shared.aggregation.buckets import BucketTable
 from clpm_shared.analytics import LoopConfig
-from clpm_shared.config import KpiSettings
+from clpm_shared.config import AlertSettings, KpiSettings
 from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository
 from clpm_shared.db.repositories.aggregates import AggregateRepository
 from clpm_shared.db.repositories.assessments import PERIODS, AssessmentRepository
@@ -91,6 +93,7 @@ class CycleStats:
     findings: int = 0
     rechecked: int = 0
     assessment_seconds: float = 0.0
+    alerts: dict[str, Any] = field(default_factory=dict)
     statuses: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -104,6 +107,7 @@ class CycleStats:
             "findings": self.findings,
             "rechecked": self.rechecked,
             "assessment_seconds": round(self.assessment_seconds, 3),
+            "alerts": dict(self.alerts),
             "statuses": dict(self.statuses),
         }
 
@@ -120,8 +124,10 @@ class KpiWorker:
         instance_id: str | None = None,
         chunk_size: int = 250,
         executor: Executor | None = None,
+        alerts: AlertSettings | None = None,
     ) -> None:
         self.settings = settings
+        self.alert_settings = alerts
         self.sessions = sessions
         self.store = store
         self.instance_id = instance_id or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
@@ -165,6 +171,17 @@ class KpiWorker:
         stats.assessment_seconds = await self.rate_periods(
             loop_ids, last_complete_window(now, minutes).end
         )
+        if self.alert_settings is not None:  # after the cycle, on what it stored
+            stats.alerts = asdict(
+                await evaluate_alerts(
+                    self.sessions,
+                    self.alert_settings,
+                    loop_ids,
+                    last_complete_window(now, minutes).end,
+                    timedelta(minutes=minutes),
+                    now,
+                )
+            )
         stats.seconds = time.perf_counter() - started
         self.last_stats = stats
         await self._heartbeat(now, stats.as_dict())

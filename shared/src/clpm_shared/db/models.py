@@ -1,7 +1,8 @@
 """SQLAlchemy 2 models of the CLPM relational schema (one MetaData for alembic).
 
 Tables of the seed design: ``loops``, ``loop_config``, ``agg_1m``, ``agg_1h``, ``kpi_results``,
-``diagnostic_results``, ``apc_attainment``, ``oscillation_cluster_runs``; plus worker
+``diagnostic_results``, ``apc_attainment``, ``oscillation_cluster_runs``; alerts
+(``alert_rules``, ``alert_events``, ``notification_outbox``, ``inbox_entries``); plus worker
 coordination: ``loop_watermarks`` (aggregation progress), ``work_leases`` (replicas sharing
 loops) and ``worker_heartbeats``; the work process: ``work_items`` (acknowledgements,
 annotations, assignments) and the append-only ``audit_log``.
@@ -27,6 +28,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -355,6 +357,116 @@ class AuditEntry(Base):
     entity_id: Mapped[str] = mapped_column(String(256))
     before: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
     after: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
+
+
+class AlertRuleRow(Base):
+    """An alert rule (see :class:`clpm_shared.alerts.AlertRule` for the meaning of each field)."""
+
+    __tablename__ = "alert_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    scope: Mapped[str] = mapped_column(String(8))
+    scope_value: Mapped[str | None] = mapped_column(String(LOOP_ID_LENGTH))
+    condition: Mapped[str] = mapped_column(String(32))
+    threshold: Mapped[float | None] = mapped_column(Float)
+    for_s: Mapped[float] = mapped_column(Float, default=0.0)
+    categories: Mapped[list[str]] = mapped_column(JsonDocument, default=list)
+    statuses: Mapped[list[str]] = mapped_column(JsonDocument, default=list)
+    services: Mapped[list[str]] = mapped_column(JsonDocument, default=list)
+    renotify_s: Mapped[float] = mapped_column(Float, default=0.0)
+    channels: Mapped[list[str]] = mapped_column(JsonDocument, default=list)
+    recipients: Mapped[list[str]] = mapped_column(JsonDocument, default=list)
+    emails: Mapped[list[str]] = mapped_column(JsonDocument, default=list)
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    quiet_start: Mapped[str | None] = mapped_column(String(5))
+    quiet_end: Mapped[str | None] = mapped_column(String(5))
+    quiet_timezone: Mapped[str | None] = mapped_column(String(64))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_by: Mapped[str | None] = mapped_column(String(256))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class AlertEvent(Base):
+    """One alert: a rule's condition holding for a loop (``loop_id`` "" for fleet-wide ones).
+
+    At most one pending/open row per (rule, loop, key): a partial unique index, so two
+    evaluators racing for the same alert cannot both open it.
+    """
+
+    __tablename__ = "alert_events"
+    __table_args__ = (
+        Index(
+            "uq_alert_events_active",
+            "rule_id",
+            "loop_id",
+            "key",
+            unique=True,
+            postgresql_where=text("state <> 'cleared'"),
+            sqlite_where=text("state <> 'cleared'"),
+        ),
+        Index("ix_alert_events_state", "state"),
+        Index("ix_alert_events_last_seen", "last_seen"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id", ondelete="CASCADE"))
+    loop_id: Mapped[str] = mapped_column(String(LOOP_ID_LENGTH))
+    key: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(8))
+    value: Mapped[float | None] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(Text, default="")
+    first_seen: Mapped[datetime] = mapped_column()
+    last_seen: Mapped[datetime] = mapped_column()
+    last_notified_at: Mapped[datetime | None] = mapped_column()
+    notify_count: Mapped[int] = mapped_column(Integer, default=0)
+    cleared_at: Mapped[datetime | None] = mapped_column()
+
+
+class NotificationOutbox(Base):
+    """A notification to deliver by e-mail or webhook (the outbox pattern): written in the
+    transaction that opens, reminds or clears the alert; the notifier claims rows with a
+    lease, sends them and marks them sent. ``idempotency_key`` travels with the message
+    (webhook header, e-mail Message-ID) so a receiver can drop a repeat."""
+
+    __tablename__ = "notification_outbox"
+    __table_args__ = (Index("ix_notification_outbox_due", "sent_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("alert_events.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column()
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[datetime | None] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column()
+    gave_up_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class InboxEntry(Base):
+    """A notification in a user's in-app inbox."""
+
+    __tablename__ = "inbox_entries"
+    __table_args__ = (Index("ix_inbox_entries_user_read", "username", "read_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(256))
+    event_id: Mapped[int] = mapped_column(ForeignKey("alert_events.id", ondelete="CASCADE"))
+    rule_id: Mapped[int] = mapped_column(Integer)
+    loop_id: Mapped[str] = mapped_column(String(LOOP_ID_LENGTH))
+    kind: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column()
+    read_at: Mapped[datetime | None] = mapped_column()
 
 
 metadata = Base.metadata
