@@ -60,6 +60,22 @@ async def test_an_engineer_creates_reads_changes_and_deletes_a_rule(
     assert deleted.status_code == 204
     gone = await client.get(f"/api/v1/alerts/rules/{rule['id']}", headers=headers["viewer"])
     assert gone.status_code == 404
+    # every change is in the audit trail: who, what, before and after
+    trail = await client.get(
+        "/api/v1/audit",
+        params={"entity": "alert_rule", "entity_id": str(rule["id"])},
+        headers=headers["admin"],
+    )
+    assert trail.status_code == 200, trail.text
+    entries = sorted(trail.json()["items"], key=lambda e: e["id"])
+    assert [(e["action"], e["actor"]) for e in entries] == [
+        ("create", "engineer"),
+        ("update", "admin"),
+        ("delete", "engineer"),
+    ]
+    assert entries[1]["before"]["threshold"] == 60
+    assert entries[1]["after"]["threshold"] == 50
+    assert entries[2]["after"] is None
 
 
 async def test_viewers_only_read_rules(client: httpx.AsyncClient, headers: H) -> None:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, status
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from clpm_api_gateway.dependencies import SessionDep
 from clpm_api_gateway.problems import PROBLEM_401, PROBLEM_422, PROBLEM_503
@@ -21,6 +22,7 @@ from clpm_api_gateway.security import CurrentPrincipal, EngineerPrincipal, requi
 from clpm_shared.alerts import CHANNELS, CONDITIONS, SCOPES, validate_rule
 from clpm_shared.db.models import AlertEvent, AlertRuleRow, InboxEntry
 from clpm_shared.db.repositories.alerts import AlertEventRepository, AlertRuleRepository
+from clpm_shared.db.repositories.audit import AuditRepository
 from clpm_shared.db.repositories.notifications import InboxRepository
 from clpm_shared.web.problems import (
     TYPE_INVALID_PARAMETER,
@@ -201,6 +203,25 @@ def _rule_out(row: AlertRuleRow) -> AlertRuleOut:
     return AlertRuleOut.model_validate(row)
 
 
+async def _audit(
+    session: AsyncSession,
+    actor: str,
+    action: str,
+    rule_id: int,
+    before: AlertRuleOut | None,
+    after: AlertRuleOut | None,
+) -> None:
+    """Record a rule change in the audit trail, in the transaction of the change."""
+    await AuditRepository(session).record(
+        actor,
+        action,
+        "alert_rule",
+        str(rule_id),
+        None if before is None else before.model_dump(mode="json"),
+        None if after is None else after.model_dump(mode="json"),
+    )
+
+
 @alerts.get("/rules", summary="List the alert rules")
 async def list_rules(session: SessionDep) -> list[AlertRuleOut]:
     return [_rule_out(row) for row in await AlertRuleRepository(session).list()]
@@ -217,7 +238,9 @@ async def create_rule(
     values = _checked(body)
     async with session.begin():
         row = await AlertRuleRepository(session).create(values, principal.username)
-        return _rule_out(row)
+        answer = _rule_out(row)
+        await _audit(session, principal.username, "create", answer.id, None, answer)
+        return answer
 
 
 @alerts.get("/rules/{rule_id}", responses=PROBLEM_404, summary="One alert rule")
@@ -234,10 +257,15 @@ async def update_rule(
 ) -> AlertRuleOut:
     values = _checked(body)
     async with session.begin():
-        row = await AlertRuleRepository(session).update(rule_id, values, principal.username)
+        repository = AlertRuleRepository(session)
+        old = await repository.get(rule_id)
+        before = None if old is None else _rule_out(old)
+        row = await repository.update(rule_id, values, principal.username)
         if row is None:
             raise _not_found("alert rule", rule_id)
-        return _rule_out(row)
+        answer = _rule_out(row)
+        await _audit(session, principal.username, "update", rule_id, before, answer)
+        return answer
 
 
 @alerts.delete(
@@ -250,8 +278,12 @@ async def delete_rule(
     rule_id: RuleIdPath, session: SessionDep, principal: EngineerPrincipal
 ) -> Response:
     async with session.begin():
-        if not await AlertRuleRepository(session).delete(rule_id):
+        repository = AlertRuleRepository(session)
+        old = await repository.get(rule_id)
+        before = None if old is None else _rule_out(old)
+        if before is None or not await repository.delete(rule_id):
             raise _not_found("alert rule", rule_id)
+        await _audit(session, principal.username, "delete", rule_id, before, None)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
