@@ -1,0 +1,1 @@
+"""Getting a plant's own data in: tag maps that tie source tags to CLPM loops."""
