@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
@@ -26,6 +28,7 @@ from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository
 from clpm_shared.ingest.tag_map import TagMap, parse_tag_map_csv
 from clpm_shared.simulation import MODES
 from clpm_shared.timeseries import EmbeddedStore, InfluxQLStore, TimeSeriesStore
+from data_streaming_service.app import main
 from data_streaming_service.catalogue import loop_specs
 from data_streaming_service.data_generator import ControlLoopDataGenerator
 from data_streaming_service.opcua_bridge import (
@@ -367,3 +370,68 @@ def test_settings_name_the_bridge_options() -> None:
     )
     with pytest.raises(SystemExit, match="OPCUA_ENDPOINT"):
         load_settings(streaming={"opcua_endpoint": "http://plant"})
+
+
+async def test_cli_bridges_into_the_embedded_store_and_creates_the_loops(
+    running_plant: Plant, postgres_url: str, tmp_path: Path
+) -> None:
+    tags = tmp_path / "tags.csv"
+    loop_ids = list(running_plant.written_pv)
+    tags.write_text(tag_map_csv(loop_ids, OpcUaTestServer.node_id))
+    log_file = tmp_path / "bridge.log"
+    env = {  # hermetic: nothing from the developer's environment or a .env file
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "TIMESERIES_BACKEND": "embedded",
+        "EMBEDDED_TSDB_PATH": str(tmp_path / "ts.db"),
+        "DATABASE_URL": postgres_url,
+        "OPCUA_ENDPOINT": running_plant.server.endpoint,
+        "OPCUA_MODE": "poll",
+        "STREAM_LOG_FILE": str(log_file),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "data_streaming_service",
+        "--source",
+        "opcua",
+        "--tag-map",
+        str(tags),
+        "--interval",
+        str(INTERVAL),
+        "--duration",
+        "4",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, output.decode()[-2000:]
+    events = [json.loads(line) for line in log_file.read_text().splitlines()]
+    final = events[-1]
+    assert final["event"] == "OPC UA bridge stopped; buffer flushed"
+    assert final["written_points"] == final["generated_points"] > 0
+    assert any(e["event"] == "OPC UA bridge starting" and e["mode"] == "poll" for e in events)
+
+    store = EmbeddedStore(tmp_path / "ts.db")
+    series = await stored(store, loop_ids)
+    await store.close()
+    assert sum(3 * len(s) for s in series.values()) == final["written_points"]
+    engine = create_engine(postgres_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            found = [await LoopRepository(session).get(loop_id) for loop_id in loop_ids]
+    finally:
+        await engine.dispose()
+    assert [loop.area if loop else None for loop in found] == ["Reactor"] * len(loop_ids)
+
+
+def test_cli_names_line_and_column_of_a_bad_tag_map(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tags = tmp_path / "tags.csv"
+    tags.write_text("loop_id,pv_tag,pv_scale\nFIC1,ns=2;s=X,ten\n")
+    with pytest.raises(SystemExit) as done:
+        main(["--source", "opcua", "--tag-map", str(tags)])
+    assert str(done.value.code) == f"{tags}: line 2: pv_scale: not a number: 'ten'"
