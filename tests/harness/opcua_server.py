@@ -10,14 +10,18 @@ values (e.g. from the project's simulator) with :meth:`OpcUaTestServer.write`. W
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from asyncua import Node, Server, ua
+from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.internal_server import InternalServer
 from asyncua.server.user_managers import UserManager
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tests.harness.servers import free_port
 
@@ -53,6 +57,8 @@ class OpcUaTestServer:
     initial: Mapping[str, Any]
     port: int = field(default_factory=free_port)
     users: Mapping[str, str] | None = None
+    certificate_dir: Path | None = None
+    """When set: only Basic256Sha256 SignAndEncrypt, with a self-signed certificate made here."""
     server: Server | None = field(default=None, repr=False)
     nodes: dict[str, Node] = field(default_factory=dict, repr=False)
     values: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -77,7 +83,15 @@ class OpcUaTestServer:
         server = Server(user_manager=manager)
         await server.init()
         server.set_endpoint(self.endpoint)
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        if self.certificate_dir is None:
+            server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        else:
+            cert, key = await make_certificate(
+                self.certificate_dir, "server", "urn:clpm:test-plant:server", server=True
+            )
+            await server.load_certificate(cert)
+            await server.load_private_key(key)
+            server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
         if self.users is not None:
             server.set_security_IDs(["Username"])
         index = await server.register_namespace(NAMESPACE)
@@ -131,3 +145,16 @@ def _variant_type(value: Any) -> ua.VariantType:
     if isinstance(value, str):
         return ua.VariantType.String
     return ua.VariantType.Double
+
+
+async def make_certificate(
+    directory: Path, name: str, app_uri: str, *, server: bool = False
+) -> tuple[Path, Path]:
+    """A self-signed application certificate (DER) and its key (PEM); kept if they exist."""
+    directory.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - a test directory
+    cert, key = directory / f"{name}-cert.der", directory / f"{name}-key.pem"
+    use = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+    await setup_self_signed_certificate(
+        key, cert, app_uri, socket.gethostname(), [use], {"commonName": f"clpm test {name}"}
+    )
+    return cert, key

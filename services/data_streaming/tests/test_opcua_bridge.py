@@ -37,7 +37,7 @@ from data_streaming_service.opcua_bridge import (
     OpcUaBridge,
 )
 from data_streaming_service.opcua_catalogue import save_tag_map_loops
-from tests.harness.opcua_server import OpcUaTestServer
+from tests.harness.opcua_server import OpcUaTestServer, make_certificate
 from tests.harness.servers import InfluxServer, free_port
 
 INTERVAL = 0.2
@@ -435,3 +435,28 @@ def test_cli_names_line_and_column_of_a_bad_tag_map(
     with pytest.raises(SystemExit) as done:
         main(["--source", "opcua", "--tag-map", str(tags)])
     assert str(done.value.code) == f"{tags}: line 2: pv_scale: not a number: 'ten'"
+
+
+async def test_certificate_security_sign_and_encrypt(tmp_path: Path) -> None:
+    plant = make_plant("OPCSEC", n_loops=1)
+    plant.server.certificate_dir = tmp_path / "pki"
+    await plant.server.start()
+    await plant.step()
+    cert, key = await make_certificate(
+        tmp_path / "pki", "client", "urn:example.org:FreeOpcUa:opcua-asyncio"
+    )
+    security = f"Basic256Sha256,SignAndEncrypt,{cert},{key}"
+    store = EmbeddedStore(tmp_path / "ts.db")
+    try:
+        bridge = OpcUaBridge(plant.tag_map, store, options(plant, security=security))
+        stop = asyncio.Event()
+        task = asyncio.create_task(bridge.run(stop))
+        await wait_until(lambda: bridge.summary.samples >= 2, 20, "streaming encrypted")
+        stop.set()
+        assert (await task).written_points > 0
+        plain = OpcUaBridge(plant.tag_map, store, options(plant))
+        with pytest.raises(OpcUaAccessError, match="OPCUA_SECURITY"):
+            await asyncio.wait_for(plain.run(asyncio.Event()), 15)
+    finally:
+        await store.close()
+        await plant.server.stop()

@@ -35,9 +35,13 @@ from asyncua.common.subscription import DataChangeNotif
 from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.status_codes import StatusCodes
 from asyncua.ua.uaerrors import (
+    BadCertificateInvalid,
+    BadCertificateUntrusted,
     BadIdentityTokenInvalid,
     BadIdentityTokenRejected,
     BadSecurityChecksFailed,
+    BadSecurityModeRejected,
+    BadSecurityPolicyRejected,
     BadUserAccessDenied,
     UaError,
 )
@@ -59,6 +63,10 @@ _ACCESS_ERRORS = (
     BadIdentityTokenInvalid,
     BadIdentityTokenRejected,
     BadSecurityChecksFailed,
+    BadSecurityModeRejected,
+    BadSecurityPolicyRejected,
+    BadCertificateInvalid,
+    BadCertificateUntrusted,
 )
 _CONNECTION_ERRORS = (OSError, ConnectionError, TimeoutError, UaError)
 
@@ -312,6 +320,11 @@ class OpcUaBridge:
                 ) from exc
             except _CONNECTION_ERRORS as exc:
                 await _disconnect_quietly(client)
+                if isinstance(exc, UaError) and str(exc).startswith("No matching endpoints"):
+                    raise OpcUaAccessError(
+                        f"OPC UA server {self.options.endpoint} offers no endpoint with the "
+                        f"bridge's security settings ({exc}): check OPCUA_SECURITY"
+                    ) from exc
                 wait_s = delay * (0.75 + random.random() / 2)  # noqa: S311 - jitter
                 logger.warning(
                     "OPC UA server not reachable; retrying",
