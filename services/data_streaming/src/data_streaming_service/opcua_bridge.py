@@ -364,7 +364,13 @@ class OpcUaBridge:
                 )
 
     async def _client(self) -> Client:
-        client = Client(self.options.endpoint, timeout=self.options.timeout_s)
+        # asyncua probes the server every watchdog interval and, by default, calls a probe
+        # slower than 1 s a lost connection: a busy server is not a lost one
+        client = Client(
+            self.options.endpoint,
+            timeout=self.options.timeout_s,
+            watchdog_intervall=self.options.timeout_s,
+        )
         if self.options.security is not None:
             await client.set_security_string(self.options.security)
         if self.options.user is not None:
@@ -377,7 +383,7 @@ class OpcUaBridge:
         """The tag map's nodes the server has; unknown ones are logged once and left out."""
         tags = sorted(self.tag_map.by_tag())
         nodes = [client.get_node(tag) for tag in tags]
-        results = await client.read_attributes(nodes, AttributeIds.NodeId)
+        results = await _read_in_batches(client, nodes, AttributeIds.NodeId)
         known: dict[str, Node] = {}
         unknown: list[str] = []
         for tag, node, result in zip(tags, nodes, results, strict=True):
@@ -417,7 +423,7 @@ class OpcUaBridge:
             node_list = list(nodes.values())
 
             async def read_all() -> None:
-                results = await client.read_attributes(node_list)
+                results = await _read_in_batches(client, node_list, AttributeIds.Value)
                 for tag, result in zip(tags, results, strict=True):
                     status = result.StatusCode
                     good = status is None or status.is_good()
@@ -485,6 +491,19 @@ class OpcUaBridge:
         self.summary.written_points = self.writer.stats.written_points
         self.summary.dropped_points = self.buffer.dropped_points
         self.summary.buffered_points = self.buffer.points
+
+
+_READ_BATCH = 1000
+"""Nodes per Read request: servers limit MaxNodesPerRead (often to a few thousand)."""
+
+
+async def _read_in_batches(
+    client: Client, nodes: list[Node], attribute: AttributeIds
+) -> list[ua.DataValue]:
+    results: list[ua.DataValue] = []
+    for first in range(0, len(nodes), _READ_BATCH):
+        results += await client.read_attributes(nodes[first : first + _READ_BATCH], attribute)
+    return results
 
 
 async def _disconnect_quietly(client: Client) -> None:
