@@ -490,6 +490,11 @@ class AlertSettings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
 
+class OpcUaMode(StrEnum):
+    SUBSCRIBE = "subscribe"
+    POLL = "poll"
+
+
 class StreamingSettings(BaseSettings):
     model_config = _ENV
 
@@ -505,10 +510,58 @@ class StreamingSettings(BaseSettings):
         "(empty: not kept).",
     )
 
+    opcua_endpoint: str | None = Field(
+        default=None,
+        description="OPC UA server the bridge reads (opc.tcp://host:port/path); unset: "
+        "the bridge is not configured.",
+    )
+    opcua_tag_map: Path | None = Field(
+        default=None, description="Tag map (CSV or JSON) whose tags are OPC UA node ids."
+    )
+    opcua_mode: OpcUaMode = Field(
+        default=OpcUaMode.SUBSCRIBE,
+        description="subscribe: data-change notifications, published every STREAM_INTERVAL; "
+        "poll: one read of every node per STREAM_INTERVAL.",
+    )
+    opcua_user: str | None = None
+    opcua_password: SecretStr | None = None
+    opcua_security: SecretStr | None = Field(
+        default=None,
+        description="Policy,Mode,client_cert,client_key[,server_cert] as asyncua's "
+        "set_security_string takes it, e.g. Basic256Sha256,SignAndEncrypt,cert.der,key.pem; "
+        "unset: no security.",
+    )
+    opcua_buffer_points: Annotated[int, Field(ge=10)] = Field(
+        default=1_000_000,
+        description="Points the bridge keeps while the store is unreachable; beyond this the "
+        "oldest are dropped and counted.",
+    )
+    opcua_timeout_s: Annotated[float, Field(gt=0, le=600)] = 4.0
+    opcua_reconnect_max_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+
     @field_validator("stream_log_file", "stream_state_file", mode="before")
     @classmethod
     def _empty_means_console_only(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator(
+        "opcua_endpoint",
+        "opcua_tag_map",
+        "opcua_user",
+        "opcua_password",
+        "opcua_security",
+        mode="before",
+    )
+    @classmethod
+    def _empty_means_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("opcua_endpoint")
+    @classmethod
+    def _opc_tcp_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^opc\.tcp://[^\s/]+", value):
+            raise ValueError("must be an opc.tcp:// URL")
+        return value
 
 
 class RuntimeSettings(BaseSettings):

@@ -1,8 +1,9 @@
 """Entry point of the data-streaming service: ``python -m data_streaming_service.app``.
 
-Reads settings (STREAM_*, LOG_LEVEL, INFLUXDB_* / TIMESERIES_BACKEND, DATABASE_URL) through
-:mod:`clpm_shared.config`, simulates the plant's loops and streams one sample of each per
-STREAM_INTERVAL into the time-series store until SIGINT or SIGTERM, then flushes and exits 0.
+Reads settings (STREAM_*, OPCUA_*, LOG_LEVEL, INFLUXDB_* / TIMESERIES_BACKEND, DATABASE_URL)
+through :mod:`clpm_shared.config`, simulates the plant's loops (or, with ``--source opcua``,
+reads them from an OPC UA server) and streams one sample of each per STREAM_INTERVAL into the
+time-series store until SIGINT or SIGTERM, then flushes and exits 0.
 """
 
 from __future__ import annotations
@@ -15,14 +16,20 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from clpm_shared.config import Settings, TimeSeriesBackend, load_settings
+from sqlalchemy.exc import SQLAlchemyError
+
+from clpm_shared.config import OpcUaMode, Settings, TimeSeriesBackend, load_settings
 from clpm_shared.db.engine import create_engine, create_session_factory
+from clpm_shared.ingest.tag_map import TagMap, TagMapError, load_tag_map
 from clpm_shared.logs import configure_logging
+from clpm_shared.loop_catalogue import CatalogueError
 from clpm_shared.timeseries import InfluxQLStore, TimeSeriesError, create_store
 from data_streaming_service.catalogue import catalogue_csv, loop_specs
 from data_streaming_service.checkpoint import load_state
 from data_streaming_service.data_generator import ControlLoopDataGenerator
 from data_streaming_service.heartbeat import HeartbeatPublisher, new_instance_id
+from data_streaming_service.opcua_bridge import BridgeOptions, OpcUaAccessError, OpcUaBridge
+from data_streaming_service.opcua_catalogue import catalogue_entries, save_tag_map_loops
 from data_streaming_service.streaming import StreamingService, StreamOptions
 
 logger = logging.getLogger("data_streaming_service")
@@ -70,8 +77,36 @@ def build_parser() -> argparse.ArgumentParser:
             "TIMESERIES_BACKEND and INFLUXDB_* (or EMBEDDED_TSDB_PATH), DATABASE_URL for the "
             "heartbeat. Command-line options override them. Examples: '--backfill 2' writes "
             "two hours of history first, then streams; '--loops 10000 --duration 60' is a "
-            "one-minute scale test."
+            "one-minute scale test; '--source opcua --endpoint opc.tcp://plant:4840 "
+            "--tag-map tags.csv' streams a plant's loops from its OPC UA server instead "
+            "(OPCUA_ENDPOINT, OPCUA_TAG_MAP, OPCUA_MODE, OPCUA_USER, OPCUA_PASSWORD, "
+            "OPCUA_SECURITY, OPCUA_BUFFER_POINTS)."
         ),
+    )
+    parser.add_argument(
+        "--source",
+        choices=["simulator", "opcua"],
+        default="simulator",
+        help="where the samples come from: the built-in plant simulator (default), or an OPC "
+        "UA server read through the tag map (its loops are created in the loop catalogue)",
+    )
+    parser.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="with --source opcua: the server, e.g. opc.tcp://plant:4840 (default: OPCUA_ENDPOINT)",
+    )
+    parser.add_argument(
+        "--tag-map",
+        type=Path,
+        metavar="FILE",
+        help="with --source opcua: CSV or JSON tag map whose tags are node ids, e.g. "
+        "ns=2;s=FIC101.PV (default: OPCUA_TAG_MAP)",
+    )
+    parser.add_argument(
+        "--opcua-mode",
+        choices=[mode.value for mode in OpcUaMode],
+        help="with --source opcua: subscribe to data changes or poll every node once per "
+        "interval (default: OPCUA_MODE, subscribe)",
     )
     parser.add_argument(
         "--loops",
@@ -138,6 +173,75 @@ def build_generator(settings: Settings, args: argparse.Namespace) -> ControlLoop
     n_loops = args.loops if args.loops is not None else settings.streaming.stream_loops
     specs = loop_specs(n_loops, seed, interval)
     return ControlLoopDataGenerator(specs, interval_s=interval, seed=seed)
+
+
+def _tag_map(settings: Settings, args: argparse.Namespace) -> TagMap:
+    path = args.tag_map if args.tag_map is not None else settings.streaming.opcua_tag_map
+    if path is None:
+        raise SystemExit("--source opcua needs a tag map: --tag-map FILE or OPCUA_TAG_MAP")
+    try:
+        tag_map = load_tag_map(path)
+        catalogue_entries(tag_map)  # the loops must be valid catalogue rows too
+    except OSError as exc:
+        raise SystemExit(f"{path}: {exc}") from None
+    except (TagMapError, CatalogueError) as exc:
+        lines = str(exc).splitlines()
+        raise SystemExit("\n".join(f"{path}: {line}" for line in lines)) from None
+    if not tag_map.loops:
+        raise SystemExit(f"{path}: no loops")
+    return tag_map
+
+
+async def run_opcua(settings: Settings, args: argparse.Namespace, tag_map: TagMap) -> int:
+    """Bridge the OPC UA server until a signal (or ``--duration``); 0 after a clean shutdown."""
+    try:
+        options = BridgeOptions.from_settings(
+            settings.streaming,
+            endpoint=args.endpoint,
+            mode=OpcUaMode(args.opcua_mode) if args.opcua_mode else None,
+            interval_s=args.interval,
+            duration_s=args.duration,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"{exc} (or --endpoint)") from None
+    if not logger.isEnabledFor(logging.DEBUG):  # asyncua logs every request at INFO
+        logging.getLogger("asyncua").setLevel(logging.WARNING)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, _request_stop, stop, signum)
+    store = create_store(settings.influx)
+    engine = create_engine(settings.database)
+    sessions = create_session_factory(engine)
+    try:
+        if isinstance(store, InfluxQLStore) and settings.influx.timeseries_backend is (
+            TimeSeriesBackend.INFLUXQL
+        ):
+            await _ensure_database(store)
+        try:
+            saved = await save_tag_map_loops(sessions, tag_map)
+            logger.info(
+                "tag map loops saved in the loop catalogue",
+                extra={"loops": saved, "endpoint": options.endpoint},
+            )
+        except (SQLAlchemyError, OSError) as exc:
+            logger.warning(
+                "loop catalogue not updated (database unreachable); streaming anyway",
+                extra={"error": str(exc)[:300]},
+            )
+        heartbeat = HeartbeatPublisher(sessions, new_instance_id())
+        bridge = OpcUaBridge(tag_map, store, options, heartbeat)
+        try:
+            await bridge.run(stop)
+        except OpcUaAccessError as exc:
+            logger.error("OPC UA bridge stopped", extra={"error": str(exc)})
+            return 3
+    finally:
+        await store.close()
+        await engine.dispose()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    return 0
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -226,11 +330,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.write_catalogue.write_text(catalogue_csv(specs), encoding="utf-8")
         sys.stdout.write(f"{len(specs)} loops written to {args.write_catalogue}\n")
         return
+    tag_map = _tag_map(settings, args) if args.source == "opcua" else None
     configure_logging(
         "data-streaming",
         args.log_level or settings.runtime.log_level.value,
         settings.streaming.stream_log_file,
     )
+    if tag_map is not None:
+        raise SystemExit(asyncio.run(run_opcua(settings, args, tag_map)))
     raise SystemExit(asyncio.run(run(settings, args)))
 
 

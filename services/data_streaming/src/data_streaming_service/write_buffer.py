@@ -1,6 +1,6 @@
 """Bounded buffer of samples waiting for the time-series store, and the task that drains it.
 
-The generator never waits for the store: it appends a :class:`SampleChunk` per tick. The
+The generator never waits for the store: it appends a chunk of samples per tick. The
 writer sends batches of chunks with :meth:`TimeSeriesStore.write`; when the store is
 unreachable it keeps the batch, waits (exponential backoff with jitter) and tries again.
 Memory stays bounded: beyond ``max_points`` buffered points the oldest chunks are dropped and
@@ -19,11 +19,22 @@ import random
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
 
-from clpm_shared.timeseries import StoreUnavailableError, TimeSeriesError, TimeSeriesStore
-from data_streaming_service.data_generator import SampleChunk
+from clpm_shared.timeseries import Point, StoreUnavailableError, TimeSeriesError, TimeSeriesStore
 
 logger = logging.getLogger(__name__)
+
+
+class Chunk(Protocol):
+    """What the buffer holds: the simulator's :class:`SampleChunk`, the bridge's samples."""
+
+    @property
+    def points(self) -> int:
+        """Field values in the chunk (what the buffer bound counts)."""
+        ...
+
+    def to_points(self) -> list[Point]: ...
 
 
 class PointBuffer:
@@ -33,7 +44,7 @@ class PointBuffer:
         if max_points < 1:
             raise ValueError(f"max_points must be >= 1, got {max_points!r}")
         self.max_points = max_points
-        self._chunks: deque[SampleChunk] = deque()
+        self._chunks: deque[Chunk] = deque()
         self._points = 0
         self.dropped_points = 0
         self.version = 0
@@ -48,7 +59,7 @@ class PointBuffer:
     def __len__(self) -> int:
         return len(self._chunks)
 
-    def append(self, chunk: SampleChunk) -> int:
+    def append(self, chunk: Chunk) -> int:
         """Queue ``chunk``; return how many points had to be dropped to stay within bounds."""
         self._chunks.append(chunk)
         self._points += chunk.points
@@ -56,7 +67,7 @@ class PointBuffer:
         self._notify()
         return dropped
 
-    def put_back(self, chunks: list[SampleChunk]) -> int:
+    def put_back(self, chunks: list[Chunk]) -> int:
         """Return chunks that could not be written to the front (they are the oldest)."""
         for chunk in reversed(chunks):
             self._chunks.appendleft(chunk)
@@ -74,9 +85,9 @@ class PointBuffer:
         self.dropped_points += dropped
         return dropped
 
-    def take(self, max_points: int) -> list[SampleChunk]:
+    def take(self, max_points: int) -> list[Chunk]:
         """Remove and return the oldest chunks, about ``max_points`` points (at least one)."""
-        taken: list[SampleChunk] = []
+        taken: list[Chunk] = []
         total = 0
         while self._chunks and (not taken or total + self._chunks[0].points <= max_points):
             chunk = self._chunks.popleft()
@@ -184,7 +195,7 @@ class StoreWriter:
         """Nothing buffered and nothing on the way to the store."""
         return self.buffer.points == 0 and self.in_flight_points == 0
 
-    async def _write_chunks(self, chunks: list[SampleChunk]) -> int:
+    async def _write_chunks(self, chunks: list[Chunk]) -> int:
         points = [point for chunk in chunks for point in chunk.to_points()]
         started = time.perf_counter()
         try:
