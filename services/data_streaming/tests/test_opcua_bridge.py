@@ -340,7 +340,7 @@ async def test_tag_map_loops_are_created_in_the_loop_catalogue(postgres_url: str
     engine = create_engine(postgres_url)
     sessions = create_session_factory(engine)
     try:
-        assert await save_tag_map_loops(sessions, plant.tag_map) == 2
+        assert await save_tag_map_loops(sessions, plant.tag_map, "opc.tcp://plant:4840") == 2
         async with sessions() as session:
             loop = await LoopRepository(session).get("OPCCAT0")
             config = await LoopConfigRepository(session).get("OPCCAT0")
@@ -350,6 +350,9 @@ async def test_tag_map_loops_are_created_in_the_loop_catalogue(postgres_url: str
     assert config is not None
     assert (loop.unit, loop.area, loop.engineering_units) == ("U200", "Reactor", "degC")
     assert (config.pv_lo, config.pv_hi, config.loop_type) == (0.0, 500.0, "temperature")
+    assert loop.data_source == "opcua"
+    assert loop.data_source_detail is not None
+    assert loop.data_source_detail.startswith("opc.tcp://plant:4840: ns=")
 
 
 def test_settings_name_the_bridge_options() -> None:

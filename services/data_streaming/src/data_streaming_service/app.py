@@ -219,7 +219,7 @@ async def run_opcua(settings: Settings, args: argparse.Namespace, tag_map: TagMa
         ):
             await _ensure_database(store)
         try:
-            saved = await save_tag_map_loops(sessions, tag_map)
+            saved = await save_tag_map_loops(sessions, tag_map, options.endpoint)
             logger.info(
                 "tag map loops saved in the loop catalogue",
                 extra={"loops": saved, "endpoint": options.endpoint},

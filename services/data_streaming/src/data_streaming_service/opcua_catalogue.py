@@ -10,6 +10,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from clpm_shared.db.repositories import LoopRepository
 from clpm_shared.ingest.tag_map import LoopTags, TagMap
 from clpm_shared.loop_catalogue import CatalogueError, LoopEntry, RowProblem, save_catalogue
 
@@ -46,8 +47,22 @@ def catalogue_entries(tag_map: TagMap) -> list[LoopEntry]:
     return entries
 
 
-async def save_tag_map_loops(sessions: async_sessionmaker[AsyncSession], tag_map: TagMap) -> int:
-    """Upsert every loop of ``tag_map`` into the catalogue in one transaction; return the count."""
+DATA_SOURCE = "opcua"
+
+
+async def save_tag_map_loops(
+    sessions: async_sessionmaker[AsyncSession], tag_map: TagMap, endpoint: str | None = None
+) -> int:
+    """Upsert every loop of ``tag_map`` into the catalogue in one transaction, marked
+    ``data_source = "opcua"`` with the endpoint and node ids as detail; return the count."""
     entries = catalogue_entries(tag_map)
     async with sessions() as session, session.begin():
-        return await save_catalogue(session, entries)
+        count = await save_catalogue(session, entries)
+        loops = LoopRepository(session)
+        for tags in tag_map.loops:
+            nodes = ", ".join(n for n in (tags.pv, tags.sp, tags.op, tags.mode) if n)
+            detail = f"{endpoint or 'OPC UA'}: {nodes}"[:1000]
+            await loops.save(
+                tags.loop_id, {"data_source": DATA_SOURCE, "data_source_detail": detail}
+            )
+        return count
