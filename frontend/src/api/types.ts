@@ -220,6 +220,18 @@ export interface Finding {
   recommendation: string;
   trigger: string;
   created_at: string | null;
+  /** Findings this root cause explains: evidence for it, not problems of their own. */
+  explained?: ExplainedFinding[];
+}
+
+export interface ExplainedFinding {
+  category: string;
+  severity: number;
+  confidence: number;
+  evidence: Record<string, unknown>;
+  recommendation: string;
+  /** Category of the root cause that explains it. */
+  explained_by: string;
 }
 
 export interface Findings {

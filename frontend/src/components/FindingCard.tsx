@@ -1,6 +1,6 @@
 // One diagnosis finding: category, severity and confidence, recommendation, evidence.
 
-import type { Finding, SpanSource } from "../api/types";
+import type { ExplainedFinding, Finding, SpanSource } from "../api/types";
 import { formatEvidence, formatShare, formatTime, labelOf } from "../lib/format";
 import { ESTIMATED_SPAN_HELP, PV_SPAN_EVIDENCE, evidenceLabel } from "../lib/spans";
 
@@ -39,9 +39,33 @@ export function FindingCard({ finding, spanSource = null }: { finding: Finding; 
           ))}
         </dl>
       </details>
+      {finding.explained && finding.explained.length > 0 && (
+        <ExplainedList findings={finding.explained} rootCategory={finding.category} />
+      )}
       <p className="small muted" style={{ margin: "0.5rem 0 0" }}>
         Window {formatTime(finding.window_start)} – {formatTime(finding.window_end)} · {finding.trigger}
       </p>
     </article>
+  );
+}
+
+/** The findings a root cause explains, nested under it: symptoms, not separate problems. */
+function ExplainedList({ findings, rootCategory }: { findings: ExplainedFinding[]; rootCategory: string }) {
+  const root = labelOf(rootCategory).toLowerCase();
+  return (
+    <section className="explained" aria-label={`Explained by ${root}`}>
+      <h4 className="small">Also seen, explained by {root}</h4>
+      <ul>
+        {findings.map((item, index) => (
+          <li key={`${item.category}-${index}`}>
+            <strong>{labelOf(item.category)}</strong>{" "}
+            <span className="small muted">
+              explained by {labelOf(item.explained_by).toLowerCase()} · severity {formatShare(item.severity, 0)} ·
+              confidence {formatShare(item.confidence, 0)}
+            </span>
+          </li>
+        ))}
+      </ul>
+    </section>
   );
 }

@@ -137,6 +137,42 @@ describe("FindingCard", () => {
     expect(screen.getByText("Inspect valve TV-205 for static friction.")).toBeInTheDocument();
     expect(screen.getByText("Stiction index").nextSibling).toHaveTextContent("0.780");
     expect(screen.getByText("Method scores").nextSibling).toHaveTextContent("Curve fit: 0.800");
+    expect(screen.queryByRole("region", { name: /Explained by/ })).not.toBeInTheDocument();
+  });
+
+  it("nests the findings a root cause explains under it", () => {
+    render(
+      <FindingCard
+        finding={{
+          loop_id: "TIC-205",
+          window_start: "2026-01-10T10:00:00Z",
+          window_end: "2026-01-10T11:00:00Z",
+          category: "stiction",
+          severity: 0.7,
+          confidence: 0.85,
+          evidence: { stiction_index: 0.78 },
+          recommendation: "Inspect valve TV-205 for static friction.",
+          trigger: "kpi_cycle",
+          created_at: null,
+          explained: [
+            {
+              category: "oscillation",
+              severity: 0.6,
+              confidence: 0.9,
+              evidence: { period_s: 120 },
+              recommendation: "Find the source.",
+              explained_by: "stiction",
+            },
+          ],
+        }}
+      />,
+    );
+    const nested = screen.getByRole("region", { name: "Explained by valve stiction" });
+    expect(nested).toHaveTextContent("Oscillation");
+    expect(nested).toHaveTextContent("explained by valve stiction");
+    expect(nested).toHaveTextContent("severity 60 %");
+    // a symptom, not a finding card of its own
+    expect(screen.getAllByRole("article")).toHaveLength(1);
   });
 });
 

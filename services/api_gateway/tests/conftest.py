@@ -286,7 +286,20 @@ def diagnostic_rows() -> list[DiagnosticResult]:
             category="stiction",
             severity=0.8,
             confidence=0.85,
-            evidence={"stiction_index": 0.78},
+            evidence={
+                "stiction_index": 0.78,
+                # as the analytics store it: the findings the root cause explains
+                "explained": [
+                    {
+                        "category": "aggressive_tuning",
+                        "severity": 0.4,
+                        "confidence": 0.5,
+                        "evidence": {"op_reversals_per_hour": 300.0},
+                        "recommendation": "Reduce the controller gain.",
+                        "explained": [],
+                    }
+                ],
+            },
             recommendation="Inspect the valve for static friction.",
             trigger="scheduled",
         ),

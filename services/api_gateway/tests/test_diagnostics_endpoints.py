@@ -31,6 +31,30 @@ async def test_latest_findings_are_those_of_the_newest_window(
     assert [item["category"] for item in body["items"]] == ["stiction", "oscillation"]
     assert body["items"][0]["evidence"] == {"stiction_index": 0.78}
     assert body["items"][0]["window_start"].startswith("2025-01-10T10:00:00")
+    assert body["items"][1]["explained"] == []
+
+
+async def test_findings_a_root_cause_explains_are_returned_under_it(
+    client: httpx.AsyncClient, headers: H
+) -> None:
+    for path in ("/loops/TIC-205/diagnostics", "/loops/TIC-205/diagnostics/history"):
+        body = (await client.get(f"{API}{path}", headers=headers["viewer"])).json()
+        stiction = body["items"][0]
+        assert stiction["category"] == "stiction"
+        # moved out of the evidence into its own list, each naming its root cause
+        assert "explained" not in stiction["evidence"]
+        assert stiction["explained"] == [
+            {
+                "category": "aggressive_tuning",
+                "severity": 0.4,
+                "confidence": 0.5,
+                "evidence": {"op_reversals_per_hour": 300.0},
+                "recommendation": "Reduce the controller gain.",
+                "explained_by": "stiction",
+            }
+        ]
+        # not counted as a problem of its own
+        assert "aggressive_tuning" not in [item["category"] for item in body["items"]]
 
 
 async def test_history_lists_all_findings_newest_first(

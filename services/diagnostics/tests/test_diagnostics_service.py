@@ -152,7 +152,10 @@ async def test_sticky_loop_is_diagnosed_as_stiction_and_stored(
     assert 0 < stiction["severity"] <= 1
     assert stiction["evidence"]["apparent_stiction_pct"] > 0
     assert "valve maintenance" in stiction["recommendation"]
+    assert all(item["category"] != "stiction" for item in stiction["explained"])
     rows = await _stored(settings, "PIC-301")
+    stored = next(row for row in rows if row.category == "stiction")
+    assert stored.evidence.get("explained", []) == stiction["explained"]
     assert {row.category for row in rows} == {f["category"] for f in body["findings"]}
     assert all(row.trigger == "on_demand" and row.window_start == START for row in rows)
 

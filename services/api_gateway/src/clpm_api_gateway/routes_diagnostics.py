@@ -25,7 +25,7 @@ from clpm_api_gateway.query_parameters import (
 from clpm_api_gateway.rate_limit import PROBLEM_429, rate_limited
 from clpm_api_gateway.response_cache import invalidate_loop
 from clpm_api_gateway.routes_loops import LoopIdPath, existing_loop, path_loop_id
-from clpm_api_gateway.schemas import DiagnoseRequest, Finding, Findings
+from clpm_api_gateway.schemas import DiagnoseRequest, ExplainedFinding, Finding, Findings
 from clpm_api_gateway.security import EngineerPrincipal, require_role
 from clpm_shared.db.models import DiagnosticResult
 from clpm_shared.db.repositories.diagnostics_read import DiagnosticReadRepository
@@ -47,22 +47,49 @@ UPSTREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def findings(loop_id: str, rows: Sequence[DiagnosticResult]) -> Findings:
-    items = [
-        Finding(
-            loop_id=row.loop_id,
-            window_start=row.window_start,
-            window_end=row.window_end,
-            category=row.category,
-            severity=row.severity,
-            confidence=row.confidence,
-            evidence=row.evidence,
-            recommendation=row.recommendation,
-            trigger=row.trigger,
-            created_at=row.created_at,
+def explained_findings(root: str, stored: object) -> list[ExplainedFinding]:
+    """The findings stored under a root cause's ``evidence["explained"]``, flattened (an
+    explained finding's own explained ones are explained by the same root cause); entries
+    that are not finding objects are skipped."""
+    out: list[ExplainedFinding] = []
+    for item in stored if isinstance(stored, list) else []:
+        if not isinstance(item, dict) or "category" not in item:
+            continue
+        evidence = item.get("evidence")
+        out.append(
+            ExplainedFinding(
+                category=str(item["category"]),
+                severity=float(item.get("severity") or 0.0),
+                confidence=float(item.get("confidence") or 0.0),
+                evidence=dict(evidence) if isinstance(evidence, dict) else {},
+                recommendation=str(item.get("recommendation") or ""),
+                explained_by=root,
+            )
         )
-        for row in rows
-    ]
+        out.extend(explained_findings(root, item.get("explained")))
+    return out
+
+
+def findings(loop_id: str, rows: Sequence[DiagnosticResult]) -> Findings:
+    items = []
+    for row in rows:
+        evidence = dict(row.evidence or {})
+        explained = explained_findings(row.category, evidence.pop("explained", None))
+        items.append(
+            Finding(
+                loop_id=row.loop_id,
+                window_start=row.window_start,
+                window_end=row.window_end,
+                category=row.category,
+                severity=row.severity,
+                confidence=row.confidence,
+                evidence=evidence,
+                recommendation=row.recommendation,
+                trigger=row.trigger,
+                created_at=row.created_at,
+                explained=explained,
+            )
+        )
     return Findings(loop_id=loop_id, count=len(items), items=items)
 
 

@@ -505,6 +505,17 @@ class ApcHistory(BaseModel):
 # ----------------------------------------------------------------------------------- diagnostics
 
 
+class ExplainedFinding(BaseModel):
+    """A finding its root cause explains: evidence for it, not a problem of its own."""
+
+    category: str = Field(examples=["oscillation"])
+    severity: float = Field(examples=[0.6])
+    confidence: float = Field(examples=[0.9])
+    evidence: dict[str, Any] = Field(examples=[{"period_s": 120.0}])
+    recommendation: str
+    explained_by: str = Field(description="Category of the root cause", examples=["stiction"])
+
+
 class Finding(BaseModel):
     loop_id: str = Field(examples=["TIC-205"])
     window_start: datetime
@@ -516,6 +527,11 @@ class Finding(BaseModel):
     recommendation: str = Field(examples=["Inspect the valve TV-205 for static friction."])
     trigger: str = Field(examples=["scheduled"])
     created_at: datetime | None
+    explained: list[ExplainedFinding] = Field(
+        default_factory=list,
+        description="Findings this root cause explains (e.g. the oscillation of a sticky "
+        "valve), kept under it instead of reported as problems of their own",
+    )
 
 
 class Findings(BaseModel):

@@ -109,6 +109,12 @@ class FindingOut(BaseModel):
             "limit cycle."
         ]
     )
+    explained: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Findings this root cause explains (same fields, nested): evidence for "
+        "it, not problems of their own; stored in diagnostic_results under "
+        'evidence["explained"]',
+    )
 
 
 class LoopDiagnosisOut(BaseModel):

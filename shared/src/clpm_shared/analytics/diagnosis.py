@@ -10,7 +10,8 @@ Rules (thresholds are module constants, documented where they are defined):
 * **mode_issue** — service factor below 95 %: the loop spent time outside its normal modes.
 * **sensor_fault** — PV flatline, isolated spikes or samples outside the configured range.
 * **sensor_noise** — measurement noise large compared with the PV span, or noise that makes
-  up most of the PV's variation and moves the valve.
+  up most of the PV's variation, lies mostly above the loop's closed-loop bandwidth
+  (:mod:`clpm_shared.analytics.idle_index`) and moves the valve.
 * **saturation** — OP at a limit for at least 5 % of the in-service time; with the PV away
   from SP that means the valve cannot deliver (sizing, or a load beyond its range).
 * **oscillation** — the control error oscillates regularly (KPI oscillation, Thornhill,
@@ -29,7 +30,9 @@ Rules (thresholds are module constants, documented where they are defined):
   **aggressive_tuning** when the cycle is Gaussian ringing (a lightly damped loop excited by
   noise) with frequent OP reversals.
 * **sluggish_tuning** — no oscillation, a poor Harris index, a control error that stays
-  correlated for long compared with the dead time, and an OP that hardly reverses.
+  correlated for long compared with the dead time, and an OP that hardly reverses;
+  Hägglund's idle index (:func:`~clpm_shared.analytics.idle_index.idle_index`) above 0.4
+  (OP and PV creeping back together after disturbances) raises the confidence.
 
 Severity is the fault's impact (0-1): the share of the window it affects (time out of
 normal mode, at an OP limit, frozen) or the share of the control error's variance it causes
@@ -52,6 +55,15 @@ from typing import Final, Literal
 
 import numpy as np
 
+from clpm_shared.analytics.idle_index import (
+    IDLE_FILTER_CORRELATION_SHARE,
+    IDLE_MIN_DEVIATION_NOISE,
+    IDLE_MIN_FILTER_SAMPLES,
+    IDLE_SLUGGISH,
+    closed_loop_bandwidth,
+    high_frequency_share,
+    idle_index,
+)
 from clpm_shared.analytics.kpis import KpiResult, compute_kpis, pv_span
 from clpm_shared.analytics.loop_config import LoopConfig
 from clpm_shared.analytics.loop_window import LoopWindow
@@ -161,6 +173,17 @@ OP_NOISE_PCT: Final = 0.2
 """... and when that noise also moves the valve by more than 0.2 % of the OP span per
 sample (σ of the OP's sample-to-sample moves), the noise is excessive: a well-tuned loop on a
 healthy transmitter stays near 0.1 %."""
+
+NOISE_MIN_SHARE_ABOVE_BANDWIDTH: Final = 0.5
+"""... and only when at least this share of the control error's variance lies above the
+loop's closed-loop bandwidth (:func:`~clpm_shared.analytics.idle_index.high_frequency_share`
+above :func:`~clpm_shared.analytics.idle_index.closed_loop_bandwidth`,
+:math:`f_b = 1/(2\\pi\\tau_c)` with :math:`\\tau_c` the error's correlation time from lag 1):
+variation the loop can act on is process, not measurement noise. An error with no
+measurable correlation (white at this sample rate) counts as all above the bandwidth. On the
+simulated fleet noisy transmitters put 0.75-0.9 of the error variance there; so do healthy
+loops on a quiet process (their error is mostly noise too, only smaller): the share alone
+does not make a finding, the valve movement does."""
 
 SPIKE_SIGMAS: Final = 8.0
 """An isolated sample further than this many noise σ from its 5-point median is a spike."""
@@ -615,6 +638,14 @@ def _sensor_findings(
         and op_noise_pct is not None
         and op_noise_pct > OP_NOISE_PCT
     )
+    bandwidth: float | None = None
+    hf_share: float | None = None
+    if noisy_for_span or noise_moves_valve:
+        # judged against the loop's bandwidth: variation the loop can act on is not noise
+        bandwidth = closed_loop_bandwidth(error, window.ts)
+        hf_share = 1.0 if bandwidth is None else high_frequency_share(error, window.ts, bandwidth)
+        if hf_share is not None and hf_share < NOISE_MIN_SHARE_ABOVE_BANDWIDTH:
+            noise_moves_valve = False
     if noisy_for_span or noise_moves_valve:
         findings.append(
             Finding(
@@ -634,6 +665,8 @@ def _sensor_findings(
                     "noise_pct_of_span": None if span_share is None else _r(100 * span_share, 2),
                     "op_noise_pct_of_span": _r(op_noise_pct, 3),
                     "op_travel_per_hour": _r(kpis.op_travel_per_hour, 1),
+                    "closed_loop_bandwidth_hz": _r(bandwidth, 4),
+                    "variance_above_bandwidth": _r(hf_share),
                 },
                 f"PV variation is {100 * min(noise_share, 1.0):.0f} % measurement noise "
                 f"(σ = {noise:.3g}) and it moves the valve by {op_noise_pct or 0:.2f} % of "
@@ -861,11 +894,12 @@ def _oscillation_findings(
 
 
 def _sluggish_finding(
-    kpis: KpiResult, config: LoopConfig, error: FloatArray, ts: float
+    kpis: KpiResult, config: LoopConfig, window: LoopWindow, error: FloatArray
 ) -> Finding | None:
     harris = kpis.harris_index
     if harris is None or harris >= POOR_HARRIS:
         return None
+    ts = window.ts
     correlation_s = error_correlation_time(error, ts)
     if config.dead_time_s:
         bound = SLUGGISH_CORRELATION_DEAD_TIMES * config.dead_time_s
@@ -881,9 +915,22 @@ def _sluggish_finding(
         and travel is not None
         and travel < SLUGGISH_MAX_TRAVEL_PER_HOUR
     )
-    if not (slow_error and quiet_valve):
+    if not (slow_error and quiet_valve) or correlation_s is None:
         return None
+    filter_s = max(IDLE_MIN_FILTER_SAMPLES * ts, IDLE_FILTER_CORRELATION_SHARE * correlation_s)
+    noise = robust_noise_std(window.pv) or 0.0
+    idle = idle_index(
+        window.pv, window.op, ts, filter_s, window.sp, IDLE_MIN_DEVIATION_NOISE * noise
+    )
+    creeping = idle.index is not None and idle.index > IDLE_SLUGGISH
+    confidence = 0.8 if config.dead_time_s else 0.6
+    if creeping:
+        # Hägglund's idle index agrees: OP and PV creep back together after disturbances
+        confidence = min(0.9, confidence + 0.1)
     evidence = {
+        "idle_index": _r(idle.index),
+        "idle_index_filter_s": _r(filter_s, 1),
+        "idle_index_counted_share": _r(idle.moving_share),
         "harris_index": _r(harris),
         "error_correlation_time_s": _r(correlation_s, 1),
         "correlation_bound_s": _r(bound, 1),
@@ -893,14 +940,19 @@ def _sluggish_finding(
         "op_reversals_per_hour": _r(reversals, 1),
         "op_travel_per_hour": _r(travel, 1),
     }
+    idle_text = (
+        f"; OP and PV creep back together after disturbances (idle index {idle.index:.2f})"
+        if creeping and idle.index is not None
+        else ""
+    )
     return Finding(
         "sluggish_tuning",
         _clip01(1.0 - harris),
-        0.8 if config.dead_time_s else 0.6,
+        confidence,
         evidence,
-        f"Control error stays correlated for {correlation_s or 0:.0f} s (Harris index "
-        f"{harris:.2f}) without oscillating: increase the controller gain or shorten the "
-        "integral time, for example to SIMC settings from a bump test.",
+        f"Control error stays correlated for {correlation_s:.0f} s (Harris index "
+        f"{harris:.2f}) without oscillating{idle_text}: increase the controller gain or "
+        "shorten the integral time, for example to SIMC settings from a bump test.",
     )
 
 
@@ -1119,7 +1171,7 @@ def diagnose_loop(
             if slow is not None and stiction.verdict != "stiction":
                 findings.append(slow)
             else:
-                sluggish = _sluggish_finding(kpis, config, error, window.ts)
+                sluggish = _sluggish_finding(kpis, config, window, error)
                 if sluggish is not None:
                     findings.append(sluggish)
     resolved, dropped = _resolve([calibrated(f) for f in findings])
