@@ -81,7 +81,11 @@ EXPECTED: dict[str, str | None] = {
     LoopProfile.FLATLINED_SENSOR: "sensor_fault",
     LoopProfile.NOISY_SENSOR: "sensor_noise",
     LoopProfile.EXTERNAL_OSCILLATION: "external_disturbance",
+    "driven": "external_disturbance",
 }
+"""Expected daily main problem per profile; ``driven``: a loop the simulator couples to another
+(``SimulatedLoopSpec.driven_by``, the demo plant's plant-wide oscillation) whatever its own
+profile, since the cycle it is given is an external disturbance."""
 STEADY = frozenset(
     {
         LoopProfile.STICKY_VALVE,
@@ -91,6 +95,7 @@ STEADY = frozenset(
         LoopProfile.FLATLINED_SENSOR,
         LoopProfile.NOISY_SENSOR,
         LoopProfile.EXTERNAL_OSCILLATION,
+        "driven",
     }
 )
 """Profiles whose fault is present all the time (manual periods come and go)."""
@@ -159,7 +164,7 @@ def _judge_chunk(task: tuple[int, int, int, float, int]) -> list[dict[str, Any]]
     loops: list[dict[str, Any]] = [
         {
             "loop_id": spec.loop_id,
-            "profile": spec.profile.value,
+            "profile": "driven" if spec.driven_by is not None else spec.profile.value,
             "findings": [],  # (category, confidence) of every reported window finding
             "root_severity": [],  # severity of the root cause of every window that has one
             "window_main": Counter(),  # main problem of the windows
@@ -293,7 +298,7 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "health_main_problem": dict(Counter(str(r["old_main"]) for r in group).most_common()),
         }
     healthy = by_profile.get(LoopProfile.HEALTHY.value, [])
-    steady = [r for r in records if LoopProfile(r["profile"]) in STEADY]
+    steady = [r for r in records if r["profile"] in STEADY]
     pairs = [
         (category == EXPECTED[r["profile"]], confidence)
         for r in records
