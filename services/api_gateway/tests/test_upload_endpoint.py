@@ -199,3 +199,17 @@ async def test_the_upload_has_its_own_body_limit(
             )
     assert refused.status_code == 413
     assert "65536" in refused.json()["detail"]
+
+
+async def test_the_larger_limit_is_only_the_upload_routes(
+    client: httpx.AsyncClient, headers: H, settings: Settings
+) -> None:
+    # a loop whose id starts like the route keeps API_MAX_BODY_BYTES (refused before reading)
+    body = b'{"name": "' + b"x" * settings.api.api_max_body_bytes + b'"}'
+    answer = await client.put(
+        f"{API}/loops/import-7",
+        content=body,
+        headers={**headers["admin"], "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 413
+    assert str(settings.api.api_max_body_bytes) in answer.json()["detail"]
