@@ -36,7 +36,7 @@ export function fakeGateway(routes: Record<string, Handler>) {
       method: init?.method ?? "GET",
       path: url.pathname.replace(/^\/api\/v1/, ""),
       query: url.searchParams,
-      body: init?.body ? parsed(String(init.body)) : undefined,
+      body: init?.body instanceof FormData ? init.body : init?.body ? parsed(String(init.body)) : undefined,
       contentType: (init?.headers as Record<string, string> | undefined)?.["Content-Type"],
     };
     requests.push(request);

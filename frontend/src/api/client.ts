@@ -125,12 +125,14 @@ export class ApiClient {
       const headers: Record<string, string> = { Accept: accept };
       const token = await this.options.getToken();
       if (token) headers.Authorization = `Bearer ${token}`;
-      if (body !== undefined) headers["Content-Type"] = textType ?? "application/json";
+      const form = typeof FormData !== "undefined" && body instanceof FormData;
+      // a form's Content-Type (with its boundary) is set by fetch itself
+      if (body !== undefined && !form) headers["Content-Type"] = textType ?? "application/json";
       try {
         return await fetcher(this.url(path, query), {
           method,
           headers,
-          body: body === undefined ? undefined : textType ? String(body) : JSON.stringify(body),
+          body: body === undefined ? undefined : form ? (body as FormData) : textType ? String(body) : JSON.stringify(body),
           signal,
         });
       } catch (error) {
@@ -169,6 +171,12 @@ export class ApiClient {
   /** POST a text document (e.g. CSV) as is; answers the JSON reply. */
   async postText<T>(path: string, text: string, contentType: string, query?: Query): Promise<T> {
     const response = await this.send("POST", path, query, text, "application/json", undefined, contentType);
+    return (await response.json()) as T;
+  }
+
+  /** POST a multipart form (file uploads); answers the JSON reply. */
+  async postForm<T>(path: string, form: FormData): Promise<T> {
+    const response = await this.send("POST", path, undefined, form, "application/json");
     return (await response.json()) as T;
   }
 

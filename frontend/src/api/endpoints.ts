@@ -5,6 +5,7 @@ import type {
   AggregatedData,
   Assessment,
   CatalogueImport,
+  ExportImport,
   ApcSummary,
   DataRange,
   Findings,
@@ -69,6 +70,17 @@ export class ClpmApi {
       format === "json" ? "application/json" : "text/csv",
       dryRun ? { dry_run: "true" } : undefined,
     );
+  }
+
+  /** Upload historian exports and their tag map (admin); validated whole before anything is written. */
+  importExports(exports: File[], tagMap: File, options: { timezone?: string; dryRun?: boolean; skipBadRows?: boolean } = {}): Promise<ExportImport> {
+    const form = new FormData();
+    for (const file of exports) form.append("exports", file, file.name);
+    form.append("tag_map", tagMap, tagMap.name);
+    if (options.timezone?.trim()) form.append("timezone", options.timezone.trim());
+    form.append("dry_run", options.dryRun ? "true" : "false");
+    form.append("skip_bad_rows", options.skipBadRows ? "true" : "false");
+    return this.http.postForm<ExportImport>("/loops/import", form);
   }
 
   deleteLoop(loopId: string): Promise<void> {

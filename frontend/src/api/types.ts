@@ -36,6 +36,10 @@ export interface Loop {
   kpi_window_end: string | null;
   criticality: number;
   bad_actor_score: number | null;
+  /** Where the samples come from: simulated, import or opcua (null: unknown). */
+  data_source?: string | null;
+  /** The imported file names, or the OPC UA endpoint and nodes. */
+  data_source_detail?: string | null;
   /** Why an offline / not-assessed loop has no health (e.g. "data 49 % complete"). */
   reason?: string | null;
   not_assessed_reason?: string | null;
@@ -306,6 +310,32 @@ export interface CatalogueImport {
   loops: number;
   dry_run: boolean;
   loop_ids: string[];
+}
+
+/** One fault of an uploaded export or tag map. */
+export interface ImportProblem {
+  file: string;
+  line: number | null;
+  column: string;
+  reason: string;
+}
+
+/** What a historian upload imported (or, on a dry run, would import). */
+export interface ExportImport {
+  dry_run: boolean;
+  files: { file: string; layout: string; rows: number; values: number; bad_quality: number; bad_rows: number; unmapped_tags: string[]; missing_tags: string[] }[];
+  loops: { loop_id: string; samples: number; start: string; end: string }[];
+  values: number;
+  samples_stored: number;
+  values_stored: number;
+  bad_quality: number;
+  bad_rows: number;
+  start: string | null;
+  end: string | null;
+  seconds: number;
+  skipped: ImportProblem[];
+  catalogue_loops: number;
+  next_steps: string[];
 }
 
 /** RFC 9457 problem details, as every gateway error is answered. */

@@ -21,6 +21,7 @@ import { HealthBar, StatusBadge, statusText } from "../components/StatusBadge";
 import { formatNumber, formatShare, labelOf } from "../lib/format";
 import { FLEET_KPI_COLUMNS, headlineOf, oscillationText, type KpiHeadline } from "../lib/kpis";
 import { notAssessedReason } from "../lib/assessment";
+import { dataSourceText } from "../lib/dataSource";
 import { DEFAULT_PERIOD, periodDescription, periodOf } from "../lib/periods";
 import { rollUpBy, type GroupRollup } from "../lib/rollup";
 
@@ -184,6 +185,7 @@ export function FleetPage() {
   const live = useLiveValues(api, (pageLoops ?? []).map((item) => item.loop_id));
 
   const [groupBy, setGroupBy] = useState<"unit" | "area">("unit");
+  const [showSource, setShowSource] = useState(false);
   const areaLoops = useAsync(
     (signal) => (groupBy === "area" ? api.listLoops({ period, unit, area, sort: "loop_id", limit: 1000 }, signal) : Promise.resolve(null)),
     [api, groupBy, period, unit, area],
@@ -323,6 +325,9 @@ export function FleetPage() {
                 Clear filters
               </button>
             )}
+            <label className="field-inline" style={{ alignSelf: "end" }}>
+              <input type="checkbox" checked={showSource} onChange={(event) => setShowSource(event.target.checked)} /> Data source column
+            </label>
           </form>
         </div>
         <AsyncView
@@ -371,6 +376,7 @@ export function FleetPage() {
                       <SortHeader column="criticality" sort={sort} order={order} initialOrder="desc" className="hide-narrow" onSort={(s, o) => update({ sort: s, order: o })}>
                         Criticality
                       </SortHeader>
+                      {showSource && <th scope="col">Data source</th>}
                       <th scope="col">Work</th>
                     </tr>
                   </thead>
@@ -399,6 +405,11 @@ export function FleetPage() {
                             {liveText(live[loop.loop_id])}
                           </td>
                           <td className="num hide-narrow">{loop.criticality}</td>
+                          {showSource && (
+                            <td className="small" data-testid={`source-${loop.loop_id}`}>
+                              {dataSourceText(loop)}
+                            </td>
+                          )}
                           <td className="nowrap" data-testid="work-cell">
                             <WorkCell entry={work.state.data?.get(loop.loop_id)} />
                           </td>

@@ -1,5 +1,5 @@
 // Loops admin (admin role): register loops, change their names, units and areas, delete them,
-// and import a plant's loop list (CSV or JSON, PV ranges included).
+// import a plant's loop list (CSV or JSON, PV ranges included) and upload historian exports.
 
 import { useState, type FormEvent } from "react";
 import { Link } from "react-router-dom";
@@ -12,6 +12,8 @@ import { useAuth } from "../auth/AuthProvider";
 import { AsyncView } from "../components/AsyncView";
 import { Pagination } from "../components/Pagination";
 import { StatusBadge } from "../components/StatusBadge";
+import { dataSourceText } from "../lib/dataSource";
+import { ExportUploadForm } from "./ExportUploadForm";
 
 const EMPTY = { loop_id: "", name: "", description: "", unit: "", area: "", engineering_units: "" };
 type Draft = typeof EMPTY & { active?: boolean };
@@ -274,6 +276,7 @@ export function LoopsAdminPage() {
         </p>
       )}
       <CatalogueImportForm onDone={done} />
+      <ExportUploadForm onDone={loops.reload} />
       {creating && <LoopForm initial={EMPTY} creating onDone={done} onCancel={() => setCreating(false)} />}
       {editing && <LoopForm key={editing.loop_id} initial={editing} creating={false} onDone={done} onCancel={() => setEditing(null)} />}
       <section className="panel" aria-labelledby="loops-heading">
@@ -290,6 +293,7 @@ export function LoopsAdminPage() {
                       <th scope="col">Unit</th>
                       <th scope="col">Area</th>
                       <th scope="col">Eng. units</th>
+                      <th scope="col">Data source</th>
                       <th scope="col">Status</th>
                       <th scope="col">
                         <span className="sr-only">Actions</span>
@@ -306,6 +310,7 @@ export function LoopsAdminPage() {
                         <td>{loop.unit ?? "–"}</td>
                         <td>{loop.area ?? "–"}</td>
                         <td>{loop.engineering_units ?? "–"}</td>
+                        <td className="small">{dataSourceText(loop)}</td>
                         <td>
                           <StatusBadge status={loop.status} />
                         </td>

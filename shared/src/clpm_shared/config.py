@@ -311,6 +311,11 @@ class ApiSettings(BaseSettings):
         "refused with 413 before it is read, on every route and the local issuer (whose "
         "forms are capped at 16 KiB).",
     )
+    api_max_upload_bytes: Annotated[int, Field(ge=1024, le=64 * 1024**3)] = Field(
+        default=256 * 1024 * 1024,
+        description="Largest request body of POST /loops/import (historian exports and their "
+        "tag map, multipart); a larger one is refused with 413 before it is read.",
+    )
     api_fast_cached_hits: bool = Field(
         default=True,
         description="Answer fresh in-process cache hits of /data/realtime and /data/aggregated "

@@ -11,6 +11,7 @@ import { AsyncView, ErrorState, Loading } from "../../components/AsyncView";
 import { PeriodPicker } from "../../components/PeriodPicker";
 import { HealthBar, StatusBadge } from "../../components/StatusBadge";
 import { notAssessedReason } from "../../lib/assessment";
+import { dataSourceText } from "../../lib/dataSource";
 import { formatTime, labelOf } from "../../lib/format";
 import { periodDescription, periodOf, withPeriod } from "../../lib/periods";
 import type { TrendData } from "../../lib/series";
@@ -81,6 +82,9 @@ export function LoopDetailPage() {
           <p>
             {[loop.unit && `Unit ${loop.unit}`, loop.area && `Area ${loop.area}`, loop.engineering_units].filter(Boolean).join(" · ") || "No unit or area assigned"}
             {loop.description && ` — ${loop.description}`}
+          </p>
+          <p className="small muted" data-testid="data-source">
+            Data source: {dataSourceText(loop)}
           </p>
         </div>
         <div className="toolbar" style={{ alignItems: "center" }}>

@@ -22,6 +22,7 @@ from clpm_api_gateway import (
     routes_data,
     routes_diagnostics,
     routes_fleet,
+    routes_import,
     routes_kpis,
     routes_loops,
     routes_operations,
@@ -55,6 +56,7 @@ from clpm_shared.web.security_headers import SecurityHeaders
 API_ROUTERS: tuple[APIRouter, ...] = (
     routes_data.router,
     routes_catalogue.router,
+    routes_import.router,
     routes_loops.router,
     routes_kpis.router,
     routes_fleet.router,

@@ -61,6 +61,9 @@ bearer_scheme = HTTPBearer(
     "embedded run); audience clpm-api.",
 )
 
+UPLOAD_PATH = "/loops/import"
+"""The route of historian uploads, which has its own body limit."""
+
 
 def _quoted(text: str) -> str:
     return text.replace("\\", "").replace('"', "'")
@@ -164,14 +167,18 @@ def mount_security(app: FastAPI, settings: Settings) -> None:
 
 
 def body_limits_of(app: FastAPI, settings: Settings) -> tuple[tuple[str, int], ...]:
-    """Path prefixes with a smaller body limit than ``API_MAX_BODY_BYTES``: the issuer's forms."""
+    """Path prefixes with their own body limit instead of ``API_MAX_BODY_BYTES``: the issuer's
+    forms (smaller) and the historian upload ``/loops/import`` (``API_MAX_UPLOAD_BYTES``)."""
+    prefix = settings.api.api_prefix.rstrip("/")
+    upload = settings.api.api_max_upload_bytes
+    limits: list[tuple[str, int]] = [(f"{prefix}{UPLOAD_PATH}", upload), (UPLOAD_PATH, upload)]
     local = getattr(app.state, "local_issuer", None)
-    if local is None:
-        return ()
-    from clpm_api_gateway.local_issuer import MAX_FORM_BYTES  # noqa: PLC0415
+    if local is not None:
+        from clpm_api_gateway.local_issuer import MAX_FORM_BYTES  # noqa: PLC0415
 
-    limit = min(MAX_FORM_BYTES, settings.api.api_max_body_bytes)
-    return ((local.mount_path.rstrip("/") + "/", limit),)
+        limit = min(MAX_FORM_BYTES, settings.api.api_max_body_bytes)
+        limits.append((local.mount_path.rstrip("/") + "/", limit))
+    return tuple(limits)
 
 
 @asynccontextmanager

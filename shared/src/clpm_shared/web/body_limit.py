@@ -10,8 +10,10 @@ anonymous client can make a service buffer and parse any amount of data before i
   encoding) or understated: the body is counted chunk by chunk as the app reads it and the read
   fails with a 413 :class:`~starlette.exceptions.HTTPException` (the app's handlers answer it).
 
-A malformed ``Content-Length`` answers 400. Longer path prefixes may carry their own, smaller
-limit (``limits``; e.g. the local issuer's forms).
+A malformed ``Content-Length`` answers 400. Paths may carry their own limit (``limits``): an
+entry ending in ``/`` covers every path under it (the longest such prefix wins; e.g. the local
+issuer's forms), any other entry exactly that path (e.g. an upload route with a larger limit,
+which must not extend to a neighbour such as ``/loops/import-7``).
 """
 
 from __future__ import annotations
@@ -40,18 +42,27 @@ class BodyTooLargeError(HTTPException):
 
 
 class RequestBodyLimit:
-    """ASGI layer: at most ``max_bytes`` of body per HTTP request (``limits``: per path prefix)."""
+    """ASGI layer: at most ``max_bytes`` of body per HTTP request (``limits``: per path, or per
+    path prefix ending in ``/``)."""
 
     def __init__(
         self, app: ASGIApp, *, max_bytes: int, limits: Sequence[tuple[str, int]] = ()
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.exact = {path: limit for path, limit in limits if not path.endswith("/")}
         # the longest matching prefix wins
-        self.limits = sorted(limits, key=lambda item: len(item[0]), reverse=True)
+        self.prefixes = sorted(
+            ((path, limit) for path, limit in limits if path.endswith("/")),
+            key=lambda item: len(item[0]),
+            reverse=True,
+        )
 
     def limit_for(self, path: str) -> int:
-        for prefix, limit in self.limits:
+        exact = self.exact.get(path)
+        if exact is not None:
+            return exact
+        for prefix, limit in self.prefixes:
             if path.startswith(prefix):
                 return limit
         return self.max_bytes
