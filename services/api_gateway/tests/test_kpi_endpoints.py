@@ -23,6 +23,8 @@ from clpm_shared.db.models import KpiResult
 from clpm_shared.db.repositories import LoopRepository
 from clpm_shared.db.repositories.kpis_write import KpiWriteRepository
 from clpm_shared.simulation import LoopProfile, SimulatedLoopSpec, simulate_fleet
+from clpm_shared.timeseries import Point
+from clpm_shared.timeseries.factory import create_store
 
 API = "/api/v1"
 H = dict[str, dict[str, str]]
@@ -394,3 +396,36 @@ async def test_kpi_routes_carry_the_oscillation_components_of_each_window(
     assert chosen.json()["items"][0] == {"osc_components": history["items"][0]["osc_components"]}
     quiet = (await get(client, headers, "/loops/FIC-101/kpis/latest")).json()
     assert quiet["osc_components"] is None, "rows stored without components answer null"
+
+    # the ACF and spectrum of the latest window, computed from its raw samples in the store
+    path = f"/loops/{spec.loop_id}/kpis/latest/oscillation-view"
+    assert (await get(client, headers, path)).json()["reason"] == "no raw samples in the window"
+    store = create_store(settings.influx)
+    try:
+        await store.write(
+            [
+                Point(
+                    spec.loop_id,
+                    start + timedelta(seconds=float(series.t[k])),
+                    float(series.pv[k]),
+                    float(series.sp[k]),
+                    float(series.op[k]),
+                    str(series.mode[k]),
+                )
+                for k in range(2 * 900)
+            ]
+        )
+    finally:
+        await store.close()
+    view = (await get(client, headers, path)).json()
+    assert view["reason"] is None
+    assert view["window_start"] == "2025-01-10T10:15:00.000Z"
+    assert view["acf"][0] == pytest.approx(1.0)
+    assert view["lag_s"][-1] == pytest.approx(450.0, abs=2.0)
+    power = np.asarray(view["power"])
+    periods = np.asarray(view["period_s"])
+    assert periods[int(np.argmax(power))] == pytest.approx(17.0, rel=0.1)
+    limit_cycle = (periods > 35.0) & (periods < 80.0)
+    assert power[limit_cycle].max() > 10 * np.median(power), "the limit cycle stands out too"
+    missing = await get(client, headers, "/loops/NOPE-9/kpis/latest/oscillation-view")
+    assert missing.status_code == 404
