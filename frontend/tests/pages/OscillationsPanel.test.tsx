@@ -2,7 +2,10 @@
 // first; an assessed window without oscillation; a window not assessed with its reason.
 import { render, screen, within } from "@testing-library/react";
 
+import { curvePath, scaleX } from "../../src/pages/loop/OscillationChart";
 import { OscillationsPanel, componentsOf } from "../../src/pages/loop/OscillationsPanel";
+import { fakeGateway, json } from "../fakeGateway";
+import { renderPage } from "../renderApp";
 
 const LATEST = {
   loop_id: "PIC-301",
@@ -42,5 +45,43 @@ describe("OscillationsPanel", () => {
     expect(componentsOf({ osc_components: "bad" })).toBeNull();
     expect(componentsOf({})).toBeNull();
     expect(componentsOf({ osc_components: [{ period_s: 20 }, { nope: 1 }, null] })).toHaveLength(1);
+  });
+});
+
+describe("OscillationChart", () => {
+  const view = {
+    loop_id: "PIC-301",
+    window_start: LATEST.window_start,
+    window_end: LATEST.window_end,
+    lag_s: [0, 150, 300, 450],
+    acf: [1, -1, 1, 0],
+    period_s: [2, 20, 200],
+    power: [0, 1, 0.5],
+    reason: null,
+  };
+
+  it("maps lags linearly and periods logarithmically into the chart", () => {
+    expect(curvePath([0, 450], [1, -1], -1, 1)).toBe("M4.0,4.0L316.0,86.0");
+    expect(scaleX(20, 2, 200, true)).toBeCloseTo(160, 5); // a decade of two: the middle
+    expect(curvePath([], [], 0, 1)).toBe("");
+    expect(curvePath([1, 2], [1], 0, 1)).toBe("");
+  });
+
+  it("fetches the ACF and spectrum of the latest window and marks each component's period", async () => {
+    const { api, requests } = fakeGateway({ "GET /loops/PIC-301/kpis/latest/oscillation-view": () => json(view) });
+    renderPage(<OscillationsPanel latest={LATEST} loopId="PIC-301" />, { api, path: "/", at: "/" });
+    const acf = await screen.findByRole("img", { name: "Autocorrelation of the latest window" });
+    expect(acf.querySelector("path")?.getAttribute("d")).toBe(curvePath(view.lag_s, view.acf, -1, 1));
+    const spectrum = screen.getByRole("img", { name: "Power spectrum of the latest window" });
+    const marks = within(spectrum as unknown as HTMLElement).getAllByTestId("component-period");
+    expect(marks.map((mark) => Number(mark.getAttribute("x1")))).toEqual([scaleX(51.2, 2, 200, true), scaleX(17.0, 2, 200, true)]);
+    expect(requests.map((request) => request.path)).toEqual(["/loops/PIC-301/kpis/latest/oscillation-view"]);
+  });
+
+  it("shows why there is no chart", async () => {
+    const empty = { ...view, lag_s: [], acf: [], period_s: [], power: [], reason: "no raw samples in the window" };
+    const { api } = fakeGateway({ "GET /loops/PIC-301/kpis/latest/oscillation-view": () => json(empty) });
+    renderPage(<OscillationsPanel latest={LATEST} loopId="PIC-301" />, { api, path: "/", at: "/" });
+    expect(await screen.findByText("No chart: no raw samples in the window.")).toBeInTheDocument();
   });
 });

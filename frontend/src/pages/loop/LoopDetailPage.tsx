@@ -125,7 +125,7 @@ export function LoopDetailPage() {
               <p className="state state-empty">No KPI window has been computed for this loop yet.</p>
             </section>
           )}
-          {latest.window_end && <OscillationsPanel latest={latest} units={loop.engineering_units} />}
+          {latest.window_end && <OscillationsPanel latest={latest} units={loop.engineering_units} loopId={loop.loop_id} />}
           <DiagnosisPanel loopId={loop.loop_id} spanSource={spanSourceOf(latest)} />
           <HistoryPanel loopId={loop.loop_id} />
         </div>

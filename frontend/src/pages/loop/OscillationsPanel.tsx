@@ -3,6 +3,7 @@
 
 import type { KpiRow } from "../../api/types";
 import { formatDuration, formatNumber, formatShare } from "../../lib/format";
+import { OscillationChart } from "./OscillationChart";
 
 export interface OscillationComponent {
   period_s: number;
@@ -23,7 +24,8 @@ export function componentsOf(row: KpiRow): OscillationComponent[] | null {
   );
 }
 
-export function OscillationsPanel({ latest, units }: { latest: KpiRow; units?: string | null }) {
+/** ``loopId`` adds the ACF and spectrum of the latest window, fetched from the gateway. */
+export function OscillationsPanel({ latest, units, loopId }: { latest: KpiRow; units?: string | null; loopId?: string }) {
   const components = componentsOf(latest);
   const reasons = (latest.reasons ?? {}) as Record<string, string>;
   return (
@@ -63,6 +65,7 @@ export function OscillationsPanel({ latest, units }: { latest: KpiRow; units?: s
           </table>
         </div>
       )}
+      {loopId && <OscillationChart loopId={loopId} periods={(components ?? []).map((component) => component.period_s)} />}
     </section>
   );
 }
