@@ -80,6 +80,16 @@ function gateway(routes: Parameters<typeof fakeGateway>[0] = {}) {
     "GET /loops/TIC-205/kpis": () => ({ loop_id: "TIC-205", start: "", end: "", count: 1, columns: [], items: [LATEST] }),
     "GET /loops/TIC-205/config": () => ({ loop_id: "TIC-205", loop_type: "temperature", criticality: 4, normal_modes: null, pv_lo: null, pv_hi: null }),
     "GET /loops/TIC-205/diagnostics": () => ({ loop_id: "TIC-205", count: 1, items: [STORED_FINDING] }),
+    "GET /loops/TIC-205/kpis/latest/oscillation-view": () => ({
+      loop_id: "TIC-205",
+      window_start: null,
+      window_end: null,
+      lag_s: [],
+      acf: [],
+      period_s: [],
+      power: [],
+      reason: "no raw samples in the window",
+    }),
     "GET /loops/TIC-205/assessment": (request) => ({ ...DAY, period: request.query.get("period") }),
     ...routes,
   });

@@ -8,15 +8,23 @@ criticality 1, APC: attainment 1.0 and 0.5 over 900 samples each); PIC-400 none.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
+from clpm_shared.analytics import LoopConfig, LoopWindow, compute_kpis
 from clpm_shared.config import Settings
 from clpm_shared.db import create_engine, create_session_factory
 from clpm_shared.db.models import KpiResult
+from clpm_shared.db.repositories import LoopRepository
+from clpm_shared.db.repositories.kpis_write import KpiWriteRepository
+from clpm_shared.simulation import LoopProfile, SimulatedLoopSpec, simulate_fleet
+from clpm_shared.timeseries import Point
+from clpm_shared.timeseries.factory import create_store
 
 API = "/api/v1"
 H = dict[str, dict[str, str]]
@@ -317,3 +325,107 @@ async def test_answers_are_cached_until_a_client_asks_for_a_fresh_one(
     )
     assert fresh.json()["status"] == "good"
     assert (await get(client, headers, path)).json()["health_score"] == 88.0
+
+
+async def test_kpi_routes_carry_the_oscillation_components_of_each_window(
+    client: httpx.AsyncClient, headers: H, settings: Settings
+) -> None:
+    # a sticky valve (limit cycle near 50 s) plus a 17 s disturbance, two windows of it,
+    # computed as the KPI worker does and stored in the real database
+    spec = replace(
+        SimulatedLoopSpec.for_profile("SIM-OSC-7", LoopProfile.STICKY_VALVE, seed=3),
+        time_constant_s=20.0,
+        ti_s=20.0,
+        dead_time_s=3.0,
+        osc_amplitude=2.0,
+        osc_period_s=17.0,
+    )
+    [series] = simulate_fleet([spec], 2 * 900)
+    start = datetime(2025, 1, 10, 10, 0, tzinfo=UTC)
+    rows = []
+    for k in range(2):
+        part = slice(k * 900, (k + 1) * 900)
+        window = LoopWindow.from_raw(
+            series.t[part].astype(float),
+            series.pv[part],
+            series.sp[part],
+            series.op[part],
+            np.asarray(series.mode[part], dtype=object),
+            start=900.0 * k,
+            end=900.0 * (k + 1),
+            ts=1.0,
+        )
+        rows.append(
+            {
+                "loop_id": spec.loop_id,
+                "window_start": start + timedelta(minutes=15 * k),
+                "window_end": start + timedelta(minutes=15 * (k + 1)),
+                **compute_kpis(window, LoopConfig()).to_row(),
+            }
+        )
+    engine = create_engine(settings.database)
+    async with create_session_factory(engine)() as session, session.begin():
+        await LoopRepository(session).register_discovered([spec.loop_id])
+        await KpiWriteRepository(session).upsert_kpis(rows)
+    await engine.dispose()
+
+    history = (await get(client, headers, f"/loops/{spec.loop_id}/kpis", **HOUR)).json()
+    assert history["count"] == 2
+    assert "osc_components" in history["columns"]
+    latest = (await get(client, headers, f"/loops/{spec.loop_id}/kpis/latest")).json()
+    assert latest["window_start"] == "2025-01-10T10:15:00.000Z"
+    assert latest["osc_components"] == history["items"][1]["osc_components"]
+    for row in history["items"]:
+        components = row["osc_components"]
+        assert len(components) == 2, components
+        periods = sorted(c["period_s"] for c in components)
+        assert periods[0] == pytest.approx(17.0, rel=0.1)
+        assert 35.0 < periods[1] < 80.0
+        assert set(components[0]) == {
+            "period_s",
+            "strength",
+            "regularity",
+            "share",
+            "amplitude",
+            "amplitude_pct",
+            "peak_ratio",
+        }
+    chosen = await get(
+        client, headers, f"/loops/{spec.loop_id}/kpis", **HOUR, columns="osc_components"
+    )
+    assert chosen.json()["items"][0] == {"osc_components": history["items"][0]["osc_components"]}
+    quiet = (await get(client, headers, "/loops/FIC-101/kpis/latest")).json()
+    assert quiet["osc_components"] is None, "rows stored without components answer null"
+
+    # the ACF and spectrum of the latest window, computed from its raw samples in the store
+    path = f"/loops/{spec.loop_id}/kpis/latest/oscillation-view"
+    assert (await get(client, headers, path)).json()["reason"] == "no raw samples in the window"
+    store = create_store(settings.influx)
+    try:
+        await store.write(
+            [
+                Point(
+                    spec.loop_id,
+                    start + timedelta(seconds=float(series.t[k])),
+                    float(series.pv[k]),
+                    float(series.sp[k]),
+                    float(series.op[k]),
+                    str(series.mode[k]),
+                )
+                for k in range(2 * 900)
+            ]
+        )
+    finally:
+        await store.close()
+    view = (await get(client, headers, path)).json()
+    assert view["reason"] is None
+    assert view["window_start"] == "2025-01-10T10:15:00.000Z"
+    assert view["acf"][0] == pytest.approx(1.0)
+    assert view["lag_s"][-1] == pytest.approx(450.0, abs=2.0)
+    power = np.asarray(view["power"])
+    periods = np.asarray(view["period_s"])
+    assert periods[int(np.argmax(power))] == pytest.approx(17.0, rel=0.1)
+    limit_cycle = (periods > 35.0) & (periods < 80.0)
+    assert power[limit_cycle].max() > 10 * np.median(power), "the limit cycle stands out too"
+    missing = await get(client, headers, "/loops/NOPE-9/kpis/latest/oscillation-view")
+    assert missing.status_code == 404

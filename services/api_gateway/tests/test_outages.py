@@ -52,6 +52,8 @@ async def test_stopped_influxd_answers_503_then_recovers(
             headers=viewer,
         )
         assert_unavailable(raw, "timeseries")
+        view = await client.get(f"{API}/loops/FIC-101/kpis/latest/oscillation-view", headers=viewer)
+        assert_unavailable(view, "timeseries")
         ready = await client.get("/ready")
         assert ready.status_code == 503
         assert ready.json()["checks"] == {"database": "ok", "timeseries": "down"}

@@ -20,6 +20,7 @@ import { AssessmentPanel } from "./AssessmentPanel";
 import { DiagnosisPanel } from "./DiagnosisPanel";
 import { HistoryPanel } from "./HistoryPanel";
 import { KpiPanel } from "./KpiPanel";
+import { OscillationsPanel } from "./OscillationsPanel";
 import { PvOpPanel } from "./PvOpPanel";
 import { TrendPanel } from "./TrendPanel";
 
@@ -128,6 +129,7 @@ export function LoopDetailPage() {
               <p className="state state-empty">No KPI window has been computed for this loop yet.</p>
             </section>
           )}
+          {latest.window_end && <OscillationsPanel latest={latest} units={loop.engineering_units} loopId={loop.loop_id} />}
           <DiagnosisPanel loopId={loop.loop_id} spanSource={spanSourceOf(latest)} />
           <HistoryPanel loopId={loop.loop_id} />
         </div>

@@ -21,6 +21,8 @@ counterpart here, the alias answers null and its note says why.
 | control_error | error_mean | mean of SP - PV |
 | noise_level | error_std | std of SP - PV |
 | setpoint_changes | sp_changes | |
+| (new) | osc_components | every significant oscillation of the window (period_s, strength, \
+  regularity, share, amplitude, amplitude_pct), largest first |
 | (new) | span_source | "configured" (pv_lo/pv_hi) or "estimated": the span of every % of span |
 | rpi, stiction, deadband, peak_error, process_gain, time_constant, dead_time, mode_changes | \
   null | see the notes |
@@ -66,6 +68,7 @@ KPI_COLUMNS: tuple[str, ...] = (
     "osc_period_s",
     "osc_regularity",
     "osc_amplitude",
+    "osc_components",
     "sp_changes",
     "overshoot_pct",
     "settling_time_s",

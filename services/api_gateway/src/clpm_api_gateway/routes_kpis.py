@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from clpm_api_gateway.columnar import iso_time
 from clpm_api_gateway.csv_export import CSV_RESPONSE_DOC, csv_response, rows_csv, wants_csv
@@ -74,6 +75,8 @@ from clpm_api_gateway.schemas import (
     Period,
 )
 from clpm_api_gateway.security import require_role
+from clpm_shared.analytics import LoopConfig, LoopWindow
+from clpm_shared.analytics.oscillation_view import oscillation_signal, oscillation_view
 from clpm_shared.cache import cache_key, ttl_for_range
 from clpm_shared.db.models import KpiResult
 from clpm_shared.db.repositories.apc_read import ApcReadRepository
@@ -270,6 +273,64 @@ async def kpi_period_summary(
     return json_response(
         await cached_json(resources.cache, key, ttl, compute, loop_tags(loop_id), fresh=fresh)
     )
+
+
+class OscillationViewOut(BaseModel):
+    """ACF and relative power spectrum of the oscillation signal of a loop's latest window."""
+
+    loop_id: str
+    window_start: str | None
+    window_end: str | None
+    lag_s: list[float]
+    acf: list[float]
+    period_s: list[float]
+    power: list[float]
+    reason: str | None
+
+
+@router.get(
+    "/loops/{loop_id}/kpis/latest/oscillation-view",
+    summary="ACF and spectrum of a loop's latest KPI window",
+    response_model=OscillationViewOut,
+    responses=PROBLEM_404,
+)
+async def kpi_latest_oscillation_view(
+    resources: ResourcesDep, loop_id: LoopIdPath
+) -> OscillationViewOut:
+    """Computed on demand from the raw samples of the latest KPI window on the KPI worker's
+    1 s grid: the control error in service (else PV), detrended; empty with a reason when
+    there is no window or too little data. 503 when the time-series store is down."""
+    loop_id = path_loop_id(loop_id)
+    await require_registered_loop(resources, loop_id)
+    async with resources.sessions() as session:
+        latest = await KpiReadRepository(session).latest(loop_id)
+        stored = await LoopConfigRepository(session).get(loop_id)
+    modes = stored.normal_modes if stored is not None else None
+    config = LoopConfig.from_mapping({"normal_modes": modes})
+    empty: dict[str, list[float]] = {"lag_s": [], "acf": [], "period_s": [], "power": []}
+    if latest is None:
+        return OscillationViewOut(
+            loop_id=loop_id, window_start=None, window_end=None, reason="no KPI window yet", **empty
+        )
+    start, end = latest.window_start, latest.window_end
+    series = (await resources.store.query_raw_many([loop_id], start, end)).get(loop_id)
+    times = {"window_start": iso_time(start), "window_end": iso_time(end)}
+    if series is None or len(series) < 3:
+        return OscillationViewOut(
+            loop_id=loop_id, reason="no raw samples in the window", **times, **empty
+        )
+    window = LoopWindow.from_raw(
+        series.t_ns.astype(float) / 1e9,
+        series.pv,
+        series.sp,
+        series.op,
+        [("" if m is None else str(m)) for m in series.mode],
+        start=start.timestamp(),
+        end=end.timestamp(),
+        ts=1.0,
+    )
+    view = oscillation_view(oscillation_signal(window, config), window.ts)
+    return OscillationViewOut.model_validate({"loop_id": loop_id, **times, **view.to_dict()})
 
 
 @router.get(

@@ -15,8 +15,9 @@ from clpm_shared.analytics.harris import harris_delay, harris_index
 from clpm_shared.analytics.health import health_score
 from clpm_shared.analytics.loop_config import LoopConfig
 from clpm_shared.analytics.loop_window import LoopWindow
+from clpm_shared.analytics.multiple_oscillations import OscillationComponent
 from clpm_shared.analytics.op_movement import op_reversals_per_hour, op_travel_per_hour
-from clpm_shared.analytics.oscillation import detect_oscillation
+from clpm_shared.analytics.oscillation import detect_oscillation, detect_oscillations
 from clpm_shared.analytics.saturation import saturation_shares
 from clpm_shared.analytics.service_factor import summarise_modes
 from clpm_shared.analytics.signal_preparation import FloatArray, fill_gaps
@@ -77,6 +78,9 @@ class KpiResult:
     osc_period_s: float | None = None
     osc_regularity: float | None = None
     osc_amplitude: float | None = None
+    osc_components: list[dict[str, float | None]] | None = None
+    """Every significant oscillation of the window (:func:`component_row`), largest first;
+    [] when the window was assessed and none was found."""
     sp_changes: int | None = None
     overshoot_pct: float | None = None
     settling_time_s: float | None = None
@@ -104,6 +108,8 @@ class KpiResult:
         for name in ("mode_shares", "sub_scores", "reasons"):
             if row[name] is not None:
                 row[name] = dict(row[name])
+        if row["osc_components"] is not None:
+            row["osc_components"] = [dict(c) for c in row["osc_components"]]
         return row
 
 
@@ -169,6 +175,19 @@ def pv_span_source(config: LoopConfig, span: float | None) -> SpanSource | None:
     if span is None:
         return None
     return "configured" if config.pv_lo is not None and config.pv_hi is not None else "estimated"
+
+
+def component_row(component: OscillationComponent, span: float | None) -> dict[str, float | None]:
+    r"""One oscillation component as stored in ``kpi_results.osc_components``.
+
+    The fields of :class:`~clpm_shared.analytics.multiple_oscillations.OscillationComponent`
+    (filter bank of Thornhill, Huang & Zhang 2003, J. Process Control 13(1), 91-100) plus
+    ``amplitude_pct`` :math:`= 100\,A / \text{span}` (None when the span is unknown), like
+    ``osc_amplitude``.
+    """
+    row: dict[str, float | None] = dict(component.to_dict())
+    row["amplitude_pct"] = component.amplitude / span * 100.0 if span else None
+    return row
 
 
 def _expected_settling_s(config: LoopConfig) -> float:
@@ -344,6 +363,14 @@ def _compute(window: LoopWindow, config: LoopConfig) -> KpiResult:
                 none(span_reason or "amplitude not estimated", "osc_amplitude")
         else:
             none(f"not oscillating: {oscillation.reason}", "osc_period_s", "osc_amplitude")
+    if values.get("oscillating") is None:
+        none(reasons.get("oscillating", "oscillation not assessed"), "osc_components")
+    else:
+        values["osc_components"] = [
+            component_row(c, span)
+            for c in detect_oscillations(signal, window.ts)
+            if fast or c.period_s >= FAST_DATA_MIN_PERIOD_S
+        ]
 
     step_names = ("sp_changes", "overshoot_pct", "settling_time_s", "rise_time_s")
     if not fast:

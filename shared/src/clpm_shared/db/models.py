@@ -183,6 +183,7 @@ class KpiResult(Base):
     osc_period_s: Mapped[float | None] = mapped_column(Float)
     osc_regularity: Mapped[float | None] = mapped_column(Float)
     osc_amplitude: Mapped[float | None] = mapped_column(Float)
+    osc_components: Mapped[list[Any] | None] = mapped_column(JsonDocument)
     sp_changes: Mapped[int | None] = mapped_column(Integer)
     overshoot_pct: Mapped[float | None] = mapped_column(Float)
     settling_time_s: Mapped[float | None] = mapped_column(Float)
