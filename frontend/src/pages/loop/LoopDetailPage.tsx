@@ -19,6 +19,7 @@ import { AssessmentPanel } from "./AssessmentPanel";
 import { DiagnosisPanel } from "./DiagnosisPanel";
 import { HistoryPanel } from "./HistoryPanel";
 import { KpiPanel } from "./KpiPanel";
+import { LongTermPanel } from "./LongTermPanel";
 import { PvOpPanel } from "./PvOpPanel";
 import { TrendPanel } from "./TrendPanel";
 
@@ -126,6 +127,7 @@ export function LoopDetailPage() {
           )}
           <DiagnosisPanel loopId={loop.loop_id} spanSource={spanSourceOf(latest)} />
           <HistoryPanel loopId={loop.loop_id} />
+          <LongTermPanel loopId={loop.loop_id} />
         </div>
         <PvOpPanel loopId={loop.loop_id} range={range} raw={raw} units={loop.engineering_units} />
       </div>
