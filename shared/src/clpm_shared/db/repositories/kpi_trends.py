@@ -133,28 +133,49 @@ class KpiTrendRepository:
         roll-ups weight loops; a loop with more windows in the bucket weighs more.
         """
         bucket = _bucket(await self._dialect(), resolution).label("bucket")
+        # per loop and bucket first (one pass over the windows), then weighted per group
+        status_counts = [
+            func.sum(case((KpiResult.status == status, 1), else_=0)).label(f"n_{status}")
+            for status in TREND_STATUSES
+        ]
+        per_loop = (
+            select(
+                KpiResult.loop_id.label("loop_id"),
+                bucket,
+                func.count().label("windows"),
+                func.count(KpiResult.health_score).label("rated"),
+                func.sum(KpiResult.health_score).label("health_sum"),
+                *status_counts,
+            )
+            .where(KpiResult.window_start >= start, KpiResult.window_start < end)
+            .group_by(KpiResult.loop_id, bucket)
+            .subquery()
+        )
         criticality = func.coalesce(LoopConfig.criticality, literal(DEFAULT_CRITICALITY))
         group: ColumnElement[Any] = (
             literal("plant") if by == "plant" else getattr(Loop, by)
         ).label("group_key")
-        weighted = func.sum(criticality * KpiResult.health_score) / func.sum(
-            case((KpiResult.health_score.is_not(None), criticality), else_=None)
+        weighted = func.sum(criticality * per_loop.c.health_sum) / func.nullif(
+            func.sum(criticality * per_loop.c.rated), 0
         )
+        windows = func.sum(per_loop.c.windows)
         statement = (
             select(
-                bucket,
+                per_loop.c.bucket,
                 group,
+                windows,
                 func.count(),
-                func.count(func.distinct(KpiResult.loop_id)),
                 weighted,
-                *(_status_share(status) for status in TREND_STATUSES),
+                *(
+                    func.sum(per_loop.c[f"n_{status}"]) * literal(1.0) / windows
+                    for status in TREND_STATUSES
+                ),
             )
-            .select_from(KpiResult)
-            .join(Loop, Loop.loop_id == KpiResult.loop_id)
-            .outerjoin(LoopConfig, LoopConfig.loop_id == KpiResult.loop_id)
-            .where(KpiResult.window_start >= start, KpiResult.window_start < end)
-            .group_by(bucket, group)
-            .order_by(group, bucket)
+            .select_from(per_loop)
+            .join(Loop, Loop.loop_id == per_loop.c.loop_id)
+            .outerjoin(LoopConfig, LoopConfig.loop_id == per_loop.c.loop_id)
+            .group_by(per_loop.c.bucket, group)
+            .order_by(group, per_loop.c.bucket)
         )
         if unit is not None:
             statement = statement.where(Loop.unit == unit)
