@@ -14,6 +14,7 @@ import { WorkCell } from "../components/WorkCell";
 import { AsyncView, ErrorState } from "../components/AsyncView";
 import { CsvButton } from "../components/CsvButton";
 import { HealthHistogram } from "../components/HealthHistogram";
+import { FleetTrendPanel } from "./FleetTrendPanel";
 import { Pagination } from "../components/Pagination";
 import { PeriodPicker } from "../components/PeriodPicker";
 import { SortHeader, type SortOrder } from "../components/SortHeader";
@@ -279,6 +280,8 @@ export function FleetPage() {
           </>
         )}
       </AsyncView>
+
+      <FleetTrendPanel />
 
       <section className="panel" aria-labelledby="bad-actors">
         <div className="panel-head">

@@ -81,6 +81,12 @@ async def test_stopped_postgres_answers_503_then_recovers(
         assert_unavailable(kpis, "database")
         work = await client.get(f"{API}/work-items/fleet", headers=viewer)
         assert_unavailable(work, "database")
+        trend = await client.get(f"{API}/fleet/trends", headers=viewer)
+        assert_unavailable(trend, "database")
+        compare = await client.get(
+            f"{API}/loops/FIC-101/compare", params={"at": "2025-01-10"}, headers=viewer
+        )
+        assert_unavailable(compare, "database")
         audit = await client.get(f"{API}/audit", headers=headers["admin"])
         assert_unavailable(audit, "database")
         ready = await client.get("/ready")

@@ -20,6 +20,7 @@ import { AssessmentPanel } from "./AssessmentPanel";
 import { DiagnosisPanel } from "./DiagnosisPanel";
 import { HistoryPanel } from "./HistoryPanel";
 import { KpiPanel } from "./KpiPanel";
+import { LongTermPanel } from "./LongTermPanel";
 import { OscillationsPanel } from "./OscillationsPanel";
 import { PvOpPanel } from "./PvOpPanel";
 import { TrendPanel } from "./TrendPanel";
@@ -132,6 +133,7 @@ export function LoopDetailPage() {
           {latest.window_end && <OscillationsPanel latest={latest} units={loop.engineering_units} loopId={loop.loop_id} />}
           <DiagnosisPanel loopId={loop.loop_id} spanSource={spanSourceOf(latest)} />
           <HistoryPanel loopId={loop.loop_id} />
+          <LongTermPanel loopId={loop.loop_id} />
         </div>
         <PvOpPanel loopId={loop.loop_id} range={range} raw={raw} units={loop.engineering_units} />
       </div>

@@ -26,6 +26,7 @@ from clpm_api_gateway import (
     routes_kpis,
     routes_loops,
     routes_operations,
+    routes_trends,
     routes_work_items,
 )
 from clpm_api_gateway.api_docs import install_api_docs
@@ -60,6 +61,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     routes_loops.router,
     routes_kpis.router,
     routes_fleet.router,
+    routes_trends.router,
     routes_diagnostics.router,
     routes_work_items.router,
     routes_audit.router,
