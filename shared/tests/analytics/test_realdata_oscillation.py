@@ -82,7 +82,8 @@ def test_accuracy_and_precision_on_the_development_set(isdb: dict[str, RealLoop]
     whole_signal = sum(
         1 for loop in isdb.values() if loop.whole_signal.oscillating == loop.oscillating
     )
-    assert correct >= whole_signal + 10
+    assert correct >= whole_signal + 12
+    assert fp == 0
 
 
 @pytest.mark.parametrize(
@@ -120,12 +121,31 @@ def test_oscillations_hidden_from_the_whole_signal_acf_are_found_by_the_filter_b
     assert loop.found.period_s == pytest.approx(period_s, rel=0.03)
 
 
-@pytest.mark.parametrize("name", ["BAS2", "BAS3", "BAS8", "CHEM40", "CHEM48", "CHEM57", "CHEM8"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "BAS2",
+        "BAS3",
+        "BAS8",
+        "CHEM40",
+        "CHEM45",
+        "CHEM47",
+        "CHEM48",
+        "CHEM52",
+        "CHEM57",
+        "CHEM58",
+        "CHEM61",
+        "CHEM8",
+    ],
+)
 def test_steps_drift_pulses_and_noise_are_not_called_oscillating(
     isdb: dict[str, RealLoop], name: str
 ) -> None:
-    """Long building records with steps and pulses (42,000-105,000 samples), refinery loops
-    with steps and noise, and a sticky valve with fewer than three cycles in the record."""
+    """All 12 non-oscillating loops: long building records with steps and pulses
+    (42,000-105,000 samples), refinery loops with steps and noise, and a sticky valve with
+    fewer than three cycles in the record. CHEM45 and CHEM52 hold a minor spectral peak that
+    passes every test but the 9 dB floor (peak ratio 3.4 and 6.6, 18 % and 4 % of the
+    variance)."""
     loop = isdb[name]
     assert not loop.oscillating
     assert loop.found.assessed
