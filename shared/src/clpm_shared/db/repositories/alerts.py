@@ -36,7 +36,8 @@ _BATCH = 1000
 _EVENTS: Table = AlertEvent.__table__  # type: ignore[assignment]
 _OUTBOX: Table = NotificationOutbox.__table__  # type: ignore[assignment]
 _INBOX: Table = InboxEntry.__table__  # type: ignore[assignment]
-ACTIVE = ("pending", "open")
+ACTIVE = ("pending", "open", "acked")
+"""States of an alert whose condition holds (``acked``: its loop or finding is acknowledged)."""
 
 
 def rule_of(row: AlertRuleRow) -> AlertRule:
@@ -200,7 +201,7 @@ class AlertEventRepository:
         )
 
     async def open_alerts(self) -> list[OpenAlert]:
-        """Every pending or open alert."""
+        """Every pending, open or acknowledged alert."""
         rows = await self.session.execute(
             select(
                 AlertEvent.id,
@@ -218,7 +219,7 @@ class AlertEventRepository:
                 rule_id=rule_id,
                 loop_id=loop_id,
                 key=key,
-                state="pending" if state == "pending" else "open",
+                state="pending" if state == "pending" else "acked" if state == "acked" else "open",
                 first_seen=first_seen,
                 last_notified_at=last_notified_at,
             )
@@ -307,6 +308,7 @@ class AlertEventRepository:
                     .values(state="open")
                     .execution_options(synchronize_session=False)
                 )
+            await self._move(evaluation, now)
             notices.extend((h.event_id, h.notice) for h in evaluation.held if h.notice)
         cleared = [event_id for event_id, _ in evaluation.cleared]
         for batch in _batches(cleared):
@@ -319,6 +321,33 @@ class AlertEventRepository:
         notices.extend((event_id, "cleared") for event_id, notify in evaluation.cleared if notify)
         outbox, inbox = await self._notify(notices, rules, now)
         return ApplyStats(len(opened), len(evaluation.held), len(cleared), outbox, inbox)
+
+    async def _move(self, evaluation: Evaluation, now: datetime) -> None:
+        """Acknowledged alerts move to ``acked`` and their unread inbox entries are marked
+        read (the inbox no longer counts them); alerts whose acknowledgement ended move back
+        to pending / open with their notices forgotten, so they are told as newly opened."""
+        moves: dict[tuple[str, bool], list[int]] = {}
+        for held in evaluation.held:
+            if held.state is not None:
+                moves.setdefault((held.state, held.reset_notified), []).append(held.event_id)
+        for (state, reset), ids in moves.items():
+            values: dict[str, Any] = {"state": state}
+            if reset:
+                values["last_notified_at"] = None
+            for batch in _batches(ids):
+                await self.session.execute(
+                    update(AlertEvent)
+                    .where(AlertEvent.id.in_(batch), AlertEvent.state.in_(ACTIVE))
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
+                if state == "acked":
+                    await self.session.execute(
+                        update(InboxEntry)
+                        .where(InboxEntry.event_id.in_(batch), InboxEntry.read_at.is_(None))
+                        .values(read_at=now)
+                        .execution_options(synchronize_session=False)
+                    )
 
     async def _notify(
         self,
