@@ -78,7 +78,9 @@ async def evaluate_alerts(
                     timedelta(seconds=max(stale)) + 2 * window,
                 )
                 data_since = now - horizon
-            fleet = await events.fleet_state(loop_ids, recent_since(end, window), data_since)
+            fleet = await events.fleet_state(
+                loop_ids, recent_since(end, window), data_since, until=end
+            )
             items = WorkItemRepository(session)
             acknowledgements = await items.open_acknowledgements()
             conditions = (

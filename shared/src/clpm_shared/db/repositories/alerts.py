@@ -130,11 +130,13 @@ class AlertEventRepository:
         loop_ids: Sequence[str],
         since: datetime,
         data_since: datetime | None,
+        until: datetime | None = None,
     ) -> FleetState:
-        """The latest two windows of each of ``loop_ids`` starting at or after ``since``
-        (health, status, previous status, the latest window's findings), the end of the last
-        window with data since ``data_since`` (None: not needed, all ``nan``) and the newest
-        heartbeat per worker service."""
+        """The latest two windows of each of ``loop_ids`` starting at or after ``since`` and
+        ending by ``until`` (None: no bound; health, status, previous status, the latest
+        window's findings), the end of the last window with data since ``data_since`` (None:
+        not needed, all ``nan``) and the newest heartbeat per worker service."""
+        bounded = [] if until is None else [KpiResult.window_end <= until]
         wanted = set(loop_ids)
         places = await self.session.execute(
             select(Loop.loop_id, Loop.unit, Loop.area).where(Loop.deleted_at.is_(None))
@@ -144,7 +146,7 @@ class AlertEventRepository:
             select(
                 KpiResult.loop_id, KpiResult.window_start, KpiResult.health_score, KpiResult.status
             )
-            .where(KpiResult.window_start >= since)
+            .where(KpiResult.window_start >= since, *bounded)
             .order_by(KpiResult.loop_id, KpiResult.window_start.desc())
         )
         latest: dict[str, list[Any]] = {}
@@ -160,7 +162,7 @@ class AlertEventRepository:
         if data_since is not None:
             ends = await self.session.execute(
                 select(KpiResult.loop_id, func.max(KpiResult.window_end))
-                .where(KpiResult.window_start >= data_since, KpiResult.samples > 0)
+                .where(KpiResult.window_start >= data_since, KpiResult.samples > 0, *bounded)
                 .group_by(KpiResult.loop_id)
             )
             last_data = {loop_id: end.timestamp() for loop_id, end in ends if end is not None}
