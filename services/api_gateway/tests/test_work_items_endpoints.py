@@ -145,7 +145,11 @@ async def test_acknowledging_a_finding_until_it_changes_keeps_its_severity(
     loop_ack = await client.post(
         f"{API}/loops/TIC-205/acknowledge", json={}, headers=headers["engineer"]
     )
-    assert loop_ack.json()["acknowledged_state"] == {"status": "poor", "main_problem": "stiction"}
+    assert loop_ack.json()["acknowledged_state"] == {
+        "status": "poor",
+        "main_problem": "stiction",
+        "categories": ["oscillation", "stiction"],
+    }
     assert (await fleet(client, headers))["TIC-205"]["acknowledged"] is True
 
 

@@ -30,11 +30,13 @@ from clpm_shared.db.models import (
     Loop,
     NotificationOutbox,
     WorkerHeartbeat,
+    WorkItem,
 )
 from clpm_shared.db.repositories import LoopRepository, upsert_rows
 from clpm_shared.db.repositories.alerts import AlertRuleRepository
 from clpm_shared.db.repositories.heartbeats import HeartbeatRepository
 from clpm_shared.db.repositories.notifications import InboxRepository
+from clpm_shared.db.repositories.work_items import WorkItemRepository
 from clpm_shared.notify import Notifier
 from tests.harness.notification_receivers import (
     SMTP_PASSWORD,
@@ -71,7 +73,7 @@ async def db(
 ) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """The module's database, emptied of what these tests write."""
     async with sessions() as session, session.begin():
-        for model in (AlertRuleRow, KpiResult, DiagnosticResult, WorkerHeartbeat, Loop):
+        for model in (AlertRuleRow, KpiResult, DiagnosticResult, WorkerHeartbeat, WorkItem, Loop):
             await session.execute(delete(model))
     return sessions
 
@@ -85,6 +87,8 @@ async def store_window(
     end: datetime,
     loops: dict[str, tuple[float | None, str]],
     findings: dict[str, list[str]] | None = None,
+    main_problem: str | None = None,
+    severity: float = 0.5,
 ) -> None:
     rows = [
         {
@@ -94,6 +98,7 @@ async def store_window(
             "samples": 0 if status == "offline" else 900,
             "health_score": health,
             "status": status,
+            "main_problem": main_problem,
         }
         for loop_id, (health, status) in loops.items()
     ]
@@ -103,7 +108,7 @@ async def store_window(
             "window_start": end - WINDOW,
             "category": category,
             "window_end": end,
-            "severity": 0.5,
+            "severity": severity,
             "confidence": 0.9,
             "evidence": {},
             "recommendation": "",
@@ -272,6 +277,121 @@ async def test_health_below_for_a_period_waits_before_notifying(
     fired = await run(db, ["FIC101"], NOW + 2 * WINDOW, END + 2 * WINDOW)
     assert fired["inbox"] == 1
     assert [e.state for e in await events(db)] == ["open"]
+
+
+# ---------------------------------------------------------------------- acknowledgements
+
+
+async def acknowledge(
+    sessions: async_sessionmaker[AsyncSession],
+    loop_id: str,
+    *,
+    category: str | None = None,
+    until: datetime | None = None,
+    snapshot: dict[str, Any] | None = None,
+) -> None:
+    async with sessions() as session, session.begin():
+        await WorkItemRepository(session).create(
+            "bob",
+            {
+                "loop_id": loop_id,
+                "kind": "acknowledgement",
+                "category": category,
+                "state": "open",
+                "acknowledged_until": until,
+                "acknowledged_state": snapshot,
+            },
+        )
+
+
+async def unread(sessions: async_sessionmaker[AsyncSession], user: str = "alice") -> int:
+    async with sessions() as session:
+        return await InboxRepository(session, user).unread()
+
+
+async def test_an_acknowledged_loop_is_not_notified_until_its_main_problem_changes(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    await add_loops(db, {"FIC101": "U1"})
+    await store_window(
+        db, END, {"FIC101": (30.0, "poor")}, {"FIC101": ["stiction"]}, main_problem="stiction"
+    )
+    await add_rule(db, channels=["inbox", "email"], emails=["ops@plant.example"], renotify_s=60)
+    first = await run(db, ["FIC101"])
+    assert (first["opened"], first["outbox"], first["inbox"]) == (1, 1, 1)
+    await acknowledge(
+        db,
+        "FIC101",
+        snapshot={"status": "poor", "main_problem": "stiction", "categories": ["stiction"]},
+    )
+    quiet = await run(db, ["FIC101"], NOW + timedelta(minutes=5))
+    assert (quiet["held"], quiet["outbox"], quiet["inbox"]) == (1, 0, 0)
+    [event] = await events(db)
+    assert event.state == "acked"
+    assert await unread(db) == 0  # the inbox no longer counts the acknowledged alert
+    # renotify_s (60 s) has passed many times over: still nothing
+    later = await run(db, ["FIC101"], NOW + timedelta(minutes=14))
+    assert (later["outbox"], later["inbox"]) == (0, 0)
+    assert len(await outbox(db)) == 1
+    # the main problem changes: the acknowledgement ends and the alert is told again
+    await store_window(
+        db,
+        END + WINDOW,
+        {"FIC101": (25.0, "poor")},
+        {"FIC101": ["oscillation"]},
+        main_problem="oscillation",
+    )
+    again = await run(db, ["FIC101"], NOW + WINDOW, END + WINDOW)
+    assert (again["outbox"], again["inbox"]) == (1, 1)
+    [event] = await events(db)
+    assert (event.state, event.notify_count) == ("open", 2)
+    assert [r.kind for r in await outbox(db)] == ["opened", "opened"]
+    assert await unread(db) == 1
+
+
+async def test_an_acknowledgement_until_a_date_silences_until_that_date(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    await add_loops(db, {"FIC101": "U1"})
+    await store_window(db, END, {"FIC101": (30.0, "poor")})
+    await add_rule(db)
+    await acknowledge(db, "FIC101", until=NOW + timedelta(minutes=30))
+    first = await run(db, ["FIC101"])
+    assert (first["opened"], first["inbox"]) == (1, 0)
+    assert [e.state for e in await events(db)] == ["acked"]
+    assert (await run(db, ["FIC101"], NOW + timedelta(minutes=29)))["inbox"] == 0
+    expired = await run(db, ["FIC101"], NOW + timedelta(minutes=30))
+    assert expired["inbox"] == 1
+    assert [e.state for e in await events(db)] == ["open"]
+
+
+async def test_an_acknowledged_finding_alerts_again_when_it_gets_worse(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    await add_loops(db, {"FIC101": "U1"})
+    await store_window(db, END, {"FIC101": (70.0, "fair")}, {"FIC101": ["stiction"]}, severity=0.5)
+    await add_rule(db, condition="finding", threshold=None)
+    await acknowledge(
+        db, "FIC101", category="stiction", snapshot={"category": "stiction", "severity": 0.5}
+    )
+    assert (await run(db, ["FIC101"]))["inbox"] == 0
+    # a new category of the same loop is not covered by the finding's acknowledgement
+    await store_window(
+        db,
+        END + WINDOW,
+        {"FIC101": (70.0, "fair")},
+        {"FIC101": ["stiction", "saturation"]},
+        severity=0.5,
+    )
+    both = await run(db, ["FIC101"], NOW + WINDOW, END + WINDOW)
+    assert (both["opened"], both["inbox"]) == (1, 1)
+    await store_window(
+        db, END + 2 * WINDOW, {"FIC101": (60.0, "fair")}, {"FIC101": ["stiction"]}, severity=0.8
+    )
+    worse = await run(db, ["FIC101"], NOW + 2 * WINDOW, END + 2 * WINDOW)
+    assert worse["inbox"] == 2  # stiction opened again, saturation cleared
+    states = {e.key: e.state for e in await events(db)}
+    assert states == {"stiction": "open", "saturation": "cleared"}
 
 
 # ---------------------------------------------------------------------- delivery

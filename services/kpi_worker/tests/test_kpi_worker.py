@@ -591,6 +591,68 @@ async def test_a_cycle_evaluates_the_alert_rules_on_what_it_stored(
     assert again.alerts["held"] == len(alerted)
 
 
+async def test_a_backfill_evaluates_the_alerts_once_on_the_current_state(
+    seeded: None,
+    sessions: async_sessionmaker[AsyncSession],
+    make_worker: Callable[..., KpiWorker],
+) -> None:
+    """Two windows backfilled, the first without data: evaluated window by window, every
+    loop would open a stale-data alert and clear it again (two notices each). Evaluated once
+    at the end, on the state at the clock, only the latest window counts."""
+    async with sessions() as session, session.begin():
+        rules = [
+            await AlertRuleRepository(session).create(values, "bob")
+            for values in (
+                {"name": "silent", "scope": "fleet", "condition": "stale_data",
+                 "threshold": 600.0, "channels": ["inbox"], "recipients": ["carol"]},
+                {"name": "below", "scope": "fleet", "condition": "health_below",
+                 "threshold": 100.0, "channels": ["inbox"], "recipients": ["carol"]},
+            )
+        ]  # fmt: skip
+    ids = [r.id for r in rules]
+
+    async def stored() -> list[tuple[str, str, str]]:
+        async with sessions() as session:
+            rows = await session.execute(
+                select(AlertEvent.rule_id, AlertEvent.loop_id, AlertEvent.state).where(
+                    AlertEvent.rule_id.in_(ids)
+                )
+            )
+            return sorted(
+                ("stale" if r == ids[0] else "below", loop, state) for r, loop, state in rows
+            )
+
+    try:
+        first = await make_worker(None, alerts=AlertSettings()).run_range(
+            WINDOW.start - timedelta(minutes=15), WINDOW.end, ["FIC100", "FIC200"], now=NOW
+        )
+        after_first = await stored()
+        async with sessions() as session:
+            unread = await InboxRepository(session, "carol").unread()
+        # the same stretch backfilled again thirty days on: the present counts, not the
+        # history (FIC100 has had no data for weeks; its low health is past)
+        later = await make_worker(None, alerts=AlertSettings()).run_range(
+            WINDOW.start, WINDOW.end, ["FIC100"], now=NOW + timedelta(days=30)
+        )
+        after_later = await stored()
+    finally:
+        async with sessions() as session, session.begin():
+            for rule_id in ids:
+                await AlertRuleRepository(session).delete(rule_id)
+    below = {
+        loop_id
+        for loop_id, row in (await _kpi_rows(sessions)).items()
+        if row.health_score is not None and row.health_score < 100.0
+    }
+    assert "FIC100" in below
+    assert after_first == sorted(("below", loop_id, "open") for loop_id in below)
+    assert (first.alerts["opened"], first.alerts["cleared"]) == (len(below), 0)
+    assert unread == first.alerts["inbox"] == len(below)
+    assert (later.alerts["opened"], later.alerts["cleared"]) == (1, 1)
+    assert ("below", "FIC100", "cleared") in after_later
+    assert ("stale", "FIC100", "open") in after_later
+
+
 def _two_period_spec(loop_id: str) -> SimulatedLoopSpec:
     """A sticky valve (limit cycle near 50 s) plus a 17 s sinusoidal disturbance."""
     sticky = SimulatedLoopSpec.for_profile(loop_id, LoopProfile.STICKY_VALVE, seed=3)

@@ -255,3 +255,67 @@ def test_validation_names_the_field() -> None:
         "quiet_timezone",
     }
     assert validate_rule("fleet", "stale_data", None, 600, ("inbox",), (), None, "UTC") == []
+
+
+# ------------------------------------------------------------------- acknowledgements
+
+
+def test_an_acknowledged_loop_opens_its_alerts_acked_and_silent() -> None:
+    rules = [
+        rule(rule_id=1, condition="health_below", threshold=60),
+        rule(rule_id=2, condition="finding"),
+        rule(rule_id=3, condition="stale_data", threshold=600),
+    ]
+    result = evaluate(rules, fleet(), [], NOW, {"FIC101": frozenset({None})})
+    states = {(a.rule_id, a.loop_id, a.key): (a.state, a.notify) for a in result.new}
+    assert states[(1, "FIC101", "health_below")] == ("acked", False)
+    assert states[(2, "FIC101", "stiction")] == ("acked", False)
+    assert states[(2, "FIC101", "oscillation")] == ("acked", False)
+    # stale data is not what was acknowledged: still told
+    assert states[(3, "FIC102", "stale_data")] == ("open", True)
+    assert result.notices == 2  # FIC102 and TIC201 stale
+
+
+def test_an_acknowledged_finding_silences_only_its_category() -> None:
+    result = evaluate(
+        [rule(condition="finding"), rule(rule_id=2, condition="health_below", threshold=60)],
+        fleet(),
+        [],
+        NOW,
+        {"FIC101": frozenset({"stiction"})},
+    )
+    states = {(a.rule_id, a.key): a.state for a in result.new}
+    assert states == {
+        (1, "stiction"): "acked",
+        (1, "oscillation"): "open",
+        (2, "health_below"): "open",
+    }
+
+
+def test_an_open_alert_moves_to_acked_without_a_notice_then_stays_quiet() -> None:
+    rules = [rule(condition="health_below", threshold=60, renotify_s=60)]
+    alert = opened("FIC101", "health_below")
+    result = evaluate(rules, fleet(), [alert], NOW, {"FIC101": frozenset({None})})
+    [held] = result.held
+    assert (held.state, held.notice, held.fire) == ("acked", None, False)
+    acked = opened("FIC101", "health_below", state="acked")
+    again = evaluate(rules, fleet(), [acked], NOW, {"FIC101": frozenset({None})})
+    [held] = again.held
+    assert (held.state, held.notice) == (None, None)
+    assert again.notices == 0
+
+
+def test_when_the_acknowledgement_ends_the_alert_is_told_as_newly_opened() -> None:
+    rules = [rule(condition="health_below", threshold=60)]
+    acked = opened("FIC101", "health_below", state="acked")
+    [held] = evaluate(rules, fleet(), [acked], NOW).held
+    assert (held.state, held.notice, held.reset_notified) == ("open", "opened", True)
+    pending = [rule(condition="health_below", threshold=60, for_s=7200)]
+    [held] = evaluate(pending, fleet(), [acked], NOW).held
+    assert (held.state, held.notice) == ("pending", None)
+
+
+def test_an_acked_alert_clears_without_a_notice() -> None:
+    acked = opened("FIC102", "health_below", state="acked")
+    result = evaluate([rule(condition="health_below", threshold=60)], fleet(), [acked], NOW)
+    assert result.cleared == [(acked.event_id, False)]

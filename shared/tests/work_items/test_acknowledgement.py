@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from clpm_shared.work_items import LoopCondition, acknowledgement_holds, findings_by_category
+from clpm_shared.work_items import (
+    Acknowledgement,
+    LoopCondition,
+    acknowledgement_holds,
+    findings_by_category,
+    holding_acknowledgements,
+)
 
 NOW = datetime(2025, 3, 4, 6, 0, tzinfo=UTC)
 STICKY = LoopCondition(status="poor", main_problem="stiction", findings={"stiction": 0.6})
@@ -87,3 +93,28 @@ def test_findings_keep_the_highest_severity_of_a_category() -> None:
         "stiction": 0.7,
         "saturation": 0.2,
     }
+
+
+def test_a_loop_acknowledgement_ends_when_a_new_finding_category_appears() -> None:
+    assert holds(LoopCondition(status="poor", main_problem="stiction", findings={"stiction": 0.9}))
+    assert not holds(
+        LoopCondition(
+            status="poor", main_problem="stiction", findings={"stiction": 0.6, "saturation": 0.2}
+        )
+    )
+
+
+def test_holding_acknowledgements_per_loop() -> None:
+    dated = Acknowledgement("FIC101", None, "open", NOW + timedelta(hours=1), None)
+    expired = Acknowledgement("FIC102", None, "open", NOW - timedelta(hours=1), None)
+    finding = Acknowledgement(
+        "TIC205", "stiction", "in_progress", None, STICKY.snapshot("stiction")
+    )
+    changed = Acknowledgement("LIC300", None, "open", None, STICKY.snapshot(None))
+    closed = Acknowledgement("PIC400", None, "done", NOW + timedelta(hours=1), None)
+    oscillating = LoopCondition(status="poor", main_problem="oscillation", findings={})
+    assert holding_acknowledgements(
+        [dated, expired, finding, changed, closed],
+        {"TIC205": STICKY, "LIC300": oscillating},
+        NOW,
+    ) == {"FIC101": frozenset({None}), "TIC205": frozenset({"stiction"})}

@@ -13,9 +13,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clpm_shared.db import create_engine, create_session_factory
+from clpm_shared.db.models import DiagnosticResult, KpiResult
 from clpm_shared.db.repositories import LoopRepository
 from clpm_shared.db.repositories.audit import AuditChange, AuditFilter, AuditRepository
+from clpm_shared.db.repositories.diagnostics_read import DiagnosticReadRepository
+from clpm_shared.db.repositories.loop_overview import LoopOverviewRepository
 from clpm_shared.db.repositories.work_items import WorkItemRepository, work_item_fields
+from clpm_shared.work_items import LoopCondition, findings_by_category
 from tests.harness.servers import migrate
 
 
@@ -167,3 +171,88 @@ async def test_the_audit_trail_refuses_update_and_delete(
         await session.rollback()
         entries, _ = await AuditRepository(session).list_page(AuditFilter(entity_id=entity_id))
         assert [(e.actor, e.after) for e in entries] == [("alice", {"a": 1})]
+
+
+T0 = datetime(2025, 3, 4, 6, 0, tzinfo=UTC)
+W = timedelta(minutes=15)
+
+
+def _finding(
+    loop_id: str, start: datetime, category: str, severity: float, created: datetime
+) -> DiagnosticResult:
+    return DiagnosticResult(
+        loop_id=loop_id,
+        window_start=start,
+        window_end=start + W,
+        category=category,
+        severity=severity,
+        confidence=0.9,
+        evidence={},
+        recommendation="",
+        trigger="kpi_cycle",
+        created_at=created,
+    )
+
+
+async def test_conditions_of_undated_acknowledgements_are_read_in_one_pass_as_per_loop(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """ACK-1: the newest window is fair/oscillation, but an on-demand run of the older window
+    was stored last, so its findings count; ACK-2: no window, no finding (offline); ACK-3:
+    two diagnoses stored at the same moment, the newer window's counts; ACK-4 only a closed
+    and a dated acknowledgement, GONE-1 deleted: both left out."""
+    async with sessions() as session:
+        loops = LoopRepository(session)
+        for loop_id in ("ACK-1", "ACK-2", "ACK-3", "ACK-4"):
+            await loops.save(loop_id, {"name": loop_id})
+        session.add_all(
+            [
+                KpiResult(loop_id="ACK-1", window_start=T0, window_end=T0 + W, status="poor",
+                          health_score=30.0, main_problem="stiction"),
+                KpiResult(loop_id="ACK-1", window_start=T0 + W, window_end=T0 + 2 * W,
+                          status="fair", health_score=70.0, main_problem="oscillation"),
+                KpiResult(loop_id="ACK-3", window_start=T0, window_end=T0 + W, status="good",
+                          health_score=90.0, main_problem=None),
+                _finding("ACK-1", T0 + W, "oscillation", 0.4, T0 + 2 * W),
+                _finding("ACK-1", T0, "stiction", 0.9, T0 + 3 * W),
+                _finding("ACK-1", T0, "saturation", 0.3, T0 + 3 * W),
+                _finding("ACK-3", T0, "oscillation", 0.5, T0 + 2 * W),
+                _finding("ACK-3", T0 + W, "stiction", 0.6, T0 + 2 * W),
+            ]
+        )  # fmt: skip
+        items = WorkItemRepository(session)
+        undated = {"kind": "acknowledgement", "state": "open"}
+        await items.create("e", {"loop_id": "ACK-1", **undated})
+        await items.create("e", {"loop_id": "ACK-1", "category": "stiction", **undated})
+        await items.create("e", {"loop_id": "ACK-2", **undated, "state": "in_progress"})
+        await items.create("e", {"loop_id": "ACK-3", "category": "stiction", **undated})
+        await items.create("e", {"loop_id": "ACK-4", **undated, "state": "done"})
+        await items.create(
+            "e", {"loop_id": "ACK-4", **undated, "acknowledged_until": T0 + timedelta(days=9)}
+        )
+        await items.create("e", {"loop_id": "GONE-1", **undated})
+        await session.commit()
+        conditions = await items.acknowledged_conditions()
+        assert conditions == {
+            "ACK-1": LoopCondition("fair", "oscillation", {"stiction": 0.9, "saturation": 0.3}),
+            "ACK-2": LoopCondition("offline", None, {}),
+            "ACK-3": LoopCondition("good", None, {"stiction": 0.6}),
+        }
+        # the same as reading each loop on its own (what the fleet view did before)
+        for loop_id, condition in conditions.items():
+            overview = await LoopOverviewRepository(session).get(loop_id)
+            assert overview is not None
+            latest = await DiagnosticReadRepository(session).latest(loop_id)
+            assert condition == LoopCondition(
+                overview.status,
+                overview.main_problem,
+                findings_by_category([(f.category, f.severity) for f in latest]),
+            )
+        acknowledgements = await items.open_acknowledgements()
+        assert [(a.loop_id, a.category, a.state) for a in acknowledgements] == [
+            ("ACK-1", None, "open"),
+            ("ACK-1", "stiction", "open"),
+            ("ACK-2", None, "in_progress"),
+            ("ACK-3", "stiction", "open"),
+            ("ACK-4", None, "open"),
+        ]

@@ -290,7 +290,7 @@ async def delete_rule(
 @alerts.get("/events", summary="Alerts, newest first")
 async def list_events(
     session: SessionDep,
-    state: Annotated[Literal["pending", "open", "cleared"] | None, Query()] = None,
+    state: Annotated[Literal["pending", "open", "acked", "cleared"] | None, Query()] = None,
     loop_id: Annotated[str | None, Query(max_length=128)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AlertEventOut]:

@@ -238,9 +238,18 @@ def _check_assignment(kind: str, assignee: str | None) -> None:
 )
 async def fleet_work_items(session: SessionDep) -> FleetWorkItemsOut:
     """One entry per loop that has open annotations or assignments, or an acknowledgement that
-    holds now; loops with neither are left out. The fleet table joins it to its rows."""
-    items = list(await WorkItemRepository(session).open_items())
-    answered = await items_out(session, items)
+    holds now; loops with neither are left out. The fleet table joins it to its rows.
+    A constant number of queries: the items, then the conditions of every loop with an
+    acknowledgement that holds until the loop changes, read together."""
+    repository = WorkItemRepository(session)
+    items = list(await repository.open_items())
+    undated = any(
+        item.kind == WorkItemKind.ACKNOWLEDGEMENT and item.acknowledged_until is None
+        for item in items
+    )
+    conditions = await repository.acknowledged_conditions() if undated else {}
+    now = datetime.now(UTC)
+    answered = [item_out(item, now, conditions.get(item.loop_id)) for item in items]
     loops: dict[str, FleetWorkItems] = {}
     for item in answered:
         entry = loops.get(item.loop_id)

@@ -1,6 +1,9 @@
 """Alert evaluation after a KPI cycle: read what the cycle stored, evaluate the rules, write
 the alerts, outbox rows and inbox entries in one transaction.
 
+Acknowledged loops and findings suppress their alerts (``clpm_shared.alerts.evaluation``):
+the acknowledgements that hold at the cycle's clock are read in the same transaction.
+
 Nothing is sent here (the notifier delivers the outbox), so a slow mail server or webhook
 never holds up a cycle; and a database error is logged, not raised: the next cycle
 evaluates again.
@@ -25,6 +28,8 @@ from clpm_shared.db.repositories.alerts import (
     recent_since,
     rule_of,
 )
+from clpm_shared.db.repositories.work_items import WorkItemRepository
+from clpm_shared.work_items import holding_acknowledgements
 
 log = logging.getLogger("clpm_kpi_worker.alerting")
 
@@ -73,8 +78,18 @@ async def evaluate_alerts(
                     timedelta(seconds=max(stale)) + 2 * window,
                 )
                 data_since = now - horizon
-            fleet = await events.fleet_state(loop_ids, recent_since(end, window), data_since)
-            outcome = evaluate(rules, fleet, open_alerts, now)
+            fleet = await events.fleet_state(
+                loop_ids, recent_since(end, window), data_since, until=end
+            )
+            items = WorkItemRepository(session)
+            acknowledgements = await items.open_acknowledgements()
+            conditions = (
+                await items.acknowledged_conditions()
+                if any(a.until is None for a in acknowledgements)
+                else {}
+            )
+            acknowledged = holding_acknowledgements(acknowledgements, conditions, now)
+            outcome = evaluate(rules, fleet, open_alerts, now, acknowledged)
             written = await events.apply(outcome, {r.rule_id: r for r in rules}, now)
         stats.opened, stats.held, stats.cleared = written.opened, written.held, written.cleared
         stats.outbox, stats.inbox = written.outbox, written.inbox

@@ -171,22 +171,31 @@ class KpiWorker:
         stats.assessment_seconds = await self.rate_periods(
             loop_ids, last_complete_window(now, minutes).end
         )
-        if self.alert_settings is not None:  # after the cycle, on what it stored
-            stats.alerts = asdict(
-                await evaluate_alerts(
-                    self.sessions,
-                    self.alert_settings,
-                    loop_ids,
-                    last_complete_window(now, minutes).end,
-                    timedelta(minutes=minutes),
-                    now,
-                )
-            )
+        await self._evaluate_alerts(loop_ids, now, stats)  # after the cycle, on what it stored
         stats.seconds = time.perf_counter() - started
         self.last_stats = stats
         await self._heartbeat(now, stats.as_dict())
         log.info("kpi cycle done", extra={"cycle": stats.as_dict()})
         return stats
+
+    async def _evaluate_alerts(
+        self, loop_ids: Sequence[str], now: datetime, stats: CycleStats
+    ) -> None:
+        """Evaluate the alert rules on the loops' state at ``now`` (their windows up to the
+        last complete one), when alerts are configured."""
+        if self.alert_settings is None:
+            return
+        minutes = self.settings.kpi_window_min
+        stats.alerts = asdict(
+            await evaluate_alerts(
+                self.sessions,
+                self.alert_settings,
+                loop_ids,
+                last_complete_window(now, minutes).end,
+                timedelta(minutes=minutes),
+                now,
+            )
+        )
 
     async def _windows_with_new_data(
         self, loop_ids: Sequence[str], now: datetime
@@ -247,12 +256,18 @@ class KpiWorker:
         end: datetime,
         loop_ids: Sequence[str] | None = None,
         progress: Callable[[int, int], None] | None = None,
+        now: datetime | None = None,
     ) -> CycleStats:
         """Compute every aligned window in ``[start, end)`` (backfill; no leases needed), then
         rate the loops' periods ending with its last window, as a cycle does: without it the
         shift / day / week ratings stayed "no rating yet" until the first scheduled cycle.
         Loops rated up to a later time keep their ratings (a backfill of old history does not
-        replace the current ones; an import of old history is rated)."""
+        replace the current ones; an import of old history is rated).
+
+        At its end the alert rules are evaluated once, as a cycle at ``now`` (default: the
+        clock) would: on the loops' current state, never window by window through the
+        history, which would open and clear an alert for every bad stretch of the past and
+        send a notice for each."""
         started = time.perf_counter()
         if loop_ids is None:
             await self._register_new_loops()
@@ -268,6 +283,7 @@ class KpiWorker:
             newer = await self._rated_before(loop_ids, windows[-1].end)
             if newer:
                 stats.assessment_seconds = await self.rate_periods(newer, windows[-1].end)
+        await self._evaluate_alerts(loop_ids, now or datetime.now(UTC), stats)
         stats.seconds = time.perf_counter() - started
         return stats
 

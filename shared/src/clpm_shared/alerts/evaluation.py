@@ -12,6 +12,16 @@ Prometheus' alerting rules do ("pending" until the expression has held for ``for
 fire when they have held long enough. Quiet hours delay notifications, never the alert
 itself: an alert that opened during quiet hours is notified when they end (if still open).
 
+An acknowledged loop or finding (see :func:`clpm_shared.work_items.holding_acknowledgements`)
+suppresses its alerts: they are kept in the state ``acked`` (opened in it, or moved to it
+from pending / open) and nothing about them is notified, not even their clearing. A loop's
+acknowledgement covers its ``health_below``, ``status_change`` and ``finding`` alerts; a
+finding's covers the ``finding`` alerts of its category. Stale data and missing heartbeats
+are never suppressed: they say the data stopped, which the acknowledged problem does not
+explain. When the acknowledgement no longer holds (its date passed, or what was acknowledged
+changed) and the condition still does, the alert becomes pending / open again and is
+notified as newly ``opened``.
+
 The fleet is held in columns (:class:`FleetState`, numpy arrays), so a rule's condition over
 10,000 loops is a handful of vectorised comparisons; only the matching loops are visited in
 Python.
@@ -33,6 +43,10 @@ FLEET = ""
 """Loop id of alerts that belong to no loop (a worker heartbeat)."""
 
 NoticeKind = Literal["opened", "reminder", "cleared"]
+AlertState = Literal["pending", "open", "acked"]
+
+_LOOP_ACKNOWLEDGED = ("health_below", "status_change", "finding")
+"""Conditions a loop's acknowledgement suppresses."""
 
 
 @dataclass(frozen=True)
@@ -105,25 +119,26 @@ class FleetState:
 
 @dataclass(frozen=True)
 class OpenAlert:
-    """An alert that is pending or open in the store."""
+    """An alert that is pending, open or acknowledged (``acked``) in the store."""
 
     event_id: int
     rule_id: int
     loop_id: str
     key: str
-    state: Literal["pending", "open"]
+    state: AlertState
     first_seen: datetime
     last_notified_at: datetime | None
 
 
 @dataclass(frozen=True)
 class NewAlert:
-    """An alert to create: ``state`` open (notified now unless ``notify`` is False) or pending."""
+    """An alert to create: ``state`` open (notified now unless ``notify`` is False), pending,
+    or acked (its loop or finding is acknowledged; never notified)."""
 
     rule_id: int
     loop_id: str
     key: str
-    state: Literal["pending", "open"]
+    state: AlertState
     value: float | None
     message: str
     notify: bool
@@ -140,6 +155,11 @@ class Held:
     """pending -> open now."""
     notice: NoticeKind | None
     """``opened`` / ``reminder`` to send now, or None."""
+    state: AlertState | None = None
+    """The state it moves to other than by ``fire``: ``acked`` (acknowledged now), or
+    pending / open (its acknowledgement ended), else None."""
+    reset_notified: bool = False
+    """Forget the notices sent before the acknowledgement: the alert is told as newly opened."""
 
 
 @dataclass
@@ -176,9 +196,12 @@ def evaluate(
     fleet: FleetState,
     open_alerts: Sequence[OpenAlert],
     now: datetime,
+    acknowledged: Mapping[str, frozenset[str | None]] | None = None,
 ) -> Evaluation:
     """Evaluate every rule against ``fleet`` at ``now``.
 
+    ``acknowledged`` maps a loop id to what of it is acknowledged now (``None``: the loop,
+    else finding categories); its alerts are suppressed as the module docstring says.
     Only alerts of loops in ``fleet`` (and fleet-wide ones) are opened, kept or cleared:
     replicas that evaluate disjoint shares of the loops leave each other's alerts alone.
     Alerts of a disabled rule, or of a rule not in ``rules``, are cleared without a notice.
@@ -195,6 +218,7 @@ def evaluate(
         if rule_id not in known:
             result.cleared.extend((a.event_id, False) for a in alerts.values())
     stamp = now.timestamp()
+    acks = acknowledged or {}
     for rule in rules:
         if not rule.enabled:
             continue
@@ -204,11 +228,14 @@ def evaluate(
         for match in _matches(rule, fleet, existing, stamp):
             identity = (match.loop_id, match.key)
             alert = existing.get(identity)
+            suppressed = bool(acks) and _suppressed(rule, match, acks)
             if alert is None:
                 if not match.opens:
                     continue
                 matched.add(identity)
-                state: Literal["pending", "open"] = "pending" if rule.for_s > 0 else "open"
+                state: AlertState = (
+                    "acked" if suppressed else "pending" if rule.for_s > 0 else "open"
+                )
                 result.new.append(
                     NewAlert(
                         rule.rule_id,
@@ -222,7 +249,28 @@ def evaluate(
                 )
                 continue
             matched.add(identity)
-            fire = alert.state == "pending" and stamp - alert.first_seen.timestamp() >= rule.for_s
+            if suppressed:
+                moved: AlertState | None = None if alert.state == "acked" else "acked"
+                result.held.append(
+                    Held(alert.event_id, match.value, match.message, False, None, moved)
+                )
+                continue
+            due = stamp - alert.first_seen.timestamp() >= rule.for_s
+            if alert.state == "acked":
+                # the acknowledgement ended while the condition holds: alert again, as new
+                result.held.append(
+                    Held(
+                        alert.event_id,
+                        match.value,
+                        match.message,
+                        False,
+                        "opened" if due and not quiet else None,
+                        "open" if due else "pending",
+                        reset_notified=True,
+                    )
+                )
+                continue
+            fire = alert.state == "pending" and due
             firing = fire or alert.state == "open"
             notice: NoticeKind | None = None
             if firing and not quiet:
@@ -236,9 +284,21 @@ def evaluate(
             result.held.append(Held(alert.event_id, match.value, match.message, fire, notice))
         for identity, ended in existing.items():
             if identity not in matched:
-                notify = ended.last_notified_at is not None and not quiet
+                notify = ended.last_notified_at is not None and not quiet and ended.state != "acked"
                 result.cleared.append((ended.event_id, notify))
     return result
+
+
+def _suppressed(
+    rule: AlertRule, match: _Match, acknowledged: Mapping[str, frozenset[str | None]]
+) -> bool:
+    """Whether an acknowledgement of the match's loop or finding covers it."""
+    what = acknowledged.get(match.loop_id)
+    if not what:
+        return False
+    if None in what and rule.condition in _LOOP_ACKNOWLEDGED:
+        return True
+    return rule.condition == "finding" and match.key in what
 
 
 def _present(column: npt.NDArray[np.object_]) -> npt.NDArray[np.bool_]:

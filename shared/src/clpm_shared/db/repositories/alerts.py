@@ -10,12 +10,28 @@ or not at all.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Table, bindparam, delete, func, select, text, update
+from sqlalchemy import (
+    JSON,
+    Integer,
+    Table,
+    Text,
+    TypeDecorator,
+    any_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,7 +52,8 @@ _BATCH = 1000
 _EVENTS: Table = AlertEvent.__table__  # type: ignore[assignment]
 _OUTBOX: Table = NotificationOutbox.__table__  # type: ignore[assignment]
 _INBOX: Table = InboxEntry.__table__  # type: ignore[assignment]
-ACTIVE = ("pending", "open")
+ACTIVE = ("pending", "open", "acked")
+"""States of an alert whose condition holds (``acked``: its loop or finding is acknowledged)."""
 
 
 def rule_of(row: AlertRuleRow) -> AlertRule:
@@ -129,11 +146,13 @@ class AlertEventRepository:
         loop_ids: Sequence[str],
         since: datetime,
         data_since: datetime | None,
+        until: datetime | None = None,
     ) -> FleetState:
-        """The latest two windows of each of ``loop_ids`` starting at or after ``since``
-        (health, status, previous status, the latest window's findings), the end of the last
-        window with data since ``data_since`` (None: not needed, all ``nan``) and the newest
-        heartbeat per worker service."""
+        """The latest two windows of each of ``loop_ids`` starting at or after ``since`` and
+        ending by ``until`` (None: no bound; health, status, previous status, the latest
+        window's findings), the end of the last window with data since ``data_since`` (None:
+        not needed, all ``nan``) and the newest heartbeat per worker service."""
+        bounded = [] if until is None else [KpiResult.window_end <= until]
         wanted = set(loop_ids)
         places = await self.session.execute(
             select(Loop.loop_id, Loop.unit, Loop.area).where(Loop.deleted_at.is_(None))
@@ -143,7 +162,7 @@ class AlertEventRepository:
             select(
                 KpiResult.loop_id, KpiResult.window_start, KpiResult.health_score, KpiResult.status
             )
-            .where(KpiResult.window_start >= since)
+            .where(KpiResult.window_start >= since, *bounded)
             .order_by(KpiResult.loop_id, KpiResult.window_start.desc())
         )
         latest: dict[str, list[Any]] = {}
@@ -159,7 +178,7 @@ class AlertEventRepository:
         if data_since is not None:
             ends = await self.session.execute(
                 select(KpiResult.loop_id, func.max(KpiResult.window_end))
-                .where(KpiResult.window_start >= data_since, KpiResult.samples > 0)
+                .where(KpiResult.window_start >= data_since, KpiResult.samples > 0, *bounded)
                 .group_by(KpiResult.loop_id)
             )
             last_data = {loop_id: end.timestamp() for loop_id, end in ends if end is not None}
@@ -200,7 +219,7 @@ class AlertEventRepository:
         )
 
     async def open_alerts(self) -> list[OpenAlert]:
-        """Every pending or open alert."""
+        """Every pending, open or acknowledged alert."""
         rows = await self.session.execute(
             select(
                 AlertEvent.id,
@@ -218,7 +237,7 @@ class AlertEventRepository:
                 rule_id=rule_id,
                 loop_id=loop_id,
                 key=key,
-                state="pending" if state == "pending" else "open",
+                state="pending" if state == "pending" else "acked" if state == "acked" else "open",
                 first_seen=first_seen,
                 last_notified_at=last_notified_at,
             )
@@ -244,47 +263,47 @@ class AlertEventRepository:
     ) -> ApplyStats:
         """Write ``evaluation`` (the caller commits). New alerts another evaluator opened
         first are skipped (the partial unique index), as are their notices."""
-        insert = _insert(self.session)
         notices: list[tuple[int, Literal["opened", "reminder", "cleared"]]] = []
-        opened: dict[tuple[int, str, str], int] = {}
+        fresh: list[NoticedAlert] = []
+        opened = 0
         if evaluation.new:
-            statement = (
-                insert(_EVENTS)
-                .on_conflict_do_nothing(
-                    index_elements=["rule_id", "loop_id", "key"],
-                    index_where=text("state <> 'cleared'"),
-                )
-                .returning(_EVENTS.c.id, _EVENTS.c.rule_id, _EVENTS.c.loop_id, _EVENTS.c.key)
+            # a new alert told now is counted as notified when it is written: no second pass
+            rows = await self._bulk_insert(
+                _EVENTS,
+                [
+                    {
+                        "rule_id": a.rule_id,
+                        "loop_id": a.loop_id,
+                        "key": a.key,
+                        "state": a.state,
+                        "value": a.value,
+                        "message": a.message,
+                        "first_seen": now,
+                        "last_seen": now,
+                        "last_notified_at": now if a.notify else None,
+                        "notify_count": 1 if a.notify else 0,
+                    }
+                    for a in evaluation.new
+                ],
+                conflict=(("rule_id", "loop_id", "key"), "state <> 'cleared'"),
+                returning=("id", "rule_id", "loop_id", "key"),
             )
-            values = [
-                {
-                    "rule_id": a.rule_id,
-                    "loop_id": a.loop_id,
-                    "key": a.key,
-                    "state": a.state,
-                    "value": a.value,
-                    "message": a.message,
-                    "first_seen": now,
-                    "last_seen": now,
-                    "notify_count": 0,
-                }
-                for a in evaluation.new
-            ]
-            for offset in range(0, len(values), _BATCH):
-                result = await self.session.execute(statement, values[offset : offset + _BATCH])
-                for event_id, rule_id, loop_id, key in result:
-                    opened[(rule_id, loop_id, key)] = event_id
-            notices.extend(
-                (opened[(a.rule_id, a.loop_id, a.key)], "opened")
-                for a in evaluation.new
-                if a.notify and (a.rule_id, a.loop_id, a.key) in opened
-            )
+            ids = {(rule_id, loop_id, key): event_id for event_id, rule_id, loop_id, key in rows}
+            opened = len(ids)
+            for a in evaluation.new:
+                event_id = ids.get((a.rule_id, a.loop_id, a.key))
+                if a.notify and event_id is not None:
+                    fresh.append(
+                        NoticedAlert(
+                            event_id, a.rule_id, a.loop_id, a.key, a.value, a.message, now, 1
+                        )
+                    )
         if evaluation.held:
             held = [h.event_id for h in evaluation.held]
-            for batch in _batches(held):
+            for batch in self._chunks(held):
                 await self.session.execute(
                     update(AlertEvent)
-                    .where(AlertEvent.id.in_(batch))
+                    .where(self._among(AlertEvent.id, batch))
                     .values(last_seen=now)
                     .execution_options(synchronize_session=False)
                 )
@@ -300,41 +319,205 @@ class AlertEventRepository:
                     [{"event_id": h.event_id, "v": h.value, "m": h.message} for h in told],
                 )
             fired = [h.event_id for h in evaluation.held if h.fire]
-            for batch in _batches(fired):
+            for batch in self._chunks(fired):
                 await self.session.execute(
                     update(AlertEvent)
-                    .where(AlertEvent.id.in_(batch), AlertEvent.state == "pending")
+                    .where(self._among(AlertEvent.id, batch), AlertEvent.state == "pending")
                     .values(state="open")
                     .execution_options(synchronize_session=False)
                 )
+            await self._move(evaluation, now)
             notices.extend((h.event_id, h.notice) for h in evaluation.held if h.notice)
         cleared = [event_id for event_id, _ in evaluation.cleared]
-        for batch in _batches(cleared):
+        for batch in self._chunks(cleared):
             await self.session.execute(
                 update(AlertEvent)
-                .where(AlertEvent.id.in_(batch), AlertEvent.state.in_(ACTIVE))
+                .where(self._among(AlertEvent.id, batch), AlertEvent.state.in_(ACTIVE))
                 .values(state="cleared", cleared_at=now)
                 .execution_options(synchronize_session=False)
             )
         notices.extend((event_id, "cleared") for event_id, notify in evaluation.cleared if notify)
-        outbox, inbox = await self._notify(notices, rules, now)
-        return ApplyStats(len(opened), len(evaluation.held), len(cleared), outbox, inbox)
+        outbox, inbox = await self._notify(notices, fresh, rules, now)
+        return ApplyStats(opened, len(evaluation.held), len(cleared), outbox, inbox)
+
+    async def _bulk_insert(
+        self,
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        conflict: tuple[Sequence[str], str | None] | None = None,
+        returning: Sequence[str] = (),
+    ) -> list[tuple[Any, ...]]:
+        """Insert ``rows`` (all with the same keys), skipping those that violate the unique
+        index ``conflict`` = (columns, predicate of a partial index or None); returns the
+        ``returning`` columns of the rows inserted.
+
+        On PostgreSQL one statement whatever the number of rows: each column travels as one
+        array parameter and ``unnest`` turns the arrays back into rows (``INSERT ... SELECT
+        FROM unnest(...)``), which costs a fraction of multi-row VALUES lists (one bound
+        parameter per cell, a statement per thousand rows). Elsewhere SQLAlchemy's batched
+        executemany."""
+        if not rows:
+            return []
+        columns = list(rows[0])
+        if self._postgres and not conflict and not returning:
+            await self._copy(table, columns, rows)
+            return []
+        if self._postgres:
+            arrays: list[Any] = []
+            scalars: dict[str, Any] = {}
+            varying: list[tuple[str, str, bool]] = []  # column, label, JSON
+            for n, name in enumerate(columns):
+                column_type: Any = table.c[name].type
+                is_json = isinstance(column_type, JSON)  # sent as text, cast back to JSONB
+                element: Any = (
+                    Text()
+                    if is_json
+                    else column_type.impl_instance
+                    if isinstance(column_type, TypeDecorator)
+                    else column_type
+                )
+                first = rows[0][name]
+                if (
+                    not is_json
+                    and (varying or n < len(columns) - 1)
+                    and all(row[name] == first for row in rows)
+                ):
+                    # the same in every row (a clock, a counter, a kind): one parameter
+                    scalars[name] = cast(bindparam(f"c{n}", first, type_=element), element)
+                    continue
+                values = [row[name] for row in rows]
+                if is_json:
+                    dumped: dict[int, str] = {}  # a payload shared by several rows: once
+                    values = [
+                        None
+                        if v is None
+                        else dumped.get(id(v)) or dumped.setdefault(id(v), json.dumps(v))
+                        for v in values
+                    ]
+                arrays.append(bindparam(f"c{n}", values, type_=postgresql.ARRAY(element)))
+                varying.append((name, f"c{n}", is_json))
+            rowset = (
+                func.unnest(*arrays)
+                .table_valued(*(label for _, label, _ in varying))
+                .render_derived()
+            )
+            cells = {
+                name: cast(rowset.c[label], postgresql.JSONB) if is_json else rowset.c[label]
+                for name, label, is_json in varying
+            }
+            source = select(*(cells[name] if name in cells else scalars[name] for name in columns))
+            statement: Any = postgresql.insert(table).from_select(columns, source)
+            if conflict is not None:
+                index, where = conflict
+                statement = statement.on_conflict_do_nothing(
+                    index_elements=list(index), index_where=text(where) if where else None
+                )
+            if returning:
+                statement = statement.returning(*(table.c[name] for name in returning))
+            result = await self.session.execute(statement)
+            return [tuple(row) for row in result] if returning else []
+        insert = sqlite.insert(table)
+        if conflict is not None:
+            index, where = conflict
+            insert = insert.on_conflict_do_nothing(
+                index_elements=list(index), index_where=text(where) if where else None
+            )
+        if not returning:
+            await self.session.execute(insert, list(rows))
+            return []
+        statement = insert.returning(*(table.c[name] for name in returning))
+        out: list[tuple[Any, ...]] = []
+        for offset in range(0, len(rows), _BATCH):
+            result = await self.session.execute(statement, list(rows[offset : offset + _BATCH]))
+            out.extend(tuple(row) for row in result)
+        return out
+
+    async def _move(self, evaluation: Evaluation, now: datetime) -> None:
+        """Acknowledged alerts move to ``acked`` and their unread inbox entries are marked
+        read (the inbox no longer counts them); alerts whose acknowledgement ended move back
+        to pending / open with their notices forgotten, so they are told as newly opened."""
+        moves: dict[tuple[str, bool], list[int]] = {}
+        for held in evaluation.held:
+            if held.state is not None:
+                moves.setdefault((held.state, held.reset_notified), []).append(held.event_id)
+        for (state, reset), ids in moves.items():
+            values: dict[str, Any] = {"state": state}
+            if reset:
+                values["last_notified_at"] = None
+            for batch in self._chunks(ids):
+                await self.session.execute(
+                    update(AlertEvent)
+                    .where(self._among(AlertEvent.id, batch), AlertEvent.state.in_(ACTIVE))
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
+                if state == "acked":
+                    await self.session.execute(
+                        update(InboxEntry)
+                        .where(
+                            self._among(InboxEntry.event_id, batch), InboxEntry.read_at.is_(None)
+                        )
+                        .values(read_at=now)
+                        .execution_options(synchronize_session=False)
+                    )
+
+    @property
+    def _postgres(self) -> bool:
+        return self.session.bind is not None and self.session.bind.dialect.name == "postgresql"
+
+    def _chunks(self, ids: Sequence[int]) -> Iterable[list[int]]:
+        """``ids`` in one piece on PostgreSQL (one array parameter), else in IN-list batches."""
+        if self._postgres:
+            return [list(ids)] if ids else []
+        return _batches(ids)
+
+    def _among(self, column: Any, ids: list[int]) -> Any:
+        """``column`` is one of ``ids`` (a chunk of :meth:`_chunks`)."""
+        if self._postgres:
+            return column == any_(literal(ids, type_=postgresql.ARRAY(Integer)))
+        return column.in_(ids)
+
+    async def _copy(
+        self, table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """PostgreSQL's COPY (binary, through the session's own connection and transaction):
+        the cheapest way in for rows that need no conflict check and no ids back."""
+        json_columns = {name for name in columns if isinstance(table.c[name].type, JSON)}
+        dumped: dict[int, str] = {}  # a payload shared by several rows: serialised once
+
+        def cell(name: str, value: Any) -> Any:
+            if name not in json_columns or value is None:
+                return value
+            text_value = dumped.get(id(value))
+            if text_value is None:
+                text_value = dumped[id(value)] = json.dumps(value)
+            return text_value
+
+        records = [tuple(cell(name, row[name]) for name in columns) for row in rows]
+        connection = await self.session.connection()
+        raw = await connection.get_raw_connection()
+        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+            table.name, records=records, columns=list(columns)
+        )
 
     async def _notify(
         self,
         notices: Sequence[tuple[int, Literal["opened", "reminder", "cleared"]]],
+        fresh: Sequence[NoticedAlert],
         rules: Mapping[int, AlertRule],
         now: datetime,
     ) -> tuple[int, int]:
-        """Count the notices on their alerts, then write their outbox rows and inbox entries."""
-        if not notices:
+        """Count the notices on their alerts (those of ``fresh``, opened now, are counted
+        already), then write their outbox rows and inbox entries."""
+        if not notices and not fresh:
             return 0, 0
-        kinds = dict(notices)
+        kinds: dict[int, Literal["opened", "reminder", "cleared"]] = dict(notices)
         events: dict[int, NoticedAlert] = {}
-        for batch in _batches(list(kinds)):
+        for batch in self._chunks(list(kinds)):
             rows = await self.session.execute(
                 update(AlertEvent)
-                .where(AlertEvent.id.in_(batch))
+                .where(self._among(AlertEvent.id, batch))
                 .values(last_notified_at=now, notify_count=AlertEvent.notify_count + 1)
                 .returning(
                     AlertEvent.id,
@@ -353,9 +536,15 @@ class AlertEventRepository:
                     event_id, rule_id, loop_id, key, value, message, first_seen, count
                 )
         outbox: list[dict[str, Any]] = []
+        outbox_new: list[dict[str, Any]] = []  # of alerts opened now: no row has their keys
         inbox: list[dict[str, Any]] = []
-        for event_id, kind in notices:
-            event = events.get(event_id)
+        new_ids = {event.id for event in fresh}
+        digests: dict[str, str] = {}
+        told: list[tuple[NoticedAlert | None, Literal["opened", "reminder", "cleared"]]] = [
+            (event, "opened") for event in fresh
+        ]
+        told.extend((events.get(event_id), kind) for event_id, kind in notices)
+        for event, kind in told:
             rule = rules.get(event.rule_id) if event is not None else None
             if event is None or rule is None:
                 continue
@@ -366,9 +555,11 @@ class AlertEventRepository:
                 targets.extend(("email", address) for address in rule.emails)
             if "webhook" in rule.channels and rule.webhook_url:
                 targets.append(("webhook", rule.webhook_url))
-            for channel, target in targets:
-                digest = hashlib.sha256(target.encode()).hexdigest()[:12]
-                outbox.append(
+            for channel, target in dict.fromkeys(targets):
+                digest = digests.get(target)
+                if digest is None:
+                    digest = digests[target] = hashlib.sha256(target.encode()).hexdigest()[:12]
+                (outbox_new if event.id in new_ids else outbox).append(
                     {
                         "event_id": event.id,
                         "channel": channel,
@@ -396,15 +587,10 @@ class AlertEventRepository:
                     }
                     for username in rule.recipients
                 )
-        if outbox:
-            insert = _insert(self.session)
-            await self.session.execute(
-                insert(_OUTBOX).on_conflict_do_nothing(index_elements=["idempotency_key"]),
-                outbox,
-            )
-        if inbox:
-            await self.session.execute(_INBOX.insert(), inbox)
-        return len(outbox), len(inbox)
+        await self._bulk_insert(_OUTBOX, outbox_new)
+        await self._bulk_insert(_OUTBOX, outbox, conflict=(("idempotency_key",), None))
+        await self._bulk_insert(_INBOX, inbox)
+        return len(outbox_new) + len(outbox), len(inbox)
 
 
 @dataclass(frozen=True)
@@ -439,11 +625,6 @@ def notice_payload(
         "first_seen": event.first_seen.isoformat(),
         "at": now.isoformat(),
     }
-
-
-def _insert(session: AsyncSession) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def _batches(ids: Sequence[int]) -> Iterable[list[int]]:

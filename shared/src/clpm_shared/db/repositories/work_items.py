@@ -6,11 +6,18 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from clpm_shared.db.models import Loop, WorkItem
-from clpm_shared.work_items import OPEN_STATES
+from clpm_shared.db.models import DiagnosticResult, KpiResult, Loop, WorkItem
+from clpm_shared.work_items import (
+    OPEN_STATES,
+    Acknowledgement,
+    LoopCondition,
+    WorkItemKind,
+    findings_by_category,
+)
 
 WORK_ITEM_FIELDS = tuple(column.key for column in WorkItem.__table__.columns)
 
@@ -108,3 +115,100 @@ class WorkItemRepository:
             .order_by(WorkItem.loop_id, WorkItem.id)
         )
         return list(rows.scalars())
+
+    async def open_acknowledgements(self) -> list[Acknowledgement]:
+        """Every open or in-progress acknowledgement on a loop that is not deleted."""
+        rows = await self.session.execute(
+            select(
+                WorkItem.loop_id,
+                WorkItem.category,
+                WorkItem.state,
+                WorkItem.acknowledged_until,
+                WorkItem.acknowledged_state,
+            )
+            .join(Loop, Loop.loop_id == WorkItem.loop_id)
+            .where(
+                WorkItem.kind == WorkItemKind.ACKNOWLEDGEMENT.value,
+                WorkItem.state.in_(OPEN_STATES),
+                Loop.deleted_at.is_(None),
+            )
+            .order_by(WorkItem.id)
+        )
+        return [Acknowledgement(*row) for row in rows]
+
+    async def acknowledged_conditions(self) -> dict[str, LoopCondition]:
+        """The current condition of every loop (not deleted) with an open acknowledgement
+        without a date, in two queries whatever their number: the latest KPI window's status
+        (``offline`` without one) and main problem, and the findings of the loop's most
+        recent diagnosis (the one stored last; on a tie the newer window), as
+        ``LoopOverviewRepository.get`` and ``DiagnosticReadRepository.latest`` read them."""
+        acknowledged = _undated_acknowledged()
+        inner = aliased(KpiResult)
+        newest = (
+            select(func.max(inner.window_start))
+            .where(inner.loop_id == Loop.loop_id)
+            .correlate(Loop)
+            .scalar_subquery()
+        )
+        heads = await self.session.execute(
+            select(
+                Loop.loop_id,
+                func.coalesce(KpiResult.status, literal("offline")),
+                KpiResult.main_problem,
+            )
+            .select_from(Loop)
+            .outerjoin(
+                KpiResult,
+                and_(KpiResult.loop_id == Loop.loop_id, KpiResult.window_start == newest),
+            )
+            .where(Loop.deleted_at.is_(None), Loop.loop_id.in_(acknowledged))
+        )
+        ranked = (
+            select(
+                DiagnosticResult.loop_id,
+                DiagnosticResult.window_start,
+                DiagnosticResult.window_end,
+                func.row_number()
+                .over(
+                    partition_by=DiagnosticResult.loop_id,
+                    order_by=(
+                        DiagnosticResult.created_at.desc(),
+                        DiagnosticResult.window_start.desc(),
+                    ),
+                )
+                .label("rank"),
+            )
+            .where(DiagnosticResult.loop_id.in_(acknowledged))
+            .subquery()
+        )
+        found = await self.session.execute(
+            select(DiagnosticResult.loop_id, DiagnosticResult.category, DiagnosticResult.severity)
+            .join(
+                ranked,
+                and_(
+                    ranked.c.loop_id == DiagnosticResult.loop_id,
+                    ranked.c.window_start == DiagnosticResult.window_start,
+                    ranked.c.window_end == DiagnosticResult.window_end,
+                ),
+            )
+            .where(ranked.c.rank == 1)
+        )
+        findings: dict[str, list[tuple[str, float]]] = {}
+        for loop_id, category, severity in found:
+            findings.setdefault(loop_id, []).append((category, severity))
+        return {
+            loop_id: LoopCondition(
+                status=str(status),
+                main_problem=main_problem,
+                findings=findings_by_category(findings.get(loop_id, [])),
+            )
+            for loop_id, status, main_problem in heads
+        }
+
+
+def _undated_acknowledged() -> Select[Any]:
+    return select(WorkItem.loop_id).where(
+        WorkItem.kind == WorkItemKind.ACKNOWLEDGEMENT.value,
+        WorkItem.state.in_(OPEN_STATES),
+        WorkItem.acknowledged_until.is_(None),
+    )
