@@ -148,6 +148,14 @@ class Suite:
             return False
         return any(mark in text for mark in marks)
 
+    def last_line(self, name: str) -> str | None:
+        """The last line of a service's log (the kpi-worker's run-once prints its figures)."""
+        try:
+            lines = (self.dir / "logs" / f"{name}.log").read_text(errors="replace").splitlines()
+        except OSError:
+            return None
+        return lines[-1][:600] if lines else None
+
     def stop(self) -> None:
         for service in self.services.values():
             if service.process.poll() is None:
@@ -272,6 +280,9 @@ def run_suite(loops: int, args: argparse.Namespace) -> dict[str, Any]:
             "data-streaming",
             [PYTHON, "-m", "data_streaming_service", "--backfill", str(args.backfill_h)],
         )
+        if args.backfill_h <= 0:  # no history: the workers start with the stream
+            suite.start("aggregation", [PYTHON, "-m", "clpm_aggregation", "run"])
+            suite.start("kpi-worker", [PYTHON, "-m", "clpm_kpi_worker", "run"])
         suite.start("api-gateway", [PYTHON, "-m", "clpm_api_gateway"])
         suite.start("diagnostics", [PYTHON, "-m", "clpm_diagnostics"])
         startup: dict[str, float | None] = {
@@ -286,8 +297,10 @@ def run_suite(loops: int, args: argparse.Namespace) -> dict[str, Any]:
                 code = service.process.poll()
                 if code is not None and name != "kpi-history":
                     raise RuntimeError(f"{name} exited with {code}; logs in {tmp / 'logs'}")
-            if startup["history_written_s"] is None and suite.log_has(
-                "data-streaming", HISTORY_MARK
+            if (
+                args.backfill_h > 0
+                and startup["history_written_s"] is None
+                and suite.log_has("data-streaming", HISTORY_MARK)
             ):
                 startup["history_written_s"] = round(now, 1)
                 end = datetime.now(UTC)
@@ -318,7 +331,9 @@ def run_suite(loops: int, args: argparse.Namespace) -> dict[str, Any]:
             agg = sample["aggregation_lag_s"]
             if startup["aggregation_caught_up_s"] is None and agg is not None and agg < 180:
                 startup["aggregation_caught_up_s"] = round(now, 1)
-            if steady_from is None and startup["kpi_history_s"] is not None:
+            if steady_from is None and (
+                startup["kpi_history_s"] is not None or args.backfill_h <= 0
+            ):
                 steady_from = now
                 cpu_at_steady = {n: s.cpu_s for n, s in suite.services.items()}
             if steady_from is not None and now - steady_from >= args.minutes * 60:
@@ -327,6 +342,7 @@ def run_suite(loops: int, args: argparse.Namespace) -> dict[str, Any]:
                 result["error"] = "start-up did not finish within --startup-limit-min"
                 break
         result["startup"] = startup
+        result["kpi_history_run"] = suite.last_line("kpi-history")
         if steady_from is not None:
             steady = [s for s in samples if s["t_s"] is not None and s["t_s"] >= steady_from]
             late = steady[len(steady) // 2 :]
@@ -384,7 +400,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=5.0,
                         help="steady state measured after start-up, minutes")  # fmt: skip
     parser.add_argument("--backfill-h", type=float, default=0.5,
-                        help="history the simulator writes at start, hours")  # fmt: skip
+                        help="history the simulator writes at start, hours (0: none; the "
+                        "workers start with the stream)")  # fmt: skip
     parser.add_argument("--kpi-window-min", type=int, default=15,
                         help="KPI_WINDOW_MIN (the schedule follows: every window)")  # fmt: skip
     parser.add_argument("--baseline-minutes", type=float, default=2.0,
