@@ -4,7 +4,9 @@ Writes a wide CSV of ``--loops`` loops x 4 tags (PV, SP, OP, mode: 250 loops = 1
 1 s for ``--seconds`` seconds, then imports it with ``clpm_shared.ingest`` (both passes:
 validation, then the write) into a fresh embedded store and into a private influxd (started
 as the test harness does). Baseline in the same run: ``pandas.read_csv`` of the same file
-turned into ``Point`` objects and written with the store's plain ``write``. Prints JSON; a
+turned into ``Point`` objects and written with the store's plain ``write``; and the previous
+write path of the importer (SQLite's default page cache on the embedded writer; influxd
+requests of 50,000 lines, one at a time). Prints JSON; a
 full day (86,400 s) is extrapolated from the slice at the measured rate (the import is
 streamed, its rate does not depend on the file length).
 
@@ -57,10 +59,13 @@ def write_export(path: Path, loops: int, seconds: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def import_rate(path: Path, tag_map_text: str, store: TimeSeriesStore) -> dict[str, float]:
+async def import_rate(
+    path: Path, tag_map_text: str, store: TimeSeriesStore, writer: SeriesWriter | None = None
+) -> dict[str, float]:
     tag_map = parse_tag_map_csv(tag_map_text)
     started = time.perf_counter()
-    report = await import_exports([path], tag_map, SeriesWriter(store), ImportOptions())
+    writer = writer or SeriesWriter(store)
+    report = await import_exports([path], tag_map, writer, ImportOptions())
     seconds = time.perf_counter() - started
     return {
         "seconds": round(seconds, 2),
@@ -115,6 +120,10 @@ async def main() -> None:
             "seconds": round(validate_s, 2),
             "values_per_s": round(args.loops * 4 * args.seconds / validate_s),
         }
+        # the previous write path first: SQLite's default 2 MB page cache on the writer
+        previous = EmbeddedStore(folder / "previous.db", write_cache_mb=2)
+        result["embedded_previous_write_path"] = await import_rate(path, tag_map, previous)
+        await previous.close()
         embedded = EmbeddedStore(folder / "import.db")
         result["embedded"] = await import_rate(path, tag_map, embedded)
         await embedded.close()
@@ -127,7 +136,7 @@ async def main() -> None:
         server.write_config()
         server.start()
         try:
-            for database in ("bench", "baseline"):
+            for database in ("bench", "previous", "baseline"):
                 server.create_database(database)
             stores = {
                 name: InfluxQLStore(
@@ -137,8 +146,15 @@ async def main() -> None:
                         influxdb_timeout_s=120.0,
                     )
                 )
-                for name in ("bench", "baseline")
+                for name in ("bench", "previous", "baseline")
             }  # fmt: skip
+            # the previous write path: requests of 50,000 lines, one at a time
+            one_at_a_time = SeriesWriter(
+                stores["previous"], lines_per_request=50_000, requests_in_flight=1
+            )
+            result["influxql_previous_write_path"] = await import_rate(
+                path, tag_map, stores["previous"], one_at_a_time
+            )
             result["influxql"] = await import_rate(path, tag_map, stores["bench"])
             result["influxql_baseline"] = await baseline_rate(path, args.loops, stores["baseline"])
             for store in stores.values():

@@ -23,7 +23,7 @@ from clpm_shared.simulation import (
     LoopType,
     SimulatedLoopSpec,
 )
-from clpm_shared.timeseries import Point, from_ns, to_ns, validate_loop_id
+from clpm_shared.timeseries import Point, RawSeries, from_ns, to_ns, validate_loop_id
 from data_streaming_service.catalogue import default_loop_specs
 
 FloatArray = npt.NDArray[np.float64]
@@ -68,6 +68,24 @@ class SampleChunk:
                 strict=True,
             )
         ]
+
+
+_MODE_NAMES = np.array(MODES, dtype=object)
+
+
+def history_series(chunks: Sequence[SampleChunk]) -> list[RawSeries]:
+    """Consecutive chunks (the same loops) as one columnar block per loop, for bulk writes."""
+    if not chunks:
+        return []
+    t_ns = np.array([chunk.t_ns for chunk in chunks], dtype=np.int64)
+    pv = np.stack([chunk.pv for chunk in chunks], axis=1)
+    sp = np.stack([chunk.sp for chunk in chunks], axis=1)
+    op = np.stack([chunk.op for chunk in chunks], axis=1)
+    mode = _MODE_NAMES[np.stack([chunk.mode for chunk in chunks], axis=1)]
+    return [
+        RawSeries(loop_id, t_ns, pv[i], sp[i], op[i], mode[i])
+        for i, loop_id in enumerate(chunks[0].loop_ids)
+    ]
 
 
 class ControlLoopDataGenerator:

@@ -6,7 +6,9 @@ as writing history takes), and live streaming starts at the next tick: no gap.
 
 Timestamps sit on the interval grid (``k * STREAM_INTERVAL`` since the epoch), so restarts and
 several loops line up. Generation never waits for the store (:mod:`write_buffer` absorbs
-outages, bounded); backfill does wait, so history is never dropped for speed. On stop (SIGINT
+outages, bounded); backfill does wait, so history is never dropped for speed. History is
+written in bulk: blocks of ticks turned into per-loop columns, one store transaction each
+(``write_series``), the next block generated while the previous one is written. On stop (SIGINT
 or SIGTERM) the service stops generating, flushes the buffer within ``flush_timeout_s`` and
 returns a summary.
 """
@@ -21,9 +23,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from clpm_shared.timeseries import TimeSeriesError, TimeSeriesStore
+from clpm_shared.ingest.writer import SeriesWriter
+from clpm_shared.timeseries import (
+    RawSeries,
+    StoreUnavailableError,
+    TimeSeriesError,
+    TimeSeriesStore,
+)
 from data_streaming_service.checkpoint import save_state
-from data_streaming_service.data_generator import ControlLoopDataGenerator, SampleChunk
+from data_streaming_service.data_generator import (
+    FIELDS_PER_SAMPLE,
+    ControlLoopDataGenerator,
+    SampleChunk,
+    history_series,
+)
 from data_streaming_service.heartbeat import HeartbeatPublisher
 from data_streaming_service.write_buffer import PointBuffer, StoreWriter
 
@@ -50,6 +63,8 @@ class StreamOptions:
     """Where the simulator's state is kept (STREAM_STATE_FILE; None: not kept)."""
     max_replay_s: float = 7200.0
     """A restored simulator runs silently through at most this much of the time it missed."""
+    history_block_samples: int = 300_000
+    """Samples (loops x ticks) per store transaction while the backfill writes history."""
 
 
 @dataclass
@@ -212,24 +227,8 @@ class StreamingService:
             "backfill started",
             extra={"ticks": total, "loops": len(self.generator), "from_ns": start, "to_ns": end},
         )
-        high_water = max(1, self.buffer.max_points // 2)
         started = time.monotonic()
-        done = 0
-        t = start
-        while not stop.is_set():
-            if t >= end:
-                end = self._live_tick()  # the clock moved on while history was written
-                if t >= end:
-                    break
-            while self.buffer.points >= high_water and not stop.is_set():
-                await self.buffer.wait_changed(self.buffer.version, timeout_s=0.5)
-            self._append_history(t)
-            t += interval
-            done += 1
-            if done % 200 == 0:
-                await asyncio.sleep(0)  # let the writer run
-            if total >= 1000 and done % (total // 10) == 0 and done <= total:
-                logger.info("backfill progress", extra={"ticks_done": done, "ticks": total})
+        t, done = await self._write_history(start, end, total, stop)
         while not self.writer.idle and not stop.is_set():
             await self.buffer.wait_changed(self.buffer.version, timeout_s=0.5)
         # the seconds spent waiting for the store: generated now, written by the live writer
@@ -248,6 +247,78 @@ class StreamingService:
             },
         )
         return t
+
+    async def _write_history(
+        self, start: int, end: int, total: int, stop: asyncio.Event
+    ) -> tuple[int, int]:
+        """Generate and write history from ``start`` until the clock's next tick, in blocks of
+        ``history_block_samples`` samples written as per-loop columns (one store transaction
+        per block; the next block is generated while the previous one is written). Returns
+        the next tick and the ticks written."""
+        interval = self._interval_ns
+        block_ticks = max(1, self.options.history_block_samples // max(1, len(self.generator)))
+        writer = SeriesWriter(self.store)
+        writing: asyncio.Task[None] | None = None
+        done = 0
+        t = start
+        next_report = max(1, total // 10)
+        try:
+            while not stop.is_set():
+                if t >= end:
+                    end = self._live_tick()  # the clock moved on while history was written
+                    if t >= end:
+                        break
+                ticks = min(block_ticks, (end - t) // interval)
+                chunks = []
+                for _ in range(ticks):
+                    chunks.append(self._generate(t))
+                    t += interval
+                    if len(chunks) % 50 == 0:
+                        await asyncio.sleep(0)  # the writer's completion, the stop signal
+                blocks = history_series(chunks)
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(self._write_block(writer, blocks, stop))
+                self.summary.backfilled_points += FIELDS_PER_SAMPLE * len(self.generator) * ticks
+                done += ticks
+                if total >= 1000 and done >= next_report and done <= total:
+                    logger.info("backfill progress", extra={"ticks_done": done, "ticks": total})
+                    next_report += max(1, total // 10)
+            if writing is not None:
+                await writing
+                writing = None
+        finally:
+            if writing is not None:
+                writing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writing
+        return t, done
+
+    async def _write_block(
+        self, writer: SeriesWriter, blocks: list[RawSeries], stop: asyncio.Event
+    ) -> None:
+        """Write one block of history; while the store fails, try again with a doubling wait
+        (history is never dropped for speed) until it is taken or ``stop`` is set."""
+        delay = self.writer.backoff_s
+        while True:
+            try:
+                written = await writer.write(blocks)
+            except (StoreUnavailableError, TimeSeriesError, OSError) as exc:
+                self.writer.stats.failed_attempts += 1
+                self.writer.stats.last_error = f"{type(exc).__name__}: {exc}"
+                logger.warning(
+                    "time-series store write failed; retrying the history block",
+                    extra={"error": self.writer.stats.last_error, "retry_in_s": delay},
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                if stop.is_set():
+                    return
+                delay = min(2 * delay, self.writer.max_backoff_s)
+                continue
+            self.writer.stats.written_points += FIELDS_PER_SAMPLE * written
+            self.writer.stats.write_calls += 1
+            return
 
     def _generate(self, t_ns: int) -> SampleChunk:
         chunk = self.generator.next_chunk(t_ns)
