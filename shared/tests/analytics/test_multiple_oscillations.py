@@ -175,7 +175,7 @@ def test_low_pass_filtered_noise_is_rarely_called_oscillating() -> None:
     # A DCS filter or a smooth closed-loop spectrum: white noise through a 4th-order
     # Butterworth low-pass (cut-off 0.1 per sample). Its spectrum is flat, then falls steeply:
     # the edge stands far over a power-law chord through the flanks but is no peak. Before the
-    # local-maximum test 24 of these 60 windows were called oscillating, now 5.
+    # local-maximum test 24 of these 60 windows were called oscillating, now 6.
     b, a = signal.butter(4, 0.2)
     rng = np.random.default_rng(20261206)
     windows = [signal.lfilter(b, a, rng.standard_normal(1400))[500:] for _ in range(60)]

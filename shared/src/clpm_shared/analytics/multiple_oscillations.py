@@ -248,7 +248,7 @@ def _significant_peak(spectrum: _Spectrum, f0: float) -> float | None:
         return None
     inner, lower, upper = _bands(frequency, f0)
     peak = float(power[inner].mean())
-    if any(mask.any() and peak <= float(power[mask].mean()) for mask in (lower, upper)):
+    if any(mask.any() and peak <= _flank_level(power[mask]) for mask in (lower, upper)):
         return None
     dof_inner = max(2.0, 2.0 * float(np.count_nonzero(inner)) / HANN_BANDWIDTH_BINS)
     dof_flanks = max(2.0, 2.0 * float(np.count_nonzero(lower | upper)) / HANN_BANDWIDTH_BINS)
@@ -259,6 +259,16 @@ def _significant_peak(spectrum: _Spectrum, f0: float) -> float | None:
     if red < float(stats.chi2.isf(SIGNIFICANCE / candidates, dof_inner)) / dof_inner:
         return None
     return ratio
+
+
+def _flank_level(power: FloatArray) -> float:
+    r"""Robust mean power of a flank: its median over :math:`\ln 2`.
+
+    A periodogram bin of Gaussian noise is exponentially distributed (:math:`\chi^2_2/2`), whose
+    median is :math:`\ln 2` times its mean; the median ignores a neighbouring oscillation (or
+    a harmonic) that fills a few bins of the flank.
+    """
+    return float(np.median(power)) / math.log(2.0)
 
 
 def _candidate_peaks(spectrum: _Spectrum, n: int) -> list[float]:
