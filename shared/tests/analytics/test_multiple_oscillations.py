@@ -169,3 +169,27 @@ def test_short_or_mostly_missing_signals_have_no_components() -> None:
 def test_invalid_sample_period_is_rejected_by_name(ts: float) -> None:
     with pytest.raises(ValueError, match="ts"):
         detect_oscillations(np.zeros(N), ts)
+
+
+def test_low_pass_filtered_noise_is_rarely_called_oscillating() -> None:
+    # A DCS filter or a smooth closed-loop spectrum: white noise through a 4th-order
+    # Butterworth low-pass (cut-off 0.1 per sample). Its spectrum is flat, then falls steeply:
+    # the edge stands far over a power-law chord through the flanks but is no peak. Before the
+    # local-maximum test 24 of these 60 windows were called oscillating, now 6.
+    b, a = signal.butter(4, 0.2)
+    rng = np.random.default_rng(20261206)
+    windows = [signal.lfilter(b, a, rng.standard_normal(1400))[500:] for _ in range(60)]
+    called = sum(detect_oscillation(x, 1.0).oscillating for x in windows)
+    assert called <= 8
+
+
+def test_an_oscillation_inside_the_pass_band_of_low_pass_noise_is_still_found() -> None:
+    b, a = signal.butter(4, 0.2)
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        noise = signal.lfilter(b, a, rng.standard_normal(1400))[500:]
+        phase = rng.uniform(0.0, 2.0 * np.pi)
+        x = noise + np.sqrt(2.0) * np.std(noise) * sine(40.0, phase=phase, n=900)
+        result = detect_oscillation(x, 1.0)
+        assert result.oscillating
+        assert result.period_s == pytest.approx(40.0, rel=0.05)

@@ -228,16 +228,28 @@ def _bands(
 
 
 def _significant_peak(spectrum: _Spectrum, f0: float) -> float | None:
-    """:func:`peak_ratio` at ``f0`` when the peak passes all three tests, else None.
+    r""":func:`peak_ratio` at ``f0`` when the peak passes all four tests, else None.
 
     Degrees of freedom: a mean of k Hann periodogram bins has about 2k/1.5 (1.5 bins is the
     window's equivalent noise bandwidth).
+
+    The peak must also be a local maximum: its mean power above the mean of each flank,
+    :math:`\overline{P}_{inner} > \overline{P}_{lower}` and
+    :math:`\overline{P}_{inner} > \overline{P}_{upper}`. The power-law background is a
+    chord through the flanks in log-log; at the edge (knee) of low-pass filtered noise the
+    log spectrum is concave (flat, then falling steeply), the chord passes under it and the
+    edge stands 7-10 times over the chord although the spectrum only falls there. A peak on
+    a power-law background of slope up to about -2 that passes the 9 dB floor also stands
+    above its lower flank.
     """
     frequency, power = spectrum.frequency, spectrum.power
     ratio = peak_ratio(frequency, power, f0)
     if not ratio >= MIN_PEAK_RATIO:
         return None
     inner, lower, upper = _bands(frequency, f0)
+    peak = float(power[inner].mean())
+    if any(mask.any() and peak <= _flank_level(power[mask]) for mask in (lower, upper)):
+        return None
     dof_inner = max(2.0, 2.0 * float(np.count_nonzero(inner)) / HANN_BANDWIDTH_BINS)
     dof_flanks = max(2.0, 2.0 * float(np.count_nonzero(lower | upper)) / HANN_BANDWIDTH_BINS)
     if ratio < float(stats.f.isf(SIGNIFICANCE / frequency.size, dof_inner, dof_flanks)):
@@ -247,6 +259,16 @@ def _significant_peak(spectrum: _Spectrum, f0: float) -> float | None:
     if red < float(stats.chi2.isf(SIGNIFICANCE / candidates, dof_inner)) / dof_inner:
         return None
     return ratio
+
+
+def _flank_level(power: FloatArray) -> float:
+    r"""Robust mean power of a flank: its median over :math:`\ln 2`.
+
+    A periodogram bin of Gaussian noise is exponentially distributed (:math:`\chi^2_2/2`), whose
+    median is :math:`\ln 2` times its mean; the median ignores a neighbouring oscillation (or
+    a harmonic) that fills a few bins of the flank.
+    """
+    return float(np.median(power)) / math.log(2.0)
 
 
 def _candidate_peaks(spectrum: _Spectrum, n: int) -> list[float]:

@@ -326,7 +326,8 @@ def detect_oscillations(x: npt.ArrayLike, ts: float) -> tuple[OscillationCompone
        red-noise spectrum of the signal (``multiple_oscillations.red_noise_spectrum``)
        exceeds the :math:`\chi^2_{\nu_p}/\nu_p` quantile (1 % over the six candidates;
        Gilman et al. 1963, Torrence & Compo 1998): drifting first-order noise has no
-       peak, only a knee.
+       peak, only a knee; and (d) the peak's mean power exceeds that of each flank (a local
+       maximum: the edge of low-pass filtered or interpolated noise is not a peak).
     5. Presence: the Hilbert envelope :math:`|x_b + j\mathcal{H}x_b|` of the band-passed
        component, smoothed over one period, is present where it reaches half its 90th
        percentile; ``share`` is that fraction of the window (an intermittent oscillation
