@@ -10,26 +10,40 @@ below 60 per unit, findings, status changes, stale data, heartbeats), inbox + e-
 webhook channels. Measured: the first cycle (alerts opened, notices written) and a steady
 cycle (the same state again: everything held, nothing written to the outbox), against the
 target of 2 s per cycle.
+
+`--baseline REV` also times the write path of git revision REV (its
+``clpm_shared/db/repositories/alerts.py``, loaded beside the current one) on the same database:
+`--rounds` first + steady cycles of each, interleaved (ABBA), the alerts emptied before each
+first cycle, so both see the same data and the same machine load.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import shutil
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select, text
 
+from clpm_kpi_worker import alerting
 from clpm_kpi_worker.alerting import evaluate_alerts
 from clpm_shared.alerts import AlertRule, FleetState, OpenAlert, evaluate
 from clpm_shared.config import AlertSettings
 from clpm_shared.db import create_engine, create_session_factory
 from clpm_shared.db.models import DiagnosticResult, KpiResult, Loop
+from clpm_shared.db.repositories import alerts as current_alerts
 from clpm_shared.db.repositories import upsert_rows
 from clpm_shared.db.repositories.alerts import AlertRuleRepository
 from clpm_shared.db.repositories.heartbeats import HeartbeatRepository
@@ -215,13 +229,78 @@ async def bench_database(url: str, n: int, n_rules: int) -> dict[str, Any]:
     }
 
 
+def load_baseline(revision: str) -> ModuleType:
+    """The alert repository module of git ``revision``, importable beside the current one."""
+    source = subprocess.run(
+        ["git", "show", f"{revision}:shared/src/clpm_shared/db/repositories/alerts.py"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    path = Path(tempfile.mkdtemp()) / "alerts_baseline.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("alerts_baseline", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load the alert repository of {revision}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["alerts_baseline"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+async def compare(url: str, baseline: ModuleType, rounds: int) -> dict[str, Any]:
+    """First and steady cycles with the baseline's and the current writes, interleaved."""
+    engine = create_engine(url)
+    sessions = create_session_factory(engine)
+    async with sessions() as session:
+        loop_ids = list((await session.execute(select(Loop.loop_id))).scalars())
+    settings = AlertSettings()
+    times: dict[str, list[tuple[float, float]]] = {"baseline": [], "current": []}
+    variants = {"baseline": baseline, "current": current_alerts}
+    try:
+        for k in range(rounds):
+            order = ["baseline", "current"] if k % 2 == 0 else ["current", "baseline"]
+            for name in order:
+                async with sessions() as session, session.begin():
+                    # not DELETE: its cascade scans outbox and inbox once per alert (no index
+                    # on their event_id), minutes for 19,000 alerts
+                    await session.execute(text("TRUNCATE alert_events CASCADE"))
+                alerting.AlertEventRepository = variants[name].AlertEventRepository
+                first = await evaluate_alerts(sessions, settings, loop_ids, END, WINDOW, NOW)
+                steady = await evaluate_alerts(
+                    sessions, settings, loop_ids, END, WINDOW, NOW + timedelta(minutes=1)
+                )
+                times[name].append((first.seconds, steady.seconds))
+    finally:
+        alerting.AlertEventRepository = current_alerts.AlertEventRepository
+        await engine.dispose()
+
+    def summary(values: list[float]) -> dict[str, float]:
+        return {
+            "median": round(statistics.median(values), 2),
+            "min": round(min(values), 2),
+            "max": round(max(values), 2),
+        }
+
+    return {
+        name: {
+            "first_cycle_s": summary([f for f, _ in pairs]),
+            "steady_cycle_s": summary([s for _, s in pairs]),
+        }
+        for name, pairs in times.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loops", type=int, default=10_000)
     parser.add_argument("--rules", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-database", action="store_true")
+    parser.add_argument("--baseline", help="git revision whose alert writes to compare")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds per variant")
     args = parser.parse_args()
+    baseline = load_baseline(args.baseline) if args.baseline else None
     result: dict[str, Any] = {
         "loops": args.loops,
         "rules": args.rules,
@@ -235,6 +314,9 @@ def main() -> None:
             url = pg.url("bench")
             migrate(url)
             result["postgresql"] = asyncio.run(bench_database(url, args.loops, args.rules))
+            if baseline is not None:
+                result["compared"] = {"baseline": args.baseline, "rounds": args.rounds}
+                result["compared"].update(asyncio.run(compare(url, baseline, args.rounds)))
         finally:
             pg.stop()
             shutil.rmtree(pg.workdir, ignore_errors=True)
