@@ -34,7 +34,9 @@ Rules (thresholds are module constants, documented where they are defined):
 * **sluggish_tuning** — no oscillation, a poor Harris index, a control error that stays
   correlated for long compared with the dead time, and an OP that hardly reverses;
   Hägglund's idle index (:func:`~clpm_shared.analytics.idle_index.idle_index`) above 0.4
-  (OP and PV creeping back together after disturbances) raises the confidence.
+  (OP and PV creeping back together after disturbances) raises the confidence, and so does
+  a valve that creeps to its new position after set-point steps instead of kicking past it
+  (:func:`~clpm_shared.analytics.setpoint_valve_response.valve_step_responses`).
 
 Severity is the fault's impact (0-1): the share of the window it affects (time out of
 normal mode, at an OP limit, frozen) or the share of the control error's variance it causes
@@ -71,6 +73,7 @@ from clpm_shared.analytics.loop_config import LoopConfig
 from clpm_shared.analytics.loop_window import LoopWindow
 from clpm_shared.analytics.oscillation import detect_oscillation
 from clpm_shared.analytics.service_factor import summarise_modes
+from clpm_shared.analytics.setpoint_valve_response import valve_step_responses
 from clpm_shared.analytics.signal_preparation import FloatArray, detrend_linear
 from clpm_shared.analytics.stiction import StictionResult, curve_fitting_index, stiction_index
 
@@ -215,6 +218,14 @@ SLUGGISH_CORRELATION_SAMPLES: Final = 20.0
 SLUGGISH_MAX_REVERSALS_PER_HOUR: Final = 60.0
 """A sluggish controller barely moves the valve: fewer OP reversals per hour than this
 (a well-tuned loop reverses its OP hundreds of times an hour on ordinary disturbances)."""
+
+SLUGGISH_CREEP_OVERSHOOT: Final = 0.2
+"""After a set-point step a well-tuned PI loop on a self-regulating process kicks its valve
+past the final position (overshoot share :math:`K_c K - 1`,
+:mod:`clpm_shared.analytics.setpoint_valve_response`); a valve that overshoots by less than
+this share of its net move (median over the window's steps) creeps there on integral action.
+On the simulated fleet sluggish flow, pressure and temperature loops read 0.05-0.07
+(median) and healthy ones 1.0-2.2. Not judged on level (integrating) loops."""
 
 SLUGGISH_MAX_TRAVEL_PER_HOUR: Final = 120.0
 """... and moves it less than this (% of span per hour); a loop whose OP travels more is
@@ -977,7 +988,11 @@ def _oscillation_findings(
 
 
 def _sluggish_finding(
-    kpis: KpiResult, config: LoopConfig, window: LoopWindow, error: FloatArray
+    kpis: KpiResult,
+    config: LoopConfig,
+    window: LoopWindow,
+    error: FloatArray,
+    span: float | None = None,
 ) -> Finding | None:
     harris = kpis.harris_index
     if harris is None or harris >= POOR_HARRIS:
@@ -1006,11 +1021,28 @@ def _sluggish_finding(
         window.pv, window.op, ts, filter_s, window.sp, IDLE_MIN_DEVIATION_NOISE * noise
     )
     creeping = idle.index is not None and idle.index > IDLE_SLUGGISH
+    steps = (
+        valve_step_responses(
+            window.sp, window.op, SP_CHANGE_SHARE * span, robust_noise_std(window.op) or 0.0
+        )
+        if span and config.loop_type != "level"
+        else []
+    )
+    step_overshoot = float(np.median([step.overshoot_share for step in steps])) if steps else None
+    creeps_after_steps = step_overshoot is not None and step_overshoot < SLUGGISH_CREEP_OVERSHOOT
     confidence = 0.8 if config.dead_time_s else 0.6
     if creeping:
         # Hägglund's idle index agrees: OP and PV creep back together after disturbances
         confidence = min(0.9, confidence + 0.1)
+    if creeps_after_steps:
+        # set-point steps agree: the valve creeps to its new position, never past it
+        confidence = min(0.9, confidence + 0.1)
     evidence = {
+        "sp_steps_judged": len(steps),
+        "sp_step_valve_overshoot": _r(step_overshoot),
+        "sp_step_valve_kick": _r(float(np.median([st.kick_share for st in steps])))
+        if steps
+        else None,
         "idle_index": _r(idle.index),
         "idle_index_filter_s": _r(filter_s, 1),
         "idle_index_counted_share": _r(idle.moving_share),
@@ -1028,6 +1060,11 @@ def _sluggish_finding(
         if creeping and idle.index is not None
         else ""
     )
+    if creeps_after_steps and step_overshoot is not None:
+        idle_text += (
+            f"; after set-point steps the valve creeps to its new position (overshoot "
+            f"{100 * step_overshoot:.0f} % of its move)"
+        )
     return Finding(
         "sluggish_tuning",
         _clip01(1.0 - harris),
@@ -1254,7 +1291,7 @@ def diagnose_loop(
             if slow is not None and stiction.verdict != "stiction":
                 findings.append(slow)
             else:
-                sluggish = _sluggish_finding(kpis, config, window, error)
+                sluggish = _sluggish_finding(kpis, config, window, error, span)
                 if sluggish is not None:
                     findings.append(sluggish)
     resolved, dropped = _resolve([calibrated(f) for f in findings])
