@@ -25,14 +25,18 @@ Rules (thresholds are module constants, documented where they are defined):
   **external_disturbance** when the cycle is a
   steady deterministic sinusoid the loop's own linear dynamics would not sustain, or, for a
   cycle too slow for the KPI test (under two periods in a 15-minute window), when one
-  sinusoid explains at least 80 % of the control error's variance
-  (:func:`dominant_sinusoid`) and the valve signal is not triangular;
+  sinusoid, fitted jointly with a straight line, explains at least 80 % of the control
+  error's variance about that line (:func:`dominant_sinusoid`), or at least 60 % while
+  the valve signal follows a sinusoid of the same period (80 % of its variance: the
+  controller fights the cycle), and the valve signal is not triangular;
   **aggressive_tuning** when the cycle is Gaussian ringing (a lightly damped loop excited by
   noise) with frequent OP reversals.
 * **sluggish_tuning** — no oscillation, a poor Harris index, a control error that stays
   correlated for long compared with the dead time, and an OP that hardly reverses;
   Hägglund's idle index (:func:`~clpm_shared.analytics.idle_index.idle_index`) above 0.4
-  (OP and PV creeping back together after disturbances) raises the confidence.
+  (OP and PV creeping back together after disturbances) raises the confidence, and so does
+  a valve that creeps to its new position after set-point steps instead of kicking past it
+  (:func:`~clpm_shared.analytics.setpoint_valve_response.valve_step_responses`).
 
 Severity is the fault's impact (0-1): the share of the window it affects (time out of
 normal mode, at an OP limit, frozen) or the share of the control error's variance it causes
@@ -69,6 +73,7 @@ from clpm_shared.analytics.loop_config import LoopConfig
 from clpm_shared.analytics.loop_window import LoopWindow
 from clpm_shared.analytics.oscillation import detect_oscillation
 from clpm_shared.analytics.service_factor import summarise_modes
+from clpm_shared.analytics.setpoint_valve_response import valve_step_responses
 from clpm_shared.analytics.signal_preparation import FloatArray, detrend_linear
 from clpm_shared.analytics.stiction import StictionResult, curve_fitting_index, stiction_index
 
@@ -214,6 +219,14 @@ SLUGGISH_MAX_REVERSALS_PER_HOUR: Final = 60.0
 """A sluggish controller barely moves the valve: fewer OP reversals per hour than this
 (a well-tuned loop reverses its OP hundreds of times an hour on ordinary disturbances)."""
 
+SLUGGISH_CREEP_OVERSHOOT: Final = 0.2
+"""After a set-point step a well-tuned PI loop on a self-regulating process kicks its valve
+past the final position (overshoot share :math:`K_c K - 1`,
+:mod:`clpm_shared.analytics.setpoint_valve_response`); a valve that overshoots by less than
+this share of its net move (median over the window's steps) creeps there on integral action.
+On the simulated fleet sluggish flow, pressure and temperature loops read 0.05-0.07
+(median) and healthy ones 1.0-2.2. Not judged on level (integrating) loops."""
+
 SLUGGISH_MAX_TRAVEL_PER_HOUR: Final = 120.0
 """... and moves it less than this (% of span per hour); a loop whose OP travels more is
 working against something (a slow oscillation, a drift), not idling."""
@@ -245,6 +258,19 @@ SINUSOID_MIN_SHARE: Final = 0.8
 """Share of the control error's variance one sinusoid must explain for a slow external cycle
 (healthy, sluggish, saturated and manual loops stay below 0.75 in 15-minute windows; a
 sinusoid added to the measurement reaches 0.9-1.0)."""
+
+SINUSOID_CORROBORATED_SHARE: Final = 0.6
+"""A slower or less coherent outside cycle (its phase wanders, or the loop attenuates it
+below the measurement noise) explains less of the error in under two periods; from this
+share it still counts when the valve signal corroborates it (next constant). Healthy,
+manual, noisy and over-tuned loops stay below 0.45 (90th percentile) at the fitted period;
+sluggish and saturated loops reach it in 6-21 % of their windows."""
+
+SINUSOID_VALVE_SHARE: Final = 0.8
+"""Share of the valve signal's variance about a straight line in a sinusoid at the error's
+fitted period for the controller to be fighting that cycle: the corroboration a weaker
+error fit needs. A sluggish loop's valve integrates its slowly wandering error and stays
+below this in 93-99 % of its windows; a valve that does not move is no corroboration."""
 
 SINUSOID_MIN_PERIODS: Final = 1.6
 """A slow cycle must show at least this many periods in the window: slower wander is drift."""
@@ -446,6 +472,50 @@ def sinusoid_share(y: FloatArray, t: FloatArray, freqs_hz: FloatArray) -> FloatA
     return share
 
 
+def trend_sinusoid_share(y: FloatArray, t: FloatArray, freqs_hz: FloatArray) -> FloatArray:
+    """Share of the variance about a straight line that a sinusoid explains, fitted jointly.
+
+    At each frequency the model :math:`y_k \\approx c_0 + c_1 t_k + a \\sin\\omega t_k +
+    b \\cos\\omega t_k` is solved by least squares and
+
+    .. math:: p(\\omega) = 1 - \\chi^2(\\omega) / \\chi^2_1,
+
+    :math:`\\chi^2_1` the residual of the straight line alone. By the Frisch-Waugh-Lovell
+    theorem this is the share of the detrended :math:`y` explained by the *detrended* sine
+    and cosine (batched 2x2 normal equations). Fitting the line first and the sinusoid after
+    (as :func:`sinusoid_share` on a detrended signal does) lets the line take part of a
+    cycle of under two periods, which then looks like 92-95 % sinusoid at best and with its
+    period pulled long; fitted jointly, a pure sinusoid of any phase gives 1.
+    """
+    t = np.asarray(t, dtype=np.float64)
+    tc = t - t.mean()
+    tt = float(tc @ tc)
+    omega = 2.0 * np.pi * np.asarray(freqs_hz, dtype=np.float64)[:, None]
+
+    def detrended(z: FloatArray) -> FloatArray:
+        z = z - z.mean(axis=-1, keepdims=True)
+        if tt <= 0.0:
+            return z
+        slope = (z @ tc) / tt
+        return np.asarray(z - slope[..., None] * tc if z.ndim > 1 else z - slope * tc)
+
+    yd = detrended(np.asarray(y, dtype=np.float64))
+    sin = detrended(np.sin(omega * t[None, :]))
+    cos = detrended(np.cos(omega * t[None, :]))
+    ss = (sin * sin).sum(axis=1)
+    sc = (sin * cos).sum(axis=1)
+    cc = (cos * cos).sum(axis=1)
+    sy = sin @ yd
+    cy = cos @ yd
+    det = ss * cc - sc * sc
+    ok = det > 1e-12 * np.maximum(ss * cc, 1e-300)
+    safe = np.where(ok, det, 1.0)
+    explained = np.where(ok, (cc * sy * sy - 2.0 * sc * sy * cy + ss * cy * cy) / safe, 0.0)
+    total = float(yd @ yd)
+    share: FloatArray = np.clip(explained / total, 0.0, 1.0) if total > 0 else explained * 0
+    return share
+
+
 def dominant_sinusoid(
     x: FloatArray,
     ts: float,
@@ -490,10 +560,13 @@ def dominant_sinusoid(
     peak = float(freqs[inside][int(np.argmax(power[inside]))])
     step = 1.0 / (padded * ts)
     grid = np.linspace(max(peak - step, 1e-12), peak + step, 9)
-    shares = sinusoid_share(y, t, grid)
+    shares = trend_sinusoid_share(values, t, grid)
     k = int(np.argmax(shares))
     share = float(shares[k])
-    amplitude = math.sqrt(2.0 * share) * float(np.std(y))
+    omega = 2.0 * math.pi * float(grid[k])
+    design = np.column_stack((np.ones(n), t, np.sin(omega * t), np.cos(omega * t)))
+    coef = np.linalg.lstsq(design, values, rcond=None)[0]
+    amplitude = float(math.hypot(coef[2], coef[3]))
     return Sinusoid(float(1.0 / grid[k]), amplitude, share)
 
 
@@ -521,7 +594,22 @@ def _slow_cycle_finding(
 ) -> Finding | None:
     """An external sinusoid too slow for the KPI oscillation test (see the module docstring)."""
     fit = dominant_sinusoid(error, ts)
-    if fit is None or fit.explained < SINUSOID_MIN_SHARE:
+    if fit is None or fit.explained < SINUSOID_CORROBORATED_SHARE:
+        return None
+    moving = op[np.isfinite(op) & np.isfinite(error)]
+    valve_share = (
+        float(
+            trend_sinusoid_share(
+                moving,
+                np.arange(moving.size, dtype=np.float64) * ts,
+                np.array([1.0 / fit.period_s]),
+            )[0]
+        )
+        if moving.size >= 32 and float(np.ptp(moving)) > 0.0
+        else None
+    )
+    corroborated = valve_share is not None and valve_share >= SINUSOID_VALVE_SHARE
+    if fit.explained < SINUSOID_MIN_SHARE and not corroborated:
         return None
     valve = op if config.loop_type != "level" else error
     valve = valve[np.isfinite(valve)]
@@ -529,14 +617,20 @@ def _slow_cycle_finding(
     if shape is not None and shape > STICTION_SHAPE:
         return None  # a triangular valve signal: a sticky valve's cycle, not a sinusoid
     amplitude_pct = 100.0 * fit.amplitude / span if span else None
+    confidence = (
+        fit.explained
+        if fit.explained >= SINUSOID_MIN_SHARE or valve_share is None
+        else 0.5 * (fit.explained + valve_share)
+    )
     return Finding(
         "external_disturbance",
         _clip01(fit.explained),
-        _clip01(fit.explained),
+        _clip01(confidence),
         {
             "period_s": _r(fit.period_s, 1),
             "amplitude_pct_of_span": _r(amplitude_pct, 2),
             "sinusoid_share_of_error_variance": _r(fit.explained),
+            "sinusoid_share_of_valve_variance": _r(valve_share),
             "curve_fit_si": _r(shape),
             "analysed": "sinusoid_fit",
         },
@@ -894,7 +988,11 @@ def _oscillation_findings(
 
 
 def _sluggish_finding(
-    kpis: KpiResult, config: LoopConfig, window: LoopWindow, error: FloatArray
+    kpis: KpiResult,
+    config: LoopConfig,
+    window: LoopWindow,
+    error: FloatArray,
+    span: float | None = None,
 ) -> Finding | None:
     harris = kpis.harris_index
     if harris is None or harris >= POOR_HARRIS:
@@ -923,11 +1021,28 @@ def _sluggish_finding(
         window.pv, window.op, ts, filter_s, window.sp, IDLE_MIN_DEVIATION_NOISE * noise
     )
     creeping = idle.index is not None and idle.index > IDLE_SLUGGISH
+    steps = (
+        valve_step_responses(
+            window.sp, window.op, SP_CHANGE_SHARE * span, robust_noise_std(window.op) or 0.0
+        )
+        if span and config.loop_type != "level"
+        else []
+    )
+    step_overshoot = float(np.median([step.overshoot_share for step in steps])) if steps else None
+    creeps_after_steps = step_overshoot is not None and step_overshoot < SLUGGISH_CREEP_OVERSHOOT
     confidence = 0.8 if config.dead_time_s else 0.6
     if creeping:
         # Hägglund's idle index agrees: OP and PV creep back together after disturbances
         confidence = min(0.9, confidence + 0.1)
+    if creeps_after_steps:
+        # set-point steps agree: the valve creeps to its new position, never past it
+        confidence = min(0.9, confidence + 0.1)
     evidence = {
+        "sp_steps_judged": len(steps),
+        "sp_step_valve_overshoot": _r(step_overshoot),
+        "sp_step_valve_kick": _r(float(np.median([st.kick_share for st in steps])))
+        if steps
+        else None,
         "idle_index": _r(idle.index),
         "idle_index_filter_s": _r(filter_s, 1),
         "idle_index_counted_share": _r(idle.moving_share),
@@ -945,6 +1060,11 @@ def _sluggish_finding(
         if creeping and idle.index is not None
         else ""
     )
+    if creeps_after_steps and step_overshoot is not None:
+        idle_text += (
+            f"; after set-point steps the valve creeps to its new position (overshoot "
+            f"{100 * step_overshoot:.0f} % of its move)"
+        )
     return Finding(
         "sluggish_tuning",
         _clip01(1.0 - harris),
@@ -1171,7 +1291,7 @@ def diagnose_loop(
             if slow is not None and stiction.verdict != "stiction":
                 findings.append(slow)
             else:
-                sluggish = _sluggish_finding(kpis, config, window, error)
+                sluggish = _sluggish_finding(kpis, config, window, error, span)
                 if sluggish is not None:
                     findings.append(sluggish)
     resolved, dropped = _resolve([calibrated(f) for f in findings])
