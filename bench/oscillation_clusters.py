@@ -1,7 +1,8 @@
 """Benchmark of plant-wide oscillation clusters (``/oscillation-clusters``) on influxd.
 
 Simulates ``--loops`` loops at 1 Hz for ``--hours`` (``clpm_shared.simulation``): a tenth of
-them disturbed by one common 15-minute external oscillation (one cluster to find), a tenth with
+them share one 15-minute oscillation (one cluster to find: TIC-0000 disturbed by it, whose
+phase wanders, the others driven by TIC-0000 through lags), a tenth with
 sticky valves, the rest healthy; writes them to a private influxd 1.6, registers the loops in a
 SQLite database and stores their 1-minute aggregates there (``agg_1m``, the aggregation's bucket
 code).
@@ -60,18 +61,29 @@ COMMON_PERIOD_S = 900.0
 WRITE_BATCH = 50_000
 
 
+COMMON_DRIFT = 0.025
+"""Phase wander (rad/sqrt(s)) of the common disturbance, as the synthetic fleet's."""
+
+
 def fleet_specs(loops: int, common_period_s: float = COMMON_PERIOD_S) -> list[SimulatedLoopSpec]:
+    """Every tenth loop shares one oscillation: TIC-0000 is disturbed by it (phase wandering
+    as a real disturbance's), the others are driven by TIC-0000 through lags of 5-35 s."""
     specs = []
     for index in range(loops):
         loop_id = f"TIC-{index:04d}"
-        if index % 10 == 0:
+        if index == 0:
             spec = SimulatedLoopSpec(
                 loop_id=loop_id,
                 profile=LoopProfile.EXTERNAL_OSCILLATION,
                 seed=index,
                 osc_amplitude=2.0,
                 osc_period_s=common_period_s,
+                osc_drift=COMMON_DRIFT,
             )
+        elif index % 10 == 0:
+            spec = SimulatedLoopSpec(
+                loop_id=loop_id, profile=LoopProfile.HEALTHY, seed=index
+            ).coupled_to("TIC-0000", 20.0, 5.0 * (1 + index // 10 % 7), 10.0)
         elif index % 10 == 5:
             spec = SimulatedLoopSpec(
                 loop_id=loop_id,
@@ -86,10 +98,18 @@ def fleet_specs(loops: int, common_period_s: float = COMMON_PERIOD_S) -> list[Si
     return specs
 
 
+def simulation_groups(specs: list[SimulatedLoopSpec], size: int) -> list[list[SimulatedLoopSpec]]:
+    """The loops sharing the common oscillation in one group (simulated together, as the
+    coupling needs), the others in groups of ``size``."""
+    planted = [spec for spec in specs if spec.loop_id == "TIC-0000" or spec.driven_by]
+    others = [spec for spec in specs if spec not in planted]
+    return [planted] + [others[i : i + size] for i in range(0, len(others), size)]
+
+
 async def write_fleet(store: InfluxQLStore, specs: list[SimulatedLoopSpec], seconds: int) -> int:
     written = 0
-    for offset in range(0, len(specs), 20):
-        series = simulate_fleet(specs[offset : offset + 20], seconds)
+    for group in simulation_groups(specs, 20):
+        series = simulate_fleet(group, seconds)
         points = [
             Point(
                 s.loop_id,
@@ -130,8 +150,8 @@ def minute_means_of(specs: list[SimulatedLoopSpec], minutes: int) -> BucketTable
     """Synthetic agg_1m rows: the fleet simulated at one sample a minute (one-sample buckets)."""
     per_minute = [replace(spec, ts=60.0, time_constant_s=900.0, ti_s=900.0) for spec in specs]
     rows = []
-    for offset in range(0, len(per_minute), 200):
-        for series in simulate_fleet(per_minute[offset : offset + 200], minutes):
+    for group in simulation_groups(per_minute, 200):
+        for series in simulate_fleet(group, minutes):
             t_ns = int(BASE.timestamp()) * 1_000_000_000 + (series.t * 1e9).astype(np.int64)
             mode = np.asarray(series.mode, dtype=object)
             rows.append(RawSeries(series.loop_id, t_ns, series.pv, series.sp, series.op, mode))

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import numpy as np
 import pytest
 from asgi_lifespan import LifespanManager
 
@@ -51,15 +52,20 @@ def settings(
     )
 
 
+SHARED_PHASE = np.cumsum(np.random.default_rng(3).normal(0.0, 0.05, 3600))
+"""The wandering phase (rad, 0.05 rad/sqrt(s)) of the oscillation both loops share: a
+perfectly periodic one would look the same in two independent loops of that period."""
+
+
 def oscillating(loop_id: str) -> list[Point]:
-    """One hour at 1 Hz of a loop cycling with a 90 s period (PV and OP)."""
+    """One hour at 1 Hz of a loop cycling with the shared 90 s oscillation (PV and OP)."""
     return [
         Point(
             loop_id,
             BASE + timedelta(seconds=i),
-            pv=50.0 + 5.0 * math.sin(2 * math.pi * i / 90.0),
+            pv=50.0 + 5.0 * math.sin(2 * math.pi * i / 90.0 + SHARED_PHASE[i]),
             sp=50.0,
-            op=40.0 + 8.0 * math.sin(2 * math.pi * (i - 20) / 90.0),
+            op=40.0 + 8.0 * math.sin(2 * math.pi * (i - 20) / 90.0 + SHARED_PHASE[i]),
             mode="AUT",
         )
         for i in range(3600)

@@ -14,6 +14,11 @@ export interface ClusterMember {
   powerShare: number | null;
   /** coherence with the source at the period (0-1) */
   coherence: number | null;
+  /** how far the member's cycle runs behind the source's (s, within half a period; < 0: ahead) */
+  lagS: number | null;
+  /** bicoherence non-Gaussianity and non-linearity indices (> 0 both: a non-linear signal) */
+  ngi: number | null;
+  nli: number | null;
   /** why the loop belongs to the cluster, in words */
   why: string | null;
   details: Record<string, unknown>;
@@ -62,11 +67,26 @@ export const MEMBER_COLUMNS = [
   "amplitude_pct_of_span",
   "power_share",
   "coherence_with_source",
+  "lag_behind_source_s",
+  "ngi",
+  "nli",
   "why",
 ];
 
 function memberOf(entry: unknown): ClusterMember | null {
-  const bare = { periodS: null, role: null, unit: null, area: null, amplitudePct: null, powerShare: null, coherence: null, why: null };
+  const bare = {
+    periodS: null,
+    role: null,
+    unit: null,
+    area: null,
+    amplitudePct: null,
+    powerShare: null,
+    coherence: null,
+    lagS: null,
+    ngi: null,
+    nli: null,
+    why: null,
+  };
   if (typeof entry === "string") return { loopId: entry, ...bare, details: {} };
   if (!entry || typeof entry !== "object") return null;
   const item = entry as Record<string, unknown>;
@@ -82,6 +102,9 @@ function memberOf(entry: unknown): ClusterMember | null {
     amplitudePct: num(item.amplitude_pct_of_span),
     powerShare: num(item.power_share),
     coherence: num(item.coherence_with_source),
+    lagS: num(item.lag_behind_source_s),
+    ngi: num(item.ngi),
+    nli: num(item.nli),
     why: str(item.why),
     details,
   };
@@ -122,4 +145,20 @@ export function normaliseClusters(answer: unknown): OscillationCluster[] {
       };
     })
     .filter((cluster): cluster is OscillationCluster => cluster !== null && cluster.members.length > 0);
+}
+
+/** A member's cycle relative to the source's: seconds and degrees of the period. */
+export function lagOf(member: ClusterMember): string | null {
+  if (member.lagS === null) return null;
+  const seconds = Math.round(member.lagS);
+  const words = seconds >= 0 ? `${seconds} s behind` : `${-seconds} s ahead`;
+  if (member.periodS === null || member.periodS <= 0) return words;
+  return `${words} (${Math.round((360 * Math.abs(member.lagS)) / member.periodS)}°)`;
+}
+
+/** The bicoherence verdict of a member: non-linear (both indices > 0, as at a source) or not. */
+export function nonlinearityOf(member: ClusterMember): string | null {
+  if (member.ngi === null || member.nli === null) return null;
+  const verdict = member.ngi > 0 && member.nli > 0 ? "non-linear" : "linear";
+  return `${verdict} (NGI ${member.ngi.toFixed(3)}, NLI ${member.nli.toFixed(3)})`;
 }

@@ -7,7 +7,15 @@ import { useApi } from "../api/ApiProvider";
 import { useAsync } from "../api/useAsync";
 import { AsyncView, EmptyState } from "../components/AsyncView";
 import { formatDuration, formatEvidence, isoOf, labelOf } from "../lib/format";
-import { MEMBER_COLUMNS, clusterCounts, normaliseClusters, type ClusterMember, type OscillationCluster } from "../lib/clusters";
+import {
+  MEMBER_COLUMNS,
+  clusterCounts,
+  lagOf,
+  nonlinearityOf,
+  normaliseClusters,
+  type ClusterMember,
+  type OscillationCluster,
+} from "../lib/clusters";
 
 export const PERIODS = [
   { label: "Last hour", hours: 1 },
@@ -46,6 +54,8 @@ function MemberTable({ cluster }: { cluster: OscillationCluster }) {
             <th scope="col" className="num">
               Coherence with source
             </th>
+            <th scope="col">Cycle vs source</th>
+            <th scope="col">Non-linearity</th>
             <th scope="col">Why it belongs</th>
             {details && <th scope="col">Details</th>}
           </tr>
@@ -62,6 +72,8 @@ function MemberTable({ cluster }: { cluster: OscillationCluster }) {
                 <td className="num">{formatDuration(member.periodS)}</td>
                 <td className="small">{strengthOf(member)}</td>
                 <td className="num">{isSource ? "–" : member.coherence === null ? "–" : member.coherence.toFixed(2)}</td>
+                <td className="small">{isSource ? "–" : (lagOf(member) ?? "–")}</td>
+                <td className="small">{nonlinearityOf(member) ?? "–"}</td>
                 <td className="small">{isSource ? (cluster.sourceReason ?? "likely source") : (member.why ?? "–")}</td>
                 {details && (
                   <td className="small">

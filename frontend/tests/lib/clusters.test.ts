@@ -1,7 +1,18 @@
 // @vitest-environment node
-import { clusterCounts, normaliseClusters } from "../../src/lib/clusters";
+import { clusterCounts, lagOf, nonlinearityOf, normaliseClusters } from "../../src/lib/clusters";
 
-const NO_EVIDENCE = { role: null, unit: null, area: null, amplitudePct: null, powerShare: null, coherence: null, why: null };
+const NO_EVIDENCE = {
+  role: null,
+  unit: null,
+  area: null,
+  amplitudePct: null,
+  powerShare: null,
+  coherence: null,
+  lagS: null,
+  ngi: null,
+  nli: null,
+  why: null,
+};
 
 describe("normaliseClusters", () => {
   it("reads each member's unit, strength, coherence and why it belongs", () => {
@@ -21,7 +32,29 @@ describe("normaliseClusters", () => {
     expect(cluster.sourceReason).toBe("its valve is sticky");
     expect(cluster.members[0]).toMatchObject({ role: "source", unit: "U1", area: "A", amplitudePct: 9.1, powerShare: 0.6, coherence: null });
     expect(cluster.members[1]).toMatchObject({ role: "member", periodS: 41, coherence: 0.95, why: "coherence 0.95 with FIC-1", area: null });
-    expect(cluster.members[1].details).toMatchObject({ nli: 0.1 });
+    expect(cluster.members[1]).toMatchObject({ nli: 0.1, ngi: null, lagS: null });
+  });
+
+  it("tells a member's cycle against the source's and its non-linearity", () => {
+    const [cluster] = normaliseClusters({
+      clusters: [
+        {
+          period_s: 60,
+          members: [
+            { loop_id: "A", role: "source", period_s: 60, ngi: 0.02, nli: 0.2 },
+            { loop_id: "B", role: "member", period_s: 60, lag_behind_source_s: 15.2, ngi: 0.01, nli: -0.1 },
+            { loop_id: "C", role: "member", period_s: 60, lag_behind_source_s: -6 },
+          ],
+        },
+      ],
+    });
+    const [a, b, c] = cluster.members;
+    expect(nonlinearityOf(a)).toBe("non-linear (NGI 0.020, NLI 0.200)");
+    expect(nonlinearityOf(b)).toBe("linear (NGI 0.010, NLI -0.100)");
+    expect(nonlinearityOf(c)).toBeNull(); // too short a window for the bicoherence
+    expect(lagOf(b)).toBe("15 s behind (91°)");
+    expect(lagOf(c)).toBe("6 s ahead (36°)");
+    expect(lagOf(a)).toBeNull();
   });
 
   it("reads clusters with member objects and a likely source", () => {

@@ -28,6 +28,8 @@ const ANSWER = {
           amplitude_pct_of_span: 12.5,
           power_share: 0.62,
           coherence_with_source: null,
+          ngi: 0.021,
+          nli: 0.134,
           why: "likely source of the cluster's oscillation",
         },
         {
@@ -39,6 +41,9 @@ const ANSWER = {
           amplitude_pct_of_span: 3.2,
           power_share: 0.41,
           coherence_with_source: 0.96,
+          lag_behind_source_s: 10.1,
+          ngi: -0.002,
+          nli: 0.05,
           granger_from_source: 0.31,
           why: "coherence 0.96 with FIC208041; driven by it (Granger 0.31 from it, 0.01 back)",
         },
@@ -54,13 +59,28 @@ describe("ClustersPage", () => {
     expect(await screen.findByRole("heading", { name: /Cluster 1: 2 loops/ })).toBeInTheDocument();
     const table = screen.getByRole("table");
     const headers = within(table).getAllByRole("columnheader").map((cell) => cell.textContent);
-    expect(headers).toEqual(["Loop", "Unit", "Period", "Strength", "Coherence with source", "Why it belongs", "Details"]);
+    expect(headers).toEqual([
+      "Loop",
+      "Unit",
+      "Period",
+      "Strength",
+      "Coherence with source",
+      "Cycle vs source",
+      "Non-linearity",
+      "Why it belongs",
+      "Details",
+    ]);
     const [source, member] = within(table).getAllByRole("row").slice(1);
     expect(within(source).getByText("likely source")).toBeInTheDocument();
     expect(within(source).getByText("its valve is sticky (stiction verdict)")).toBeInTheDocument();
     expect(within(member).getByText("U209 Distillation · Separation")).toBeInTheDocument();
     expect(within(member).getByText("±3.2 % of span, 41 % of its variance")).toBeInTheDocument();
     expect(within(member).getByText("0.96")).toBeInTheDocument();
+    // its cycle against the source's, in seconds and degrees of its 40.1-s period
+    expect(within(member).getByText("10 s behind (91°)")).toBeInTheDocument();
+    // the bicoherence: the source's signal is non-linear, the member's is not
+    expect(within(source).getByText("non-linear (NGI 0.021, NLI 0.134)")).toBeInTheDocument();
+    expect(within(member).getByText("linear (NGI -0.002, NLI 0.050)")).toBeInTheDocument();
     expect(within(member).getByText(/driven by it \(Granger 0.31 from it/)).toBeInTheDocument();
     // fields without a column of their own stay visible as details
     expect(within(member).getAllByRole("cell").at(-1)).toHaveTextContent(/0\.31/);

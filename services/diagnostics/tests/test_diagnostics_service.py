@@ -314,15 +314,18 @@ MEANS_PERIOD_S = 1200.0
 
 
 async def _minute_means(settings: Settings) -> None:
-    """Six hours of agg_1m: PIC-301 and FIC-302 swing with a 20-minute period (amplitudes 3
-    and 1), TIC-303 only has noise; in automatic, SP constant."""
+    """Six hours of agg_1m: PIC-301 and FIC-302 swing with one 20-minute oscillation
+    (amplitudes 3 and 1) whose phase wanders as a disturbance's does (a perfectly periodic
+    one would look the same in two independent loops), TIC-303 only has noise; in
+    automatic, SP constant."""
     rng = np.random.default_rng(5)
     amplitudes = {"PIC-301": 3.0, "FIC-302": 1.0, "TIC-303": 0.0}
+    minutes = np.arange(6 * 60)
+    phase = np.cumsum(rng.normal(0.0, 0.15, minutes.size))  # rad per minute
     engine = create_engine(settings.database)
     async with create_session_factory(engine)() as session:
         for loop_id, amplitude in amplitudes.items():
-            minutes = np.arange(6 * 60)
-            pv = 50.0 + amplitude * np.sin(2 * np.pi * minutes * 60.0 / MEANS_PERIOD_S)
+            pv = 50.0 + amplitude * np.sin(2 * np.pi * minutes * 60.0 / MEANS_PERIOD_S + phase)
             pv += rng.normal(0.0, 0.1, minutes.size)
             session.add_all(
                 Agg1m(

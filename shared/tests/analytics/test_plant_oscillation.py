@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,11 +17,15 @@ from clpm_shared.analytics.plant_oscillation import (
     bicoherence_indices,
     cluster_oscillations,
     coherence_threshold,
+    cramer_von_mises_quantile,
+    phase_wander,
+    wander_threshold,
     with_plant_context,
 )
 from clpm_shared.simulation import SimulatedLoopSpec, simulate_fleet
 
 WARM_UP = 600
+SYNTHETIC_OSC_DRIFT = 0.025  # rad/sqrt(s), as the data-streaming service's synthetic loops
 WINDOW = 3600
 
 
@@ -130,11 +135,48 @@ def test_loops_driven_by_an_upstream_sticky_valve_are_one_cluster_named_after_it
     assert "sticky" in cluster.source_reason
 
 
+def test_independent_oscillations_of_one_nominal_period_over_an_hour_form_no_cluster() -> None:
+    """The synthetic fleet's external oscillations: one exact nominal period per loop type,
+    phases wandering independently (0.025 rad/sqrt(s)). Over one hour their relative phases
+    move by about two radians only: the Gaussian null of the coherence (independent phases
+    per segment) linked several of them; the phase-wander null does not."""
+    specs = [
+        replace(
+            SimulatedLoopSpec.for_profile(f"FIC9{i:05d}", "external_oscillation", "flow", seed=i),
+            osc_drift=SYNTHETIC_OSC_DRIFT,
+        )
+        for i in range(16)
+    ]
+    signals = [
+        LoopSignal(OscillationSummary(spec.loop_id, spec.osc_period_s, 5.0), s.sp - s.pv)
+        for spec, s in zip(specs, simulate_fleet(specs, WINDOW), strict=True)
+    ]
+    assert cluster_oscillations(signals, 1.0) == []
+
+
+def test_phase_wander_threshold_follows_the_cramer_von_mises_law() -> None:
+    # known quantiles of the limiting Cramér-von Mises distribution (Anderson & Darling 1952)
+    assert cramer_von_mises_quantile(0.95) == pytest.approx(0.46136, abs=1e-4)
+    assert cramer_von_mises_quantile(0.01) == pytest.approx(0.02480, abs=1e-4)
+    # a relative phase that does not move at all gives no evidence: threshold 1
+    assert float(wander_threshold(0.0, 0.01)) == 1.0
+    # c = 1 - 2a q(alpha / 3); the more the phases wander, the lower the threshold
+    q = cramer_von_mises_quantile(0.01 / 3)
+    assert float(wander_threshold(2.0, 0.01)) == pytest.approx(1.0 - 4.0 * q)
+    assert float(wander_threshold(4.0, 0.01)) < float(wander_threshold(2.0, 0.01))
+    # a = -K ln(rho_a rho_b): seven segments, each phase keeping 0.85 over one segment
+    assert float(phase_wander(7, 0.85 * 0.85)) == pytest.approx(-7 * np.log(0.85**2))
+
+
 def test_loops_driven_by_a_shared_disturbance_are_one_cluster_named_after_the_driving_loop() -> (
     None
 ):
+    # the shared disturbance wanders in phase as a real one does: a perfectly periodic one
+    # looks the same in two independent loops of that exact period, coherence cannot tell
+    # them apart
+    source = SimulatedLoopSpec.for_profile("PIC-SRC", "external_oscillation", "pressure", seed=5)
     specs = [
-        SimulatedLoopSpec.for_profile("PIC-SRC", "external_oscillation", "pressure", seed=5),
+        replace(source, osc_drift=SYNTHETIC_OSC_DRIFT),
         SimulatedLoopSpec.for_profile("TIC-E1", "healthy", "temperature", seed=6).coupled_to(
             "PIC-SRC", 40.0, 15.0, 20.0
         ),

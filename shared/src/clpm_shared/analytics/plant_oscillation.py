@@ -14,8 +14,11 @@ independent oscillations do not: their phases drift apart from one segment to th
    frequency (segments of about six periods, Hann window, 50 % overlap), tested against the
    null distribution of independent signals, ``P(C > c) = (1 - c)^{K-1}`` for ``K``
    independent segments, at a significance corrected for the number of pairs compared
-   (Bonferroni), and at least :data:`MIN_COHERENCE`; a configured connection between the two
-   loops (the plant structure) makes it a single test with a lower floor;
+   (Bonferroni), and at least :data:`MIN_COHERENCE`; and tested against a second null, two
+   independent oscillations whose phases wander slowly as random walks (the segments of a
+   short window are then not independent: :func:`phase_wander`, :func:`wander_threshold`);
+   a configured connection between the two loops (the plant structure) makes it a single
+   test with a lower floor;
 3. forms clusters as the connected components of the coherent pairs;
 4. ranks the members of a cluster for the root cause (Thornhill, Cox & Paulonis 2003;
    Thornhill 2005): a sticky-valve verdict of the single-loop diagnosis first, then the
@@ -49,6 +52,8 @@ T. Yuan, S. J. Qin, "Root cause diagnosis of plant-wide oscillations using Grang
 causality", Journal of Process Control 24 (2014) 450-459.
 G. C. Carter, "Coherence and time delay estimation", Proceedings of the IEEE 75 (1987)
 236-255.
+T. W. Anderson, D. A. Darling, "Asymptotic theory of certain 'goodness of fit' criteria based
+on stochastic processes", Annals of Mathematical Statistics 23 (1952) 193-212.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+from scipy import optimize, special
 from scipy import signal as sps
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -103,6 +109,10 @@ KEPT_BINS: Final = 16
 
 PAIRS_PER_BLOCK: Final = 20_000
 """Pairs judged at once (bounded memory: pairs x segments x 3 bins of complex numbers)."""
+
+WANDER_TAIL_MARGIN: Final = 3.0
+"""The phase-wander test (:func:`wander_threshold`) is run at a third of its significance:
+its small-wander approximation underestimates the chance tail."""
 
 MIN_SEGMENTS: Final = 4
 """Fewer independent segments than this cannot tell coherence from chance: no link."""
@@ -258,6 +268,108 @@ def segment_length(period_s: float, ts: float, n: int) -> int | None:
     return int(length)
 
 
+def _phase_persistence(z: ComplexArray) -> FloatArray:
+    """How much of a loop's phase at one frequency survives one segment length, per row.
+
+    ``z`` holds the spectra of 50 %-overlapping segments (rows: pairs, columns: segments) at
+    one bin; segments ``k`` and ``k + 2`` are adjacent, one segment length ``L`` apart:
+
+    .. math:: \\rho(L) = \\frac{|\\sum_k Z_{k+2} Z_k^*|}{\\sum_k |Z_{k+2}| |Z_k|}
+
+    A constant frequency offset from the bin turns every product by the same angle and
+    leaves ``rho`` at 1; a phase that wanders as a random walk of diffusion ``D`` gives
+    ``rho = exp(-D L / 2)``. Too few segments: 1 (no drift seen).
+    """
+    if z.shape[1] < 3:
+        return np.ones(z.shape[0])
+    products = z[:, 2:] * np.conj(z[:, :-2])
+    total = np.sum(np.abs(products), axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = np.abs(np.sum(products, axis=1)) / total
+    return np.where(total > 0, np.clip(rho, 0.0, 1.0), 1.0)
+
+
+def phase_wander(segments: float | FloatArray, persistence: float | FloatArray) -> FloatArray:
+    """How far two independent oscillations' relative phase wanders over the window.
+
+    The null distribution of :func:`coherence_threshold` assumes that the two signals'
+    phases are independent from one segment to the next. Two independent narrow-band
+    oscillations of one nominal period are not like that: their relative phase ``psi``
+    wanders as a random walk, slowly, so over a short window it stays nearly constant and
+    the coherence of two independent loops is high. With ``rho_ab`` the product of the two
+    loops' phase persistence over one segment (:func:`_phase_persistence`; independent
+    phases multiply), ``psi`` diffuses by ``D L / 2 = -ln rho_ab`` per segment, and over the
+    window of ``K`` segments by
+
+    .. math:: a = \\frac{D W}{2} = -K \\ln \\rho_{ab}.
+
+    Returns ``a`` (0: neither phase moves, two such loops cannot be told apart).
+    """
+    k = np.asarray(segments, dtype=np.float64)
+    rho = np.clip(np.asarray(persistence, dtype=np.float64), 1e-300, 1.0)
+    wander: FloatArray = -k * np.log(rho)
+    return wander
+
+
+def _log_cramer_von_mises_cdf(x: float) -> float:
+    """``ln P(omega^2 <= x)`` of the limiting Cramér-von Mises distribution.
+
+    Series of Anderson & Darling (1952), with ``u_k = (4k + 1)^2 / (16 x)``:
+
+    .. math:: F(x) = \\frac{1}{\\pi \\sqrt{x}} \\sum_{k \\ge 0}
+              \\frac{\\Gamma(k + 1/2)}{\\Gamma(1/2)\\, k!} \\sqrt{4k + 1}\\,
+              e^{-u_k} K_{1/4}(u_k)
+
+    summed in logarithms (``scipy.special.kve``) so that tiny probabilities keep their
+    precision.
+    """
+    k = np.arange(12)
+    m = 4.0 * k + 1.0
+    u = m**2 / (16.0 * x)
+    terms = (
+        special.gammaln(k + 0.5)
+        - special.gammaln(0.5)
+        - special.gammaln(k + 1.0)
+        + 0.5 * np.log(m)
+        - 2.0 * u
+        + np.log(special.kve(0.25, u))
+    )
+    return float(special.logsumexp(terms) - math.log(math.pi * math.sqrt(x)))
+
+
+def cramer_von_mises_quantile(probability: float) -> float:
+    """``x`` with ``P(omega^2 <= x) = probability`` (limiting Cramér-von Mises law)."""
+    if not 0 < probability < 1:
+        raise ValueError(f"probability: must be within (0, 1), got {probability!r}")
+    target = math.log(probability)
+    return float(
+        optimize.brentq(lambda x: _log_cramer_von_mises_cdf(x) - target, 1e-4, 50.0, xtol=1e-12)
+    )
+
+
+def wander_threshold(wander: float | FloatArray, alpha: float) -> FloatArray:
+    """Coherence that two independent oscillations of phase wander ``a`` exceed with
+    probability ``alpha``.
+
+    Over one window the coherence of signals whose relative phase is ``psi(t)`` is
+    ``C = |mean e^{i psi}|^2 >= 1 - var_t(psi)``, close to equality when ``psi`` moves
+    little. For a random walk of diffusion ``D`` over ``W``, ``var_t(psi) / (D W)`` follows
+    the limiting Cramér-von Mises distribution ``omega^2`` (the time variance of a Brownian
+    path about its mean is that of a Brownian bridge; Anderson & Darling 1952), so
+
+    .. math:: P(C > c) \\approx P\\left(\\omega^2 < \\frac{1 - c}{2a}\\right),
+              \\qquad c_\\alpha = 1 - 2a\\, q_{\\omega^2}(\\alpha / m)
+
+    with ``m =`` :data:`WANDER_TAIL_MARGIN`, since the approximation underestimates the
+    tail (by up to about twice at these thresholds in simulation). Two loops whose
+    56-s oscillations wander by 0.025 rad/sqrt(s) have ``a`` of about 2 over an hour, and
+    a coherence of 0.96 is then reached by chance once in a million pairs.
+    """
+    x = cramer_von_mises_quantile(alpha / WANDER_TAIL_MARGIN)
+    threshold: FloatArray = 1.0 - 2.0 * np.asarray(wander, dtype=np.float64) * x
+    return threshold
+
+
 def coherence_threshold(segments: float, alpha: float, floor: float = MIN_COHERENCE) -> float:
     """Magnitude-squared coherence exceeded by chance with probability ``alpha``.
 
@@ -306,16 +418,19 @@ def _coherence_of_pairs(
     periods: FloatArray,
     n: int,
     tolerance: float,
-) -> tuple[FloatArray, FloatArray, npt.NDArray[np.int64]]:
-    """Coherence, lag (s) and independent segments of many pairs at once (NaN: not judged).
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.int64], FloatArray]:
+    """Coherence, lag (s), independent segments and phase wander of many pairs at once
+    (NaN: not judged).
 
     Vectorised form of :func:`_pair`: pairs are grouped by segment length; each pair is
     judged at the bin, among the three nearest its mean period and inside the ±tolerance
-    band, where the two loops' band-normalised powers add up most.
+    band, where the two loops' band-normalised powers add up most. The independent segments
+    and the phase wander (:func:`phase_wander`) are those of the two null hypotheses.
     """
     coherence = np.full(first.size, np.nan)
     lag = np.full(first.size, np.nan)
     segments = np.zeros(first.size, dtype=np.int64)
+    wander = np.full(first.size, np.nan)
     # the segment of a pair is that of its longer period (segment_length grows with it)
     own = np.array([segment_length(p, spectra.ts, n) or 0 for p in periods])
     longer = np.where(periods[first] >= periods[second], first, second)
@@ -329,7 +444,6 @@ def _coherence_of_pairs(
         row = np.full(len(spectra.prepared), -1)
         row[involved] = np.arange(involved.size)
         z = spectra.stacked(involved.tolist(), length)  # (loops, segments, bins)
-        segments[chosen] = n // length
         for start in range(0, chosen.size, PAIRS_PER_BLOCK):
             block = chosen[start : start + PAIRS_PER_BLOCK]
             a, b = row[first[block]], row[second[block]]
@@ -362,7 +476,12 @@ def _coherence_of_pairs(
             valid = np.isfinite(value) & (pa_peak > 0) & (pb_peak > 0)
             coherence[block] = np.where(valid, value, np.nan)
             lag[block] = np.angle(cross_peak) / (2.0 * math.pi * frequency_peak)
-    return coherence, lag, segments
+            persistence = _phase_persistence(
+                np.take_along_axis(za, peak[:, None, :], axis=2)[:, :, 0]
+            ) * _phase_persistence(np.take_along_axis(zb, peak[:, None, :], axis=2)[:, :, 0])
+            segments[block] = n // length
+            wander[block] = phase_wander(n / length, persistence)
+    return coherence, lag, segments, wander
 
 
 @dataclass(frozen=True)
@@ -554,17 +673,27 @@ def cluster_oscillations(
     periods = np.array([loop.summary.period_s for loop in usable])
     spectra = _Spectra(usable, ts)
     first, second = _candidate_pairs(periods, tolerance)
-    coherence, _, segments = _coherence_of_pairs(spectra, first, second, periods, n, tolerance)
+    coherence, _, segments, wander = _coherence_of_pairs(
+        spectra, first, second, periods, n, tolerance
+    )
     tested = max(1, first.size)
+    # two nulls, both must be rejected: phases independent from segment to segment
+    # (broadband, coherence_threshold) and phases wandering slowly (narrow-band oscillations
+    # of one nominal period, wander_threshold)
+    by_wander = wander_threshold(wander, alpha / tested)
+    by_wander_connected = wander_threshold(wander, alpha)
     found: list[tuple[int, int]] = []
     for k in np.flatnonzero(np.isfinite(coherence)):
         i, j = int(first[k]), int(second[k])
         if structure.connected(usable[i].loop_id, usable[j].loop_id):
-            threshold = coherence_threshold(segments[k], alpha, MIN_COHERENCE_CONNECTED)
+            threshold = max(
+                coherence_threshold(segments[k], alpha, MIN_COHERENCE_CONNECTED),
+                float(by_wander_connected[k]),
+            )
         elif coherence[k] < MIN_COHERENCE:
             continue
         else:
-            threshold = coherence_threshold(segments[k], alpha / tested)
+            threshold = max(coherence_threshold(segments[k], alpha / tested), float(by_wander[k]))
         if coherence[k] >= threshold:
             found.append((i, j))
     if not found:
