@@ -20,6 +20,7 @@ import { LoopDetailPage } from "./pages/loop/LoopDetailPage";
 import { LoopsAdminPage } from "./pages/LoopsAdminPage";
 import { MyItemsPage } from "./pages/MyItemsPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
+import { ReportsPage } from "./pages/ReportsPage";
 import { SignInPage } from "./pages/SignInPage";
 
 /** The pages of a signed-in user (paths chosen not to collide with the API's own routes). */
@@ -34,6 +35,7 @@ export function AppRoutes() {
       <Route path="/apc" element={<ApcPage />} />
       <Route path="/admin/loops" element={<LoopsAdminPage />} />
       <Route path="/my-items" element={<MyItemsPage />} />
+      <Route path="/fleet-reports" element={<ReportsPage />} />
       <Route path="/admin/audit" element={<AuditPage />} />
       <Route path="/notifications" element={<InboxPage />} />
       <Route path="/alert-rules" element={<AlertRulesPage />} />

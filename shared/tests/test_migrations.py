@@ -39,6 +39,8 @@ EXPECTED_TABLES = {
     "alert_events",
     "notification_outbox",
     "inbox_entries",
+    "report_subscriptions",
+    "report_deliveries",
 }
 
 

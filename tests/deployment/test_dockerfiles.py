@@ -535,12 +535,17 @@ def test_build_stage_yields_a_virtualenv_that_runs_the_service(
     python = venv / "bin" / "python"
     outside = tmp_path / "run"  # not the repository: only the virtualenv is importable
     outside.mkdir()
-    # clpm_shared.web needs the extra `web` (FastAPI), which only the HTTP services request
+    # clpm_shared.web needs the extra `web` (FastAPI), which only the HTTP services request;
+    # clpm_shared.reports the extra `reports` (renderers) of the gateway and the kpi-worker
     project = tomllib.loads((REPO_ROOT / IMAGES[image].member / "pyproject.toml").read_text())
-    web = "clpm-shared[web]" in project["project"]["dependencies"]
+    extras: set[str] = set()
+    for requirement in project["project"]["dependencies"]:
+        found = re.fullmatch(r"clpm-shared\[([a-z,]+)\]", requirement)
+        if found:
+            extras.update(found[1].split(","))
     result = subprocess.run(
         [str(python), "-c", _UNRESOLVED_IMPORTS, module, "clpm_shared"]
-        + ([] if web else ["-clpm_shared.web"]),
+        + [f"-clpm_shared.{extra}" for extra in ("web", "reports") if extra not in extras],
         cwd=outside,
         env={"PATH": f"{venv / 'bin'}:/usr/bin:/bin"},
         capture_output=True,

@@ -186,7 +186,12 @@ export class ApiClient {
 
   /** Fetch a CSV answer (with the token) and hand it to the browser as a file download. */
   async downloadCsv(path: string, query: Query, fallbackName: string): Promise<void> {
-    const response = await this.send("GET", path, { ...query, format: "csv" }, undefined, "text/csv");
+    await this.download(path, { ...query, format: "csv" }, "text/csv", fallbackName);
+  }
+
+  /** Fetch a file answer (with the token) and hand it to the browser as a download. */
+  async download(path: string, query: Query, accept: string, fallbackName: string): Promise<void> {
+    const response = await this.send("GET", path, query, undefined, accept);
     const blob = await response.blob();
     const name = fileNameOf(response.headers.get("content-disposition")) ?? fallbackName;
     const href = URL.createObjectURL(blob);

@@ -35,6 +35,9 @@ export function Layout({ children }: { children: ReactNode }) {
               <NavLink to="/my-items">My items</NavLink>
             </li>
             <li>
+              <NavLink to="/fleet-reports">Reports</NavLink>
+            </li>
+            <li>
               <NavLink to="/alert-rules">Alert rules</NavLink>
             </li>
             <li>

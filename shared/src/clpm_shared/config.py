@@ -495,6 +495,35 @@ class AlertSettings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
 
+class ReportSettings(BaseSettings):
+    """Scheduled fleet reports (kpi-worker): when they are due, how they are e-mailed (through
+    the ALERT_SMTP_* server) and retried."""
+
+    model_config = _ENV
+
+    report_enabled: bool = Field(
+        default=True, description="E-mail the daily / weekly reports to their subscribers"
+    )
+    report_check_interval_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
+        default=300.0, description="Seconds between the kpi-worker's checks for due reports"
+    )
+    report_hour_utc: Annotated[int, Field(ge=0, le=23)] = Field(
+        default=6, description="Hour (UTC) at which the daily and weekly reports are due"
+    )
+    report_weekday: Annotated[int, Field(ge=0, le=6)] = Field(
+        default=0, description="Day of the weekly report, 0 = Monday"
+    )
+    report_pdf_top: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        default=50, description="Bad actors, status changes and work items listed in the PDF"
+    )
+    report_max_attempts: Annotated[int, Field(ge=1, le=100)] = 6
+    report_lease_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
+        default=900.0,
+        description="A claimed report e-mail not marked sent within this time (its worker "
+        "died) is claimed again",
+    )
+
+
 class OpcUaMode(StrEnum):
     SUBSCRIBE = "subscribe"
     POLL = "poll"
@@ -598,6 +627,7 @@ class Settings:
         "diagnostics",
         "influx",
         "kpi",
+        "reports",
         "runtime",
         "streaming",
     )
@@ -616,6 +646,7 @@ class Settings:
         streaming: StreamingSettings,
         runtime: RuntimeSettings,
         alerts: AlertSettings | None = None,
+        reports: ReportSettings | None = None,
     ) -> None:
         self.database = database
         self.influx = influx
@@ -628,6 +659,7 @@ class Settings:
         self.streaming = streaming
         self.runtime = runtime
         self.alerts = alerts if alerts is not None else AlertSettings()
+        self.reports = reports if reports is not None else ReportSettings()
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
@@ -646,6 +678,7 @@ CONCERNS: dict[str, type[BaseSettings]] = {
     "streaming": StreamingSettings,
     "runtime": RuntimeSettings,
     "alerts": AlertSettings,
+    "reports": ReportSettings,
 }
 
 

@@ -26,6 +26,7 @@ from clpm_api_gateway import (
     routes_kpis,
     routes_loops,
     routes_operations,
+    routes_reports,
     routes_trends,
     routes_work_items,
 )
@@ -66,6 +67,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     routes_work_items.router,
     routes_audit.router,
     *routes_alerts.routers,
+    routes_reports.router,
 )
 
 ACCESS_LOGGER = "clpm_api_gateway.access"

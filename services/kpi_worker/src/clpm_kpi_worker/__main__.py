@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from tqdm import tqdm
 
+from clpm_kpi_worker.reporting import ReportMailer
 from clpm_kpi_worker.scheduler import run_forever
 from clpm_kpi_worker.worker import KpiWorker
 from clpm_shared.config import Settings, load_settings
@@ -77,7 +78,12 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
                 stats = await worker.run_range(args.start, args.end, args.loop, progress)
             print(stats.as_dict())
             return 1 if stats.failed else 0
-        await run_forever(worker, settings.kpi.kpi_cron_schedule, notifier)
+        reports = (
+            ReportMailer(settings.reports, settings.alerts, settings.kpi, sessions)
+            if settings.reports.report_enabled
+            else None
+        )
+        await run_forever(worker, settings.kpi.kpi_cron_schedule, notifier, reports)
         return 0
     finally:
         await notifier.aclose()

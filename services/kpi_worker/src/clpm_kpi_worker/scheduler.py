@@ -10,6 +10,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from clpm_kpi_worker.reporting import ReportMailer
 from clpm_kpi_worker.worker import KpiWorker
 from clpm_shared.notify import Notifier
 
@@ -59,9 +60,26 @@ def schedule_notifier(scheduler: AsyncIOScheduler, notifier: Notifier) -> None:
     )
 
 
-async def run_forever(worker: KpiWorker, crontab: str, notifier: Notifier | None = None) -> None:
+def schedule_reports(scheduler: AsyncIOScheduler, mailer: ReportMailer) -> None:
+    """A pass of the report mailer every REPORT_CHECK_INTERVAL_S, beside the cycles (a report
+    is rendered in a worker thread; a slow mail server delays only the reports)."""
+    scheduler.add_job(
+        mailer.run_once,
+        IntervalTrigger(seconds=mailer.settings.report_check_interval_s, timezone="UTC"),
+        id="report-mailer",
+        max_instances=1,
+        coalesce=True,
+    )
+
+
+async def run_forever(
+    worker: KpiWorker,
+    crontab: str,
+    notifier: Notifier | None = None,
+    reports: ReportMailer | None = None,
+) -> None:
     """Catch up at start (bounded), then run on schedule until SIGINT/SIGTERM; the notifier
-    (if any) delivers alert notifications from the start."""
+    and the report mailer (if any) deliver from the start."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -70,6 +88,8 @@ async def run_forever(worker: KpiWorker, crontab: str, notifier: Notifier | None
     scheduler = build_scheduler(worker)
     if notifier is not None:
         schedule_notifier(scheduler, notifier)
+    if reports is not None:
+        schedule_reports(scheduler, reports)
     scheduler.start()
     try:
         await worker.beat()

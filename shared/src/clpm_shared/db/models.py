@@ -5,7 +5,8 @@ Tables of the seed design: ``loops``, ``loop_config``, ``agg_1m``, ``agg_1h``, `
 (``alert_rules``, ``alert_events``, ``notification_outbox``, ``inbox_entries``); plus worker
 coordination: ``loop_watermarks`` (aggregation progress), ``work_leases`` (replicas sharing
 loops) and ``worker_heartbeats``; the work process: ``work_items`` (acknowledgements,
-annotations, assignments) and the append-only ``audit_log``.
+annotations, assignments) and the append-only ``audit_log``; scheduled reports
+(``report_subscriptions``, ``report_deliveries``).
 Raw samples never go to the relational store.
 
 Aggregates keep, per bucket and field (pv, sp, op): count, mean, min, max, std (sample std,
@@ -471,3 +472,49 @@ class InboxEntry(Base):
 
 
 metadata = Base.metadata
+
+
+class ReportSubscription(Base):
+    """A user's subscription to the daily or weekly fleet report by e-mail (PDF, XLSX or
+    both), for the whole fleet or one unit / area."""
+
+    __tablename__ = "report_subscriptions"
+    __table_args__ = (Index("ix_report_subscriptions_username", "username"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(256))
+    email: Mapped[str] = mapped_column(String(320))
+    period: Mapped[str] = mapped_column(String(8))
+    format: Mapped[str] = mapped_column(String(8))
+    unit: Mapped[str | None] = mapped_column(String(128))
+    area: Mapped[str | None] = mapped_column(String(128))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ReportDelivery(Base):
+    """One scheduled report e-mail of a subscription (its outbox row): created once per
+    subscription and schedule slot (``due_at``, unique with the subscription, so a restarted
+    or second worker never sends a slot twice), retried with backoff until sent or given up."""
+
+    __tablename__ = "report_deliveries"
+    __table_args__ = (
+        Index("uq_report_deliveries_slot", "subscription_id", "due_at", unique=True),
+        Index("ix_report_deliveries_due", "sent_at", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("report_subscriptions.id", ondelete="CASCADE")
+    )
+    due_at: Mapped[datetime] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column()
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[datetime | None] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column()
+    gave_up_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    period_start: Mapped[datetime | None] = mapped_column()
+    period_end: Mapped[datetime | None] = mapped_column()

@@ -58,6 +58,11 @@ class EmailChannel:
         message = build_message(
             self.settings.alert_smtp_from, to, subject, payload, idempotency_key
         )
+        await self.send_message(message)
+
+    async def send_message(self, message: EmailMessage) -> None:
+        """Deliver a message built elsewhere (e.g. a report with attachments) through the
+        same server; raises as :meth:`send`."""
         await asyncio.to_thread(self._send, message)
 
     def _send(self, message: EmailMessage) -> None:
