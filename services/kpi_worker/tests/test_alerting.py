@@ -154,9 +154,10 @@ async def run(
     loops: list[str],
     now: datetime = NOW,
     end: datetime = END,
+    config: AlertSettings | None = None,
 ) -> dict[str, Any]:
     """Evaluate as a cycle at ``now`` whose last complete window ends at ``end``."""
-    stats = await evaluate_alerts(sessions, settings(), loops, end, WINDOW, now)
+    stats = await evaluate_alerts(sessions, config or settings(), loops, end, WINDOW, now)
     return stats.__dict__
 
 
@@ -277,6 +278,106 @@ async def test_health_below_for_a_period_waits_before_notifying(
     fired = await run(db, ["FIC101"], NOW + 2 * WINDOW, END + 2 * WINDOW)
     assert fired["inbox"] == 1
     assert [e.state for e in await events(db)] == ["open"]
+
+
+# ---------------------------------------------------------------------- alert storms
+
+
+async def storm(
+    db: async_sessionmaker[AsyncSession], loops: int, health: float = 30.0, **rule: Any
+) -> list[str]:
+    """``loops`` loops below a rule's level, told by inbox (alice, bob), e-mail and webhook."""
+    ids = {f"FIC{100 + i}": "U1" for i in range(loops)}
+    await add_loops(db, ids)
+    await store_window(db, END, {loop_id: (health, "poor") for loop_id in ids})
+    values: dict[str, Any] = {
+        "name": "low health",
+        "channels": ["inbox", "email", "webhook"],
+        "recipients": ["alice", "bob"],
+        "emails": ["ops@plant.example"],
+        "webhook_url": "http://127.0.0.1:9/hook",
+    }
+    values.update(rule)
+    await add_rule(db, **values)
+    return sorted(ids)
+
+
+async def inbox_titles(db: async_sessionmaker[AsyncSession], user: str = "alice") -> list[str]:
+    async with db() as session:
+        entries = await InboxRepository(session, user).list(False, 100, 0)
+        return [e.title for e in entries]
+
+
+async def test_a_burst_over_the_threshold_is_told_in_one_digest_per_channel_and_recipient(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    loops = await storm(db, 25)
+    first = await run(db, loops, config=settings(alert_digest_threshold=20))
+    assert (first["opened"], first["outbox"], first["inbox"]) == (25, 2, 2)
+    alerts = await events(db)
+    assert [(e.state, e.notify_count) for e in alerts] == [("open", 1)] * 25
+    rows = await outbox(db)
+    assert [(r.channel, r.kind) for r in rows] == [("email", "opened"), ("webhook", "opened")]
+    assert rows[0].subject == "[CLPM] opened: 25 alerts (low health)"
+    payload = rows[1].payload
+    assert (payload["digest"], payload["count"], payload["more"]) == (True, 25, 0)
+    assert [a["loop_id"] for a in payload["alerts"]] == loops
+    assert {a["event_id"] for a in payload["alerts"]} == {e.id for e in alerts}
+    assert payload["alerts"][0]["message"] == "FIC100: health 30.0 below 60"
+    assert rows[0].idempotency_key != rows[1].idempotency_key
+    [title] = await inbox_titles(db, "alice")
+    assert title == (
+        "opened: 25 alerts (low health): FIC100, FIC101, FIC102, FIC103, FIC104 and 20 more"
+    )
+    assert await unread(db, "bob") == 1
+    # held: nothing more is told
+    again = await run(db, loops, NOW + timedelta(minutes=1), config=settings())
+    assert (again["held"], again["outbox"], again["inbox"]) == (25, 0, 0)
+
+
+async def test_a_burst_up_to_the_threshold_is_told_alert_by_alert(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    loops = await storm(db, 20)
+    first = await run(db, loops, config=settings(alert_digest_threshold=20))
+    assert (first["opened"], first["outbox"], first["inbox"]) == (20, 40, 40)
+    assert all("digest" not in r.payload for r in await outbox(db))
+
+
+async def test_digested_reminders_and_clearing_have_their_own_keys(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    config = settings(alert_digest_threshold=10)
+    loops = await storm(db, 12, renotify_s=3600.0, channels=["webhook"])
+    await run(db, loops, config=config)
+    later = NOW + timedelta(minutes=61)
+    reminded = await run(db, loops, later, config=config)
+    assert (reminded["held"], reminded["outbox"]) == (12, 1)
+    recovered = END + timedelta(minutes=75)
+    await store_window(db, recovered, {loop_id: (90.0, "good") for loop_id in loops})
+    cleared = await run(db, loops, NOW + timedelta(minutes=75), recovered, config=config)
+    assert (cleared["cleared"], cleared["outbox"]) == (12, 1)
+    rows = await outbox(db)
+    assert [(r.kind, r.payload["count"], r.payload["state"]) for r in rows] == [
+        ("opened", 12, "open"),
+        ("reminder", 12, "open"),
+        ("cleared", 12, "cleared"),
+    ]
+    assert len({r.idempotency_key for r in rows}) == 3
+    assert [e.notify_count for e in await events(db)] == [3] * 12
+
+
+async def test_acknowledging_one_loop_of_a_digest_leaves_the_digest_unread(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    loops = await storm(db, 4)
+    await run(db, loops, config=settings(alert_digest_threshold=3))
+    assert await unread(db) == 1
+    await acknowledge(db, loops[0])
+    quiet = await run(db, loops, NOW + timedelta(minutes=5), config=settings())
+    assert (quiet["held"], quiet["outbox"], quiet["inbox"]) == (4, 0, 0)
+    assert [e.state for e in await events(db)] == ["acked", "open", "open", "open"]
+    assert await unread(db) == 1  # the other three alerts still need attention
 
 
 # ---------------------------------------------------------------------- acknowledgements
@@ -504,6 +605,33 @@ async def test_a_wrong_signature_key_is_detected_by_the_receiver(
     await notifier.aclose()
     [request] = webhook_receiver.requests
     assert request.signature_valid is False
+
+
+async def test_a_digest_email_and_webhook_list_the_alerts_and_count_the_rest(
+    db: async_sessionmaker[AsyncSession],
+    smtp_server: SmtpServer,
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    smtp_server.received.clear()
+    webhook_receiver.reset()
+    loops = await storm(db, 8, webhook_url=webhook_receiver.url)
+    await run(db, loops, config=settings(alert_digest_threshold=5, alert_digest_listed=3))
+    notifier = Notifier(notifier_settings(smtp_server), db, name="n1")
+    assert (await notifier.run_once(NOW)).sent == 2
+    await notifier.aclose()
+    [mail] = smtp_server.received
+    assert mail.message["Subject"] == "[CLPM] opened: 8 alerts (low health)"
+    body = mail.message.get_payload(decode=True).decode()  # type: ignore[union-attr]
+    assert "8 alerts opened: low health" in body
+    listed = [line for line in body.splitlines() if line.startswith("- ")]
+    assert [line.split(":")[0] for line in listed] == ["- FIC100", "- FIC101", "- FIC102"]
+    assert "... and 5 more" in body
+    [request] = webhook_receiver.requests
+    assert request.signature_valid
+    assert (request.body["count"], request.body["more"]) == (8, 5)
+    assert [a["loop_id"] for a in request.body["alerts"]] == ["FIC100", "FIC101", "FIC102"]
+    [row] = [r for r in await outbox(db) if r.channel == "webhook"]
+    assert request.idempotency_key == row.idempotency_key
 
 
 async def test_a_sender_stopped_between_claim_and_send_loses_nothing(

@@ -456,6 +456,15 @@ class AlertSettings(BaseSettings):
         description="How far back the evaluation looks for a loop's last data (stale_data "
         "rules: older than this is 'no data in the recent past')",
     )
+    alert_digest_threshold: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        default=20,
+        description="When one rule opens, reminds or clears more than this many alerts in "
+        "one evaluation, they are told in one digest per e-mail address and webhook and one "
+        "inbox entry per recipient instead of one each (an alert storm)",
+    )
+    alert_digest_listed: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        default=50, description="Alerts a digest names one by one; the rest are counted"
+    )
     alert_notify_interval_s: Annotated[float, Field(gt=0, le=3600)] = Field(
         default=15.0, description="Seconds between the notifier's passes over the outbox"
     )

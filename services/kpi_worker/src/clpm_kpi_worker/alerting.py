@@ -90,7 +90,13 @@ async def evaluate_alerts(
             )
             acknowledged = holding_acknowledgements(acknowledgements, conditions, now)
             outcome = evaluate(rules, fleet, open_alerts, now, acknowledged)
-            written = await events.apply(outcome, {r.rule_id: r for r in rules}, now)
+            written = await events.apply(
+                outcome,
+                {r.rule_id: r for r in rules},
+                now,
+                digest_threshold=settings.alert_digest_threshold,
+                digest_listed=settings.alert_digest_listed,
+            )
         stats.opened, stats.held, stats.cleared = written.opened, written.held, written.cleared
         stats.outbox, stats.inbox = written.outbox, written.inbox
     except SQLAlchemyError:

@@ -11,6 +11,7 @@ from clpm_shared.alerts.evaluation import (
     FleetState,
     Held,
     NewAlert,
+    NoticeKind,
     OpenAlert,
     evaluate,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "FleetState",
     "Held",
     "NewAlert",
+    "NoticeKind",
     "OpenAlert",
     "QuietHours",
     "evaluate",

@@ -21,8 +21,9 @@ class EmailNotConfiguredError(RuntimeError):
 def build_message(
     sender: str, to: str, subject: str, payload: dict[str, Any], idempotency_key: str
 ) -> EmailMessage:
-    """The e-mail of one notice; its Message-ID carries the idempotency key, so a mail
-    system (or reader) can recognise a repeat of the same notice."""
+    """The e-mail of one notice, or of a digest of many (``payload["alerts"]``, one line each,
+    and the number not listed); its Message-ID carries the idempotency key, so a mail system
+    (or reader) can recognise a repeat of the same notice."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to
@@ -30,17 +31,28 @@ def build_message(
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = f"<{idempotency_key}@clpm>"
     message["X-CLPM-Idempotency-Key"] = idempotency_key
-    lines = [
-        payload.get("message", ""),
-        "",
-        f"rule: {payload.get('rule')} ({payload.get('condition')})",
-        f"loop: {payload.get('loop_id') or '-'}",
-        f"state: {payload.get('state')} ({payload.get('kind')})",
-        f"first seen: {payload.get('first_seen')}",
-        f"at: {payload.get('at')}",
-        "",
-        json.dumps(payload, sort_keys=True),
-    ]
+    rule = f"rule: {payload.get('rule')} ({payload.get('condition')})"
+    state = f"state: {payload.get('state')} ({payload.get('kind')})"
+    if payload.get("digest"):
+        alerts = payload.get("alerts") or []
+        more = int(payload.get("more") or 0)
+        lines = [payload.get("message", ""), "", rule, state, f"at: {payload.get('at')}", ""]
+        lines.extend(
+            f"- {alert.get('message')} (first seen {alert.get('first_seen')})" for alert in alerts
+        )
+        if more:
+            lines.append(f"... and {more} more")
+    else:
+        lines = [
+            payload.get("message", ""),
+            "",
+            rule,
+            f"loop: {payload.get('loop_id') or '-'}",
+            state,
+            f"first seen: {payload.get('first_seen')}",
+            f"at: {payload.get('at')}",
+        ]
+    lines.extend(["", json.dumps(payload, sort_keys=True)])
     message.set_content("\n".join(str(line) for line in lines))
     return message
 

@@ -5,6 +5,14 @@ transaction: the alerts opened, held and cleared, one outbox row per e-mail addr
 webhook of each notice, and one inbox entry per recipient. Nothing is sent here; the notifier
 (``clpm_shared.notify``) delivers the outbox, so a notice is either committed with its alert
 or not at all.
+
+An alert storm is told in digests: when one rule has more than ``digest_threshold`` notices of
+one kind (opened, reminder, cleared) in one evaluation, they become one outbox row per e-mail
+address and webhook and one inbox entry per recipient, naming the alerts (the first
+``digest_listed`` of them; the rest are counted). Each alert is still written, and counted
+as notified, on its own, so de-duplication and reminders work as for single notices. A
+digest's idempotency key is derived from its alerts and their notice counts, so a repeat
+of the same digest carries the same key and a later one (a reminder) a new key.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -35,7 +43,15 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clpm_shared.alerts import AlertRule, Evaluation, FleetState, OpenAlert, QuietHours
+from clpm_shared.alerts import (
+    FLEET,
+    AlertRule,
+    Evaluation,
+    FleetState,
+    NoticeKind,
+    OpenAlert,
+    QuietHours,
+)
 from clpm_shared.db.models import (
     AlertEvent,
     AlertRuleRow,
@@ -259,11 +275,19 @@ class AlertEventRepository:
     # ------------------------------------------------------------------ writing
 
     async def apply(
-        self, evaluation: Evaluation, rules: Mapping[int, AlertRule], now: datetime
+        self,
+        evaluation: Evaluation,
+        rules: Mapping[int, AlertRule],
+        now: datetime,
+        *,
+        digest_threshold: int | None = None,
+        digest_listed: int = 50,
     ) -> ApplyStats:
         """Write ``evaluation`` (the caller commits). New alerts another evaluator opened
-        first are skipped (the partial unique index), as are their notices."""
-        notices: list[tuple[int, Literal["opened", "reminder", "cleared"]]] = []
+        first are skipped (the partial unique index), as are their notices. A rule's notices
+        of one kind beyond ``digest_threshold`` (None: never) are told in digests naming
+        ``digest_listed`` alerts (the module docstring)."""
+        notices: list[tuple[int, NoticeKind]] = []
         fresh: list[NoticedAlert] = []
         opened = 0
         if evaluation.new:
@@ -337,7 +361,9 @@ class AlertEventRepository:
                 .execution_options(synchronize_session=False)
             )
         notices.extend((event_id, "cleared") for event_id, notify in evaluation.cleared if notify)
-        outbox, inbox = await self._notify(notices, fresh, rules, now)
+        outbox, inbox = await self._notify(
+            notices, fresh, rules, now, digest_threshold, digest_listed
+        )
         return ApplyStats(opened, len(evaluation.held), len(cleared), outbox, inbox)
 
     async def _bulk_insert(
@@ -453,10 +479,13 @@ class AlertEventRepository:
                     .execution_options(synchronize_session=False)
                 )
                 if state == "acked":
+                    # a digest's entry (no loop) tells other alerts too: it stays unread
                     await self.session.execute(
                         update(InboxEntry)
                         .where(
-                            self._among(InboxEntry.event_id, batch), InboxEntry.read_at.is_(None)
+                            self._among(InboxEntry.event_id, batch),
+                            InboxEntry.read_at.is_(None),
+                            InboxEntry.loop_id != FLEET,
                         )
                         .values(read_at=now)
                         .execution_options(synchronize_session=False)
@@ -503,16 +532,19 @@ class AlertEventRepository:
 
     async def _notify(
         self,
-        notices: Sequence[tuple[int, Literal["opened", "reminder", "cleared"]]],
+        notices: Sequence[tuple[int, NoticeKind]],
         fresh: Sequence[NoticedAlert],
         rules: Mapping[int, AlertRule],
         now: datetime,
+        digest_threshold: int | None,
+        digest_listed: int,
     ) -> tuple[int, int]:
         """Count the notices on their alerts (those of ``fresh``, opened now, are counted
-        already), then write their outbox rows and inbox entries."""
+        already), then write their outbox rows and inbox entries: one per notice, or one
+        digest per rule and kind with more than ``digest_threshold`` notices."""
         if not notices and not fresh:
             return 0, 0
-        kinds: dict[int, Literal["opened", "reminder", "cleared"]] = dict(notices)
+        kinds: dict[int, NoticeKind] = dict(notices)
         events: dict[int, NoticedAlert] = {}
         for batch in self._chunks(list(kinds)):
             rows = await self.session.execute(
@@ -535,58 +567,65 @@ class AlertEventRepository:
                 events[event_id] = NoticedAlert(
                     event_id, rule_id, loop_id, key, value, message, first_seen, count
                 )
+        told: dict[tuple[int, NoticeKind], list[NoticedAlert]] = {}
+        for event in fresh:
+            told.setdefault((event.rule_id, "opened"), []).append(event)
+        for event_id, kind in notices:
+            noticed = events.get(event_id)
+            if noticed is not None:
+                told.setdefault((noticed.rule_id, kind), []).append(noticed)
+        new_ids = {event.id for event in fresh}
         outbox: list[dict[str, Any]] = []
         outbox_new: list[dict[str, Any]] = []  # of alerts opened now: no row has their keys
         inbox: list[dict[str, Any]] = []
-        new_ids = {event.id for event in fresh}
-        digests: dict[str, str] = {}
-        told: list[tuple[NoticedAlert | None, Literal["opened", "reminder", "cleared"]]] = [
-            (event, "opened") for event in fresh
-        ]
-        told.extend((events.get(event_id), kind) for event_id, kind in notices)
-        for event, kind in told:
-            rule = rules.get(event.rule_id) if event is not None else None
-            if event is None or rule is None:
+        hashed_targets: dict[str, str] = {}
+        for (rule_id, kind), group in told.items():
+            rule = rules.get(rule_id)
+            if rule is None:
                 continue
-            subject = f"[CLPM] {kind}: {event.message} ({rule.name})"
-            payload = notice_payload(event, rule, kind, now)
+            notes = (
+                [_digest_note(group, rule, kind, now, digest_listed)]
+                if digest_threshold is not None and len(group) > digest_threshold
+                else [_single_note(event, rule, kind, now) for event in group]
+            )
             targets: list[tuple[str, str]] = []
             if "email" in rule.channels:
                 targets.extend(("email", address) for address in rule.emails)
             if "webhook" in rule.channels and rule.webhook_url:
                 targets.append(("webhook", rule.webhook_url))
-            for channel, target in dict.fromkeys(targets):
-                digest = digests.get(target)
-                if digest is None:
-                    digest = digests[target] = hashlib.sha256(target.encode()).hexdigest()[:12]
-                (outbox_new if event.id in new_ids else outbox).append(
-                    {
-                        "event_id": event.id,
-                        "channel": channel,
-                        "target": target,
-                        "kind": kind,
-                        "subject": subject,
-                        "payload": payload,
-                        "idempotency_key": (
-                            f"clpm-{event.id}-{event.notify_count}-{kind}-{channel}-{digest}"
-                        ),
-                        "attempts": 0,
-                        "next_attempt_at": now,
-                    }
-                )
-            if "inbox" in rule.channels:
-                inbox.extend(
-                    {
-                        "username": username,
-                        "event_id": event.id,
-                        "rule_id": rule.rule_id,
-                        "loop_id": event.loop_id,
-                        "kind": kind,
-                        "title": subject.removeprefix("[CLPM] "),
-                        "created_at": now,
-                    }
-                    for username in rule.recipients
-                )
+            for note in notes:
+                fresh_only = all(event_id in new_ids for event_id in note.event_ids)
+                for channel, target in dict.fromkeys(targets):
+                    hashed = hashed_targets.get(target)
+                    if hashed is None:
+                        hashed = hashlib.sha256(target.encode()).hexdigest()[:12]
+                        hashed_targets[target] = hashed
+                    (outbox_new if fresh_only else outbox).append(
+                        {
+                            "event_id": note.event_id,
+                            "channel": channel,
+                            "target": target,
+                            "kind": kind,
+                            "subject": f"[CLPM] {note.title}",
+                            "payload": note.payload,
+                            "idempotency_key": f"clpm-{note.key}-{channel}-{hashed}",
+                            "attempts": 0,
+                            "next_attempt_at": now,
+                        }
+                    )
+                if "inbox" in rule.channels:
+                    inbox.extend(
+                        {
+                            "username": username,
+                            "event_id": note.event_id,
+                            "rule_id": rule.rule_id,
+                            "loop_id": note.loop_id,
+                            "kind": kind,
+                            "title": note.inbox_title,
+                            "created_at": now,
+                        }
+                        for username in rule.recipients
+                    )
         await self._bulk_insert(_OUTBOX, outbox_new)
         await self._bulk_insert(_OUTBOX, outbox, conflict=(("idempotency_key",), None))
         await self._bulk_insert(_INBOX, inbox)
@@ -623,6 +662,95 @@ def notice_payload(
         "value": event.value,
         "message": event.message,
         "first_seen": event.first_seen.isoformat(),
+        "at": now.isoformat(),
+    }
+
+
+@dataclass(frozen=True)
+class _Note:
+    """One notification to write: of one alert, or a digest of several."""
+
+    event_id: int
+    """The alert the outbox row and inbox entry belong to (a digest's first)."""
+    event_ids: tuple[int, ...]
+    loop_id: str
+    title: str
+    inbox_title: str
+    payload: dict[str, Any]
+    key: str
+    """The idempotency key before its channel and target."""
+
+
+def _single_note(event: NoticedAlert, rule: AlertRule, kind: NoticeKind, now: datetime) -> _Note:
+    title = f"{kind}: {event.message} ({rule.name})"
+    return _Note(
+        event.id,
+        (event.id,),
+        event.loop_id,
+        title,
+        title,
+        notice_payload(event, rule, kind, now),
+        f"{event.id}-{event.notify_count}-{kind}",
+    )
+
+
+_DIGEST_TITLE_NAMES = 5
+"""Loops (or keys) an inbox entry of a digest names."""
+
+
+def _digest_note(
+    events: Sequence[NoticedAlert], rule: AlertRule, kind: NoticeKind, now: datetime, listed: int
+) -> _Note:
+    ordered = sorted(events, key=lambda e: (e.loop_id, e.key, e.id))
+    title = f"{kind}: {len(ordered)} alerts ({rule.name})"
+    names = [e.loop_id or e.key for e in ordered[:_DIGEST_TITLE_NAMES]]
+    rest = len(ordered) - len(names)
+    inbox_title = f"{title}: {', '.join(names)}" + (f" and {rest} more" if rest else "")
+    told = hashlib.sha256(
+        ",".join(f"{e.id}:{e.notify_count}" for e in sorted(ordered, key=lambda e: e.id)).encode()
+    ).hexdigest()[:16]
+    return _Note(
+        min(e.id for e in ordered),
+        tuple(e.id for e in ordered),
+        FLEET,
+        title,
+        inbox_title,
+        digest_payload(ordered, rule, kind, now, listed),
+        f"digest-{rule.rule_id}-{kind}-{told}",
+    )
+
+
+_DONE = {"opened": "opened", "reminder": "still open", "cleared": "cleared"}
+
+
+def digest_payload(
+    events: Sequence[NoticedAlert], rule: AlertRule, kind: NoticeKind, now: datetime, listed: int
+) -> dict[str, Any]:
+    """The JSON body of a webhook (and the facts of an e-mail) about many notices of one rule:
+    ``count`` alerts, the first ``listed`` of them in ``alerts``, the number of the rest in
+    ``more``."""
+    shown = events[:listed]
+    return {
+        "kind": kind,
+        "digest": True,
+        "rule_id": rule.rule_id,
+        "rule": rule.name,
+        "condition": rule.condition,
+        "state": "cleared" if kind == "cleared" else "open",
+        "count": len(events),
+        "message": f"{len(events)} alerts {_DONE[kind]}: {rule.name}",
+        "alerts": [
+            {
+                "event_id": e.id,
+                "loop_id": e.loop_id or None,
+                "key": e.key,
+                "value": e.value,
+                "message": e.message,
+                "first_seen": e.first_seen.isoformat(),
+            }
+            for e in shown
+        ],
+        "more": len(events) - len(shown),
         "at": now.isoformat(),
     }
 
