@@ -434,7 +434,11 @@ class NotificationOutbox(Base):
     (webhook header, e-mail Message-ID) so a receiver can drop a repeat."""
 
     __tablename__ = "notification_outbox"
-    __table_args__ = (Index("ix_notification_outbox_due", "sent_at", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_notification_outbox_due", "sent_at", "next_attempt_at"),
+        # deleting an alert (its rule's cascade) finds its rows by this, not by a scan
+        Index("ix_notification_outbox_event_id", "event_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("alert_events.id", ondelete="CASCADE"))
@@ -458,7 +462,10 @@ class InboxEntry(Base):
     """A notification in a user's in-app inbox."""
 
     __tablename__ = "inbox_entries"
-    __table_args__ = (Index("ix_inbox_entries_user_read", "username", "read_at"),)
+    __table_args__ = (
+        Index("ix_inbox_entries_user_read", "username", "read_at"),
+        Index("ix_inbox_entries_event_id", "event_id"),  # as the outbox's
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     username: Mapped[str] = mapped_column(String(256))
