@@ -20,6 +20,7 @@ import pytest
 from clpm_shared.config import Settings
 from clpm_shared.db import create_engine, create_session_factory
 from tests.harness.report_fleet import WORST_LOOP, seed_report_fleet
+from tests.harness.servers import PostgresServer
 
 API = "/api/v1"
 H = dict[str, dict[str, str]]
@@ -140,3 +141,32 @@ async def test_an_invalid_subscription_answers_422_naming_the_field(
         headers=headers["engineer"],
     )
     assert _parameters(bad) == {"email", "period"}
+
+
+async def test_a_stopped_database_answers_503_with_a_retry_hint_then_recovers(
+    client: httpx.AsyncClient, headers: H, fleet: None, postgres_server: PostgresServer
+) -> None:
+    engineer = headers["engineer"]
+    body = {"email": "engineer@plant.example"}
+    postgres_server.stop()
+    try:
+        answers = {
+            "fleet report": await client.get(
+                f"{API}/reports/fleet", params={"period": "day"}, headers=headers["viewer"]
+            ),
+            "list": await client.get(f"{API}/reports/subscriptions", headers=engineer),
+            "create": await client.post(
+                f"{API}/reports/subscriptions", json=body, headers=engineer
+            ),
+            "delete": await client.delete(f"{API}/reports/subscriptions/1", headers=engineer),
+        }
+    finally:
+        postgres_server.start()
+    for route, response in answers.items():
+        assert response.status_code == 503, (route, response.text)
+        assert int(response.headers["retry-after"]) >= 1, route
+        assert response.headers["content-type"] == "application/problem+json", route
+        assert response.json()["backend"] == "database", route
+        assert "Traceback" not in response.text, route
+    recovered = await client.get(f"{API}/reports/subscriptions", headers=engineer)
+    assert recovered.status_code == 200
