@@ -9,7 +9,7 @@ stale data in 2 %. Rules: a mix of every condition and scope (health below 40 fl
 below 60 per unit, findings, status changes, stale data, heartbeats), inbox + e-mail +
 webhook channels. Measured: the first cycle (alerts opened, notices written) and a steady
 cycle (the same state again: everything held, nothing written to the outbox), against the
-target of 2 s per cycle.
+target of 2 s per cycle; then deleting the rule with the most alerts (its cascade).
 
 `--baseline REV` also times the write path of git revision REV (its
 ``clpm_shared/db/repositories/alerts.py``, loaded beside the current one) on the same database:
@@ -221,13 +221,34 @@ async def bench_database(url: str, n: int, n_rules: int) -> dict[str, Any]:
     steady2 = await evaluate_alerts(
         sessions, settings, loop_ids, END, WINDOW, NOW + timedelta(minutes=2)
     )
+    rule_delete = await delete_busiest_rule(sessions)
     await engine.dispose()
     return {
         "first_cycle_s": round(first.seconds, 3),
         "first_cycle": {k: v for k, v in first.__dict__.items() if k != "seconds"},
         "steady_cycle_s": round(min(steady.seconds, steady2.seconds), 3),
         "steady_cycle": {k: v for k, v in steady.__dict__.items() if k != "seconds"},
+        "rule_delete": rule_delete,
     }
+
+
+async def delete_busiest_rule(sessions: Any) -> dict[str, Any]:
+    """Time deleting the rule with the most alerts (the cascade to its alerts, their outbox
+    rows and inbox entries), rolled back."""
+    async with sessions() as session:
+        rule_id, alerts = (
+            await session.execute(
+                text(
+                    "SELECT rule_id, count(*) FROM alert_events GROUP BY rule_id "
+                    "ORDER BY 2 DESC LIMIT 1"
+                )
+            )
+        ).one()
+        started = time.perf_counter()
+        await session.execute(text("DELETE FROM alert_rules WHERE id = :id"), {"id": rule_id})
+        seconds = time.perf_counter() - started
+        await session.rollback()
+    return {"alerts": alerts, "seconds": round(seconds, 3)}
 
 
 def load_baseline(revision: str) -> ModuleType:
