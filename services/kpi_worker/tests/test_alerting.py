@@ -655,6 +655,29 @@ async def test_a_sender_stopped_between_claim_and_send_loses_nothing(
     assert len(set(keys)) == 5
 
 
+async def test_a_digest_claimed_by_a_stopped_sender_is_delivered_once_after_the_lease(
+    db: async_sessionmaker[AsyncSession],
+    smtp_server: SmtpServer,
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    webhook_receiver.reset()
+    loops = await storm(db, 30, channels=["webhook"], webhook_url=webhook_receiver.url)
+    await run(db, loops, config=settings(alert_digest_threshold=20))
+    config = notifier_settings(smtp_server)
+    [claimed] = await Notifier(config, db, name="dies").claim(NOW)
+    assert claimed.payload["count"] == 30  # ... and the process ends here, before sending
+    survivor = Notifier(config, db, name="restarted")
+    assert (await survivor.run_once(NOW)).claimed == 0
+    after = NOW + timedelta(seconds=config.alert_notify_lease_s + 1)
+    assert (await survivor.run_once(after)).sent == 1
+    assert (await survivor.run_once(after + timedelta(hours=1))).claimed == 0
+    await survivor.aclose()
+    assert webhook_receiver.delivered_keys() == [claimed.idempotency_key]
+    # the next evaluation of the same state tells nothing again
+    held = await run(db, loops, NOW + timedelta(minutes=1), config=settings())
+    assert (held["held"], held["outbox"]) == (30, 0)
+
+
 async def test_a_sender_killed_mid_batch_delivers_each_alert_exactly_once(
     db: async_sessionmaker[AsyncSession],
     smtp_server: SmtpServer,
