@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -55,6 +56,10 @@ WRITE_ROWS = 200_000
 """Samples per write through the store (one SQLite transaction; requests to influxd): large
 enough that the per-call costs vanish, small enough that other writers wait well under a
 second for the store."""
+WRITES_IN_FLIGHT = 2
+"""Groups of ``WRITE_ROWS`` handed to the store at once, so that it always has the next one
+when it finishes one (influxd parses a group's requests while the next group is encoded; the
+embedded store's one writer thread takes them in turn)."""
 
 
 @dataclass(frozen=True)
@@ -554,31 +559,34 @@ async def _write(
     spill: SampleSpill, modes: _ModeHistory, writer: SeriesWriter, report: ImportReport,
     progress: Progress | None,
 ) -> None:  # fmt: skip
-    # the store writes one group of blocks while the next is read and given its modes
-    writing: asyncio.Task[int] | None = None
+    writing: deque[asyncio.Task[int]] = deque()
     blocks: list[RawSeries] = []
     pending = 0
 
-    async def flush() -> None:
-        nonlocal writing, blocks, pending
+    def start() -> None:
+        nonlocal blocks, pending
         report.written_values += sum(
             int(np.isfinite(b.pv).sum() + np.isfinite(b.sp).sum() + np.isfinite(b.op).sum())
             for b in blocks
         )
-        if writing is not None:
-            report.written_samples += await writing
-        writing = asyncio.ensure_future(writer.write(blocks))
+        writing.append(asyncio.ensure_future(writer.write(blocks)))
         if progress is not None:
             progress("write", pending)
         blocks, pending = [], 0
-        await asyncio.sleep(0)  # let the write start before reading the next group
 
-    for loop_id, t, pv, sp, op in spill.blocks(WRITE_ROWS):
-        blocks.append(RawSeries(loop_id, t, pv, sp, op, modes.at(loop_id, t)))
-        pending += len(t)
-        if pending >= WRITE_ROWS:
-            await flush()
-    if blocks:
-        await flush()
-    if writing is not None:
-        report.written_samples += await writing
+    try:
+        for loop_id, t, pv, sp, op in spill.blocks(WRITE_ROWS):
+            blocks.append(RawSeries(loop_id, t, pv, sp, op, modes.at(loop_id, t)))
+            pending += len(t)
+            if pending >= WRITE_ROWS:
+                start()
+                await asyncio.sleep(0)  # let the write start before reading the next group
+                if len(writing) >= WRITES_IN_FLIGHT:
+                    report.written_samples += await writing.popleft()
+        if blocks:
+            start()
+        while writing:
+            report.written_samples += await writing.popleft()
+    finally:
+        for task in writing:  # only after a failed write
+            task.cancel()
