@@ -1,14 +1,14 @@
 """Import rate of a wide historian export: values/s into the embedded store, lines/s into influxd.
 
 Writes a wide CSV of ``--loops`` loops x 4 tags (PV, SP, OP, mode: 250 loops = 1,000 tags) at
-1 s for ``--seconds`` seconds, then imports it with ``clpm_shared.ingest`` (both passes:
-validation, then the write) into a fresh embedded store and into a private influxd (started
-as the test harness does). Baseline in the same run: ``pandas.read_csv`` of the same file
-turned into ``Point`` objects and written with the store's plain ``write``; and the previous
-write path of the importer (SQLite's default page cache on the embedded writer; influxd
-requests of 50,000 lines, one at a time). Prints JSON; a
-full day (86,400 s) is extrapolated from the slice at the measured rate (the import is
-streamed, its rate does not depend on the file length).
+1 s for ``--seconds`` seconds, then imports it with ``clpm_shared.ingest`` (one parse pass
+that validates and keeps the samples in a temporary file, then the write) into a fresh
+embedded store and into a private influxd (started as the test harness does). Baseline in the
+same run: ``pandas.read_csv`` of the same file turned into ``Point`` objects and written with
+the store's plain ``write``; and the previous write path of the importer (SQLite's default page
+cache on the embedded writer; influxd requests of 50,000 lines, one at a time). Prints JSON,
+with the load average before and after; a full day (86,400 s) is extrapolated from the slice
+at the measured rate (the import is streamed, its rate does not depend on the file length).
 
     PYTHONPATH=. nice .venv/bin/python bench/import_throughput.py --loops 250 --seconds 1800
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -107,6 +108,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=int, default=1800)
     args = parser.parse_args()
     result: dict[str, object] = {"tags": args.loops * 4, "seconds": args.seconds}
+    result["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
         folder = Path(tmp)
         path = folder / "export.csv"
@@ -170,6 +172,7 @@ async def main() -> None:
         "influxql_seconds": round(args.loops * 86_400 / influx_rate),
         "factor": round(day, 1),
     }
+    result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result, indent=2))
 
 

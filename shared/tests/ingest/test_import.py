@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from clpm_shared.db import Loop, LoopConfig, create_engine, create_session_factory
+from clpm_shared.ingest import readers
 from clpm_shared.ingest.catalogue import register_imported_loops
 from clpm_shared.ingest.importer import ImportOptions, ImportRejectedError, import_exports
 from clpm_shared.ingest.tag_map import parse_tag_map_csv
@@ -157,6 +158,58 @@ async def test_a_file_with_errors_is_refused_whole_with_line_column_and_reason(
         "b_bad.csv: line 5: row: wrong number of cells: '2024-03-01T10:00:03Z,1,1,extra'",
     ]
     assert await store.discover_loops() == []  # nothing at all, not even the good file
+
+
+def _many_blocks(path: Path, rows: int, pv_offset: float, last_line: str = "") -> None:
+    """A wide export of ``rows`` seconds that Arrow reads in many blocks (see the fixture)."""
+    lines = ["timestamp,FIC1.PV,FIC1.MODE,TIC2.PV"]
+    lines += [
+        f"{datetime.fromtimestamp(T0 // NS + i, UTC):%Y-%m-%dT%H:%M:%SZ},{i + pv_offset},1,{i}"
+        for i in range(rows)
+    ]
+    path.write_text("\n".join([*lines, last_line]) + "\n", encoding="utf-8")
+
+
+@pytest.fixture
+def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(readers, "CSV_BLOCK_BYTES", 4096)  # a few dozen rows a block
+
+
+@pytest.mark.usefixtures("small_blocks")
+async def test_an_error_in_the_last_block_leaves_the_store_as_it_was(
+    store: TimeSeriesStore, tmp_path: Path
+) -> None:
+    first = tmp_path / "first.csv"
+    _many_blocks(first, 2000, 0.0)
+    await _import(store, [first])
+    before = await _raw(store, "FIC1")
+    second = tmp_path / "second.csv"  # the same times with other values, then a bad line
+    _many_blocks(second, 2000, 0.5, last_line="2024-03-01T11:00:00Z,oops,1,1")
+    with pytest.raises(ImportRejectedError) as caught:
+        await _import(store, [second])
+    assert [str(p) for p in caught.value.report.problems] == [
+        "second.csv: line 2002: FIC1.PV: not a number: 'oops'"
+    ]
+    after = await _raw(store, "FIC1")
+    assert after.t_ns.tolist() == before.t_ns.tolist()
+    np.testing.assert_array_equal(after.pv, before.pv)
+    assert len(await _raw(store, "TIC2")) == 2000
+
+
+@pytest.mark.usefixtures("small_blocks")
+async def test_a_file_of_many_blocks_imported_twice_stores_each_sample_once(
+    store: TimeSeriesStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "many.csv"
+    _many_blocks(path, 2000, 0.0)
+    for _ in range(2):
+        report = await _import(store, [path])
+        assert report.written_samples == 4000  # 2,000 rows x 2 loops, each time
+    fic = await _raw(store, "FIC1")
+    assert fic.t_ns.tolist() == [T0 + i * NS for i in range(2000)]
+    np.testing.assert_allclose(fic.pv, np.arange(2000) * 10.0 + 1.0)
+    assert set(fic.mode.tolist()) == {"AUT"}
+    assert len(await _raw(store, "TIC2")) == 2000
 
 
 async def test_skip_bad_rows_imports_the_rest_and_counts(

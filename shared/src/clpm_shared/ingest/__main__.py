@@ -1,8 +1,9 @@
 """Import historian exports: ``python -m clpm_shared.ingest EXPORT... --tag-map FILE``.
 
 Each EXPORT is a wide or long CSV or a Parquet file, or a folder of them. Everything is
-validated first; with problems nothing is written (unless ``--skip-bad-rows``) and every
-problem is printed as ``file: line N: column: reason``. Then the samples go into the
+validated first (the validated samples wait in a temporary file in TMPDIR, 32 bytes each);
+with problems nothing is written (unless ``--skip-bad-rows``) and every problem is printed as
+``file: line N: column: reason``. Then the samples go into the
 configured time-series store (TIMESERIES_BACKEND: the embedded SQLite file or InfluxDB) and
 the loops into the catalogue (DATABASE_URL / POSTGRES_*), marked ``data_source = import``.
 Afterwards it prints the two commands that compute the aggregates and KPI history of the

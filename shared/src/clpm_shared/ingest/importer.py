@@ -1,15 +1,18 @@
 """Import historian exports into the time-series store: validate everything, then write.
 
-Two passes over every file, each streamed batch by batch (memory is bounded by the batch, plus
-the mode changes of each loop):
+Every file is parsed once, batch by batch (memory is bounded by the batch, plus the mode changes
+of each loop):
 
 1. **validate**: every timestamp, value, quality and mode cell is read; problems are collected
    with file, line, column and reason; per loop the time range and the mode changes are kept.
-   A file set with problems is refused whole (nothing is written) unless rows with problems
-   are to be skipped (``skip_bad_rows``), which then counts them.
-2. **write**: the same batches again, turned into one columnar block per loop (PV and OP
-   scaled ``stored = raw * scale + offset``, SP on the PV scale, the mode at each sample the
-   last mode change at or before it), written through the store in large batches.
+   The accepted rows, as one columnar block per loop and batch (PV and OP scaled
+   ``stored = raw * scale + offset``, SP on the PV scale), go into a temporary file
+   (:mod:`clpm_shared.ingest.spill`). A file set with problems is refused whole (nothing is
+   written) unless rows with problems are to be skipped (``skip_bad_rows``), which then counts
+   them.
+2. **write**: the blocks are read back from the temporary file loop by loop, each given the
+   mode at each sample (the last mode change at or before it, known now for the whole file
+   set), and written through the store in large batches.
 
 Bad quality (a quality column saying so, or a historian status text in the value cell) means
 the value is not stored; it is counted. Writing is idempotent: samples are keyed by loop and
@@ -20,7 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +36,7 @@ import pyarrow.compute as pc
 
 from clpm_shared.ingest.cells import MODE_CODES, good_quality, parse_modes, parse_numbers
 from clpm_shared.ingest.readers import ExportFile, ExportFormatError, RawBatch, open_export
+from clpm_shared.ingest.spill import SampleSpill
 from clpm_shared.ingest.tag_map import LoopTags, TagMap
 from clpm_shared.ingest.timestamps import (
     TimeFormatError,
@@ -46,6 +52,14 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 _MODE_TEXT = np.array([*MODE_CODES, None], dtype=object)  # code -1 -> None
 DETECT_ROWS = 1000
+WRITE_ROWS = 200_000
+"""Samples per write through the store (one SQLite transaction; requests to influxd): large
+enough that the per-call costs vanish, small enough that other writers wait well under a
+second for the store."""
+WRITES_IN_FLIGHT = 2
+"""Groups of ``WRITE_ROWS`` handed to the store at once, so that it always has the next one
+when it finishes one (influxd parses a group's requests while the next group is encoded; the
+embedded store's one writer thread takes them in turn)."""
 
 
 @dataclass(frozen=True)
@@ -173,11 +187,11 @@ class _Outcome:
 
 
 class _Context:
-    """Per-file state of a pass: the tag map's view, the time parser and problem collection."""
+    """Per-file state of the pass: the tag map's view, the time parser and problem collection."""
 
     def __init__(
         self, export: ExportFile, tag_map: TagMap, parser: TimeParser, report: ImportReport,
-        options: ImportOptions, *, collect: bool,
+        options: ImportOptions,
     ) -> None:  # fmt: skip
         self.export = export
         self.by_tag = tag_map.by_tag()
@@ -185,11 +199,8 @@ class _Context:
         self.parser = parser
         self.report = report
         self.options = options
-        self.collect = collect
 
     def problem(self, line: int | None, column: str, reason: str) -> None:
-        if not self.collect:
-            return
         self.report.problem_count += 1
         if len(self.report.problems) < self.options.max_problems:
             self.report.problems.append(
@@ -199,7 +210,7 @@ class _Context:
     def cell_problems(
         self, raw: RawBatch, mask: BoolArray, column: str, cells: pa.Array | None, reason: str
     ) -> None:
-        if not self.collect or not mask.any():
+        if not mask.any():
             return
         rows = np.flatnonzero(mask)
         room = max(0, self.options.max_problems - len(self.report.problems))
@@ -314,7 +325,7 @@ def _long(raw: RawBatch, ctx: _Context) -> _Outcome:
         dtype=np.int64,
     )
     unmapped = (index < 0) & ~blank
-    if ctx.collect and unmapped.any() and len(ctx.report.files[-1].unmapped_tags) < 1000:
+    if unmapped.any() and len(ctx.report.files[-1].unmapped_tags) < 1000:
         ctx.report.files[-1].unmapped_tags.update(
             pc.unique(pc.filter(tags, pa.array(unmapped))).to_pylist()[:1000]
         )
@@ -436,29 +447,41 @@ def _detect(export: ExportFile, options: ImportOptions) -> TimeParser:
 
 
 Progress = Callable[[str, int], None]
-"""Called with the pass name ("validate"/"write") and the rows just done."""
+"""Called with the step's name and what it just did: "validate" and the file rows read,
+"write" and the samples written."""
 
 
-def _file_pass(
-    export: ExportFile, ctx: _Context, *, exact_lines: bool, progress: Progress | None, name: str
-) -> Iterable[_Outcome]:
+def _file_pass(export: ExportFile, ctx: _Context, *, progress: Progress | None) -> (
+    Iterable[_Outcome]
+):  # fmt: skip
     process = _wide if export.layout == "wide" else _long
-    for raw in export.batches(exact_lines=exact_lines):
+    for raw in export.batches(exact_lines=True):
         outcome = process(raw, ctx)
         if progress is not None:
-            progress(name, raw.batch.num_rows)
+            progress("validate", raw.batch.num_rows)
         yield outcome
     for line, text in export.invalid_rows:
         ctx.problem(line, "row", f"wrong number of cells: {text!r}")
 
 
+def _refused(report: ImportReport, options: ImportOptions) -> bool:
+    """Problems that forbid writing: any, or (skipping bad rows) any that spoils a whole file."""
+    if not report.problem_count:
+        return False
+    return not options.skip_bad_rows or any(p.column == "file" for p in report.problems)
+
+
 def validate(
-    paths: list[Path], tag_map: TagMap, options: ImportOptions, progress: Progress | None = None
-) -> tuple[ImportReport, _ModeHistory, list[tuple[ExportFile, TimeParser]]]:
-    """Pass 1: read every file, collect problems, loop time ranges and mode changes."""
+    paths: list[Path],
+    tag_map: TagMap,
+    options: ImportOptions,
+    progress: Progress | None = None,
+    spill: SampleSpill | None = None,
+) -> tuple[ImportReport, _ModeHistory]:
+    """Read every file once: collect problems, loop time ranges and mode changes, and put the
+    accepted loop blocks into ``spill`` (until a problem makes the import refused)."""
     report = ImportReport()
     modes = _ModeHistory()
-    opened: list[tuple[ExportFile, TimeParser]] = []
     tags = tag_map.by_tag()
     for path in paths:
         summary = FileSummary(path)
@@ -477,16 +500,17 @@ def validate(
                 if c != export.time_column and c not in tags and c not in export.quality_of.values()
             }  # fmt: skip
             summary.missing_tags = [t for t in tags if t not in export.columns]
-        ctx = _Context(export, tag_map, parser, report, options, collect=True)
+        ctx = _Context(export, tag_map, parser, report, options)
         try:
-            for outcome in _file_pass(export, ctx, exact_lines=True, progress=progress,
-                                      name="validate"):  # fmt: skip
+            for outcome in _file_pass(export, ctx, progress=progress):
                 summary.rows += outcome.rows
                 summary.values += outcome.values
                 summary.bad_quality += outcome.bad_quality
                 summary.bad_rows += outcome.bad_rows
+                keep = spill is not None and not _refused(report, options)
                 for loop_id, t, pv, sp, op in outcome.series:
-                    del pv, sp, op
+                    if keep and spill is not None:
+                        spill.add(loop_id, t, pv, sp, op)
                     loop = report.loops.get(loop_id)
                     first, last = int(t.min()), int(t.max())
                     if loop is None:
@@ -501,9 +525,8 @@ def validate(
             ctx.problem(None, "file", f"cannot read: {exc}")
             continue
         summary.bad_rows += len(export.invalid_rows)
-        opened.append((export, parser))
     modes.finish()
-    return report, modes, opened
+    return report, modes
 
 
 async def import_exports(
@@ -519,35 +542,51 @@ async def import_exports(
     Samples counted per loop in the report are the rows with at least one stored value.
     """
     started = time.perf_counter()
-    report, modes, opened = validate(paths, tag_map, options, progress)
-    file_level = [p for p in report.problems if p.column == "file"]
-    if report.problem_count and (not options.skip_bad_rows or file_level):
-        raise ImportRejectedError(report)
-    if writer is None:
-        report.dry_run = True
-        report.seconds = time.perf_counter() - started
-        return report
-    # the store writes one batch while the next is parsed (one write in flight)
-    writing: asyncio.Task[int] | None = None
-    for export, parser in opened:
-        ctx = _Context(export, tag_map, parser, report, options, collect=False)
-        for outcome in _file_pass(export, ctx, exact_lines=False, progress=progress,
-                                  name="write"):  # fmt: skip
-            blocks = [
-                RawSeries(loop_id, t, pv, sp, op, modes.at(loop_id, t))
-                for loop_id, t, pv, sp, op in outcome.series
-            ]
-            if not blocks:
-                continue
-            report.written_values += sum(
-                int(np.isfinite(b.pv).sum() + np.isfinite(b.sp).sum() + np.isfinite(b.op).sum())
-                for b in blocks
-            )
-            if writing is not None:
-                report.written_samples += await writing
-            writing = asyncio.ensure_future(writer.write(blocks))
-            await asyncio.sleep(0)  # let the write start before parsing the next batch
-    if writing is not None:
-        report.written_samples += await writing
+    with SampleSpill() if writer is not None else nullcontext() as spill:
+        report, modes = validate(paths, tag_map, options, progress, spill)
+        if _refused(report, options):
+            raise ImportRejectedError(report)
+        if writer is None or spill is None:
+            report.dry_run = True
+            report.seconds = time.perf_counter() - started
+            return report
+        await _write(spill, modes, writer, report, progress)
     report.seconds = time.perf_counter() - started
     return report
+
+
+async def _write(
+    spill: SampleSpill, modes: _ModeHistory, writer: SeriesWriter, report: ImportReport,
+    progress: Progress | None,
+) -> None:  # fmt: skip
+    writing: deque[asyncio.Task[int]] = deque()
+    blocks: list[RawSeries] = []
+    pending = 0
+
+    def start() -> None:
+        nonlocal blocks, pending
+        report.written_values += sum(
+            int(np.isfinite(b.pv).sum() + np.isfinite(b.sp).sum() + np.isfinite(b.op).sum())
+            for b in blocks
+        )
+        writing.append(asyncio.ensure_future(writer.write(blocks)))
+        if progress is not None:
+            progress("write", pending)
+        blocks, pending = [], 0
+
+    try:
+        for loop_id, t, pv, sp, op in spill.blocks(WRITE_ROWS):
+            blocks.append(RawSeries(loop_id, t, pv, sp, op, modes.at(loop_id, t)))
+            pending += len(t)
+            if pending >= WRITE_ROWS:
+                start()
+                await asyncio.sleep(0)  # let the write start before reading the next group
+                if len(writing) >= WRITES_IN_FLIGHT:
+                    report.written_samples += await writing.popleft()
+        if blocks:
+            start()
+        while writing:
+            report.written_samples += await writing.popleft()
+    finally:
+        for task in writing:  # only after a failed write
+            task.cancel()

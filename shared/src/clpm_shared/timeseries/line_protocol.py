@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -72,6 +73,17 @@ def encode_rows(measurement: str, rows: Iterable[SampleRow]) -> list[str]:
     return lines
 
 
+def _mode_tags(modes: npt.NDArray[np.object_]) -> pa.Array:
+    """The ``Mode`` tag value of each sample (null: left out), normalising each distinct mode
+    once rather than each sample's."""
+    try:
+        encoded = pa.array(modes, pa.string()).dictionary_encode()
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text: one by one
+        return pa.array([normalise_mode(mode) for mode in modes.tolist()], pa.string())
+    names = pa.array([normalise_mode(m) for m in encoded.dictionary.to_pylist()], pa.string())
+    return names.take(encoded.indices)
+
+
 def encode_series(measurement: str, series: RawSeries) -> tuple[bytes, int]:
     """Lines of one loop's columnar samples (vectorised with Arrow) and how many there are.
 
@@ -86,9 +98,8 @@ def encode_series(measurement: str, series: RawSeries) -> tuple[bytes, int]:
     count = len(pv)
     if count == 0:
         return b"", 0
-    modes = [normalise_mode(mode) for mode in series.mode[keep].tolist()]
     mode_text = pc.fill_null(
-        pc.binary_join_element_wise(f",{MODE_TAG}=", pa.array(modes, pa.string()), ""), ""
+        pc.binary_join_element_wise(f",{MODE_TAG}=", _mode_tags(series.mode[keep]), ""), ""
     )
     parts = [
         pc.binary_join_element_wise(
