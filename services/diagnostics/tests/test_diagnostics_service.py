@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import numpy as np
@@ -62,14 +63,16 @@ def plant() -> dict[str, tuple[SimulatedLoopSpec, SimulatedSeries]]:
     }
 
 
-@pytest.fixture(scope="module")
-def settings(postgres_url: str, influx_server: InfluxServer, influx_database: str) -> Settings:
+def _settings(
+    postgres_url: str, influx_server: InfluxServer, influx_database: str, **diagnostics: Any
+) -> Settings:
     return load_settings(
         database={"database_url": postgres_url},
         diagnostics={
             "diag_cluster_precompute_h": "1",
             "diag_cluster_interval_s": 900,
             "diag_service_token": SERVICE_TOKEN,
+            **diagnostics,
         },
         influx={
             "timeseries_backend": "influxql",
@@ -79,6 +82,11 @@ def settings(postgres_url: str, influx_server: InfluxServer, influx_database: st
             "influxdb_timeout_s": 3,
         },
     )
+
+
+@pytest.fixture(scope="module")
+def settings(postgres_url: str, influx_server: InfluxServer, influx_database: str) -> Settings:
+    return _settings(postgres_url, influx_server, influx_database)
 
 
 @pytest.fixture(scope="module")
@@ -371,6 +379,34 @@ async def test_clusters_of_long_windows_come_from_the_minute_means(
     too_long = await client.get("/oscillation-clusters", params=week)
     assert too_long.status_code == 422
     assert too_long.json()["errors"][0]["parameter"] == "end"
+
+
+async def test_clusters_of_a_plant_beyond_the_raw_budget_come_from_the_minute_means(
+    postgres_url: str, influx_server: InfluxServer, influx_database: str, seeded: None
+) -> None:
+    """DIAG_CLUSTER_RAW_MAX_LOOP_HOURS bounds the raw samples of one run: with a budget of
+    2 loop-hours, 3 loops x 50 min go to the minute means, 3 loops x 30 min stay raw (spans
+    that no scheduled run covers, so both are computed on demand)."""
+    budget = _settings(
+        postgres_url, influx_server, influx_database, diag_cluster_raw_max_loop_hours=2.0
+    )
+    application = create_app(budget)
+    async with (
+        LifespanManager(application),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(application),
+            base_url="http://diag",
+            headers={"Authorization": f"Bearer {SERVICE_TOKEN}"},
+        ) as client,
+    ):
+        over = {"start": START.isoformat(), "end": (START + timedelta(minutes=50)).isoformat()}
+        answer = (await client.get("/oscillation-clusters", params=over)).json()
+        assert (answer["basis"], answer["precomputed"]) == ("minute_means", False)
+        assert answer["loops_analysed"] == 3
+        within = {**over, "end": (START + timedelta(minutes=30)).isoformat()}
+        answer = (await client.get("/oscillation-clusters", params=within)).json()
+        assert (answer["basis"], answer["precomputed"]) == ("raw", False)
+        assert answer["loops_analysed"] == 3
 
 
 async def test_health_ready_and_openapi(client: httpx.AsyncClient) -> None:

@@ -344,6 +344,13 @@ class DiagnosticsSettings(BaseSettings):
         description="Longest window for which plant-wide oscillation clusters are judged on "
         "raw samples; longer windows use the 1-minute means (periods from 4 minutes).",
     )
+    diag_cluster_raw_max_loop_hours: Annotated[float, Field(gt=0)] = Field(
+        default=4000.0,
+        description="Largest plant-wide cluster run judged on raw samples, in loops x window "
+        "hours (a scheduled run took about 0.08 s per loop-hour at 1 Hz); a larger plant's "
+        "windows use the 1-minute means, so scheduled runs keep within "
+        "DIAG_CLUSTER_INTERVAL_S.",
+    )
     diag_cluster_precompute_h: str = Field(
         default="1,2,6,24",
         pattern=r"^\s*$|^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*\s*$",

@@ -134,6 +134,7 @@ def create_app(settings: Settings | None = None, store: TimeSeriesStore | None =
             create_session_factory(engine),
             timeseries,
             cluster_raw_max=timedelta(hours=resolved.diagnostics.diag_cluster_raw_max_h),
+            cluster_raw_max_loop_hours=resolved.diagnostics.diag_cluster_raw_max_loop_hours,
             cluster_spans=resolved.diagnostics.cluster_precompute_spans,
             cluster_interval=timedelta(seconds=resolved.diagnostics.diag_cluster_interval_s),
         )

@@ -46,6 +46,7 @@ FloatArray = npt.NDArray[np.float64]
 
 LOOPS_PER_READ = 50
 DEFAULT_CLUSTER_RAW_MAX = timedelta(hours=2)
+DEFAULT_CLUSTER_RAW_MAX_LOOP_HOURS = 4000.0
 LOOPS_PER_MEANS_READ = 200
 """Loops whose minute means are read at once: a week of 200 loops is ~2 M rows of 2 columns."""
 MEANS_STATISTICS = ("pv_mean", "sp_mean")
@@ -262,12 +263,14 @@ class DiagnosisRunner:
         store: TimeSeriesStore,
         *,
         cluster_raw_max: timedelta = DEFAULT_CLUSTER_RAW_MAX,
+        cluster_raw_max_loop_hours: float = DEFAULT_CLUSTER_RAW_MAX_LOOP_HOURS,
         cluster_spans: Sequence[timedelta] = (),
         cluster_interval: timedelta = timedelta(0),
     ) -> None:
         self.sessions = sessions
         self.store = store
         self.cluster_raw_max = cluster_raw_max
+        self.cluster_raw_max_loop_hours = cluster_raw_max_loop_hours
         self.cluster_spans = tuple(cluster_spans)
         self.cluster_interval = cluster_interval
 
@@ -352,17 +355,19 @@ class DiagnosisRunner:
         """Plant-wide oscillation clusters over ``[start, end)`` (nothing is stored).
 
         Windows up to ``cluster_raw_max`` are judged on the raw samples (every period, stiction
-        evidence for the likely source); longer ones on the 1-minute means in ``agg_1m``
+        evidence for the likely source) unless loops x hours exceeds
+        ``cluster_raw_max_loop_hours``; the others on the 1-minute means in ``agg_1m``
         (periods from 4 minutes; see
-        :mod:`clpm_shared.analytics.minute_mean_oscillation`): a day of a whole plant is too
-        many raw samples for one request.
+        :mod:`clpm_shared.analytics.minute_mean_oscillation`): a day of a whole plant, or two
+        hours of 10,000 loops, is too many raw samples for one run.
         """
         if loop_ids is None:
             async with self.sessions() as session:
                 loop_ids = await LoopRepository(session).all_ids()
         configs = await self._configs(loop_ids)
         places = await self._places(loop_ids)
-        if end - start > self.cluster_raw_max:
+        loop_hours = len(loop_ids) * (end - start).total_seconds() / 3600.0
+        if end - start > self.cluster_raw_max or loop_hours > self.cluster_raw_max_loop_hours:
             signals = await self._oscillations_on_means(loop_ids, configs, places, start, end)
             step, basis = MINUTE_S, CLUSTERS_ON_MINUTE_MEANS
         else:
