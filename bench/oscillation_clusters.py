@@ -151,6 +151,8 @@ def minute_means_of(specs: list[SimulatedLoopSpec], minutes: int) -> BucketTable
     per_minute = [replace(spec, ts=60.0, time_constant_s=900.0, ti_s=900.0) for spec in specs]
     rows = []
     for group in simulation_groups(per_minute, 200):
+        if not group:
+            continue
         for series in simulate_fleet(group, minutes):
             t_ns = int(BASE.timestamp()) * 1_000_000_000 + (series.t * 1e9).astype(np.int64)
             mode = np.asarray(series.mode, dtype=object)
@@ -224,8 +226,9 @@ async def measure_means_on_postgres(arguments: argparse.Namespace, root: Path) -
             async with sessions() as session, session.begin():
                 session.add_all(Loop(loop_id=spec.loop_id, unit="U1") for spec in specs)
             rows = 0
-            for offset in range(0, len(specs), 200):  # bounded memory: 200 loops at a time
-                table = minute_means_of(specs[offset : offset + 200], minutes)
+            # bounded memory: 200 loops at a time, the planted (coupled) loops together
+            for group in simulation_groups(specs, 200):
+                table = minute_means_of(group, minutes)
                 async with sessions() as session, session.begin():
                     rows += await AggregateRepository(session).upsert("agg_1m", table)
                 del table
