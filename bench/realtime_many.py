@@ -1,18 +1,21 @@
 """Latest values of 1,000 loops at the gateway: one batched request against 1,000 single ones.
 
-Starts private PostgreSQL, influxd 1.x and Redis as ``bench/gateway.py`` does, seeds ``--loops``
-loops (10 minutes of 1 Hz raw samples), runs the gateway as its own process (one worker, Redis
-cache) and measures, in the same run:
+Starts private PostgreSQL, influxd 1.x and Redis as ``bench/gateway.py`` does, registers
+``--loops`` loops and writes ``--minutes`` of 1-Hz samples of each (PV, SP, OP, Mode) ending now,
+then keeps writing one sample per loop every second while it measures, as a plant does (the
+newest samples sit in influxd's cache, the history in its files; measuring starts once influxd
+has compacted the history). Runs the gateway as its own
+process (one worker, Redis cache) and measures, in the same run:
 
 * ``batch_uncached``: ``GET /api/v1/data/realtime?loopIds=<all loops>`` with
   ``Cache-Control: no-cache`` as an engineer (a viewer's no-cache is answered from the
-  cache): one batched InfluxQL request (``last()`` per field and the newest Mode,
-  ``GROUP BY loop_id``), one request at a time; median and p90 latency;
+  cache): one batched store read (``latest_many``), one request at a time; median and p90
+  latency;
 * ``batch_cached``: the same request answered from the Redis response cache;
 * ``single_uncached`` / ``single_cached``: the same loops asked one ``loopId`` per request (what
   a page had to do before), over ``--concurrency`` keep-alive connections; wall time for all.
 
-    PYTHONPATH=. .venv/bin/python bench/realtime_many.py [--loops 1000] [--repeats 20]
+    PYTHONPATH=. .venv/bin/python bench/realtime_many.py [--loops 1000] [--minutes 180]
 """
 
 from __future__ import annotations
@@ -27,10 +30,22 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.gateway import _exchange, password_token, seed, start_gateway, start_servers
+import numpy as np
+
+from bench.gateway import _exchange, password_token, start_gateway, start_servers
+from clpm_shared.config import load_settings
+from clpm_shared.db import create_engine, create_session_factory
+from clpm_shared.db.models import Loop
+from clpm_shared.timeseries import Point, RawSeries
+from clpm_shared.timeseries.factory import create_store
+from clpm_shared.timeseries.influxql import InfluxQLStore
+
+SECOND_NS = 1_000_000_000
 
 
 async def timed_requests(
@@ -58,6 +73,71 @@ async def timed_requests(
     started = time.perf_counter()
     await asyncio.gather(*(connection() for _ in range(concurrency)))
     return time.perf_counter() - started, latencies, statuses
+
+
+def samples(loop_id: str, t_ns: np.ndarray[Any, np.dtype[np.int64]]) -> RawSeries:
+    """1-Hz samples of one loop at ``t_ns``: every field and the Mode in each."""
+    k = t_ns // SECOND_NS
+    return RawSeries(
+        loop_id,
+        t_ns,
+        50.0 + (k % 60) / 10,
+        np.full(t_ns.size, 50.0),
+        30.0 + (k % 7),
+        np.full(t_ns.size, "AUT", dtype=object),
+    )
+
+
+async def seed_history(store: InfluxQLStore, loops: Sequence[str], minutes: int) -> int:
+    """``minutes`` of 1-Hz samples of each loop, the newest one second ago; the next second."""
+    now_s = int(time.time())
+    t_ns = np.arange(now_s - minutes * 60, now_s, dtype=np.int64) * SECOND_NS
+    for offset in range(0, len(loops), 20):
+        await store.write_series([samples(i, t_ns) for i in loops[offset : offset + 20]])
+    return now_s
+
+
+async def feed(store: InfluxQLStore, loops: Sequence[str], second: int) -> None:
+    """One sample of each loop every second from ``second`` on, until cancelled (as points:
+    a one-sample series each would cost 1.7 s of this process's time per second)."""
+    while True:
+        await asyncio.sleep(max(0.0, second - time.time()))
+        moment = datetime.fromtimestamp(second, UTC)
+        k = second % 420
+        await store.write(
+            [
+                Point(i, moment, pv=50.0 + (k % 60) / 10, sp=50.0, op=30.0 + k % 7, mode="AUT")
+                for i in loops
+            ]
+        )
+        second = max(second + 1, int(time.time()))
+
+
+def cpu_s(pid: int) -> float:
+    """CPU time (user + system) a process used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def settle(pid: int, deadline_s: float) -> float:
+    """Wait until influxd's compactions of the history are over (under a fifth of a core for
+    two seconds), at most ``deadline_s``; the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < deadline_s:
+        before = cpu_s(pid)
+        await asyncio.sleep(2.0)
+        if cpu_s(pid) - before < 0.4:
+            break
+    return round(time.monotonic() - started, 1)
+
+
+async def register(database_url: str, loops: Sequence[str]) -> None:
+    settings = load_settings(database={"database_url": database_url})
+    engine = create_engine(settings.database)
+    async with create_session_factory(engine)() as session:
+        session.add_all(Loop(loop_id=loop_id, name=loop_id, unit="U1") for loop_id in loops)
+        await session.commit()
+    await engine.dispose()
 
 
 def engineer_token(base: str) -> str:
@@ -94,8 +174,30 @@ async def run(arguments: argparse.Namespace) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="clpm-bench-rtm-"))
     postgres, influx, redis, database_url = start_servers(root)
     gateway = None
+    settings = load_settings(
+        influx={
+            "timeseries_backend": "influxql",
+            "influxdb_url": influx.url,
+            "influxdb_database": "bench",
+        }
+    )
+    store = create_store(settings.influx)
+    assert isinstance(store, InfluxQLStore)
+    feeding: asyncio.Task[None] | None = None
     try:
-        await seed(database_url, influx.url, loops)
+        await register(database_url, loops)
+        started = time.perf_counter()
+        second = await seed_history(store, loops, arguments.minutes)
+        feeding = asyncio.create_task(feed(store, loops, second))
+        result: dict[str, Any] = {
+            "loops": len(loops),
+            "minutes": arguments.minutes,
+            "seed_s": round(time.perf_counter() - started, 1),
+            "concurrency": arguments.concurrency,
+        }
+        assert influx.process is not None
+        result["settle_s"] = await settle(influx.process.pid, 300.0)
+        result["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
         gateway, base = start_gateway(root, database_url, influx, redis, 1)
         port = int(base.rsplit(":", 1)[1])
         auth = {"Authorization": f"Bearer {password_token(base)}"}
@@ -103,7 +205,6 @@ async def run(arguments: argparse.Namespace) -> dict[str, Any]:
         fresh = {"Authorization": f"Bearer {engineer_token(base)}", "Cache-Control": "no-cache"}
         batch = f"/api/v1/data/realtime?loopIds={','.join(loops)}"
         singles = [f"/api/v1/data/realtime?loopId={loop_id}" for loop_id in loops]
-        result: dict[str, Any] = {"loops": len(loops), "concurrency": arguments.concurrency}
         body = await asyncio.to_thread(fetch, f"{base}{batch}", fresh)
         answer = json.loads(body)
         assert answer["count"] == len(loops), answer.get("unknown", [])[:5]
@@ -131,8 +232,13 @@ async def run(arguments: argparse.Namespace) -> dict[str, Any]:
                 "statuses": statuses,
             }
         result["load_average"] = [round(x, 2) for x in os.getloadavg()]
+        result["fed_throughout"] = not feeding.done()
         return result
     finally:
+        if feeding is not None:
+            feeding.cancel()
+            await asyncio.gather(feeding, return_exceptions=True)
+        await store.close()
         if gateway is not None:
             gateway.terminate()
             gateway.wait(15)
@@ -145,6 +251,7 @@ async def run(arguments: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loops", type=int, default=1000)
+    parser.add_argument("--minutes", type=int, default=180, help="history of each loop")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=10)
     print(json.dumps(asyncio.run(run(parser.parse_args()))))

@@ -98,8 +98,12 @@ async def store(
     else:
         server = request.getfixturevalue("influx_server")
         database = request.getfixturevalue("influx_database")
+        # two loops per latest_many statement: its batches are exercised with few loops
         created = InfluxQLStore(
-            influx_settings(server.url, database), batch_size=400, backoff_s=0.05
+            influx_settings(server.url, database),
+            batch_size=400,
+            latest_loops_per_query=2,
+            backoff_s=0.05,
         )
     yield created
     await created.close()

@@ -190,6 +190,38 @@ async def test_latest_many_equals_latest_of_each_loop_in_one_query(
     assert await store.latest_many([]) == {}
 
 
+async def test_latest_many_takes_what_the_newest_sample_lacks_from_older_ones(
+    store: TimeSeriesStore, unique_loop: LoopFactory
+) -> None:
+    whole, modeless, old = unique_loop("whole"), unique_loop("modeless"), unique_loop("old")
+    long_ago = BASE - timedelta(days=20)
+    await store.write(
+        [
+            Point(whole, _seconds(0), pv=1.0, sp=2.0, op=3.0, mode="MAN"),
+            Point(whole, _seconds(30), pv=4.0, sp=5.0, op=6.0, mode="AUT"),
+            Point(modeless, _seconds(0), pv=1.0, sp=2.0, op=3.0, mode="CAS"),
+            Point(modeless, _seconds(30), pv=7.0, sp=8.0, op=9.0),
+            Point(old, long_ago, pv=0.5, op=0.25),
+        ]
+    )
+    assert isinstance(store, LatestManyReader)
+    many = await store.latest_many([old, modeless, whole])
+    assert dict(many[whole].values) == {
+        "PV": LatestValue(4.0, _seconds(30)),
+        "SP": LatestValue(5.0, _seconds(30)),
+        "OP": LatestValue(6.0, _seconds(30)),
+        "Mode": LatestValue("AUT", _seconds(30)),
+    }
+    assert many[modeless].values["PV"] == LatestValue(7.0, _seconds(30))
+    assert many[modeless].values["Mode"] == LatestValue("CAS", _seconds(0))
+    assert dict(many[old].values) == {
+        "PV": LatestValue(0.5, long_ago),
+        "SP": LatestValue(None, None),
+        "OP": LatestValue(0.25, long_ago),
+        "Mode": LatestValue(None, None),
+    }
+
+
 async def test_minute_counts_count_each_field(
     store: TimeSeriesStore, unique_loop: LoopFactory
 ) -> None:

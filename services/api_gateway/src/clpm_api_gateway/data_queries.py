@@ -211,14 +211,18 @@ def realtime_body(
     body: dict[str, Any] = {"loop_id": loop_id, "ts": None}
     times: dict[str, str | None] = {}
     newest: datetime | None = None
+    # the fields of a sample share its time: each distinct time is formatted once
+    texts: dict[datetime | None, str | None] = {None: None}
     for field in fields:
         value = latest.values.get(field) if latest is not None else None
         body[output_name(field)] = value.value if value is not None else None
         moment = value.time if value is not None else None
-        times[output_name(field)] = iso_time(moment)
+        if moment not in texts:
+            texts[moment] = iso_time(moment)
+        times[output_name(field)] = texts[moment]
         if moment is not None and (newest is None or moment > newest):
             newest = moment
-    body["ts"] = iso_time(newest)
+    body["ts"] = texts[newest]
     body["age_s"] = None if newest is None else round((now - newest).total_seconds(), 3)
     body["times"] = times
     return body

@@ -316,8 +316,8 @@ class EmbeddedStore:
         return LatestPoint(loop_id, values)
 
     async def latest_many(self, loop_ids: Sequence[str]) -> dict[str, LatestPoint]:
-        """:meth:`latest` of many loops in one SQL statement (an index probe per loop and
-        column)."""
+        """:meth:`latest` of many loops: one index probe per loop for its newest sample, one
+        per column more for the loops whose newest sample lacks a column."""
         wanted = list(dict.fromkeys(validate_loop_id(i, "loop_ids") for i in loop_ids))
         result: dict[str, LatestPoint] = {}
         for offset in range(0, len(wanted), _LATEST_BATCH):
@@ -551,6 +551,32 @@ def _read_many(
 
 
 def _latest_many(loop_ids: Sequence[str], db: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """``(loop_id, pv, t, sp, t, op, t, mode, t)`` of each loop with data.
+
+    The newest sample (at ``loop_spans.last_ns``: one index probe per loop) settles the loops
+    in which it carries every column; only the others are probed once per column.
+    """
+    marks = ", ".join("?" * len(loop_ids))
+    rows: list[tuple[Any, ...]] = []
+    settled: set[str] = set()
+    for loop_id, t_ns, *values in db.execute(
+        "SELECT s.loop_id, s.t_ns, s.pv, s.sp, s.op, s.mode FROM loop_spans l "  # noqa: S608
+        "JOIN samples s ON s.loop_id = l.loop_id AND s.t_ns = l.last_ns "
+        f"WHERE l.loop_id IN ({marks})",
+        tuple(loop_ids),
+    ):
+        if all(value is not None for value in values):
+            rows.append((loop_id, *itertools.chain.from_iterable((v, t_ns) for v in values)))
+            settled.add(loop_id)
+    unsettled = [loop_id for loop_id in loop_ids if loop_id not in settled]
+    if unsettled:
+        rows.extend(_latest_of_each_column(unsettled, db))
+    return rows
+
+
+def _latest_of_each_column(
+    loop_ids: Sequence[str], db: sqlite3.Connection
+) -> list[tuple[Any, ...]]:
     newest = "FROM samples s WHERE s.loop_id = l.loop_id AND {0} IS NOT NULL ORDER BY t_ns DESC"
     probes = ", ".join(
         f"(SELECT {column} {newest.format(column)} LIMIT 1), "  # column names from _COLUMN

@@ -115,6 +115,15 @@ def select_latest_field_many(target: str, loop_ids: Sequence[str], field: str) -
     )
 
 
+def select_newest_sample_many(target: str, loop_ids: Sequence[str]) -> str:
+    """Newest sample of each of several loops with every field and the Mode (``LIMIT`` applies
+    per loop): one statement where :func:`select_latest_field_many` takes one per field."""
+    return (
+        f"SELECT {column_list((*FIELDS, MODE_TAG))} FROM {target} WHERE {loop_in(loop_ids)} "
+        f"GROUP BY {quote_identifier(LOOP_TAG)} ORDER BY time DESC LIMIT 1"
+    )
+
+
 def select_latest_mode_many(target: str, loop_ids: Sequence[str]) -> str:
     """:func:`select_latest_mode` of several loops (``LIMIT`` applies per loop series)."""
     return (
