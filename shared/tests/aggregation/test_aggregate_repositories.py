@@ -149,6 +149,27 @@ async def test_read_of_some_statistics_returns_those_with_the_mode_shares(
     assert got.mode_share_maps() == written.mode_share_maps()
 
 
+async def test_read_without_mode_shares_returns_the_counts_and_no_modes(
+    sessions: Sessions,
+) -> None:
+    loops = loop_names("counts", 2)
+    written = sample_table(loops, 5)
+    assert written.modes  # the written rows do carry mode shares
+    counts = ("pv_count", "sp_count", "op_count")
+    async with sessions() as session, session.begin():
+        await AggregateRepository(session).upsert("agg_1m", written)
+    async with sessions() as session:
+        got = await AggregateRepository(session).read(
+            "agg_1m", loops, T0, T0 + timedelta(minutes=5), statistics=counts, mode_shares=False
+        )
+    assert got.loop_ids.tolist() == written.loop_ids.tolist()
+    assert got.bucket_ns.tolist() == written.bucket_ns.tolist()
+    for name in counts:
+        np.testing.assert_array_equal(got.stats[name], written.stats[name])
+    assert got.modes == ()
+    assert got.mode_shares.shape == (len(written), 0)
+
+
 async def test_watermarks_initialize_once_and_advance_as_compare_and_set(
     sessions: Sessions,
 ) -> None:

@@ -266,7 +266,7 @@ class LateDataChecker:
             counts = await count_minutes(self.store, loop_ids, start, end)
             async with self.sessions() as session:
                 stored = await AggregateRepository(session).read(
-                    "agg_1m", loop_ids, start, end, statistics=_COUNT_COLUMNS
+                    "agg_1m", loop_ids, start, end, statistics=_COUNT_COLUMNS, mode_shares=False
                 )
             found.extend(stale_ranges(counts, stored, until, self.known))
         if found:
