@@ -19,7 +19,27 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clpm_shared.db.models import InboxEntry, NotificationOutbox
+from clpm_shared.db.models import InboxEntry, NotificationOutbox, ReportDelivery
+
+
+def failed_attempt(
+    model: type[NotificationOutbox] | type[ReportDelivery],
+    error: str,
+    retry_at: datetime | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """Column values of a failed delivery attempt of an outbox-like row (notifications, report
+    deliveries): lease released, error kept, retried at ``retry_at`` or given up when None."""
+    values: dict[str, Any] = {
+        "attempts": model.attempts + 1,
+        "claimed_until": None,
+        "last_error": error[:2000],
+    }
+    if retry_at is None:
+        values["gave_up_at"] = now
+    else:
+        values["next_attempt_at"] = retry_at
+    return values
 
 
 @dataclass(frozen=True)
@@ -107,15 +127,7 @@ class OutboxRepository:
         now: datetime,
     ) -> None:
         """Record a failed attempt: retried at ``retry_at``, or given up when it is None."""
-        values: dict[str, Any] = {
-            "attempts": NotificationOutbox.attempts + 1,
-            "claimed_until": None,
-            "last_error": error[:2000],
-        }
-        if retry_at is None:
-            values["gave_up_at"] = now
-        else:
-            values["next_attempt_at"] = retry_at
+        values = failed_attempt(NotificationOutbox, error, retry_at, now)
         await self.session.execute(
             update(NotificationOutbox)
             .where(

@@ -29,6 +29,7 @@ from clpm_shared.db.models import (
 )
 from clpm_shared.db.repositories.kpi_trends import TREND_KPIS
 from clpm_shared.db.repositories.loop_overview import DEFAULT_CRITICALITY
+from clpm_shared.db.repositories.notifications import failed_attempt
 from clpm_shared.db.repositories.upsert import insert_missing
 from clpm_shared.reports.content import (
     CLOSED_STATES,
@@ -349,15 +350,7 @@ class ReportDeliveryRepository:
         now: datetime,
     ) -> None:
         """A failed attempt: retried at ``retry_at``, or given up when it is None."""
-        values: dict[str, Any] = {
-            "attempts": ReportDelivery.attempts + 1,
-            "claimed_until": None,
-            "last_error": error[:2000],
-        }
-        if retry_at is None:
-            values["gave_up_at"] = now
-        else:
-            values["next_attempt_at"] = retry_at
+        values = failed_attempt(ReportDelivery, error, retry_at, now)
         await self.session.execute(
             update(ReportDelivery)
             .where(self._own(delivery_id, sender))
