@@ -78,6 +78,9 @@ class ManagedServer:
     port: int
     workdir: Path
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    start_timeout_s: float = field(default=90.0, repr=False)
+    """How long a start may take: generous, since a loaded CI machine can take tens of seconds
+    to bring a Node or Java server up again; a healthy start returns as soon as it answers."""
 
     def command(self) -> list[str]:
         raise NotImplementedError
@@ -97,7 +100,7 @@ class ManagedServer:
         )
         log.close()
         try:
-            wait_for(self.ready, self.process)
+            wait_for(self.ready, self.process, timeout=self.start_timeout_s)
         except Exception:
             self.stop()
             raise RuntimeError(f"{self.name} did not start; log:\n{self.log_tail()}") from None
