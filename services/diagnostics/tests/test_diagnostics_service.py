@@ -8,6 +8,7 @@ is healthy.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -175,7 +176,9 @@ async def test_a_healthy_loop_has_no_findings_and_a_repeat_replaces_the_window(
     assert first["primary"] is None
     assert first["findings"] == []
     assert await _stored(settings, "TIC-303") == []
+    assert (await client.post("/diagnose", json=_window("PIC-301"))).status_code == 200
     before = len(await _stored(settings, "PIC-301"))
+    assert before > 0  # a loop with findings, so that a duplicate would show
     assert (await client.post("/diagnose", json=_window("PIC-301"))).status_code == 200
     assert len(await _stored(settings, "PIC-301")) == before
 
@@ -416,6 +419,26 @@ async def test_health_ready_and_openapi(client: httpx.AsyncClient) -> None:
     assert {"/diagnose", "/diagnose/batch", "/oscillation-clusters", "/health", "/ready"} <= set(
         paths
     )
+
+
+async def test_api_docs_load_nothing_from_elsewhere_and_no_slash_redirect(
+    client: httpx.AsyncClient,
+) -> None:
+    for page in ("/docs", "/redoc"):
+        answer = await client.get(page)
+        assert answer.status_code == 200, page
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+        references = re.findall(r'(?:src|href|spec-url)="([^"]*)"', answer.text)
+        references += re.findall(r"url: '([^']*)'", answer.text)  # Swagger UI's document
+        assert len(references) >= 2, answer.text
+        for reference in references:
+            assert reference.startswith("/"), reference
+            assert not reference.startswith("//"), reference  # not another host
+            assert (await client.get(reference)).status_code == 200, reference
+    # no redirect whose Location would be built from the Host header
+    slashed = await client.get("/health/", headers={"Host": "attacker.example"})
+    assert slashed.status_code == 404
+    assert "location" not in slashed.headers
 
 
 async def test_time_series_store_down_is_a_503_with_retry_after(

@@ -30,7 +30,6 @@ from clpm_api_gateway import (
     routes_trends,
     routes_work_items,
 )
-from clpm_api_gateway.api_docs import install_api_docs
 from clpm_api_gateway.cached_hits import CachedHitAnswers, CachedHitStats
 from clpm_api_gateway.dependencies import GatewayResources
 from clpm_api_gateway.diagnostics_client import create_client
@@ -49,6 +48,7 @@ from clpm_shared.db import create_engine, create_session_factory
 from clpm_shared.service_token import service_token
 from clpm_shared.timeseries.factory import create_store
 from clpm_shared.web.access_log import access_log_observer
+from clpm_shared.web.api_docs import install_api_docs
 from clpm_shared.web.body_limit import RequestBodyLimit
 from clpm_shared.web.layered_app import LayeredFastAPI
 from clpm_shared.web.observed_requests import ObservedRequests, RequestObserver

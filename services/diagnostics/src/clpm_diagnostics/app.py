@@ -34,6 +34,7 @@ from clpm_shared.service_token import is_service_token, service_token
 from clpm_shared.timeseries import StoreUnavailableError, TimeSeriesStore
 from clpm_shared.timeseries.factory import create_store
 from clpm_shared.web.access_log import access_log_observer
+from clpm_shared.web.api_docs import install_api_docs
 from clpm_shared.web.body_limit import RequestBodyLimit
 from clpm_shared.web.layered_app import LayeredFastAPI
 from clpm_shared.web.observed_requests import ObservedRequests
@@ -157,7 +158,11 @@ def create_app(settings: Settings | None = None, store: TimeSeriesStore | None =
         description=DESCRIPTION,
         lifespan=lifespan,
         responses={500: {"model": Problem, "description": "Unexpected error (logged)"}},
+        docs_url=None,  # served by install_api_docs, without a CDN
+        redoc_url=None,
     )
+    # no redirect to the slash-less path: its Location would be built from the Host header
+    app.router.redirect_slashes = False
     install_problem_handlers(app)
     access_log = access_log_observer("clpm_diagnostics.access")
     if access_log is not None:
@@ -263,4 +268,5 @@ def create_app(settings: Settings | None = None, store: TimeSeriesStore | None =
         )
         return answer
 
+    install_api_docs(app)
     return app

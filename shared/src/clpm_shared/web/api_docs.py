@@ -1,10 +1,10 @@
-"""The API documentation pages (``/docs``, ``/redoc``) with their scripts served by the gateway.
+"""The API documentation pages (``/docs``, ``/redoc``) with their scripts served by the service.
 
 FastAPI's own pages load Swagger UI and ReDoc from a CDN: blank on a machine without internet,
 and a third party's script running next to the user's bearer token. Here the pages reference
 only this origin: the assets ship in the ``fastapi-offline`` package (Swagger UI 5 and ReDoc 2,
-without source maps; one Python dependency pinned in ``uv.lock``, so they are there wherever the
-gateway is installed, with or without a Node build) and are served under ``/docs/assets/``.
+without source maps; one Python dependency pinned in ``uv.lock``, so they are there wherever a
+service is installed, with or without a Node build) and are served under ``/docs/assets/``.
 Each page carries a Content-Security-Policy: scripts from this origin plus, by hash, the page's
 own inline start-up script; requests only to this origin; no framing.
 """
