@@ -271,6 +271,8 @@ def test_frontend_proxies_the_api_to_the_gateway(all_models: dict[str, dict[str,
         assert frontend["environment"]["CLPM_DNS_RESOLVER"] == "127.0.0.11", stack
         issuer = model["services"]["api-gateway"]["environment"]["OIDC_ISSUER"]
         assert frontend["build"]["args"]["VITE_OIDC_ISSUER"] == issuer, stack
+        # the app's CSP lets it talk to the issuer's origin, and only to it
+        assert issuer.startswith(frontend["environment"]["CLPM_OIDC_ORIGIN"] + "/realms/"), stack
         assert frontend["build"]["dockerfile"] == "frontend/Dockerfile"
 
 

@@ -23,6 +23,7 @@ from tests.harness.servers import free_port, require_binary, wait_for
 
 TEMPLATE = REPO_ROOT / "deploy" / "nginx" / "default.conf"
 INDEX = "<!doctype html><title>CLPM</title><div id=root></div>"
+OIDC_ORIGIN = "https://sso.plant.example:8443"
 
 
 class _GatewayHandler(BaseHTTPRequestHandler):
@@ -72,7 +73,11 @@ class Frontend:
 def render_template(gateway: str, resolver: str) -> str:
     """What the image's 20-envsubst-on-templates.sh makes of the template (CLPM_* only)."""
     text = TEMPLATE.read_text()
-    return text.replace("${CLPM_API_UPSTREAM}", gateway).replace("${CLPM_DNS_RESOLVER}", resolver)
+    return (
+        text.replace("${CLPM_API_UPSTREAM}", gateway)
+        .replace("${CLPM_DNS_RESOLVER}", resolver)
+        .replace("${CLPM_OIDC_ORIGIN}", OIDC_ORIGIN)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +157,12 @@ def test_client_side_routes_get_the_uncached_app_shell(frontend: Frontend) -> No
         assert response.body == INDEX, path
         assert response.headers["Cache-Control"] == "no-cache", path
         assert response.headers["X-Content-Type-Options"] == "nosniff", path
+        header = response.headers["Content-Security-Policy"]
+        policy = dict(part.strip().split(" ", 1) for part in header.split(";"))
+        assert policy["script-src"] == "'self'", path  # no inline or foreign script
+        assert policy["connect-src"] == f"'self' {OIDC_ORIGIN}", path  # the sign-in's token calls
+        assert policy["form-action"] == f"'self' {OIDC_ORIGIN}", path
+        assert policy["frame-ancestors"] == "'none'", path
 
 
 def test_hashed_assets_are_cached_for_good_and_missing_ones_are_404(frontend: Frontend) -> None:
