@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from clpm_api_gateway.frontend_hosting import frontend_csp
+from clpm_shared.config import load_settings
 from tests.deployment.compose_engine import REPO_ROOT
 from tests.harness.servers import free_port, require_binary, wait_for
 
@@ -163,6 +165,12 @@ def test_client_side_routes_get_the_uncached_app_shell(frontend: Frontend) -> No
         assert policy["connect-src"] == f"'self' {OIDC_ORIGIN}", path  # the sign-in's token calls
         assert policy["form-action"] == f"'self' {OIDC_ORIGIN}", path
         assert policy["frame-ancestors"] == "'none'", path
+
+
+def test_the_app_shell_policy_is_the_gateways_own(frontend: Frontend) -> None:
+    """nginx and the gateway serve the same app, so they send the same policy (no drift)."""
+    settings = load_settings(auth={"oidc_issuer": f"{OIDC_ORIGIN}/realms/clpm"})
+    assert frontend.get("/").headers["Content-Security-Policy"] == frontend_csp(settings)
 
 
 def test_hashed_assets_are_cached_for_good_and_missing_ones_are_404(frontend: Frontend) -> None:
