@@ -10,14 +10,22 @@ escaping is defence in depth.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from clpm_shared.timeseries.base import LOOP_TAG, MODE_TAG, RawSeries, normalise_mode
+from clpm_shared.timeseries.base import (
+    LOOP_TAG,
+    MODE_TAG,
+    FloatArray,
+    IntArray,
+    RawSeries,
+    normalise_mode,
+)
 from clpm_shared.timeseries.points import SampleRow
 
 
@@ -84,37 +92,113 @@ def _mode_tags(modes: npt.NDArray[np.object_]) -> pa.Array:
     return names.take(encoded.indices)
 
 
+def _text(values: FloatArray) -> pa.Array:
+    """Arrow's shortest round-trip text of each float (null where NaN)."""
+    return pc.cast(pa.array(values, mask=np.isnan(values)), pa.string())
+
+
+def _data(lines: pa.Array) -> memoryview:
+    """The bytes of a string array's values, one after the other (no copy)."""
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[
+        lines.offset : lines.offset + len(lines) + 1
+    ]
+    return memoryview(lines.buffers()[2])[int(offsets[0]) : int(offsets[-1])]
+
+
+FIELD_NAMES = ("PV", "SP", "OP")
+MIN_RUN_LINES = 64
+"""A block whose runs (same series key, same fields present) are shorter than this on average
+is encoded sample by sample: the per-run calls would cost more than they save."""
+
+
 def encode_series(measurement: str, series: RawSeries) -> tuple[bytes, int]:
     """Lines of one loop's columnar samples (vectorised with Arrow) and how many there are.
 
     The same lines as :func:`encode_rows`: NaN fields are left out, samples without any
     finite field are skipped, a mode that is not a valid tag value is left out.
     """
-    pv, sp, op = (np.asarray(values, dtype=np.float64) for values in (series.pv, series.sp,
-                  series.op))  # fmt: skip
+    chunks, count = encode_series_chunks(measurement, series)
+    return b"".join(chunks), count
+
+
+def encode_series_chunks(measurement: str, series: RawSeries) -> tuple[list[memoryview], int]:
+    """The lines of :func:`encode_series` in pieces to be joined (without copying them first).
+
+    The block is cut into runs of samples with the same mode and the same fields present;
+    each run's series key is formatted once, and so is a field that holds one value over the
+    whole run (a set point that did not move), so that only the changing fields and the times
+    are formatted per sample. A block of short runs is formatted sample by sample.
+    """
+    pv, sp, op = (np.ascontiguousarray(values, dtype=np.float64)
+                  for values in (series.pv, series.sp, series.op))  # fmt: skip
     keep = np.isfinite(pv) | np.isfinite(sp) | np.isfinite(op)
+    t_ns, modes = series.t_ns, series.mode
     if not keep.all():
-        pv, sp, op = pv[keep], sp[keep], op[keep]
+        pv, sp, op, t_ns, modes = pv[keep], sp[keep], op[keep], t_ns[keep], modes[keep]
     count = len(pv)
     if count == 0:
-        return b"", 0
-    mode_text = pc.fill_null(
-        pc.binary_join_element_wise(f",{MODE_TAG}=", _mode_tags(series.mode[keep]), ""), ""
-    )
-    parts = [
-        pc.binary_join_element_wise(
-            f"{name}=", pc.cast(pa.array(values, mask=np.isnan(values)), pa.string()), ""
+        return [], count
+    head = escape_measurement(measurement)
+    loop_tag = f",{LOOP_TAG}={escape_key(series.loop_id)} "
+    columns = (pv, sp, op)
+    missing = np.isnan(pv) | (np.isnan(sp) << 1) | (np.isnan(op) << 2)
+    times = pc.cast(pa.array(t_ns, pa.int64()), pa.string())
+    starts = _run_starts(modes, missing)
+    if starts is None or (len(starts) + 1) * MIN_RUN_LINES > count:
+        mode_text = pc.fill_null(
+            pc.binary_join_element_wise(f",{MODE_TAG}=", _mode_tags(modes), ""), ""
         )
-        for name, values in (("PV", pv), ("SP", sp), ("OP", op))
-    ]
-    fields = pc.binary_join_element_wise(*parts, ",", null_handling="skip")
-    times = pc.cast(pa.array(series.t_ns[keep], pa.int64()), pa.string())
-    lines = pc.binary_join_element_wise(
-        escape_measurement(measurement), mode_text,
-        f",{LOOP_TAG}={escape_key(series.loop_id)} ", fields, " ", times, "\n", "",
-    )  # fmt: skip
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[
-        lines.offset : lines.offset + count + 1
-    ]
-    body = memoryview(lines.buffers()[2])[int(offsets[0]) : int(offsets[-1])]
-    return bytes(body), count
+        fields = pc.binary_join_element_wise(
+            *(pc.binary_join_element_wise(f"{name}=", _text(values), "")
+              for name, values in zip(FIELD_NAMES, columns, strict=True)),
+            ",", null_handling="skip",
+        )  # fmt: skip
+        lines = pc.binary_join_element_wise(head, mode_text, loop_tag, fields, " ", times, "\n", "")
+        return [_data(lines)], count
+    keys: dict[str | None, str] = {}
+    chunks = []
+    for start, end in itertools.pairwise([0, *starts.tolist(), count]):
+        mode = normalise_mode(modes[start])
+        key = keys.get(mode)
+        if key is None:
+            key = keys[mode] = f"{head},{MODE_TAG}={mode}{loop_tag}" if mode else head + loop_tag
+        chunks.append(_data(_run_lines(key, int(missing[start]), columns, times, start, end)))
+    return chunks, count
+
+
+def _run_starts(modes: npt.NDArray[np.object_], missing: npt.NDArray[np.int_]) -> IntArray | None:
+    """Where a new run (another mode object or other fields present) starts; None when the
+    modes cannot be compared as a whole."""
+    try:
+        changed = np.asarray(modes[1:] != modes[:-1], dtype=bool)
+    except (TypeError, ValueError):
+        return None
+    if changed.shape != missing[1:].shape:
+        return None
+    changed |= missing[1:] != missing[:-1]
+    starts: IntArray = np.flatnonzero(changed) + 1
+    return starts
+
+
+def _run_lines(
+    key: str, missing: int, columns: Sequence[FloatArray], times: pa.Array, start: int, end: int
+) -> pa.Array:
+    """The lines of samples ``start:end``, which share the series key and the fields present
+    (bit i of ``missing`` set: field i left out)."""
+    pieces: list[str | pa.Array] = []
+    text = key
+    separator = ""
+    for bit, (name, values) in enumerate(zip(FIELD_NAMES, columns, strict=True)):
+        if missing >> bit & 1:
+            continue
+        text += f"{separator}{name}="
+        separator = ","
+        run = values[start:end]
+        bits = run.view(np.int64)
+        if (bits == bits[0]).all():  # one value (bit for bit: -0.0 is not 0.0)
+            text += str(pc.cast(pa.array(run[:1]), pa.string())[0])
+        else:
+            pieces += [text, pc.cast(pa.array(run), pa.string())]
+            text = ""
+    pieces += [f"{text} ", times.slice(start, end - start), "\n", ""]
+    return pc.binary_join_element_wise(*pieces)
