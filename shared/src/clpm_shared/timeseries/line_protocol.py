@@ -10,8 +10,9 @@ escaping is defence in depth.
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 import numpy.typing as npt
@@ -106,6 +107,8 @@ def _data(lines: pa.Array) -> memoryview:
 
 
 FIELD_NAMES = ("PV", "SP", "OP")
+_NEWLINE = pa.scalar("\n", pa.string())
+_NOTHING = pa.scalar("", pa.string())
 MIN_RUN_LINES = 64
 """A block whose runs (same series key, same fields present) are shorter than this on average
 is encoded sample by sample: the per-run calls would cost more than they save."""
@@ -155,15 +158,63 @@ def encode_series_chunks(measurement: str, series: RawSeries) -> tuple[list[memo
         )  # fmt: skip
         lines = pc.binary_join_element_wise(head, mode_text, loop_tag, fields, " ", times, "\n", "")
         return [_data(lines)], count
+    bounds = np.array([0, *starts.tolist(), count])
+    first, last = bounds[:-1], bounds[1:] - 1
+    fields = [_run_fields(values, missing >> bit & 1, first, last) for bit, values in
+              enumerate(columns)]  # fmt: skip
     keys: dict[str | None, str] = {}
     chunks = []
-    for start, end in itertools.pairwise([0, *starts.tolist(), count]):
+    for run, (start, end) in enumerate(itertools.pairwise(bounds.tolist())):
         mode = normalise_mode(modes[start])
         key = keys.get(mode)
         if key is None:
             key = keys[mode] = f"{head},{MODE_TAG}={mode}{loop_tag}" if mode else head + loop_tag
-        chunks.append(_data(_run_lines(key, int(missing[start]), columns, times, start, end)))
+        pieces: list[pa.Scalar | pa.Array] = []
+        text = key
+        separator = ""
+        for name, (constant, texts) in zip(FIELD_NAMES, fields, strict=True):
+            value = constant[run]
+            if value == "":  # field missing in this run
+                continue
+            text += f"{separator}{name}="
+            separator = ","
+            if value is None:  # changes within the run: one text a sample
+                pieces += [_literal(text), texts.slice(start, end - start)]
+                text = ""
+            else:
+                text += value
+        pieces += [_literal(f"{text} "), times.slice(start, end - start), _NEWLINE, _NOTHING]
+        chunks.append(_data(pc.binary_join_element_wise(*pieces)))
     return chunks, count
+
+
+@functools.lru_cache(maxsize=4096)
+def _literal(text: str) -> pa.Scalar:
+    """``text`` as an Arrow scalar, kept: Arrow takes microseconds to convert a Python string,
+    more than joining a run of a hundred lines."""
+    return pa.scalar(text, pa.string())
+
+
+def _run_fields(
+    values: FloatArray, missing: npt.NDArray[np.int_], first: IntArray, last: IntArray
+) -> tuple[list[str | None], pa.Array]:
+    """One field over the runs ``first[i]..last[i]``: its text where it holds one value over
+    the run ("" where it is missing, None where it changes), and each sample's text when any
+    run needs them."""
+    bits = values.view(np.int64)  # bit for bit: -0.0 is not the same value as 0.0
+    changes = np.concatenate(([0], np.cumsum(bits[1:] != bits[:-1])))
+    steady = changes[last] == changes[first]
+    absent = missing[first].astype(bool)
+    runs_of_one_value = steady & ~absent
+    one_value = pc.cast(pa.array(values[first[runs_of_one_value]]), pa.string()).to_pylist()
+    constant: list[str | None] = [None] * len(first)
+    for run, text in zip(np.flatnonzero(runs_of_one_value).tolist(), one_value, strict=True):
+        constant[run] = text
+    for run in np.flatnonzero(absent).tolist():
+        constant[run] = ""
+    changing = ~steady & ~absent
+    texts = pc.cast(pa.array(values), pa.string()) if changing.any() else pa.array([], pa.string())
+    return constant, texts
 
 
 def _run_starts(modes: npt.NDArray[np.object_], missing: npt.NDArray[np.int_]) -> IntArray | None:
@@ -178,27 +229,3 @@ def _run_starts(modes: npt.NDArray[np.object_], missing: npt.NDArray[np.int_]) -
     changed |= missing[1:] != missing[:-1]
     starts: IntArray = np.flatnonzero(changed) + 1
     return starts
-
-
-def _run_lines(
-    key: str, missing: int, columns: Sequence[FloatArray], times: pa.Array, start: int, end: int
-) -> pa.Array:
-    """The lines of samples ``start:end``, which share the series key and the fields present
-    (bit i of ``missing`` set: field i left out)."""
-    pieces: list[str | pa.Array] = []
-    text = key
-    separator = ""
-    for bit, (name, values) in enumerate(zip(FIELD_NAMES, columns, strict=True)):
-        if missing >> bit & 1:
-            continue
-        text += f"{separator}{name}="
-        separator = ","
-        run = values[start:end]
-        bits = run.view(np.int64)
-        if (bits == bits[0]).all():  # one value (bit for bit: -0.0 is not 0.0)
-            text += str(pc.cast(pa.array(run[:1]), pa.string())[0])
-        else:
-            pieces += [text, pc.cast(pa.array(run), pa.string())]
-            text = ""
-    pieces += [f"{text} ", times.slice(start, end - start), "\n", ""]
-    return pc.binary_join_element_wise(*pieces)
