@@ -10,6 +10,13 @@ cache on the embedded writer; influxd requests of 50,000 lines, one at a time). 
 with the load average before and after; a full day (86,400 s) is extrapolated from the slice
 at the measured rate (the import is streamed, its rate does not depend on the file length).
 
+For influxd it also reports the CPU time per line of this process (the client: parse,
+validation, line protocol, HTTP) and of the influxd it started (``/proc/<pid>/stat`` before
+and after the import, and 5 s after it, when the cache snapshots and compactions have caught
+up), and from them the rate two cores can reach at most: 2 / (client + influxd) CPU per line.
+``--influxd-data KEY=VALUE`` adds a setting to influxd's ``[data]`` section and ``--gogc``
+sets its GOGC, to compare server settings.
+
     PYTHONPATH=. nice .venv/bin/python bench/import_throughput.py --loops 250 --seconds 1800
 """
 
@@ -21,6 +28,7 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,6 +45,32 @@ from clpm_shared.timeseries import EmbeddedStore, InfluxQLStore, Point, TimeSeri
 from tests.harness.servers import InfluxServer, free_port
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
+SETTLE_S = 5.0
+"""How long influxd is given after the import to snapshot its cache and compact."""
+
+
+@dataclass
+class TunedInfluxServer(InfluxServer):
+    """The harness influxd with extra ``[data]`` settings and environment (GOGC)."""
+
+    data_settings: dict[str, str] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+
+    def write_config(self) -> None:
+        super().write_config()
+        config = self.workdir / "influxdb.conf"
+        extra = "".join(f"  {key} = {value}\n" for key, value in self.data_settings.items())
+        config.write_text(config.read_text().replace("[data]\n", f"[data]\n{extra}", 1))
+
+    def popen_kwargs(self) -> dict[str, object]:
+        environment = {**os.environ, **self.environment}  # noqa: TID251 - the bench configures influxd
+        return {"env": environment} if self.environment else {}
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (fields 14 and 15 of /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def write_export(path: Path, loops: int, seconds: int) -> str:
@@ -61,20 +95,42 @@ def write_export(path: Path, loops: int, seconds: int) -> str:
 
 
 async def import_rate(
-    path: Path, tag_map_text: str, store: TimeSeriesStore, writer: SeriesWriter | None = None
+    path: Path,
+    tag_map_text: str,
+    store: TimeSeriesStore,
+    writer: SeriesWriter | None = None,
+    server_pid: int | None = None,
 ) -> dict[str, float]:
+    """The import's rate; with ``server_pid`` also the CPU microseconds per line of this
+    process and of the server, and the two-core ceiling they give."""
     tag_map = parse_tag_map_csv(tag_map_text)
+    server_cpu = process_cpu_s(server_pid) if server_pid else 0.0
+    client_cpu = time.process_time()
     started = time.perf_counter()
     writer = writer or SeriesWriter(store)
     report = await import_exports([path], tag_map, writer, ImportOptions())
     seconds = time.perf_counter() - started
-    return {
+    client_cpu = time.process_time() - client_cpu
+    lines = report.written_samples
+    result: dict[str, float] = {
         "seconds": round(seconds, 2),
         "values": report.values,
-        "samples": report.written_samples,
+        "samples": lines,
         "values_per_s": round(report.values / seconds),
-        "lines_per_s": round(report.written_samples / seconds),
+        "lines_per_s": round(lines / seconds),
     }
+    if server_pid:
+        during = process_cpu_s(server_pid) - server_cpu
+        await asyncio.sleep(SETTLE_S)
+        settled = process_cpu_s(server_pid) - server_cpu
+        client_us, server_us = client_cpu / lines * 1e6, settled / lines * 1e6
+        result |= {
+            "client_cpu_us_per_line": round(client_us, 2),
+            "influxd_cpu_us_per_line_during": round(during / lines * 1e6, 2),
+            "influxd_cpu_us_per_line": round(server_us, 2),
+            "two_core_ceiling_lines_per_s": round(2 / (client_us + server_us) * 1e6),
+        }
+    return result
 
 
 async def baseline_rate(path: Path, loops: int, store: TimeSeriesStore) -> dict[str, float]:
@@ -106,8 +162,20 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loops", type=int, default=250, help="4 tags each")
     parser.add_argument("--seconds", type=int, default=1800)
+    parser.add_argument(
+        "--influxd-data", action="append", default=[], metavar="KEY=VALUE",
+        help="an influxd [data] setting, e.g. index-version='\"tsi1\"' (TOML value)",
+    )  # fmt: skip
+    parser.add_argument("--gogc", help="influxd's GOGC (Go's garbage collector target, %%)")
+    parser.add_argument(
+        "--influxd-only", action="store_true",
+        help="only the importer into influxd (two write paths), no embedded store or Points",
+    )  # fmt: skip
     args = parser.parse_args()
     result: dict[str, object] = {"tags": args.loops * 4, "seconds": args.seconds}
+    data_settings = dict(setting.split("=", 1) for setting in args.influxd_data)
+    if data_settings or args.gogc:
+        result["influxd_settings"] = {**data_settings, **({"GOGC": args.gogc} if args.gogc else {})}
     result["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
         folder = Path(tmp)
@@ -122,21 +190,17 @@ async def main() -> None:
             "seconds": round(validate_s, 2),
             "values_per_s": round(args.loops * 4 * args.seconds / validate_s),
         }
-        # the previous write path first: SQLite's default 2 MB page cache on the writer
-        previous = EmbeddedStore(folder / "previous.db", write_cache_mb=2)
-        result["embedded_previous_write_path"] = await import_rate(path, tag_map, previous)
-        await previous.close()
-        embedded = EmbeddedStore(folder / "import.db")
-        result["embedded"] = await import_rate(path, tag_map, embedded)
-        await embedded.close()
-        plain = EmbeddedStore(folder / "baseline.db")
-        result["embedded_baseline"] = await baseline_rate(path, args.loops, plain)
-        await plain.close()
+        if not args.influxd_only:
+            await embedded_rates(folder, path, tag_map, args.loops, result)
 
-        server = InfluxServer("influxd", free_port(), folder / "influx", rpc_port=free_port())
+        server = TunedInfluxServer(
+            "influxd", free_port(), folder / "influx", rpc_port=free_port(),
+            data_settings=data_settings, environment={"GOGC": args.gogc} if args.gogc else {},
+        )  # fmt: skip
         (folder / "influx").mkdir()
         server.write_config()
         server.start()
+        assert server.process is not None
         try:
             for database in ("bench", "previous", "baseline"):
                 server.create_database(database)
@@ -155,25 +219,49 @@ async def main() -> None:
                 stores["previous"], lines_per_request=50_000, requests_in_flight=1
             )
             result["influxql_previous_write_path"] = await import_rate(
-                path, tag_map, stores["previous"], one_at_a_time
+                path, tag_map, stores["previous"], one_at_a_time, server.process.pid
             )
-            result["influxql"] = await import_rate(path, tag_map, stores["bench"])
-            result["influxql_baseline"] = await baseline_rate(path, args.loops, stores["baseline"])
+            result["influxql"] = await import_rate(
+                path, tag_map, stores["bench"], server_pid=server.process.pid
+            )
+            if not args.influxd_only:
+                result["influxql_baseline"] = await baseline_rate(
+                    path, args.loops, stores["baseline"]
+                )
             for store in stores.values():
                 await store.close()
         finally:
             server.stop()
     day = 86_400 / args.seconds
-    embedded_rate = result["embedded"]["values_per_s"]  # type: ignore[index]
     influx_rate = result["influxql"]["lines_per_s"]  # type: ignore[index]
     result["one_day_extrapolated"] = {
         "values": args.loops * 4 * 86_400,
-        "embedded_seconds": round(args.loops * 4 * 86_400 / embedded_rate),
         "influxql_seconds": round(args.loops * 86_400 / influx_rate),
         "factor": round(day, 1),
     }
+    if not args.influxd_only:
+        embedded_rate = result["embedded"]["values_per_s"]  # type: ignore[index]
+        result["one_day_extrapolated"]["embedded_seconds"] = round(  # type: ignore[index]
+            args.loops * 4 * 86_400 / embedded_rate
+        )
     result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result, indent=2))
+
+
+async def embedded_rates(
+    folder: Path, path: Path, tag_map: str, loops: int, result: dict[str, object]
+) -> None:
+    """The embedded store: the previous write path, the importer's, the plain write."""
+    # the previous write path first: SQLite's default 2 MB page cache on the writer
+    previous = EmbeddedStore(folder / "previous.db", write_cache_mb=2)
+    result["embedded_previous_write_path"] = await import_rate(path, tag_map, previous)
+    await previous.close()
+    embedded = EmbeddedStore(folder / "import.db")
+    result["embedded"] = await import_rate(path, tag_map, embedded)
+    await embedded.close()
+    plain = EmbeddedStore(folder / "baseline.db")
+    result["embedded_baseline"] = await baseline_rate(path, loops, plain)
+    await plain.close()
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ from clpm_shared.timeseries.base import (
 )
 from clpm_shared.timeseries.circuit_breaker import CircuitBreaker
 from clpm_shared.timeseries.cursor import decode_cursor, page_of
-from clpm_shared.timeseries.line_protocol import encode_rows, encode_series
+from clpm_shared.timeseries.line_protocol import encode_rows, encode_series_chunks
 from clpm_shared.timeseries.points import sample_rows
 from clpm_shared.timeseries.raw_columns import (
     float_fields,
@@ -426,12 +426,12 @@ class InfluxQLStore:
         """Write columnar samples (NaN = field missing) as line protocol built with Arrow, in
         requests of about ``lines_per_request`` lines; the number of lines accepted."""
         accepted = 0
-        body: list[bytes] = []
+        body: list[memoryview] = []
         pending = 0
         for block in series:
             validate_loop_id(block.loop_id)
-            encoded, count = encode_series(self.measurement, block)
-            body.append(encoded)
+            chunks, count = encode_series_chunks(self.measurement, block)
+            body += chunks
             pending += count
             if pending >= lines_per_request:
                 accepted += await self._write_body(b"".join(body), pending, compress=False)

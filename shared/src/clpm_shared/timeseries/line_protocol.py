@@ -10,6 +10,8 @@ escaping is defence in depth.
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections.abc import Iterable
 
 import numpy as np
@@ -17,7 +19,14 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from clpm_shared.timeseries.base import LOOP_TAG, MODE_TAG, RawSeries, normalise_mode
+from clpm_shared.timeseries.base import (
+    LOOP_TAG,
+    MODE_TAG,
+    FloatArray,
+    IntArray,
+    RawSeries,
+    normalise_mode,
+)
 from clpm_shared.timeseries.points import SampleRow
 
 
@@ -84,37 +93,139 @@ def _mode_tags(modes: npt.NDArray[np.object_]) -> pa.Array:
     return names.take(encoded.indices)
 
 
+def _text(values: FloatArray) -> pa.Array:
+    """Arrow's shortest round-trip text of each float (null where NaN)."""
+    return pc.cast(pa.array(values, mask=np.isnan(values)), pa.string())
+
+
+def _data(lines: pa.Array) -> memoryview:
+    """The bytes of a string array's values, one after the other (no copy)."""
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[
+        lines.offset : lines.offset + len(lines) + 1
+    ]
+    return memoryview(lines.buffers()[2])[int(offsets[0]) : int(offsets[-1])]
+
+
+FIELD_NAMES = ("PV", "SP", "OP")
+_NEWLINE = pa.scalar("\n", pa.string())
+_NOTHING = pa.scalar("", pa.string())
+MIN_RUN_LINES = 64
+"""A block whose runs (same series key, same fields present) are shorter than this on average
+is encoded sample by sample: the per-run calls would cost more than they save."""
+
+
 def encode_series(measurement: str, series: RawSeries) -> tuple[bytes, int]:
     """Lines of one loop's columnar samples (vectorised with Arrow) and how many there are.
 
     The same lines as :func:`encode_rows`: NaN fields are left out, samples without any
     finite field are skipped, a mode that is not a valid tag value is left out.
     """
-    pv, sp, op = (np.asarray(values, dtype=np.float64) for values in (series.pv, series.sp,
-                  series.op))  # fmt: skip
+    chunks, count = encode_series_chunks(measurement, series)
+    return b"".join(chunks), count
+
+
+def encode_series_chunks(measurement: str, series: RawSeries) -> tuple[list[memoryview], int]:
+    """The lines of :func:`encode_series` in pieces to be joined (without copying them first).
+
+    The block is cut into runs of samples with the same mode and the same fields present;
+    each run's series key is formatted once, and so is a field that holds one value over the
+    whole run (a set point that did not move), so that only the changing fields and the times
+    are formatted per sample. A block of short runs is formatted sample by sample.
+    """
+    pv, sp, op = (np.ascontiguousarray(values, dtype=np.float64)
+                  for values in (series.pv, series.sp, series.op))  # fmt: skip
     keep = np.isfinite(pv) | np.isfinite(sp) | np.isfinite(op)
+    t_ns, modes = series.t_ns, series.mode
     if not keep.all():
-        pv, sp, op = pv[keep], sp[keep], op[keep]
+        pv, sp, op, t_ns, modes = pv[keep], sp[keep], op[keep], t_ns[keep], modes[keep]
     count = len(pv)
     if count == 0:
-        return b"", 0
-    mode_text = pc.fill_null(
-        pc.binary_join_element_wise(f",{MODE_TAG}=", _mode_tags(series.mode[keep]), ""), ""
-    )
-    parts = [
-        pc.binary_join_element_wise(
-            f"{name}=", pc.cast(pa.array(values, mask=np.isnan(values)), pa.string()), ""
+        return [], count
+    head = escape_measurement(measurement)
+    loop_tag = f",{LOOP_TAG}={escape_key(series.loop_id)} "
+    columns = (pv, sp, op)
+    missing = np.isnan(pv) | (np.isnan(sp) << 1) | (np.isnan(op) << 2)
+    times = pc.cast(pa.array(t_ns, pa.int64()), pa.string())
+    starts = _run_starts(modes, missing)
+    if starts is None or (len(starts) + 1) * MIN_RUN_LINES > count:
+        mode_text = pc.fill_null(
+            pc.binary_join_element_wise(f",{MODE_TAG}=", _mode_tags(modes), ""), ""
         )
-        for name, values in (("PV", pv), ("SP", sp), ("OP", op))
-    ]
-    fields = pc.binary_join_element_wise(*parts, ",", null_handling="skip")
-    times = pc.cast(pa.array(series.t_ns[keep], pa.int64()), pa.string())
-    lines = pc.binary_join_element_wise(
-        escape_measurement(measurement), mode_text,
-        f",{LOOP_TAG}={escape_key(series.loop_id)} ", fields, " ", times, "\n", "",
-    )  # fmt: skip
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[
-        lines.offset : lines.offset + count + 1
-    ]
-    body = memoryview(lines.buffers()[2])[int(offsets[0]) : int(offsets[-1])]
-    return bytes(body), count
+        fields = pc.binary_join_element_wise(
+            *(pc.binary_join_element_wise(f"{name}=", _text(values), "")
+              for name, values in zip(FIELD_NAMES, columns, strict=True)),
+            ",", null_handling="skip",
+        )  # fmt: skip
+        lines = pc.binary_join_element_wise(head, mode_text, loop_tag, fields, " ", times, "\n", "")
+        return [_data(lines)], count
+    bounds = np.array([0, *starts.tolist(), count])
+    first, last = bounds[:-1], bounds[1:] - 1
+    fields = [_run_fields(values, missing >> bit & 1, first, last) for bit, values in
+              enumerate(columns)]  # fmt: skip
+    keys: dict[str | None, str] = {}
+    chunks = []
+    for run, (start, end) in enumerate(itertools.pairwise(bounds.tolist())):
+        mode = normalise_mode(modes[start])
+        key = keys.get(mode)
+        if key is None:
+            key = keys[mode] = f"{head},{MODE_TAG}={mode}{loop_tag}" if mode else head + loop_tag
+        pieces: list[pa.Scalar | pa.Array] = []
+        text = key
+        separator = ""
+        for name, (constant, texts) in zip(FIELD_NAMES, fields, strict=True):
+            value = constant[run]
+            if value == "":  # field missing in this run
+                continue
+            text += f"{separator}{name}="
+            separator = ","
+            if value is None:  # changes within the run: one text a sample
+                pieces += [_literal(text), texts.slice(start, end - start)]
+                text = ""
+            else:
+                text += value
+        pieces += [_literal(f"{text} "), times.slice(start, end - start), _NEWLINE, _NOTHING]
+        chunks.append(_data(pc.binary_join_element_wise(*pieces)))
+    return chunks, count
+
+
+@functools.lru_cache(maxsize=4096)
+def _literal(text: str) -> pa.Scalar:
+    """``text`` as an Arrow scalar, kept: Arrow takes microseconds to convert a Python string,
+    more than joining a run of a hundred lines."""
+    return pa.scalar(text, pa.string())
+
+
+def _run_fields(
+    values: FloatArray, missing: npt.NDArray[np.int_], first: IntArray, last: IntArray
+) -> tuple[list[str | None], pa.Array]:
+    """One field over the runs ``first[i]..last[i]``: its text where it holds one value over
+    the run ("" where it is missing, None where it changes), and each sample's text when any
+    run needs them."""
+    bits = values.view(np.int64)  # bit for bit: -0.0 is not the same value as 0.0
+    changes = np.concatenate(([0], np.cumsum(bits[1:] != bits[:-1])))
+    steady = changes[last] == changes[first]
+    absent = missing[first].astype(bool)
+    runs_of_one_value = steady & ~absent
+    one_value = pc.cast(pa.array(values[first[runs_of_one_value]]), pa.string()).to_pylist()
+    constant: list[str | None] = [None] * len(first)
+    for run, text in zip(np.flatnonzero(runs_of_one_value).tolist(), one_value, strict=True):
+        constant[run] = text
+    for run in np.flatnonzero(absent).tolist():
+        constant[run] = ""
+    changing = ~steady & ~absent
+    texts = pc.cast(pa.array(values), pa.string()) if changing.any() else pa.array([], pa.string())
+    return constant, texts
+
+
+def _run_starts(modes: npt.NDArray[np.object_], missing: npt.NDArray[np.int_]) -> IntArray | None:
+    """Where a new run (another mode object or other fields present) starts; None when the
+    modes cannot be compared as a whole."""
+    try:
+        changed = np.asarray(modes[1:] != modes[:-1], dtype=bool)
+    except (TypeError, ValueError):
+        return None
+    if changed.shape != missing[1:].shape:
+        return None
+    changed |= missing[1:] != missing[:-1]
+    starts: IntArray = np.flatnonzero(changed) + 1
+    return starts
