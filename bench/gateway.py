@@ -123,7 +123,12 @@ async def seed(database_url: str, influx_url: str, loops: list[str]) -> None:
 
 
 def start_gateway(
-    root: Path, database_url: str, influx: InfluxServer, redis: RedisServer, workers: int
+    root: Path,
+    database_url: str,
+    influx: InfluxServer,
+    redis: RedisServer,
+    workers: int,
+    extra_environment: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -142,6 +147,7 @@ def start_gateway(
         "LOG_LEVEL": "warning",
         "API_HOST": "127.0.0.1",
         "API_PORT": str(port),
+        **(extra_environment or {}),
     }
     log = open(root / "gateway.log", "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(

@@ -15,7 +15,14 @@ process (one worker, Redis cache) and measures, in the same run:
 * ``single_uncached`` / ``single_cached``: the same loops asked one ``loopId`` per request (what
   a page had to do before), over ``--concurrency`` keep-alive connections; wall time for all.
 
+``--latest-cache both`` (the default) measures the batched requests twice, in the same run: with
+the latest-values table in Redis (``LATEST_VALUES_CACHE=true``: the bench's writes keep it, the
+gateway reads it) and then against a second gateway with ``LATEST_VALUES_CACHE=false`` (every
+latest value from influxd, the baseline), under ``latest_cache_on`` and ``latest_cache_off``;
+the single requests with the first gateway only. ``on``/``off`` measure one of them.
+
     PYTHONPATH=. .venv/bin/python bench/realtime_many.py [--loops 1000] [--minutes 180]
+        [--latest-cache both|on|off]
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from clpm_shared.db.models import Loop
 from clpm_shared.timeseries import Point, RawSeries
 from clpm_shared.timeseries.factory import create_store
 from clpm_shared.timeseries.influxql import InfluxQLStore
+from clpm_shared.timeseries.latest_values import LatestValuesStore
 
 SECOND_NS = 1_000_000_000
 
@@ -169,20 +177,81 @@ def summary(latencies: list[float]) -> dict[str, float]:
     }
 
 
+async def measure_gateway(
+    arguments: argparse.Namespace,
+    root: Path,
+    database_url: str,
+    servers: tuple[Any, Any],
+    loops: Sequence[str],
+    latest_cache: bool,
+    singles: bool,
+) -> dict[str, Any]:
+    """Batched (and with ``singles`` single-loop) requests against one gateway process."""
+    influx, redis = servers
+    environment = {"LATEST_VALUES_CACHE": "true" if latest_cache else "false"}
+    gateway, base = start_gateway(root, database_url, influx, redis, 1, environment)
+    result: dict[str, Any] = {"load_average_before": [round(x, 2) for x in os.getloadavg()]}
+    try:
+        port = int(base.rsplit(":", 1)[1])
+        auth = {"Authorization": f"Bearer {password_token(base)}"}
+        # no-cache is honoured for engineers only (a viewer's is answered from the cache)
+        fresh = {"Authorization": f"Bearer {engineer_token(base)}", "Cache-Control": "no-cache"}
+        batch = f"/api/v1/data/realtime?loopIds={','.join(loops)}"
+        single_paths = [f"/api/v1/data/realtime?loopId={loop_id}" for loop_id in loops]
+        body = await asyncio.to_thread(fetch, f"{base}{batch}", fresh)
+        answer = json.loads(body)
+        assert answer["count"] == len(loops), answer.get("unknown", [])[:5]
+        assert all(entry["pv"] is not None for entry in answer["loops"])
+        ages = [entry["age_s"] for entry in answer["loops"]]
+        result["batch_answer_bytes"] = len(body)
+        result["answer_age_s_max"] = max(ages)
+        # warm-up (connections, token memory, caches)
+        await timed_requests(port, [batch] * 3, fresh, 1)
+        if singles:
+            await timed_requests(port, single_paths, auth, arguments.concurrency)
+        _, latencies, statuses = await timed_requests(port, [batch] * arguments.repeats, fresh, 1)
+        result["batch_uncached"] = {**summary(latencies), "statuses": statuses}
+        await timed_requests(port, [batch], auth, 1)  # fill the cache entry
+        _, latencies, statuses = await timed_requests(port, [batch] * arguments.repeats, auth, 1)
+        result["batch_cached"] = {**summary(latencies), "statuses": statuses}
+        for name, headers in (("single_uncached", fresh), ("single_cached", auth)):
+            if not singles:
+                break
+            walls: list[float] = []
+            for _ in range(3):
+                wall, latencies, statuses = await timed_requests(
+                    port, single_paths, headers, arguments.concurrency
+                )
+                walls.append(wall)
+            result[name] = {
+                "wall_ms_for_all_loops": round(statistics.median(walls) * 1000, 1),
+                "per_request": summary(latencies),
+                "statuses": statuses,
+            }
+        result["load_average"] = [round(x, 2) for x in os.getloadavg()]
+        return result
+    finally:
+        gateway.terminate()
+        gateway.wait(15)
+
+
 async def run(arguments: argparse.Namespace) -> dict[str, Any]:
     loops = [f"FIC-{i:04d}" for i in range(arguments.loops)]
     root = Path(tempfile.mkdtemp(prefix="clpm-bench-rtm-"))
     postgres, influx, redis, database_url = start_servers(root)
-    gateway = None
+    keep_table = arguments.latest_cache != "off"
     settings = load_settings(
         influx={
             "timeseries_backend": "influxql",
             "influxdb_url": influx.url,
             "influxdb_database": "bench",
-        }
+        },
+        cache={"cache_backend": "redis", "redis_url": redis.url, "latest_values_cache": keep_table},
     )
-    store = create_store(settings.influx)
+    # the bench writes as the streaming service does: through the table when it is on
+    store = create_store(settings.influx, settings.cache)
     assert isinstance(store, InfluxQLStore)
+    assert isinstance(store, LatestValuesStore) == keep_table
     feeding: asyncio.Task[None] | None = None
     try:
         await register(database_url, loops)
@@ -197,41 +266,12 @@ async def run(arguments: argparse.Namespace) -> dict[str, Any]:
         }
         assert influx.process is not None
         result["settle_s"] = await settle(influx.process.pid, 300.0)
-        result["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
-        gateway, base = start_gateway(root, database_url, influx, redis, 1)
-        port = int(base.rsplit(":", 1)[1])
-        auth = {"Authorization": f"Bearer {password_token(base)}"}
-        # no-cache is honoured for engineers only (a viewer's is answered from the cache)
-        fresh = {"Authorization": f"Bearer {engineer_token(base)}", "Cache-Control": "no-cache"}
-        batch = f"/api/v1/data/realtime?loopIds={','.join(loops)}"
-        singles = [f"/api/v1/data/realtime?loopId={loop_id}" for loop_id in loops]
-        body = await asyncio.to_thread(fetch, f"{base}{batch}", fresh)
-        answer = json.loads(body)
-        assert answer["count"] == len(loops), answer.get("unknown", [])[:5]
-        assert all(entry["pv"] is not None for entry in answer["loops"])
-        result["batch_answer_bytes"] = len(body)
-        # warm-up (connections, token memory, caches)
-        await timed_requests(port, [batch] * 3, fresh, 1)
-        await timed_requests(port, singles, auth, arguments.concurrency)
-
-        _, latencies, statuses = await timed_requests(port, [batch] * arguments.repeats, fresh, 1)
-        result["batch_uncached"] = {**summary(latencies), "statuses": statuses}
-        await timed_requests(port, [batch], auth, 1)  # fill the cache entry
-        _, latencies, statuses = await timed_requests(port, [batch] * arguments.repeats, auth, 1)
-        result["batch_cached"] = {**summary(latencies), "statuses": statuses}
-        for name, headers in (("single_uncached", fresh), ("single_cached", auth)):
-            walls: list[float] = []
-            for _ in range(3):
-                wall, latencies, statuses = await timed_requests(
-                    port, singles, headers, arguments.concurrency
-                )
-                walls.append(wall)
-            result[name] = {
-                "wall_ms_for_all_loops": round(statistics.median(walls) * 1000, 1),
-                "per_request": summary(latencies),
-                "statuses": statuses,
-            }
-        result["load_average"] = [round(x, 2) for x in os.getloadavg()]
+        order = {"both": (True, False), "on": (True,), "off": (False,)}[arguments.latest_cache]
+        for index, latest_cache in enumerate(order):
+            name = "latest_cache_on" if latest_cache else "latest_cache_off"
+            result[name] = await measure_gateway(
+                arguments, root, database_url, (influx, redis), loops, latest_cache, index == 0
+            )
         result["fed_throughout"] = not feeding.done()
         return result
     finally:
@@ -239,9 +279,6 @@ async def run(arguments: argparse.Namespace) -> dict[str, Any]:
             feeding.cancel()
             await asyncio.gather(feeding, return_exceptions=True)
         await store.close()
-        if gateway is not None:
-            gateway.terminate()
-            gateway.wait(15)
         for server in (redis, influx, postgres):
             server.stop()
         shutil.rmtree(postgres.workdir, ignore_errors=True)
@@ -254,6 +291,12 @@ def main() -> None:
     parser.add_argument("--minutes", type=int, default=180, help="history of each loop")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument(
+        "--latest-cache",
+        choices=("both", "on", "off"),
+        default="both",
+        help="latest values from the table in Redis, from influxd (baseline), or both in turn",
+    )
     print(json.dumps(asyncio.run(run(parser.parse_args()))))
 
 

@@ -8,12 +8,15 @@ Starts a private influxd 1.6 (as the test harness does) and prints one JSON obje
   the service's buffer and writer (the ``--backfill`` path) - the sustained write rate;
 * realtime: the service streaming live at STREAM_INTERVAL = 1 s for ``--realtime-s`` seconds:
   ticks produced and written, the largest backlog, skipped ticks, CPU used;
-* baseline in the same run: naive per-point writes (one HTTP request per sample, keep-alive).
+* baseline in the same run: naive per-point writes (one HTTP request per sample, keep-alive);
+* with ``--latest-values``: the live streaming again through the store that keeps each loop's
+  latest values in a private Redis (``LatestValuesStore``), with Redis's CPU, against the plain
+  store's run (``realtime_1hz``) as the baseline, and the history pipeline too.
 
 Points count field values as the seed's ``_field``/``_value`` records: a sample of a loop is
 three points (PV, SP, OP). The requirement is to keep up with 30,000 points/s sustained.
 
-    PYTHONPATH=. .venv/bin/python bench/streaming.py --loops 10000
+    PYTHONPATH=. .venv/bin/python bench/streaming.py --loops 10000 [--latest-values]
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import tempfile
 import time
@@ -29,17 +33,40 @@ from typing import Any
 
 import httpx
 
-from clpm_shared.config import InfluxSettings
+from clpm_shared.config import CacheSettings, InfluxSettings
 from clpm_shared.timeseries import InfluxQLStore
+from clpm_shared.timeseries.latest_values import LatestValuesStore
 from data_streaming_service.catalogue import loop_specs
 from data_streaming_service.data_generator import ControlLoopDataGenerator
 from data_streaming_service.streaming import StreamingService, StreamOptions
-from tests.harness.servers import InfluxServer, free_port
+from tests.harness.servers import InfluxServer, RedisServer, free_port
 
 
 def _cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def _process_cpu_s(pid: int | None) -> float:
+    """CPU time (user + system) another process used so far (0 without one)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def make_store(server: InfluxServer, database: str, redis: RedisServer | None) -> InfluxQLStore:
+    """The plain InfluxQL store, or (with ``redis``) the one keeping latest values there."""
+    settings = InfluxSettings(
+        influxdb_url=server.url, influxdb_database=database, influxdb_username=None
+    )
+    if redis is None:
+        return InfluxQLStore(settings)
+    return LatestValuesStore(settings, CacheSettings(redis_url=redis.url))  # type: ignore[arg-type]
+
+
+def _pid(redis: RedisServer | None) -> int | None:
+    return redis.process.pid if redis is not None and redis.process is not None else None
 
 
 def measure_generation(loops: int, ticks: int) -> dict[str, Any]:
@@ -68,11 +95,14 @@ def count_points(server: InfluxServer, database: str) -> int:
 
 
 async def measure_pipeline(
-    server: InfluxServer, database: str, loops: int, history_s: int
+    server: InfluxServer,
+    database: str,
+    loops: int,
+    history_s: int,
+    redis: RedisServer | None = None,
 ) -> dict[str, Any]:
-    store = InfluxQLStore(
-        InfluxSettings(influxdb_url=server.url, influxdb_database=database, influxdb_username=None)
-    )
+    store = make_store(server, database, redis)
+    redis_cpu = _process_cpu_s(_pid(redis))
     generator = ControlLoopDataGenerator(loop_specs(loops, seed=2), seed=2)
     options = StreamOptions(backfill_hours=history_s / 3600, backfill_only=True)
     service = StreamingService(generator, store, options)
@@ -81,9 +111,11 @@ async def measure_pipeline(
     summary = await service.run(asyncio.Event())
     elapsed = time.perf_counter() - started
     cpu = _cpu_s() - cpu
+    redis_cpu = _process_cpu_s(_pid(redis)) - redis_cpu
     await store.close()
     stored = count_points(server, database)
     return {
+        "redis_cpu_s": round(redis_cpu, 2),
         "history_s": history_s,
         "points": summary.written_points,
         "stored_points": stored,
@@ -96,11 +128,13 @@ async def measure_pipeline(
 
 
 async def measure_realtime(
-    server: InfluxServer, database: str, loops: int, seconds: float
+    server: InfluxServer,
+    database: str,
+    loops: int,
+    seconds: float,
+    redis: RedisServer | None = None,
 ) -> dict[str, Any]:
-    store = InfluxQLStore(
-        InfluxSettings(influxdb_url=server.url, influxdb_database=database, influxdb_username=None)
-    )
+    store = make_store(server, database, redis)
     generator = ControlLoopDataGenerator(loop_specs(loops, seed=3), seed=3)
     options = StreamOptions(interval_s=1.0, duration_s=seconds, summary_every_s=3600)
     service = StreamingService(generator, store, options)
@@ -108,6 +142,7 @@ async def measure_realtime(
     task = asyncio.create_task(service.run(stop))
     backlog = 0
     cpu = _cpu_s()
+    redis_cpu = _process_cpu_s(_pid(redis))
     started = time.perf_counter()
     while not task.done():
         backlog = max(backlog, service.buffer.points)
@@ -115,9 +150,11 @@ async def measure_realtime(
     summary = task.result()
     elapsed = time.perf_counter() - started
     cpu = _cpu_s() - cpu
+    redis_cpu = _process_cpu_s(_pid(redis)) - redis_cpu
     await store.close()
     stored = count_points(server, database)
     return {
+        "redis_cpu_share_of_one_core": round(redis_cpu / elapsed, 3),
         "seconds": round(elapsed, 1),
         "ticks": summary.cycles,
         "generated_points": summary.generated_points,
@@ -164,6 +201,11 @@ async def main() -> None:
     parser.add_argument("--realtime-s", type=float, default=30.0)
     parser.add_argument("--generation-ticks", type=int, default=50)
     parser.add_argument("--baseline-samples", type=int, default=2000)
+    parser.add_argument(
+        "--latest-values",
+        action="store_true",
+        help="also stream through the store keeping latest values in a private Redis",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
         server = InfluxServer("influxd", free_port(), Path(workdir), rpc_port=free_port())
@@ -178,6 +220,28 @@ async def main() -> None:
             result["realtime_1hz"] = await measure_realtime(
                 server, server.create_database("bench_realtime"), args.loops, args.realtime_s
             )
+            if args.latest_values:
+                redis = RedisServer("redis", free_port(), Path(workdir) / "redis")
+                (Path(workdir) / "redis").mkdir()
+                redis.start()
+                try:
+                    result["pipeline_latest_values"] = await measure_pipeline(
+                        server,
+                        server.create_database("bench_pipeline_lv"),
+                        args.loops,
+                        args.history_s,
+                        redis,
+                    )
+                    result["realtime_1hz_latest_values"] = await measure_realtime(
+                        server,
+                        server.create_database("bench_realtime_lv"),
+                        args.loops,
+                        args.realtime_s,
+                        redis,
+                    )
+                finally:
+                    redis.stop()
+            result["load_average"] = [round(x, 2) for x in os.getloadavg()]
             result["baseline_naive_per_point"] = measure_naive_per_point(
                 server, server.create_database("bench_naive"), args.baseline_samples
             )

@@ -218,6 +218,18 @@ class CacheSettings(BaseSettings):
         "recomputes it in the background (0: off); invalidation drops it at once.",
     )
 
+    latest_values_cache: bool = Field(
+        default=True,
+        description="With CACHE_BACKEND=redis and the InfluxDB backends over InfluxQL, every "
+        "write also keeps each loop's newest PV, SP, OP and Mode in Redis, and latest-value "
+        "reads (/data/realtime) answer from there; loops not in Redis are read from InfluxDB.",
+    )
+    latest_values_ttl_s: Annotated[float, Field(ge=1, le=86400)] = Field(
+        default=300.0,
+        description="Seconds a loop's latest values stay in Redis after its last write; a "
+        "loop written no longer is read from InfluxDB again.",
+    )
+
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: SecretStr) -> SecretStr:

@@ -1,7 +1,8 @@
 """Fixtures of the time-series tests: one ``store`` per backend that can run here.
 
-``store`` is parametrised over the embedded SQLite store and the InfluxQL store against the real
-influxd of the test harness; every test in test_store_protocol.py runs against each of them.
+``store`` is parametrised over the embedded SQLite store, the InfluxQL store against the real
+influxd of the test harness, and that store keeping latest values in the harness Redis
+(``latest_values``); every test in test_store_protocol.py runs against each of them.
 Tests use their own loop ids (``unique_loop``) so they can share one store per module.
 """
 
@@ -12,13 +13,15 @@ import math
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from clpm_shared.config import InfluxSettings
+from clpm_shared.config import CacheSettings, InfluxSettings
 from clpm_shared.timeseries.base import Point, TimeSeriesStore
 from clpm_shared.timeseries.embedded import EmbeddedStore
 from clpm_shared.timeseries.influxql import InfluxQLStore
+from clpm_shared.timeseries.latest_values import LatestValuesStore
 
 BASE_TIME = datetime(2025, 1, 10, 10, 0, 0, tzinfo=UTC)
 _counter = itertools.count(1)
@@ -85,7 +88,7 @@ def make_influx_settings() -> Callable[..., InfluxSettings]:
     return influx_settings
 
 
-BACKENDS = ["embedded", "influxql"]
+BACKENDS = ["embedded", "influxql", "latest_values"]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -99,11 +102,17 @@ async def store(
         server = request.getfixturevalue("influx_server")
         database = request.getfixturevalue("influx_database")
         # two loops per latest_many statement: its batches are exercised with few loops
-        created = InfluxQLStore(
-            influx_settings(server.url, database),
-            batch_size=400,
-            latest_loops_per_query=2,
-            backoff_s=0.05,
-        )
+        options: dict[str, Any] = {
+            "batch_size": 400,
+            "latest_loops_per_query": 2,
+            "backoff_s": 0.05,
+        }
+        settings = influx_settings(server.url, database)
+        if backend == "latest_values":
+            redis = request.getfixturevalue("redis_server")
+            cache = CacheSettings(redis_url=redis.url)  # type: ignore[arg-type]
+            created = LatestValuesStore(settings, cache, **options)
+        else:
+            created = InfluxQLStore(settings, **options)
     yield created
     await created.close()

@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(resolved.database)
-        store = create_store(resolved.influx)
+        store = create_store(resolved.influx, resolved.cache)
         cache = ResponseCache.from_settings(resolved.cache)
         diagnostics = create_client(
             resolved.api.diag_service_url, resolved.api.diag_timeout_s, service_token(resolved)

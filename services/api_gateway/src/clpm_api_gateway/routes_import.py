@@ -27,7 +27,7 @@ from clpm_api_gateway.dependencies import ResourcesDep, SessionDep
 from clpm_api_gateway.problems import PROBLEM_401, PROBLEM_422, PROBLEM_503
 from clpm_api_gateway.response_cache import invalidate_loop
 from clpm_api_gateway.security import UPLOAD_PATH, AdminPrincipal, require_role
-from clpm_shared.config import InfluxSettings
+from clpm_shared.config import CacheSettings, InfluxSettings
 from clpm_shared.db.repositories.audit import AuditRepository
 from clpm_shared.ingest.__main__ import follow_up_commands
 from clpm_shared.ingest.catalogue import import_detail, register_imported_loops
@@ -179,10 +179,14 @@ def _save(uploads: list[tuple[UploadFile, Path]]) -> None:
 
 
 async def _run_import(
-    paths: list[Path], tag_map: TagMap, options: ImportOptions, influx: InfluxSettings | None
+    paths: list[Path],
+    tag_map: TagMap,
+    options: ImportOptions,
+    influx: InfluxSettings | None,
+    cache: CacheSettings,
 ) -> ImportReport:
     """Import in the calling thread's event loop; ``influx`` None: a dry run."""
-    store = None if influx is None else create_store(influx)
+    store = None if influx is None else create_store(influx, cache)
     try:
         writer = None if store is None else SeriesWriter(store)
         return await import_exports(paths, tag_map, writer, options)
@@ -192,9 +196,13 @@ async def _run_import(
 
 
 def _import_in_thread(
-    paths: list[Path], tag_map: TagMap, options: ImportOptions, influx: InfluxSettings | None
+    paths: list[Path],
+    tag_map: TagMap,
+    options: ImportOptions,
+    influx: InfluxSettings | None,
+    cache: CacheSettings,
 ) -> ImportReport:
-    return asyncio.run(_run_import(paths, tag_map, options, influx))
+    return asyncio.run(_run_import(paths, tag_map, options, influx, cache))
 
 
 def _answer(report: ImportReport, catalogue_loops: int) -> ExportImport:
@@ -325,7 +333,9 @@ async def import_exports_upload(
                 ) from None
             influx = None if dry_run else resources.settings.influx
             try:
-                report = await asyncio.to_thread(_import_in_thread, paths, tag_map, options, influx)
+                report = await asyncio.to_thread(
+                    _import_in_thread, paths, tag_map, options, influx, resources.settings.cache
+                )
             except ImportRejectedError as exc:
                 rejected = exc.report
                 raise _rejected(

@@ -210,7 +210,7 @@ async def run_opcua(settings: Settings, args: argparse.Namespace, tag_map: TagMa
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, _request_stop, stop, signum)
-    store = create_store(settings.influx)
+    store = create_store(settings.influx, settings.cache)
     engine = create_engine(settings.database)
     sessions = create_session_factory(engine)
     try:
@@ -268,7 +268,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, _request_stop, stop, signum)
 
-    store = create_store(settings.influx)
+    store = create_store(settings.influx, settings.cache)
     engine = create_engine(settings.database)
     heartbeat = HeartbeatPublisher(create_session_factory(engine), new_instance_id())
     try:

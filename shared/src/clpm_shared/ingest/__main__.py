@@ -115,7 +115,7 @@ async def run(args: argparse.Namespace, settings: Settings, tag_map: TagMap) -> 
                               disable=args.no_progress)  # fmt: skip
         bars[name].update(rows)
 
-    store = None if args.dry_run else create_store(settings.influx)
+    store = None if args.dry_run else create_store(settings.influx, settings.cache)
     try:
         report = await import_exports(
             files, tag_map, None if store is None else SeriesWriter(store), options, progress

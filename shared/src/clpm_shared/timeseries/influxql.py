@@ -60,7 +60,7 @@ from clpm_shared.timeseries.base import (
 from clpm_shared.timeseries.circuit_breaker import CircuitBreaker
 from clpm_shared.timeseries.cursor import decode_cursor, page_of
 from clpm_shared.timeseries.line_protocol import encode_rows, encode_series_chunks
-from clpm_shared.timeseries.points import sample_rows
+from clpm_shared.timeseries.points import SampleRow, sample_rows
 from clpm_shared.timeseries.raw_columns import (
     float_fields,
     requested_columns,
@@ -416,9 +416,12 @@ class InfluxQLStore:
         rows = sample_rows(points)
         accepted = 0
         for offset in range(0, len(rows), self.batch_size):
-            lines = encode_rows(self.measurement, rows[offset : offset + self.batch_size])
-            accepted += await self._write_lines(lines)
+            accepted += await self._write_rows(rows[offset : offset + self.batch_size])
         return accepted
+
+    async def _write_rows(self, rows: Sequence[SampleRow]) -> int:
+        """One request of valid rows; the number of lines influxd accepted."""
+        return await self._write_lines(encode_rows(self.measurement, rows))
 
     async def write_series(
         self, series: Sequence[RawSeries], lines_per_request: int = 50_000
@@ -427,18 +430,24 @@ class InfluxQLStore:
         requests of about ``lines_per_request`` lines; the number of lines accepted."""
         accepted = 0
         body: list[memoryview] = []
+        blocks: list[RawSeries] = []
         pending = 0
         for block in series:
             validate_loop_id(block.loop_id)
             chunks, count = encode_series_chunks(self.measurement, block)
             body += chunks
+            blocks.append(block)
             pending += count
             if pending >= lines_per_request:
-                accepted += await self._write_body(b"".join(body), pending, compress=False)
-                body, pending = [], 0
+                accepted += await self._write_encoded(blocks, b"".join(body), pending)
+                body, blocks, pending = [], [], 0
         if pending:
-            accepted += await self._write_body(b"".join(body), pending, compress=False)
+            accepted += await self._write_encoded(blocks, b"".join(body), pending)
         return accepted
+
+    async def _write_encoded(self, blocks: Sequence[RawSeries], body: bytes, count: int) -> int:
+        """One request of the lines of ``blocks`` (``count`` of them); the number accepted."""
+        return await self._write_body(body, count, compress=False)
 
     async def _write_lines(self, lines: Sequence[str]) -> int:
         return await self._write_body("\n".join(lines).encode(), len(lines), compress=True)
@@ -600,6 +609,20 @@ class InfluxQLStore:
             name: [loop_id for loop_id, values in found.items() if name not in values]
             for name in names
         }
+        await self._read_older_values(found, lacking)
+        empty = LatestValue(None, None)
+        return {
+            loop_id: LatestPoint(loop_id, {name: found[loop_id].get(name, empty) for name in names})
+            for loop_id in wanted
+            if loop_id in found
+        }
+
+    async def _read_older_values(
+        self, found: dict[str, dict[str, LatestValue]], lacking: Mapping[str, Sequence[str]]
+    ) -> None:
+        """Add to ``found`` the newest value of each field of ``lacking`` (field -> loops of
+        ``found``): ``last()`` of a float field, the newest sample with a Mode; a field the loop
+        never had stays out of ``found``. One request, a statement per field."""
         older = [(name, loops) for name, loops in lacking.items() if loops]
         if older:
             answers = await self._plain_query(
@@ -623,12 +646,6 @@ class InfluxQLStore:
                         value if name == MODE_TAG else float(value),
                         from_ns(int(block.values[0][0])),
                     )
-        empty = LatestValue(None, None)
-        return {
-            loop_id: LatestPoint(loop_id, {name: found[loop_id].get(name, empty) for name in names})
-            for loop_id in wanted
-            if loop_id in found
-        }
 
     async def minute_counts(
         self, loop_ids: Sequence[str], start: datetime, end: datetime
