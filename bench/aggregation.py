@@ -259,7 +259,6 @@ async def measure_cycle(
         # steady state of the late-data checks: the last allowance check a minute ago, the last
         # reconciliation slice one poll ago
         late = service.late_data
-        late.last_check = None
         late.checked_at = dict.fromkeys(loops, clock.now - timedelta(minutes=1))
         late.last_reconcile = clock.now - poll
         late.reconcile_credit = 0.0
