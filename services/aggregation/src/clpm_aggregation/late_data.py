@@ -9,13 +9,14 @@ and minute, computed by the store) with the counts in ``agg_1m``:
   (``P`` the polling interval) instead of every loop every other poll. A check in the poll that
   started at ``S`` counts the minutes from ``min(W_S, S_prev - L)`` to ``W_S``, where ``W_S`` is
   the loop's watermark when the poll started, ``S_prev`` the start of the poll of its previous
-  check (``W_S`` when unknown) and ``L`` is ``AGG_LATENESS_S``. The minutes this poll has just
-  read (``[W_S, W)``) are not counted again: their counts are known. Guarantee: a sample of time
-  ``t`` that arrives at ``t_a <= t + L``, after its minute was read, is counted by the loop's
-  first check whose count runs after ``t_a``. That check's window starts at ``S_prev - L``,
-  and ``S_prev`` precedes the previous check's count, so ``S_prev < t_a``, ``S_prev - L < t``;
-  and its minute is below ``W_S`` unless this very poll read it, in which case it arrived after
-  ``S`` and the next check (window from ``S - L < t``) counts it.
+  check (``S_prev - L`` is ``W_S - L`` when unknown) and ``L`` is ``AGG_LATENESS_S``. The
+  minutes this poll has just read (``[W_S, W)``) are not counted again: their counts are known.
+  Guarantee: a sample of time ``t`` that arrives at ``t_a <= t + L``, after its minute was
+  read, is counted by the loop's first check whose count runs after ``t_a``. That check's
+  window starts at ``S_prev - L``, and ``S_prev`` precedes the previous check's count, so
+  ``S_prev < t_a``, ``S_prev - L < t``; and its minute is below ``W_S`` unless this very poll
+  read it, in which case it arrived after ``S`` and the next check (window from
+  ``S - L < t``) counts it.
 * **Reconciliation** (``AGG_RECONCILE_HOURS``): the same comparison over the last hours, for a
   slice of the loops each cycle, so that every loop is reconciled once per
   ``AGG_RECONCILE_INTERVAL_S``. It finds samples later than the allowance (a historian that
