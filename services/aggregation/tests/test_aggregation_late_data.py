@@ -7,6 +7,7 @@ allowance (10 minutes, 2 hours) and recomputes their minutes and hours, with a l
 
 from __future__ import annotations
 
+import itertools
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clpm_aggregation.late_data import stale_ranges
+from clpm_aggregation.late_data import aggregated_counts, stale_ranges
 from clpm_shared.aggregation import BucketTable
 from clpm_shared.timeseries.base import NOT_COUNTED, MinuteCounts, Point
 from clpm_shared.timeseries.embedded import EmbeddedStore
@@ -240,13 +241,123 @@ def test_stale_ranges_joins_consecutive_minutes_and_ignores_equal_fewer_or_unwri
             ],
         )
     }
-    found = stale_ranges(counts, stored, {"A": BASE + 6 * MINUTE})
+    found = stale_ranges(counts, aggregated_counts(stored), {"A": BASE + 6 * MINUTE})
     assert [(r.start, r.end, r.store_samples, r.aggregated_samples) for r in found] == [
         (BASE + MINUTE, BASE + 3 * MINUTE, 121, 120),
         (BASE + 4 * MINUTE, BASE + 5 * MINUTE, 10, 0),
     ]
     # a minute recomputed at these counts (a value the aggregation rejects) is not stale again
     remembered = {("A", int((BASE + 4 * MINUTE).timestamp()) * NS): (10, 10, 10)}
-    again = stale_ranges(counts, stored, {"A": BASE + 6 * MINUTE}, remembered)
+    again = stale_ranges(counts, aggregated_counts(stored), {"A": BASE + 6 * MINUTE}, remembered)
     assert [(r.start, r.end) for r in again] == [(BASE + MINUTE, BASE + 3 * MINUTE)]
-    assert stale_ranges(counts, _table([]), {}) == []
+    assert stale_ranges(counts, aggregated_counts(_table([])), {}) == []
+
+
+async def test_the_allowance_check_compares_with_what_it_wrote_and_after_a_restart_with_agg_1m(
+    influx: InfluxQLStore, database: Database, clock: TestClock, loop_ids: list[str]
+) -> None:
+    loop = loop_ids[0]
+    points = plant_points([loop], BASE, 6 * 60)
+    await influx.write(points)
+    clock.set(BASE + timedelta(minutes=5, seconds=10))
+    service = make_service(influx, database, clock, agg_lateness_s=120.0)
+    await service.run_cycle()
+    # agg_1m's row of minute 4 claims more samples than it has: a check that read agg_1m would
+    # take the late sample below for one of them; the check compares with what it wrote
+    minute4 = BASE + 4 * MINUTE
+    database.sql(
+        f"UPDATE agg_1m SET pv_count = pv_count + 100 WHERE loop_id = '{loop}' "
+        f"AND bucket_start = '{minute4.isoformat()}'"
+    )
+    late = spiked(plant_points([loop], minute4 + timedelta(seconds=40.5), 1), 700.0)
+    await influx.write(late)
+    clock.set(BASE + timedelta(minutes=6, seconds=10))
+    report = await service.run_cycle()
+    assert report.late_minutes == 1
+    rows = await stored_rows(database, "agg_1m", [loop], BASE, BASE + 6 * MINUTE)
+    assert_matches(rows[(loop, minute4)], reference_buckets(points + late)[(loop, minute4)])
+
+    # a restarted process has nothing in memory: it compares with agg_1m's rows (were it to
+    # take a minute it did not write for an empty one, minute 4 would be recomputed too)
+    restarted = make_service(influx, database, clock, agg_lateness_s=120.0)
+    minute5 = BASE + 5 * MINUTE
+    later = spiked(plant_points([loop], minute5 + timedelta(seconds=20.5), 1), -700.0)
+    await influx.write(later)
+    clock.set(BASE + timedelta(minutes=7, seconds=10))
+    report = await restarted.run_cycle()
+    assert report.late_minutes == 1
+    assert report.late_ranges == 1
+    rows = await stored_rows(database, "agg_1m", [loop], BASE, BASE + 7 * MINUTE)
+    everything = points + late + later
+    assert rows[(loop, minute5)]["pv_min"] == -700.0
+    assert_matches(rows[(loop, minute5)], reference_buckets(everything)[(loop, minute5)])
+
+
+async def test_each_poll_checks_a_share_of_the_loops_and_every_loop_within_the_interval(
+    influx: InfluxQLStore, database: Database, clock: TestClock
+) -> None:
+    loops = [f"SPREAD{k:02d}.PV" for k in range(16)]
+    points = plant_points(loops, BASE, 5 * 60)
+    await influx.write(points)
+    clock.set(BASE + timedelta(minutes=5, seconds=1))
+    service = make_service(
+        influx,
+        database,
+        clock,
+        agg_lateness_s=120.0,
+        polling_interval=30_000,
+        agg_late_check_interval_s=60.0,
+    )
+    first = await service.run_cycle()  # a new process checks every loop once
+    assert first.loops == 16
+    checked: list[set[str]] = []
+    late: list[Point] = []
+    for poll in range(1, 5):  # 30-s polls, no new minute yet: checks only
+        clock.set(BASE + timedelta(minutes=5, seconds=1 + 30 * poll))
+        before = dict(service.late_data.checked_at)
+        if poll == 1:  # one late sample per loop, within the allowance
+            late = [
+                spiked(plant_points([loop], BASE + 4 * MINUTE + timedelta(seconds=50.5), 1), 99.0)[
+                    0
+                ]
+                for loop in loops
+            ]
+            await influx.write(late)
+        await service.run_cycle()
+        checked.append({i for i, at in service.late_data.checked_at.items() if at != before[i]})
+        if poll == 2:  # within one check interval of its arrival every loop was checked
+            rows = await stored_rows(database, "agg_1m", loops, BASE, BASE + 5 * MINUTE)
+            assert all(rows[(loop, BASE + 4 * MINUTE)]["pv_max"] == 99.0 for loop in loops)
+    for share in checked:
+        assert 0 < len(share) < len(loops)  # no poll carries the whole check
+    for one, other in itertools.pairwise(checked):
+        assert one | other == set(loops)  # any two consecutive polls (60 s) check every loop
+        assert not one & other
+
+
+async def test_late_samples_of_the_minute_a_poll_just_read_are_found_by_the_next_check(
+    influx: InfluxQLStore, database: Database, clock: TestClock, loop_ids: list[str]
+) -> None:
+    loop = loop_ids[0]
+    points = plant_points([loop], BASE, 5 * 60)
+    await influx.write(points)
+    clock.set(BASE + timedelta(minutes=5, seconds=1))
+    service = make_service(
+        influx, database, clock, agg_lateness_s=30.0, agg_late_check_interval_s=60.0
+    )
+    await service.run_cycle()
+    newer = plant_points([loop], BASE + 5 * MINUTE, 60, seed=2)
+    await influx.write(newer)
+    clock.set(BASE + timedelta(minutes=6, seconds=1))
+    read = await service.run_cycle()  # reads minute 5; its check does not count it again
+    assert read.samples == len(newer)
+    minute5 = BASE + 5 * MINUTE
+    late = spiked(plant_points([loop], minute5 + timedelta(seconds=59.5), 1), 555.0)
+    await influx.write(late)  # 2 s after its minute was read, 30 s within the allowance
+    found = 0
+    for poll in range(1, 3):
+        clock.set(BASE + timedelta(minutes=6, seconds=1 + 30 * poll))
+        found += (await service.run_cycle()).late_minutes
+    assert found == 1
+    rows = await stored_rows(database, "agg_1m", [loop], BASE, BASE + 6 * MINUTE)
+    assert_matches(rows[(loop, minute5)], reference_buckets(points + newer + late)[(loop, minute5)])

@@ -401,7 +401,8 @@ class AggregationSettings(BaseSettings):
     )
     agg_late_check_interval_s: Annotated[float, Field(ge=0, le=86400)] = Field(
         default=60.0,
-        description="Seconds between two count checks of the lateness allowance ('counts').",
+        description="Seconds between two count checks of a loop's lateness allowance "
+        "('counts'); each poll checks the loops whose slot in this interval has come.",
     )
     agg_reconcile_hours: Annotated[float, Field(ge=0, le=720)] = Field(
         default=3.0,

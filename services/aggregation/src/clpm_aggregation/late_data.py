@@ -3,18 +3,30 @@
 Two checks compare the store's per-minute sample counts (``count()`` of PV, SP and OP per loop
 and minute, computed by the store) with the counts in ``agg_1m``:
 
-* **Lateness allowance** (``AGG_LATE_DATA=counts``): every ``AGG_LATE_CHECK_INTERVAL_S`` the
-  minutes from ``T_prev - L`` to the watermark are counted, where ``T_prev`` is the time of the
-  loop's previous check (``W - L`` when unknown) and ``L`` is ``AGG_LATENESS_S``. A sample that
-  arrives at ``t_a <= t + L`` is counted by the first check started after ``t_a``, whose window
-  starts at ``T_prev - L < t_a - L <= t``: every sample within the allowance is found, and only
-  the minutes that gained samples are read again (instead of re-reading the whole allowance on
-  every poll).
+* **Lateness allowance** (``AGG_LATE_DATA=counts``): each loop is checked once per
+  ``AGG_LATE_CHECK_INTERVAL_S`` ``I``, at the first poll after its slot ``k I + h I`` (``h`` in
+  ``[0, 1)`` a stable hash of the loop id), so each poll checks about ``P / I`` of the loops
+  (``P`` the polling interval) instead of every loop every other poll. A check in the poll that
+  started at ``S`` counts the minutes from ``min(W_S, S_prev - L)`` to ``W_S``, where ``W_S`` is
+  the loop's watermark when the poll started, ``S_prev`` the start of the poll of its previous
+  check (``S_prev - L`` is ``W_S - L`` when unknown) and ``L`` is ``AGG_LATENESS_S``. The
+  minutes this poll has just read (``[W_S, W)``) are not counted again: their counts are known.
+  Guarantee: a sample of time ``t`` that arrives at ``t_a <= t + L``, after its minute was
+  read, is counted by the loop's first check whose count runs after ``t_a``. That check's
+  window starts at ``S_prev - L``, and ``S_prev`` precedes the previous check's count, so
+  ``S_prev < t_a``, ``S_prev - L < t``; and its minute is below ``W_S`` unless this very poll
+  read it, in which case it arrived after ``S`` and the next check (window from
+  ``S - L < t``) counts it.
 * **Reconciliation** (``AGG_RECONCILE_HOURS``): the same comparison over the last hours, for a
   slice of the loops each cycle, so that every loop is reconciled once per
   ``AGG_RECONCILE_INTERVAL_S``. It finds samples later than the allowance (a historian that
   delivers in batches, a restarted collector) that would otherwise stay missing until a manual
   backfill.
+
+The agg_1m side of the comparison comes from memory where it can (:class:`WrittenCounts`: the
+counts of the minutes this process wrote itself, over the last ``L + 2 I + 2`` minutes); loops
+or minutes not in memory (after a restart, a lease taken over, the reconciliation's hours) are
+read from ``agg_1m``.
 
 A minute is stale when the store holds more samples of a field than ``agg_1m`` counted (samples
 only ever arrive; minutes pruned from the store by a retention are not touched). The InfluxQL
@@ -31,6 +43,7 @@ from __future__ import annotations
 
 import logging
 import math
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +61,7 @@ from clpm_shared.timeseries.base import (
     TimeSeriesStore,
     count_minutes,
     from_ns,
+    to_ns,
 )
 
 logger = logging.getLogger(__name__)
@@ -70,9 +84,25 @@ class StaleRange:
     """PV samples agg_1m had counted over the range."""
 
 
+def aggregated_counts(stored: BucketTable) -> dict[str, dict[int, Counts]]:
+    """``loop -> minute ns -> (pv_count, sp_count, op_count)`` of agg_1m rows."""
+    aggregated: dict[str, dict[int, Counts]] = {}
+    if not len(stored):
+        return aggregated
+    columns = [stored.stats[name].astype(np.int64).tolist() for name in _COUNT_COLUMNS]
+    for loop_id, bucket, pv, sp, op in zip(
+        stored.loop_ids.tolist(), stored.bucket_ns.tolist(), *columns, strict=True
+    ):
+        minutes = aggregated.get(loop_id)
+        if minutes is None:
+            minutes = aggregated[str(loop_id)] = {}
+        minutes[int(bucket)] = (pv, sp, op)
+    return aggregated
+
+
 def stale_ranges(
     counts: Mapping[str, MinuteCounts],
-    stored: BucketTable,
+    aggregated: Mapping[str, Mapping[int, Counts]],
     until: Mapping[str, datetime],
     known: Mapping[tuple[str, int], Counts] | None = None,
 ) -> list[StaleRange]:
@@ -82,8 +112,9 @@ def stale_ranges(
     ----------
     counts
         The store's per-minute counts of PV, SP and OP per loop.
-    stored
-        agg_1m rows of the same loops and window (only the count columns are used).
+    aggregated
+        agg_1m's counts of the same loops and window (:func:`aggregated_counts`): a minute
+        absent there has no row.
     until
         Per loop, the end of the minutes written (its watermark); later minutes are not judged.
     known
@@ -96,17 +127,7 @@ def stale_ranges(
     list of StaleRange
         Runs of consecutive stale minutes, by loop then time.
     """
-    aggregated: dict[tuple[str, int], Counts] = {}
-    if len(stored):
-        columns = [stored.stats[name].astype(np.int64).tolist() for name in _COUNT_COLUMNS]
-        for row, (loop_id, bucket) in enumerate(
-            zip(stored.loop_ids.tolist(), stored.bucket_ns.tolist(), strict=True)
-        ):
-            aggregated[(str(loop_id), int(bucket))] = (
-                columns[0][row],
-                columns[1][row],
-                columns[2][row],
-            )
+    nothing: Mapping[int, Counts] = {}
     remembered = known or {}
     ranges: list[StaleRange] = []
     for loop_id in sorted(counts):
@@ -114,6 +135,7 @@ def stale_ranges(
         if loop_id not in until or not minutes.bucket_ns.size:
             continue
         limit = int(until[loop_id].timestamp()) * 1_000_000_000
+        written = aggregated.get(loop_id, nothing)
         run: list[tuple[int, int, int]] = []  # (minute ns, store pv, aggregated pv)
         rows = zip(
             minutes.bucket_ns.tolist(),
@@ -125,7 +147,7 @@ def stale_ranges(
         for bucket, pv, sp, op in rows:
             if bucket >= limit:
                 break
-            have = aggregated.get((loop_id, bucket), (0, 0, 0))
+            have = written.get(bucket, (0, 0, 0))
             now_counts = (pv, sp, op)
             stale = any(s > a for s, a in zip(now_counts, have, strict=True))
             earlier = remembered.get((loop_id, bucket))
@@ -171,6 +193,83 @@ class LateDataReport:
 
 
 @dataclass
+class WrittenCounts:
+    """The counts of the agg_1m rows this process wrote, per loop over one span of minutes.
+
+    ``spans[loop] = [since, until)`` (ns): every minute of it that has an agg_1m row is in
+    ``minutes[loop]`` with the row's counts, a minute without one has no row. A span grows with
+    each unit that starts inside it; a unit that starts elsewhere (another writer moved the
+    watermark) starts a new one. Minutes older than ``horizon`` are dropped.
+    """
+
+    horizon: timedelta
+    minutes: dict[str, dict[int, Counts]] = field(default_factory=dict)
+    spans: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def record(
+        self, table: BucketTable, loop_ids: Sequence[str], start: datetime, end: datetime
+    ) -> None:
+        """A unit committed ``table``: every row of ``loop_ids`` over ``[start, end)``."""
+        start_ns, end_ns = to_ns(start), to_ns(end)
+        for loop_id in loop_ids:
+            span = self.spans.get(loop_id)
+            if span is not None and span[0] <= start_ns <= span[1]:
+                self.spans[loop_id] = (span[0], max(span[1], end_ns))
+            else:
+                self.spans[loop_id] = (start_ns, end_ns)
+                self.minutes[loop_id] = {}
+        self.update(table)
+
+    def update(self, table: BucketTable) -> None:
+        """Rows written again (recomputed minutes): their new counts, where a span holds them."""
+        for loop_id, minutes in aggregated_counts(table).items():
+            span = self.spans.get(loop_id)
+            if span is None:
+                continue
+            mine = self.minutes.setdefault(loop_id, {})
+            for bucket, counts in minutes.items():
+                if span[0] <= bucket < span[1]:
+                    mine[bucket] = counts
+
+    def covers(self, loop_id: str, start: datetime, end: datetime) -> bool:
+        span = self.spans.get(loop_id)
+        return span is not None and span[0] <= to_ns(start) and to_ns(end) <= span[1]
+
+    def prune(self, now: datetime) -> None:
+        bound = to_ns(floor_to(now - self.horizon, MINUTE))
+        for loop_id, (since, until) in list(self.spans.items()):
+            if since >= bound:
+                continue
+            if until <= bound:
+                self.forget([loop_id])
+                continue
+            self.spans[loop_id] = (bound, until)
+            minutes = self.minutes.get(loop_id, {})
+            for bucket in [bucket for bucket in minutes if bucket < bound]:
+                del minutes[bucket]
+
+    def forget(self, loop_ids: Sequence[str]) -> None:
+        for loop_id in loop_ids:
+            self.spans.pop(loop_id, None)
+            self.minutes.pop(loop_id, None)
+
+
+def check_phase(loop_id: str) -> float:
+    """A loop's stable slot in ``[0, 1)`` of the check interval (CRC-32 of its id)."""
+    return zlib.crc32(loop_id.encode()) / 2**32
+
+
+def check_due(loop_id: str, last: datetime | None, now: datetime, interval_s: float) -> bool:
+    """Whether the loop's slot ``(k + phase) * interval`` passed in ``(last, now]``."""
+    if last is None or interval_s <= 0:
+        return True
+    offset = check_phase(loop_id) * interval_s
+    return math.floor((now.timestamp() - offset) / interval_s) > math.floor(
+        (last.timestamp() - offset) / interval_s
+    )
+
+
+@dataclass
 class LateDataChecker:
     """Count checks of the lateness allowance and the periodic reconciliation (module docs)."""
 
@@ -182,41 +281,64 @@ class LateDataChecker:
     reconcile_interval_s: float
     clock: Callable[[], datetime]
     checked_at: dict[str, datetime] = field(default_factory=dict)
-    """Per loop, the time its last allowance check started (``T_prev``)."""
+    """Per loop, the time of its last allowance check (its slot decides the next one)."""
+    check_from: dict[str, datetime] = field(default_factory=dict)
+    """Per loop, ``S_prev - L``: where its next allowance check starts counting."""
     known: dict[tuple[str, int], Counts] = field(default_factory=dict)
-    last_check: datetime | None = None
+    written: WrittenCounts = field(default_factory=lambda: WrittenCounts(timedelta(0)))
     last_reconcile: datetime | None = None
     reconcile_cursor: int = 0
     reconcile_credit: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.written.horizon = (
+            self.lateness + timedelta(seconds=2 * self.check_interval_s) + 2 * MINUTE
+        )
 
     def forget(self, loop_ids: Sequence[str]) -> None:
         """Loops no longer leased: a later owner starts with ``W - L`` again."""
         for loop_id in loop_ids:
             self.checked_at.pop(loop_id, None)
+            self.check_from.pop(loop_id, None)
+        self.written.forget(loop_ids)
+
+    def wrote(
+        self, table: BucketTable, loop_ids: Sequence[str], start: datetime, end: datetime
+    ) -> None:
+        """A unit committed the minutes ``[start, end)`` of ``loop_ids`` (rows in ``table``)."""
+        self.written.record(table, loop_ids, start, end)
 
     async def check_allowance(
-        self, before: Mapping[str, datetime], after: Mapping[str, datetime]
+        self,
+        started: datetime,
+        before: Mapping[str, datetime],
+        after: Mapping[str, datetime],
     ) -> LateDataReport | None:
-        """Count the allowance of every loop (``before``: watermarks at the cycle's start,
-        ``after``: now); None when not due."""
+        """Count the allowance of the loops due (``started``: the poll's start, ``before``: the
+        watermarks then, ``after``: now); None when none is due."""
         now = self.clock()
         if self.lateness <= timedelta(0):
             return None
-        if self.last_check is not None and (
-            (now - self.last_check).total_seconds() < self.check_interval_s
-        ):
+        self.written.prune(now)
+        due = [
+            loop_id
+            for loop_id in after
+            if check_due(loop_id, self.checked_at.get(loop_id), now, self.check_interval_s)
+        ]
+        if not due:
             return None
         windows: dict[str, datetime] = {}
-        for loop_id, mark in after.items():
-            previous = self.checked_at.get(loop_id)
-            start = before.get(loop_id, mark) - self.lateness
-            if previous is not None:
-                start = min(before.get(loop_id, mark), previous - self.lateness)
+        until: dict[str, datetime] = {}
+        for loop_id in due:
+            first = min(before.get(loop_id, after[loop_id]), after[loop_id])
+            previous = self.check_from.get(loop_id)
+            start = first - self.lateness if previous is None else min(first, previous)
             windows[loop_id] = floor_to(start, MINUTE)
-        report = await self._check(windows, after, reason="lateness allowance")
-        for loop_id in after:
+            until[loop_id] = first  # [first, after): read by this poll, counts known
+        report = await self._check(windows, until, reason="lateness allowance")
+        for loop_id in due:
             self.checked_at[loop_id] = now
-        self.last_check = now
+            self.check_from[loop_id] = started - self.lateness
         return report
 
     async def reconcile(self, marks: Mapping[str, datetime]) -> LateDataReport | None:
@@ -264,11 +386,20 @@ class LateDataChecker:
         found: list[StaleRange] = []
         for (start, end), loop_ids in groups.items():
             counts = await count_minutes(self.store, loop_ids, start, end)
-            async with self.sessions() as session:
-                stored = await AggregateRepository(session).read(
-                    "agg_1m", loop_ids, start, end, statistics=_COUNT_COLUMNS, mode_shares=False
-                )
-            found.extend(stale_ranges(counts, stored, until, self.known))
+            aggregated: dict[str, Mapping[int, Counts]] = {}
+            unknown: list[str] = []
+            for loop_id in loop_ids:
+                if self.written.covers(loop_id, start, end):
+                    aggregated[loop_id] = self.written.minutes.get(loop_id, {})
+                else:
+                    unknown.append(loop_id)
+            if unknown:
+                async with self.sessions() as session:
+                    stored = await AggregateRepository(session).read(
+                        "agg_1m", unknown, start, end, statistics=_COUNT_COLUMNS, mode_shares=False
+                    )
+                aggregated.update(aggregated_counts(stored))
+            found.extend(stale_ranges(counts, aggregated, until, self.known))
         if found:
             await self._correct(found, until, reason, report)
         return report
@@ -310,6 +441,7 @@ class LateDataChecker:
                         rollup(await aggregates.read("agg_1m", members, hour, hour + HOUR))
                     )
                 written_hours = await aggregates.upsert("agg_1h", concatenate(tables))
+            self.written.update(result.buckets)  # committed: agg_1m holds these counts now
             report.ranges += len(loop_ids)
             report.minutes += minutes
             report.hours += written_hours

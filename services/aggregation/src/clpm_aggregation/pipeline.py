@@ -75,6 +75,9 @@ class UnitOutcome:
     skipped: SkippedValues
     read_s: float
     write_s: float
+    minutes: BucketTable
+    """The minute buckets the unit computed (written to agg_1m when ``committed``): their
+    ``pv_count``, ``sp_count`` and ``op_count`` are what agg_1m now holds."""
 
 
 def compute_unit(
@@ -196,6 +199,7 @@ async def run_units(
                 computed.skipped,
                 read_s,
                 loop.time() - started,
+                computed.minutes,
             )
             outcomes.append(outcome)
             if on_outcome is not None:

@@ -357,6 +357,7 @@ class AggregationService:
             report.add(outcome)
             unit = outcome.unit
             if outcome.committed:
+                self.late_data.wrote(outcome.minutes, unit.loop_ids, unit.watermark, unit.end)
                 settled = outcome.read_at - self.read_lateness
                 for loop_id in unit.loop_ids:
                     if loop_id in marks:
@@ -366,6 +367,7 @@ class AggregationService:
                 self._learn_rate(outcome)
                 meter.advance(unit.new_minutes, outcome.samples)
             else:
+                self.late_data.forget(unit.loop_ids)  # another writer: agg_1m is not ours
                 for loop_id in unit.loop_ids:
                     marks.pop(loop_id, None)
                     self.known_marks.pop(loop_id, None)
@@ -399,7 +401,7 @@ class AggregationService:
         if meter.logged:
             meter.finish()
         if not self.stopping:
-            report.add_late(await self.late_data.check_allowance(before, marks))
+            report.add_late(await self.late_data.check_allowance(now, before, marks))
             report.add_late(await self.late_data.reconcile(marks))
         end_now = self.clock()
         if marks:
@@ -515,6 +517,7 @@ class AggregationService:
         lost = owned - set(kept)
         for loop_id in lost:
             self.known_marks.pop(loop_id, None)
+        self.late_data.forget(sorted(lost))
         if lost:
             logger.warning("leases lost during the cycle", extra={"count": len(lost)})
 

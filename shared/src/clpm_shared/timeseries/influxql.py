@@ -252,6 +252,19 @@ def _merged(loop_id: str, parts: Sequence[RawSeries]) -> RawSeries:
     )
 
 
+def _minute_counts_of(loop_id: str, block: SeriesBlock) -> MinuteCounts:
+    """PV counts of one ``count(PV) ... GROUP BY time(1m)`` series (rows ``[time, pv]``)."""
+    time_at, pv_at = block.columns.index("time"), block.columns.index("pv")
+    try:  # the usual answer: integers only, converted in one call
+        rows = np.asarray(block.values, dtype=np.int64)
+        times, pv = rows[:, time_at], rows[:, pv_at]
+    except TypeError:  # a null count (no PV in a minute that has samples)
+        times = np.asarray([row[time_at] for row in block.values], dtype=np.int64)
+        pv = np.asarray([row[pv_at] or 0 for row in block.values], dtype=np.int64)
+    uncounted = np.full(times.size, NOT_COUNTED, dtype=np.int64)
+    return MinuteCounts(loop_id, times, pv, uncounted, uncounted.copy())
+
+
 class InfluxQLStore:
     """:class:`~clpm_shared.timeseries.base.TimeSeriesStore` over the InfluxDB v1 HTTP API."""
 
@@ -655,27 +668,29 @@ class InfluxQLStore:
         (:data:`NOT_COUNTED`): each counted field costs influxd as much again."""
         wanted = list(dict.fromkeys(validate_loop_id(i, "loop_ids") for i in loop_ids))
         start_ns, end_ns = validate_window(start, end)
-        result = {loop_id: MinuteCounts.empty(loop_id) for loop_id in wanted}
+        result: dict[str, MinuteCounts] = {}
         if end_ns <= start_ns or not wanted:
-            return result
+            return {loop_id: MinuteCounts.empty(loop_id) for loop_id in wanted}
+        asked = set(wanted)
 
         async def read(batch: Sequence[str]) -> None:
+            # a few rows per series: a plain answer (a chunked one costs the client one HTTP
+            # chunk per series), asked again chunked if the server's max-row-limit cut it
             statement = text.select_minute_counts(self._target, batch, start_ns, end_ns)
-            [blocks] = await self._query([statement])
+            body = await self._query_body([statement], chunked=False)
+            if _TRUNCATED in body:
+                body = await self._query_body([statement])
+            with _gc_paused():
+                [blocks] = parse_chunked_answer(body, 1)
             for block in blocks:
                 loop_id = block.tags.get(LOOP_TAG, "")
-                if loop_id not in result or not block.values:
+                if loop_id not in asked or not block.values:
                     continue
-                pv = np.nan_to_num(np.array(block.column("pv"), dtype=np.float64))
-                times = np.asarray(block.column("time"), dtype=np.int64)
-                uncounted = np.full(times.size, NOT_COUNTED, dtype=np.int64)
-                result[loop_id] = MinuteCounts(
-                    loop_id, times, pv.astype(np.int64), uncounted, uncounted.copy()
-                )
+                result[loop_id] = _minute_counts_of(loop_id, block)
 
         size = self.loops_per_query
         await asyncio.gather(*(read(wanted[i : i + size]) for i in range(0, len(wanted), size)))
-        return result
+        return {loop_id: result.get(loop_id) or MinuteCounts.empty(loop_id) for loop_id in wanted}
 
     async def time_range(self, loop_id: str) -> TimeRange | None:
         validate_loop_id(loop_id)
