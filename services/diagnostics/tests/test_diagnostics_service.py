@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from clpm_diagnostics.app import create_app, scheduled_cluster_pass
-from clpm_diagnostics.runs import DiagnosisRunner
+from clpm_diagnostics.runs import ClusterRun, DiagnosisRunner
 from clpm_shared.config import Settings, load_settings
 from clpm_shared.db import DiagnosticResult, create_engine, create_session_factory
 from clpm_shared.db.models import Agg1m
@@ -373,6 +373,8 @@ async def test_a_scheduled_window_whose_data_has_not_arrived_is_not_stored(
         assert not await OscillationClusterRepository(session).exists(
             window_end - timedelta(minutes=30), window_end
         )
+    # nor a run before the first loops are registered
+    assert not ClusterRun([], 0, 0, "raw", 0).data_complete
 
 
 MEANS_DAY = T0 + timedelta(days=1)

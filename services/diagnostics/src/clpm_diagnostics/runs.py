@@ -542,8 +542,12 @@ class ClusterRun:
     @property
     def data_complete(self) -> bool:
         """Enough loops have data up to the window's end to store the run (see
-        :data:`MIN_LOOPS_WITH_RECENT_DATA`)."""
-        return self.loops_with_recent_data >= MIN_LOOPS_WITH_RECENT_DATA * self.loops_analysed
+        :data:`MIN_LOOPS_WITH_RECENT_DATA`); never without loops (at start-up, before the
+        first loops are registered)."""
+        return (
+            self.loops_analysed > 0
+            and self.loops_with_recent_data >= MIN_LOOPS_WITH_RECENT_DATA * self.loops_analysed
+        )
 
 
 def _oscillations_in_minutes(
