@@ -15,8 +15,16 @@ diagnostics, and, once the history is written, the aggregation and the kpi-worke
 * CPU seconds and resident memory of each service's process tree (``/proc``).
 
 Start-up figures: seconds until the history is written (the simulator's "backfill written"
-log line), until the aggregation has caught up (lag under 3 minutes) and until the KPI windows
-of the history are stored (the kpi-worker's run-once has finished).
+log line), until the aggregation has caught up (lag under 3 minutes), until the KPI windows
+of the history are stored (the kpi-worker's run-once has finished), until the suite is
+**ready** (every loop has an ``agg_1m`` minute at most 3 minutes old and a KPI of the newest
+due window: the dashboards show current aggregates and KPIs of every loop) and until the
+**whole history is done** (every loop's aggregation watermark within 3 minutes of now and the
+KPI history run finished).
+
+``--code-root DIR`` runs the services of another checkout (its ``.venv``, its migrations)
+under the same bench, so the code before and after a change can be measured by the same
+measuring code: e.g. a detached worktree of ``main`` beside the branch.
 
 Baseline in the same run (``--baseline-minutes``, 0 to skip): the simulator alone writing
 N loops live to a fresh store, same sampling.
@@ -51,7 +59,9 @@ from bench.process_cpu import CLOCK_TICKS, process_tree
 from tests.harness.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-PYTHON = str(ROOT / ".venv" / "bin" / "python")
+READY_LAG_S = 180.0
+"""A loop's aggregates count as current when its newest agg_1m minute ended at most this long
+ago (the aggregation polls every 30 s and waits for the lateness allowance)."""
 _NS = 1_000_000_000
 LAGS = (
     "streaming_lag_s", "aggregation_lag_s", "kpi_lag_s", "gateway_health_ms",
@@ -101,9 +111,16 @@ class Suite:
         self.args = args
         self.api_port = free_port()
         self.diag_port = free_port()
+        self.root = Path(args.code_root).resolve()
+        self.python = str(self.root / ".venv" / "bin" / "python")
         (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        inherited = {
+            k: v
+            for k, v in os.environ.items()  # noqa: TID251 - the bench configures the services
+            if k != "PYTHONPATH"  # the services run from their own checkout's environment
+        }
         self.env = {
-            **os.environ,  # noqa: TID251 - the bench configures the services it launches
+            **inherited,
             "PYTHONUNBUFFERED": "1",
             "CLPM_DATA_DIR": str(data_dir),
             "DATABASE_URL": f"sqlite+aiosqlite:///{data_dir}/clpm.db",
@@ -128,16 +145,17 @@ class Suite:
 
     def migrate(self) -> None:
         subprocess.run(
-            [str(ROOT / ".venv" / "bin" / "alembic"), "-c", "migrations/alembic.ini", "upgrade",
-             "head"],
-            cwd=ROOT, env=self.env, check=True, capture_output=True,
+            [str(self.root / ".venv" / "bin" / "alembic"), "-c", "migrations/alembic.ini",
+             "upgrade", "head"],
+            cwd=self.root, env=self.env, check=True, capture_output=True,
         )  # fmt: skip
 
-    def start(self, name: str, command: list[str]) -> None:
+    def start(self, name: str, arguments: list[str]) -> None:
+        """Start ``python -m <arguments>`` of the code root as the service ``name``."""
         log = (self.dir / "logs" / f"{name}.log").open("ab")
         process = subprocess.Popen(
-            command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            [self.python, "-m", *arguments], cwd=self.root, env=self.env, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         self.services[name] = Service(name, process)
 
@@ -205,6 +223,44 @@ class Suite:
         due = (time.time() // window_s) * window_s
         return max(0.0, due - _parse_time(row[0]).timestamp())
 
+    def loops_ready(self) -> tuple[int, int]:
+        """Loops with an agg_1m minute ended at most READY_LAG_S ago, and loops with a KPI of
+        the newest due window (``KPI_WINDOW_MIN`` grid)."""
+        now = time.time()
+        window_s = self.args.kpi_window_min * 60
+        due = (now // window_s) * window_s
+        current_agg = current_kpi = 0
+        for table, column, is_current in (
+            ("agg_1m", "bucket_start", lambda t: now - (t + 60) <= READY_LAG_S),
+            ("kpi_results", "window_end", lambda t: t >= due),
+        ):
+            rows = self._query_all(
+                "clpm.db", f"SELECT loop_id, max({column}) FROM {table} GROUP BY loop_id"
+            )
+            count = sum(1 for _, newest in rows if is_current(_parse_time(newest).timestamp()))
+            if table == "agg_1m":
+                current_agg = count
+            else:
+                current_kpi = count
+        return current_agg, current_kpi
+
+    def watermarks_current(self) -> bool:
+        """Every loop's aggregation watermark is within READY_LAG_S of now."""
+        row = self._query("clpm.db", "SELECT min(watermark), count(*) FROM loop_watermarks")
+        if row is None or row[0] is None or row[1] < self.loops:
+            return False
+        return time.time() - _parse_time(row[0]).timestamp() <= READY_LAG_S
+
+    def _query_all(self, db: str, sql: str) -> list[Any]:
+        path = self.dir / db
+        if not path.exists():
+            return []
+        try:
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as connection:
+                return connection.execute(sql).fetchall()
+        except sqlite3.Error:
+            return []
+
     def health_ms(self, port: int) -> float | None:
         started = time.perf_counter()
         try:
@@ -244,7 +300,7 @@ def run_baseline(loops: int, args: argparse.Namespace) -> dict[str, Any]:
     """The simulator alone, live (no history), writing to a fresh embedded store."""
     with tempfile.TemporaryDirectory(prefix="clpm-suite-") as tmp:
         suite = Suite(loops, Path(tmp), args)
-        suite.start("data-streaming", [PYTHON, "-m", "data_streaming_service"])
+        suite.start("data-streaming", ["data_streaming_service"])
         lags: list[float] = []
         started = time.monotonic()
         try:
@@ -277,17 +333,18 @@ def run_suite(loops: int, args: argparse.Namespace) -> dict[str, Any]:
         began = time.monotonic()
         history_start = datetime.now(UTC) - timedelta(hours=args.backfill_h)
         suite.start(
-            "data-streaming",
-            [PYTHON, "-m", "data_streaming_service", "--backfill", str(args.backfill_h)],
+            "data-streaming", ["data_streaming_service", "--backfill", str(args.backfill_h)]
         )
         if args.backfill_h <= 0:  # no history: the workers start with the stream
-            suite.start("aggregation", [PYTHON, "-m", "clpm_aggregation", "run"])
-            suite.start("kpi-worker", [PYTHON, "-m", "clpm_kpi_worker", "run"])
-        suite.start("api-gateway", [PYTHON, "-m", "clpm_api_gateway"])
-        suite.start("diagnostics", [PYTHON, "-m", "clpm_diagnostics"])
+            suite.start("aggregation", ["clpm_aggregation", "run"])
+            suite.start("kpi-worker", ["clpm_kpi_worker", "run"])
+        suite.start("api-gateway", ["clpm_api_gateway"])
+        suite.start("diagnostics", ["clpm_diagnostics"])
         startup: dict[str, float | None] = {
             "history_written_s": None, "aggregation_caught_up_s": None, "kpi_history_s": None,
+            "ready_s": None, "whole_history_done_s": None,
         }  # fmt: skip
+        ready_counts: list[dict[str, float]] = []
         samples: list[dict[str, float | None]] = []
         steady_from: float | None = None
         while True:
@@ -304,10 +361,10 @@ def run_suite(loops: int, args: argparse.Namespace) -> dict[str, Any]:
             ):
                 startup["history_written_s"] = round(now, 1)
                 end = datetime.now(UTC)
-                suite.start("aggregation", [PYTHON, "-m", "clpm_aggregation", "run"])
+                suite.start("aggregation", ["clpm_aggregation", "run"])
                 suite.start(
                     "kpi-history",
-                    [PYTHON, "-m", "clpm_kpi_worker", "run-once", "--no-progress", "--start",
+                    ["clpm_kpi_worker", "run-once", "--no-progress", "--start",
                      history_start.isoformat(), "--end", end.isoformat()],
                 )  # fmt: skip
             history = suite.services.get("kpi-history")
@@ -317,7 +374,7 @@ def run_suite(loops: int, args: argparse.Namespace) -> dict[str, Any]:
                 and history.process.poll() is not None
             ):
                 startup["kpi_history_s"] = round(now, 1)
-                suite.start("kpi-worker", [PYTHON, "-m", "clpm_kpi_worker", "run"])
+                suite.start("kpi-worker", ["clpm_kpi_worker", "run"])
             suite.sample_resources()
             sample = {
                 "t_s": round(now, 1),
@@ -331,17 +388,39 @@ def run_suite(loops: int, args: argparse.Namespace) -> dict[str, Any]:
             agg = sample["aggregation_lag_s"]
             if startup["aggregation_caught_up_s"] is None and agg is not None and agg < 180:
                 startup["aggregation_caught_up_s"] = round(now, 1)
+            if startup["ready_s"] is None:
+                current_agg, current_kpi = suite.loops_ready()
+                ready_counts.append({"t_s": round(now, 1), "agg": current_agg, "kpi": current_kpi})
+                if current_agg >= loops and current_kpi >= loops:
+                    startup["ready_s"] = round(now, 1)
+            if (
+                startup["whole_history_done_s"] is None
+                and (startup["kpi_history_s"] is not None or args.backfill_h <= 0)
+                and suite.watermarks_current()
+            ):
+                startup["whole_history_done_s"] = round(now, 1)
             if steady_from is None and (
                 startup["kpi_history_s"] is not None or args.backfill_h <= 0
             ):
                 steady_from = now
                 cpu_at_steady = {n: s.cpu_s for n, s in suite.services.items()}
-            if steady_from is not None and now - steady_from >= args.minutes * 60:
+            if (
+                steady_from is not None
+                and now - steady_from >= args.minutes * 60
+                and startup["ready_s"] is not None
+                and startup["whole_history_done_s"] is not None
+            ):
                 break
-            if now > args.startup_limit_min * 60 and steady_from is None:
+            if now > args.startup_limit_min * 60 and (
+                steady_from is None
+                or startup["ready_s"] is None
+                or startup["whole_history_done_s"] is None
+            ):
                 result["error"] = "start-up did not finish within --startup-limit-min"
                 break
         result["startup"] = startup
+        result["loops_current_until_ready"] = ready_counts[:: max(1, len(ready_counts) // 30)]
+        result["code_root"] = str(suite.root)
         result["kpi_history_run"] = suite.last_line("kpi-history")
         if steady_from is not None:
             steady = [s for s in samples if s["t_s"] is not None and s["t_s"] >= steady_from]
@@ -411,6 +490,9 @@ def main() -> None:
                         help="give up when start-up takes longer")  # fmt: skip
     parser.add_argument("--align", action="store_true",
                         help="start each run just after a KPI window boundary")  # fmt: skip
+    parser.add_argument("--code-root", default=str(ROOT),
+                        help="checkout whose services (and .venv, migrations) run; default: "
+                        "this one")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the data directories")
     args = parser.parse_args()
     report: dict[str, Any] = {"cpus": os.cpu_count(), "load_at_start": os.getloadavg()[0],

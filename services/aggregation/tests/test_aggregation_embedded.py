@@ -110,6 +110,39 @@ async def test_embedded_stores_give_the_same_minutes_and_hours(
     assert embedded.query("SELECT loop_id FROM loops ORDER BY loop_id") == [(x,) for x in loops]
 
 
+async def test_history_gets_a_head_start_and_still_every_minute_and_hour_exactly_once(
+    embedded: Embedded, clock: TestClock
+) -> None:
+    """Two hours of history: the newest minutes are written ahead of the watermark, the
+    catch-up then writes every minute in order (the head start's minutes again), and the
+    hours are rolled up from complete minutes only."""
+    loops = ["LIC1", "LIC2"]
+    points = plant_points(loops, BASE, 2 * 3600 + 4 * 60, seed=12)
+    await embedded.store.write(points)
+    now = BASE + timedelta(hours=2, minutes=4, seconds=30)
+    clock.set(now)
+    service = service_on(embedded, clock)
+    report = await service.run_cycle()
+    newest = BASE + timedelta(hours=2, minutes=4)
+    assert service.ahead_until == dict.fromkeys(loops, newest)  # the head start ran
+    assert report.head_start_buckets == 2 * 10  # the newest 10 minutes of each loop
+    assert report.samples == len(points)  # and the catch-up aggregated every sample
+    rows = stored_minutes(embedded)
+    expected = reference_buckets(points)
+    assert set(rows) == set(expected)
+    for key, want in expected.items():
+        assert_matches(rows[key], want)
+    hours = embedded.query("SELECT loop_id, bucket_start, pv_count FROM agg_1h")
+    expected_hours = reference_buckets(points, timedelta(hours=1))
+    assert sorted((str(h[0]), int(h[2])) for h in hours) == sorted(
+        (loop, int(expected_hours[(loop, start)]["pv_count"]))
+        for loop in loops
+        for start in (BASE, BASE + timedelta(hours=1))
+    )
+    marks = embedded.query("SELECT watermark FROM loop_watermarks")
+    assert [datetime.fromisoformat(str(m[0])).replace(tzinfo=UTC) for m in marks] == [newest] * 2
+
+
 async def test_an_infinite_value_written_by_another_program_is_counted_and_skipped(
     embedded: Embedded, clock: TestClock, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from clpm_aggregation.planning import HEAD_START
 from clpm_shared.db.repositories.watermarks import WatermarkRepository
 from clpm_shared.timeseries.influxql import InfluxQLStore
 from services.aggregation.tests.conftest import (
@@ -57,11 +58,17 @@ def logged(caplog: pytest.LogCaptureFixture, text: str) -> Callable[[], Awaitabl
 
 
 async def assert_every_minute_once(
-    database: Database, loops: list[str], points: list, minutes: int
+    database: Database, loops: list[str], points: list, minutes: int, head_start: int = 0
 ) -> None:  # type: ignore[type-arg]
+    """Every minute committed once by the catch-up; the newest ``head_start`` minutes were
+    also written once before, ahead of the watermark (planning.HEAD_START)."""
     counts = database.write_counts()
     expected_keys = [int((BASE + m * MINUTE).timestamp()) for m in range(minutes)]
-    assert counts == {(loop, m): 1 for loop in loops for m in expected_keys}
+    assert counts == {
+        (loop, key): 2 if index >= minutes - head_start else 1
+        for loop in loops
+        for index, key in enumerate(expected_keys)
+    }
     rows = await stored_rows(database, "agg_1m", loops, BASE, BASE + minutes * MINUTE)
     expected = reference_buckets(points)
     assert set(rows) == set(expected)
@@ -148,6 +155,8 @@ async def test_postgresql_outage_mid_catch_up_rolls_back_and_resumes_without_gap
     await eventually(caught_up)
     service.stop()
     await asyncio.wait_for(running, 30)
-    await assert_every_minute_once(database, loops, points, 240)
+    # four hours behind at start: the newest minutes got a head start
+    head_start = int(HEAD_START / MINUTE)
+    await assert_every_minute_once(database, loops, points, 240, head_start)
     hours = await stored_rows(database, "agg_1h", loops, BASE, BASE + timedelta(hours=4))
     assert len(hours) == 4 * len(loops)  # with no lateness allowance hour 3 is final at 4 h

@@ -6,9 +6,11 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 from clpm_aggregation.planning import (
+    HEAD_START,
     final_bound,
     final_hours,
     floor_to,
+    head_start_units,
     plan_units,
     read_start,
 )
@@ -104,3 +106,19 @@ def test_an_hour_is_final_once_no_later_unit_re_reads_it() -> None:
 def test_floor_to_uses_the_epoch_grid() -> None:
     assert floor_to(T + timedelta(seconds=59.9), MIN) == T
     assert floor_to(T + timedelta(minutes=59), timedelta(hours=1)) == T
+
+
+def test_a_loop_far_behind_gets_its_newest_minutes_first_and_only_once() -> None:
+    now = T + timedelta(hours=2, seconds=30)
+    marks = {"NEW": T, "CURRENT": T + timedelta(hours=1, minutes=59), "OUTAGE": T + 25 * MIN}
+    [unit] = head_start_units(marks, {}, now=now, max_samples_per_unit=600_000)
+    newest = T + timedelta(hours=2)
+    assert unit.loop_ids == ("NEW", "OUTAGE")  # the loop at the present needs none
+    assert (unit.read_start, unit.end) == (newest - HEAD_START, newest)
+    # the next head start reads only the minutes since (none within the same minute)
+    done = dict.fromkeys(unit.loop_ids, newest)
+    assert head_start_units(marks, done, now=now, max_samples_per_unit=600_000) == []
+    [later] = head_start_units(marks, done, now=now + 2 * MIN, max_samples_per_unit=600_000)
+    assert (later.read_start, later.end) == (newest, newest + 2 * MIN)
+    # the catch-up still plans every minute from the watermark on: nothing skipped
+    assert [u.watermark for u in plan({"NEW": T}, now)] == [T, T + timedelta(hours=1)]

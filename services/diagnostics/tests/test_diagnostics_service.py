@@ -21,11 +21,14 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from clpm_diagnostics.app import create_app
+from clpm_diagnostics.app import create_app, scheduled_cluster_pass
+from clpm_diagnostics.runs import ClusterRun, DiagnosisRunner
 from clpm_shared.config import Settings, load_settings
 from clpm_shared.db import DiagnosticResult, create_engine, create_session_factory
 from clpm_shared.db.models import Agg1m
 from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository
+from clpm_shared.db.repositories.heartbeats import HISTORY_RUN, HeartbeatRepository
+from clpm_shared.db.repositories.oscillation_clusters import OscillationClusterRepository
 from clpm_shared.simulation import SimulatedLoopSpec, SimulatedSeries, simulate_fleet
 from clpm_shared.timeseries import Point
 from clpm_shared.timeseries.influxql import InfluxQLStore
@@ -318,6 +321,60 @@ async def test_scheduled_windows_are_answered_from_the_stored_run(
         response = await client.get("/oscillation-clusters", params=params)
         assert response.status_code == 200, response.text
         assert response.json()["precomputed"] is False
+
+
+def _half_hour_runner(app: FastAPI) -> DiagnosisRunner:
+    """A runner scheduling 30-min windows every 15 min (windows no other test stores)."""
+    return DiagnosisRunner(
+        app.state.runner.sessions,
+        app.state.store,
+        cluster_spans=(timedelta(minutes=30),),
+        cluster_interval=timedelta(minutes=15),
+    )
+
+
+async def test_scheduled_cluster_runs_wait_while_the_kpi_worker_works_through_history(
+    app: FastAPI,
+) -> None:
+    runner = _half_hour_runner(app)
+    window_end = START + timedelta(minutes=45)  # [START + 15 min, START + 45 min): full of data
+    now = window_end + timedelta(minutes=1)
+    async with runner.sessions() as session, session.begin():
+        await HeartbeatRepository(session, "kpi-worker").beat(
+            "kw-history", now - timedelta(seconds=30), {HISTORY_RUN: True}
+        )
+    assert await scheduled_cluster_pass(runner, now) is None  # deferred
+    async with runner.sessions() as session:
+        assert not await OscillationClusterRepository(session).exists(
+            window_end - timedelta(minutes=30), window_end
+        )
+    # a history run that stopped beating (e.g. killed) no longer holds the runs back
+    assert await runner.kpi_history_running(now + timedelta(minutes=3)) is False
+    # once the history run is over (its beat removed) the deferred pass runs
+    async with runner.sessions() as session, session.begin():
+        await HeartbeatRepository(session, "kpi-worker").remove("kw-history")
+    [run] = await scheduled_cluster_pass(runner, now) or []
+    assert run.data_complete
+    async with runner.sessions() as session:
+        assert await OscillationClusterRepository(session).exists(
+            window_end - timedelta(minutes=30), window_end
+        )
+
+
+async def test_a_scheduled_window_whose_data_has_not_arrived_is_not_stored(
+    app: FastAPI,
+) -> None:
+    """At start-up the first scheduled run sees a store still being filled: its near-empty
+    result is not stored (a later pass computes the window again)."""
+    runner = _half_hour_runner(app)
+    window_end = END + timedelta(minutes=15)  # its last 15 minutes hold no samples
+    assert await runner.precompute_clusters(window_end + timedelta(minutes=1)) == []
+    async with runner.sessions() as session:
+        assert not await OscillationClusterRepository(session).exists(
+            window_end - timedelta(minutes=30), window_end
+        )
+    # nor a run before the first loops are registered
+    assert not ClusterRun([], 0, 0, "raw", 0).data_complete
 
 
 MEANS_DAY = T0 + timedelta(days=1)

@@ -33,6 +33,7 @@ from clpm_shared.db.models import AlertEvent
 from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository, upsert_rows
 from clpm_shared.db.repositories.alerts import AlertRuleRepository
 from clpm_shared.db.repositories.diagnostics import DiagnosticRepository
+from clpm_shared.db.repositories.heartbeats import HeartbeatRepository
 from clpm_shared.db.repositories.notifications import InboxRepository
 from clpm_shared.healthcheck import KPI_WORKER_MAX_HEARTBEAT_AGE_S
 from clpm_shared.simulation import LoopProfile, SimulatedLoopSpec, simulate_fleet
@@ -476,6 +477,40 @@ async def _beat_of(sessions: async_sessionmaker[AsyncSession], instance: str) ->
                 select(WorkerHeartbeat).where(WorkerHeartbeat.instance_id == instance)
             )
         ).scalar_one()
+
+
+async def test_a_history_run_stores_the_newest_window_first_and_beats_while_it_works(
+    seeded: None,
+    sessions: async_sessionmaker[AsyncSession],
+    make_worker: Callable[..., KpiWorker],
+) -> None:
+    start = datetime(2025, 3, 1, 6, 0, tzinfo=UTC)  # windows no other test stores
+    worker = make_worker(None, instance_id="w-history")
+    seen_during_run: list[asyncio.Task[list[str]]] = []
+
+    async def history_runs_live() -> list[str]:
+        async with sessions() as session:
+            return await HeartbeatRepository(session, "kpi-worker").live_history_runs(start)
+
+    def progress(done: int, total: int) -> None:
+        if done == 1:  # the newest window is stored; the run goes on with the older ones
+            seen_during_run.append(asyncio.create_task(history_runs_live()))
+
+    await worker.run_range(start, start + timedelta(minutes=45), ["FIC300"], progress)
+    async with sessions() as session:
+        stored = dict(
+            (
+                await session.execute(
+                    select(KpiResult.window_start, KpiResult.computed_at).where(
+                        KpiResult.loop_id == "FIC300", KpiResult.window_start >= start
+                    )
+                )
+            ).all()
+        )
+    order = sorted(stored, key=lambda window_start: stored[window_start])
+    assert order == [start + timedelta(minutes=m) for m in (30, 15, 0)]
+    assert await seen_during_run[0] == ["w-history-history"]
+    assert await history_runs_live() == []  # removed when the run ends
 
 
 async def test_each_cycle_rates_its_loops_over_the_shift_day_and_week(

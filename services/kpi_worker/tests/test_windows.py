@@ -8,6 +8,7 @@ from clpm_kpi_worker.windows import (
     KpiWindow,
     due_windows,
     last_complete_window,
+    newest_first,
     window_containing,
     windows_between,
 )
@@ -51,3 +52,13 @@ def test_catch_up_is_bounded_to_the_newest_windows() -> None:
     now = T0 + 100 * M15
     due = due_windows(now, 15, T0, 3)
     assert [w.start for w in due] == [T0 + 97 * M15, T0 + 98 * M15, T0 + 99 * M15]
+
+
+def test_a_history_run_takes_the_newest_window_first_then_goes_back_in_time() -> None:
+    history = windows_between(T0, T0 + 4 * M15, 15)
+    assert [w.start for w in newest_first(history)] == [
+        T0 + 3 * M15,
+        T0 + 2 * M15,
+        T0 + M15,
+        T0,
+    ]

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import signal
+from scipy import signal, stats
 
 from clpm_shared.analytics import (
     OscillationComponent,
     detect_oscillation,
     detect_oscillations,
 )
-from clpm_shared.analytics.multiple_oscillations import hampel, peak_ratio
+from clpm_shared.analytics.multiple_oscillations import (
+    SIGNIFICANCE,
+    hampel,
+    pass_band,
+    peak_ratio,
+    peak_ratio_threshold,
+    red_noise_threshold,
+)
 from clpm_shared.analytics.oscillation import detect_regular_oscillation
 
 N = 3600  # one hour at 1 Hz
@@ -193,3 +200,45 @@ def test_an_oscillation_inside_the_pass_band_of_low_pass_noise_is_still_found() 
         result = detect_oscillation(x, 1.0)
         assert result.oscillating
         assert result.period_s == pytest.approx(40.0, rel=0.05)
+
+
+def _clear_designs() -> None:
+    for memo in (peak_ratio_threshold, red_noise_threshold, pass_band):
+        memo.cache_clear()
+
+
+def test_the_filter_bank_reuses_its_designs_and_finds_exactly_what_it_found_without() -> None:
+    """Windows of one length share band masks and test thresholds: they are designed once
+    per process (memoized), and the components found are identical to fresh designs."""
+    rng = np.random.default_rng(7)
+    windows = [
+        sine(60.0, 1.0, rng.uniform(0, 6), n=900)
+        + (k % 2) * sine(140.0, 0.5, n=900)
+        + 0.3 * rng.standard_normal(900)
+        for k in range(12)
+    ] + [sine(75.0, n=1800) + 0.3 * rng.standard_normal(1800)]  # another length in between
+    fresh = []
+    for x in windows:  # every design made anew
+        _clear_designs()
+        fresh.append(detect_oscillations(x, 1.0))
+    _clear_designs()
+    reused = [detect_oscillations(x, 1.0) for x in windows]
+    assert reused == fresh
+    assert all(len(components) >= 1 for components in reused)  # something to compare
+    assert pass_band.cache_info().hits > 0
+    assert peak_ratio_threshold.cache_info().hits > 0
+    assert pass_band.cache_info().maxsize == 16
+
+
+def test_a_memoized_design_is_the_plain_computation_and_cannot_be_altered() -> None:
+    bins, n_fft, f0 = 901, 1800, 1 / 60
+    frequency = np.arange(bins) / n_fft
+    expected = (frequency >= f0 / 1.5) & (frequency <= f0 * 1.5)
+    mask = pass_band(bins, n_fft, f0, 1.5)
+    assert np.array_equal(mask, expected)
+    with pytest.raises(ValueError, match="read-only"):
+        mask[0] = True
+    assert peak_ratio_threshold(1801, 4.0, 12.0) == float(
+        stats.f.isf(SIGNIFICANCE / 1801, 4.0, 12.0)
+    )
+    assert red_noise_threshold(4.0) == float(stats.chi2.isf(SIGNIFICANCE / 6, 4.0)) / 4.0

@@ -47,6 +47,9 @@ class WatermarkMode(Enum):
     """Normal run: from exactly ``unit.watermark`` to ``unit.end``; lose the race -> roll back."""
     RECOMPUTE = "recompute"
     """``backfill`` command: forward to ``unit.end`` only where within ``[read_start, end)``."""
+    AHEAD = "ahead"
+    """Head start of a loop far behind: its newest minutes only; watermarks and hours are left
+    to the catch-up (see ``planning.head_start_units``)."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,9 @@ async def write_unit(
     Raises :class:`LostRaceError` (after rolling back) when a compare-and-set failed.
     """
     unit = computed.unit
+    if mode is WatermarkMode.AHEAD:
+        async with sessions() as session, session.begin():
+            return await AggregateRepository(session).upsert("agg_1m", computed.minutes), 0
     async with sessions() as session, session.begin():
         marks = WatermarkRepository(session)
         if mode is WatermarkMode.COMPARE_AND_SET:

@@ -17,6 +17,13 @@ Rules (all times UTC, minute-aligned):
 
 Each unit's commit is a compare-and-set of the watermarks from ``W`` to the unit's end (see
 ``clpm_shared.db.repositories.watermarks``): the minutes ``[W, end)`` are committed exactly once.
+
+**Head start** (:func:`head_start_units`): a loop far behind (new, with hours of history, or
+after a long outage) first gets its newest :data:`HEAD_START` minutes written to ``agg_1m``,
+ahead of its watermark, so that the dashboards show current data while the history is
+aggregated. These writes never move a watermark and roll up no hour: the catch-up computes
+the same minutes again in order when it reaches them (an upsert of the same keys, with any
+sample that arrived since), so the rules above hold unchanged.
 """
 
 from __future__ import annotations
@@ -157,3 +164,46 @@ def initial_watermark(oldest: datetime, chunk: timedelta) -> datetime:
     Flooring to the grid lets loops whose data starts within the same chunk share units.
     """
     return floor_to(oldest, chunk)
+
+
+HEAD_START = timedelta(minutes=10)
+"""Newest minutes of a loop far behind written ahead of its watermark (see the module rules)."""
+HEAD_START_BEHIND = timedelta(minutes=30)
+"""A loop whose watermark is further behind the current minute gets a head start."""
+
+
+def head_start_units(
+    watermarks: Mapping[str, datetime],
+    ahead_until: Mapping[str, datetime],
+    *,
+    now: datetime,
+    max_samples_per_unit: int,
+    samples_per_loop_s: float = 1.0,
+    loops_per_query: int = 100,
+) -> list[WorkUnit]:
+    """Units of the newest complete minutes of loops more than :data:`HEAD_START_BEHIND`
+    behind: ``[max(end - HEAD_START, ahead_until), end)`` with ``end`` the start of the
+    current minute (``ahead_until``: where the loop's last head start ended). Each unit's
+    ``watermark`` is its read start; they are written without touching the watermarks."""
+    complete_end = floor_to(now, MINUTE)
+    groups: dict[datetime, list[str]] = defaultdict(list)
+    for loop_id, watermark in watermarks.items():
+        if watermark >= complete_end - HEAD_START_BEHIND:
+            continue
+        begin = max(complete_end - HEAD_START, ahead_until.get(loop_id, watermark))
+        if begin < complete_end:
+            groups[begin].append(loop_id)
+    units: list[WorkUnit] = []
+    for begin, loop_ids in sorted(groups.items()):
+        ordered = sorted(loop_ids)
+        size = loops_per_unit(
+            (complete_end - begin).total_seconds(),
+            samples_per_loop_s,
+            max_samples_per_unit,
+            loops_per_query,
+        )
+        for offset in range(0, len(ordered), size):
+            units.append(
+                WorkUnit(tuple(ordered[offset : offset + size]), begin, begin, complete_end)
+            )
+    return units

@@ -43,11 +43,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from clpm_aggregation.late_data import LateDataChecker, LateDataReport
 from clpm_aggregation.pipeline import UnitOutcome, WatermarkMode, run_units
 from clpm_aggregation.planning import (
+    HEAD_START_BEHIND,
     HOUR,
     MINUTE,
     WorkUnit,
     backlog_minutes,
     floor_to,
+    head_start_units,
     initial_watermark,
     plan_units,
 )
@@ -152,6 +154,8 @@ class CycleReport:
     late_minutes: int = 0
     """Minutes recomputed because their samples changed after they were written."""
     late_ranges: int = 0
+    head_start_buckets: int = 0
+    """Minutes written ahead of the watermarks of loops far behind (written again later)."""
     duration_s: float = 0.0
 
     def add_late(self, late: LateDataReport | None) -> None:
@@ -247,6 +251,8 @@ class AggregationService:
         self.lease = timedelta(seconds=settings.agg_lease_s)
         self.interval_s = settings.polling_interval / 1000.0
         self.settled: dict[str, datetime] = {}
+        self.ahead_until: dict[str, datetime] = {}
+        """Where each loop's last head start ended (minutes written ahead of its watermark)."""
         self.known_marks: dict[str, datetime] = {}
         """Watermarks this instance committed itself (saves reading them every cycle). Safe to
         be stale: a stale value only makes a unit lose its compare-and-set; it is then reread."""
@@ -389,6 +395,9 @@ class AggregationService:
             units = self.plan(marks)
             if not units:
                 break
+            if await self._head_start(marks, report):
+                # the oldest chunk, then a fresh head start: current minutes stay current
+                units = [unit for unit in units if unit.end <= units[0].end]
             await run_units(
                 units,
                 store=self.store,
@@ -410,6 +419,45 @@ class AggregationService:
         self.last_report = report
         logger.info("cycle", extra={"instance": self.instance_id, **asdict(report)})
         return report
+
+    async def _head_start(self, marks: dict[str, datetime], report: CycleReport) -> bool:
+        """Write the newest minutes of the loops far behind ahead of their watermarks
+        (:func:`~clpm_aggregation.planning.head_start_units`); True when some loop is far
+        behind (the catch-up then goes one chunk at a time)."""
+        units = head_start_units(
+            marks,
+            self.ahead_until,
+            now=self.clock(),
+            max_samples_per_unit=self.max_samples_per_unit,
+            samples_per_loop_s=self.samples_per_loop_s,
+        )
+        behind = any(
+            mark < floor_to(self.clock(), MINUTE) - HEAD_START_BEHIND for mark in marks.values()
+        )
+
+        def on_ahead(outcome: UnitOutcome) -> None:
+            report.head_start_buckets += outcome.minutes_written
+            for loop_id in outcome.unit.loop_ids:
+                self.ahead_until[loop_id] = outcome.unit.end
+            if self.stopping:
+                raise StoppedError
+
+        if units:
+            await run_units(
+                units,
+                store=self.store,
+                sessions=self.sessions,
+                lateness=self.read_lateness,
+                clock=self.clock,
+                read_ahead=self.read_ahead,
+                mode=WatermarkMode.AHEAD,
+                on_outcome=on_ahead,
+            )
+            logger.info(
+                "head start: newest minutes of loops far behind written ahead of the catch-up",
+                extra={"loops": sum(len(unit.loop_ids) for unit in units)},
+            )
+        return behind
 
     def plan(self, marks: dict[str, datetime]) -> list[WorkUnit]:
         return plan_units(

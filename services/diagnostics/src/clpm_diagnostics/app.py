@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from clpm_diagnostics import problems
 from clpm_diagnostics.problems import PROBLEM_RESPONSES
-from clpm_diagnostics.runs import DiagnosisRunner, UnknownLoopError, json_safe
+from clpm_diagnostics.runs import ClusterRun, DiagnosisRunner, UnknownLoopError, json_safe
 from clpm_diagnostics.schemas import (
     CLUSTER_MAX_RANGE,
     BatchOut,
@@ -65,16 +65,35 @@ Errors are RFC 9457 problem details (`application/problem+json`).
 log = logging.getLogger("clpm_diagnostics.app")
 
 
+DEFERRED_RECHECK_S = 30.0
+"""Seconds between checks whether a deferred scheduled cluster run may start."""
+
+
+async def scheduled_cluster_pass(runner: DiagnosisRunner, now: datetime) -> list[ClusterRun] | None:
+    """One scheduled pass (:meth:`DiagnosisRunner.precompute_clusters`), or None when it is
+    deferred: while the kpi-worker works through history the two cores are theirs (the
+    aggregation and the KPIs of the history), and the pass runs once the history is done."""
+    if await runner.kpi_history_running(now):
+        log.info("scheduled cluster run deferred: a KPI history run is active")
+        return None
+    return await runner.precompute_clusters(now)
+
+
 async def cluster_schedule(runner: DiagnosisRunner) -> None:
-    """Precompute the plant-wide clusters of the scheduled windows, once per interval."""
+    """Precompute the plant-wide clusters of the scheduled windows, once per interval (a
+    deferred pass is tried again every :data:`DEFERRED_RECHECK_S`)."""
     if not runner.cluster_spans or runner.cluster_interval <= timedelta(0):
         return
     interval = runner.cluster_interval.total_seconds()
     while True:
+        deferred = False
         try:
-            await runner.precompute_clusters(datetime.now(UTC))
+            deferred = await scheduled_cluster_pass(runner, datetime.now(UTC)) is None
         except Exception:  # the next interval tries again; a request still computes on demand
             log.exception("scheduled cluster run failed")
+        if deferred:
+            await asyncio.sleep(DEFERRED_RECHECK_S)
+            continue
         await asyncio.sleep(interval - datetime.now(UTC).timestamp() % interval + 1.0)
 
 

@@ -37,6 +37,7 @@ from clpm_shared.db.models import LoopConfig as LoopConfigRow
 from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository
 from clpm_shared.db.repositories.aggregates import AggregateRepository
 from clpm_shared.db.repositories.diagnostics import DiagnosticRepository
+from clpm_shared.db.repositories.heartbeats import HeartbeatRepository
 from clpm_shared.db.repositories.oscillation_clusters import OscillationClusterRepository
 from clpm_shared.timeseries import RawSeries, TimeSeriesStore
 
@@ -51,6 +52,15 @@ LOOPS_PER_MEANS_READ = 200
 """Loops whose minute means are read at once: a week of 200 loops is ~2 M rows of 2 columns."""
 MEANS_STATISTICS = ("pv_mean", "sp_mean")
 """Loops fetched from the time-series store per query (bounded memory, few round trips)."""
+
+KPI_WORKER = "kpi-worker"
+HISTORY_RUN_MAX_AGE = timedelta(minutes=2)
+"""A kpi-worker history run counts as active while its heartbeat (every 30 s) is younger."""
+RECENT_DATA = timedelta(minutes=5)
+MIN_LOOPS_WITH_RECENT_DATA = 0.5
+"""A scheduled cluster run is stored only when at least this share of the loops has data in
+the last :data:`RECENT_DATA` of its window: a run over a store still being filled (the
+history written at start-up) would be stored near-empty and answer for a whole interval."""
 
 MIN_TS_S, MAX_TS_S = 0.1, 60.0
 """Bounds of the sample period inferred from the raw time stamps."""
@@ -367,19 +377,32 @@ class DiagnosisRunner:
         configs = await self._configs(loop_ids)
         places = await self._places(loop_ids)
         loop_hours = len(loop_ids) * (end - start).total_seconds() / 3600.0
+        recent: set[str] = set()
         if end - start > self.cluster_raw_max or loop_hours > self.cluster_raw_max_loop_hours:
-            signals = await self._oscillations_on_means(loop_ids, configs, places, start, end)
+            signals = await self._oscillations_on_means(
+                loop_ids, configs, places, start, end, recent
+            )
             step, basis = MINUTE_S, CLUSTERS_ON_MINUTE_MEANS
         else:
-            signals, step = await self._oscillations_on_raw(loop_ids, configs, places, start, end)
+            signals, step = await self._oscillations_on_raw(
+                loop_ids, configs, places, start, end, recent
+            )
             basis = CLUSTERS_ON_RAW
         clusters = await asyncio.to_thread(cluster_oscillations, signals, step)
-        return ClusterRun(clusters, len(loop_ids), len(signals), basis)
+        return ClusterRun(clusters, len(loop_ids), len(signals), basis, len(recent))
+
+    async def kpi_history_running(self, now: datetime) -> bool:
+        """A kpi-worker history run has beaten within :data:`HISTORY_RUN_MAX_AGE`."""
+        async with self.sessions() as session:
+            runs = await HeartbeatRepository(session, KPI_WORKER).live_history_runs(
+                now - HISTORY_RUN_MAX_AGE
+            )
+        return bool(runs)
 
     async def precompute_clusters(self, now: datetime) -> list[ClusterRun]:
         """Compute and store the clusters of every scheduled window length ending at the last
-        interval boundary before ``now`` (runs already stored are skipped); drop runs older
-        than the longest window."""
+        interval boundary before ``now`` (runs already stored are skipped, runs over a window
+        whose data is incomplete are not stored); drop runs older than the longest window."""
         if not self.cluster_spans or self.cluster_interval <= timedelta(0):
             return []
         step = self.cluster_interval.total_seconds()
@@ -393,6 +416,16 @@ class DiagnosisRunner:
             began = time.perf_counter()
             run = await self.clusters(start, end)
             elapsed = time.perf_counter() - began
+            if not run.data_complete:
+                log.info(
+                    "clusters not stored: too few loops have data up to the window's end",
+                    extra={
+                        "hours": span.total_seconds() / 3600,
+                        "loops": run.loops_analysed,
+                        "loops_with_recent_data": run.loops_with_recent_data,
+                    },
+                )
+                continue
             async with self.sessions() as session, session.begin():
                 await OscillationClusterRepository(session).save(
                     start,
@@ -445,11 +478,20 @@ class DiagnosisRunner:
         places: dict[str, tuple[str | None, str | None]],
         start: datetime,
         end: datetime,
+        recent: set[str],
     ) -> tuple[list[LoopSignal], float]:
+        """Oscillating loops' control errors on one grid; adds to ``recent`` the loops with
+        samples in the window's last :data:`RECENT_DATA`."""
         oscillating: list[LoopOutcome] = []
+        recent_ns = int((end - RECENT_DATA).timestamp() * 1e9)
         for offset in range(0, len(loop_ids), LOOPS_PER_READ):
             chunk = list(loop_ids[offset : offset + LOOPS_PER_READ])
             raw = await self.store.query_raw_many(chunk, start, end)
+            recent.update(
+                loop_id
+                for loop_id, series in raw.items()
+                if len(series) and int(series.t_ns[-1]) >= recent_ns
+            )
             outcomes = await asyncio.to_thread(diagnose_each, raw, configs, chunk, start, end)
             oscillating.extend(o for o in outcomes if o.error is not None)
         return plant_signals(oscillating, start, end, places)
@@ -461,14 +503,21 @@ class DiagnosisRunner:
         places: dict[str, tuple[str | None, str | None]],
         start: datetime,
         end: datetime,
+        recent: set[str],
     ) -> list[LoopSignal]:
+        """Each loop's oscillation on its minute means; adds to ``recent`` the loops with
+        minutes in the window's last :data:`RECENT_DATA`."""
         found: list[LoopSignal] = []
+        recent_ns = int((end - RECENT_DATA).timestamp() * 1e9)
         for offset in range(0, len(loop_ids), LOOPS_PER_MEANS_READ):
             chunk = list(loop_ids[offset : offset + LOOPS_PER_MEANS_READ])
             async with self.sessions() as session:
                 minutes = await AggregateRepository(session).read(
                     "agg_1m", chunk, start, end, statistics=MEANS_STATISTICS
                 )
+            recent.update(
+                str(i) for i in np.unique(minutes.loop_ids[minutes.bucket_ns >= recent_ns])
+            )
             found += await asyncio.to_thread(
                 _oscillations_in_minutes, minutes, configs, places, start, end
             )
@@ -487,6 +536,18 @@ class ClusterRun:
     loops_analysed: int
     oscillating_loops: int
     basis: str  # CLUSTERS_ON_RAW or CLUSTERS_ON_MINUTE_MEANS
+    loops_with_recent_data: int = 0
+    """Loops with data in the last :data:`RECENT_DATA` of the window."""
+
+    @property
+    def data_complete(self) -> bool:
+        """Enough loops have data up to the window's end to store the run (see
+        :data:`MIN_LOOPS_WITH_RECENT_DATA`); never without loops (at start-up, before the
+        first loops are registered)."""
+        return (
+            self.loops_analysed > 0
+            and self.loops_with_recent_data >= MIN_LOOPS_WITH_RECENT_DATA * self.loops_analysed
+        )
 
 
 def _oscillations_in_minutes(

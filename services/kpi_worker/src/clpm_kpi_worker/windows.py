@@ -48,6 +48,12 @@ def windows_between(start: datetime, end: datetime, minutes: int) -> list[KpiWin
     return out
 
 
+def newest_first(windows: Sequence[KpiWindow]) -> list[KpiWindow]:
+    """The order of a history run: the newest window first, so that every loop has a current
+    KPI early, then the rest from newest to oldest (the trends fill backwards from now)."""
+    return sorted(windows, reverse=True)
+
+
 def due_windows(
     now: datetime, minutes: int, last_done: datetime | None, max_catchup: int
 ) -> list[KpiWindow]:

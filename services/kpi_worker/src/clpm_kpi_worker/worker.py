@@ -16,6 +16,7 @@ evaluated on what the cycle stored (``alerting``). Replicas share loops through
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -43,6 +44,7 @@ from clpm_kpi_worker.windows import (
     KpiWindow,
     due_windows,
     last_complete_window,
+    newest_first,
     windows_between,
     windows_to_recheck,
 )
@@ -53,7 +55,7 @@ from clpm_shared.db.repositories import LoopConfigRepository, LoopRepository
 from clpm_shared.db.repositories.aggregates import AggregateRepository
 from clpm_shared.db.repositories.assessments import PERIODS, AssessmentRepository
 from clpm_shared.db.repositories.diagnostics import DiagnosticRepository
-from clpm_shared.db.repositories.heartbeats import HeartbeatRepository
+from clpm_shared.db.repositories.heartbeats import HISTORY_RUN, HeartbeatRepository
 from clpm_shared.db.repositories.kpis_write import KpiWriteRepository
 from clpm_shared.db.repositories.leases import WorkLeaseRepository
 from clpm_shared.timeseries import RawSeries, StoreUnavailableError, TimeSeriesStore
@@ -63,6 +65,9 @@ log = logging.getLogger("clpm_kpi_worker")
 
 WORK = "kpi"
 SERVICE = "kpi-worker"
+HISTORY_BEAT_S = 30.0
+"""Seconds between the heartbeats of a history run (statistics ``history_run: true``); the
+diagnostics service defers its scheduled cluster runs while one is fresh."""
 _CONFIG_COLUMNS = (
     "loop_type",
     "criticality",
@@ -258,7 +263,8 @@ class KpiWorker:
         progress: Callable[[int, int], None] | None = None,
         now: datetime | None = None,
     ) -> CycleStats:
-        """Compute every aligned window in ``[start, end)`` (backfill; no leases needed), then
+        """Compute every aligned window in ``[start, end)`` (backfill; no leases needed), the
+        newest first (:func:`newest_first`: every loop has a current KPI early), then
         rate the loops' periods ending with its last window, as a cycle does: without it the
         shift / day / week ratings stayed "no rating yet" until the first scheduled cycle.
         Loops rated up to a later time keep their ratings (a backfill of old history does not
@@ -273,19 +279,54 @@ class KpiWorker:
             await self._register_new_loops()
             async with self.sessions() as session:
                 loop_ids = await LoopRepository(session).all_ids()
-        windows = windows_between(start, end, self.settings.kpi_window_min)
+        windows = newest_first(windows_between(start, end, self.settings.kpi_window_min))
         stats = CycleStats(loops=len(loop_ids))
-        for done, window in enumerate(windows, start=1):
-            await self._run_window(window, list(loop_ids), stats)
-            if progress is not None:
-                progress(done, len(windows))
+        beats = asyncio.create_task(self._beat_history(stats, len(windows)))
+        try:
+            for done, window in enumerate(windows, start=1):
+                await self._run_window(window, list(loop_ids), stats)
+                if progress is not None:
+                    progress(done, len(windows))
+        finally:
+            beats.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beats
+            await self._end_history_beats()
         if windows:
-            newer = await self._rated_before(loop_ids, windows[-1].end)
+            newest = windows[0].end
+            newer = await self._rated_before(loop_ids, newest)
             if newer:
-                stats.assessment_seconds = await self.rate_periods(newer, windows[-1].end)
+                stats.assessment_seconds = await self.rate_periods(newer, newest)
         await self._evaluate_alerts(loop_ids, now or datetime.now(UTC), stats)
         stats.seconds = time.perf_counter() - started
         return stats
+
+    @property
+    def history_instance_id(self) -> str:
+        """The instance name of this worker's history runs in ``worker_heartbeats``."""
+        return f"{self.instance_id}-history"
+
+    async def _beat_history(self, stats: CycleStats, windows: int) -> None:
+        """Heartbeat every :data:`HISTORY_BEAT_S` while a history run works (its progress and
+        ``history_run: true``), so the diagnostics service defers its cluster runs meanwhile."""
+        while True:
+            beat = {HISTORY_RUN: True, "windows": windows, "loop_windows_done": stats.windows}
+            try:
+                async with self.sessions() as session, session.begin():
+                    await HeartbeatRepository(session, SERVICE).beat(
+                        self.history_instance_id, datetime.now(UTC), beat
+                    )
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("history heartbeat not written", extra={"error": str(exc)})
+            await asyncio.sleep(HISTORY_BEAT_S)
+
+    async def _end_history_beats(self) -> None:
+        """Remove the history run's heartbeat: deferred work may start at once."""
+        try:
+            async with self.sessions() as session, session.begin():
+                await HeartbeatRepository(session, SERVICE).remove(self.history_instance_id)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("history heartbeat not removed (it expires)", extra={"error": str(exc)})
 
     async def _rated_before(self, loop_ids: Sequence[str], end: datetime) -> list[str]:
         """``loop_ids`` not rated yet or rated up to before ``end``."""

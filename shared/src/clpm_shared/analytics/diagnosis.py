@@ -53,6 +53,7 @@ cause explains is kept in its ``explained``; a contradicting one goes to
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final, Literal
@@ -402,7 +403,9 @@ def count_spikes(x: FloatArray, noise_std: float) -> int:
         return 0
     padded = np.pad(x, 2, mode="edge")
     windows = np.lib.stride_tricks.sliding_window_view(padded, 5)
-    median = np.nanmedian(windows, axis=1)
+    with warnings.catch_warnings():  # a gap's all-NaN windows: NaN median, no spike
+        warnings.simplefilter("ignore", RuntimeWarning)
+        median = np.nanmedian(windows, axis=1)
     outlier = np.abs(x - median) > SPIKE_SIGMAS * noise_std
     outlier &= np.isfinite(x)
     # count runs of outliers (a spike of two samples counts once)

@@ -11,6 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clpm_shared.db.models import WorkerHeartbeat
 from clpm_shared.db.repositories.upsert import upsert_rows
 
+HISTORY_RUN = "history_run"
+"""Key of a heartbeat's statistics that is true while the instance works through history (the
+kpi-worker's ``run-once`` backfill): other services defer their heavy scheduled work meanwhile."""
+
 
 class HeartbeatRepository:
     """Writes of ``worker_heartbeats`` and the list of live instances of one service."""
@@ -42,6 +46,15 @@ class HeartbeatRepository:
             .order_by(WorkerHeartbeat.instance_id)
         )
         return list(rows.scalars())
+
+    async def live_history_runs(self, since: datetime) -> list[str]:
+        """Instances seen at or after ``since`` whose statistics say :data:`HISTORY_RUN`."""
+        rows = await self.session.execute(
+            select(WorkerHeartbeat.instance_id, WorkerHeartbeat.stats).where(
+                WorkerHeartbeat.service == self.service, WorkerHeartbeat.last_seen >= since
+            )
+        )
+        return sorted(instance for instance, stats in rows if (stats or {}).get(HISTORY_RUN))
 
     async def remove(self, instance_id: str) -> None:
         """Forget an instance (on clean shutdown)."""
