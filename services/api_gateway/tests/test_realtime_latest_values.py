@@ -15,7 +15,6 @@ from clpm_shared.timeseries.factory import create_store
 from clpm_shared.timeseries.influxql import InfluxQLStore
 from clpm_shared.timeseries.latest_values import LatestValuesStore
 
-NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
 FIELDS = ("PV", "SP", "OP", "Mode")
 
 
@@ -26,6 +25,8 @@ async def test_realtime_of_many_loops_answers_from_redis_what_influxd_answers(
     headers: dict[str, dict[str, str]],
 ) -> None:
     assert isinstance(gateway.state.resources.store, LatestValuesStore)
+    # taken now, not at collection: a key is only made by a sample newer than the TTL (300 s)
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
     kept = ["RT-KEPT-1", "RT-KEPT-2"]
     elsewhere = "RT-ELSEWHERE"
     writer = create_store(settings.influx, settings.cache)
@@ -34,12 +35,12 @@ async def test_realtime_of_many_loops_answers_from_redis_what_influxd_answers(
         assert isinstance(writer, LatestValuesStore)
         await writer.write(
             [
-                Point(kept[0], NOW, pv=1.5, sp=2.0, op=3.25, mode="AUT"),
-                Point(kept[0], NOW + timedelta(seconds=1), pv=1.75),
-                Point(kept[1], NOW, pv=10.0, sp=11.0, op=12.0, mode="CAS"),
+                Point(kept[0], now, pv=1.5, sp=2.0, op=3.25, mode="AUT"),
+                Point(kept[0], now + timedelta(seconds=1), pv=1.75),
+                Point(kept[1], now, pv=10.0, sp=11.0, op=12.0, mode="CAS"),
             ]
         )
-        await plain.write([Point(elsewhere, NOW, pv=5.0, sp=6.0, op=7.0, mode="MAN")])
+        await plain.write([Point(elsewhere, now, pv=5.0, sp=6.0, op=7.0, mode="MAN")])
         held = await writer.cached([*kept, elsewhere])
         assert held is not None
         assert set(held) == set(kept)
@@ -54,7 +55,7 @@ async def test_realtime_of_many_loops_answers_from_redis_what_influxd_answers(
         assert body["count"] == 3
         from_influxd = await plain.latest_many(loops)
         for entry, loop_id in zip(body["loops"], loops, strict=True):
-            expected = realtime_body(loop_id, from_influxd[loop_id], FIELDS, NOW)
+            expected = realtime_body(loop_id, from_influxd[loop_id], FIELDS, now)
             for name in ("loop_id", "ts", "pv", "sp", "op", "mode", "times"):
                 assert entry[name] == expected[name], (loop_id, name)
         assert body["loops"][0]["pv"] == 1.75
