@@ -117,8 +117,8 @@ is encoded sample by sample: the per-run calls would cost more than they save.""
 def encode_series(measurement: str, series: RawSeries) -> tuple[bytes, int]:
     """Lines of one loop's columnar samples (vectorised with Arrow) and how many there are.
 
-    The same lines as :func:`encode_rows`: NaN fields are left out, samples without any
-    finite field are skipped, a mode that is not a valid tag value is left out.
+    The same lines as :func:`encode_rows`: NaN and infinite fields are left out, samples
+    without any finite field are skipped, a mode that is not a valid tag value is left out.
     """
     chunks, count = encode_series_chunks(measurement, series)
     return b"".join(chunks), count
@@ -132,9 +132,8 @@ def encode_series_chunks(measurement: str, series: RawSeries) -> tuple[list[memo
     whole run (a set point that did not move), so that only the changing fields and the times
     are formatted per sample. A block of short runs is formatted sample by sample.
     """
-    pv, sp, op = (np.ascontiguousarray(values, dtype=np.float64)
-                  for values in (series.pv, series.sp, series.op))  # fmt: skip
-    keep = np.isfinite(pv) | np.isfinite(sp) | np.isfinite(op)
+    pv, sp, op = (_finite_or_nan(values) for values in (series.pv, series.sp, series.op))
+    keep = ~(np.isnan(pv) & np.isnan(sp) & np.isnan(op))
     t_ns, modes = series.t_ns, series.mode
     if not keep.all():
         pv, sp, op, t_ns, modes = pv[keep], sp[keep], op[keep], t_ns[keep], modes[keep]
@@ -186,6 +185,14 @@ def encode_series_chunks(measurement: str, series: RawSeries) -> tuple[list[memo
         pieces += [_literal(f"{text} "), times.slice(start, end - start), _NEWLINE, _NOTHING]
         chunks.append(_data(pc.binary_join_element_wise(*pieces)))
     return chunks, count
+
+
+def _finite_or_nan(values: npt.ArrayLike) -> FloatArray:
+    """``values`` as float64 with +-inf as NaN (left out, as for a ``Point``): influxd refuses
+    a line holding ``inf``, and with it the line's finite fields."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    infinite = np.isinf(values)
+    return np.where(infinite, np.nan, values) if infinite.any() else values
 
 
 @functools.lru_cache(maxsize=4096)
