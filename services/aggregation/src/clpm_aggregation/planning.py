@@ -172,6 +172,11 @@ HEAD_START_BEHIND = timedelta(minutes=30)
 """A loop whose watermark is further behind the current minute gets a head start."""
 
 
+def far_behind(watermark: datetime, now: datetime) -> bool:
+    """The loop's watermark is more than :data:`HEAD_START_BEHIND` before the current minute."""
+    return watermark < floor_to(now, MINUTE) - HEAD_START_BEHIND
+
+
 def head_start_units(
     watermarks: Mapping[str, datetime],
     ahead_until: Mapping[str, datetime],
@@ -188,7 +193,7 @@ def head_start_units(
     complete_end = floor_to(now, MINUTE)
     groups: dict[datetime, list[str]] = defaultdict(list)
     for loop_id, watermark in watermarks.items():
-        if watermark >= complete_end - HEAD_START_BEHIND:
+        if not far_behind(watermark, now):
             continue
         begin = max(complete_end - HEAD_START, ahead_until.get(loop_id, watermark))
         if begin < complete_end:

@@ -33,7 +33,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -43,11 +43,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from clpm_aggregation.late_data import LateDataChecker, LateDataReport
 from clpm_aggregation.pipeline import UnitOutcome, WatermarkMode, run_units
 from clpm_aggregation.planning import (
-    HEAD_START_BEHIND,
     HOUR,
     MINUTE,
     WorkUnit,
     backlog_minutes,
+    far_behind,
     floor_to,
     head_start_units,
     initial_watermark,
@@ -398,15 +398,7 @@ class AggregationService:
             if await self._head_start(marks, report):
                 # the oldest chunk, then a fresh head start: current minutes stay current
                 units = [unit for unit in units if unit.end <= units[0].end]
-            await run_units(
-                units,
-                store=self.store,
-                sessions=self.sessions,
-                lateness=self.read_lateness,
-                clock=self.clock,
-                read_ahead=self.read_ahead,
-                on_outcome=on_outcome,
-            )
+            await self._run_units(units, WatermarkMode.COMPARE_AND_SET, on_outcome)
         if meter.logged:
             meter.finish()
         if not self.stopping:
@@ -420,20 +412,37 @@ class AggregationService:
         logger.info("cycle", extra={"instance": self.instance_id, **asdict(report)})
         return report
 
+    async def _run_units(
+        self,
+        units: list[WorkUnit],
+        mode: WatermarkMode,
+        on_outcome: Callable[[UnitOutcome], Awaitable[None] | None],
+    ) -> None:
+        """:func:`~clpm_aggregation.pipeline.run_units` with this service's store and settings."""
+        await run_units(
+            units,
+            store=self.store,
+            sessions=self.sessions,
+            lateness=self.read_lateness,
+            clock=self.clock,
+            read_ahead=self.read_ahead,
+            mode=mode,
+            on_outcome=on_outcome,
+        )
+
     async def _head_start(self, marks: dict[str, datetime], report: CycleReport) -> bool:
         """Write the newest minutes of the loops far behind ahead of their watermarks
         (:func:`~clpm_aggregation.planning.head_start_units`); True when some loop is far
         behind (the catch-up then goes one chunk at a time)."""
+        now = self.clock()
         units = head_start_units(
             marks,
             self.ahead_until,
-            now=self.clock(),
+            now=now,
             max_samples_per_unit=self.max_samples_per_unit,
             samples_per_loop_s=self.samples_per_loop_s,
         )
-        behind = any(
-            mark < floor_to(self.clock(), MINUTE) - HEAD_START_BEHIND for mark in marks.values()
-        )
+        behind = any(far_behind(mark, now) for mark in marks.values())
 
         def on_ahead(outcome: UnitOutcome) -> None:
             report.head_start_buckets += outcome.minutes_written
@@ -443,16 +452,7 @@ class AggregationService:
                 raise StoppedError
 
         if units:
-            await run_units(
-                units,
-                store=self.store,
-                sessions=self.sessions,
-                lateness=self.read_lateness,
-                clock=self.clock,
-                read_ahead=self.read_ahead,
-                mode=WatermarkMode.AHEAD,
-                on_outcome=on_ahead,
-            )
+            await self._run_units(units, WatermarkMode.AHEAD, on_ahead)
             logger.info(
                 "head start: newest minutes of loops far behind written ahead of the catch-up",
                 extra={"loops": sum(len(unit.loop_ids) for unit in units)},
@@ -666,16 +666,7 @@ class AggregationService:
             if self.stopping:
                 raise StoppedError
 
-        await run_units(
-            units,
-            store=self.store,
-            sessions=self.sessions,
-            lateness=self.read_lateness,
-            clock=self.clock,
-            read_ahead=self.read_ahead,
-            mode=WatermarkMode.RECOMPUTE,
-            on_outcome=on_outcome,
-        )
+        await self._run_units(units, WatermarkMode.RECOMPUTE, on_outcome)
         meter.finish()
         report.duration_s = round(time.monotonic() - started, 3)
         logger.info("backfill", extra=asdict(report))
