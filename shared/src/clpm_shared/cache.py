@@ -600,6 +600,18 @@ def _glob_escape(text: str) -> str:
     return "".join(f"\\{char}" if char in "*?[]\\" else char for char in text)
 
 
+def fail_fast_client(url: str) -> aioredis.Redis:
+    """A Redis client on ``url`` with short timeouts and no client-side retries: a caller
+    that can do without Redis learns within half a second that it is down."""
+    return aioredis.Redis.from_url(
+        url,
+        socket_connect_timeout=0.5,
+        socket_timeout=0.5,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=30,
+    )
+
+
 class RedisCache(_SingleFlightCache):
     """Redis-backed cache shared by every gateway process; degrades to uncached when down."""
 
@@ -628,15 +640,8 @@ class RedisCache(_SingleFlightCache):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisCache:
-        """A cache on ``url`` with short timeouts and no client-side retries (fail fast)."""
-        client = aioredis.Redis.from_url(
-            url,
-            socket_connect_timeout=0.5,
-            socket_timeout=0.5,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=30,
-        )
-        return cls(client, **options)
+        """A cache on ``url`` with a :func:`fail_fast_client`."""
+        return cls(fail_fast_client(url), **options)
 
     @property
     def available(self) -> bool:

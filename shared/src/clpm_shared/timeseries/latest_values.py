@@ -41,10 +41,9 @@ from datetime import datetime
 
 import numpy as np
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from clpm_shared.cache import fail_fast_client
 from clpm_shared.config import CacheSettings, InfluxSettings
 from clpm_shared.timeseries.base import (
     FIELDS,
@@ -257,13 +256,7 @@ class LatestValuesStore(InfluxQLStore):
         super().__init__(settings, **options)  # type: ignore[arg-type]
         self.ttl_s = cache.latest_values_ttl_s
         self.key_prefix = f"clpm:latest:{self.database}:{self.measurement}:"
-        self.redis = redis_client or aioredis.Redis.from_url(
-            cache.redis_url.get_secret_value(),
-            socket_connect_timeout=0.5,
-            socket_timeout=0.5,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=30,
-        )
+        self.redis = redis_client or fail_fast_client(cache.redis_url.get_secret_value())
         self._merge = self.redis.register_script(MERGE_LUA)
         self._retry_interval_s = retry_interval_s
         self._down_until = 0.0
