@@ -361,3 +361,34 @@ async def test_late_samples_of_the_minute_a_poll_just_read_are_found_by_the_next
     assert found == 1
     rows = await stored_rows(database, "agg_1m", [loop], BASE, BASE + 6 * MINUTE)
     assert_matches(rows[(loop, minute5)], reference_buckets(points + newer + late)[(loop, minute5)])
+
+
+async def test_a_late_sample_found_by_the_poll_that_completes_its_hour_reaches_the_hour(
+    influx: InfluxQLStore, database: Database, clock: TestClock, loop_ids: list[str]
+) -> None:
+    """The poll that aggregates an hour's last minute rolls the hour up from agg_1m while its
+    allowance check finds a late sample in an earlier minute of that hour: the correction must
+    roll the hour up again, or agg_1h keeps the minute's old statistics for good."""
+    loop = loop_ids[0]
+    points = plant_points([loop], BASE + 55 * MINUTE, 4 * 60)
+    await influx.write(points)
+    clock.set(BASE + timedelta(minutes=59, seconds=10))
+    service = make_service(
+        influx, database, clock, agg_lateness_s=120.0, agg_late_check_interval_s=0.0
+    )
+    assert (await service.run_cycle()).samples == len(points)
+    last_minute = plant_points([loop], BASE + 59 * MINUTE, 60, seed=4)
+    late = spiked(plant_points([loop], BASE + 58 * MINUTE + timedelta(seconds=20.5), 1), 777.0)
+    await influx.write(last_minute + late)
+    clock.set(BASE + timedelta(minutes=60, seconds=10))
+    report = await service.run_cycle()  # reads minute 59, completes the hour, finds minute 58
+    assert report.samples == len(last_minute)
+    assert report.late_minutes == 1
+    everything = points + last_minute + late
+    minutes = await stored_rows(database, "agg_1m", [loop], BASE, BASE + timedelta(hours=1))
+    minute58 = (loop, BASE + 58 * MINUTE)
+    assert_matches(minutes[minute58], reference_buckets(everything)[minute58])
+    hours = await stored_rows(database, "agg_1h", [loop], BASE, BASE + timedelta(hours=1))
+    assert hours[(loop, BASE)]["pv_max"] == 777.0
+    hour = reference_buckets(everything, timedelta(hours=1))[(loop, BASE)]
+    assert hours[(loop, BASE)]["pv_count"] == hour["pv_count"]

@@ -16,7 +16,10 @@ and minute, computed by the store) with the counts in ``agg_1m``:
   window starts at ``S_prev - L``, and ``S_prev`` precedes the previous check's count, so
   ``S_prev < t_a``, ``S_prev - L < t``; and its minute is below ``W_S`` unless this very poll
   read it, in which case it arrived after ``S`` and the next check (window from
-  ``S - L < t``) counts it.
+  ``S - L < t``) counts it. The count reads only minutes below ``W_S``, so it runs while the
+  poll aggregates its new minutes; the stale minutes it finds are recomputed after them, with
+  the hours the loop's watermark has completed by then (one the poll has just completed holds
+  the stale minute too, and was rolled up from the minute before its correction).
 * **Reconciliation** (``AGG_RECONCILE_HOURS``): the same comparison over the last hours, for a
   slice of the loops each cycle, so that every loop is reconciled once per
   ``AGG_RECONCILE_INTERVAL_S``. It finds samples later than the allowance (a historian that
@@ -192,6 +195,15 @@ class LateDataReport:
     samples: int = 0
 
 
+@dataclass(frozen=True)
+class AllowanceFindings:
+    """What the count half of an allowance check found (:meth:`LateDataChecker.find_allowance`)."""
+
+    loops: int
+    """Loops checked."""
+    ranges: list[StaleRange]
+
+
 @dataclass
 class WrittenCounts:
     """The counts of the agg_1m rows this process wrote, per loop over one span of minutes.
@@ -315,14 +327,26 @@ class LateDataChecker:
         after: Mapping[str, datetime],
     ) -> LateDataReport | None:
         """Count the allowance of the loops due (``started``: the poll's start, ``before``: the
-        watermarks then, ``after``: now); None when none is due."""
+        watermarks then, ``after``: now) and correct what is stale; None when none is due."""
+        found = await self.find_allowance(started, before)
+        return None if found is None else await self.correct(found, after)
+
+    async def find_allowance(
+        self, started: datetime, before: Mapping[str, datetime]
+    ) -> AllowanceFindings | None:
+        """The count half of :meth:`check_allowance`, for the loops due at the poll's start.
+
+        It reads only minutes below each loop's watermark at the poll's start (``before``), so
+        it can run while the poll aggregates the new minutes; :meth:`correct` then recomputes
+        what it found, once the poll's units are done. None when no loop is due.
+        """
         now = self.clock()
         if self.lateness <= timedelta(0):
             return None
         self.written.prune(now)
         due = [
             loop_id
-            for loop_id in after
+            for loop_id in before
             if check_due(loop_id, self.checked_at.get(loop_id), now, self.check_interval_s)
         ]
         if not due:
@@ -330,15 +354,26 @@ class LateDataChecker:
         windows: dict[str, datetime] = {}
         until: dict[str, datetime] = {}
         for loop_id in due:
-            first = min(before.get(loop_id, after[loop_id]), after[loop_id])
+            first = before[loop_id]
             previous = self.check_from.get(loop_id)
             start = first - self.lateness if previous is None else min(first, previous)
             windows[loop_id] = floor_to(start, MINUTE)
             until[loop_id] = first  # [first, after): read by this poll, counts known
-        report = await self._check(windows, until, reason="lateness allowance")
+        found = await self._find(windows, until)
         for loop_id in due:
             self.checked_at[loop_id] = now
             self.check_from[loop_id] = started - self.lateness
+        return AllowanceFindings(len(due), found)
+
+    async def correct(
+        self, found: AllowanceFindings, marks: Mapping[str, datetime]
+    ) -> LateDataReport:
+        """Recompute the stale minutes :meth:`find_allowance` found, for the loops still owned
+        (``marks``: the watermarks now; the hours they complete are rolled up again)."""
+        report = LateDataReport(loops=found.loops)
+        ranges = [stale for stale in found.ranges if stale.loop_id in marks]
+        if ranges:
+            await self._correct(ranges, marks, "lateness allowance", report)
         return report
 
     async def reconcile(self, marks: Mapping[str, datetime]) -> LateDataReport | None:
@@ -378,6 +413,15 @@ class LateDataChecker:
         self, windows: Mapping[str, datetime], until: Mapping[str, datetime], *, reason: str
     ) -> LateDataReport:
         report = LateDataReport(loops=len(windows))
+        found = await self._find(windows, until)
+        if found:
+            await self._correct(found, until, reason, report)
+        return report
+
+    async def _find(
+        self, windows: Mapping[str, datetime], until: Mapping[str, datetime]
+    ) -> list[StaleRange]:
+        """Stale minutes of each loop from ``windows[loop]`` to ``until[loop]``."""
         groups: dict[tuple[datetime, datetime], list[str]] = defaultdict(list)
         for loop_id, start in windows.items():
             end = until[loop_id]
@@ -400,9 +444,7 @@ class LateDataChecker:
                     )
                 aggregated.update(aggregated_counts(stored))
             found.extend(stale_ranges(counts, aggregated, until, self.known))
-        if found:
-            await self._correct(found, until, reason, report)
-        return report
+        return found
 
     async def _correct(
         self,
@@ -411,6 +453,8 @@ class LateDataChecker:
         reason: str,
         report: LateDataReport,
     ) -> None:
+        """Recompute ``ranges`` in agg_1m, and the hours complete below each loop's ``until``
+        (its watermark now: an hour the poll has just completed holds the stale minute too)."""
         by_window: dict[tuple[datetime, datetime], list[str]] = defaultdict(list)
         for stale in ranges:
             by_window[(stale.start, stale.end)].append(stale.loop_id)

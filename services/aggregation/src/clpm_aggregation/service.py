@@ -26,6 +26,7 @@ backoff) resumes there: nothing is skipped, nothing is counted twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import math
@@ -391,18 +392,29 @@ class AggregationService:
                 raise StoppedError
             await self._renew_if_due(owned)
 
-        while not self.stopping:
-            units = self.plan(marks)
-            if not units:
-                break
-            if await self._head_start(marks, report):
-                # the oldest chunk, then a fresh head start: current minutes stay current
-                units = [unit for unit in units if unit.end <= units[0].end]
-            await self._run_units(units, WatermarkMode.COMPARE_AND_SET, on_outcome)
+        # the allowance's counts read only minutes below the watermarks at the start: they run
+        # while the units aggregate the new minutes, and what they find is corrected after
+        allowance = asyncio.create_task(self.late_data.find_allowance(now, before))
+        try:
+            while not self.stopping:
+                units = self.plan(marks)
+                if not units:
+                    break
+                if await self._head_start(marks, report):
+                    # the oldest chunk, then a fresh head start: current minutes stay current
+                    units = [unit for unit in units if unit.end <= units[0].end]
+                await self._run_units(units, WatermarkMode.COMPARE_AND_SET, on_outcome)
+            found = await allowance
+        finally:
+            if not allowance.done():
+                allowance.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await allowance
         if meter.logged:
             meter.finish()
         if not self.stopping:
-            report.add_late(await self.late_data.check_allowance(now, before, marks))
+            if found is not None:
+                report.add_late(await self.late_data.correct(found, marks))
             report.add_late(await self.late_data.reconcile(marks))
         end_now = self.clock()
         if marks:
