@@ -171,6 +171,12 @@ class InfluxSettings(BaseSettings):
         description="Seconds requests fail at once once the breaker opened; then one request "
         "probes InfluxDB and closes it again if it answers.",
     )
+    influxdb_answer_format: Literal["msgpack", "json"] = Field(
+        default="msgpack",
+        description="Format the InfluxQL store asks /query answers in: MessagePack costs "
+        "influxd about a fifth less CPU than JSON to encode; an answer the server sends as JSON "
+        "anyway is read as JSON.",
+    )
     embedded_tsdb_path: Path = Path(".clpm/timeseries.db")
     embedded_retention_days: Annotated[float, Field(ge=0, le=36500)] = Field(
         default=30.0,

@@ -19,6 +19,7 @@ from clpm_shared.timeseries import influxql_text as text
 from clpm_shared.timeseries.base import Point, StoreUnavailableError, TimeSeriesError, to_ns
 from clpm_shared.timeseries.influxql import (
     InfluxQLStore,
+    QueryAnswer,
     SeriesBlock,
     _series_by_loop,
     parse_chunked_answer,
@@ -160,6 +161,70 @@ async def test_query_raw_many_in_parallel_batches(
         assert all((result[loop].pv == float(i)).all() for i, loop in enumerate(loops))
     finally:
         await store.close()
+
+
+async def test_messagepack_and_json_answers_read_the_same_samples(
+    influx_server: InfluxServer, influx_database: str, make_influx_settings: SettingsFactory
+) -> None:
+    """influxd really answers MessagePack when asked (the default), and it reads as JSON does:
+    times, NaN-free floats to the last bit, Modes, missing fields, counts, errors."""
+    settings = make_influx_settings(influx_server.url, influx_database)
+    stores = {
+        kind: InfluxQLStore(settings.model_copy(update={"influxdb_answer_format": kind}))
+        for kind in ("msgpack", "json")
+    }
+    try:
+        loops = ["FMT1", "FMT.2", "FMT-3"]
+        rng = np.random.default_rng(5)
+        points = [
+            Point(
+                loop,
+                _seconds(s + 0.123456789 * k),
+                pv=float(rng.normal(50, 10)),
+                sp=None if s % 7 == 0 else 1e-300 * s,
+                op=float(rng.normal()) * 1e12,
+                mode=("AUT", "MAN", "CAS")[(s // 20 + k) % 3],
+            )
+            for k, loop in enumerate(loops)
+            for s in range(90)
+        ]
+        await stores["json"].write(points)
+        answers = {
+            kind: await store.query_raw_many(loops, BASE, _seconds(120))
+            for kind, store in stores.items()
+        }
+        for loop in loops:
+            a, b = answers["msgpack"][loop], answers["json"][loop]
+            assert len(a) == 90
+            assert a.t_ns.tolist() == b.t_ns.tolist()
+            for column in ("pv", "sp", "op"):
+                assert np.array_equal(getattr(a, column), getattr(b, column), equal_nan=True)
+            assert a.mode.tolist() == b.mode.tolist()
+        counts = {
+            kind: await store.minute_counts(loops, BASE, _seconds(120))
+            for kind, store in stores.items()
+        }
+        assert counts["msgpack"]["FMT1"].pv.tolist() == counts["json"]["FMT1"].pv.tolist()
+        assert counts["msgpack"]["FMT1"].pv.tolist() == [60, 30]
+        # the default really asks for MessagePack, and influxd 1.x really sends it
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                f"{influx_server.url}/query",
+                params={"db": influx_database},
+                data={"q": "SELECT FROM WHERE"},
+                headers=stores["msgpack"]._accept,
+            )
+        assert response.headers["content-type"].startswith("application/x-msgpack")
+        with pytest.raises(TimeSeriesError, match="error parsing query"):
+            await stores["msgpack"]._query(["SELECT FROM WHERE"])
+    finally:
+        for store in stores.values():
+            await store.close()
+
+
+def test_an_answer_that_is_not_messagepack_is_an_error_not_a_crash() -> None:
+    with pytest.raises(TimeSeriesError, match=r"not MessagePack|MessagePack int"):
+        parse_chunked_answer(QueryAnswer(b"\x01\x02<html>", msgpack=True), 1)
 
 
 async def test_samples_of_one_time_with_different_modes_page_without_loss(
@@ -368,15 +433,20 @@ class RowLimitedInfluxServer(InfluxServer):
         config.write_text(config.read_text().replace("max-row-limit = 0", "max-row-limit = 40"))
 
 
+@pytest.mark.parametrize("answer_format", ["msgpack", "json"])
 async def test_query_raw_many_reads_everything_past_the_servers_row_limit(
-    tmp_path: Path,
+    tmp_path: Path, answer_format: str
 ) -> None:
     server = RowLimitedInfluxServer("influxd", free_port(), tmp_path, rpc_port=free_port())
     server.write_config()
     server.start()
     try:
         server.create_database("limited")
-        settings = InfluxSettings(influxdb_url=server.url, influxdb_bucket="limited")
+        settings = InfluxSettings(
+            influxdb_url=server.url,
+            influxdb_bucket="limited",
+            influxdb_answer_format=answer_format,
+        )
         store = InfluxQLStore(settings)
         try:
             loops = ["FIC1", "FIC2", "FIC3"]

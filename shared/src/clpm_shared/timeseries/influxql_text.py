@@ -11,6 +11,7 @@ nothing for range comparisons on tags): a batch of raw reads is selected with
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from clpm_shared.timeseries.base import FIELDS, LOOP_TAG, MODE_TAG
 
@@ -41,9 +42,11 @@ def any_loop(loop_ids: Sequence[str]) -> str:
     return "(" + " OR ".join(loop_equals(loop_id) for loop_id in loop_ids) + ")"
 
 
+@lru_cache(maxsize=200_000)
 def _regex_literal(value: str) -> str:
     """``value`` matched literally inside an InfluxQL ``/regex/`` (RE2): every character that
-    is not a letter or digit escaped (``/`` included, which would end the literal)."""
+    is not a letter or digit escaped (``/`` included, which would end the literal). Cached: a
+    poll of 10,000 loops escapes every id again (0.1 s per poll without the cache)."""
     return "".join(c if c.isascii() and c.isalnum() else "\\" + c for c in value)
 
 
