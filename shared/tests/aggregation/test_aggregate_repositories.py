@@ -189,6 +189,24 @@ async def test_watermarks_initialize_once_and_advance_as_compare_and_set(
     assert marks == {loops[0]: later + timedelta(1), loops[1]: T0, loops[2]: later + timedelta(1)}
 
 
+async def test_watermarks_of_thousands_of_loops_move_in_one_compare_and_set(
+    sessions: Sessions,
+) -> None:
+    """More loops than an IN-list batch (one array parameter on PostgreSQL): all are read and
+    moved, and one stale expectation among them is counted as not moved."""
+    loops = [f"WM{next(_numbers):03d}_{i:04d}" for i in range(2_500)]
+    later = T0 + timedelta(minutes=1)
+    async with sessions() as session, session.begin():
+        repository = WatermarkRepository(session)
+        await repository.initialize(dict.fromkeys(loops, T0))
+        expected = dict.fromkeys(loops, T0)
+        expected[loops[1_700]] = later  # stale: the row holds T0
+        assert await repository.advance(expected, later) == len(loops) - 1
+        assert await repository.advance_within(loops, T0, later) == 1
+        marks = await repository.get(loops)
+    assert marks == dict.fromkeys(loops, later)
+
+
 async def test_advance_within_never_moves_a_watermark_older_than_the_window(
     sessions: Sessions,
 ) -> None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import String, any_, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,16 +28,32 @@ class WatermarkRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    @property
+    def _postgres(self) -> bool:
+        return self.session.bind is not None and self.session.bind.dialect.name == "postgresql"
+
+    def _batches(self, loop_ids: Sequence[str]) -> list[Sequence[str]]:
+        """``loop_ids`` in one piece on PostgreSQL (one array parameter: one prepared statement
+        whatever the count), else in IN-list batches."""
+        if self._postgres:
+            return [loop_ids] if loop_ids else []
+        return [loop_ids[offset : offset + _BATCH] for offset in range(0, len(loop_ids), _BATCH)]
+
+    def _among(self, loop_ids: Sequence[str]) -> Any:
+        """The loop is one of ``loop_ids`` (a batch of :meth:`_batches`)."""
+        if self._postgres:
+            return LoopWatermark.loop_id == any_(
+                literal(list(loop_ids), type_=postgresql.ARRAY(String))
+            )
+        return LoopWatermark.loop_id.in_(loop_ids)
+
     async def get(self, loop_ids: Sequence[str]) -> dict[str, datetime]:
         """Watermarks of the loops that have one."""
         wanted = sorted(set(loop_ids))
         found: dict[str, datetime] = {}
-        for offset in range(0, len(wanted), _BATCH):
-            batch = wanted[offset : offset + _BATCH]
+        for batch in self._batches(wanted):
             rows = await self.session.execute(
-                select(LoopWatermark.loop_id, LoopWatermark.watermark).where(
-                    LoopWatermark.loop_id.in_(batch)
-                )
+                select(LoopWatermark.loop_id, LoopWatermark.watermark).where(self._among(batch))
             )
             found.update({loop_id: mark for loop_id, mark in rows})
         return found
@@ -65,11 +82,10 @@ class WatermarkRepository:
         moved = 0
         now = datetime.now(UTC)
         for mark, loop_ids in by_value.items():
-            for offset in range(0, len(loop_ids), _BATCH):
-                batch = loop_ids[offset : offset + _BATCH]
+            for batch in self._batches(loop_ids):
                 result = await self.session.execute(
                     update(LoopWatermark)
-                    .where(LoopWatermark.loop_id.in_(batch), LoopWatermark.watermark == mark)
+                    .where(self._among(batch), LoopWatermark.watermark == mark)
                     .values(watermark=new, updated_at=now)
                     .execution_options(synchronize_session=False)
                 )
@@ -87,12 +103,11 @@ class WatermarkRepository:
         moved = 0
         now = datetime.now(UTC)
         wanted = sorted(set(loop_ids))
-        for offset in range(0, len(wanted), _BATCH):
-            batch = wanted[offset : offset + _BATCH]
+        for batch in self._batches(wanted):
             result = await self.session.execute(
                 update(LoopWatermark)
                 .where(
-                    LoopWatermark.loop_id.in_(batch),
+                    self._among(batch),
                     LoopWatermark.watermark >= not_before,
                     LoopWatermark.watermark < new,
                 )
