@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from sqlalchemy import text
+
 from clpm_aggregation.pipeline import run_units
 from clpm_aggregation.planning import WorkUnit
 from clpm_shared.db.repositories.leases import WorkLeaseRepository
@@ -147,3 +149,41 @@ async def test_replicas_started_together_share_the_loops_from_their_first_cycle(
     ]
     first = await asyncio.gather(*(replica.run_cycle() for replica in replicas))
     assert [report.loops for report in first] == [4, 4, 4]
+
+
+async def test_leases_are_renewed_once_half_a_lease_has_passed_not_at_every_poll(
+    influx: InfluxQLStore, database: Database, clock: TestClock
+) -> None:
+    """At the defaults (30-s polls, 90-s leases) every other poll renews: the others keep the
+    leases they hold (at least half a lease left) and write nothing to work_leases."""
+    loops = [f"LSE{k:02d}" for k in range(5)]
+    await influx.write(plant_points(loops, BASE, 10 * 60, seed=3, step_s=5.0))
+    service = make_service(influx, database, clock, instance_id="node-l:1", agg_lease_s=90.0)
+
+    async def expiry() -> set[object]:
+        async with database.sessions() as session:
+            rows = await session.execute(
+                text("SELECT DISTINCT expires_at FROM work_leases WHERE owner = 'node-l:1'")
+            )
+        return {row[0] for row in rows}
+
+    start = BASE + 2 * MINUTE + timedelta(seconds=1)
+    expiries = []
+    for poll in range(6):
+        clock.set(start + timedelta(seconds=30 * poll))
+        report = await service.run_cycle()
+        assert report.loops == len(loops)
+        [until] = await expiry()
+        expiries.append(until)
+    renewed_at = [until - timedelta(seconds=90) for until in expiries]
+    polls = [start + timedelta(seconds=30 * poll) for poll in range(6)]
+    # renewals at polls 0, 2, 4 (60 s apart); polls 1, 3, 5 keep the lease of the poll before
+    assert renewed_at == [polls[0], polls[0], polls[2], polls[2], polls[4], polls[4]]
+    for poll, until in zip(polls, expiries, strict=True):
+        assert (until - poll).total_seconds() >= 45  # never less than half a lease left
+
+    # a new loop renews at once
+    await influx.write(plant_points(["LSE99"], BASE, 10 * 60, seed=4, step_s=5.0))
+    clock.set(polls[5] + timedelta(seconds=30))
+    assert (await service.run_cycle()).loops == len(loops) + 1
+    assert await expiry() == {clock() + timedelta(seconds=90)}

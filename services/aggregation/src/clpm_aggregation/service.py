@@ -262,6 +262,11 @@ class AggregationService:
         self._registered: set[str] = set()
         self._stopping = asyncio.Event()
         self._last_renewal = 0.0
+        self._renewed_at: datetime | None = None
+        """Service-clock time of the last lease renewal (with ``_last_renewal``, its monotonic
+        time: a renewal is due when either says half a lease has passed)."""
+        self._held: list[str] | None = None
+        """The loops whose leases the last renewal or claim gave this instance."""
         self._joined = False
         self.join_settle_s = min(JOIN_SETTLE_S, self.interval_s)
 
@@ -344,6 +349,7 @@ class AggregationService:
             return await self._cycle()
         except BaseException:
             self.known_marks.clear()  # after a failure, read the watermarks again
+            self._held = None  # and renew the leases
             raise
 
     async def _cycle(self) -> CycleReport:
@@ -534,7 +540,16 @@ class AggregationService:
                 )
             live = [instance for instance in live if instance not in dead]
             until = now + self.lease
-            renewed = await leases.renew(self.instance_id, now, until)
+            # Renewing 10,000 leases is an UPDATE of 10,000 rows: done once half a lease has
+            # passed (every other 30-s poll at the defaults), not at every poll. In between the
+            # leases held stay valid (at least half a lease left) and the last renewal's list is
+            # used; new loops or a dead instance renew at once.
+            held = self._held
+            renew = held is None or self._renewal_due(now) or bool(new) or bool(dead)
+            if renew or held is None:
+                renewed = await leases.renew(self.instance_id, now, until)
+            else:
+                renewed = list(held)
             gone = [loop_id for loop_id in renewed if loop_id not in known]
             mine = [loop_id for loop_id in renewed if loop_id in known]
             fair = math.ceil(len(known) / max(1, len(live)))
@@ -555,17 +570,28 @@ class AggregationService:
                     break
                 free.sort(key=lambda loop_id: _spread(self.instance_id, loop_id))
                 mine.extend(await leases.claim(self.instance_id, free[:need], now, until))
-        self._last_renewal = time.monotonic()
+        if renew:
+            self._last_renewal, self._renewed_at = time.monotonic(), now
+        self._held = sorted(mine)
         for loop_id in gone:
             self.settled.pop(loop_id, None)
             self.known_marks.pop(loop_id, None)
         self.late_data.forget(gone)
         return sorted(mine), len(new)
 
+    def _renewal_due(self, now: datetime) -> bool:
+        """Half a lease has passed since the last renewal, by the monotonic or service clock."""
+        half = self.lease.total_seconds() / 2
+        return (
+            self._renewed_at is None
+            or (now - self._renewed_at).total_seconds() >= half
+            or time.monotonic() - self._last_renewal >= half
+        )
+
     async def _renew_if_due(self, owned: set[str]) -> None:
-        if time.monotonic() - self._last_renewal < self.lease.total_seconds() / 3:
-            return
         now = self.clock()
+        if not self._renewal_due(now):
+            return
         async with self.sessions() as session, session.begin():
             kept = await WorkLeaseRepository(session, SERVICE).renew(
                 self.instance_id, now, now + self.lease
@@ -573,8 +599,10 @@ class AggregationService:
             await HeartbeatRepository(session, SERVICE).beat(
                 self.instance_id, now, asdict(self.last_report)
             )
-        self._last_renewal = time.monotonic()
+        self._last_renewal, self._renewed_at = time.monotonic(), now
         lost = owned - set(kept)
+        if self._held is not None:
+            self._held = [loop_id for loop_id in self._held if loop_id not in lost]
         for loop_id in lost:
             self.known_marks.pop(loop_id, None)
         self.late_data.forget(sorted(lost))
