@@ -191,7 +191,7 @@ def settings(**overrides: Any) -> AggregationSettings:
         "agg_backfill_hours": None,
         "agg_chunk_minutes": 60,
         "agg_loops_per_query": 100,
-        "agg_lease_s": 3600.0,
+        # the default 90-s leases: the 30-s polls renew them as a running service does
     }
     values.update(overrides)
     return AggregationSettings(**values)
