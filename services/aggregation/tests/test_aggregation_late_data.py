@@ -15,9 +15,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clpm_aggregation.late_data import aggregated_counts, stale_ranges
+from clpm_aggregation.late_data import aggregated_counts, stale_ranges, suspects
 from clpm_shared.aggregation import BucketTable
-from clpm_shared.timeseries.base import NOT_COUNTED, MinuteCounts, Point
+from clpm_shared.timeseries.base import (
+    NOT_COUNTED,
+    MinuteCounts,
+    Point,
+    SampleTotaller,
+    count_totals,
+)
 from clpm_shared.timeseries.embedded import EmbeddedStore
 from clpm_shared.timeseries.influxql import InfluxQLStore
 from services.aggregation.tests.conftest import (
@@ -192,6 +198,53 @@ async def test_the_store_counts_equal_counts_of_the_raw_samples(
         assert mine.pv.tolist() != mine.op.tolist()  # the seed leaves some PV out
         assert len(mine.bucket_ns) == 5
         assert sum(mine.op.tolist()) == sum(1 for p in points if p.loop_id == loop_id)
+
+
+async def test_the_store_totals_equal_the_sums_of_its_minute_counts(
+    influx: InfluxQLStore, tmp_path: Path, loop_ids: list[str]
+) -> None:
+    points = plant_points(loop_ids, BASE, 4 * 60 + 17)
+    start, end = BASE + MINUTE, BASE + timedelta(minutes=5)
+    embedded = EmbeddedStore(tmp_path / "ts.db")
+    for store in (influx, embedded):
+        await store.write(points)
+        totals = await count_totals(store, [*loop_ids, "NODATA1"], start, end)
+        minutes = await store.minute_counts(loop_ids, start, end)
+        assert set(totals) == set(loop_ids)  # a loop without samples is absent
+        for loop_id in loop_ids:
+            counts = minutes[loop_id]
+            expected = [
+                NOT_COUNTED if column[0] == NOT_COUNTED else int(column.sum())
+                for column in (counts.pv, counts.sp, counts.op)
+            ]
+            assert list(totals[loop_id]) == expected
+            inside = [p for p in points if p.loop_id == loop_id and start <= p.time < end]
+            assert expected[0] == sum(1 for p in inside if p.pv is not None)
+    await embedded.close()
+    # influxd answers the totals itself: one row per loop
+    assert isinstance(influx, SampleTotaller)
+
+
+def test_only_loops_whose_total_exceeds_agg_1m_are_counted_minute_by_minute() -> None:
+    aggregated = aggregated_counts(
+        _table(
+            [
+                ("A", BASE, 60, 60, 60),
+                ("A", BASE + MINUTE, 60, 60, 60),
+                ("A", BASE + 5 * MINUTE, 60, 60, 60),  # outside the window: not summed
+                ("B", BASE, 60, 60, 60),
+                ("C", BASE, 60, 59, 60),
+            ]
+        )
+    )
+    totals = {
+        "A": (120, NOT_COUNTED, NOT_COUNTED),  # equal
+        "B": (61, NOT_COUNTED, NOT_COUNTED),  # one more PV
+        "C": (60, 60, 60),  # one more SP, counted by this store
+        "D": (5, NOT_COUNTED, NOT_COUNTED),  # no agg_1m row at all
+        "E": (0, NOT_COUNTED, NOT_COUNTED),
+    }
+    assert suspects(totals, aggregated, BASE, BASE + 2 * MINUTE) == ["B", "C", "D"]
 
 
 def _table(rows: list[tuple[str, datetime, int, int, int]]) -> BucketTable:

@@ -61,8 +61,10 @@ from clpm_shared.db.repositories.aggregates import AggregateRepository
 from clpm_shared.timeseries.base import (
     NOT_COUNTED,
     MinuteCounts,
+    SampleTotals,
     TimeSeriesStore,
     count_minutes,
+    count_totals,
     from_ns,
     to_ns,
 )
@@ -167,6 +169,34 @@ def stale_ranges(
         if run:
             ranges.append(_range(loop_id, run))
     return ranges
+
+
+def suspects(
+    totals: Mapping[str, SampleTotals],
+    aggregated: Mapping[str, Mapping[int, Counts]],
+    start: datetime,
+    end: datetime,
+) -> list[str]:
+    """Loops whose store holds more samples over ``[start, end)`` than agg_1m counted (pure).
+
+    Samples only ever arrive within the allowance, so the store's count of every minute is at
+    least agg_1m's, and a window whose total is no more than agg_1m's sum has no stale minute:
+    only the others need counting minute by minute. (Not for the reconciliation's hours, where
+    a retention may have removed samples of one minute while another gained some.)
+    """
+    start_ns, end_ns = to_ns(start), to_ns(end)
+    nothing: Mapping[int, Counts] = {}
+    found: list[str] = []
+    for loop_id, total in totals.items():
+        written = [0, 0, 0]
+        for bucket, counts in aggregated.get(loop_id, nothing).items():
+            if start_ns <= bucket < end_ns:
+                written[0] += counts[0]
+                written[1] += counts[1]
+                written[2] += counts[2]
+        if any(t != NOT_COUNTED and t > w for t, w in zip(total, written, strict=True)):
+            found.append(loop_id)
+    return sorted(found)
 
 
 def _same(counted: Counts, remembered: Counts) -> bool:
@@ -359,7 +389,7 @@ class LateDataChecker:
             start = first - self.lateness if previous is None else min(first, previous)
             windows[loop_id] = floor_to(start, MINUTE)
             until[loop_id] = first  # [first, after): read by this poll, counts known
-        found = await self._find(windows, until)
+        found = await self._find(windows, until, by_totals=True)
         for loop_id in due:
             self.checked_at[loop_id] = now
             self.check_from[loop_id] = started - self.lateness
@@ -419,9 +449,17 @@ class LateDataChecker:
         return report
 
     async def _find(
-        self, windows: Mapping[str, datetime], until: Mapping[str, datetime]
+        self,
+        windows: Mapping[str, datetime],
+        until: Mapping[str, datetime],
+        *,
+        by_totals: bool = False,
     ) -> list[StaleRange]:
-        """Stale minutes of each loop from ``windows[loop]`` to ``until[loop]``."""
+        """Stale minutes of each loop from ``windows[loop]`` to ``until[loop]``.
+
+        ``by_totals``: count each loop's window in one number first and count its minutes only
+        where that exceeds agg_1m's sum (:func:`suspects`).
+        """
         groups: dict[tuple[datetime, datetime], list[str]] = defaultdict(list)
         for loop_id, start in windows.items():
             end = until[loop_id]
@@ -429,7 +467,6 @@ class LateDataChecker:
                 groups[(start, end)].append(loop_id)
         found: list[StaleRange] = []
         for (start, end), loop_ids in groups.items():
-            counts = await count_minutes(self.store, loop_ids, start, end)
             aggregated: dict[str, Mapping[int, Counts]] = {}
             unknown: list[str] = []
             for loop_id in loop_ids:
@@ -443,6 +480,13 @@ class LateDataChecker:
                         "agg_1m", unknown, start, end, statistics=_COUNT_COLUMNS, mode_shares=False
                     )
                 aggregated.update(aggregated_counts(stored))
+            counted = loop_ids
+            if by_totals:
+                totals = await count_totals(self.store, loop_ids, start, end)
+                counted = suspects(totals, aggregated, start, end)
+                if not counted:
+                    continue
+            counts = await count_minutes(self.store, counted, start, end)
             found.extend(stale_ranges(counts, aggregated, until, self.known))
         return found
 

@@ -359,6 +359,44 @@ async def count_minutes(
     return {loop_id: MinuteCounts.of_series(series) for loop_id, series in raw.items()}
 
 
+SampleTotals = tuple[int, int, int]
+"""Samples carrying PV, SP and OP over a window (:data:`NOT_COUNTED` where not counted)."""
+
+
+@runtime_checkable
+class SampleTotaller(Protocol):
+    """A store that counts each loop's samples over a window in one number per field."""
+
+    async def sample_totals(
+        self, loop_ids: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, SampleTotals]:
+        """Samples carrying PV, SP and OP in ``[start, end)`` per loop (loops without any
+        absent); the fields :meth:`MinuteCounter.minute_counts` leaves uncounted are too."""
+        ...
+
+
+async def count_totals(
+    store: TimeSeriesStore, loop_ids: Sequence[str], start: datetime, end: datetime
+) -> dict[str, SampleTotals]:
+    """:meth:`SampleTotaller.sample_totals` when the store has it, else the minute counts'
+    sums."""
+    if isinstance(store, SampleTotaller):
+        return await store.sample_totals(loop_ids, start, end)
+    totals: dict[str, SampleTotals] = {}
+    for loop_id, counts in (await count_minutes(store, loop_ids, start, end)).items():
+        if counts.bucket_ns.size:
+            totals[loop_id] = (
+                _column_total(counts.pv),
+                _column_total(counts.sp),
+                _column_total(counts.op),
+            )
+    return totals
+
+
+def _column_total(column: IntArray) -> int:
+    return NOT_COUNTED if column.size and column[0] == NOT_COUNTED else int(column.sum())
+
+
 @runtime_checkable
 class LatestManyReader(Protocol):
     """A store that answers the newest values of many loops in one query."""

@@ -51,6 +51,7 @@ from clpm_shared.timeseries.base import (
     Point,
     RawPage,
     RawSeries,
+    SampleTotals,
     StoreUnavailableError,
     TimeRange,
     TimeSeriesError,
@@ -750,6 +751,32 @@ class InfluxQLStore:
         size = self.loops_per_query
         await asyncio.gather(*(read(wanted[i : i + size]) for i in range(0, len(wanted), size)))
         return {loop_id: result.get(loop_id) or MinuteCounts.empty(loop_id) for loop_id in wanted}
+
+    async def sample_totals(
+        self, loop_ids: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, SampleTotals]:
+        """Samples carrying PV over the window (``count(PV) GROUP BY loop_id``): one row per
+        loop travels. SP and OP are not counted, as in :meth:`minute_counts`."""
+        wanted = list(dict.fromkeys(validate_loop_id(i, "loop_ids") for i in loop_ids))
+        start_ns, end_ns = validate_window(start, end)
+        totals: dict[str, SampleTotals] = {}
+        if end_ns <= start_ns or not wanted:
+            return totals
+        asked = set(wanted)
+
+        async def read(batch: Sequence[str]) -> None:
+            statement = text.select_sample_totals(self._target, batch, start_ns, end_ns)
+            [blocks] = await self._plain_query([statement])
+            for block in blocks:
+                loop_id = block.tags.get(LOOP_TAG, "")
+                if loop_id not in asked or not block.values:
+                    continue
+                pv = block.values[0][block.columns.index("pv")] or 0
+                totals[loop_id] = (int(pv), NOT_COUNTED, NOT_COUNTED)
+
+        size = self.latest_loops_per_query
+        await asyncio.gather(*(read(wanted[i : i + size]) for i in range(0, len(wanted), size)))
+        return totals
 
     async def time_range(self, loop_id: str) -> TimeRange | None:
         validate_loop_id(loop_id)

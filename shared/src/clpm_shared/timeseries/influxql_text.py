@@ -110,6 +110,15 @@ def select_minute_counts(target: str, loop_ids: Sequence[str], start_ns: int, en
     )
 
 
+def select_sample_totals(target: str, loop_ids: Sequence[str], start_ns: int, end_ns: int) -> str:
+    """Samples carrying PV over the window per loop (column ``pv``): one row per loop."""
+    return (
+        f"SELECT count({quote_identifier(FIELDS[0])}) AS {quote_identifier('pv')} FROM {target} "
+        f"WHERE {loop_in(loop_ids)} AND {time_window(start_ns, end_ns)} "
+        f"GROUP BY {quote_identifier(LOOP_TAG)}"
+    )
+
+
 def select_latest_field_many(target: str, loop_ids: Sequence[str], field: str) -> str:
     """:func:`select_latest_field` of several loops, one series per loop."""
     return (
