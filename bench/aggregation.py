@@ -309,9 +309,11 @@ async def measure_cycle(
     }
 
 
-STEADY_WARMUP_POLLS = 4
-"""Polls before the measured ones: the allowance windows of the first ones reach back before
-the first minute this service wrote (as after a restart), read from agg_1m."""
+STEADY_WARMUP_POLLS = 10
+"""Polls before the measured ones. The allowance windows of a fresh service reach back before
+the first minute it wrote (as after a restart), so its checks read agg_1m until they start
+after it: about (AGG_LATENESS_S + 2 x AGG_LATE_CHECK_INTERVAL_S) / 30 s + 2 = 10 polls at the
+defaults. Fewer warm-up polls measure the restart, not the steady state."""
 
 
 def steady_minutes(polls: int) -> int:
