@@ -16,7 +16,7 @@ samples, then measures (every figure is printed as one JSON object):
   (loops x 30 s / AGG_RECONCILE_INTERVAL_S of the loops over AGG_RECONCILE_HOURS) is counted.
 * ``defaults_poll`` and ``lateness0_poll``: the steady state -- consecutive 30-s polls (the
   clock moves 30 s per poll, each poll aggregates a minute holding 30 s of samples, the
-  late-data state carries over from poll to poll, the first four polls are a warm-up) at the
+  late-data state carries over from poll to poll, the first ten polls are a warm-up) at the
   defaults and at AGG_LATENESS_S=0, in alternating rounds (``--steady-rounds``); median and
   mean over the polls and CPU per poll. Each poll
   carries its share of the allowance check and a reconciliation slice.
