@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -445,3 +446,41 @@ async def test_a_late_sample_found_by_the_poll_that_completes_its_hour_reaches_t
     assert hours[(loop, BASE)]["pv_max"] == 777.0
     hour = reference_buckets(everything, timedelta(hours=1))[(loop, BASE)]
     assert hours[(loop, BASE)]["pv_count"] == hour["pv_count"]
+
+
+class CountingEmbeddedStore(EmbeddedStore):
+    """The real embedded store, counting its minute-count queries (a spy, not a mock)."""
+
+    minute_count_calls = 0
+
+    async def minute_counts(
+        self, loop_ids: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, MinuteCounts]:
+        self.minute_count_calls += 1
+        return await super().minute_counts(loop_ids, start, end)
+
+
+async def test_the_allowance_on_a_store_without_totals_counts_each_window_once(
+    tmp_path: Path, database: Database, clock: TestClock, loop_ids: list[str]
+) -> None:
+    store = CountingEmbeddedStore(tmp_path / "ts.db")
+    try:
+        loop = loop_ids[0]
+        points = plant_points([loop], BASE, 5 * 60)
+        await store.write(points)
+        clock.set(BASE + timedelta(minutes=5, seconds=10))
+        service = make_service(
+            store, database, clock, agg_lateness_s=120.0, agg_reconcile_hours=0.0
+        )
+        await service.run_cycle()
+        late = spiked(plant_points([loop], BASE + 4 * MINUTE + timedelta(seconds=30.5), 1), 900.0)
+        await store.write(late + plant_points([loop], BASE + 5 * MINUTE, 60, seed=9))
+        clock.set(BASE + timedelta(minutes=6, seconds=10))
+        store.minute_count_calls = 0
+        report = await service.run_cycle()
+        assert report.late_minutes == 1
+        assert store.minute_count_calls == 1  # no totals pass that sums the same counts
+        rows = await stored_rows(database, "agg_1m", [loop], BASE, BASE + 5 * MINUTE)
+        assert rows[(loop, BASE + 4 * MINUTE)]["pv_max"] == 900.0
+    finally:
+        await store.close()

@@ -61,6 +61,7 @@ from clpm_shared.db.repositories.aggregates import AggregateRepository
 from clpm_shared.timeseries.base import (
     NOT_COUNTED,
     MinuteCounts,
+    SampleTotaller,
     SampleTotals,
     TimeSeriesStore,
     count_minutes,
@@ -457,8 +458,9 @@ class LateDataChecker:
     ) -> list[StaleRange]:
         """Stale minutes of each loop from ``windows[loop]`` to ``until[loop]``.
 
-        ``by_totals``: count each loop's window in one number first and count its minutes only
-        where that exceeds agg_1m's sum (:func:`suspects`).
+        ``by_totals``: on a store that counts totals itself (:class:`SampleTotaller`), count
+        each loop's window in one number first and its minutes only where that exceeds agg_1m's
+        sum (:func:`suspects`).
         """
         groups: dict[tuple[datetime, datetime], list[str]] = defaultdict(list)
         for loop_id, start in windows.items():
@@ -481,7 +483,8 @@ class LateDataChecker:
                     )
                 aggregated.update(aggregated_counts(stored))
             counted = loop_ids
-            if by_totals:
+            # a store without its own totals would sum the same minute counts: count once
+            if by_totals and isinstance(self.store, SampleTotaller):
                 totals = await count_totals(self.store, loop_ids, start, end)
                 counted = suspects(totals, aggregated, start, end)
                 if not counted:
