@@ -544,9 +544,8 @@ class AggregationService:
             # passed (every other 30-s poll at the defaults), not at every poll. In between the
             # leases held stay valid (at least half a lease left) and the last renewal's list is
             # used; new loops or a dead instance renew at once.
-            held = self._held
-            renew = held is None or self._renewal_due(now) or bool(new) or bool(dead)
-            if renew or held is None:
+            held = None if self._renewal_due(now) or new or dead else self._held
+            if held is None:
                 renewed = await leases.renew(self.instance_id, now, until)
             else:
                 renewed = list(held)
@@ -570,7 +569,7 @@ class AggregationService:
                     break
                 free.sort(key=lambda loop_id: _spread(self.instance_id, loop_id))
                 mine.extend(await leases.claim(self.instance_id, free[:need], now, until))
-        if renew:
+        if held is None:  # renewed
             self._last_renewal, self._renewed_at = time.monotonic(), now
         self._held = sorted(mine)
         for loop_id in gone:
