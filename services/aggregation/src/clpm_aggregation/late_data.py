@@ -65,7 +65,6 @@ from clpm_shared.timeseries.base import (
     SampleTotals,
     TimeSeriesStore,
     count_minutes,
-    count_totals,
     from_ns,
     to_ns,
 )
@@ -351,25 +350,15 @@ class LateDataChecker:
         """A unit committed the minutes ``[start, end)`` of ``loop_ids`` (rows in ``table``)."""
         self.written.record(table, loop_ids, start, end)
 
-    async def check_allowance(
-        self,
-        started: datetime,
-        before: Mapping[str, datetime],
-        after: Mapping[str, datetime],
-    ) -> LateDataReport | None:
-        """Count the allowance of the loops due (``started``: the poll's start, ``before``: the
-        watermarks then, ``after``: now) and correct what is stale; None when none is due."""
-        found = await self.find_allowance(started, before)
-        return None if found is None else await self.correct(found, after)
-
     async def find_allowance(
         self, started: datetime, before: Mapping[str, datetime]
     ) -> AllowanceFindings | None:
-        """The count half of :meth:`check_allowance`, for the loops due at the poll's start.
+        """Count the allowance of the loops due at the poll's start (``started``; ``before``:
+        the watermarks then); None when no loop is due.
 
-        It reads only minutes below each loop's watermark at the poll's start (``before``), so
-        it can run while the poll aggregates the new minutes; :meth:`correct` then recomputes
-        what it found, once the poll's units are done. None when no loop is due.
+        It reads only minutes below each loop's watermark at the poll's start, so it can run
+        while the poll aggregates the new minutes; :meth:`correct` then recomputes what it
+        found, once the poll's units are done.
         """
         now = self.clock()
         if self.lateness <= timedelta(0):
@@ -485,7 +474,7 @@ class LateDataChecker:
             counted = loop_ids
             # a store without its own totals would sum the same minute counts: count once
             if by_totals and isinstance(self.store, SampleTotaller):
-                totals = await count_totals(self.store, loop_ids, start, end)
+                totals = await self.store.sample_totals(loop_ids, start, end)
                 counted = suspects(totals, aggregated, start, end)
                 if not counted:
                     continue

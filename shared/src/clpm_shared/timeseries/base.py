@@ -375,28 +375,6 @@ class SampleTotaller(Protocol):
         ...
 
 
-async def count_totals(
-    store: TimeSeriesStore, loop_ids: Sequence[str], start: datetime, end: datetime
-) -> dict[str, SampleTotals]:
-    """:meth:`SampleTotaller.sample_totals` when the store has it, else the minute counts'
-    sums."""
-    if isinstance(store, SampleTotaller):
-        return await store.sample_totals(loop_ids, start, end)
-    totals: dict[str, SampleTotals] = {}
-    for loop_id, counts in (await count_minutes(store, loop_ids, start, end)).items():
-        if counts.bucket_ns.size:
-            totals[loop_id] = (
-                _column_total(counts.pv),
-                _column_total(counts.sp),
-                _column_total(counts.op),
-            )
-    return totals
-
-
-def _column_total(column: IntArray) -> int:
-    return NOT_COUNTED if column.size and column[0] == NOT_COUNTED else int(column.sum())
-
-
 @runtime_checkable
 class LatestManyReader(Protocol):
     """A store that answers the newest values of many loops in one query."""
