@@ -14,6 +14,7 @@ import httpx
 import numpy as np
 import pytest
 
+from clpm_aggregation.planning import complete_end, minute_offsets
 from clpm_shared.timeseries.influxql import InfluxQLStore
 from services.aggregation.tests.conftest import (
     BASE,
@@ -72,6 +73,48 @@ async def test_minutes_equal_numpy_and_influxdb_group_by(
                         assert got[key] == theirs, (loop_id, start, key)
 
 
+async def test_spread_polls_write_each_minute_once_with_half_the_loops_per_poll(
+    influx: InfluxQLStore, database: Database, clock: TestClock, loop_ids: list[str]
+) -> None:
+    """AGG_SPREAD_MIN_LOOPS reached: at 30-s polls each loop's minutes are written at the
+    poll of its slot (half the loops per poll), each minute once and equal to the reference."""
+    loops = [f"{loop_ids[0]}.s{k}" for k in range(24)]
+    points = plant_points(loops, BASE, 7 * 60)
+    await influx.write(points)
+    service = make_service(
+        influx,
+        database,
+        clock,
+        polling_interval=30_000,
+        agg_lateness_s=120.0,
+        agg_spread_min_loops=10,
+    )
+    offsets = minute_offsets(loops, timedelta(seconds=30))
+    assert 0 < sum(1 for offset in offsets.values() if offset) < len(loops)
+    advanced_per_poll: list[set[str]] = []
+    marks: dict[str, datetime] = {}
+    for k in range(10):
+        now = BASE + timedelta(minutes=1, seconds=5 + 30 * k)
+        clock.set(now)
+        await service.run_cycle()
+        current = dict(service.known_marks)
+        assert current == {loop: complete_end(now, offsets[loop]) for loop in loops}
+        advanced_per_poll.append({loop for loop in loops if current[loop] != marks.get(loop)})
+        marks = current
+    # after the first poll, every poll wrote the minute of one slot's loops, alternating
+    late_slot = {loop for loop, offset in offsets.items() if offset}
+    assert advanced_per_poll[1:] == [
+        late_slot if k % 2 else set(loops) - late_slot for k in range(1, 10)
+    ]
+    rows = await stored_rows(database, "agg_1m", loops, BASE - MINUTE, BASE + timedelta(hours=1))
+    expected = {
+        key: want for key, want in reference_buckets(points).items() if key[1] < marks[key[0]]
+    }
+    assert set(rows) == set(expected)
+    for key, want in expected.items():
+        assert_matches(rows[key], want)
+
+
 async def test_hours_equal_direct_statistics_over_the_raw_points(
     influx: InfluxQLStore, database: Database, clock: TestClock, loop_ids: list[str]
 ) -> None:
@@ -109,9 +152,22 @@ async def test_a_late_point_recomputes_its_minute(
     late = [p for p in plant_points([loop], BASE + 4 * MINUTE + timedelta(seconds=30.5), 1)]
     late = [type(p)(p.loop_id, p.time, pv=1000.0, sp=p.sp, op=p.op, mode=p.mode) for p in late]
     await influx.write(late)  # arrives ~100 s after its timestamp: within the 120 s allowance
-    clock.set(BASE + timedelta(minutes=6, seconds=10))
-    await service.run_cycle()
-    after = await stored_rows(database, "agg_1m", [loop], BASE, BASE + 6 * MINUTE)
+    # 30-s polls: the loop's count check comes once per AGG_LATE_CHECK_INTERVAL_S (default)
+    check_interval = timedelta(seconds=service.settings.agg_late_check_interval_s)
+    corrected_at = None
+    poll = BASE + timedelta(minutes=5, seconds=40)
+    while poll <= BASE + timedelta(minutes=5, seconds=10) + check_interval + timedelta(seconds=30):
+        clock.set(poll)
+        await service.run_cycle()
+        rows = await stored_rows(database, "agg_1m", [loop], BASE, BASE + 5 * MINUTE)
+        if rows[minute4]["pv_count"] != before["pv_count"]:
+            corrected_at = poll
+            break
+        poll += timedelta(seconds=30)
+    assert corrected_at is not None, "the late sample was never counted"
+    # within the documented bound: AGG_LATENESS_S + AGG_LATE_CHECK_INTERVAL_S after its time
+    assert corrected_at - late[0].time <= timedelta(seconds=120) + check_interval
+    after = await stored_rows(database, "agg_1m", [loop], BASE, BASE + 5 * MINUTE)
     assert after[minute4]["pv_count"] == before["pv_count"] + 1
     assert after[minute4]["pv_max"] == 1000.0
     assert_matches(after[minute4], reference_buckets(points + late)[minute4])

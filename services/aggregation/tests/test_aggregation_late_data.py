@@ -52,7 +52,9 @@ async def test_a_late_sample_within_the_allowance_changes_its_minute_without_a_r
     points = plant_points([loop, other], BASE, 5 * 60)
     await influx.write(points)
     clock.set(BASE + timedelta(minutes=5, seconds=10))
-    service = make_service(influx, database, clock, agg_lateness_s=120.0)
+    service = make_service(
+        influx, database, clock, agg_lateness_s=120.0, agg_late_check_interval_s=60.0
+    )
     database.install_write_counter()
     first = await service.run_cycle()
     assert first.samples == len(points)
@@ -310,7 +312,9 @@ async def test_the_allowance_check_compares_with_what_it_wrote_and_after_a_resta
     points = plant_points([loop], BASE, 6 * 60)
     await influx.write(points)
     clock.set(BASE + timedelta(minutes=5, seconds=10))
-    service = make_service(influx, database, clock, agg_lateness_s=120.0)
+    service = make_service(
+        influx, database, clock, agg_lateness_s=120.0, agg_late_check_interval_s=60.0
+    )
     await service.run_cycle()
     # agg_1m's row of minute 4 claims more samples than it has: a check that read agg_1m would
     # take the late sample below for one of them; the check compares with what it wrote
@@ -329,7 +333,9 @@ async def test_the_allowance_check_compares_with_what_it_wrote_and_after_a_resta
 
     # a restarted process has nothing in memory: it compares with agg_1m's rows (were it to
     # take a minute it did not write for an empty one, minute 4 would be recomputed too)
-    restarted = make_service(influx, database, clock, agg_lateness_s=120.0)
+    restarted = make_service(
+        influx, database, clock, agg_lateness_s=120.0, agg_late_check_interval_s=60.0
+    )
     minute5 = BASE + 5 * MINUTE
     later = spiked(plant_points([loop], minute5 + timedelta(seconds=20.5), 1), -700.0)
     await influx.write(later)
@@ -466,7 +472,12 @@ async def test_the_allowance_on_a_store_without_totals_counts_each_window_once(
         await store.write(points)
         clock.set(BASE + timedelta(minutes=5, seconds=10))
         service = make_service(
-            store, database, clock, agg_lateness_s=120.0, agg_reconcile_hours=0.0
+            store,
+            database,
+            clock,
+            agg_lateness_s=120.0,
+            agg_reconcile_hours=0.0,
+            agg_late_check_interval_s=60.0,  # the loop is checked at the next poll
         )
         await service.run_cycle()
         late = spiked(plant_points([loop], BASE + 4 * MINUTE + timedelta(seconds=30.5), 1), 900.0)

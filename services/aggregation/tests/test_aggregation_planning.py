@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 from clpm_aggregation.planning import (
     HEAD_START,
+    backlog_minutes,
     final_bound,
     final_hours,
     floor_to,
     head_start_units,
+    minute_offsets,
     plan_units,
     read_start,
 )
@@ -122,3 +124,55 @@ def test_a_loop_far_behind_gets_its_newest_minutes_first_and_only_once() -> None
     assert (later.read_start, later.end) == (newest, newest + 2 * MIN)
     # the catch-up still plans every minute from the watermark on: nothing skipped
     assert [u.watermark for u in plan({"NEW": T}, now)] == [T, T + timedelta(hours=1)]
+
+
+def test_spread_offsets_are_stable_slots_of_the_polls_in_a_minute() -> None:
+    loops = [f"TIC{i:04d}" for i in range(2000)]
+    offsets = minute_offsets(loops, timedelta(seconds=30))
+    assert set(offsets.values()) == {timedelta(0), timedelta(seconds=30)}
+    assert offsets == minute_offsets(reversed(loops), timedelta(seconds=30))  # per id, stable
+    late = sum(1 for offset in offsets.values() if offset)
+    assert 900 <= late <= 1100  # about half the loops each poll
+    quarter = minute_offsets(loops, timedelta(seconds=15))
+    assert set(quarter.values()) == {timedelta(seconds=15 * k) for k in range(4)}
+    # one poll per minute (or fewer): nothing to spread
+    assert minute_offsets(loops, timedelta(seconds=60)) == {}
+    assert minute_offsets(loops, timedelta(minutes=5)) == {}
+
+
+def test_a_spread_loop_is_planned_up_to_the_minute_current_at_its_offset() -> None:
+    marks = {"A": T, "B": T}
+    offsets = {"B": timedelta(seconds=30)}
+    # 10 s into minute 3: A's minutes 0-2 are complete; B waits for its poll 30 s later
+    units = plan(marks, T + timedelta(minutes=3, seconds=10), offsets=offsets)
+    assert {(u.loop_ids, u.end) for u in units} == {(("A",), T + 3 * MIN), (("B",), T + 2 * MIN)}
+    units = plan(marks, T + timedelta(minutes=3, seconds=40), offsets=offsets)
+    assert {(u.loop_ids, u.end) for u in units} == {(("A", "B"), T + 3 * MIN)}
+    # the backlog follows the same ends
+    assert backlog_minutes(marks, T + timedelta(minutes=3, seconds=10), offsets) == 3 + 2
+
+
+def test_spread_polls_write_every_minute_once_and_share_the_loops() -> None:
+    """30-s polls over 10 minutes: each loop's minutes are planned back to back, each once,
+    at most one poll after the minute ended; each poll reads the minute of one half."""
+    loops = [f"FIC{i:03d}" for i in range(400)]
+    poll = timedelta(seconds=30)
+    offsets = minute_offsets(loops, poll)
+    marks = dict.fromkeys(loops, T)
+    written: dict[str, list[tuple[datetime, datetime]]] = {loop: [] for loop in loops}
+    per_poll: list[int] = []
+    for k in range(1, 21):
+        now = T + timedelta(seconds=7) + k * poll
+        units = plan(marks, now, offsets=offsets)
+        per_poll.append(sum(len(u.loop_ids) for u in units))
+        for unit in units:
+            for loop in unit.loop_ids:
+                assert unit.watermark == marks[loop]
+                assert unit.end <= floor_to(now, MIN)  # complete minutes only
+                assert now - unit.end < MIN + poll  # written at most one poll late
+                written[loop].append((unit.watermark, unit.end))
+                marks[loop] = unit.end
+    for windows in written.values():
+        assert windows[0][0] == T
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(windows))  # no gap, no overlap
+    assert all(150 <= n <= 250 for n in per_poll[2:]), per_poll  # half the loops per poll

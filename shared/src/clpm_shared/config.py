@@ -406,9 +406,19 @@ class AggregationSettings(BaseSettings):
         "allowance on every poll (the former behaviour).",
     )
     agg_late_check_interval_s: Annotated[float, Field(ge=0, le=86400)] = Field(
-        default=60.0,
+        default=300.0,
         description="Seconds between two count checks of a loop's lateness allowance "
-        "('counts'); each poll checks the loops whose slot in this interval has come.",
+        "('counts'); each poll checks the loops whose slot in this interval has come. A late "
+        "sample is corrected within AGG_LATENESS_S + this after its time; shorter intervals "
+        "cost influxd more (60 s: +15 % CPU per poll at 10,000 loops, 300 s: within noise).",
+    )
+    agg_spread_min_loops: Annotated[int, Field(ge=0)] = Field(
+        default=1000,
+        description="From this many leased loops on, the loops are spread over the polls of "
+        "each minute (a stable slot per loop): each poll aggregates the minute just ended of "
+        "its share of the loops, so no poll reads every loop's minute while the next reads "
+        "nothing. A loop's minute is written up to (60 s / POLLING_INTERVAL - 1) polls later. "
+        "0: always; a number above the plant's loops: never.",
     )
     agg_reconcile_hours: Annotated[float, Field(ge=0, le=720)] = Field(
         default=3.0,

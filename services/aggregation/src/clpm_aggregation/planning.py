@@ -6,6 +6,13 @@ Rules (all times UTC, minute-aligned):
   minutes are aggregated: a unit ends at most at the start of the current minute, so a
   partial minute is never written and the watermark never passes a minute that can still
   receive on-time samples.
+* **Spread** (:func:`minute_offsets`): with polls every ``P`` < 1 min, a loop may be given a
+  stable offset ``k P`` (``k`` < ``1 min / P``, from a hash of its id); its units then end at
+  the start of the minute current at ``now - k P``. Each poll of a minute then reads the minute
+  just ended of its share of the loops, instead of the first poll reading every loop's and the
+  next one nothing: the same samples per poll as with ``P``-long reads of every loop, in a
+  fraction of the series (influxd and the client pay per series read as much as per sample).
+  A loop's minute is written at most ``k P`` later; the rules above hold for each loop.
 * A unit re-reads from ``floor_minute(min(W, T_prev - L))`` where ``L`` is the lateness
   allowance and ``T_prev`` the time of the previous read up to ``W``: every sample that arrives
   at most ``L`` after its timestamp is therefore read at least once after it arrived, and its
@@ -29,8 +36,9 @@ sample that arrived since), so the rules above hold unchanged.
 from __future__ import annotations
 
 import math
+import zlib
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -70,6 +78,20 @@ class WorkUnit:
         return (self.end - self.read_start).total_seconds()
 
 
+def minute_offsets(loop_ids: Iterable[str], poll: timedelta) -> dict[str, timedelta]:
+    """Each loop's spread offset ``k P`` (module rules): ``k`` = CRC-32 of its id modulo the
+    ``floor(1 min / P)`` polls of a minute; empty when a minute holds a single poll."""
+    slots = int(MINUTE / poll) if poll > timedelta(0) else 1
+    if slots <= 1:
+        return {}
+    return {loop_id: poll * (zlib.crc32(loop_id.encode()) % slots) for loop_id in loop_ids}
+
+
+def complete_end(now: datetime, offset: timedelta | None = None) -> datetime:
+    """End of the complete minutes a loop with this spread offset is aggregated up to."""
+    return floor_to(now - offset if offset else now, MINUTE)
+
+
 def read_start(watermark: datetime, settled: datetime | None, lateness: timedelta) -> datetime:
     """Start of the re-read for a loop at ``watermark`` (see the module rules).
 
@@ -107,8 +129,10 @@ def plan_units(
     max_samples_per_unit: int,
     samples_per_loop_s: float = 1.0,
     loops_per_query: int = 100,
+    offsets: Mapping[str, timedelta] | None = None,
 ) -> list[WorkUnit]:
-    """Units that bring every loop's watermark up to the start of the current minute.
+    """Units that bring every loop's watermark up to the start of the current minute (of
+    ``now`` less the loop's spread offset in ``offsets``, when it has one).
 
     A loop's backlog is cut at the chunk grid; its successive units assume the previous one
     committed (each commit is a compare-and-set, so if one fails the later ones fail too and
@@ -118,19 +142,23 @@ def plan_units(
     read about ``max_samples_per_unit`` samples, in multiples of ``loops_per_query``, and a
     window is split into at least :data:`MIN_UNITS` units so that reads overlap writes.
     """
-    complete_end = floor_to(now, MINUTE)
-    groups: dict[tuple[datetime, datetime], list[str]] = defaultdict(list)
+    shifted = offsets or {}
+    ends = {shift: complete_end(now, shift) for shift in set(shifted.values())}
+    current = complete_end(now)
+    groups: dict[tuple[datetime, datetime, datetime], list[str]] = defaultdict(list)
     for loop_id, watermark in watermarks.items():
-        if watermark >= complete_end:
+        shift = shifted.get(loop_id)
+        target = current if shift is None else ends[shift]
+        if watermark >= target:
             continue
         start = read_start(watermark, settled.get(loop_id), lateness)
-        groups[(start, watermark)].append(loop_id)
+        groups[(start, watermark, target)].append(loop_id)
     units: list[WorkUnit] = []
-    for (start, watermark), loop_ids in groups.items():
+    for (start, watermark, target), loop_ids in groups.items():
         ordered = sorted(loop_ids)
         mark, begin = watermark, start
-        while mark < complete_end:
-            end = min(complete_end, floor_to(mark, chunk) + chunk)
+        while mark < target:
+            end = min(target, floor_to(mark, chunk) + chunk)
             window_s = (end - begin).total_seconds()
             size = loops_per_unit(
                 window_s, samples_per_loop_s, max_samples_per_unit, loops_per_query
@@ -152,10 +180,18 @@ def loops_per_unit(window_s: float, samples_per_loop_s: float, max_samples: int,
     return max(floor, math.floor(max_samples / expected))
 
 
-def backlog_minutes(watermarks: Mapping[str, datetime], now: datetime) -> int:
-    """Loop-minutes between each loop's watermark and the start of the current minute."""
-    complete_end = floor_to(now, MINUTE)
-    return sum(max(0, int((complete_end - mark) / MINUTE)) for mark in watermarks.values())
+def backlog_minutes(
+    watermarks: Mapping[str, datetime],
+    now: datetime,
+    offsets: Mapping[str, timedelta] | None = None,
+) -> int:
+    """Loop-minutes between each loop's watermark and the end of its complete minutes."""
+    shifted = offsets or {}
+    ends = {offset: complete_end(now, offset) for offset in {*shifted.values(), timedelta(0)}}
+    return sum(
+        max(0, int((ends[shifted.get(loop_id, timedelta(0))] - mark) / MINUTE))
+        for loop_id, mark in watermarks.items()
+    )
 
 
 def initial_watermark(oldest: datetime, chunk: timedelta) -> datetime:
@@ -190,25 +226,23 @@ def head_start_units(
     behind: ``[max(end - HEAD_START, ahead_until), end)`` with ``end`` the start of the
     current minute (``ahead_until``: where the loop's last head start ended). Each unit's
     ``watermark`` is its read start; they are written without touching the watermarks."""
-    complete_end = floor_to(now, MINUTE)
+    newest_end = floor_to(now, MINUTE)
     groups: dict[datetime, list[str]] = defaultdict(list)
     for loop_id, watermark in watermarks.items():
         if not far_behind(watermark, now):
             continue
-        begin = max(complete_end - HEAD_START, ahead_until.get(loop_id, watermark))
-        if begin < complete_end:
+        begin = max(newest_end - HEAD_START, ahead_until.get(loop_id, watermark))
+        if begin < newest_end:
             groups[begin].append(loop_id)
     units: list[WorkUnit] = []
     for begin, loop_ids in sorted(groups.items()):
         ordered = sorted(loop_ids)
         size = loops_per_unit(
-            (complete_end - begin).total_seconds(),
+            (newest_end - begin).total_seconds(),
             samples_per_loop_s,
             max_samples_per_unit,
             loops_per_query,
         )
         for offset in range(0, len(ordered), size):
-            units.append(
-                WorkUnit(tuple(ordered[offset : offset + size]), begin, begin, complete_end)
-            )
+            units.append(WorkUnit(tuple(ordered[offset : offset + size]), begin, begin, newest_end))
     return units

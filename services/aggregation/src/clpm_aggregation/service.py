@@ -34,7 +34,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -52,6 +52,7 @@ from clpm_aggregation.planning import (
     floor_to,
     head_start_units,
     initial_watermark,
+    minute_offsets,
     plan_units,
 )
 from clpm_aggregation.progress import ProgressMeter
@@ -251,6 +252,9 @@ class AggregationService:
         self.chunk = timedelta(minutes=settings.agg_chunk_minutes)
         self.lease = timedelta(seconds=settings.agg_lease_s)
         self.interval_s = settings.polling_interval / 1000.0
+        self.poll = timedelta(milliseconds=settings.polling_interval)
+        self._offsets: dict[str, timedelta] = {}
+        """Spread offsets computed so far (stable per loop id)."""
         self.settled: dict[str, datetime] = {}
         self.ahead_until: dict[str, datetime] = {}
         """Where each loop's last head start ended (minutes written ahead of its watermark)."""
@@ -361,7 +365,7 @@ class AggregationService:
         mine, report.new_loops = await self.coordinate(now)
         marks = await self.watermarks(mine, now)
         report.loops = len(marks)
-        backlog = backlog_minutes(marks, now)
+        backlog = backlog_minutes(marks, now, self.spread(marks))
         meter = ProgressMeter(backlog, label="catch-up")
         owned = set(marks)
         before = dict(marks)
@@ -477,6 +481,16 @@ class AggregationService:
             )
         return behind
 
+    def spread(self, marks: Mapping[str, datetime]) -> dict[str, timedelta]:
+        """The spread offsets of the loops (``planning.minute_offsets``); none below
+        ``AGG_SPREAD_MIN_LOOPS`` loops."""
+        if len(marks) < max(1, self.settings.agg_spread_min_loops):
+            return {}
+        missing = [loop_id for loop_id in marks if loop_id not in self._offsets]
+        if missing:
+            self._offsets.update(minute_offsets(missing, self.poll))
+        return {loop_id: self._offsets[loop_id] for loop_id in marks if loop_id in self._offsets}
+
     def plan(self, marks: dict[str, datetime]) -> list[WorkUnit]:
         return plan_units(
             marks,
@@ -487,6 +501,7 @@ class AggregationService:
             max_samples_per_unit=self.max_samples_per_unit,
             samples_per_loop_s=self.samples_per_loop_s,
             loops_per_query=self.settings.agg_loops_per_query,
+            offsets=self.spread(marks),
         )
 
     def _learn_rate(self, outcome: UnitOutcome) -> None:
