@@ -16,10 +16,17 @@ samples, then measures (every figure is printed as one JSON object):
   (loops x 30 s / AGG_RECONCILE_INTERVAL_S of the loops over AGG_RECONCILE_HOURS) is counted.
 * ``defaults_poll`` and ``lateness0_poll``: the steady state -- consecutive 30-s polls (the
   clock moves 30 s per poll, each poll aggregates a minute holding 30 s of samples, the
-  late-data state carries over from poll to poll, the first ten polls are a warm-up) at the
+  late-data state carries over from poll to poll, the first 26 polls are a warm-up) at the
   defaults and at AGG_LATENESS_S=0, in alternating rounds (``--steady-rounds``); median and
   mean over the polls and CPU per poll. Each poll
   carries its share of the allowance check and a reconciliation slice.
+* ``live_polls`` and ``live_polls_unspread``: the service at the defaults as it runs -- 30-s
+  polls over 1-Hz samples, nothing put back between polls (the clock moves 30 s per poll, 26
+  warm-up polls), with the loops spread over the polls of a minute (AGG_SPREAD_MIN_LOOPS
+  reached: each poll aggregates the minute just ended of half the loops, 300,000 samples) and,
+  as the baseline in the same run, not spread (the poll after a minute boundary aggregates
+  every loop's minute, 600,000 samples, the next one nothing). Median over all polls, median
+  of the polls that read samples, CPU per poll. ``--only-live`` measures these alone.
 * ``default_lateness_cycle``: the former default, AGG_LATE_DATA=reread with AGG_LATENESS_S=120,
   which re-reads 2 minutes on every poll.
 * ``compute``: the bucket computation alone on the cycle's 300,000 rows: numpy ``reduceat``
@@ -40,6 +47,7 @@ import asyncio
 import cProfile
 import json
 import logging
+import math
 import os
 import shutil
 import statistics
@@ -309,11 +317,125 @@ async def measure_cycle(
     }
 
 
-STEADY_WARMUP_POLLS = 10
+_DEFAULTS = AggregationSettings()
+STEADY_WARMUP_POLLS = (
+    math.ceil((_DEFAULTS.agg_lateness_s + 2 * _DEFAULTS.agg_late_check_interval_s) / 30.0) + 2
+)
 """Polls before the measured ones. The allowance windows of a fresh service reach back before
 the first minute it wrote (as after a restart), so its checks read agg_1m until they start
-after it: about (AGG_LATENESS_S + 2 x AGG_LATE_CHECK_INTERVAL_S) / 30 s + 2 = 10 polls at the
-defaults. Fewer warm-up polls measure the restart, not the steady state."""
+after it: about (AGG_LATENESS_S + 2 x AGG_LATE_CHECK_INTERVAL_S) / 30 s + 2 polls (26 at the
+defaults). Fewer warm-up polls measure the restart, not the steady state."""
+
+T_LIVE = T1 + timedelta(hours=4)
+"""Start of the 1-Hz samples of ``live_polls``: the reconciliation's 3 hours before it hold no
+samples of the other measurements."""
+
+
+def live_seconds(polls: int) -> int:
+    """Seconds of 1-Hz samples from T_LIVE that ``live_polls`` aggregates."""
+    return 30 * (STEADY_WARMUP_POLLS + polls) + 60
+
+
+async def measure_live_polls(
+    store: InfluxQLStore,
+    sessions: async_sessionmaker[AsyncSession],
+    loops: list[str],
+    polls: int,
+    spread: bool,
+    parties: dict[str, int],
+) -> dict[str, Any]:
+    """The service at the defaults as it runs: 30-s polls over samples at 1 Hz.
+
+    Nothing is put back between polls: the clock moves 30 s per poll from ``T_LIVE + 5 s`` and
+    the service decides what each poll reads. With ``spread`` (AGG_SPREAD_MIN_LOOPS reached)
+    each poll aggregates the minute just ended of about half the loops; without it the poll
+    after a minute boundary aggregates every loop's minute and the next one nothing.
+    """
+    await reset_watermarks(sessions, loops, T_LIVE)
+    clock = FixedClock(T_LIVE)
+    service = AggregationService(
+        settings(
+            agg_lateness_s=_DEFAULTS.agg_lateness_s,
+            agg_late_data="counts",
+            agg_reconcile_hours=_DEFAULTS.agg_reconcile_hours,
+            agg_spread_min_loops=_DEFAULTS.agg_spread_min_loops if spread else 10**9,
+        ),
+        store,
+        sessions,
+        instance_id="bench:1",
+        clock=clock,
+    )
+    service.known_marks.update(dict.fromkeys(loops, T_LIVE))
+    durations: list[float] = []
+    samples: list[int] = []
+    cpu: dict[str, float] = {}
+    for k in range(STEADY_WARMUP_POLLS + polls):
+        clock.now = T_LIVE + timedelta(seconds=5 + 30 * k)
+        before = cpu_snapshot(parties, {"bench": os.getpid()})
+        started = time.perf_counter()
+        report = await service.run_cycle()
+        elapsed = time.perf_counter() - started
+        if k < STEADY_WARMUP_POLLS:
+            continue
+        for name, spent in cpu_spent(before, cpu_snapshot(parties, {"bench": os.getpid()})).items():
+            cpu[name] = cpu.get(name, 0.0) + spent / polls
+        assert report.late_minutes == 0, report
+        durations.append(elapsed)
+        samples.append(report.samples)
+    # every loop-minute that ended during the measured polls was read once, by one of them
+    assert sum(samples) % 60 == 0, samples  # whole minutes of 1-Hz samples
+    assert sum(samples) >= len(loops) * 60 * (polls // 2 - 1), samples
+    reading = [d for d, n in zip(durations, samples, strict=True) if n]
+    return {
+        **percentiles(durations),
+        "mean_s": round(statistics.mean(durations), 3),
+        "reading_polls_median_s": round(statistics.median(reading), 3) if reading else None,
+        "cpu_s_per_poll": {name: round(seconds, 2) for name, seconds in cpu.items()},
+        "polls_s": [round(d, 3) for d in durations],
+        "samples_per_poll": samples,
+    }
+
+
+async def measure_live_pair(
+    store: InfluxQLStore,
+    sessions: async_sessionmaker[AsyncSession],
+    loops: list[str],
+    polls: int,
+    parties: dict[str, int],
+    rounds: int,
+) -> dict[str, dict[str, Any]]:
+    """``live_polls`` spread and not (the baseline: every loop's minute at one poll), in
+    alternating rounds over the same samples (the later round rewrites the same agg_1m rows)."""
+    runs: dict[str, list[dict[str, Any]]] = {"live_polls": [], "live_polls_unspread": []}
+    for round_ in range(rounds):
+        order = [True, False] if round_ % 2 == 0 else [False, True]
+        for spread in order:
+            name = "live_polls" if spread else "live_polls_unspread"
+            runs[name].append(
+                await measure_live_polls(store, sessions, loops, polls, spread, parties)
+            )
+    result: dict[str, dict[str, Any]] = {}
+    for name, measured in runs.items():
+        durations = [poll for run in measured for poll in run["polls_s"]]
+        reading = [
+            poll
+            for run in measured
+            for poll, n in zip(run["polls_s"], run["samples_per_poll"], strict=True)
+            if n
+        ]
+        result[name] = {
+            **percentiles(durations),
+            "mean_s": round(statistics.mean(durations), 3),
+            "reading_polls_median_s": round(statistics.median(reading), 3),
+            "cpu_s_per_poll": {
+                party: round(statistics.mean(run["cpu_s_per_poll"][party] for run in measured), 2)
+                for party in measured[0]["cpu_s_per_poll"]
+            },
+            "polls_s": durations,
+            "samples_per_poll": [n for run in measured for n in run["samples_per_poll"]],
+            "rounds": rounds,
+        }
+    return result
 
 
 def steady_minutes(polls: int) -> int:
@@ -628,6 +750,45 @@ def chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[offset : offset + size]
 
 
+async def measure_poll_models(
+    store: InfluxQLStore,
+    sessions: async_sessionmaker[AsyncSession],
+    loops: list[str],
+    parties: dict[str, int],
+    args: argparse.Namespace,
+    result: dict[str, Any],
+) -> None:
+    """``cycle``, ``server_side``, ``defaults_cycle``, ``default_lateness_cycle``, the steady
+    polls and ``compute`` (module docs), into ``result``."""
+    profiler = cProfile.Profile() if args.profile else None
+    result["cycle"] = await measure_cycle(
+        store, sessions, loops, args.repeats, 0.0, parties, profiler
+    )
+    if profiler is not None:
+        profiler.dump_stats(args.profile)
+    if not args.skip_server_side:
+        result["server_side"] = await measure_server_side(store, sessions, loops, args.repeats)
+    # steady state before T1: the minutes of the allowance are in agg_1m already
+    async with sessions() as session, session.begin():
+        before = await store.query_raw_many(loops, T1 - timedelta(minutes=3), T1)
+        await AggregateRepository(session).upsert("agg_1m", minute_buckets(before).buckets)
+        del before
+    result["defaults_cycle"] = await measure_cycle(
+        store, sessions, loops, args.repeats, 120.0, parties, late_data="counts"
+    )
+    result["default_lateness_cycle"] = await measure_cycle(
+        store, sessions, loops, max(1, args.repeats // 2), 120.0, parties
+    )
+    result.update(
+        await measure_steady_pair(
+            store, sessions, loops, args.steady_polls, parties, args.steady_rounds
+        )
+    )
+    raw = await store.query_raw_many(loops, T1, T1 + timedelta(minutes=1))
+    result["compute"] = measure_compute(raw, args.repeats)
+    del raw
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loops", type=int, default=10_000)
@@ -654,6 +815,17 @@ async def main() -> None:
         default=2,
         help="rounds the steady polls are split in, the two settings alternating",
     )
+    parser.add_argument(
+        "--live-polls", type=int, default=8, help="measured polls of live_polls per round"
+    )
+    parser.add_argument(
+        "--live-rounds", type=int, default=2, help="rounds of live_polls, spread and not"
+    )
+    parser.add_argument(
+        "--only-live",
+        action="store_true",
+        help="measure live_polls only (skips cycle, defaults_cycle, the steady polls, compute)",
+    )
     parser.add_argument("--profile", help="write a cProfile of the measured 30-s cycles here")
     args = parser.parse_args()
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
@@ -663,13 +835,18 @@ async def main() -> None:
     result: dict[str, Any] = {"loops": args.loops, "fields": 3, "rate_hz": 1}
     servers = start_servers()
     try:
-        # the polled minute: 30 s of samples at T1, and 150 s before it (lateness re-read)
-        result["write_cycle_data"] = await write_lines(
-            servers.influx, loops, T1 - timedelta(seconds=150), 180, 250
-        )
+        if not args.only_live:
+            # the polled minute: 30 s of samples at T1, and 150 s before it (lateness re-read)
+            result["write_cycle_data"] = await write_lines(
+                servers.influx, loops, T1 - timedelta(seconds=150), 180, 250
+            )
         # the minutes after it for the steady polls, 30 s of samples each
-        for minute in range(1, steady_minutes(args.steady_polls) + 1):
+        for minute in range(1, 0 if args.only_live else steady_minutes(args.steady_polls) + 1):
             await write_lines(servers.influx, loops, T1 + timedelta(minutes=minute), 30, 500)
+        # 1-Hz samples for the live polls
+        result["write_live_data"] = await write_lines(
+            servers.influx, loops, T_LIVE, live_seconds(args.live_polls), 20
+        )
         if args.settle:
             await asyncio.sleep(args.settle)
         influx_settings = InfluxSettings(
@@ -687,35 +864,13 @@ async def main() -> None:
                 "influxd": server_pid(servers.influx),
                 "postgres": server_pid(servers.postgres),
             }
-            profiler = cProfile.Profile() if args.profile else None
-            result["cycle"] = await measure_cycle(
-                store, sessions, loops, args.repeats, 0.0, parties, profiler
-            )
-            if profiler is not None:
-                profiler.dump_stats(args.profile)
-            if not args.skip_server_side:
-                result["server_side"] = await measure_server_side(
-                    store, sessions, loops, args.repeats
-                )
-            # steady state before T1: the minutes of the allowance are in agg_1m already
-            async with sessions() as session, session.begin():
-                before = await store.query_raw_many(loops, T1 - timedelta(minutes=3), T1)
-                await AggregateRepository(session).upsert("agg_1m", minute_buckets(before).buckets)
-                del before
-            result["defaults_cycle"] = await measure_cycle(
-                store, sessions, loops, args.repeats, 120.0, parties, late_data="counts"
-            )
-            result["default_lateness_cycle"] = await measure_cycle(
-                store, sessions, loops, max(1, args.repeats // 2), 120.0, parties
-            )
             result.update(
-                await measure_steady_pair(
-                    store, sessions, loops, args.steady_polls, parties, args.steady_rounds
+                await measure_live_pair(
+                    store, sessions, loops, args.live_polls, parties, args.live_rounds
                 )
             )
-            raw = await store.query_raw_many(loops, T1, T1 + timedelta(minutes=1))
-            result["compute"] = measure_compute(raw, args.repeats)
-            del raw
+            if not args.only_live:
+                await measure_poll_models(store, sessions, loops, parties, args, result)
         finally:
             await engine.dispose()
         if not args.skip_backfill:
@@ -734,13 +889,18 @@ async def main() -> None:
         await store.close()
     finally:
         stop_servers(servers)
-    cycle, server = result["cycle"], result.get("server_side")
+    cycle, server = result.get("cycle"), result.get("server_side")
+
+    def within_target(name: str) -> bool | None:
+        return result[name]["median_s"] <= 1.5 if name in result else None
+
     result["targets"] = {
-        "cycle_median_le_1_5_s": cycle["median_s"] <= 1.5,
-        "defaults_cycle_median_le_1_5_s": result["defaults_cycle"]["median_s"] <= 1.5,
-        "defaults_poll_median_le_1_5_s": result["defaults_poll"]["median_s"] <= 1.5,
+        "live_polls_median_le_1_5_s": within_target("live_polls"),
+        "cycle_median_le_1_5_s": within_target("cycle"),
+        "defaults_cycle_median_le_1_5_s": within_target("defaults_cycle"),
+        "defaults_poll_median_le_1_5_s": within_target("defaults_poll"),
         "cycle_beats_server_side": None
-        if server is None
+        if server is None or cycle is None
         else cycle["median_s"] < server["median_s"],
         "backfill_ge_450k_lines_per_s": (
             result["backfill"]["lines_per_s"] >= 450_000 if "backfill" in result else None
