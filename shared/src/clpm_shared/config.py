@@ -410,14 +410,15 @@ class AggregationSettings(BaseSettings):
         description="Seconds between two count checks of a loop's lateness allowance "
         "('counts'); each poll checks the loops whose slot in this interval has come. A late "
         "sample is corrected within AGG_LATENESS_S + this after its time; shorter intervals "
-        "cost influxd more (60 s: +15 % CPU per poll at 10,000 loops, 300 s: within noise).",
+        "cost more (60 s: +10-25 % CPU per poll at 10,000 loops; 300 s: within the noise).",
     )
     agg_spread_min_loops: Annotated[int, Field(ge=0)] = Field(
         default=1000,
         description="From this many leased loops on, the loops are spread over the polls of "
         "each minute (a stable slot per loop): each poll aggregates the minute just ended of "
         "its share of the loops, so no poll reads every loop's minute while the next reads "
-        "nothing. A loop's minute is written up to (60 s / POLLING_INTERVAL - 1) polls later. "
+        "nothing: the same work per minute (a little more: twice the commits), split over its "
+        "polls. A loop's minute is written up to (60 s / POLLING_INTERVAL - 1) polls later. "
         "0: always; a number above the plant's loops: never.",
     )
     agg_reconcile_hours: Annotated[float, Field(ge=0, le=720)] = Field(

@@ -10,9 +10,8 @@ Rules (all times UTC, minute-aligned):
   stable offset ``k P`` (``k`` < ``1 min / P``, from a hash of its id); its units then end at
   the start of the minute current at ``now - k P``. Each poll of a minute then reads the minute
   just ended of its share of the loops, instead of the first poll reading every loop's and the
-  next one nothing: the same samples per poll as with ``P``-long reads of every loop, in a
-  fraction of the series (influxd and the client pay per series read as much as per sample).
-  A loop's minute is written at most ``k P`` later; the rules above hold for each loop.
+  next one nothing: the same work per minute, split over its polls. A loop's minute is written
+  at most ``k P`` later; the rules above hold for each loop.
 * A unit re-reads from ``floor_minute(min(W, T_prev - L))`` where ``L`` is the lateness
   allowance and ``T_prev`` the time of the previous read up to ``W``: every sample that arrives
   at most ``L`` after its timestamp is therefore read at least once after it arrived, and its
