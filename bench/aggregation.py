@@ -201,6 +201,8 @@ def settings(**overrides: Any) -> AggregationSettings:
         "agg_chunk_minutes": 60,
         "agg_loops_per_query": 100,
         # the default 90-s leases: the 30-s polls renew them as a running service does
+        # the poll models aggregate every loop at each poll; live_polls sets its own spread
+        "agg_spread_min_loops": 10**9,
     }
     values.update(overrides)
     return AggregationSettings(**values)
