@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -91,6 +91,15 @@ def complete_end(now: datetime, offset: timedelta | None = None) -> datetime:
     return floor_to(now - offset if offset else now, MINUTE)
 
 
+def complete_ends(
+    now: datetime, offsets: Mapping[str, timedelta] | None
+) -> Callable[[str], datetime]:
+    """Per loop id, its :func:`complete_end` (with its offset in ``offsets``, if any)."""
+    shifted = offsets or {}
+    ends = {offset: complete_end(now, offset) for offset in {*shifted.values(), timedelta(0)}}
+    return lambda loop_id: ends[shifted.get(loop_id, timedelta(0))]
+
+
 def read_start(watermark: datetime, settled: datetime | None, lateness: timedelta) -> datetime:
     """Start of the re-read for a loop at ``watermark`` (see the module rules).
 
@@ -141,13 +150,10 @@ def plan_units(
     read about ``max_samples_per_unit`` samples, in multiples of ``loops_per_query``, and a
     window is split into at least :data:`MIN_UNITS` units so that reads overlap writes.
     """
-    shifted = offsets or {}
-    ends = {shift: complete_end(now, shift) for shift in set(shifted.values())}
-    current = complete_end(now)
+    end_of = complete_ends(now, offsets)
     groups: dict[tuple[datetime, datetime, datetime], list[str]] = defaultdict(list)
     for loop_id, watermark in watermarks.items():
-        shift = shifted.get(loop_id)
-        target = current if shift is None else ends[shift]
+        target = end_of(loop_id)
         if watermark >= target:
             continue
         start = read_start(watermark, settled.get(loop_id), lateness)
@@ -185,11 +191,9 @@ def backlog_minutes(
     offsets: Mapping[str, timedelta] | None = None,
 ) -> int:
     """Loop-minutes between each loop's watermark and the end of its complete minutes."""
-    shifted = offsets or {}
-    ends = {offset: complete_end(now, offset) for offset in {*shifted.values(), timedelta(0)}}
+    end_of = complete_ends(now, offsets)
     return sum(
-        max(0, int((ends[shifted.get(loop_id, timedelta(0))] - mark) / MINUTE))
-        for loop_id, mark in watermarks.items()
+        max(0, int((end_of(loop_id) - mark) / MINUTE)) for loop_id, mark in watermarks.items()
     )
 
 
