@@ -252,7 +252,6 @@ class AggregationService:
         self.chunk = timedelta(minutes=settings.agg_chunk_minutes)
         self.lease = timedelta(seconds=settings.agg_lease_s)
         self.interval_s = settings.polling_interval / 1000.0
-        self.poll = timedelta(milliseconds=settings.polling_interval)
         self._offsets: dict[str, timedelta] = {}
         """Spread offsets computed so far (stable per loop id)."""
         self.settled: dict[str, datetime] = {}
@@ -365,7 +364,8 @@ class AggregationService:
         mine, report.new_loops = await self.coordinate(now)
         marks = await self.watermarks(mine, now)
         report.loops = len(marks)
-        backlog = backlog_minutes(marks, now, self.spread(marks))
+        offsets = self.spread(marks)
+        backlog = backlog_minutes(marks, now, offsets)
         meter = ProgressMeter(backlog, label="catch-up")
         owned = set(marks)
         before = dict(marks)
@@ -407,7 +407,7 @@ class AggregationService:
         allowance = asyncio.create_task(self.late_data.find_allowance(now, before))
         try:
             while not self.stopping:
-                units = self.plan(marks)
+                units = self.plan(marks, offsets)
                 if not units:
                     break
                 if await self._head_start(marks, report):
@@ -482,16 +482,16 @@ class AggregationService:
         return behind
 
     def spread(self, marks: Mapping[str, datetime]) -> dict[str, timedelta]:
-        """The spread offsets of the loops (``planning.minute_offsets``); none below
-        ``AGG_SPREAD_MIN_LOOPS`` loops."""
+        """The spread offsets of the loops (``planning.minute_offsets``), once per cycle; none
+        below ``AGG_SPREAD_MIN_LOOPS`` loops."""
         if len(marks) < max(1, self.settings.agg_spread_min_loops):
             return {}
         missing = [loop_id for loop_id in marks if loop_id not in self._offsets]
         if missing:
-            self._offsets.update(minute_offsets(missing, self.poll))
+            self._offsets.update(minute_offsets(missing, timedelta(seconds=self.interval_s)))
         return {loop_id: self._offsets[loop_id] for loop_id in marks if loop_id in self._offsets}
 
-    def plan(self, marks: dict[str, datetime]) -> list[WorkUnit]:
+    def plan(self, marks: dict[str, datetime], offsets: Mapping[str, timedelta]) -> list[WorkUnit]:
         return plan_units(
             marks,
             self.settled,
@@ -501,7 +501,7 @@ class AggregationService:
             max_samples_per_unit=self.max_samples_per_unit,
             samples_per_loop_s=self.samples_per_loop_s,
             loops_per_query=self.settings.agg_loops_per_query,
-            offsets=self.spread(marks),
+            offsets=offsets,
         )
 
     def _learn_rate(self, outcome: UnitOutcome) -> None:
