@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import functools
 import json
 import logging
 import math
@@ -54,7 +55,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -408,17 +409,17 @@ async def measure_live_pair(
 ) -> dict[str, dict[str, Any]]:
     """``live_polls`` spread and not (the baseline: every loop's minute at one poll), in
     alternating rounds over the same samples (the later round rewrites the same agg_1m rows)."""
-    runs: dict[str, list[dict[str, Any]]] = {"live_polls": [], "live_polls_unspread": []}
-    for round_ in range(rounds):
-        order = [True, False] if round_ % 2 == 0 else [False, True]
-        for spread in order:
-            name = "live_polls" if spread else "live_polls_unspread"
-            runs[name].append(
-                await measure_live_polls(store, sessions, loops, polls, spread, parties)
+    runs = await alternating_rounds(
+        {
+            name: functools.partial(
+                measure_live_polls, store, sessions, loops, polls, spread, parties
             )
+            for name, spread in (("live_polls", True), ("live_polls_unspread", False))
+        },
+        rounds,
+    )
     result: dict[str, dict[str, Any]] = {}
     for name, measured in runs.items():
-        durations = [poll for run in measured for poll in run["polls_s"]]
         reading = [
             poll
             for run in measured
@@ -426,18 +427,39 @@ async def measure_live_pair(
             if n
         ]
         result[name] = {
-            **percentiles(durations),
-            "mean_s": round(statistics.mean(durations), 3),
+            **pooled_polls(measured, rounds),
             "reading_polls_median_s": round(statistics.median(reading), 3),
-            "cpu_s_per_poll": {
-                party: round(statistics.mean(run["cpu_s_per_poll"][party] for run in measured), 2)
-                for party in measured[0]["cpu_s_per_poll"]
-            },
-            "polls_s": durations,
             "samples_per_poll": [n for run in measured for n in run["samples_per_poll"]],
-            "rounds": rounds,
         }
     return result
+
+
+async def alternating_rounds(
+    variants: dict[str, Callable[[], Awaitable[dict[str, Any]]]], rounds: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Each variant once per round, in reverse order in odd rounds: influxd compacts the
+    bench's samples for minutes, and whichever variant always ran first would pay for more."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
+    for round_ in range(rounds):
+        names = list(variants) if round_ % 2 == 0 else list(variants)[::-1]
+        for name in names:
+            runs[name].append(await variants[name]())
+    return runs
+
+
+def pooled_polls(measured: list[dict[str, Any]], rounds: int) -> dict[str, Any]:
+    """The polls of several runs as one: percentiles and mean, mean CPU per poll."""
+    durations = [poll for run in measured for poll in run["polls_s"]]
+    return {
+        **percentiles(durations),
+        "mean_s": round(statistics.mean(durations), 3),
+        "cpu_s_per_poll": {
+            party: round(statistics.mean(run["cpu_s_per_poll"][party] for run in measured), 2)
+            for party in measured[0]["cpu_s_per_poll"]
+        },
+        "polls_s": durations,
+        "rounds": rounds,
+    }
 
 
 def steady_minutes(polls: int) -> int:
@@ -510,34 +532,18 @@ async def measure_steady_pair(
     rounds: int,
 ) -> dict[str, dict[str, Any]]:
     """``defaults_poll`` and ``lateness0_poll`` in alternating rounds (defaults first in even
-    rounds, lateness 0 first in odd ones): influxd compacts the samples written for the bench
-    for minutes, and whichever setting ran first would pay for more of it."""
-    settings_of = {"defaults_poll": 120.0, "lateness0_poll": 0.0}
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in settings_of}
+    rounds, lateness 0 first in odd ones)."""
     per_round = max(1, polls // rounds)
-    for round_ in range(rounds):
-        names = list(settings_of) if round_ % 2 == 0 else list(settings_of)[::-1]
-        for name in names:
-            runs[name].append(
-                await measure_steady_polls(
-                    store, sessions, loops, per_round, settings_of[name], parties
-                )
+    runs = await alternating_rounds(
+        {
+            name: functools.partial(
+                measure_steady_polls, store, sessions, loops, per_round, lateness_s, parties
             )
-    result: dict[str, dict[str, Any]] = {}
-    for name, measured in runs.items():
-        durations = [poll for run in measured for poll in run["polls_s"]]
-        cpu = {
-            party: round(statistics.mean(run["cpu_s_per_poll"][party] for run in measured), 2)
-            for party in measured[0]["cpu_s_per_poll"]
-        }
-        result[name] = {
-            **percentiles(durations),
-            "mean_s": round(statistics.mean(durations), 3),
-            "cpu_s_per_poll": cpu,
-            "polls_s": durations,
-            "rounds": rounds,
-        }
-    return result
+            for name, lateness_s in (("defaults_poll", 120.0), ("lateness0_poll", 0.0))
+        },
+        rounds,
+    )
+    return {name: pooled_polls(measured, rounds) for name, measured in runs.items()}
 
 
 def bucket_table_of_server_answer(answer: dict[str, Any]) -> BucketTable:
