@@ -70,6 +70,53 @@ async def test_two_instances_split_the_loops_and_write_each_minute_once_then_one
         assert_matches(rows[key], want)
 
 
+async def test_a_due_lease_renewal_runs_after_the_first_unit_and_a_late_one_before_reading(
+    influx: InfluxQLStore, database: Database, clock: TestClock
+) -> None:
+    """The renewal due every other poll (30-s polls, 90-s leases) is committed after the poll's
+    first unit, so the next units are read meanwhile instead of waiting for it. A poll that
+    comes late (a quarter of the lease or less left) renews before it reads anything."""
+    loops = [f"LRN{k:02d}" for k in range(4)]
+    await influx.write(plant_points(loops, BASE, 10 * 60, seed=9, step_s=5.0))
+    service = make_service(influx, database, clock, instance_id="node-r:1", agg_lease_s=90.0)
+
+    async def transactions() -> tuple[int, int]:
+        """The transaction that last wrote the leases, and the one that moved the watermarks."""
+        async with database.sessions() as session:
+            lease = await session.scalar(
+                text("SELECT max(xmin::text::bigint) FROM work_leases WHERE owner = 'node-r:1'")
+            )
+            mark = await session.scalar(
+                text(
+                    "SELECT min(xmin::text::bigint) FROM loop_watermarks WHERE loop_id LIKE 'LRN%'"
+                )
+            )
+        return int(lease), int(mark)
+
+    first = BASE + 2 * MINUTE + timedelta(seconds=1)
+    for seconds in (0, 30):
+        clock.set(first + timedelta(seconds=seconds))
+        await service.run_cycle()
+    due = first + timedelta(seconds=60)  # 60 s after the renewal: due, 30 s of lease left
+    clock.set(due)
+    report = await service.run_cycle()
+    assert report.units == 1
+    assert report.buckets_written == len(loops)
+    lease, mark = await transactions()
+    assert lease > mark  # renewed after the unit's commit
+    async with database.sessions() as session:
+        expiry = await WorkLeaseRepository(session, "aggregation").owners(due)
+    assert expiry == {"node-r:1": len(loops)}
+
+    late = due + timedelta(seconds=70)  # 70 s after the renewal: 20 s (< a quarter) left
+    clock.set(late)
+    report = await service.run_cycle()
+    assert report.units == 1
+    assert report.buckets_written == len(loops)
+    lease, mark = await transactions()
+    assert lease < mark  # renewed in the coordination, before the unit was read
+
+
 async def test_two_writers_racing_on_the_same_units_commit_each_once(
     influx: InfluxQLStore, database: Database, clock: TestClock
 ) -> None:

@@ -423,6 +423,7 @@ class AggregationService:
         if meter.logged:
             meter.finish()
         if not self.stopping:
+            await self._renew_if_due(owned)  # a cycle without units renews here
             if found is not None:
                 report.add_late(await self.late_data.correct(found, marks))
             report.add_late(await self.late_data.reconcile(marks))
@@ -556,10 +557,13 @@ class AggregationService:
             live = [instance for instance in live if instance not in dead]
             until = now + self.lease
             # Renewing 10,000 leases is an UPDATE of 10,000 rows: done once half a lease has
-            # passed (every other 30-s poll at the defaults), not at every poll. In between the
-            # leases held stay valid (at least half a lease left) and the last renewal's list is
-            # used; new loops or a dead instance renew at once.
-            held = None if self._renewal_due(now) or new or dead else self._held
+            # passed (every other 30-s poll at the defaults), not at every poll, and then not
+            # here but after the cycle's first unit (``_renew_if_due``), while the next units
+            # are read. Until then the last renewal's list is used: those leases are still
+            # valid. Here renew the first cycle, new loops, a dead instance, and leases with
+            # less than a quarter left (a late cycle: they may have expired and been claimed).
+            renew_now = self._held is None or new or dead or self._renewal_due(now, 0.75)
+            held = None if renew_now else self._held
             if held is None:
                 renewed = await leases.renew(self.instance_id, now, until)
             else:
@@ -593,13 +597,14 @@ class AggregationService:
         self.late_data.forget(gone)
         return sorted(mine), len(new)
 
-    def _renewal_due(self, now: datetime) -> bool:
-        """Half a lease has passed since the last renewal, by the monotonic or service clock."""
-        half = self.lease.total_seconds() / 2
+    def _renewal_due(self, now: datetime, fraction: float = 0.5) -> bool:
+        """``fraction`` of a lease has passed since the last renewal, by the monotonic or
+        service clock."""
+        passed = self.lease.total_seconds() * fraction
         return (
             self._renewed_at is None
-            or (now - self._renewed_at).total_seconds() >= half
-            or time.monotonic() - self._last_renewal >= half
+            or (now - self._renewed_at).total_seconds() >= passed
+            or time.monotonic() - self._last_renewal >= passed
         )
 
     async def _renew_if_due(self, owned: set[str]) -> None:
