@@ -24,7 +24,9 @@ and minute, computed by the store) with the counts in ``agg_1m``:
   slice of the loops each cycle, so that every loop is reconciled once per
   ``AGG_RECONCILE_INTERVAL_S``. It finds samples later than the allowance (a historian that
   delivers in batches, a restarted collector) that would otherwise stay missing until a manual
-  backfill.
+  backfill. Its counts too run while the poll aggregates: they stop at the loop's watermark
+  when the poll started, or where the allowance's count of the same poll starts (so no minute
+  is found twice), and what they find is recomputed after the units.
 
 The agg_1m side of the comparison comes from memory where it can (:class:`WrittenCounts`: the
 counts of the minutes this process wrote itself, over the last ``L + 2 I + 2`` minutes); loops
@@ -232,6 +234,31 @@ class AllowanceFindings:
     loops: int
     """Loops checked."""
     ranges: list[StaleRange]
+    starts: dict[str, datetime] = field(default_factory=dict)
+    """Per loop checked, where its count started (the reconciliation stops there)."""
+
+
+@dataclass(frozen=True)
+class ReconciliationFindings:
+    """What the count half of a reconciliation slice found
+    (:meth:`LateDataChecker.find_reconciliation`), and where the slices go on once it is
+    corrected."""
+
+    loops: int
+    """Loops reconciled."""
+    ranges: list[StaleRange]
+    at: datetime
+    credit: float
+    cursor: int
+    horizon: datetime
+
+
+@dataclass(frozen=True)
+class LateFindings:
+    """Both checks' counts of one poll (:meth:`LateDataChecker.find`)."""
+
+    allowance: AllowanceFindings | None
+    reconciliation: ReconciliationFindings | None
 
 
 @dataclass
@@ -383,7 +410,19 @@ class LateDataChecker:
         for loop_id in due:
             self.checked_at[loop_id] = now
             self.check_from[loop_id] = started - self.lateness
-        return AllowanceFindings(len(due), found)
+        return AllowanceFindings(len(due), found, windows)
+
+    async def find(self, started: datetime, before: Mapping[str, datetime]) -> LateFindings:
+        """The allowance's counts, then the reconciliation's, both below the watermarks at the
+        poll's start (``before``): they run while the poll aggregates its new minutes, and
+        :meth:`correct` and :meth:`reconcile` recompute what they found after the units.
+
+        A loop checked by both reconciles up to where its allowance count started, so no
+        minute is found, and recomputed, twice.
+        """
+        allowance = await self.find_allowance(started, before)
+        checked = allowance.starts if allowance is not None else {}
+        return LateFindings(allowance, await self.find_reconciliation(before, checked))
 
     async def correct(
         self, found: AllowanceFindings, marks: Mapping[str, datetime]
@@ -396,33 +435,56 @@ class LateDataChecker:
             await self._correct(ranges, marks, "lateness allowance", report)
         return report
 
-    async def reconcile(self, marks: Mapping[str, datetime]) -> LateDataReport | None:
-        """Reconcile the next slice of loops over the horizon; None when off or none due."""
+    async def find_reconciliation(
+        self, before: Mapping[str, datetime], checked: Mapping[str, datetime]
+    ) -> ReconciliationFindings | None:
+        """Count the next slice of loops over the horizon, up to each loop's watermark at the
+        poll's start (``before``) or, for a loop whose allowance this poll counts from
+        ``checked[loop]``, up to there; None when off or no loop is due."""
         now = self.clock()
-        if self.reconcile_horizon <= timedelta(0) or not marks:
+        if self.reconcile_horizon <= timedelta(0) or not before:
             return None
         if self.last_reconcile is None:
             elapsed = self.reconcile_interval_s  # a fresh process reconciles a full slice first
         else:
             elapsed = max(0.0, (now - self.last_reconcile).total_seconds())
-        due = self.reconcile_credit + len(marks) * min(1.0, elapsed / self.reconcile_interval_s)
-        take = min(len(marks), math.floor(due))
+        due = self.reconcile_credit + len(before) * min(1.0, elapsed / self.reconcile_interval_s)
+        take = min(len(before), math.floor(due))
         if take <= 0:
             self.last_reconcile, self.reconcile_credit = now, due
             return None
-        ordered = sorted(marks)
+        ordered = sorted(before)
         start_at = self.reconcile_cursor % len(ordered)
         chosen = [ordered[(start_at + k) % len(ordered)] for k in range(take)]
         start = floor_to(now - self.reconcile_horizon, MINUTE)
-        windows = {loop_id: start for loop_id in chosen}
-        report = await self._check(
-            windows, {loop_id: marks[loop_id] for loop_id in chosen}, reason="reconciliation"
+        until = {
+            loop_id: min(before[loop_id], checked.get(loop_id, before[loop_id]))
+            for loop_id in chosen
+        }
+        found = await self._find(dict.fromkeys(chosen, start), until)
+        return ReconciliationFindings(
+            loops=take,
+            ranges=found,
+            at=now,
+            credit=due - take if take < len(ordered) else 0.0,
+            cursor=(start_at + take) % len(ordered),
+            horizon=start,
         )
+
+    async def reconcile(
+        self, found: ReconciliationFindings, marks: Mapping[str, datetime]
+    ) -> LateDataReport:
+        """Recompute the stale minutes :meth:`find_reconciliation` found, for the loops still
+        owned (``marks``: the watermarks now), then move on to the next slice."""
+        report = LateDataReport(loops=found.loops)
+        ranges = [stale for stale in found.ranges if stale.loop_id in marks]
+        if ranges:
+            await self._correct(ranges, marks, "reconciliation", report)
         # only after the slice succeeded: a failed one is tried again by the next cycle
-        self.last_reconcile = now
-        self.reconcile_credit = due - take if take < len(marks) else 0.0
-        self.reconcile_cursor = (start_at + take) % len(ordered)
-        horizon_ns = int(start.timestamp()) * 1_000_000_000
+        self.last_reconcile = found.at
+        self.reconcile_credit = found.credit
+        self.reconcile_cursor = found.cursor
+        horizon_ns = int(found.horizon.timestamp()) * 1_000_000_000
         for key in [
             key for key in self.known if key[1] < horizon_ns - int(HOUR.total_seconds()) * 10**9
         ]:

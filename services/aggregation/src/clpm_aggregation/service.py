@@ -402,9 +402,10 @@ class AggregationService:
                 raise StoppedError
             await self._renew_if_due(owned)
 
-        # the allowance's counts read only minutes below the watermarks at the start: they run
-        # while the units aggregate the new minutes, and what they find is corrected after
-        allowance = asyncio.create_task(self.late_data.find_allowance(now, before))
+        # the allowance's and the reconciliation's counts read only minutes below the
+        # watermarks at the start: they run while the units aggregate the new minutes, and
+        # what they find is corrected after
+        late = asyncio.create_task(self.late_data.find(now, before))
         try:
             while not self.stopping:
                 units = self.plan(marks, offsets)
@@ -414,19 +415,20 @@ class AggregationService:
                     # the oldest chunk, then a fresh head start: current minutes stay current
                     units = [unit for unit in units if unit.end <= units[0].end]
                 await self._run_units(units, WatermarkMode.COMPARE_AND_SET, on_outcome)
-            found = await allowance
+            found = await late
         finally:
-            if not allowance.done():
-                allowance.cancel()
+            if not late.done():
+                late.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await allowance
+                    await late
         if meter.logged:
             meter.finish()
         if not self.stopping:
             await self._renew_if_due(owned)  # a cycle without units renews here
-            if found is not None:
-                report.add_late(await self.late_data.correct(found, marks))
-            report.add_late(await self.late_data.reconcile(marks))
+            if found.allowance is not None:
+                report.add_late(await self.late_data.correct(found.allowance, marks))
+            if found.reconciliation is not None:
+                report.add_late(await self.late_data.reconcile(found.reconciliation, marks))
         end_now = self.clock()
         if marks:
             report.lag_s = round((end_now - min(marks.values())).total_seconds(), 3)
