@@ -66,7 +66,14 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bench.process_cpu import cpu_snapshot, cpu_spent, server_pid, wait_until_idle
+from bench.process_cpu import (
+    cpu_snapshot,
+    cpu_spent,
+    host_ticks,
+    server_pid,
+    steal_percent,
+    wait_until_idle,
+)
 from clpm_aggregation.service import AggregationService
 from clpm_shared.aggregation import MINUTE_NS, STAT_COLUMNS, BucketTable, minute_buckets
 from clpm_shared.config import AggregationSettings, InfluxSettings, TimeSeriesBackend
@@ -372,8 +379,11 @@ async def measure_live_polls(
     durations: list[float] = []
     samples: list[int] = []
     cpu: dict[str, float] = {}
+    steal_from = host_ticks()
     for k in range(STEADY_WARMUP_POLLS + polls):
         clock.now = T_LIVE + timedelta(seconds=5 + 30 * k)
+        if k == STEADY_WARMUP_POLLS:
+            steal_from = host_ticks()
         before = cpu_snapshot(parties, {"bench": os.getpid()})
         started = time.perf_counter()
         report = await service.run_cycle()
@@ -394,6 +404,7 @@ async def measure_live_polls(
         "mean_s": round(statistics.mean(durations), 3),
         "reading_polls_median_s": round(statistics.median(reading), 3) if reading else None,
         "cpu_s_per_poll": {name: round(seconds, 2) for name, seconds in cpu.items()},
+        "host_steal_pct": steal_percent(steal_from, host_ticks()),
         "polls_s": [round(d, 3) for d in durations],
         "samples_per_poll": samples,
     }
@@ -430,6 +441,8 @@ async def measure_live_pair(
             **pooled_polls(measured, rounds),
             "reading_polls_median_s": round(statistics.median(reading), 3),
             "samples_per_poll": [n for run in measured for n in run["samples_per_poll"]],
+            # per round: the same polls take 50-65 % more CPU seconds on a busy host
+            "host_steal_pct": [run["host_steal_pct"] for run in measured],
         }
     return result
 

@@ -75,6 +75,21 @@ def cpu_snapshot(roots: Mapping[str, int], own: Mapping[str, int]) -> dict[str, 
     return snapshot
 
 
+def host_ticks() -> tuple[int, int]:
+    """(steal, all) CPU ticks of the machine from ``/proc/stat``. Steal is the time the
+    hypervisor ran other guests while this one had work: how busy the shared host was."""
+    first_line = Path("/proc/stat").read_text().split("\n", 1)[0]
+    # user nice system idle iowait irq softirq steal (guest time is inside user and nice)
+    ticks = [int(value) for value in first_line.split()[1:9]]
+    return ticks[7], sum(ticks)
+
+
+def steal_percent(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """Share of the machine's CPU time stolen by other guests between two :func:`host_ticks`."""
+    total = after[1] - before[1]
+    return round(100.0 * (after[0] - before[0]) / total, 1) if total > 0 else 0.0
+
+
 def cpu_spent(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
     """CPU seconds spent per party between two snapshots."""
     return {name: round(after[name] - before.get(name, 0.0), 2) for name in after}
