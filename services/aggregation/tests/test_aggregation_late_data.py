@@ -85,6 +85,38 @@ async def test_a_late_sample_within_the_allowance_changes_its_minute_without_a_r
     assert all(count == 1 for key, count in writes.items() if key[1] != epoch4)
 
 
+async def test_counts_of_a_poll_that_fails_before_its_corrections_leave_the_loops_due(
+    influx: InfluxQLStore, database: Database, clock: TestClock, loop_ids: list[str]
+) -> None:
+    """The counts run beside the units and the corrections come after them. A cycle that
+    fails in between (store or database down) must not mark its loops checked: the next poll
+    counts them again and recomputes the late minute."""
+    loop = loop_ids[0]
+    points = plant_points([loop], BASE, 5 * 60)
+    await influx.write(points)
+    clock.set(BASE + timedelta(minutes=5, seconds=10))
+    service = make_service(
+        influx, database, clock, agg_lateness_s=120.0, agg_late_check_interval_s=60.0
+    )
+    await service.run_cycle()
+    late = spiked(plant_points([loop], BASE + 4 * MINUTE + timedelta(seconds=30.5), 1), 1000.0)
+    await influx.write(late)
+    clock.set(BASE + timedelta(minutes=6, seconds=10))
+
+    # the counts of a poll that then failed: found, never corrected
+    marks = await service.watermarks([loop], clock())
+    found = await service.late_data.find(clock(), dict(marks))
+    assert found.allowance is not None
+    assert [stale.loop_id for stale in found.allowance.ranges] == [loop]
+
+    report = await service.run_cycle()  # the next poll, at the same time
+    assert report.late_minutes == 1
+    assert report.late_ranges == 1
+    rows = await stored_rows(database, "agg_1m", [loop], BASE, BASE + 6 * MINUTE)
+    minute4 = (loop, BASE + 4 * MINUTE)
+    assert_matches(rows[minute4], reference_buckets(points + late)[minute4])
+
+
 async def test_reconciliation_corrects_samples_ten_minutes_and_two_hours_late(
     influx: InfluxQLStore,
     database: Database,

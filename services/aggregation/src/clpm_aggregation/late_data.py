@@ -236,6 +236,10 @@ class AllowanceFindings:
     ranges: list[StaleRange]
     starts: dict[str, datetime] = field(default_factory=dict)
     """Per loop checked, where its count started (the reconciliation stops there)."""
+    at: datetime | None = None
+    """When the loops were checked."""
+    next_from: datetime | None = None
+    """Where their next check starts counting (``S - L``)."""
 
 
 @dataclass(frozen=True)
@@ -385,7 +389,7 @@ class LateDataChecker:
 
         It reads only minutes below each loop's watermark at the poll's start, so it can run
         while the poll aggregates the new minutes; :meth:`correct` then recomputes what it
-        found, once the poll's units are done.
+        found, once the poll's units are done, and only then are the loops checked.
         """
         now = self.clock()
         if self.lateness <= timedelta(0):
@@ -407,10 +411,9 @@ class LateDataChecker:
             windows[loop_id] = floor_to(start, MINUTE)
             until[loop_id] = first  # [first, after): read by this poll, counts known
         found = await self._find(windows, until, by_totals=True)
-        for loop_id in due:
-            self.checked_at[loop_id] = now
-            self.check_from[loop_id] = started - self.lateness
-        return AllowanceFindings(len(due), found, windows)
+        # the loops count as checked once :meth:`correct` has recomputed what was found: a
+        # cycle that fails before leaves them due, and the next poll counts them again
+        return AllowanceFindings(len(due), found, windows, now, started - self.lateness)
 
     async def find(self, started: datetime, before: Mapping[str, datetime]) -> LateFindings:
         """The allowance's counts, then the reconciliation's, both below the watermarks at the
@@ -433,6 +436,11 @@ class LateDataChecker:
         ranges = [stale for stale in found.ranges if stale.loop_id in marks]
         if ranges:
             await self._correct(ranges, marks, "lateness allowance", report)
+        if found.at is not None and found.next_from is not None:
+            for loop_id in found.starts:
+                if loop_id in marks:
+                    self.checked_at[loop_id] = found.at
+                    self.check_from[loop_id] = found.next_from
         return report
 
     async def find_reconciliation(
@@ -489,15 +497,6 @@ class LateDataChecker:
             key for key in self.known if key[1] < horizon_ns - int(HOUR.total_seconds()) * 10**9
         ]:
             del self.known[key]
-        return report
-
-    async def _check(
-        self, windows: Mapping[str, datetime], until: Mapping[str, datetime], *, reason: str
-    ) -> LateDataReport:
-        report = LateDataReport(loops=len(windows))
-        found = await self._find(windows, until)
-        if found:
-            await self._correct(found, until, reason, report)
         return report
 
     async def _find(
