@@ -231,15 +231,18 @@ class LateDataReport:
 class AllowanceFindings:
     """What the count half of an allowance check found (:meth:`LateDataChecker.find_allowance`)."""
 
-    loops: int
-    """Loops checked."""
     ranges: list[StaleRange]
-    starts: dict[str, datetime] = field(default_factory=dict)
+    starts: dict[str, datetime]
     """Per loop checked, where its count started (the reconciliation stops there)."""
-    at: datetime | None = None
+    at: datetime
     """When the loops were checked."""
-    next_from: datetime | None = None
+    next_from: datetime
     """Where their next check starts counting (``S - L``)."""
+
+    @property
+    def loops(self) -> int:
+        """Loops checked."""
+        return len(self.starts)
 
 
 @dataclass(frozen=True)
@@ -413,7 +416,7 @@ class LateDataChecker:
         found = await self._find(windows, until, by_totals=True)
         # the loops count as checked once :meth:`correct` has recomputed what was found: a
         # cycle that fails before leaves them due, and the next poll counts them again
-        return AllowanceFindings(len(due), found, windows, now, started - self.lateness)
+        return AllowanceFindings(found, windows, now, started - self.lateness)
 
     async def find(self, started: datetime, before: Mapping[str, datetime]) -> LateFindings:
         """The allowance's counts, then the reconciliation's, both below the watermarks at the
@@ -436,11 +439,10 @@ class LateDataChecker:
         ranges = [stale for stale in found.ranges if stale.loop_id in marks]
         if ranges:
             await self._correct(ranges, marks, "lateness allowance", report)
-        if found.at is not None and found.next_from is not None:
-            for loop_id in found.starts:
-                if loop_id in marks:
-                    self.checked_at[loop_id] = found.at
-                    self.check_from[loop_id] = found.next_from
+        for loop_id in found.starts:
+            if loop_id in marks:
+                self.checked_at[loop_id] = found.at
+                self.check_from[loop_id] = found.next_from
         return report
 
     async def find_reconciliation(
