@@ -20,13 +20,15 @@ samples, then measures (every figure is printed as one JSON object):
   defaults and at AGG_LATENESS_S=0, in alternating rounds (``--steady-rounds``); median and
   mean over the polls and CPU per poll. Each poll
   carries its share of the allowance check and a reconciliation slice.
-* ``live_polls`` and ``live_polls_unspread``: the service at the defaults as it runs -- 30-s
-  polls over 1-Hz samples, nothing put back between polls (the clock moves 30 s per poll, 26
-  warm-up polls), with the loops spread over the polls of a minute (AGG_SPREAD_MIN_LOOPS
-  reached: each poll aggregates the minute just ended of half the loops, 300,000 samples) and,
-  as the baseline in the same run, not spread (the poll after a minute boundary aggregates
-  every loop's minute, 600,000 samples, the next one nothing). Median over all polls, median
-  of the polls that read samples, CPU per poll. ``--only-live`` measures these alone.
+* ``live_polls``, ``live_polls_minute_spread`` and ``live_polls_unspread``: the service at the
+  defaults as it runs -- 30-s polls over 1-Hz samples, nothing put back between polls (the
+  clock moves 30 s per poll, 26 warm-up polls), with the loops spread (AGG_SPREAD_MIN_LOOPS
+  reached) over the 4 polls of 2 minutes (AGG_SPREAD_LOOPS_PER_POLL: each poll aggregates 2
+  minutes of a quarter of the loops, 300,000 samples); as baselines in the same run, spread
+  over the polls of one minute (the former default: the minute of half the loops) and not
+  spread (the poll after a minute boundary aggregates every loop's minute, 600,000 samples,
+  the next one nothing). Median over all polls, median of the polls that read samples, CPU per
+  poll. ``--only-live`` measures these alone.
 * ``default_lateness_cycle``: the former default, AGG_LATE_DATA=reread with AGG_LATENESS_S=120,
   which re-reads 2 minutes on every poll.
 * ``compute``: the bucket computation alone on the cycle's 300,000 rows: numpy ``reduceat``
@@ -351,15 +353,19 @@ async def measure_live_polls(
     sessions: async_sessionmaker[AsyncSession],
     loops: list[str],
     polls: int,
-    spread: bool,
+    spread: str,
     parties: dict[str, int],
 ) -> dict[str, Any]:
     """The service at the defaults as it runs: 30-s polls over samples at 1 Hz.
 
     Nothing is put back between polls: the clock moves 30 s per poll from ``T_LIVE + 5 s`` and
-    the service decides what each poll reads. With ``spread`` (AGG_SPREAD_MIN_LOOPS reached)
-    each poll aggregates the minute just ended of about half the loops; without it the poll
-    after a minute boundary aggregates every loop's minute and the next one nothing.
+    the service decides what each poll reads. ``spread``:
+    - ``"default"``: AGG_SPREAD_MIN_LOOPS reached, the span of AGG_SPREAD_LOOPS_PER_POLL's
+      default (10,000 loops: each poll aggregates 2 minutes of a quarter of the loops);
+    - ``"minute"``: the spread over one minute (each poll aggregates the minute just ended of
+      half the loops);
+    - ``"none"``: the poll after a minute boundary aggregates every loop's minute and the next
+      one nothing.
     """
     await reset_watermarks(sessions, loops, T_LIVE)
     clock = FixedClock(T_LIVE)
@@ -368,7 +374,10 @@ async def measure_live_polls(
             agg_lateness_s=_DEFAULTS.agg_lateness_s,
             agg_late_data="counts",
             agg_reconcile_hours=_DEFAULTS.agg_reconcile_hours,
-            agg_spread_min_loops=_DEFAULTS.agg_spread_min_loops if spread else 10**9,
+            agg_spread_min_loops=_DEFAULTS.agg_spread_min_loops if spread != "none" else 10**9,
+            agg_spread_loops_per_poll=_DEFAULTS.agg_spread_loops_per_poll
+            if spread == "default"
+            else 10**9,
         ),
         store,
         sessions,
@@ -418,14 +427,19 @@ async def measure_live_pair(
     parties: dict[str, int],
     rounds: int,
 ) -> dict[str, dict[str, Any]]:
-    """``live_polls`` spread and not (the baseline: every loop's minute at one poll), in
-    alternating rounds over the same samples (the later round rewrites the same agg_1m rows)."""
+    """``live_polls`` at the defaults and the baselines: spread over one minute (the default
+    before AGG_SPREAD_LOOPS_PER_POLL) and not spread (every loop's minute at one poll), in
+    alternating rounds over the same samples (the later rounds rewrite the same agg_1m rows)."""
     runs = await alternating_rounds(
         {
             name: functools.partial(
                 measure_live_polls, store, sessions, loops, polls, spread, parties
             )
-            for name, spread in (("live_polls", True), ("live_polls_unspread", False))
+            for name, spread in (
+                ("live_polls", "default"),
+                ("live_polls_minute_spread", "minute"),
+                ("live_polls_unspread", "none"),
+            )
         },
         rounds,
     )
@@ -840,7 +854,7 @@ async def main() -> None:
         "--live-polls", type=int, default=8, help="measured polls of live_polls per round"
     )
     parser.add_argument(
-        "--live-rounds", type=int, default=2, help="rounds of live_polls, spread and not"
+        "--live-rounds", type=int, default=2, help="rounds of live_polls and its two baselines"
     )
     parser.add_argument(
         "--only-live",

@@ -115,6 +115,53 @@ async def test_spread_polls_write_each_minute_once_with_half_the_loops_per_poll(
         assert_matches(rows[key], want)
 
 
+async def test_a_poll_over_its_share_of_loops_reads_two_minute_spans_when_a_minute_is_not_enough(
+    influx: InfluxQLStore, database: Database, clock: TestClock, loop_ids: list[str]
+) -> None:
+    """AGG_SPREAD_LOOPS_PER_POLL below half the loops: the span grows to 2 minutes, so the 4
+    polls of a span each write 2 minutes of a quarter of the loops (fewer series per read),
+    every minute once and equal to the reference."""
+    loops = [f"{loop_ids[0]}.q{k}" for k in range(24)]
+    points = plant_points(loops, BASE, 9 * 60, seed=11)
+    await influx.write(points)
+    service = make_service(
+        influx,
+        database,
+        clock,
+        polling_interval=30_000,
+        agg_lateness_s=120.0,
+        agg_spread_min_loops=10,
+        agg_spread_loops_per_poll=6,
+    )
+    span = 2 * MINUTE
+    offsets = minute_offsets(loops, timedelta(seconds=30), span)
+    assert len(set(offsets.values())) == 4
+    advanced_per_poll: list[set[str]] = []
+    marks: dict[str, datetime] = {}
+    for k in range(14):
+        now = BASE + timedelta(minutes=2, seconds=5 + 30 * k)
+        clock.set(now)
+        await service.run_cycle()
+        assert service.span == span
+        current = dict(service.known_marks)
+        assert current == {loop: complete_end(now, offsets[loop], span) for loop in loops}
+        advanced = {loop for loop in loops if current[loop] != marks.get(loop)}
+        assert all(current[loop] - marks[loop] == span for loop in advanced if loop in marks)
+        advanced_per_poll.append(advanced)
+        marks = current
+    # after the first poll, every poll wrote the span of one slot's loops, the slots in turn
+    for k, advanced in enumerate(advanced_per_poll[1:], start=1):
+        slot = timedelta(seconds=30 * (k % 4))
+        assert advanced == {loop for loop, offset in offsets.items() if offset == slot}, k
+    rows = await stored_rows(database, "agg_1m", loops, BASE - MINUTE, BASE + timedelta(hours=1))
+    expected = {
+        key: want for key, want in reference_buckets(points).items() if key[1] < marks[key[0]]
+    }
+    assert set(rows) == set(expected)
+    for key, want in expected.items():
+        assert_matches(rows[key], want)
+
+
 async def test_hours_equal_direct_statistics_over_the_raw_points(
     influx: InfluxQLStore, database: Database, clock: TestClock, loop_ids: list[str]
 ) -> None:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from clpm_aggregation.planning import (
     HEAD_START,
+    MAX_SPREAD_SPAN,
     backlog_minutes,
+    complete_end,
     final_bound,
     final_hours,
     floor_to,
@@ -15,6 +19,7 @@ from clpm_aggregation.planning import (
     minute_offsets,
     plan_units,
     read_start,
+    spread_span,
 )
 
 T = datetime(2025, 1, 10, 10, 0, tzinfo=UTC)
@@ -152,27 +157,59 @@ def test_a_spread_loop_is_planned_up_to_the_minute_current_at_its_offset() -> No
     assert backlog_minutes(marks, T + timedelta(minutes=3, seconds=10), offsets) == 3 + 2
 
 
-def test_spread_polls_write_every_minute_once_and_share_the_loops() -> None:
-    """30-s polls over 10 minutes: each loop's minutes are planned back to back, each once,
-    at most one poll after the minute ended; each poll reads the minute of one half."""
+@pytest.mark.parametrize("span_min", [1, 2])
+def test_spread_polls_write_every_minute_once_and_share_the_loops(span_min: int) -> None:
+    """30-s polls over 10 minutes: each loop's minutes are planned back to back, each once, a
+    whole span per unit, before the next span has passed; each poll reads the span of its
+    share of the loops (a half over 1 minute, a quarter over 2)."""
     loops = [f"FIC{i:03d}" for i in range(400)]
     poll = timedelta(seconds=30)
-    offsets = minute_offsets(loops, poll)
+    span = span_min * MIN
+    slots = span_min * 2
+    offsets = minute_offsets(loops, poll, span)
     marks = dict.fromkeys(loops, T)
     written: dict[str, list[tuple[datetime, datetime]]] = {loop: [] for loop in loops}
     per_poll: list[int] = []
     for k in range(1, 21):
         now = T + timedelta(seconds=7) + k * poll
-        units = plan(marks, now, offsets=offsets)
+        units = plan(marks, now, offsets=offsets, span=span)
         per_poll.append(sum(len(u.loop_ids) for u in units))
         for unit in units:
             for loop in unit.loop_ids:
                 assert unit.watermark == marks[loop]
                 assert unit.end <= floor_to(now, MIN)  # complete minutes only
-                assert now - unit.end < MIN + poll  # written at most one poll late
+                assert unit.end - unit.watermark == span
+                assert now - unit.end < span  # its oldest minute less than 2 spans late
                 written[loop].append((unit.watermark, unit.end))
                 marks[loop] = unit.end
     for windows in written.values():
         assert windows[0][0] == T
         assert all(a[1] == b[0] for a, b in itertools.pairwise(windows))  # no gap, no overlap
-    assert all(150 <= n <= 250 for n in per_poll[2:]), per_poll  # half the loops per poll
+    share = len(loops) / slots
+    assert all(0.75 * share <= n <= 1.25 * share for n in per_poll[slots:]), per_poll
+
+
+def test_the_spread_span_grows_until_a_poll_reads_at_most_its_share() -> None:
+    poll = timedelta(seconds=30)
+    assert spread_span(2_000, poll, 2_500) == MIN  # 1,000 loops per poll
+    assert spread_span(5_000, poll, 2_500) == MIN
+    assert spread_span(5_001, poll, 2_500) == 2 * MIN
+    assert spread_span(10_000, poll, 2_500) == 2 * MIN  # 4 polls of 2,500 loops
+    assert spread_span(20_000, poll, 2_500) == 4 * MIN
+    assert spread_span(10**6, poll, 2_500) == MAX_SPREAD_SPAN  # bounded lateness
+    # one poll a minute: 10,000 loops over the 4 polls of 4 minutes
+    assert spread_span(10_000, timedelta(seconds=60), 2_500) == 4 * MIN
+    offsets = minute_offsets([f"TIC{i:04d}" for i in range(4000)], poll, 2 * MIN)
+    assert set(offsets.values()) == {timedelta(seconds=30 * k) for k in range(4)}
+
+
+def test_a_spread_loop_over_two_minutes_waits_for_the_span_and_its_slot() -> None:
+    marks = {"A": T, "B": T, "C": T}
+    offsets = {"B": timedelta(0), "C": timedelta(seconds=90)}  # A is not spread
+    at = T + timedelta(minutes=3, seconds=20)  # span [T+2, T+4) under way, 80 s since T+2
+    assert complete_end(at, offsets["B"], 2 * MIN) == T + 2 * MIN
+    assert complete_end(at, offsets["C"], 2 * MIN) == T  # its slot in this span: from T+3:30
+    assert complete_end(at + 10 * timedelta(seconds=1), offsets["C"], 2 * MIN) == T + 2 * MIN
+    units = plan(marks, at, offsets=offsets, span=2 * MIN)
+    assert {(u.loop_ids, u.end) for u in units} == {(("A",), T + 3 * MIN), (("B",), T + 2 * MIN)}
+    assert backlog_minutes(marks, at, offsets, 2 * MIN) == 3 + 2 + 0

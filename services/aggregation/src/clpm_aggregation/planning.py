@@ -6,12 +6,15 @@ Rules (all times UTC, minute-aligned):
   minutes are aggregated: a unit ends at most at the start of the current minute, so a
   partial minute is never written and the watermark never passes a minute that can still
   receive on-time samples.
-* **Spread** (:func:`minute_offsets`): with polls every ``P`` < 1 min, a loop may be given a
-  stable offset ``k P`` (``k`` < ``1 min / P``, from a hash of its id); its units then end at
-  the start of the minute current at ``now - k P``. Each poll of a minute then reads the minute
-  just ended of its share of the loops, instead of the first poll reading every loop's and the
-  next one nothing: the same work per minute, split over its polls. A loop's minute is written
-  at most ``k P`` later; the rules above hold for each loop.
+* **Spread** (:func:`minute_offsets`): over a span ``S`` of whole minutes (:func:`spread_span`)
+  holding several polls (every ``P``), a loop may be given a stable offset ``k P`` (``k`` <
+  ``S / P``, from a hash of its id); its units then end at the start of the span (epoch-aligned)
+  current at ``now - k P``. Each poll of a span then reads the span just ended of its share of
+  the loops, instead of the first poll reading every loop's and the next ones nothing: the same
+  samples per minute, split over its polls. With ``S`` of 2 minutes or more a poll reads fewer
+  loops over a longer window, which costs the store and the client less (they pay per series as
+  well as per sample). A loop's minutes are written at most ``S - 1 min + k P`` later than
+  without the spread; the rules above hold for each loop.
 * A unit re-reads from ``floor_minute(min(W, T_prev - L))`` where ``L`` is the lateness
   allowance and ``T_prev`` the time of the previous read up to ``W``: every sample that arrives
   at most ``L`` after its timestamp is therefore read at least once after it arrived, and its
@@ -77,27 +80,54 @@ class WorkUnit:
         return (self.end - self.read_start).total_seconds()
 
 
-def minute_offsets(loop_ids: Iterable[str], poll: timedelta) -> dict[str, timedelta]:
+MAX_SPREAD_SPAN = timedelta(minutes=5)
+"""The longest span :func:`spread_span` chooses: a loop's minutes are written at most about
+twice this late."""
+
+
+def spread_span(loops: int, poll: timedelta, loops_per_poll: int) -> timedelta:
+    """The shortest span of whole minutes ``S`` (at most :data:`MAX_SPREAD_SPAN`) whose
+    ``floor(S / P)`` polls each read at most ``loops_per_poll`` of ``loops`` spread loops."""
+    span = MINUTE
+    while span < MAX_SPREAD_SPAN and loops > loops_per_poll * _slots(span, poll):
+        span += MINUTE
+    return span
+
+
+def _slots(span: timedelta, poll: timedelta) -> int:
+    return int(span / poll) if poll > timedelta(0) else 1
+
+
+def minute_offsets(
+    loop_ids: Iterable[str], poll: timedelta, span: timedelta = MINUTE
+) -> dict[str, timedelta]:
     """Each loop's spread offset ``k P`` (module rules): ``k`` = CRC-32 of its id modulo the
-    ``floor(1 min / P)`` polls of a minute; empty when a minute holds a single poll."""
-    slots = int(MINUTE / poll) if poll > timedelta(0) else 1
+    ``floor(S / P)`` polls of a span ``S``; empty when a span holds a single poll."""
+    slots = _slots(span, poll)
     if slots <= 1:
         return {}
     return {loop_id: poll * (zlib.crc32(loop_id.encode()) % slots) for loop_id in loop_ids}
 
 
-def complete_end(now: datetime, offset: timedelta | None = None) -> datetime:
-    """End of the complete minutes a loop with this spread offset is aggregated up to."""
-    return floor_to(now - offset if offset else now, MINUTE)
+def complete_end(
+    now: datetime, offset: timedelta | None = None, span: timedelta = MINUTE
+) -> datetime:
+    """End of the complete minutes a loop is aggregated up to: the start of the minute of
+    ``now``, or for a spread loop (with an ``offset``) the start of the span of ``now - offset``."""
+    if offset is None:
+        return floor_to(now, MINUTE)
+    return floor_to(now - offset, span)
 
 
 def complete_ends(
-    now: datetime, offsets: Mapping[str, timedelta] | None
+    now: datetime, offsets: Mapping[str, timedelta] | None, span: timedelta = MINUTE
 ) -> Callable[[str], datetime]:
-    """Per loop id, its :func:`complete_end` (with its offset in ``offsets``, if any)."""
+    """Per loop id, its :func:`complete_end` (with its offset in ``offsets`` and the spread's
+    ``span``, if it has one)."""
     shifted = offsets or {}
-    ends = {offset: complete_end(now, offset) for offset in {*shifted.values(), timedelta(0)}}
-    return lambda loop_id: ends[shifted.get(loop_id, timedelta(0))]
+    ends = {offset: complete_end(now, offset, span) for offset in set(shifted.values())}
+    newest = complete_end(now)
+    return lambda loop_id: ends[offset] if (offset := shifted.get(loop_id)) is not None else newest
 
 
 def read_start(watermark: datetime, settled: datetime | None, lateness: timedelta) -> datetime:
@@ -138,9 +168,11 @@ def plan_units(
     samples_per_loop_s: float = 1.0,
     loops_per_query: int = 100,
     offsets: Mapping[str, timedelta] | None = None,
+    span: timedelta = MINUTE,
 ) -> list[WorkUnit]:
-    """Units that bring every loop's watermark up to the start of the current minute (of
-    ``now`` less the loop's spread offset in ``offsets``, when it has one).
+    """Units that bring every loop's watermark up to the start of the current minute (or of
+    the ``span`` current at ``now`` less the loop's spread offset in ``offsets``, when it has
+    one).
 
     A loop's backlog is cut at the chunk grid; its successive units assume the previous one
     committed (each commit is a compare-and-set, so if one fails the later ones fail too and
@@ -150,7 +182,7 @@ def plan_units(
     read about ``max_samples_per_unit`` samples, in multiples of ``loops_per_query``, and a
     window is split into at least :data:`MIN_UNITS` units so that reads overlap writes.
     """
-    end_of = complete_ends(now, offsets)
+    end_of = complete_ends(now, offsets, span)
     groups: dict[tuple[datetime, datetime, datetime], list[str]] = defaultdict(list)
     for loop_id, watermark in watermarks.items():
         target = end_of(loop_id)
@@ -189,9 +221,10 @@ def backlog_minutes(
     watermarks: Mapping[str, datetime],
     now: datetime,
     offsets: Mapping[str, timedelta] | None = None,
+    span: timedelta = MINUTE,
 ) -> int:
     """Loop-minutes between each loop's watermark and the end of its complete minutes."""
-    end_of = complete_ends(now, offsets)
+    end_of = complete_ends(now, offsets, span)
     return sum(
         max(0, int((end_of(loop_id) - mark) / MINUTE)) for loop_id, mark in watermarks.items()
     )

@@ -54,6 +54,7 @@ from clpm_aggregation.planning import (
     initial_watermark,
     minute_offsets,
     plan_units,
+    spread_span,
 )
 from clpm_aggregation.progress import ProgressMeter
 from clpm_shared.config import AggregationSettings
@@ -253,7 +254,9 @@ class AggregationService:
         self.lease = timedelta(seconds=settings.agg_lease_s)
         self.interval_s = settings.polling_interval / 1000.0
         self._offsets: dict[str, timedelta] = {}
-        """Spread offsets computed so far (stable per loop id)."""
+        """Spread offsets computed so far (stable per loop id and span)."""
+        self.span = MINUTE
+        """The spread's span of the last cycle (``planning.spread_span``)."""
         self.settled: dict[str, datetime] = {}
         self.ahead_until: dict[str, datetime] = {}
         """Where each loop's last head start ended (minutes written ahead of its watermark)."""
@@ -365,7 +368,7 @@ class AggregationService:
         marks = await self.watermarks(mine, now)
         report.loops = len(marks)
         offsets = self.spread(marks)
-        backlog = backlog_minutes(marks, now, offsets)
+        backlog = backlog_minutes(marks, now, offsets, self.span)
         meter = ProgressMeter(backlog, label="catch-up")
         owned = set(marks)
         before = dict(marks)
@@ -485,13 +488,20 @@ class AggregationService:
         return behind
 
     def spread(self, marks: Mapping[str, datetime]) -> dict[str, timedelta]:
-        """The spread offsets of the loops (``planning.minute_offsets``), once per cycle; none
-        below ``AGG_SPREAD_MIN_LOOPS`` loops."""
+        """The spread offsets of the loops (``planning.minute_offsets``) over the span that
+        keeps a poll under ``AGG_SPREAD_LOOPS_PER_POLL`` loops (``self.span``), once per cycle;
+        none below ``AGG_SPREAD_MIN_LOOPS`` loops."""
         if len(marks) < max(1, self.settings.agg_spread_min_loops):
+            self.span = MINUTE
             return {}
+        poll = timedelta(seconds=self.interval_s)
+        span = spread_span(len(marks), poll, self.settings.agg_spread_loops_per_poll)
+        if span != self.span:
+            self._offsets.clear()
+            self.span = span
         missing = [loop_id for loop_id in marks if loop_id not in self._offsets]
         if missing:
-            self._offsets.update(minute_offsets(missing, timedelta(seconds=self.interval_s)))
+            self._offsets.update(minute_offsets(missing, poll, span))
         return {loop_id: self._offsets[loop_id] for loop_id in marks if loop_id in self._offsets}
 
     def plan(self, marks: dict[str, datetime], offsets: Mapping[str, timedelta]) -> list[WorkUnit]:
@@ -505,6 +515,7 @@ class AggregationService:
             samples_per_loop_s=self.samples_per_loop_s,
             loops_per_query=self.settings.agg_loops_per_query,
             offsets=offsets,
+            span=self.span,
         )
 
     def _learn_rate(self, outcome: UnitOutcome) -> None:
