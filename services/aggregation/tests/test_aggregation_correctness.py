@@ -162,6 +162,50 @@ async def test_a_poll_over_its_share_of_loops_reads_two_minute_spans_when_a_minu
         assert_matches(rows[key], want)
 
 
+async def test_loops_that_arrive_and_lengthen_the_spread_span_leave_no_minute_unwritten(
+    influx: InfluxQLStore, database: Database, clock: TestClock, loop_ids: list[str]
+) -> None:
+    """12 loops fit one-minute spans (6 per poll); 12 more arrive, the span becomes 2 minutes
+    and every loop's slot changes: each minute is still written, equal to the reference."""
+    first = [f"{loop_ids[0]}.a{k}" for k in range(12)]
+    later = [f"{loop_ids[0]}.b{k}" for k in range(12)]
+    points = plant_points(first, BASE, 10 * 60, seed=12)
+    await influx.write(points)
+    service = make_service(
+        influx,
+        database,
+        clock,
+        polling_interval=30_000,
+        agg_lateness_s=120.0,
+        agg_spread_min_loops=10,
+        agg_spread_loops_per_poll=6,
+    )
+    polls = [BASE + timedelta(minutes=2, seconds=5 + 30 * k) for k in range(16)]
+    for now in polls[:5]:
+        clock.set(now)
+        await service.run_cycle()
+        assert service.span == MINUTE
+    later_points = plant_points(later, BASE, 10 * 60, seed=13)
+    await influx.write(later_points)
+    for now in polls[5:]:
+        clock.set(now)
+        await service.run_cycle()
+        assert service.span == 2 * MINUTE
+    offsets = minute_offsets([*first, *later], timedelta(seconds=30), 2 * MINUTE)
+    loops = [*first, *later]
+    marks = dict(service.known_marks)
+    assert marks == {loop: complete_end(polls[-1], offsets[loop], 2 * MINUTE) for loop in loops}
+    rows = await stored_rows(database, "agg_1m", loops, BASE - MINUTE, BASE + timedelta(hours=1))
+    expected = {
+        key: want
+        for key, want in reference_buckets([*points, *later_points]).items()
+        if key[1] < marks[key[0]]
+    }
+    assert set(rows) == set(expected)
+    for key, want in expected.items():
+        assert_matches(rows[key], want)
+
+
 async def test_hours_equal_direct_statistics_over_the_raw_points(
     influx: InfluxQLStore, database: Database, clock: TestClock, loop_ids: list[str]
 ) -> None:

@@ -418,8 +418,9 @@ class AggregationSettings(BaseSettings):
         "each minute (a stable slot per loop): each poll aggregates the minute just ended of "
         "its share of the loops, so no poll reads every loop's minute while the next reads "
         "nothing: the same work per minute (a little more: twice the commits), split over its "
-        "polls. A loop's minute is written up to (60 s / POLLING_INTERVAL - 1) polls later. "
-        "0: always; a number above the plant's loops: never.",
+        "polls. A loop's minute is written up to (60 s / POLLING_INTERVAL - 1) polls later "
+        "(with a longer span, see AGG_SPREAD_LOOPS_PER_POLL, later still). 0: always; a number "
+        "above the plant's loops: never.",
     )
     agg_spread_loops_per_poll: Annotated[int, Field(ge=1)] = Field(
         default=2500,
