@@ -28,7 +28,10 @@ samples, then measures (every figure is printed as one JSON object):
   over the polls of one minute (the former default: the minute of half the loops) and not
   spread (the poll after a minute boundary aggregates every loop's minute, 600,000 samples,
   the next one nothing). Median over all polls, median of the polls that read samples, CPU per
-  poll. ``--only-live`` measures these alone.
+  poll. ``--only-live`` measures these alone. With ``--reconcile-history`` (the default) the
+  loops the polls reconcile hold the reconciliation's hours of 1-Hz samples before T_LIVE,
+  aggregated first, as in a running plant (10,000 loops: 2,940 loops, 33.5 million lines); one
+  run before the measured rounds is not counted (it inserts the agg_1m rows).
 * ``default_lateness_cycle``: the former default, AGG_LATE_DATA=reread with AGG_LATENESS_S=120,
   which re-reads 2 minutes on every poll.
 * ``compute``: the bucket computation alone on the cycle's 300,000 rows: numpy ``reduceat``
@@ -348,6 +351,49 @@ def live_seconds(polls: int) -> int:
     return 30 * (STEADY_WARMUP_POLLS + polls) + 60
 
 
+RECONCILE_HISTORY = timedelta(hours=_DEFAULTS.agg_reconcile_hours, minutes=10)
+"""History before T_LIVE (``--reconcile-history``): the reconciliation's hours, and a little."""
+
+
+def reconciled_loops(loops: list[str], polls: int) -> list[str]:
+    """The loops a ``live_polls`` run's reconciliation slices count after its first cycle (which
+    counts every loop: a fresh process): the slices follow the sorted ids from the first, about
+    ``loops x 30 s / AGG_RECONCILE_INTERVAL_S`` per poll (84 of 10,000); one poll to spare."""
+    per_poll = math.ceil(len(loops) * 30.0 / _DEFAULTS.agg_reconcile_interval_s)
+    return sorted(loops)[: per_poll * (STEADY_WARMUP_POLLS + polls + 1)]
+
+
+async def aggregate_history(
+    store: InfluxQLStore,
+    sessions: async_sessionmaker[AsyncSession],
+    loops: list[str],
+    start: datetime,
+    end: datetime,
+) -> dict[str, Any]:
+    """Aggregate ``[start, end)`` of ``loops`` as the service's catch-up does, so that
+    ``agg_1m`` holds the reconciliation's hours as in a running plant."""
+    await reset_watermarks(sessions, loops, start)
+    service = AggregationService(
+        settings(agg_reconcile_hours=0.0),
+        _OnlyLoops(store, loops),
+        sessions,
+        instance_id="bench:history",
+        clock=FixedClock(end),
+    )
+    service.known_marks.update(dict.fromkeys(loops, start))
+    started = time.perf_counter()
+    samples = 0
+    while True:
+        report = await service.run_cycle()
+        samples += report.samples
+        if report.samples == 0:
+            break
+    elapsed = time.perf_counter() - started
+    expected = len(loops) * int((end - start).total_seconds())
+    assert samples == expected, (samples, expected)
+    return {"loops": len(loops), "lines": samples, "seconds": round(elapsed, 1)}
+
+
 async def measure_live_polls(
     store: InfluxQLStore,
     sessions: async_sessionmaker[AsyncSession],
@@ -389,10 +435,12 @@ async def measure_live_polls(
     samples: list[int] = []
     cpu: dict[str, float] = {}
     steal_from = host_ticks()
+    reconciled_from = 0
     for k in range(STEADY_WARMUP_POLLS + polls):
         clock.now = T_LIVE + timedelta(seconds=5 + 30 * k)
         if k == STEADY_WARMUP_POLLS:
             steal_from = host_ticks()
+            reconciled_from = service.late_data.reconcile_cursor
         before = cpu_snapshot(parties, {"bench": os.getpid()})
         started = time.perf_counter()
         report = await service.run_cycle()
@@ -416,6 +464,8 @@ async def measure_live_polls(
         "host_steal_pct": steal_percent(steal_from, host_ticks()),
         "polls_s": [round(d, 3) for d in durations],
         "samples_per_poll": samples,
+        # the measured polls' reconciliation slices: sorted(loops)[from:until]
+        "reconciled": [reconciled_from, service.late_data.reconcile_cursor],
     }
 
 
@@ -429,7 +479,9 @@ async def measure_live_pair(
 ) -> dict[str, dict[str, Any]]:
     """``live_polls`` at the defaults and the baselines: spread over one minute (the default
     before AGG_SPREAD_LOOPS_PER_POLL) and not spread (every loop's minute at one poll), in
-    alternating rounds over the same samples (the later rounds rewrite the same agg_1m rows)."""
+    alternating rounds over the same samples, after one run that is not counted (it inserts the
+    agg_1m rows the later runs rewrite)."""
+    first = await measure_live_polls(store, sessions, loops, polls, "default", parties)
     runs = await alternating_rounds(
         {
             name: functools.partial(
@@ -457,7 +509,9 @@ async def measure_live_pair(
             "samples_per_poll": [n for run in measured for n in run["samples_per_poll"]],
             # per round: the same polls take 50-65 % more CPU seconds on a busy host
             "host_steal_pct": [run["host_steal_pct"] for run in measured],
+            "reconciled": [run["reconciled"] for run in measured],
         }
+    result["live_polls_first_run"] = {"median_s": first["median_s"]}
     return result
 
 
@@ -861,6 +915,13 @@ async def main() -> None:
         action="store_true",
         help="measure live_polls only (skips cycle, defaults_cycle, the steady polls, compute)",
     )
+    parser.add_argument(
+        "--reconcile-history",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write and aggregate the reconciliation's hours before the live samples for the "
+        "loops the live polls reconcile (as a running plant's store holds them)",
+    )
     parser.add_argument("--profile", help="write a cProfile of the measured 30-s cycles here")
     args = parser.parse_args()
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
@@ -883,6 +944,16 @@ async def main() -> None:
         result["write_live_data"] = await write_lines(
             servers.influx, loops, T_LIVE, live_seconds(args.live_polls), 20
         )
+        history = reconciled_loops(loops, args.live_polls) if args.reconcile_history else []
+        if history:
+            # a running plant's store holds the reconciliation's hours of the loops it counts
+            result["write_reconcile_history"] = await write_lines(
+                servers.influx,
+                history,
+                T_LIVE - RECONCILE_HISTORY,
+                int(RECONCILE_HISTORY.total_seconds()),
+                5,
+            )
         result["write_live_data"]["influxd_compaction_s"] = wait_until_idle(
             server_pid(servers.influx)
         )
@@ -903,11 +974,19 @@ async def main() -> None:
                 "influxd": server_pid(servers.influx),
                 "postgres": server_pid(servers.postgres),
             }
+            if history:
+                result["reconcile_history"] = await aggregate_history(
+                    store, sessions, history, T_LIVE - RECONCILE_HISTORY, T_LIVE
+                )
             result.update(
                 await measure_live_pair(
                     store, sessions, loops, args.live_polls, parties, args.live_rounds
                 )
             )
+            if history:  # every measured poll's slice counted loops with history
+                for name in ("live_polls", "live_polls_minute_spread", "live_polls_unspread"):
+                    for start, until in result[name]["reconciled"]:
+                        assert 0 <= start < until <= len(history), (name, start, until)
             if not args.only_live:
                 await measure_poll_models(store, sessions, loops, parties, args, result)
         finally:
