@@ -14,7 +14,7 @@ import httpx
 import numpy as np
 import pytest
 
-from clpm_aggregation.planning import complete_end, minute_offsets
+from clpm_aggregation.planning import complete_end, spread_offsets
 from clpm_shared.timeseries.influxql import InfluxQLStore
 from services.aggregation.tests.conftest import (
     BASE,
@@ -89,7 +89,7 @@ async def test_spread_polls_write_each_minute_once_with_half_the_loops_per_poll(
         agg_lateness_s=120.0,
         agg_spread_min_loops=10,
     )
-    offsets = minute_offsets(loops, timedelta(seconds=30))
+    offsets = spread_offsets(loops, timedelta(seconds=30))
     assert 0 < sum(1 for offset in offsets.values() if offset) < len(loops)
     advanced_per_poll: list[set[str]] = []
     marks: dict[str, datetime] = {}
@@ -134,7 +134,7 @@ async def test_a_poll_over_its_share_of_loops_reads_two_minute_spans_when_a_minu
         agg_spread_loops_per_poll=6,
     )
     span = 2 * MINUTE
-    offsets = minute_offsets(loops, timedelta(seconds=30), span)
+    offsets = spread_offsets(loops, timedelta(seconds=30), span)
     assert len(set(offsets.values())) == 4
     advanced_per_poll: list[set[str]] = []
     marks: dict[str, datetime] = {}
@@ -191,7 +191,7 @@ async def test_loops_that_arrive_and_lengthen_the_spread_span_leave_no_minute_un
         clock.set(now)
         await service.run_cycle()
         assert service.span == 2 * MINUTE
-    offsets = minute_offsets([*first, *later], timedelta(seconds=30), 2 * MINUTE)
+    offsets = spread_offsets([*first, *later], timedelta(seconds=30), 2 * MINUTE)
     loops = [*first, *later]
     marks = dict(service.known_marks)
     assert marks == {loop: complete_end(polls[-1], offsets[loop], 2 * MINUTE) for loop in loops}

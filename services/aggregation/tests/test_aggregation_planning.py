@@ -16,9 +16,9 @@ from clpm_aggregation.planning import (
     final_hours,
     floor_to,
     head_start_units,
-    minute_offsets,
     plan_units,
     read_start,
+    spread_offsets,
     spread_span,
 )
 
@@ -133,16 +133,16 @@ def test_a_loop_far_behind_gets_its_newest_minutes_first_and_only_once() -> None
 
 def test_spread_offsets_are_stable_slots_of_the_polls_in_a_minute() -> None:
     loops = [f"TIC{i:04d}" for i in range(2000)]
-    offsets = minute_offsets(loops, timedelta(seconds=30))
+    offsets = spread_offsets(loops, timedelta(seconds=30))
     assert set(offsets.values()) == {timedelta(0), timedelta(seconds=30)}
-    assert offsets == minute_offsets(reversed(loops), timedelta(seconds=30))  # per id, stable
+    assert offsets == spread_offsets(reversed(loops), timedelta(seconds=30))  # per id, stable
     late = sum(1 for offset in offsets.values() if offset)
     assert 900 <= late <= 1100  # about half the loops each poll
-    quarter = minute_offsets(loops, timedelta(seconds=15))
+    quarter = spread_offsets(loops, timedelta(seconds=15))
     assert set(quarter.values()) == {timedelta(seconds=15 * k) for k in range(4)}
     # one poll per minute (or fewer): nothing to spread
-    assert minute_offsets(loops, timedelta(seconds=60)) == {}
-    assert minute_offsets(loops, timedelta(minutes=5)) == {}
+    assert spread_offsets(loops, timedelta(seconds=60)) == {}
+    assert spread_offsets(loops, timedelta(minutes=5)) == {}
 
 
 def test_a_spread_loop_is_planned_up_to_the_minute_current_at_its_offset() -> None:
@@ -166,7 +166,7 @@ def test_spread_polls_write_every_minute_once_and_share_the_loops(span_min: int)
     poll = timedelta(seconds=30)
     span = span_min * MIN
     slots = span_min * 2
-    offsets = minute_offsets(loops, poll, span)
+    offsets = spread_offsets(loops, poll, span)
     marks = dict.fromkeys(loops, T)
     written: dict[str, list[tuple[datetime, datetime]]] = {loop: [] for loop in loops}
     per_poll: list[int] = []
@@ -199,7 +199,7 @@ def test_the_spread_span_grows_until_a_poll_reads_at_most_its_share() -> None:
     assert spread_span(10**6, poll, 2_500) == MAX_SPREAD_SPAN  # bounded lateness
     # one poll a minute: 10,000 loops over the 4 polls of 4 minutes
     assert spread_span(10_000, timedelta(seconds=60), 2_500) == 4 * MIN
-    offsets = minute_offsets([f"TIC{i:04d}" for i in range(4000)], poll, 2 * MIN)
+    offsets = spread_offsets([f"TIC{i:04d}" for i in range(4000)], poll, 2 * MIN)
     assert set(offsets.values()) == {timedelta(seconds=30 * k) for k in range(4)}
 
 

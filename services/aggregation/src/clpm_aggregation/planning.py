@@ -6,7 +6,7 @@ Rules (all times UTC, minute-aligned):
   minutes are aggregated: a unit ends at most at the start of the current minute, so a
   partial minute is never written and the watermark never passes a minute that can still
   receive on-time samples.
-* **Spread** (:func:`minute_offsets`): over a span ``S`` of whole minutes (:func:`spread_span`)
+* **Spread** (:func:`spread_offsets`): over a span ``S`` of whole minutes (:func:`spread_span`)
   holding several polls (every ``P``), a loop may be given a stable offset ``k P`` (``k`` <
   ``S / P``, from a hash of its id); its units then end at the start of the span (epoch-aligned)
   current at ``now - k P``. Each poll of a span then reads the span just ended of its share of
@@ -98,7 +98,7 @@ def _slots(span: timedelta, poll: timedelta) -> int:
     return int(span / poll) if poll > timedelta(0) else 1
 
 
-def minute_offsets(
+def spread_offsets(
     loop_ids: Iterable[str], poll: timedelta, span: timedelta = MINUTE
 ) -> dict[str, timedelta]:
     """Each loop's spread offset ``k P`` (module rules): ``k`` = CRC-32 of its id modulo the

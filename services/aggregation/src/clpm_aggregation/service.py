@@ -52,8 +52,8 @@ from clpm_aggregation.planning import (
     floor_to,
     head_start_units,
     initial_watermark,
-    minute_offsets,
     plan_units,
+    spread_offsets,
     spread_span,
 )
 from clpm_aggregation.progress import ProgressMeter
@@ -488,7 +488,7 @@ class AggregationService:
         return behind
 
     def spread(self, marks: Mapping[str, datetime]) -> dict[str, timedelta]:
-        """The spread offsets of the loops (``planning.minute_offsets``) over the span that
+        """The spread offsets of the loops (``planning.spread_offsets``) over the span that
         keeps a poll under ``AGG_SPREAD_LOOPS_PER_POLL`` loops (``self.span``), once per cycle;
         none below ``AGG_SPREAD_MIN_LOOPS`` loops."""
         if len(marks) < max(1, self.settings.agg_spread_min_loops):
@@ -501,7 +501,7 @@ class AggregationService:
             self.span = span
         missing = [loop_id for loop_id in marks if loop_id not in self._offsets]
         if missing:
-            self._offsets.update(minute_offsets(missing, poll, span))
+            self._offsets.update(spread_offsets(missing, poll, span))
         return {loop_id: self._offsets[loop_id] for loop_id in marks if loop_id in self._offsets}
 
     def plan(self, marks: dict[str, datetime], offsets: Mapping[str, timedelta]) -> list[WorkUnit]:
