@@ -17,10 +17,10 @@ diagnostics, and, once the history is written, the aggregation and the kpi-worke
 Start-up figures: seconds until the history is written (the simulator's "backfill written"
 log line), until the aggregation has caught up (lag under 3 minutes), until the KPI windows
 of the history are stored (the kpi-worker's run-once has finished), until the suite is
-**ready** (every loop has an ``agg_1m`` minute at most 3 minutes old and a KPI of the newest
-due window: the dashboards show current aggregates and KPIs of every loop) and until the
-**whole history is done** (every loop's aggregation watermark within 3 minutes of now and the
-KPI history run finished).
+**ready** (every loop has an ``agg_1m`` minute at most 3 minutes old, 5 from 5,001 loops on
+where the aggregation's spread spans 2 minutes, and a KPI of the newest due window: the
+dashboards show current aggregates and KPIs of every loop) and until the **whole history is
+done** (every loop's aggregation watermark as recent and the KPI history run finished).
 
 ``--code-root DIR`` runs the services of another checkout (its ``.venv``, its migrations)
 under the same bench, so the code before and after a change can be measured by the same
@@ -56,18 +56,34 @@ from pathlib import Path
 from typing import Any
 
 from bench.process_cpu import CLOCK_TICKS, process_tree
+from clpm_aggregation.planning import spread_span
+from clpm_shared.config import AggregationSettings
 from tests.harness.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-READY_LAG_S = 180.0
-"""A loop's aggregates count as current when its newest agg_1m minute ended at most this long
-ago (the aggregation polls every 30 s and waits for the lateness allowance)."""
+READY_MARGIN_S = 90.0
+"""A loop's aggregates count as current when its newest agg_1m minute ended at most
+:func:`ready_lag_s` ago: the latest its spread slot writes it, plus this margin."""
 _NS = 1_000_000_000
 LAGS = (
     "streaming_lag_s", "aggregation_lag_s", "kpi_lag_s", "gateway_health_ms",
     "diagnostics_health_ms",
 )  # fmt: skip
 HISTORY_MARK = ('"backfill written', '"backfill skipped', '"backfill interrupted')
+
+
+def ready_lag_s(loops: int, settings: AggregationSettings | None = None) -> float:
+    """Oldest newest-minute end of a loop whose aggregation is on time, plus the margin:
+    ``2 S - P + READY_MARGIN_S`` with ``S`` the spread's span for ``loops`` and ``P`` the poll
+    (a slot-``k`` loop is written up to the span start of ``now - k P``; 180 s for one minute,
+    300 s for the 2-minute span of 10,000 loops)."""
+    settings = settings or AggregationSettings()
+    poll = timedelta(milliseconds=settings.polling_interval)
+    if loops < max(1, settings.agg_spread_min_loops):
+        span = timedelta(minutes=1)
+    else:
+        span = spread_span(loops, poll, settings.agg_spread_loops_per_poll)
+    return (2 * span - min(poll, span)).total_seconds() + READY_MARGIN_S
 
 
 def rss_mb(pids: list[int]) -> float:
@@ -107,6 +123,7 @@ class Suite:
 
     def __init__(self, loops: int, data_dir: Path, args: argparse.Namespace) -> None:
         self.loops = loops
+        self.ready_lag_s = ready_lag_s(loops)
         self.dir = data_dir
         self.args = args
         self.api_port = free_port()
@@ -224,14 +241,14 @@ class Suite:
         return max(0.0, due - _parse_time(row[0]).timestamp())
 
     def loops_ready(self) -> tuple[int, int]:
-        """Loops with an agg_1m minute ended at most READY_LAG_S ago, and loops with a KPI of
-        the newest due window (``KPI_WINDOW_MIN`` grid)."""
+        """Loops with an agg_1m minute ended at most :func:`ready_lag_s` ago, and loops with a
+        KPI of the newest due window (``KPI_WINDOW_MIN`` grid)."""
         now = time.time()
         window_s = self.args.kpi_window_min * 60
         due = (now // window_s) * window_s
         current_agg = current_kpi = 0
         for table, column, is_current in (
-            ("agg_1m", "bucket_start", lambda t: now - (t + 60) <= READY_LAG_S),
+            ("agg_1m", "bucket_start", lambda t: now - (t + 60) <= self.ready_lag_s),
             ("kpi_results", "window_end", lambda t: t >= due),
         ):
             rows = self._query_all(
@@ -245,11 +262,11 @@ class Suite:
         return current_agg, current_kpi
 
     def watermarks_current(self) -> bool:
-        """Every loop's aggregation watermark is within READY_LAG_S of now."""
+        """Every loop's aggregation watermark is within :func:`ready_lag_s` of now."""
         row = self._query("clpm.db", "SELECT min(watermark), count(*) FROM loop_watermarks")
         if row is None or row[0] is None or row[1] < self.loops:
             return False
-        return time.time() - _parse_time(row[0]).timestamp() <= READY_LAG_S
+        return time.time() - _parse_time(row[0]).timestamp() <= self.ready_lag_s
 
     def _query_all(self, db: str, sql: str) -> list[Any]:
         path = self.dir / db
