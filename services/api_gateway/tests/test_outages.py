@@ -156,7 +156,7 @@ async def test_postgres_shutting_down_answers_503_not_500(
         postgres_server.start()
 
 
-async def test_while_influxd_is_down_requests_fail_within_a_second_and_recover_on_their_own(
+async def test_while_influxd_is_down_requests_fail_without_backoff_and_recover_on_their_own(
     settings: Settings, seeded: dict[str, Any], headers: H, influx_server: InfluxServer
 ) -> None:
     """With the default 4 retries each request used to wait ~3 s of backoff (holding a query
@@ -191,7 +191,9 @@ async def test_while_influxd_is_down_requests_fail_within_a_second_and_recover_o
             for response, _ in answers:
                 assert_unavailable(response, "timeseries")
             slowest = max(seconds for _, seconds in answers)
-            assert slowest < 1.0, f"slowest 503 after {slowest:.2f} s"
+            # ~3 s of backoff without the breaker; 2 s leaves room for a loaded machine (40
+            # requests through one event loop took 1.65 s once under load)
+            assert slowest < 2.0, f"slowest 503 after {slowest:.2f} s"
             later, seconds = await raw(gw, 45)  # the breaker is open: no attempt at all
             assert_unavailable(later, "timeseries")
             assert seconds < 0.2
