@@ -79,6 +79,7 @@ from bench.process_cpu import (
     steal_percent,
     wait_until_idle,
 )
+from clpm_aggregation.late_data import reconcile_phase_cursor
 from clpm_aggregation.service import AggregationService
 from clpm_shared.aggregation import MINUTE_NS, STAT_COLUMNS, BucketTable, minute_buckets
 from clpm_shared.config import AggregationSettings, InfluxSettings, TimeSeriesBackend
@@ -355,12 +356,23 @@ RECONCILE_HISTORY = timedelta(hours=_DEFAULTS.agg_reconcile_hours, minutes=10)
 """History before T_LIVE (``--reconcile-history``): the reconciliation's hours, and a little."""
 
 
+def reconciliation_start(loops: list[str]) -> int:
+    """Position in the sorted ids where a ``live_polls`` run's slices start: a fresh process
+    counts nothing in its first cycle (``T_LIVE + 5 s``) and goes on from the clock's phase."""
+    return reconcile_phase_cursor(
+        T_LIVE + timedelta(seconds=5), _DEFAULTS.agg_reconcile_interval_s, len(loops)
+    )
+
+
 def reconciled_loops(loops: list[str], polls: int) -> list[str]:
-    """The loops a ``live_polls`` run's reconciliation slices count after its first cycle (which
-    counts every loop: a fresh process): the slices follow the sorted ids from the first, about
-    ``loops x 30 s / AGG_RECONCILE_INTERVAL_S`` per poll (84 of 10,000); one poll to spare."""
+    """The loops a ``live_polls`` run's reconciliation slices count: the sorted ids from
+    :func:`reconciliation_start` on, about ``loops x 30 s / AGG_RECONCILE_INTERVAL_S`` per poll
+    (84 of 10,000); one poll to spare."""
+    ordered = sorted(loops)
     per_poll = math.ceil(len(loops) * 30.0 / _DEFAULTS.agg_reconcile_interval_s)
-    return sorted(loops)[: per_poll * (STEADY_WARMUP_POLLS + polls + 1)]
+    count = min(len(ordered), per_poll * (STEADY_WARMUP_POLLS + polls + 1))
+    first = reconciliation_start(loops)
+    return [ordered[(first + k) % len(ordered)] for k in range(count)]
 
 
 async def aggregate_history(
@@ -984,9 +996,11 @@ async def main() -> None:
                 )
             )
             if history:  # every measured poll's slice counted loops with history
+                first = reconciliation_start(loops)
                 for name in ("live_polls", "live_polls_minute_spread", "live_polls_unspread"):
                     for start, until in result[name]["reconciled"]:
-                        assert 0 <= start < until <= len(history), (name, start, until)
+                        since, to = (start - first) % len(loops), (until - first) % len(loops)
+                        assert since < to <= len(history), (name, start, until)
             if not args.only_live:
                 await measure_poll_models(store, sessions, loops, parties, args, result)
         finally:

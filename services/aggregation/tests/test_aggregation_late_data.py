@@ -16,7 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clpm_aggregation.late_data import aggregated_counts, stale_ranges, suspects
+from clpm_aggregation.late_data import (
+    aggregated_counts,
+    reconcile_phase_cursor,
+    stale_ranges,
+    suspects,
+)
 from clpm_shared.aggregation import BucketTable
 from clpm_shared.timeseries.base import (
     NOT_COUNTED,
@@ -183,6 +188,61 @@ async def test_reconciliation_corrects_samples_ten_minutes_and_two_hours_late(
     clock.set(BASE + timedelta(hours=3, minutes=21, seconds=5))
     again = await service.run_cycle()
     assert again.late_minutes == 0
+
+
+def test_a_fresh_process_starts_the_reconciliation_where_the_clock_phase_points() -> None:
+    interval = 600.0
+    assert reconcile_phase_cursor(BASE, interval, 4) == 0  # 10:00, a multiple of 600 s
+    assert reconcile_phase_cursor(BASE + timedelta(minutes=45, seconds=5), interval, 4) == 2
+    assert reconcile_phase_cursor(BASE + timedelta(seconds=599.9), interval, 4) == 3
+    assert reconcile_phase_cursor(BASE + timedelta(seconds=299), interval, 10_000) == 4983
+    assert reconcile_phase_cursor(BASE, interval, 0) == 0
+
+
+async def test_a_restarted_process_reconciles_a_slice_per_poll_from_the_clock_phase_not_all_at_once(
+    influx: InfluxQLStore,
+    database: Database,
+    clock: TestClock,
+    loop_ids: list[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A fresh process used to reconcile every loop in its first cycle (at 10,000 loops with
+    3 h of history about 30 s of influxd CPU right after each start) and to start its slices
+    with the first loops again. Now its first cycle reconciles nothing, and the slices go on
+    from where the clock's phase of the interval points: here the third of four loops."""
+    settings = {
+        "agg_lateness_s": 0.0,
+        "agg_reconcile_hours": 1.0,
+        "agg_reconcile_interval_s": 600.0,
+    }
+    points = plant_points(loop_ids, BASE, 40 * 60, seed=9)
+    await influx.write(points)
+    clock.set(BASE + timedelta(minutes=40, seconds=5))
+    await make_service(influx, database, clock, **settings).run_cycle()
+    late_minute = BASE + timedelta(minutes=10)
+    late = spiked(plant_points(loop_ids, late_minute + timedelta(seconds=20.5), 1), 700.0)
+    await influx.write(late)
+
+    caplog.set_level(logging.WARNING, logger="clpm_aggregation.late_data")
+    clock.set(BASE + timedelta(minutes=45, seconds=5))  # phase 305 s of 600: position 2 of 4
+    restarted = make_service(influx, database, clock, **settings)
+    first = await restarted.run_cycle()
+    assert first.late_minutes == 0  # the former first cycle corrected all four loops here
+    for _ in range(4):  # a quarter of the interval each: one loop per cycle
+        clock.set(clock.now + timedelta(seconds=150))
+        report = await restarted.run_cycle()
+        assert report.late_minutes == 1
+    corrected = [
+        r.loop_id  # type: ignore[attr-defined]
+        for r in caplog.records
+        if r.getMessage() == "late samples: minutes recomputed"
+    ]
+    ordered = sorted(loop_ids)
+    assert corrected == ordered[2:] + ordered[:2]
+    rows = await stored_rows(database, "agg_1m", loop_ids, BASE, BASE + 40 * MINUTE)
+    expected = reference_buckets(points + late)
+    for loop_id in loop_ids:
+        assert_matches(rows[(loop_id, late_minute)], expected[(loop_id, late_minute)])
 
 
 async def test_reconciliation_on_the_embedded_store(

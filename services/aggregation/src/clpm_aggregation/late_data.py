@@ -22,11 +22,15 @@ and minute, computed by the store) with the counts in ``agg_1m``:
   the stale minute too, and was rolled up from the minute before its correction).
 * **Reconciliation** (``AGG_RECONCILE_HOURS``): the same comparison over the last hours, for a
   slice of the loops each cycle, so that every loop is reconciled once per
-  ``AGG_RECONCILE_INTERVAL_S``. It finds samples later than the allowance (a historian that
-  delivers in batches, a restarted collector) that would otherwise stay missing until a manual
-  backfill. Its counts too run while the poll aggregates: they stop at the loop's watermark
-  when the poll started, or where the allowance's count of the same poll starts (so no minute
-  is found twice), and what they find is recomputed after the units.
+  ``AGG_RECONCILE_INTERVAL_S``. A fresh process reconciles nothing in its first cycle and then
+  goes on from the position the clock's phase of the interval gives
+  (:func:`reconcile_phase_cursor`): a restart neither reconciles every loop at once (at 10,000
+  loops with 3 h of history, about 30 s of influxd CPU) nor always starts with the same loops.
+  It finds samples later than the allowance (a historian that delivers in batches, a restarted
+  collector) that would otherwise stay missing until a manual backfill. Its counts too run
+  while the poll aggregates: they stop at the loop's watermark when the poll started, or where
+  the allowance's count of the same poll starts (so no minute is found twice), and what they
+  find is recomputed after the units.
 
 The agg_1m side of the comparison comes from memory where it can (:class:`WrittenCounts`: the
 counts of the minutes this process wrote itself, over the last ``L + 2 I + 2`` minutes); loops
@@ -345,6 +349,16 @@ def check_due(loop_id: str, last: datetime | None, now: datetime, interval_s: fl
     )
 
 
+def reconcile_phase_cursor(now: datetime, interval_s: float, loops: int) -> int:
+    """Where a fresh process starts the reconciliation's slices in its sorted loops:
+    ``floor(n (t mod I) / I)`` for ``n`` loops, ``t`` the time and ``I`` the interval, the
+    position a process running since the last multiple of ``I`` would have reached."""
+    if loops <= 0 or interval_s <= 0:
+        return 0
+    phase = (now.timestamp() % interval_s) / interval_s
+    return min(loops - 1, math.floor(loops * phase))
+
+
 @dataclass
 class LateDataChecker:
     """Count checks of the lateness allowance and the periodic reconciliation (module docs)."""
@@ -454,16 +468,21 @@ class LateDataChecker:
         now = self.clock()
         if self.reconcile_horizon <= timedelta(0) or not before:
             return None
+        ordered = sorted(before)
         if self.last_reconcile is None:
-            elapsed = self.reconcile_interval_s  # a fresh process reconciles a full slice first
-        else:
-            elapsed = max(0.0, (now - self.last_reconcile).total_seconds())
+            # a fresh process starts where the clock's phase of the interval points, so that
+            # restarts neither reconcile every loop at once nor always start with the same ones
+            self.reconcile_cursor = reconcile_phase_cursor(
+                now, self.reconcile_interval_s, len(ordered)
+            )
+            self.last_reconcile = now
+            return None
+        elapsed = max(0.0, (now - self.last_reconcile).total_seconds())
         due = self.reconcile_credit + len(before) * min(1.0, elapsed / self.reconcile_interval_s)
         take = min(len(before), math.floor(due))
         if take <= 0:
             self.last_reconcile, self.reconcile_credit = now, due
             return None
-        ordered = sorted(before)
         start_at = self.reconcile_cursor % len(ordered)
         chosen = [ordered[(start_at + k) % len(ordered)] for k in range(take)]
         start = floor_to(now - self.reconcile_horizon, MINUTE)
