@@ -468,12 +468,11 @@ class LateDataChecker:
         now = self.clock()
         if self.reconcile_horizon <= timedelta(0) or not before:
             return None
-        ordered = sorted(before)
         if self.last_reconcile is None:
             # a fresh process starts where the clock's phase of the interval points, so that
             # restarts neither reconcile every loop at once nor always start with the same ones
             self.reconcile_cursor = reconcile_phase_cursor(
-                now, self.reconcile_interval_s, len(ordered)
+                now, self.reconcile_interval_s, len(before)
             )
             self.last_reconcile = now
             return None
@@ -483,6 +482,7 @@ class LateDataChecker:
         if take <= 0:
             self.last_reconcile, self.reconcile_credit = now, due
             return None
+        ordered = sorted(before)
         start_at = self.reconcile_cursor % len(ordered)
         chosen = [ordered[(start_at + k) % len(ordered)] for k in range(take)]
         start = floor_to(now - self.reconcile_horizon, MINUTE)
