@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.process_cpu import CLOCK_TICKS, process_tree
-from clpm_aggregation.planning import spread_span
+from clpm_aggregation.planning import span_if_spread
 from clpm_shared.config import AggregationSettings
 from tests.harness.servers import free_port
 
@@ -79,10 +79,9 @@ def ready_lag_s(loops: int, settings: AggregationSettings | None = None) -> floa
     300 s for the 2-minute span of 10,000 loops)."""
     settings = settings or AggregationSettings()
     poll = timedelta(milliseconds=settings.polling_interval)
-    if loops < max(1, settings.agg_spread_min_loops):
-        span = timedelta(minutes=1)
-    else:
-        span = spread_span(loops, poll, settings.agg_spread_loops_per_poll)
+    span = span_if_spread(
+        loops, poll, settings.agg_spread_min_loops, settings.agg_spread_loops_per_poll
+    ) or timedelta(minutes=1)
     return (2 * span - min(poll, span)).total_seconds() + READY_MARGIN_S
 
 

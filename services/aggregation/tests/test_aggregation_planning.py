@@ -18,6 +18,7 @@ from clpm_aggregation.planning import (
     head_start_units,
     plan_units,
     read_start,
+    span_if_spread,
     spread_offsets,
     spread_span,
 )
@@ -201,6 +202,12 @@ def test_the_spread_span_grows_until_a_poll_reads_at_most_its_share() -> None:
     assert spread_span(10_000, timedelta(seconds=60), 2_500) == 4 * MIN
     offsets = spread_offsets([f"TIC{i:04d}" for i in range(4000)], poll, 2 * MIN)
     assert set(offsets.values()) == {timedelta(seconds=30 * k) for k in range(4)}
+    # below AGG_SPREAD_MIN_LOOPS no spread at all; 0 spreads from the first loop
+    assert span_if_spread(999, poll, 1_000, 2_500) is None
+    assert span_if_spread(1_000, poll, 1_000, 2_500) == MIN
+    assert span_if_spread(10_000, poll, 1_000, 2_500) == 2 * MIN
+    assert span_if_spread(0, poll, 0, 2_500) is None
+    assert span_if_spread(1, poll, 0, 2_500) == MIN
 
 
 def test_a_spread_loop_over_two_minutes_waits_for_the_span_and_its_slot() -> None:

@@ -94,6 +94,16 @@ def spread_span(loops: int, poll: timedelta, loops_per_poll: int) -> timedelta:
     return span
 
 
+def span_if_spread(
+    loops: int, poll: timedelta, min_loops: int, loops_per_poll: int
+) -> timedelta | None:
+    """The spread's span for ``loops`` leased loops (:func:`spread_span`), or None when they
+    are fewer than ``min_loops`` (``AGG_SPREAD_MIN_LOOPS``, at least 1): no spread."""
+    if loops < max(1, min_loops):
+        return None
+    return spread_span(loops, poll, loops_per_poll)
+
+
 def _slots(span: timedelta, poll: timedelta) -> int:
     return int(span / poll) if poll > timedelta(0) else 1
 

@@ -53,8 +53,8 @@ from clpm_aggregation.planning import (
     head_start_units,
     initial_watermark,
     plan_units,
+    span_if_spread,
     spread_offsets,
-    spread_span,
 )
 from clpm_aggregation.progress import ProgressMeter
 from clpm_shared.config import AggregationSettings
@@ -491,11 +491,16 @@ class AggregationService:
         """The spread offsets of the loops (``planning.spread_offsets``) over the span that
         keeps a poll under ``AGG_SPREAD_LOOPS_PER_POLL`` loops (``self.span``), once per cycle;
         none below ``AGG_SPREAD_MIN_LOOPS`` loops."""
-        if len(marks) < max(1, self.settings.agg_spread_min_loops):
+        poll = timedelta(seconds=self.interval_s)
+        span = span_if_spread(
+            len(marks),
+            poll,
+            self.settings.agg_spread_min_loops,
+            self.settings.agg_spread_loops_per_poll,
+        )
+        if span is None:
             self.span = MINUTE
             return {}
-        poll = timedelta(seconds=self.interval_s)
-        span = spread_span(len(marks), poll, self.settings.agg_spread_loops_per_poll)
         if span != self.span:
             self._offsets.clear()
             self.span = span
