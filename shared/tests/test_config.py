@@ -83,6 +83,7 @@ def test_log_level_is_case_insensitive(monkeypatch: pytest.MonkeyPatch) -> None:
         ("KPI_CRON_SCHEDULE", "every 15 minutes", "5-field crontab"),
         ("KPI_MAX_CONCURRENCY", "0", "greater than or equal to 1"),
         ("POLLING_INTERVAL", "-5", "greater than or equal to 100"),
+        ("AGG_SPREAD_LOOPS_PER_POLL", "0", "greater than or equal to 1"),
         ("STREAM_INTERVAL", "0", "greater than 0"),
         ("INFLUXDB_URL", "localhost:8086", "http://"),
         ("INFLUXDB_MEASUREMENT", "bad name;DROP", "letters, digits"),
