@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from clpm_aggregation.late_data import (
+    RETENTION_MARGIN,
     aggregated_counts,
     reconcile_phase_cursor,
     stale_ranges,
     suspects,
+    totals_are_safe,
+    window_totals,
 )
 from clpm_shared.aggregation import BucketTable
 from clpm_shared.timeseries.base import (
@@ -36,11 +40,13 @@ from services.aggregation.tests.conftest import (
     Database,
     TestClock,
     assert_matches,
+    influx_settings,
     make_service,
     plant_points,
     reference_buckets,
     stored_rows,
 )
+from tests.harness.servers import InfluxServer
 
 MINUTE = timedelta(minutes=1)
 NS = 1_000_000_000
@@ -316,7 +322,7 @@ async def test_the_store_totals_equal_the_sums_of_its_minute_counts(
         assert expected[0] == sum(1 for p in inside if p.pv is not None)
 
 
-def test_only_loops_whose_total_exceeds_agg_1m_are_counted_minute_by_minute() -> None:
+def test_only_loops_whose_total_differs_from_agg_1m_are_counted_minute_by_minute() -> None:
     aggregated = aggregated_counts(
         _table(
             [
@@ -325,17 +331,32 @@ def test_only_loops_whose_total_exceeds_agg_1m_are_counted_minute_by_minute() ->
                 ("A", BASE + 5 * MINUTE, 60, 60, 60),  # outside the window: not summed
                 ("B", BASE, 60, 60, 60),
                 ("C", BASE, 60, 59, 60),
+                ("F", BASE, 60, 60, 60),
+                ("G", BASE, 60, 60, 60),  # no sample left in the store: absent from its totals
             ]
         )
     )
+    written = window_totals(aggregated, BASE, BASE + 2 * MINUTE)
+    assert written["A"] == (120, 120, 120)
     totals = {
         "A": (120, NOT_COUNTED, NOT_COUNTED),  # equal
         "B": (61, NOT_COUNTED, NOT_COUNTED),  # one more PV
         "C": (60, 60, 60),  # one more SP, counted by this store
         "D": (5, NOT_COUNTED, NOT_COUNTED),  # no agg_1m row at all
         "E": (0, NOT_COUNTED, NOT_COUNTED),
+        "F": (58, NOT_COUNTED, NOT_COUNTED),  # samples removed: equal totals prove nothing
     }
-    assert suspects(totals, aggregated, BASE, BASE + 2 * MINUTE) == ["B", "C", "D"]
+    assert suspects(totals, written) == ["B", "C", "D", "F"]
+
+
+def test_totals_are_trusted_only_over_windows_the_retention_does_not_reach() -> None:
+    now = BASE + timedelta(hours=10)
+    start = now - timedelta(hours=3)
+    assert totals_are_safe(start, now, None)  # kept for ever
+    assert totals_are_safe(start, now, timedelta(days=7))
+    assert totals_are_safe(start, now, timedelta(hours=3) + RETENTION_MARGIN)
+    assert not totals_are_safe(start, now, timedelta(hours=3))  # the margin is missing
+    assert not totals_are_safe(start, now, timedelta(hours=1))
 
 
 def _table(rows: list[tuple[str, datetime, int, int, int]]) -> BucketTable:
@@ -583,3 +604,101 @@ async def test_the_allowance_on_a_store_without_totals_counts_each_window_once(
         assert rows[(loop, BASE + 4 * MINUTE)]["pv_max"] == 900.0
     finally:
         await store.close()
+
+
+class CountingInfluxQLStore(InfluxQLStore):
+    """The real InfluxQL store, recording the loops it counts minute by minute (a spy)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.minute_counted: list[list[str]] = []
+
+    async def minute_counts(
+        self, loop_ids: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, MinuteCounts]:
+        self.minute_counted.append(sorted(loop_ids))
+        return await super().minute_counts(loop_ids, start, end)
+
+
+@pytest.fixture
+async def counting_influx(influx_server: InfluxServer) -> AsyncIterator[CountingInfluxQLStore]:
+    name = influx_server.create_database("agg_counting")
+    store = CountingInfluxQLStore(influx_settings(influx_server, name), backoff_s=0.05)
+    yield store
+    await store.close()
+    influx_server.drop_database(name)
+
+
+async def test_the_reconciliation_counts_minute_by_minute_only_the_loops_whose_totals_differ(
+    counting_influx: CountingInfluxQLStore,
+    database: Database,
+    clock: TestClock,
+    loop_ids: list[str],
+) -> None:
+    store = counting_influx
+    loops = loop_ids[:3]
+    points = plant_points(loops, BASE, 3 * 3600, seed=6)
+    await store.write(points)
+    clock.set(BASE + timedelta(hours=3, seconds=5))
+    service = make_service(
+        store,
+        database,
+        clock,
+        agg_lateness_s=120.0,
+        agg_reconcile_hours=3.0,
+        agg_reconcile_interval_s=600.0,
+    )
+    await service.run_cycle()
+    late = spiked(
+        plant_points([loops[1]], BASE + timedelta(hours=1, minutes=7, seconds=12.5), 1), -900.0
+    )
+    await store.write(late)
+    store.minute_counted.clear()
+    clock.set(BASE + timedelta(hours=3, minutes=11, seconds=5))  # every loop's slice is due
+    report = await service.run_cycle()
+    assert service.late_data.reconcile_cursor == 0  # all three reconciled, back at the first
+    assert report.late_minutes == 1
+    # the autogen policy keeps everything: totals first, one loop counted minute by minute
+    assert store.minute_counted == [[loops[1]]]
+    minute = (loops[1], BASE + timedelta(hours=1, minutes=7))
+    rows = await stored_rows(database, "agg_1m", loops, BASE, BASE + timedelta(hours=3))
+    assert_matches(rows[minute], reference_buckets(points + late)[minute])
+    assert rows[minute]["pv_min"] == -900.0
+
+
+async def test_a_retention_shorter_than_the_horizon_counts_every_reconciled_loop_by_minute(
+    influx_server: InfluxServer, database: Database, loop_ids: list[str]
+) -> None:
+    # influxd refuses samples older than a policy's duration: this test's samples are recent
+    name = influx_server.create_database("agg_short_retention")
+    influx_server.query(
+        f'CREATE RETENTION POLICY "one_hour" ON "{name}" DURATION 1h REPLICATION 1 DEFAULT'
+    )
+    store = CountingInfluxQLStore(influx_settings(influx_server, name), backoff_s=0.05)
+    try:
+        loops = loop_ids[:3]
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        await store.write(plant_points(loops, now - timedelta(minutes=40), 39 * 60, seed=8))
+        counted: dict[float, list[list[str]]] = {}
+        for hours in (3.0, 0.5):  # a horizon beyond the policy's hour, and one inside it
+            clock = TestClock(now + timedelta(seconds=5))
+            service = make_service(
+                store,
+                database,
+                clock,
+                instance_id=f"test-host:{hours}",
+                agg_lateness_s=120.0,
+                agg_reconcile_hours=hours,
+                agg_reconcile_interval_s=600.0,
+            )
+            await service.run_cycle()
+            store.minute_counted.clear()
+            clock.set(now + timedelta(minutes=11, seconds=5))
+            report = await service.run_cycle()
+            assert report.late_minutes == 0
+            counted[hours] = store.minute_counted[:]
+        assert counted[3.0] == [loops]  # totals could hide a removal: every loop by minute
+        assert counted[0.5] == []  # totals equal, nothing counted by minute
+    finally:
+        await store.close()
+        influx_server.drop_database(name)

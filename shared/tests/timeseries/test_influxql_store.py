@@ -22,6 +22,7 @@ from clpm_shared.timeseries.influxql import (
     QueryAnswer,
     SeriesBlock,
     _series_by_loop,
+    go_duration,
     parse_chunked_answer,
 )
 from clpm_shared.timeseries.line_protocol import encode_line
@@ -530,3 +531,56 @@ async def test_batched_reads_match_loop_ids_with_punctuation_literally(
     )
     answer = influx_server.query(statement, database)
     assert sorted(s["tags"]["loop_id"] for s in answer["results"][0]["series"]) == sorted(wanted)
+
+
+@pytest.mark.parametrize(
+    ("printed", "expected"),
+    [
+        ("0s", timedelta(0)),
+        ("72h0m0s", timedelta(hours=72)),
+        ("1h30m0s", timedelta(minutes=90)),
+        ("2m30.5s", timedelta(seconds=150.5)),
+        ("500ms", timedelta(milliseconds=500)),
+    ],
+)
+def test_durations_are_read_as_influxd_prints_them(printed: str, expected: timedelta) -> None:
+    assert go_duration(printed) == expected
+
+
+@pytest.mark.parametrize("printed", ["", "72", "3d", "1h 0m", "h"])
+def test_a_duration_influxd_would_not_print_is_an_error(printed: str) -> None:
+    with pytest.raises(TimeSeriesError, match="not a duration"):
+        go_duration(printed)
+
+
+async def test_the_retention_period_is_the_one_of_the_policy_the_store_reads(
+    influx_server: InfluxServer, make_influx_settings: SettingsFactory
+) -> None:
+    # a database of its own: the test changes its default policy
+    database = influx_server.create_database("clpm_retention_periods")
+    influx_server.query(
+        f'CREATE RETENTION POLICY "six_hours" ON "{database}" DURATION 6h REPLICATION 1'
+    )
+    stores = {
+        name: InfluxQLStore(
+            make_influx_settings(influx_server.url, database, influxdb_retention_policy=policy)
+        )
+        for name, policy in (("default", None), ("six_hours", "six_hours"), ("gone", "gone"))
+    }
+    try:
+        assert await stores["default"].retention_period() is None  # autogen keeps everything
+        assert await stores["six_hours"].retention_period() == timedelta(hours=6)
+        with pytest.raises(TimeSeriesError, match="no retention policy gone"):
+            await stores["gone"].retention_period()
+        # the default policy changes: the answer is kept for a while, not asked at every call
+        influx_server.query(f'ALTER RETENTION POLICY "six_hours" ON "{database}" DEFAULT')
+        assert await stores["default"].retention_period() is None
+        fresh = InfluxQLStore(make_influx_settings(influx_server.url, database))
+        try:
+            assert await fresh.retention_period() == timedelta(hours=6)
+        finally:
+            await fresh.close()
+    finally:
+        for store in stores.values():
+            await store.close()
+        influx_server.drop_database(database)

@@ -32,10 +32,19 @@ and minute, computed by the store) with the counts in ``agg_1m``:
   the allowance's count of the same poll starts (so no minute is found twice), and what they
   find is recomputed after the units.
 
+On a store that counts totals itself (InfluxQL), both checks first compare one number per loop
+and window, the store's total against the sum of agg_1m's counts, and count minute by minute
+only the loops where the two differ (:func:`suspects`; at 10,000 loops the reconciliation's
+slice of 84 loops x 3 h costs influxd about a third less, and one row per loop travels instead
+of 180). Equal totals mean equal minutes only where no sample was removed from the window, so
+the reconciliation compares totals only over windows the store's retention policy does not
+reach (:func:`totals_are_safe`); otherwise, or when the retention cannot be read, it counts
+every loop minute by minute.
+
 The agg_1m side of the comparison comes from memory where it can (:class:`WrittenCounts`: the
 counts of the minutes this process wrote itself, over the last ``L + 2 I + 2`` minutes); loops
 or minutes not in memory (after a restart, a lease taken over, the reconciliation's hours) are
-read from ``agg_1m``.
+read from ``agg_1m`` (their sums, then the minutes of the loops whose totals differ).
 
 A minute is stale when the store holds more samples of a field than ``agg_1m`` counted (samples
 only ever arrive; minutes pruned from the store by a retention are not touched). The InfluxQL
@@ -69,6 +78,7 @@ from clpm_shared.timeseries.base import (
     MinuteCounts,
     SampleTotaller,
     SampleTotals,
+    TimeSeriesError,
     TimeSeriesStore,
     count_minutes,
     from_ns,
@@ -177,32 +187,56 @@ def stale_ranges(
     return ranges
 
 
-def suspects(
-    totals: Mapping[str, SampleTotals],
-    aggregated: Mapping[str, Mapping[int, Counts]],
-    start: datetime,
-    end: datetime,
-) -> list[str]:
-    """Loops whose store holds more samples over ``[start, end)`` than agg_1m counted (pure).
-
-    Samples only ever arrive within the allowance, so the store's count of every minute is at
-    least agg_1m's, and a window whose total is no more than agg_1m's sum has no stale minute:
-    only the others need counting minute by minute. (Not for the reconciliation's hours, where
-    a retention may have removed samples of one minute while another gained some.)
-    """
+def window_totals(
+    aggregated: Mapping[str, Mapping[int, Counts]], start: datetime, end: datetime
+) -> dict[str, Counts]:
+    """Per loop, the sums of agg_1m's counts over ``[start, end)`` (pure)."""
     start_ns, end_ns = to_ns(start), to_ns(end)
-    nothing: Mapping[int, Counts] = {}
-    found: list[str] = []
-    for loop_id, total in totals.items():
+    totals: dict[str, Counts] = {}
+    for loop_id, minutes in aggregated.items():
         written = [0, 0, 0]
-        for bucket, counts in aggregated.get(loop_id, nothing).items():
+        for bucket, counts in minutes.items():
             if start_ns <= bucket < end_ns:
                 written[0] += counts[0]
                 written[1] += counts[1]
                 written[2] += counts[2]
-        if any(t != NOT_COUNTED and t > w for t, w in zip(total, written, strict=True)):
-            found.append(loop_id)
+        totals[loop_id] = (written[0], written[1], written[2])
+    return totals
+
+
+def suspects(totals: Mapping[str, SampleTotals], written: Mapping[str, Counts]) -> list[str]:
+    """Loops whose store total over a window differs from agg_1m's (``written``; a loop absent
+    there has no row) in a field the store counted (pure).
+
+    Samples only ever arrive, so where none was removed from the window the store's count of
+    every minute is at least agg_1m's, and equal totals mean equal minutes: only the others
+    need counting minute by minute. A removal (a retention, a ``DELETE``) breaks that: a lower
+    total is a suspect too, but a removal and an arrival of as many samples cancel, so the
+    reconciliation uses totals only over windows the store's retention does not reach
+    (:func:`totals_are_safe`). A loop without samples in the store is absent from ``totals``
+    and has no stale minute.
+    """
+    nothing = (0, 0, 0)
+    found = [
+        loop_id
+        for loop_id, total in totals.items()
+        if any(
+            t not in (NOT_COUNTED, w)
+            for t, w in zip(total, written.get(loop_id, nothing), strict=True)
+        )
+    ]
     return sorted(found)
+
+
+RETENTION_MARGIN = timedelta(minutes=10)
+"""How far inside a retention period a window must start for its totals to be trusted (clock
+differences between the service and the store)."""
+
+
+def totals_are_safe(start: datetime, now: datetime, kept: timedelta | None) -> bool:
+    """Whether no retention removes samples at or after ``start`` (pure): the store keeps every
+    sample for ``kept`` (None: for ever), so ``start >= now - kept`` plus a margin."""
+    return kept is None or start >= now - kept + RETENTION_MARGIN
 
 
 def _same(counted: Counts, remembered: Counts) -> bool:
@@ -379,6 +413,8 @@ class LateDataChecker:
     last_reconcile: datetime | None = None
     reconcile_cursor: int = 0
     reconcile_credit: float = 0.0
+    retention_unknown: bool = False
+    """The store's retention could not be read (logged once until it can again)."""
 
     def __post_init__(self) -> None:
         self.written.horizon = (
@@ -490,7 +526,8 @@ class LateDataChecker:
             loop_id: min(before[loop_id], checked.get(loop_id, before[loop_id]))
             for loop_id in chosen
         }
-        found = await self._find(dict.fromkeys(chosen, start), until)
+        by_totals = await self._totals_are_safe(start, now)
+        found = await self._find(dict.fromkeys(chosen, start), until, by_totals=by_totals)
         return ReconciliationFindings(
             loops=take,
             ranges=found,
@@ -529,15 +566,17 @@ class LateDataChecker:
     ) -> list[StaleRange]:
         """Stale minutes of each loop from ``windows[loop]`` to ``until[loop]``.
 
-        ``by_totals``: on a store that counts totals itself (:class:`SampleTotaller`), count
-        each loop's window in one number first and its minutes only where that exceeds agg_1m's
-        sum (:func:`suspects`).
+        ``by_totals``: on a store that counts totals itself (:class:`SampleTotaller`), compare
+        each loop's window in one number first (the store's, and agg_1m's sum) and count its
+        minutes only where the two differ (:func:`suspects`).
         """
         groups: dict[tuple[datetime, datetime], list[str]] = defaultdict(list)
         for loop_id, start in windows.items():
             end = until[loop_id]
             if start < end:
                 groups[(start, end)].append(loop_id)
+        # a store without its own totals would sum the same minute counts: count once
+        totaller = self.store if by_totals and isinstance(self.store, SampleTotaller) else None
         found: list[StaleRange] = []
         for (start, end), loop_ids in groups.items():
             aggregated: dict[str, Mapping[int, Counts]] = {}
@@ -547,22 +586,50 @@ class LateDataChecker:
                     aggregated[loop_id] = self.written.minutes.get(loop_id, {})
                 else:
                     unknown.append(loop_id)
+            counted = loop_ids
+            if totaller is not None:
+                written = window_totals(aggregated, start, end)
+                if unknown:  # one row per loop from agg_1m, its minutes only for the suspects
+                    async with self.sessions() as session:
+                        written.update(
+                            await AggregateRepository(session).sample_totals(
+                                "agg_1m", unknown, start, end
+                            )
+                        )
+                totals = await totaller.sample_totals(loop_ids, start, end)
+                counted = suspects(totals, written)
+                if not counted:
+                    continue
+                chosen = set(counted)
+                unknown = [loop_id for loop_id in unknown if loop_id in chosen]
             if unknown:
                 async with self.sessions() as session:
                     stored = await AggregateRepository(session).read(
                         "agg_1m", unknown, start, end, statistics=_COUNT_COLUMNS, mode_shares=False
                     )
                 aggregated.update(aggregated_counts(stored))
-            counted = loop_ids
-            # a store without its own totals would sum the same minute counts: count once
-            if by_totals and isinstance(self.store, SampleTotaller):
-                totals = await self.store.sample_totals(loop_ids, start, end)
-                counted = suspects(totals, aggregated, start, end)
-                if not counted:
-                    continue
             counts = await count_minutes(self.store, counted, start, end)
             found.extend(stale_ranges(counts, aggregated, until, self.known))
         return found
+
+    async def _totals_are_safe(self, start: datetime, now: datetime) -> bool:
+        """Whether the reconciliation may compare totals over windows from ``start``: the store
+        counts them and its retention removes nothing there (:func:`totals_are_safe`)."""
+        if not isinstance(self.store, SampleTotaller):
+            return False
+        try:
+            kept = await self.store.retention_period()
+        except TimeSeriesError as exc:
+            if not self.retention_unknown:
+                logger.warning(
+                    "reconciliation: the store's retention is unknown; counting every "
+                    "reconciled loop minute by minute",
+                    extra={"error": str(exc)},
+                )
+            self.retention_unknown = True
+            return False
+        self.retention_unknown = False
+        return totals_are_safe(start, now, kept)
 
     async def _correct(
         self,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -372,6 +372,11 @@ class SampleTotaller(Protocol):
     ) -> dict[str, SampleTotals]:
         """Samples carrying PV, SP and OP in ``[start, end)`` per loop (loops without any
         absent); the fields :meth:`MinuteCounter.minute_counts` leaves uncounted are too."""
+        ...
+
+    async def retention_period(self) -> timedelta | None:
+        """How long the store keeps a sample before its retention may remove it (None: for
+        ever). Totals equal over a window mean equal minutes only where nothing was removed."""
         ...
 
 

@@ -21,10 +21,11 @@ import gc
 import gzip
 import logging
 import re
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -82,6 +83,8 @@ _TRUNCATED = b'"partial":true'
 # The same mark in MessagePack: the key "partial" (a 7-byte fixstr) followed by true.
 _TRUNCATED_MSGPACK = b"\xa7partial\xc3"
 _MSGPACK = "application/x-msgpack"
+_RETENTION_TTL_S = 600.0
+"""How long :meth:`InfluxQLStore.retention_period` trusts its last answer."""
 _PLAIN_ANSWER_MAX_NS = 300 * 1_000_000_000
 """Batched raw reads of windows shorter than this ask for a plain (not chunked) answer."""
 
@@ -302,6 +305,28 @@ def _merged(loop_id: str, parts: Sequence[RawSeries]) -> RawSeries:
     )
 
 
+_GO_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_GO_DURATION_UNIT_S = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+
+
+def go_duration(value: str) -> timedelta:
+    """A duration as influxd prints it (Go's ``time.Duration``: ``"72h0m0s"``, ``"0s"``)."""
+    parts = _GO_DURATION_PART.findall(value)
+    if not value or "".join(number + unit for number, unit in parts) != value:
+        raise TimeSeriesError(f"influxdb: {value!r} is not a duration")
+    return timedelta(
+        seconds=sum(float(number) * _GO_DURATION_UNIT_S[unit] for number, unit in parts)
+    )
+
+
 def _minute_counts_of(loop_id: str, block: SeriesBlock) -> MinuteCounts:
     """PV counts of one ``count(PV) ... GROUP BY time(1m)`` series (rows ``[time, pv]``)."""
     time_at, pv_at = block.columns.index("time"), block.columns.index("pv")
@@ -344,6 +369,8 @@ class InfluxQLStore:
             open_s=settings.influxdb_breaker_open_s,
         )
         self._target = text.source(self.measurement, self.retention_policy)
+        self._retention: tuple[float, timedelta | None] | None = None
+        """(monotonic time asked, :meth:`retention_period`'s answer)"""
         msgpack_answers = settings.influxdb_answer_format == "msgpack"
         self._accept = {"Accept": _MSGPACK if msgpack_answers else "application/json"}
         headers = {"User-Agent": "clpm-timeseries"}
@@ -777,6 +804,31 @@ class InfluxQLStore:
         size = self.latest_loops_per_query
         await asyncio.gather(*(read(wanted[i : i + size]) for i in range(0, len(wanted), size)))
         return totals
+
+    async def retention_period(self) -> timedelta | None:
+        """The duration of the retention policy the store reads (``INFLUXDB_RETENTION_POLICY``,
+        else the database's default) from ``SHOW RETENTION POLICIES``; None when it keeps
+        samples for ever (``0s``). Asked again at most every :data:`_RETENTION_TTL_S`."""
+        cached = self._retention
+        if cached is not None and time.monotonic() - cached[0] < _RETENTION_TTL_S:
+            return cached[1]
+        [blocks] = await self._query([text.show_retention_policies(self.database)])
+        policies = [
+            dict(zip(block.columns, row, strict=True)) for block in blocks for row in block.values
+        ]
+        if self.retention_policy:
+            chosen = [policy for policy in policies if policy.get("name") == self.retention_policy]
+        else:
+            chosen = [policy for policy in policies if policy.get("default") is True]
+        if not chosen:
+            raise TimeSeriesError(
+                f"influxdb: no retention policy {self.retention_policy or '(default)'} "
+                f"on database {self.database}"
+            )
+        period = go_duration(str(chosen[0].get("duration", "")))
+        kept = None if period == timedelta(0) else period
+        self._retention = (time.monotonic(), kept)
+        return kept
 
     async def time_range(self, loop_id: str) -> TimeRange | None:
         validate_loop_id(loop_id)

@@ -163,6 +163,10 @@ def select_edge(target: str, loop_id: str, *, newest: bool) -> str:
     )
 
 
+def show_retention_policies(database: str) -> str:
+    return f"SHOW RETENTION POLICIES ON {quote_identifier(database)}"
+
+
 def show_loops(measurement: str) -> str:
     return (
         f"SHOW TAG VALUES FROM {quote_identifier(measurement)} "

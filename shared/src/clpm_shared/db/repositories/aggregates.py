@@ -154,6 +154,33 @@ class AggregateRepository:
             out.update({loop_id: int(count) for loop_id, count in rows})
         return out
 
+    async def sample_totals(
+        self, table: AggregateTable, loop_ids: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, tuple[int, int, int]]:
+        """Sums of ``pv_count``, ``sp_count`` and ``op_count`` per loop over the rows with
+        ``start <= bucket_start < end`` (loops without rows are absent): one row per loop
+        travels where :meth:`read` sends one per bucket."""
+        model = _MODELS[table]
+        out: dict[str, tuple[int, int, int]] = {}
+        wanted = sorted(set(loop_ids))
+        for offset in range(0, len(wanted), _READ_BATCH):
+            rows = await self.session.execute(
+                select(
+                    model.loop_id,
+                    func.sum(model.pv_count),
+                    func.sum(model.sp_count),
+                    func.sum(model.op_count),
+                )
+                .where(
+                    model.loop_id.in_(wanted[offset : offset + _READ_BATCH]),
+                    model.bucket_start >= start,
+                    model.bucket_start < end,
+                )
+                .group_by(model.loop_id)
+            )
+            out.update({loop_id: (int(pv), int(sp), int(op)) for loop_id, pv, sp, op in rows})
+        return out
+
     async def read(
         self,
         table: AggregateTable,
