@@ -32,6 +32,9 @@ samples, then measures (every figure is printed as one JSON object):
   loops the polls reconcile hold the reconciliation's hours of 1-Hz samples before T_LIVE,
   aggregated first, as in a running plant (10,000 loops: 2,940 loops, 33.5 million lines); one
   run before the measured rounds is not counted (it inserts the agg_1m rows).
+* ``reconcile_slice`` (with the history): the reads of one reconciliation slice, the loops of
+  one 30-s poll over AGG_RECONCILE_HOURS, minute by minute (the former way) against totals
+  first (each loop's total in the store and in agg_1m, one row per loop), alternating.
 * ``default_lateness_cycle``: the former default, AGG_LATE_DATA=reread with AGG_LATENESS_S=120,
   which re-reads 2 minutes on every poll.
 * ``compute``: the bucket computation alone on the cycle's 300,000 rows: numpy ``reduceat``
@@ -404,6 +407,64 @@ async def aggregate_history(
     expected = len(loops) * int((end - start).total_seconds())
     assert samples == expected, (samples, expected)
     return {"loops": len(loops), "lines": samples, "seconds": round(elapsed, 1)}
+
+
+async def measure_reconcile_counts(
+    store: InfluxQLStore,
+    sessions: async_sessionmaker[AsyncSession],
+    history: list[str],
+    slice_size: int,
+    parties: dict[str, int],
+    repeats: int = 6,
+) -> dict[str, Any]:
+    """The reads of one reconciliation slice (``slice_size`` loops over AGG_RECONCILE_HOURS,
+    nothing late), both ways, on different slices of the history loops in alternating order:
+    ``minute_by_minute`` (the former way: agg_1m's count rows and the store's minute counts of
+    every loop) and ``totals_first`` (now: agg_1m's sums and the store's totals, one row per
+    loop each; the minutes only of loops whose totals differ, none here)."""
+    end = T_LIVE
+    start = end - timedelta(hours=_DEFAULTS.agg_reconcile_hours)
+    counts = ("pv_count", "sp_count", "op_count")
+
+    async def minute_by_minute(chosen: list[str]) -> None:
+        async with sessions() as session:
+            await AggregateRepository(session).read(
+                "agg_1m", chosen, start, end, statistics=counts, mode_shares=False
+            )
+        await store.minute_counts(chosen, start, end)
+
+    async def totals_first(chosen: list[str]) -> None:
+        async with sessions() as session:
+            await AggregateRepository(session).sample_totals("agg_1m", chosen, start, end)
+        await store.sample_totals(chosen, start, end)
+
+    ways = {"minute_by_minute": minute_by_minute, "totals_first": totals_first}
+    measured: dict[str, list[tuple[float, dict[str, float]]]] = {name: [] for name in ways}
+    slices = [history[k : k + slice_size] for k in range(0, len(history), slice_size)]
+    for k in range(repeats):
+        names = list(ways) if k % 2 == 0 else list(ways)[::-1]
+        for offset, name in enumerate(names):
+            chosen = slices[(2 * k + offset) % len(slices)]
+            before = cpu_snapshot(parties, {"bench": os.getpid()})
+            started = time.perf_counter()
+            await ways[name](chosen)
+            elapsed = time.perf_counter() - started
+            spent = cpu_spent(before, cpu_snapshot(parties, {"bench": os.getpid()}))
+            measured[name].append((elapsed, spent))
+    return {
+        "loops": slice_size,
+        "hours": _DEFAULTS.agg_reconcile_hours,
+        **{
+            name: {
+                "median_s": round(statistics.median(e for e, _ in runs), 3),
+                "cpu_s": {
+                    party: round(statistics.median(c[party] for _, c in runs), 3)
+                    for party in runs[0][1]
+                },
+            }
+            for name, runs in measured.items()
+        },
+    }
 
 
 async def measure_live_polls(
@@ -989,6 +1050,13 @@ async def main() -> None:
             if history:
                 result["reconcile_history"] = await aggregate_history(
                     store, sessions, history, T_LIVE - RECONCILE_HISTORY, T_LIVE
+                )
+                result["reconcile_slice"] = await measure_reconcile_counts(
+                    store,
+                    sessions,
+                    history,
+                    math.ceil(len(loops) * 30.0 / _DEFAULTS.agg_reconcile_interval_s),
+                    parties,
                 )
             result.update(
                 await measure_live_pair(
