@@ -361,7 +361,7 @@ RECONCILE_HISTORY = timedelta(hours=_DEFAULTS.agg_reconcile_hours, minutes=10)
 
 def reconciliation_start(loops: list[str]) -> int:
     """Position in the sorted ids where a ``live_polls`` run's slices start: a fresh process
-    counts nothing in its first cycle (``T_LIVE + 5 s``) and goes on from the clock's phase."""
+    starts where the clock's phase points at its first cycle (``T_LIVE + 5 s``)."""
     return reconcile_phase_cursor(
         T_LIVE + timedelta(seconds=5), _DEFAULTS.agg_reconcile_interval_s, len(loops)
     )

@@ -214,8 +214,9 @@ async def test_a_restarted_process_reconciles_a_slice_per_poll_from_the_clock_ph
 ) -> None:
     """A fresh process used to reconcile every loop in its first cycle (at 10,000 loops with
     3 h of history about 30 s of influxd CPU right after each start) and to start its slices
-    with the first loops again. Now its first cycle reconciles nothing, and the slices go on
-    from where the clock's phase of the interval points: here the third of four loops."""
+    with the first loops again. Now its first cycle reconciles one poll's share (none here: the
+    tests poll every 0.2 s), and the slices go on from where the clock's phase of the interval
+    points: here the third of four loops."""
     settings = {
         "agg_lateness_s": 0.0,
         "agg_reconcile_hours": 1.0,
@@ -249,6 +250,41 @@ async def test_a_restarted_process_reconciles_a_slice_per_poll_from_the_clock_ph
     expected = reference_buckets(points + late)
     for loop_id in loop_ids:
         assert_matches(rows[(loop_id, late_minute)], expected[(loop_id, late_minute)])
+
+
+async def test_a_process_that_restarts_before_every_second_poll_still_reconciles_every_loop(
+    influx: InfluxQLStore,
+    database: Database,
+    clock: TestClock,
+    loop_ids: list[str],
+) -> None:
+    """Each start's first cycle reconciles one poll's share from the clock's phase, so a crash
+    loop does not stop the reconciliation (with a first cycle that reconciled nothing, these
+    four processes would have corrected nothing)."""
+    settings = {
+        "polling_interval": 150_000,  # a quarter of the interval: one of four loops per poll
+        "agg_lateness_s": 0.0,
+        "agg_reconcile_hours": 1.0,
+        "agg_reconcile_interval_s": 600.0,
+    }
+    points = plant_points(loop_ids, BASE, 40 * 60, seed=10)
+    await influx.write(points)
+    clock.set(BASE + timedelta(minutes=40, seconds=5))
+    await make_service(influx, database, clock, **settings).run_cycle()
+    late_minute = BASE + timedelta(minutes=20)
+    late = spiked(plant_points(loop_ids, late_minute + timedelta(seconds=40.5), 1), -700.0)
+    await influx.write(late)
+    corrected = 0
+    for k in range(4):  # four processes, each killed after its first cycle, 150 s apart
+        clock.set(BASE + timedelta(minutes=41, seconds=5 + 150 * k))
+        report = await make_service(influx, database, clock, **settings).run_cycle()
+        corrected += report.late_minutes
+    assert corrected == 4
+    rows = await stored_rows(database, "agg_1m", loop_ids, BASE, BASE + 40 * MINUTE)
+    expected = reference_buckets(points + late)
+    for loop_id in loop_ids:
+        assert_matches(rows[(loop_id, late_minute)], expected[(loop_id, late_minute)])
+        assert rows[(loop_id, late_minute)]["pv_min"] == -700.0
 
 
 async def test_reconciliation_on_the_embedded_store(

@@ -22,10 +22,11 @@ and minute, computed by the store) with the counts in ``agg_1m``:
   the stale minute too, and was rolled up from the minute before its correction).
 * **Reconciliation** (``AGG_RECONCILE_HOURS``): the same comparison over the last hours, for a
   slice of the loops each cycle, so that every loop is reconciled once per
-  ``AGG_RECONCILE_INTERVAL_S``. A fresh process reconciles nothing in its first cycle and then
-  goes on from the position the clock's phase of the interval gives
-  (:func:`reconcile_phase_cursor`): a restart neither reconciles every loop at once (at 10,000
-  loops with 3 h of history, about 30 s of influxd CPU) nor always starts with the same loops.
+  ``AGG_RECONCILE_INTERVAL_S``. A fresh process starts from the position the clock's phase of
+  the interval gives (:func:`reconcile_phase_cursor`) with one poll's share: a restart neither
+  reconciles every loop at once (at 10,000 loops with 3 h of history, about 30 s of influxd
+  CPU) nor always starts with the same loops, and a process that restarts more often than it
+  polls still reconciles every loop.
   It finds samples later than the allowance (a historian that delivers in batches, a restarted
   collector) that would otherwise stay missing until a manual backfill. Its counts too run
   while the poll aggregates: they stop at the loop's watermark when the poll started, or where
@@ -404,6 +405,9 @@ class LateDataChecker:
     reconcile_horizon: timedelta
     reconcile_interval_s: float
     clock: Callable[[], datetime]
+    poll_interval_s: float = 0.0
+    """The service's polling interval: a fresh process's first cycle reconciles one poll's
+    share of the loops."""
     checked_at: dict[str, datetime] = field(default_factory=dict)
     """Per loop, the time of its last allowance check (its slot decides the next one)."""
     check_from: dict[str, datetime] = field(default_factory=dict)
@@ -506,12 +510,13 @@ class LateDataChecker:
             return None
         if self.last_reconcile is None:
             # a fresh process starts where the clock's phase of the interval points, so that
-            # restarts neither reconcile every loop at once nor always start with the same ones
+            # restarts neither reconcile every loop at once nor always start with the same
+            # ones, and takes one poll's share at once: a process that restarts more often
+            # than it polls still reconciles every loop
             self.reconcile_cursor = reconcile_phase_cursor(
                 now, self.reconcile_interval_s, len(before)
             )
-            self.last_reconcile = now
-            return None
+            self.last_reconcile = now - timedelta(seconds=self.poll_interval_s)
         elapsed = max(0.0, (now - self.last_reconcile).total_seconds())
         due = self.reconcile_credit + len(before) * min(1.0, elapsed / self.reconcile_interval_s)
         take = min(len(before), math.floor(due))

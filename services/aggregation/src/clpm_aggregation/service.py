@@ -249,6 +249,7 @@ class AggregationService:
             reconcile_horizon=timedelta(hours=settings.agg_reconcile_hours),
             reconcile_interval_s=settings.agg_reconcile_interval_s,
             clock=clock,
+            poll_interval_s=settings.polling_interval / 1000.0,
         )
         self.chunk = timedelta(minutes=settings.agg_chunk_minutes)
         self.lease = timedelta(seconds=settings.agg_lease_s)
