@@ -26,6 +26,7 @@ from clpm_aggregation.late_data import (
     totals_are_safe,
     window_totals,
 )
+from clpm_aggregation.service import AggregationService
 from clpm_shared.aggregation import BucketTable
 from clpm_shared.timeseries.base import (
     NOT_COUNTED,
@@ -128,6 +129,26 @@ async def test_counts_of_a_poll_that_fails_before_its_corrections_leave_the_loop
     assert_matches(rows[minute4], reference_buckets(points + late)[minute4])
 
 
+async def three_hours_aggregated(
+    store: InfluxQLStore, database: Database, clock: TestClock, loops: list[str], seed: int
+) -> tuple[AggregationService, list[Point]]:
+    """3 h of samples of ``loops`` from BASE, aggregated by a service that reconciles 3 h
+    every 600 s with the default allowance; the clock 5 s after them."""
+    points = plant_points(loops, BASE, 3 * 3600, seed=seed)
+    await store.write(points)
+    clock.set(BASE + timedelta(hours=3, seconds=5))
+    service = make_service(
+        store,
+        database,
+        clock,
+        agg_lateness_s=120.0,
+        agg_reconcile_hours=3.0,
+        agg_reconcile_interval_s=600.0,
+    )
+    await service.run_cycle()
+    return service, points
+
+
 async def test_reconciliation_corrects_samples_ten_minutes_and_two_hours_late(
     influx: InfluxQLStore,
     database: Database,
@@ -136,18 +157,7 @@ async def test_reconciliation_corrects_samples_ten_minutes_and_two_hours_late(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     loops = loop_ids[:2]
-    points = plant_points(loops, BASE, 3 * 3600, seed=5)
-    await influx.write(points)
-    clock.set(BASE + timedelta(hours=3, seconds=5))
-    service = make_service(
-        influx,
-        database,
-        clock,
-        agg_lateness_s=120.0,
-        agg_reconcile_hours=3.0,
-        agg_reconcile_interval_s=600.0,
-    )
-    await service.run_cycle()
+    service, points = await three_hours_aggregated(influx, database, clock, loops, seed=5)
     hour1 = BASE + timedelta(hours=1)
     ten_late = spiked(
         plant_points([loops[0]], BASE + timedelta(hours=2, minutes=50, seconds=20.5), 1), 900.0
@@ -205,6 +215,40 @@ def test_a_fresh_process_starts_the_reconciliation_where_the_clock_phase_points(
     assert reconcile_phase_cursor(BASE, interval, 0) == 0
 
 
+async def forty_minutes_then_late(
+    influx: InfluxQLStore,
+    database: Database,
+    clock: TestClock,
+    loop_ids: list[str],
+    settings: dict[str, float],
+    *,
+    seed: int,
+    late_at: datetime,
+    pv: float,
+) -> list[Point]:
+    """40 min of samples from BASE aggregated by one process (``settings``), then one sample
+    of PV ``pv`` per loop in the minute ``late_at``; returns every sample written."""
+    points = plant_points(loop_ids, BASE, 40 * 60, seed=seed)
+    await influx.write(points)
+    clock.set(BASE + timedelta(minutes=40, seconds=5))
+    await make_service(influx, database, clock, **settings).run_cycle()
+    late = spiked(plant_points(loop_ids, late_at + timedelta(seconds=20.5), 1), pv)
+    await influx.write(late)
+    return points + late
+
+
+async def assert_minute_recomputed(
+    database: Database, loop_ids: list[str], everything: list[Point], minute: datetime, pv: float
+) -> None:
+    """Every loop's ``minute`` in agg_1m equals the reference of all its samples, late one
+    (PV ``pv``) included."""
+    rows = await stored_rows(database, "agg_1m", loop_ids, BASE, BASE + 40 * MINUTE)
+    expected = reference_buckets(everything)
+    for loop_id in loop_ids:
+        assert_matches(rows[(loop_id, minute)], expected[(loop_id, minute)])
+        assert pv in (rows[(loop_id, minute)]["pv_min"], rows[(loop_id, minute)]["pv_max"])
+
+
 async def test_a_restarted_process_reconciles_a_slice_per_poll_from_the_clock_phase_not_all_at_once(
     influx: InfluxQLStore,
     database: Database,
@@ -222,13 +266,10 @@ async def test_a_restarted_process_reconciles_a_slice_per_poll_from_the_clock_ph
         "agg_reconcile_hours": 1.0,
         "agg_reconcile_interval_s": 600.0,
     }
-    points = plant_points(loop_ids, BASE, 40 * 60, seed=9)
-    await influx.write(points)
-    clock.set(BASE + timedelta(minutes=40, seconds=5))
-    await make_service(influx, database, clock, **settings).run_cycle()
     late_minute = BASE + timedelta(minutes=10)
-    late = spiked(plant_points(loop_ids, late_minute + timedelta(seconds=20.5), 1), 700.0)
-    await influx.write(late)
+    everything = await forty_minutes_then_late(
+        influx, database, clock, loop_ids, settings, seed=9, late_at=late_minute, pv=700.0
+    )
 
     caplog.set_level(logging.WARNING, logger="clpm_aggregation.late_data")
     clock.set(BASE + timedelta(minutes=45, seconds=5))  # phase 305 s of 600: position 2 of 4
@@ -246,10 +287,7 @@ async def test_a_restarted_process_reconciles_a_slice_per_poll_from_the_clock_ph
     ]
     ordered = sorted(loop_ids)
     assert corrected == ordered[2:] + ordered[:2]
-    rows = await stored_rows(database, "agg_1m", loop_ids, BASE, BASE + 40 * MINUTE)
-    expected = reference_buckets(points + late)
-    for loop_id in loop_ids:
-        assert_matches(rows[(loop_id, late_minute)], expected[(loop_id, late_minute)])
+    await assert_minute_recomputed(database, loop_ids, everything, late_minute, 700.0)
 
 
 async def test_a_process_that_restarts_before_every_second_poll_still_reconciles_every_loop(
@@ -267,24 +305,17 @@ async def test_a_process_that_restarts_before_every_second_poll_still_reconciles
         "agg_reconcile_hours": 1.0,
         "agg_reconcile_interval_s": 600.0,
     }
-    points = plant_points(loop_ids, BASE, 40 * 60, seed=10)
-    await influx.write(points)
-    clock.set(BASE + timedelta(minutes=40, seconds=5))
-    await make_service(influx, database, clock, **settings).run_cycle()
     late_minute = BASE + timedelta(minutes=20)
-    late = spiked(plant_points(loop_ids, late_minute + timedelta(seconds=40.5), 1), -700.0)
-    await influx.write(late)
+    everything = await forty_minutes_then_late(
+        influx, database, clock, loop_ids, settings, seed=10, late_at=late_minute, pv=-700.0
+    )
     corrected = 0
     for k in range(4):  # four processes, each killed after its first cycle, 150 s apart
         clock.set(BASE + timedelta(minutes=41, seconds=5 + 150 * k))
         report = await make_service(influx, database, clock, **settings).run_cycle()
         corrected += report.late_minutes
     assert corrected == 4
-    rows = await stored_rows(database, "agg_1m", loop_ids, BASE, BASE + 40 * MINUTE)
-    expected = reference_buckets(points + late)
-    for loop_id in loop_ids:
-        assert_matches(rows[(loop_id, late_minute)], expected[(loop_id, late_minute)])
-        assert rows[(loop_id, late_minute)]["pv_min"] == -700.0
+    await assert_minute_recomputed(database, loop_ids, everything, late_minute, -700.0)
 
 
 async def test_reconciliation_on_the_embedded_store(
@@ -673,18 +704,7 @@ async def test_the_reconciliation_counts_minute_by_minute_only_the_loops_whose_t
 ) -> None:
     store = counting_influx
     loops = loop_ids[:3]
-    points = plant_points(loops, BASE, 3 * 3600, seed=6)
-    await store.write(points)
-    clock.set(BASE + timedelta(hours=3, seconds=5))
-    service = make_service(
-        store,
-        database,
-        clock,
-        agg_lateness_s=120.0,
-        agg_reconcile_hours=3.0,
-        agg_reconcile_interval_s=600.0,
-    )
-    await service.run_cycle()
+    service, points = await three_hours_aggregated(store, database, clock, loops, seed=6)
     late = spiked(
         plant_points([loops[1]], BASE + timedelta(hours=1, minutes=7, seconds=12.5), 1), -900.0
     )
