@@ -206,6 +206,27 @@ async def test_loops_that_arrive_and_lengthen_the_spread_span_leave_no_minute_un
         assert_matches(rows[key], want)
 
 
+async def test_a_span_is_kept_while_the_loops_hover_just_under_its_bound(
+    influx: InfluxQLStore, database: Database, clock: TestClock
+) -> None:
+    """The service's spread: 13 loops need 2-minute spans (6 per poll); at 12, one under the
+    bound, the span stays (replicas rebalancing would otherwise change every slot at each
+    poll); at 10, within 90 % of it, one minute again."""
+    service = make_service(
+        influx,
+        database,
+        clock,
+        polling_interval=30_000,
+        agg_spread_min_loops=10,
+        agg_spread_loops_per_poll=6,
+    )
+    spans = []
+    for count in (13, 12, 11, 12, 10, 12):
+        service.spread({f"FIC900.{k}": BASE for k in range(count)})
+        spans.append(service.span)
+    assert spans == [2 * MINUTE, 2 * MINUTE, 2 * MINUTE, 2 * MINUTE, MINUTE, MINUTE]
+
+
 async def test_hours_equal_direct_statistics_over_the_raw_points(
     influx: InfluxQLStore, database: Database, clock: TestClock, loop_ids: list[str]
 ) -> None:

@@ -16,6 +16,7 @@ from clpm_aggregation.planning import (
     final_hours,
     floor_to,
     head_start_units,
+    held_span,
     plan_units,
     read_start,
     span_if_spread,
@@ -208,6 +209,20 @@ def test_the_spread_span_grows_until_a_poll_reads_at_most_its_share() -> None:
     assert span_if_spread(10_000, poll, 1_000, 2_500) == 2 * MIN
     assert span_if_spread(0, poll, 0, 2_500) is None
     assert span_if_spread(1, poll, 0, 2_500) == MIN
+
+
+def test_a_span_grows_at_once_and_shrinks_only_with_a_margin() -> None:
+    poll = timedelta(seconds=30)
+    # more loops: the longer span at once
+    assert held_span(MIN, spread_span(5_001, poll, 2_500), 5_001, poll, 2_500) == 2 * MIN
+    # loops hovering just under the bound of the shorter span keep the longer one
+    assert held_span(2 * MIN, spread_span(5_000, poll, 2_500), 5_000, poll, 2_500) == 2 * MIN
+    assert held_span(2 * MIN, spread_span(4_501, poll, 2_500), 4_501, poll, 2_500) == 2 * MIN
+    # at 90 % of it, the shorter span
+    assert held_span(2 * MIN, spread_span(4_500, poll, 2_500), 4_500, poll, 2_500) == MIN
+    # never longer than the span in use: from 5 minutes, 9,000 loops shrink to 2 minutes
+    assert held_span(5 * MIN, spread_span(9_000, poll, 2_500), 9_000, poll, 2_500) == 2 * MIN
+    assert held_span(5 * MIN, spread_span(9_500, poll, 2_500), 9_500, poll, 2_500) == 3 * MIN
 
 
 def test_a_spread_loop_over_two_minutes_waits_for_the_span_and_its_slot() -> None:

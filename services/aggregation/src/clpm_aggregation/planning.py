@@ -104,6 +104,25 @@ def span_if_spread(
     return spread_span(loops, poll, loops_per_poll)
 
 
+SPAN_SHRINK_SHARE = 0.9
+"""A span shrinks only once the loops fit the shorter one at this share of
+``AGG_SPREAD_LOOPS_PER_POLL`` (:func:`held_span`)."""
+
+
+def held_span(
+    current: timedelta, wanted: timedelta, loops: int, poll: timedelta, loops_per_poll: int
+) -> timedelta:
+    """The span to use when the last cycle's was ``current`` and :func:`spread_span` now wants
+    ``wanted`` (pure): a longer one at once; a shorter one only where the loops fit it at
+    :data:`SPAN_SHRINK_SHARE` of the bound, so an instance whose loops hover at a bound
+    (replicas rebalancing) keeps its span instead of changing it, and every slot, at each poll."""
+    if wanted >= current:
+        return wanted
+    return min(
+        current, max(wanted, spread_span(loops, poll, int(loops_per_poll * SPAN_SHRINK_SHARE)))
+    )
+
+
 def _slots(span: timedelta, poll: timedelta) -> int:
     return int(span / poll) if poll > timedelta(0) else 1
 

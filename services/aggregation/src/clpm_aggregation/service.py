@@ -51,6 +51,7 @@ from clpm_aggregation.planning import (
     far_behind,
     floor_to,
     head_start_units,
+    held_span,
     initial_watermark,
     plan_units,
     span_if_spread,
@@ -490,8 +491,9 @@ class AggregationService:
 
     def spread(self, marks: Mapping[str, datetime]) -> dict[str, timedelta]:
         """The spread offsets of the loops (``planning.spread_offsets``) over the span that
-        keeps a poll under ``AGG_SPREAD_LOOPS_PER_POLL`` loops (``self.span``), once per cycle;
-        none below ``AGG_SPREAD_MIN_LOOPS`` loops."""
+        keeps a poll under ``AGG_SPREAD_LOOPS_PER_POLL`` loops (``self.span``; a shorter one
+        only with a margin, ``planning.held_span``), once per cycle; none below
+        ``AGG_SPREAD_MIN_LOOPS`` loops."""
         poll = timedelta(seconds=self.interval_s)
         span = span_if_spread(
             len(marks),
@@ -502,6 +504,7 @@ class AggregationService:
         if span is None:
             self.span = MINUTE
             return {}
+        span = held_span(self.span, span, len(marks), poll, self.settings.agg_spread_loops_per_poll)
         if span != self.span:
             self._offsets.clear()
             self.span = span
