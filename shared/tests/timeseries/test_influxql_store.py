@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from httpx_aiohttp import AiohttpTransport
 
 from clpm_shared.config import InfluxSettings
 from clpm_shared.timeseries import influxql_text as text
@@ -218,6 +219,44 @@ async def test_messagepack_and_json_answers_read_the_same_samples(
         assert response.headers["content-type"].startswith("application/x-msgpack")
         with pytest.raises(TimeSeriesError, match="error parsing query"):
             await stores["msgpack"]._query(["SELECT FROM WHERE"])
+    finally:
+        for store in stores.values():
+            await store.close()
+
+
+async def test_both_http_clients_read_the_same_samples_in_many_http_chunks(
+    influx_server: InfluxServer, influx_database: str, make_influx_settings: SettingsFactory
+) -> None:
+    """The default transport (aiohttp's parser) and httpx's own read the same answers, here
+    MessagePack answers of about 90 KB that influxd sends in 2 KB HTTP chunks."""
+    settings = make_influx_settings(influx_server.url, influx_database)
+    stores = {
+        kind: InfluxQLStore(settings.model_copy(update={"influxdb_http_client": kind}))
+        for kind in ("aiohttp", "httpcore")
+    }
+    assert isinstance(stores["aiohttp"]._client._transport, AiohttpTransport)
+    assert not isinstance(stores["httpcore"]._client._transport, AiohttpTransport)
+    try:
+        loops = [f"HTTP{k}" for k in range(20)]
+        rng = np.random.default_rng(8)
+        points = [
+            Point(loop, _seconds(200 + s), pv=float(rng.normal(50, 10)), sp=50.0, op=1.0 * s)
+            for loop in loops
+            for s in range(100)
+        ]
+        await stores["httpcore"].write(points)
+        answers = {
+            kind: await store.query_raw_many(loops, _seconds(200), _seconds(300))
+            for kind, store in stores.items()
+        }
+        for loop in loops:
+            a, b = answers["aiohttp"][loop], answers["httpcore"][loop]
+            assert len(a) == 100
+            assert a.t_ns.tolist() == b.t_ns.tolist()
+            assert a.pv.tolist() == b.pv.tolist()
+        for store in stores.values():  # errors read the same way
+            with pytest.raises(TimeSeriesError, match="error parsing query"):
+                await store._query(["SELECT FROM WHERE"])
     finally:
         for store in stores.values():
             await store.close()

@@ -33,6 +33,7 @@ import httpx
 import msgpack
 import numpy as np
 import orjson
+from httpx_aiohttp import AiohttpTransport
 
 from clpm_shared.config import InfluxSettings
 from clpm_shared.timeseries import influxql_text as text
@@ -386,12 +387,15 @@ class InfluxQLStore:
         host = urlsplit(settings.influxdb_url).hostname or ""
         headers["Accept-Encoding"] = "identity" if host in _LOOPBACK else "gzip"
         timeout = settings.influxdb_timeout_s
+        limits = httpx.Limits(max_connections=max_in_flight + 4, max_keepalive_connections=8)
+        if transport is None and settings.influxdb_http_client == "aiohttp":
+            transport = AiohttpTransport(limits=limits)
         self._client = httpx.AsyncClient(
             base_url=settings.influxdb_url,
             headers=headers,
             auth=auth,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            limits=httpx.Limits(max_connections=max_in_flight + 4, max_keepalive_connections=8),
+            limits=limits,
             transport=transport,
         )
 
