@@ -26,6 +26,7 @@ from clpm_aggregation.late_data import (
     totals_are_safe,
     window_totals,
 )
+from clpm_aggregation.planning import floor_to
 from clpm_aggregation.service import AggregationService
 from clpm_shared.aggregation import BucketTable
 from clpm_shared.timeseries.base import (
@@ -33,6 +34,7 @@ from clpm_shared.timeseries.base import (
     MinuteCounts,
     Point,
     SampleTotaller,
+    SampleTotals,
 )
 from clpm_shared.timeseries.embedded import EmbeddedStore
 from clpm_shared.timeseries.influxql import InfluxQLStore
@@ -674,11 +676,19 @@ async def test_the_allowance_on_a_store_without_totals_counts_each_window_once(
 
 
 class CountingInfluxQLStore(InfluxQLStore):
-    """The real InfluxQL store, recording the loops it counts minute by minute (a spy)."""
+    """The real InfluxQL store, recording the loops it counts minute by minute and in totals
+    (a spy)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.minute_counted: list[list[str]] = []
+        self.totaled: list[tuple[list[str], datetime]] = []
+
+    async def sample_totals(
+        self, loop_ids: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, SampleTotals]:
+        self.totaled.append((sorted(loop_ids), start))
+        return await super().sample_totals(loop_ids, start, end)
 
     async def minute_counts(
         self, loop_ids: Sequence[str], start: datetime, end: datetime
@@ -736,25 +746,31 @@ async def test_a_retention_shorter_than_the_horizon_counts_every_reconciled_loop
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         await store.write(plant_points(loops, now - timedelta(minutes=40), 39 * 60, seed=8))
         counted: dict[float, list[list[str]]] = {}
+        totaled: dict[float, list[tuple[list[str], datetime]]] = {}
         for hours in (3.0, 0.5):  # a horizon beyond the policy's hour, and one inside it
             clock = TestClock(now + timedelta(seconds=5))
             service = make_service(
                 store,
                 database,
-                clock,
-                instance_id=f"test-host:{hours}",
+                clock,  # the same instance as the first: it takes over its leases at once
                 agg_lateness_s=120.0,
                 agg_reconcile_hours=hours,
                 agg_reconcile_interval_s=600.0,
             )
             await service.run_cycle()
             store.minute_counted.clear()
+            store.totaled.clear()
             clock.set(now + timedelta(minutes=11, seconds=5))
             report = await service.run_cycle()
             assert report.late_minutes == 0
             counted[hours] = store.minute_counted[:]
+            totaled[hours] = store.totaled[:]
         assert counted[3.0] == [loops]  # totals could hide a removal: every loop by minute
         assert counted[0.5] == []  # totals equal, nothing counted by minute
+        # the 30-minute horizon's slice compared the three loops' totals from its start
+        assert (loops, floor_to(now + timedelta(minutes=11, seconds=5) - 30 * MINUTE, MINUTE)) in (
+            totaled[0.5]
+        )
     finally:
         await store.close()
         influx_server.drop_database(name)
